@@ -1,0 +1,34 @@
+// Captures a directory tree (a NAS dataset mounted or copied locally) into the repository.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/repository.hpp"
+
+namespace drctl::capture {
+
+/// Live counters for a progress display; updated from worker threads.
+struct Progress {
+  std::atomic<std::uint64_t> files{0};       // entries captured so far
+  std::atomic<std::uint64_t> bytes_read{0};  // file bytes read and chunked
+  std::atomic<std::uint64_t> bytes_seen{0};  // file bytes captured, read or reused
+  std::atomic<std::uint64_t> bytes_added{0}; // stored bytes new to the repository
+};
+
+struct NasResult {
+  store::Section section;
+  std::vector<store::Skipped> skipped;
+};
+
+/// Captures `source` as section `name`. Files whose size, mtime, ctime and inode match
+/// `parent` (the same section of an earlier snapshot) are not read again. Unreadable entries
+/// are left out, reported through `warn` and listed in the result. Throws InputError when
+/// `source` is not a readable directory.
+NasResult capture_nas(store::Repository& repo, const std::string& name, const std::string& source,
+                      const std::optional<store::Id>& parent, Progress& progress,
+                      const std::function<void(const std::string&)>& warn, unsigned threads = 0);
+
+}  // namespace drctl::capture

@@ -1,0 +1,522 @@
+// `drctl snapshot …`: argument wiring for the repository commands.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "capture/nas.hpp"
+#include "cli/commands.hpp"
+#include "cli/format.hpp"
+#include "cli/progress.hpp"
+#include "store/archive.hpp"
+#include "store/checker.hpp"
+#include "store/diff.hpp"
+#include "store/error.hpp"
+#include "store/lock.hpp"
+#include "store/prune.hpp"
+#include "store/restorer.hpp"
+
+namespace drctl::cli {
+
+using namespace drctl::store;
+using json = nlohmann::json;
+
+void warn(const std::string& message) { std::fprintf(stderr, "drctl: warning: %s\n", printable(message).c_str()); }
+
+namespace {
+
+struct Common {
+  std::string repo;
+  std::string lock_wait = "60s";
+  fs::path path() const { return default_repo_path(repo); }
+  RepoLock lock() const {
+    return RepoLock::acquire(path(), std::chrono::milliseconds(parse_duration_ms(lock_wait, "--lock-wait")), warn);
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string strip_slashes(std::string p) {
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  while (!p.empty() && p.front() == '/') p.erase(0, 1);
+  return p;
+}
+
+std::string short_time(const std::string& iso) { return iso.substr(0, 19).replace(10, 1, " "); }
+
+json snapshot_json(const Snapshot& s) {
+  json secs = json::array();
+  for (const auto& sec : s.sections)
+    secs.push_back({{"name", sec.name}, {"source", sec.source}, {"tree", sec.tree.hex()}, {"files", sec.files},
+                    {"dirs", sec.dirs}, {"bytes", sec.bytes}});
+  json skipped = json::array();
+  for (const auto& k : s.skipped) skipped.push_back({{"section", k.section}, {"path", k.path}, {"error", k.error}});
+  json j = {{"id", s.id.hex()}, {"time", s.time},     {"host", s.host},           {"tags", s.tags},
+            {"sections", secs}, {"skipped", skipped}, {"added_bytes", s.added_bytes}};
+  if (s.parent) j["parent"] = s.parent->hex();
+  return j;
+}
+
+std::string mode_string(const Node& n) {
+  static const char* kinds = "-dl-pcb";
+  std::string s(1, kinds[static_cast<int>(n.type)]);
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) s += (n.mode & (0400 >> i)) ? rwx[i] : '-';
+  if (n.type == NodeType::Hardlink) s[0] = 'h';
+  return s;
+}
+
+std::string mtime_string(std::int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+void list_tree(const Repository& repo, const Id& tree, const std::string& prefix) {
+  for (const Node& n : repo.load_tree(tree).nodes) {
+    std::string path = prefix + "/" + n.name;
+    std::string line = mode_string(n) + " " + std::to_string(n.uid) + "/" + std::to_string(n.gid) + " " +
+                       std::to_string(n.size) + " " + mtime_string(n.mtime_ns) + " " + printable(path);
+    if (n.type == NodeType::Symlink) line += " -> " + printable(n.target);
+    if (n.type == NodeType::Hardlink) line += " => " + printable(n.target);
+    std::puts(line.c_str());
+    if (n.subtree) list_tree(repo, *n.subtree, path);
+  }
+}
+
+/// --nas NAME=PATH → (section name, absolute source path).
+std::pair<std::string, std::string> parse_nas(const std::string& spec) {
+  auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+    throw InputError("--nas '" + spec + "': expected NAME=PATH, e.g. --nas media=/mnt/tank/media");
+  std::string name = spec.substr(0, eq), path = spec.substr(eq + 1);
+  static const std::regex valid("[A-Za-z0-9][A-Za-z0-9._-]*");
+  if (!std::regex_match(name, valid))
+    throw InputError("--nas '" + spec + "': NAME may hold letters, digits, '.', '_' and '-' only");
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError("--nas " + name + ": source path " + path + " does not exist");
+  if (!S_ISDIR(st.st_mode)) throw InputError("--nas " + name + ": source path " + path + " is not a directory");
+  return {"nas/" + name, abs.lexically_normal().string()};
+}
+
+// ---- the commands ------------------------------------------------------------------------
+
+int cmd_init(const Common& c, const RepoConfig& config) {
+  Repository::init(c.path(), config);
+  std::printf("initialised repository %s\n", c.path().c_str());
+  return kOk;
+}
+
+int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::vector<std::string>& tags) {
+  std::vector<std::pair<std::string, std::string>> sources;
+  for (const auto& spec : nas) {
+    auto s = parse_nas(spec);
+    for (const auto& other : sources)
+      if (other.first == s.first) throw InputError("--nas " + s.first.substr(4) + " is given twice");
+    sources.push_back(s);
+  }
+  Repository repo(c.path());
+  RepoLock lock = c.lock();
+  repo.reload_index();
+  repo.clean_tmp();
+
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Snapshot> earlier = repo.snapshots();
+  const std::string host = local_hostname();
+  capture::Progress progress;
+  StatusLine status([&] {
+    double secs = std::max(seconds_since(started), 0.001);
+    return "[" + std::to_string(progress.files.load()) + " files] " + human_bytes(progress.bytes_seen) + " (" +
+           human_bytes(static_cast<std::uint64_t>(progress.bytes_read / secs)) + "/s read), " +
+           human_bytes(progress.bytes_added) + " added";
+  });
+  auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
+
+  Snapshot snap;
+  snap.host = host;
+  snap.tags = tags;
+  for (const auto& [name, source] : sources) {
+    std::optional<Id> parent_tree;
+    for (auto it = earlier.rbegin(); it != earlier.rend() && !parent_tree; ++it) {
+      const Section* sec = it->section(name);
+      if (it->host == host && sec && sec->source == source) {
+        parent_tree = sec->tree;
+        if (!snap.parent) snap.parent = it->id;
+      }
+    }
+    auto result = capture::capture_nas(repo, name, source, parent_tree, progress, say);
+    snap.sections.push_back(result.section);
+    for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
+  }
+  repo.flush();
+  snap.added_bytes = progress.bytes_added;
+  snap.time = precise_utc_now();
+  repo.save_snapshot(snap);
+
+  std::uint64_t files = 0, bytes = 0;
+  for (const auto& s : snap.sections) {
+    files += s.files;
+    bytes += s.bytes;
+  }
+  double secs = seconds_since(started);
+  char summary[256];
+  std::snprintf(summary, sizeof summary, "drctl: %llu files, %s captured, %s read, %s added in %.1fs",
+                static_cast<unsigned long long>(files), human_bytes(bytes).c_str(),
+                human_bytes(progress.bytes_read).c_str(), human_bytes(progress.bytes_added).c_str(), secs);
+  status.print(summary);
+  std::printf("snapshot %s saved\n", snap.id.hex().c_str());
+  if (!snap.skipped.empty()) {
+    warn(std::to_string(snap.skipped.size()) + " entries could not be read and are not in the snapshot (see `drctl snapshot show " +
+         snap.id.short_hex() + "`)");
+    return kPartial;
+  }
+  return kOk;
+}
+
+int cmd_list(const Common& c, bool as_json) {
+  Repository repo(c.path());
+  auto all = repo.snapshots();
+  if (as_json) {
+    json arr = json::array();
+    for (const auto& s : all) arr.push_back(snapshot_json(s));
+    std::puts(arr.dump(1, ' ', false, json::error_handler_t::replace).c_str());
+    return kOk;
+  }
+  std::printf("%-8s  %-19s  %-16s  %-10s  %s\n", "ID", "TIME (UTC)", "HOST", "ADDED", "SECTIONS");
+  for (const auto& s : all) {
+    std::string secs;
+    for (const auto& sec : s.sections) secs += (secs.empty() ? "" : " ") + sec.name;
+    std::string tags;
+    for (const auto& t : s.tags) tags += " #" + t;
+    std::printf("%-8s  %-19s  %-16s  %-10s  %s%s\n", s.id.short_hex().c_str(), short_time(s.time).c_str(),
+                s.host.c_str(), human_bytes(s.added_bytes).c_str(), secs.c_str(), tags.c_str());
+  }
+  std::printf("%zu snapshots\n", all.size());
+  return kOk;
+}
+
+int cmd_show(const Common& c, const std::string& ref, bool as_json) {
+  Repository repo(c.path());
+  Snapshot s = repo.find_snapshot(ref);
+  if (as_json) {
+    std::puts(snapshot_json(s).dump(1, ' ', false, json::error_handler_t::replace).c_str());
+    return kOk;
+  }
+  std::printf("snapshot %s\ntime     %s\nhost     %s\n", s.id.hex().c_str(), s.time.c_str(), s.host.c_str());
+  if (!s.tags.empty()) {
+    std::string tags;
+    for (const auto& t : s.tags) tags += (tags.empty() ? "" : ", ") + t;
+    std::printf("tags     %s\n", tags.c_str());
+  }
+  if (s.parent) std::printf("parent   %s\n", s.parent->short_hex().c_str());
+  std::printf("added    %s\n", human_bytes(s.added_bytes).c_str());
+  for (const auto& sec : s.sections)
+    std::printf("section  %s  from %s: %llu files, %llu dirs, %s\n", sec.name.c_str(), printable(sec.source).c_str(),
+                static_cast<unsigned long long>(sec.files), static_cast<unsigned long long>(sec.dirs),
+                human_bytes(sec.bytes).c_str());
+  for (const auto& k : s.skipped)
+    std::printf("skipped  %s/%s: %s\n", k.section.c_str(), printable(k.path).c_str(), k.error.c_str());
+  return kOk;
+}
+
+int cmd_ls(const Common& c, const std::string& ref, std::string path) {
+  Repository repo(c.path());
+  Snapshot s = repo.find_snapshot(ref);
+  path = strip_slashes(path);
+  bool found = path.empty();
+  for (const auto& sec : s.sections) {
+    if (path.empty() || path == sec.name) {
+      list_tree(repo, sec.tree, sec.name);
+      found = true;
+    } else if (path.starts_with(sec.name + "/")) {
+      auto node = find_node(repo, sec.tree, path.substr(sec.name.size() + 1));
+      if (!node) break;
+      found = true;
+      if (node->subtree) list_tree(repo, *node->subtree, path);
+      else std::puts((mode_string(*node) + " " + std::to_string(node->size) + " " + printable(path)).c_str());
+    }
+  }
+  if (!found) throw InputError("no " + printable(path) + " in snapshot " + s.id.short_hex());
+  return kOk;
+}
+
+int cmd_diff(const Common& c, const std::string& a, const std::string& b) {
+  Repository repo(c.path());
+  Snapshot sa = repo.find_snapshot(a), sb = repo.find_snapshot(b);
+  std::size_t counts[3] = {0, 0, 0};
+  for (const auto& ch : diff_snapshots(repo, sa, sb)) {
+    std::printf("%c %s\n", ch.kind, printable(ch.path).c_str());
+    counts[ch.kind == '+' ? 0 : ch.kind == '-' ? 1 : 2]++;
+  }
+  std::fprintf(stderr, "drctl: %zu added, %zu removed, %zu modified\n", counts[0], counts[1], counts[2]);
+  return kOk;
+}
+
+int cmd_restore(const Common& c, const std::string& ref, const std::string& section,
+                std::vector<std::string> includes, const std::string& to, bool force) {
+  Repository repo(c.path());
+  Snapshot s = repo.find_snapshot(ref);
+  for (auto& inc : includes) inc = strip_slashes(inc);
+
+  // (tree, directory, includes) for each section to restore
+  struct Job { const Section* sec; fs::path dir; std::vector<std::string> includes; };
+  std::vector<Job> jobs;
+  if (!section.empty()) {
+    const Section* sec = s.section(strip_slashes(section));
+    if (!sec) {
+      std::string names;
+      for (const auto& x : s.sections) names += " " + x.name;
+      throw InputError("snapshot " + s.id.short_hex() + " has no section " + section + " (it has:" + names + ")");
+    }
+    jobs.push_back({sec, to, includes});
+  } else {
+    for (const auto& sec : s.sections) {
+      std::vector<std::string> mine;
+      bool any = includes.empty();
+      for (const auto& inc : includes) {
+        if (inc == sec.name) any = true;
+        else if (inc.starts_with(sec.name + "/")) mine.push_back(inc.substr(sec.name.size() + 1));
+      }
+      if (any || !mine.empty()) jobs.push_back({&sec, fs::path(to) / sec.name, any ? std::vector<std::string>{} : mine});
+    }
+    if (jobs.empty()) throw InputError("no --include path names a section of snapshot " + s.id.short_hex());
+  }
+  for (const auto& job : jobs)
+    for (const auto& inc : job.includes)
+      if (!find_node(repo, job.sec->tree, inc))
+        throw InputError("no " + printable(inc) + " in section " + job.sec->name + " of snapshot " + s.id.short_hex());
+
+  std::error_code ec;
+  if (fs::exists(to, ec)) {
+    if (!fs::is_directory(to)) throw InputError("restore target " + to + " is not a directory");
+    if (!fs::is_empty(to) && !force)
+      throw InputError("restore target " + to + " is not empty (use --force to restore into it)");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  RestoreStats stats;
+  StatusLine status([&] {
+    return "[" + std::to_string(stats.files.load()) + " files] " + human_bytes(stats.bytes) + " restored";
+  });
+  auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
+  for (const auto& job : jobs) {
+    fs::create_directories(job.dir);
+    RestoreOptions options;
+    options.includes = job.includes;
+    restore_tree(repo, job.sec->tree, job.dir.string(), options, stats, say);
+  }
+  char summary[200];
+  std::snprintf(summary, sizeof summary, "drctl: restored %llu files, %s in %.1fs",
+                static_cast<unsigned long long>(stats.files.load()), human_bytes(stats.bytes).c_str(),
+                seconds_since(started));
+  status.print(summary);
+  if (!stats.errors.empty()) {
+    std::fprintf(stderr, "drctl: error: %zu entries could not be restored\n", stats.errors.size());
+    return kFailed;
+  }
+  return kOk;
+}
+
+int cmd_verify(const Common& c, bool read_data) {
+  Repository repo(c.path());
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t done = 0, total = 0;
+  VerifyReport report;
+  {
+    StatusLine status([&] { return "[" + std::to_string(done) + "/" + std::to_string(total) + " packs] reading"; });
+    report = verify_repository(repo, read_data, [&](std::size_t d, std::size_t t) { done = d; total = t; });
+  }
+  for (const auto& w : report.warnings) warn(w);
+  for (const auto& e : report.errors) std::printf("damaged: %s\n", printable(e).c_str());
+  std::fprintf(stderr, "drctl: checked %zu index entries%s in %.1fs: %s\n", repo.index().size(),
+               read_data ? (", re-read " + std::to_string(report.packs_read) + " packs (" +
+                            human_bytes(report.bytes_read) + ")").c_str()
+                         : "",
+               seconds_since(started), report.ok() ? "no damage found" : (std::to_string(report.errors.size()) + " problems").c_str());
+  return report.ok() ? kOk : kFailed;
+}
+
+int cmd_prune(Repository& repo) {
+  auto stats = prune(repo, [](const std::string& m) { std::fprintf(stderr, "drctl: %s\n", m.c_str()); });
+  std::printf("pruned: %zu packs deleted, %zu rewritten, %zu kept, %s freed\n", stats.packs_deleted,
+              stats.packs_repacked, stats.packs_kept, human_bytes(stats.bytes_freed).c_str());
+  return kOk;
+}
+
+int cmd_forget(const Common& c, const RetentionPolicy& policy, bool do_prune, bool dry_run) {
+  if (policy.empty()) throw InputError("forget needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly");
+  Repository repo(c.path());
+  std::optional<RepoLock> lock;
+  if (!dry_run) {
+    lock.emplace(c.lock());
+    repo.reload_index();
+    repo.clean_tmp();
+  }
+  ForgetPlan plan = plan_forget(repo.snapshots(), policy);
+  for (const auto& s : plan.keep) std::printf("keep   %s  %s\n", s.id.short_hex().c_str(), short_time(s.time).c_str());
+  for (const auto& s : plan.remove) {
+    std::printf("%s %s  %s\n", dry_run ? "would remove" : "remove", s.id.short_hex().c_str(), short_time(s.time).c_str());
+    if (!dry_run) repo.remove_snapshot(s.id);
+  }
+  if (do_prune && !dry_run) return cmd_prune(repo);
+  return kOk;
+}
+
+int cmd_export(const Common& c, const std::string& ref, const std::string& file) {
+  Repository repo(c.path());
+  Snapshot s = repo.find_snapshot(ref);
+  auto stats = export_snapshot(repo, s, file);
+  std::printf("exported snapshot %s to %s: %llu blobs, %s\n", s.id.short_hex().c_str(), file.c_str(),
+              static_cast<unsigned long long>(stats.blobs), human_bytes(stats.bytes).c_str());
+  return kOk;
+}
+
+int cmd_import(const Common& c, const std::string& file) {
+  if (!fs::exists(file)) throw InputError("export file " + file + " does not exist");
+  if (!fs::exists(c.path() / "config")) {
+    std::error_code ec;
+    if (fs::exists(c.path(), ec) && !fs::is_empty(c.path(), ec))
+      throw InputError(c.path().string() + " is not a drctl repository (it has no config file)");
+    Repository::init(c.path(), RepoConfig{});
+    std::fprintf(stderr, "drctl: initialised repository %s\n", c.path().c_str());
+  }
+  Repository repo(c.path());
+  RepoLock lock = c.lock();
+  repo.reload_index();
+  repo.clean_tmp();
+  Id id;
+  auto stats = import_snapshot(repo, file, id);
+  std::printf("imported snapshot %s: %llu blobs (%llu new), %s\n", id.hex().c_str(),
+              static_cast<unsigned long long>(stats.blobs), static_cast<unsigned long long>(stats.new_blobs),
+              human_bytes(stats.bytes).c_str());
+  return kOk;
+}
+
+int cmd_unlock(const Common& c, bool force) {
+  Repository repo(c.path());
+  auto removed = remove_lock(repo.path(), force);
+  if (!removed) std::printf("repository %s is not locked\n", repo.path().c_str());
+  else std::printf("removed the lock of %s\n", removed->describe().c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void add_snapshot_commands(CLI::App& app, Action& run) {
+  auto common = std::make_shared<Common>();
+  CLI::App* snap = app.add_subcommand("snapshot", "Back up to, inspect and restore from a snapshot repository");
+  snap->require_subcommand(1);
+  snap->fallthrough();
+  snap->add_option("--repo", common->repo, "Repository path (default: $DRCTL_REPO, else ./snapshots)");
+  snap->add_option("--lock-wait", common->lock_wait, "How long a writer waits for another one's lock (e.g. 30s, 5m)")
+      ->capture_default_str();
+
+  auto config = std::make_shared<RepoConfig>();
+  auto* init = snap->add_subcommand("init", "Create an empty repository");
+  init->add_option("--chunk-min", config->chunker.min, "Smallest chunk in bytes")->capture_default_str();
+  init->add_option("--chunk-avg", config->chunker.avg, "Average chunk in bytes")->capture_default_str();
+  init->add_option("--chunk-max", config->chunker.max, "Largest chunk in bytes")->capture_default_str();
+  init->add_option("--compression-level", config->compression_level, "zstd level, 1-19")->capture_default_str();
+  init->callback([&run, common, config] { run = [=] { return cmd_init(*common, *config); }; });
+
+  auto nas = std::make_shared<std::vector<std::string>>();
+  auto tags = std::make_shared<std::vector<std::string>>();
+  auto* create = snap->add_subcommand("create", "Capture sources into a new snapshot");
+  create->add_option("--nas", *nas, "NAME=PATH: capture directory PATH as section nas/NAME (repeatable)")->required();
+  create->add_option("--tag", *tags, "A tag for the snapshot (repeatable)");
+  create->callback([&run, common, nas, tags] { run = [=] { return cmd_create(*common, *nas, *tags); }; });
+
+  auto as_json = std::make_shared<bool>(false);
+  auto* list = snap->add_subcommand("list", "List snapshots, oldest first");
+  list->add_flag("--json", *as_json, "Machine-readable output");
+  list->callback([&run, common, as_json] { run = [=] { return cmd_list(*common, *as_json); }; });
+
+  auto id1 = std::make_shared<std::string>();
+  auto id2 = std::make_shared<std::string>();
+  auto* show = snap->add_subcommand("show", "Show a snapshot's sections, sources and skipped files");
+  show->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
+  show->add_flag("--json", *as_json, "Machine-readable output");
+  show->callback([&run, common, id1, as_json] { run = [=] { return cmd_show(*common, *id1, *as_json); }; });
+
+  auto path = std::make_shared<std::string>();
+  auto* ls = snap->add_subcommand("ls", "List the entries of a snapshot under PATH (e.g. nas/media/photos)");
+  ls->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
+  ls->add_option("PATH", *path, "Path inside the snapshot");
+  ls->callback([&run, common, id1, path] { run = [=] { return cmd_ls(*common, *id1, *path); }; });
+
+  auto* diff = snap->add_subcommand("diff", "Show what changed between two snapshots (+ added, - removed, M modified)");
+  diff->add_option("ID1", *id1, "Older snapshot")->required();
+  diff->add_option("ID2", *id2, "Newer snapshot")->required();
+  diff->callback([&run, common, id1, id2] { run = [=] { return cmd_diff(*common, *id1, *id2); }; });
+
+  auto section = std::make_shared<std::string>();
+  auto includes = std::make_shared<std::vector<std::string>>();
+  auto to = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  auto* restore = snap->add_subcommand("restore", "Restore a snapshot (or part of it) into a directory");
+  restore->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
+  restore->add_option("--section", *section, "Restore only this section (e.g. nas/media), directly into --to");
+  restore->add_option("--include", *includes, "Restore only this path (relative to the section with --section; repeatable)");
+  restore->add_option("--to", *to, "Target directory")->required();
+  restore->add_flag("--force", *force, "Restore into a non-empty directory, replacing what is in the way");
+  restore->callback([&run, common, id1, section, includes, to, force] {
+    run = [=] { return cmd_restore(*common, *id1, *section, *includes, *to, *force); };
+  });
+
+  auto read_data = std::make_shared<bool>(false);
+  auto* verify = snap->add_subcommand("verify", "Check the repository; exit 1 naming every damaged snapshot and file");
+  verify->add_flag("--read-data", *read_data, "Also re-read and re-hash every stored byte");
+  verify->callback([&run, common, read_data] { run = [=] { return cmd_verify(*common, *read_data); }; });
+
+  auto policy = std::make_shared<RetentionPolicy>();
+  auto do_prune = std::make_shared<bool>(false);
+  auto dry_run = std::make_shared<bool>(false);
+  auto* forget = snap->add_subcommand("forget", "Remove snapshots a retention policy does not keep");
+  forget->add_option("--keep-last", policy->last, "Keep the newest N")->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-daily", policy->daily, "Keep the newest of each of the last N days")->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-weekly", policy->weekly, "Keep the newest of each of the last N weeks")->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-monthly", policy->monthly, "Keep the newest of each of the last N months")->check(CLI::NonNegativeNumber);
+  forget->add_flag("--prune", *do_prune, "Then remove the data no snapshot needs any more");
+  forget->add_flag("--dry-run", *dry_run, "Only print what would be removed");
+  forget->callback([&run, common, policy, do_prune, dry_run] {
+    run = [=] { return cmd_forget(*common, *policy, *do_prune, *dry_run); };
+  });
+
+  auto* prune_cmd = snap->add_subcommand("prune", "Remove data that no snapshot references");
+  prune_cmd->callback([&run, common] {
+    run = [=] {
+      Repository repo(common->path());
+      RepoLock lock = common->lock();
+      repo.reload_index();
+      repo.clean_tmp();
+      return cmd_prune(repo);
+    };
+  });
+
+  auto file = std::make_shared<std::string>();
+  auto* exp = snap->add_subcommand("export", "Write one snapshot to a portable .tar.zst file");
+  exp->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
+  exp->add_option("FILE", *file, "Output file, e.g. backup.tar.zst")->required();
+  exp->callback([&run, common, id1, file] { run = [=] { return cmd_export(*common, *id1, *file); }; });
+
+  auto* imp = snap->add_subcommand("import", "Read a snapshot from an exported .tar.zst file");
+  imp->add_option("FILE", *file, "The exported file")->required();
+  imp->callback([&run, common, file] { run = [=] { return cmd_import(*common, *file); }; });
+
+  auto* unlock = snap->add_subcommand("unlock", "Remove a stale lock left by a writer that is gone");
+  unlock->add_flag("--force", *force, "Remove the lock even if its holder may still run");
+  unlock->callback([&run, common, force] { run = [=] { return cmd_unlock(*common, *force); }; });
+}
+
+}  // namespace drctl::cli

@@ -1,0 +1,81 @@
+#include "store/pack.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "store/error.hpp"
+#include "store/files.hpp"
+
+namespace drctl::store {
+
+void encode_entry(Bytes& out, const BlobEntry& e) {
+  out.push_back(static_cast<std::uint8_t>(e.type));
+  out.push_back(static_cast<std::uint8_t>(e.compression));
+  out.insert(out.end(), e.id.bytes.begin(), e.id.bytes.end());
+  put_u32(out, e.offset);
+  put_u32(out, e.length);
+  put_u32(out, e.raw_length);
+}
+
+BlobEntry decode_entry(const std::uint8_t* p) {
+  BlobEntry e;
+  if (p[0] > 1 || p[1] > 1) throw Failure("bad blob entry (type or compression out of range)");
+  e.type = static_cast<BlobType>(p[0]);
+  e.compression = static_cast<Compression>(p[1]);
+  std::memcpy(e.id.bytes.data(), p + 2, 32);
+  e.offset = get_u32(p + 34);
+  e.length = get_u32(p + 38);
+  e.raw_length = get_u32(p + 42);
+  return e;
+}
+
+const BlobEntry& PackBuilder::add(BlobType type, Compression c, const Id& id,
+                                  std::span<const std::uint8_t> stored, std::uint32_t raw_length) {
+  BlobEntry e{type, c, id, static_cast<std::uint32_t>(data_.size()),
+              static_cast<std::uint32_t>(stored.size()), raw_length};
+  data_.insert(data_.end(), stored.begin(), stored.end());
+  entries_.push_back(e);
+  return entries_.back();
+}
+
+Bytes PackBuilder::finish() {
+  Bytes out = std::move(data_);
+  out.reserve(out.size() + entries_.size() * kEntrySize + kPackTrailerSize);
+  for (const auto& e : entries_) encode_entry(out, e);
+  put_u32(out, static_cast<std::uint32_t>(entries_.size()));
+  put_u32(out, 0);
+  out.insert(out.end(), kPackMagic, kPackMagic + 8);
+  data_.clear();
+  entries_.clear();
+  return out;
+}
+
+std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack) {
+  Fd fd = open_or_throw(pack, O_RDONLY);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", pack, errno);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < kPackTrailerSize) throw Failure("pack too short: " + pack.string());
+  std::uint8_t trailer[kPackTrailerSize];
+  pread_all(fd.get(), trailer, sizeof trailer, static_cast<off_t>(size - kPackTrailerSize), pack);
+  if (std::memcmp(trailer + 8, kPackMagic, 8) != 0) throw Failure("pack trailer damaged: " + pack.string());
+  const std::uint64_t count = get_u32(trailer);
+  const std::uint64_t header_size = count * kEntrySize;
+  if (header_size + kPackTrailerSize > size) throw Failure("pack header damaged: " + pack.string());
+  Bytes header(header_size);
+  pread_all(fd.get(), header.data(), header.size(),
+            static_cast<off_t>(size - kPackTrailerSize - header_size), pack);
+  std::vector<BlobEntry> out;
+  out.reserve(count);
+  const std::uint64_t data_end = size - kPackTrailerSize - header_size;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    BlobEntry e = decode_entry(header.data() + i * kEntrySize);
+    if (std::uint64_t(e.offset) + e.length > data_end) throw Failure("pack header damaged: " + pack.string());
+    out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace drctl::store

@@ -1,0 +1,134 @@
+#include "store/prune.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "store/error.hpp"
+
+namespace drctl::store {
+
+namespace {
+
+std::tm parse_time(const std::string& iso) {
+  std::tm tm{};
+  if (::strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) throw Failure("bad snapshot time " + iso);
+  std::time_t t = ::timegm(&tm);  // normalise wday/yday
+  ::gmtime_r(&t, &tm);
+  return tm;
+}
+
+std::string bucket(const std::tm& tm, const char* fmt) {
+  char buf[32];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+
+/// Marks in `keep` the newest snapshot of each of the first `n` distinct buckets.
+void keep_buckets(const std::vector<const Snapshot*>& newest_first, int n, const char* fmt,
+                  std::set<const Snapshot*>& keep) {
+  std::string last;
+  for (const Snapshot* s : newest_first) {
+    if (n <= 0) return;
+    std::string b = bucket(parse_time(s->time), fmt);
+    if (b != last) {
+      keep.insert(s);
+      last = b;
+      --n;
+    }
+  }
+}
+
+void collect_used(const Repository& repo, const Id& tree_id, std::unordered_set<Id>& used) {
+  if (!used.insert(tree_id).second) return;
+  Tree tree = repo.load_tree(tree_id);
+  for (const Node& n : tree.nodes) {
+    for (const Part& p : n.content)
+      if (p.blob) used.insert(*p.blob);
+    if (n.subtree) collect_used(repo, *n.subtree, used);
+  }
+}
+
+}  // namespace
+
+ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy) {
+  std::map<std::string, std::vector<const Snapshot*>> groups;
+  for (const Snapshot& s : snapshots) {
+    std::string key = s.host;
+    for (const auto& sec : s.sections) key += "\n" + sec.name;
+    groups[key].push_back(&s);
+  }
+  std::set<const Snapshot*> keep;
+  for (auto& [key, group] : groups) {
+    std::sort(group.begin(), group.end(), [](auto* a, auto* b) { return a->time > b->time; });
+    for (int i = 0; i < policy.last && i < static_cast<int>(group.size()); ++i) keep.insert(group[i]);
+    keep_buckets(group, policy.daily, "%Y-%m-%d", keep);
+    keep_buckets(group, policy.weekly, "%G-W%V", keep);
+    keep_buckets(group, policy.monthly, "%Y-%m", keep);
+  }
+  ForgetPlan plan;
+  for (const Snapshot& s : snapshots) (keep.contains(&s) ? plan.keep : plan.remove).push_back(s);
+  return plan;
+}
+
+PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info) {
+  PruneStats stats;
+  std::unordered_set<Id> used;
+  for (const Snapshot& s : repo.snapshots())
+    for (const auto& sec : s.sections) collect_used(repo, sec.tree, used);
+
+  const std::vector<Id> old_index_files = repo.list_ids("index");
+  const PackContents before = repo.index().by_pack();
+  std::set<Id> remove;
+  std::vector<BlobEntry> to_move;
+  for (const auto& [pack, entries] : before) {
+    std::uint64_t used_bytes = 0, total = 0;
+    for (const auto& e : entries) {
+      total += e.length;
+      if (used.contains(e.id)) used_bytes += e.length;
+    }
+    if (used_bytes == total) {
+      stats.packs_kept++;
+      continue;
+    }
+    if (used_bytes == 0 || (total - used_bytes) * 10 >= total) {
+      remove.insert(pack);
+      for (const auto& e : entries)
+        if (used.contains(e.id)) to_move.push_back(e);
+      (used_bytes == 0 ? stats.packs_deleted : stats.packs_repacked)++;
+    } else {
+      stats.packs_kept++;
+    }
+  }
+  for (const Id& pack : repo.list_packs())
+    if (!before.contains(pack)) {
+      remove.insert(pack);  // left by an interrupted write; nothing indexes it
+      stats.packs_deleted++;
+    }
+  if (remove.empty()) return stats;
+
+  info("rewriting " + std::to_string(to_move.size()) + " blobs still in use from " +
+       std::to_string(stats.packs_repacked) + " packs");
+  for (const auto& e : to_move) {
+    Bytes raw = repo.read_blob(e.id);
+    repo.add_blob_again(e.type, e.id, raw);  // the new location replaces the old in the index
+  }
+  repo.flush();
+
+  PackContents after;
+  for (auto& [pack, entries] : repo.index().by_pack())
+    if (!remove.contains(pack)) after[pack] = std::move(entries);
+  Id index = repo.write_index_file(after);
+  for (const Id& old : old_index_files)
+    if (old != index) repo.remove_index_file(old);
+  for (const Id& pack : remove) {
+    std::error_code ec;
+    stats.bytes_freed += fs::file_size(repo.pack_path(pack), ec);
+    repo.remove_pack(pack);
+  }
+  return stats;
+}
+
+}  // namespace drctl::store

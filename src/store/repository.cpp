@@ -1,0 +1,352 @@
+#include "store/repository.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "store/compress.hpp"
+#include "store/error.hpp"
+
+namespace drctl::store {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kPacksPerIndexFile = 64;  // ~1 GiB of data: bounds what a crash re-uploads
+
+std::span<const std::uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device rd;
+  std::vector<std::uint8_t> b(bytes);
+  for (auto& x : b) x = static_cast<std::uint8_t>(rd());
+  return to_hex(b);
+}
+
+RepoConfig parse_config(const fs::path& file) {
+  Bytes data;
+  try {
+    data = read_file(file);
+  } catch (const Failure& e) {
+    throw InputError(e.what());
+  }
+  try {
+    json j = json::parse(data.begin(), data.end());
+    if (j.at("format") != "drctl-repo") throw InputError(file.string() + ": not a drctl repository config");
+    if (j.at("version") != 1)
+      throw InputError(file.string() + ": repository format version " + j.at("version").dump() + " is not supported");
+    RepoConfig c;
+    c.id = j.at("id").get<std::string>();
+    c.chunker.min = j.at("chunker").at("min").get<std::uint32_t>();
+    c.chunker.avg = j.at("chunker").at("avg").get<std::uint32_t>();
+    c.chunker.max = j.at("chunker").at("max").get<std::uint32_t>();
+    c.compression_level = j.at("compression").at("level").get<int>();
+    c.pack_size = j.at("pack_size").get<std::uint32_t>();
+    try {
+      c.chunker.validate();
+    } catch (const InputError& e) {
+      throw InputError(file.string() + ": " + e.what());
+    }
+    return c;
+  } catch (const json::exception& e) {
+    std::string what = e.what();
+    throw InputError(file.string() + ": damaged repository config (" + what.substr(what.find(']') + 2) + ")");
+  }
+}
+
+std::string config_json(const RepoConfig& c) {
+  json j = {{"format", "drctl-repo"},
+            {"version", 1},
+            {"id", c.id},
+            {"chunker", {{"algorithm", "fastcdc"}, {"min", c.chunker.min}, {"avg", c.chunker.avg}, {"max", c.chunker.max}}},
+            {"hash", "sha256"},
+            {"compression", {{"algorithm", "zstd"}, {"level", c.compression_level}}},
+            {"pack_size", c.pack_size}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+fs::path default_repo_path(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("DRCTL_REPO"); env && *env) return env;
+  return "snapshots";
+}
+
+void Repository::init(const fs::path& path, RepoConfig config) {
+  config.chunker.validate();
+  if (config.compression_level < 1 || config.compression_level > 19)
+    throw InputError("--compression-level must be between 1 and 19");
+  if (fs::exists(path / "config")) throw InputError(path.string() + " is already a drctl repository");
+  if (fs::exists(path) && !fs::is_directory(path)) throw InputError(path.string() + " exists and is not a directory");
+  if (fs::exists(path)) {
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.path().filename() != "README.md" && e.path().filename() != ".gitignore")
+        throw InputError(path.string() + " is not empty; choose an empty or new directory");
+  }
+  make_private_dir(path);
+  ::chmod(path.c_str(), 0700);
+  for (const char* d : {"data", "index", "snapshots", "tmp"}) make_private_dir(path / d);
+  config.id = random_hex(16);
+  write_file_atomic(path / "tmp", path / "config", as_bytes(config_json(config)));
+}
+
+Repository::Repository(fs::path path) : path_(std::move(path)) {
+  if (!fs::exists(path_))
+    throw InputError("repository " + path_.string() + " does not exist (create it with `drctl snapshot init`)");
+  if (!fs::exists(path_ / "config"))
+    throw InputError(path_.string() + " is not a drctl repository (it has no config file)");
+  config_ = parse_config(path_ / "config");
+  for (const char* d : {"data", "index", "snapshots", "tmp"})
+    if (!fs::is_directory(path_ / d))
+      throw InputError(path_.string() + " is not a complete drctl repository (missing " + d + "/)");
+  reload_index();
+}
+
+void Repository::reload_index() {
+  std::lock_guard lock(mutex_);
+  index_ = Index{};
+  open_packs_.clear();
+  for (const Id& id : list_ids("index")) {
+    fs::path file = path_ / "index" / id.hex();
+    try {
+      index_.add(decode_index(read_file(file)));
+    } catch (const Failure& e) {
+      throw Failure("index file " + file.string() + ": " + e.what() + " (run `drctl snapshot verify`)");
+    }
+  }
+}
+
+fs::path Repository::pack_path(const Id& pack) const {
+  std::string hex = pack.hex();
+  return path_ / "data" / hex.substr(0, 2) / hex;
+}
+
+std::vector<Id> Repository::list_ids(const std::string& dir) const {
+  std::vector<Id> out;
+  auto scan = [&](const fs::path& d) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      std::string name = e.path().filename().string();
+      if (Id::is_hex(name)) out.push_back(Id::from_hex(name));
+    }
+  };
+  if (dir == "data") {
+    std::error_code ec;
+    for (const auto& sub : fs::directory_iterator(path_ / "data", ec))
+      if (sub.is_directory()) scan(sub.path());
+  } else {
+    scan(path_ / dir);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int Repository::pack_fd(const Id& pack) const {
+  // mutex_ is held by the caller
+  auto it = open_packs_.find(pack);
+  if (it != open_packs_.end()) return it->second.get();
+  if (open_packs_.size() >= 64) open_packs_.clear();
+  Fd fd = open_or_throw(pack_path(pack), O_RDONLY);
+  int raw = fd.get();
+  open_packs_.emplace(pack, std::move(fd));
+  return raw;
+}
+
+Bytes Repository::read_blob(const Id& id) const {
+  Index::Location loc;
+  Id pack;
+  int fd;
+  {
+    std::lock_guard lock(mutex_);
+    const Index::Location* l = index_.find(id);
+    if (!l) throw Failure("blob " + id.short_hex() + " is not in the index");
+    loc = *l;
+    pack = index_.pack_id(loc);
+    fd = ::dup(pack_fd(pack));
+  }
+  Fd owned(fd);
+  Bytes stored(loc.entry.length);
+  pread_all(owned.get(), stored.data(), stored.size(), loc.entry.offset, pack_path(pack));
+  Bytes raw;
+  try {
+    raw = loc.entry.compression == Compression::Zstd ? decompress(stored, loc.entry.raw_length) : std::move(stored);
+  } catch (const Failure& e) {
+    throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (" + e.what() + ")");
+  }
+  if (sha256(raw) != id)
+    throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (hash mismatch)");
+  return raw;
+}
+
+Tree Repository::load_tree(const Id& id) const { return decode_tree(read_blob(id)); }
+
+Snapshot Repository::load_snapshot(const Id& id) const {
+  Bytes data = read_file(path_ / "snapshots" / id.hex());
+  if (sha256(data) != id) throw Failure("snapshot " + id.short_hex() + " is damaged (hash mismatch)");
+  return Snapshot::from_json(std::string(data.begin(), data.end()), id);
+}
+
+std::vector<Snapshot> Repository::snapshots() const {
+  std::vector<Snapshot> out;
+  for (const Id& id : list_ids("snapshots")) out.push_back(load_snapshot(id));
+  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) { return a.time < b.time; });
+  return out;
+}
+
+Snapshot Repository::find_snapshot(std::string_view ref) const {
+  std::vector<Id> ids = list_ids("snapshots");
+  if (ref == "latest") {
+    auto all = snapshots();
+    if (all.empty()) throw InputError("repository " + path_.string() + " has no snapshots yet");
+    return all.back();
+  }
+  if (ref.size() < 4 || ref.size() > 64 || ref.find_first_not_of("0123456789abcdef") != std::string_view::npos)
+    throw InputError("'" + std::string(ref) + "' is not a snapshot id (use `latest`, or 4 to 64 hex digits)");
+  std::vector<Id> matches;
+  for (const Id& id : ids)
+    if (id.hex().starts_with(ref)) matches.push_back(id);
+  if (matches.empty()) throw InputError("no snapshot " + std::string(ref) + " in " + path_.string());
+  if (matches.size() > 1) throw InputError("snapshot id prefix " + std::string(ref) + " is ambiguous; give more digits");
+  return load_snapshot(matches.front());
+}
+
+bool Repository::has_blob(const Id& id) const {
+  std::lock_guard lock(mutex_);
+  return index_.contains(id) || pending_.contains(id);
+}
+
+std::uint64_t Repository::add_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw) {
+  {
+    std::lock_guard lock(mutex_);
+    if (index_.contains(id) || !pending_.insert(id).second) return 0;
+  }
+  return store_blob(type, id, raw);
+}
+
+std::uint64_t Repository::add_blob_again(BlobType type, const Id& id, std::span<const std::uint8_t> raw) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!pending_.insert(id).second) return 0;
+  }
+  return store_blob(type, id, raw);
+}
+
+std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw) {
+  Bytes packed = compress(raw, config_.compression_level);
+  Compression c = Compression::Zstd;
+  std::span<const std::uint8_t> stored = packed;
+  if (packed.size() >= raw.size()) {
+    c = Compression::None;
+    stored = raw;
+  }
+  std::optional<PackBuilder> full;
+  {
+    std::lock_guard lock(mutex_);
+    PackBuilder& b = builders_[type];
+    b.add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
+    if (b.size() >= config_.pack_size) full.emplace(std::exchange(b, PackBuilder{}));
+  }
+  if (full) write_pack(type, std::move(*full));
+  return stored.size();
+}
+
+void Repository::write_pack(BlobType, PackBuilder builder) {
+  std::vector<BlobEntry> entries = builder.entries();
+  Bytes file = builder.finish();
+  Id pack = sha256(file);
+  fs::path target = pack_path(pack);
+  make_private_dir(target.parent_path());
+  write_file_atomic(tmp_dir(), target, file);
+  std::lock_guard lock(mutex_);
+  for (const auto& e : entries) {
+    index_.add(pack, e);
+    pending_.erase(e.id);
+  }
+  unindexed_[pack] = std::move(entries);
+  if (unindexed_.size() >= kPacksPerIndexFile) write_pending_index();
+}
+
+void Repository::write_pending_index() {
+  // mutex_ is held by the caller
+  if (unindexed_.empty()) return;
+  Bytes data = encode_index(unindexed_);
+  write_file_atomic(tmp_dir(), path_ / "index" / sha256(data).hex(), data);
+  unindexed_.clear();
+}
+
+Id Repository::write_index_file(const PackContents& contents) {
+  Bytes data = encode_index(contents);
+  Id id = sha256(data);
+  write_file_atomic(tmp_dir(), path_ / "index" / id.hex(), data);
+  return id;
+}
+
+Id Repository::save_tree(const Tree& tree) {
+  Bytes data = encode_tree(tree);
+  Id id = sha256(data);
+  add_blob(BlobType::Tree, id, data);
+  return id;
+}
+
+void Repository::flush() {
+  std::vector<std::pair<BlobType, PackBuilder>> open;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [type, b] : builders_)
+      if (!b.empty()) open.emplace_back(type, std::exchange(b, PackBuilder{}));
+  }
+  for (auto& [type, b] : open) write_pack(type, std::move(b));
+  std::lock_guard lock(mutex_);
+  write_pending_index();
+}
+
+Id Repository::save_snapshot(Snapshot& snapshot) {
+  snapshot.id = save_snapshot_text(snapshot.to_json());
+  return snapshot.id;
+}
+
+Id Repository::save_snapshot_text(const std::string& text) {
+  Id id = sha256(text);
+  write_file_atomic(tmp_dir(), path_ / "snapshots" / id.hex(), as_bytes(text));
+  return id;
+}
+
+void Repository::remove_snapshot(const Id& id) {
+  fs::path p = path_ / "snapshots" / id.hex();
+  if (::unlink(p.c_str()) != 0) throw_errno("cannot remove", p, errno);
+  fsync_dir(p.parent_path());
+}
+
+void Repository::remove_index_file(const Id& id) {
+  fs::path p = path_ / "index" / id.hex();
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", p, errno);
+  fsync_dir(p.parent_path());
+}
+
+void Repository::remove_pack(const Id& id) {
+  fs::path p = pack_path(id);
+  {
+    std::lock_guard lock(mutex_);
+    open_packs_.erase(id);
+  }
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", p, errno);
+}
+
+void Repository::clean_tmp() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tmp_dir(), ec))
+    if (e.path().extension() == ".tmp") fs::remove(e.path(), ec);
+}
+
+}  // namespace drctl::store

@@ -1,0 +1,101 @@
+// A snapshot repository on a local file system: config, packs, index files and snapshots.
+#pragma once
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "store/chunker.hpp"
+#include "store/files.hpp"
+#include "store/index.hpp"
+#include "store/pack.hpp"
+#include "store/snapshot.hpp"
+#include "store/tree.hpp"
+
+namespace drctl::store {
+
+/// The repository's `config` file.
+struct RepoConfig {
+  std::string id;  // random, names the repository
+  ChunkerParams chunker;
+  int compression_level = 3;
+  std::uint32_t pack_size = 16 * 1024 * 1024;
+};
+
+/// Where the repository lives: --repo, else $DRCTL_REPO, else ./snapshots.
+fs::path default_repo_path(const std::string& flag);
+
+class Repository {
+ public:
+  /// Creates an empty repository at `path` (which must not exist or be an empty directory).
+  static void init(const fs::path& path, RepoConfig config);
+
+  /// Opens an existing repository and loads its index. Throws InputError when `path` is not a
+  /// repository or its config is damaged.
+  explicit Repository(fs::path path);
+
+  const fs::path& path() const { return path_; }
+  const RepoConfig& config() const { return config_; }
+  const Index& index() const { return index_; }
+  /// Reads the index files again: a writer calls this once it holds the lock, so it sees
+  /// what writers before it stored and pruned.
+  void reload_index();
+
+  // ---- reading ------------------------------------------------------------------------
+  /// A blob's raw bytes, checked against its id. Throws Failure when missing or damaged.
+  Bytes read_blob(const Id& id) const;
+  Tree load_tree(const Id& id) const;
+  /// All snapshots, oldest first.
+  std::vector<Snapshot> snapshots() const;
+  /// "latest", a full id or a unique prefix of at least 4 hex digits. Throws InputError.
+  Snapshot find_snapshot(std::string_view ref) const;
+  Snapshot load_snapshot(const Id& id) const;
+
+  fs::path pack_path(const Id& pack) const;
+  std::vector<Id> list_ids(const std::string& dir) const;  // "data", "index" or "snapshots"
+  std::vector<Id> list_packs() const { return list_ids("data"); }
+
+  // ---- writing: the caller holds a RepoLock --------------------------------------------
+  /// Stores a blob unless the repository already has it. Thread-safe.
+  /// Returns the number of stored (compressed) bytes it added: 0 for a duplicate.
+  std::uint64_t add_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
+  /// Stores a new copy of a blob the index already has (prune moves blobs out of old packs).
+  std::uint64_t add_blob_again(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
+  bool has_blob(const Id& id) const;
+  Id save_tree(const Tree& tree);
+  /// Writes out the open packs and an index file for every blob added so far.
+  void flush();
+  Id save_snapshot(Snapshot& snapshot);  // sets snapshot.id
+  /// Stores a manifest exactly as given (import keeps the id it had).
+  Id save_snapshot_text(const std::string& text);
+  void remove_snapshot(const Id& id);
+  void remove_index_file(const Id& id);
+  void remove_pack(const Id& id);
+  /// Replaces the whole index by one file describing `contents` (used by prune).
+  Id write_index_file(const PackContents& contents);
+  /// Removes temporary files a crashed writer left behind.
+  void clean_tmp();
+  fs::path tmp_dir() const { return path_ / "tmp"; }
+
+ private:
+  std::uint64_t store_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
+  void write_pack(BlobType type, PackBuilder builder);
+  void write_pending_index();
+  int pack_fd(const Id& pack) const;
+
+  fs::path path_;
+  RepoConfig config_;
+  Index index_;
+
+  mutable std::mutex mutex_;          // guards everything below and index_ while writing
+  std::unordered_set<Id> pending_;    // added, not yet in a written pack
+  std::map<BlobType, PackBuilder> builders_;
+  PackContents unindexed_;            // written packs without an index file yet
+  mutable std::map<Id, Fd> open_packs_;
+};
+
+}  // namespace drctl::store

@@ -1,0 +1,31 @@
+// Restores trees from the repository onto a local file system, with all their metadata.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "store/repository.hpp"
+
+namespace drctl::store {
+
+struct RestoreOptions {
+  std::vector<std::string> includes;  // section-relative paths; empty = everything
+  unsigned threads = 0;               // 0 = one per core
+};
+
+struct RestoreStats {
+  std::atomic<std::uint64_t> files{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::vector<std::string> errors;  // files that could not be restored
+};
+
+/// Restores the tree `root` into `target` (an existing directory). Entries that fail are
+/// reported in stats.errors and through `warn`; the rest is restored.
+void restore_tree(const Repository& repo, const Id& root, const std::string& target, const RestoreOptions& options,
+                  RestoreStats& stats, const std::function<void(const std::string&)>& warn);
+
+/// Finds the node at a section-relative path ("a/b/c"); nullopt when absent.
+std::optional<Node> find_node(const Repository& repo, const Id& root, const std::string& path);
+
+}  // namespace drctl::store

@@ -1,0 +1,44 @@
+// Snapshot manifests: what was captured, when, from where, and what was skipped.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/bytes.hpp"
+
+namespace drctl::store {
+
+/// One captured source, e.g. nas/media from /mnt/tank/media.
+struct Section {
+  std::string name;    // "nas/NAME"
+  std::string source;  // where it was read from
+  Id tree;             // root directory tree
+  std::uint64_t files = 0, dirs = 0, bytes = 0;
+};
+
+/// A file that could not be read and is missing from the snapshot.
+struct Skipped {
+  std::string section;
+  std::string path;
+  std::string error;
+};
+
+struct Snapshot {
+  Id id;  // SHA-256 of the manifest's JSON; not part of it
+  std::string time;  // ISO 8601 UTC with nanoseconds; orders snapshots
+  std::string host;
+  std::vector<std::string> tags;
+  std::vector<Section> sections;
+  std::vector<Skipped> skipped;
+  std::optional<Id> parent;
+  std::uint64_t added_bytes = 0;  // stored bytes this snapshot added to the repository
+
+  const Section* section(std::string_view name) const;
+  std::string to_json() const;
+  static Snapshot from_json(std::string_view text, const Id& id);  // throws Failure
+};
+
+/// Current time as ISO 8601 UTC with nanoseconds: 2026-11-26T12:00:00.123456789Z.
+std::string precise_utc_now();
+
+}  // namespace drctl::store
