@@ -256,7 +256,7 @@ class NasCapture {
   /// Chunks [begin, end) of fd; returns where reading stopped (before end on a short file).
   off_t read_extent(int fd, off_t begin, off_t end, std::vector<Part>& parts, Bytes& buffer, std::string& error) {
     const std::size_t max = chunker_.params().max;
-    const std::size_t cap = std::max<std::size_t>(8u << 20, 2 * max);
+    const std::size_t cap = max + (2u << 20);  // refilled whenever less than `max` is left
     if (buffer.size() < cap) buffer.resize(cap);
     std::size_t start = 0, filled = 0;
     off_t at = begin;

@@ -104,7 +104,7 @@ int run_demo(std::string dir, bool keep) {
     }
     step("drctl snapshot create --nas data=" + data.string());
     RepoLock lock = RepoLock::acquire(repo_path, std::chrono::seconds(5), warn);
-    auto before = progress.bytes_added.load();
+    auto before = repo.added_bytes();
     auto t0 = std::chrono::steady_clock::now();
     auto result = capture::capture_nas(repo, "nas/data", data.string(), parent, progress, warn);
     repo.flush();
@@ -112,7 +112,7 @@ int run_demo(std::string dir, bool keep) {
     snap.host = local_hostname();
     snap.time = precise_utc_now();
     snap.sections.push_back(result.section);
-    snap.added_bytes = progress.bytes_added - before;
+    snap.added_bytes = repo.added_bytes() - before;
     repo.save_snapshot(snap);
     parent = result.section.tree;
     std::printf("    snapshot %s: %llu files, %s, %s added in %.2fs\n", snap.id.short_hex().c_str(),

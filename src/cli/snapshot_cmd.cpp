@@ -161,7 +161,7 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
     for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
   }
   repo.flush();
-  snap.added_bytes = progress.bytes_added;
+  snap.added_bytes = repo.added_bytes();
   snap.time = precise_utc_now();
   repo.save_snapshot(snap);
 
@@ -174,7 +174,7 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
   char summary[256];
   std::snprintf(summary, sizeof summary, "drctl: %llu files, %s captured, %s read, %s added in %.1fs",
                 static_cast<unsigned long long>(files), human_bytes(bytes).c_str(),
-                human_bytes(progress.bytes_read).c_str(), human_bytes(progress.bytes_added).c_str(), secs);
+                human_bytes(progress.bytes_read).c_str(), human_bytes(snap.added_bytes).c_str(), secs);
   status.print(summary);
   std::printf("snapshot %s saved\n", snap.id.hex().c_str());
   if (!snap.skipped.empty()) {

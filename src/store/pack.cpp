@@ -35,6 +35,7 @@ const BlobEntry& PackBuilder::add(BlobType type, Compression c, const Id& id,
                                   std::span<const std::uint8_t> stored, std::uint32_t raw_length) {
   BlobEntry e{type, c, id, static_cast<std::uint32_t>(data_.size()),
               static_cast<std::uint32_t>(stored.size()), raw_length};
+  if (data_.capacity() < capacity_) data_.reserve(capacity_);
   data_.insert(data_.end(), stored.begin(), stored.end());
   entries_.push_back(e);
   return entries_.back();

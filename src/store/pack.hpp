@@ -30,6 +30,8 @@ BlobEntry decode_entry(const std::uint8_t* p);
 /// Collects blobs of one type in memory until the pack is full.
 class PackBuilder {
  public:
+  /// `capacity`: bytes to reserve up front, so the buffer never grows by doubling.
+  explicit PackBuilder(std::size_t capacity = 0) : capacity_(capacity) {}
   /// Appends a stored (already compressed) blob; returns its entry.
   const BlobEntry& add(BlobType type, Compression c, const Id& id, std::span<const std::uint8_t> stored,
                        std::uint32_t raw_length);
@@ -41,6 +43,7 @@ class PackBuilder {
   Bytes finish();
 
  private:
+  std::size_t capacity_;
   Bytes data_;
   std::vector<BlobEntry> entries_;
 };

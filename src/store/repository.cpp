@@ -253,11 +253,14 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
   std::optional<PackBuilder> full;
   {
     std::lock_guard lock(mutex_);
-    PackBuilder& b = builders_[type];
+    // Room for a full pack, its largest last blob and a header of small blobs.
+    const std::size_t capacity = config_.pack_size + config_.pack_size / 16 + config_.chunker.max + 4096;
+    PackBuilder& b = builders_.try_emplace(type, capacity).first->second;
     b.add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
-    if (b.size() >= config_.pack_size) full.emplace(std::exchange(b, PackBuilder{}));
+    if (b.size() >= config_.pack_size) full.emplace(std::exchange(b, PackBuilder(capacity)));
   }
   if (full) write_pack(type, std::move(*full));
+  added_bytes_ += stored.size();
   return stored.size();
 }
 

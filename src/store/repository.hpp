@@ -66,6 +66,8 @@ class Repository {
   /// Stores a new copy of a blob the index already has (prune moves blobs out of old packs).
   std::uint64_t add_blob_again(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
   bool has_blob(const Id& id) const;
+  /// Stored bytes of every blob this process added (data and trees).
+  std::uint64_t added_bytes() const { return added_bytes_; }
   Id save_tree(const Tree& tree);
   /// Writes out the open packs and an index file for every blob added so far.
   void flush();
@@ -96,6 +98,7 @@ class Repository {
   std::map<BlobType, PackBuilder> builders_;
   PackContents unindexed_;            // written packs without an index file yet
   mutable std::map<Id, Fd> open_packs_;
+  std::atomic<std::uint64_t> added_bytes_{0};
 };
 
 }  // namespace drctl::store

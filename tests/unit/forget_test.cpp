@@ -9,9 +9,11 @@ using namespace drctl::store;
 namespace {
 Snapshot snap(const std::string& time, const std::string& section = "nas/data") {
   Snapshot s;
-  s.id = sha256(time + section);
+  std::string key = time;
+  key.append(section);
+  s.id = sha256(key);
   s.time = time;
-  s.host = "h";
+  s.host = std::string(1, 'h');  // not a literal: gcc 12 warns falsely (PR 105651)
   s.sections.push_back({section, "/src", sha256("t"), 0, 0, 0});
   return s;
 }
