@@ -61,7 +61,10 @@ class NasCapture {
   NasCapture(Repository& repo, std::string section, Progress& progress,
              const std::function<void(const std::string&)>& warn)
       : repo_(repo), section_(std::move(section)), progress_(progress), warn_(warn),
-        chunker_(repo.config().chunker) {}
+        chunker_(repo.config().chunker) {
+    struct stat st;
+    if (::stat(repo.path().c_str(), &st) == 0) repo_dir_ = {st.st_dev, st.st_ino};
+  }
 
   NasResult run(const std::string& source, const std::optional<Id>& parent, unsigned threads) {
     struct stat st;
@@ -72,8 +75,8 @@ class NasCapture {
       throw InputError("source path " + source + " cannot be read (" + std::strerror(errno) + ")");
 
     Item root;
-    root.node.type = NodeType::Dir;
     root.fs_path = source;
+    describe_root(root, st);
     std::optional<Tree> parent_tree;
     if (parent) parent_tree = repo_.load_tree(*parent);
     walk_dir(root, parent_tree ? &*parent_tree : nullptr);
@@ -82,7 +85,11 @@ class NasCapture {
     NasResult result;
     result.section.name = section_;
     result.section.source = source;
+    Node root_node = root.node;
     result.section.tree = save(root);
+    root_node.name.assign(1, '.');  // not a literal: gcc 12 warns falsely (PR 105651)
+    root_node.subtree = result.section.tree;
+    result.section.root = repo_.save_tree(Tree{{root_node}});
     result.section.files = files_;
     result.section.dirs = dirs_;
     result.section.bytes = bytes_;
@@ -96,6 +103,18 @@ class NasCapture {
     std::lock_guard lock(skipped_mutex_);
     skipped_.push_back({section_, item.section_path, error});
     warn_("skipped " + item.fs_path + ": " + error);
+  }
+
+  void describe_root(Item& root, const struct stat& st) {
+    Node& n = root.node;
+    n.type = NodeType::Dir;
+    n.mode = st.st_mode & 07777;
+    n.uid = st.st_uid;
+    n.gid = st.st_gid;
+    n.mtime_ns = ns_of(st.st_mtim);
+    n.ctime_ns = ns_of(st.st_ctim);
+    n.inode = st.st_ino;
+    n.xattrs = read_xattrs(root.fs_path);
   }
 
   /// Fills `dir.children` from the file system; recurses into subdirectories.
@@ -143,6 +162,10 @@ class NasCapture {
       return;
     }
     if (S_ISDIR(st.st_mode)) {
+      if (std::pair(st.st_dev, st.st_ino) == repo_dir_) {  // never back up the repository into itself
+        item.skipped = true;
+        return;
+      }
       n.type = NodeType::Dir;
       n.xattrs = read_xattrs(item.fs_path);
       ++dirs_;
@@ -314,6 +337,7 @@ class NasCapture {
   Chunker chunker_;
   std::vector<Item*> jobs_;
   std::map<std::pair<dev_t, ino_t>, std::string> hardlinks_;
+  std::pair<dev_t, ino_t> repo_dir_{};
   std::mutex skipped_mutex_;
   std::vector<Skipped> skipped_;
   std::uint64_t files_ = 0, dirs_ = 0, bytes_ = 0;

@@ -187,7 +187,9 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
 
 int cmd_list(const Common& c, bool as_json) {
   Repository repo(c.path());
-  auto all = repo.snapshots();
+  std::vector<std::string> problems;
+  auto all = repo.snapshots(&problems);
+  for (const auto& p : problems) warn(p + " (run `drctl snapshot verify`)");
   if (as_json) {
     json arr = json::array();
     for (const auto& s : all) arr.push_back(snapshot_json(s));
@@ -315,6 +317,7 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
     RestoreOptions options;
     options.includes = job.includes;
     restore_tree(repo, job.sec->tree, job.dir.string(), options, stats, say);
+    if (job.includes.empty() && job.sec->root) restore_root_metadata(repo, *job.sec->root, job.dir.string());
   }
   char summary[200];
   std::snprintf(summary, sizeof summary, "drctl: restored %llu files, %s in %.1fs",

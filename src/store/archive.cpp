@@ -62,7 +62,7 @@ ArchiveStats export_snapshot(const Repository& repo, const Snapshot& snapshot, c
     add_entry(a.get(), std::string(kPrefix) + "snapshot.json", manifest);
     std::unordered_set<Id> seen;
     for (const auto& sec : snapshot.sections)
-      walk(repo, sec.tree, seen, [&](BlobType type, const Id& id) {
+      walk(repo, sec.root.value_or(sec.tree), seen, [&](BlobType type, const Id& id) {
         Bytes raw = repo.read_blob(id);
         add_entry(a.get(), std::string(kPrefix) + (type == BlobType::Tree ? "tree/" : "data/") + id.hex(), raw);
         stats.blobs++;
@@ -119,7 +119,7 @@ ArchiveStats import_snapshot(Repository& repo, const std::string& file, Id& id) 
   Snapshot s = Snapshot::from_json(manifest, sha256(manifest));
   std::unordered_set<Id> seen;
   for (const auto& sec : s.sections)
-    walk(repo, sec.tree, seen, [&](BlobType, const Id& blob) {
+    walk(repo, sec.root.value_or(sec.tree), seen, [&](BlobType, const Id& blob) {
       if (!repo.has_blob(blob)) throw InputError(file + ": blob " + blob.short_hex() + " the snapshot needs is missing");
     });
   id = repo.save_snapshot_text(manifest);

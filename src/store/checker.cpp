@@ -21,15 +21,7 @@ class Checker {
   Checker(const Repository& repo, VerifyReport& report) : repo_(repo), report_(report) {}
 
   void check_index_files() {
-    for (const Id& id : repo_.list_ids("index")) {
-      fs::path file = repo_.path() / "index" / id.hex();
-      try {
-        Bytes data = read_file(file);
-        if (sha256(data) != id) report_.errors.push_back("index file " + id.short_hex() + " is damaged (hash mismatch)");
-      } catch (const std::exception& e) {
-        report_.errors.push_back("index file " + id.short_hex() + ": " + e.what());
-      }
-    }
+    for (const auto& problem : repo_.index_problems()) report_.errors.push_back(problem);
   }
 
   void check_packs_exist() {
@@ -100,9 +92,12 @@ class Checker {
         report_.errors.push_back("snapshot " + id.short_hex() + ": " + e.what());
         continue;
       }
-      for (const auto& sec : s.sections)
+      for (const auto& sec : s.sections) {
+        if (sec.root && !blob_ok(*sec.root))
+          report_.errors.push_back("snapshot " + id.short_hex() + ": " + sec.name + ": root directory metadata is damaged or missing");
         for (const auto& problem : problems_in(sec.tree))
           report_.errors.push_back("snapshot " + id.short_hex() + ": " + sec.name + "/" + problem);
+      }
     }
   }
 

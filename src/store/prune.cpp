@@ -74,10 +74,16 @@ ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPo
 }
 
 PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info) {
+  if (!repo.index_problems().empty())
+    throw Failure("not pruning: " + repo.index_problems().front() + "; packs it lists would look unused");
   PruneStats stats;
   std::unordered_set<Id> used;
-  for (const Snapshot& s : repo.snapshots())
-    for (const auto& sec : s.sections) collect_used(repo, sec.tree, used);
+  std::vector<std::string> damaged;
+  std::vector<Snapshot> snapshots = repo.snapshots(&damaged);
+  if (!damaged.empty())
+    throw Failure("not pruning: " + damaged.front() + "; the data it needs cannot be told apart (remove it or repair it first)");
+  for (const Snapshot& s : snapshots)
+    for (const auto& sec : s.sections) collect_used(repo, sec.root.value_or(sec.tree), used);
 
   const std::vector<Id> old_index_files = repo.list_ids("index");
   const PackContents before = repo.index().by_pack();

@@ -117,12 +117,15 @@ void Repository::reload_index() {
   std::lock_guard lock(mutex_);
   index_ = Index{};
   open_packs_.clear();
+  index_problems_.clear();
   for (const Id& id : list_ids("index")) {
     fs::path file = path_ / "index" / id.hex();
     try {
-      index_.add(decode_index(read_file(file)));
+      Bytes data = read_file(file);
+      if (sha256(data) != id) throw Failure("hash mismatch");
+      index_.add(decode_index(data));
     } catch (const Failure& e) {
-      throw Failure("index file " + file.string() + ": " + e.what() + " (run `drctl snapshot verify`)");
+      index_problems_.push_back("index file " + id.short_hex() + " is damaged (" + e.what() + ")");
     }
   }
 }
@@ -197,9 +200,15 @@ Snapshot Repository::load_snapshot(const Id& id) const {
   return Snapshot::from_json(std::string(data.begin(), data.end()), id);
 }
 
-std::vector<Snapshot> Repository::snapshots() const {
+std::vector<Snapshot> Repository::snapshots(std::vector<std::string>* problems) const {
   std::vector<Snapshot> out;
-  for (const Id& id : list_ids("snapshots")) out.push_back(load_snapshot(id));
+  for (const Id& id : list_ids("snapshots")) {
+    try {
+      out.push_back(load_snapshot(id));
+    } catch (const Failure& e) {
+      if (problems) problems->push_back(e.what());
+    }
+  }
   std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) { return a.time < b.time; });
   return out;
 }

@@ -44,13 +44,16 @@ class Repository {
   /// Reads the index files again: a writer calls this once it holds the lock, so it sees
   /// what writers before it stored and pruned.
   void reload_index();
+  /// Index files that could not be read; their blobs are treated as absent.
+  const std::vector<std::string>& index_problems() const { return index_problems_; }
 
   // ---- reading ------------------------------------------------------------------------
   /// A blob's raw bytes, checked against its id. Throws Failure when missing or damaged.
   Bytes read_blob(const Id& id) const;
   Tree load_tree(const Id& id) const;
-  /// All snapshots, oldest first.
-  std::vector<Snapshot> snapshots() const;
+  /// All readable snapshots, oldest first. Damaged manifests are left out and, when
+  /// `problems` is given, described there.
+  std::vector<Snapshot> snapshots(std::vector<std::string>* problems = nullptr) const;
   /// "latest", a full id or a unique prefix of at least 4 hex digits. Throws InputError.
   Snapshot find_snapshot(std::string_view ref) const;
   Snapshot load_snapshot(const Id& id) const;
@@ -99,6 +102,7 @@ class Repository {
   PackContents unindexed_;            // written packs without an index file yet
   mutable std::map<Id, Fd> open_packs_;
   std::atomic<std::uint64_t> added_bytes_{0};
+  std::vector<std::string> index_problems_;
 };
 
 }  // namespace drctl::store

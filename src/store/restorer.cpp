@@ -39,6 +39,17 @@ bool included(const std::vector<std::string>& includes, const std::string& path)
   return false;
 }
 
+void apply_metadata(const Node& n, const std::string& path) {
+  for (const auto& [name, value] : n.xattrs)
+    if (::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP)
+      throw_errno("cannot set extended attribute " + name + " on", path, errno);
+  if (::lchown(path.c_str(), n.uid, n.gid) != 0 && errno != EPERM) throw_errno("cannot chown", path, errno);
+  if (n.type != NodeType::Symlink && ::chmod(path.c_str(), n.mode) != 0) throw_errno("cannot chmod", path, errno);
+  struct timespec times[2] = {ts_of(n.mtime_ns), ts_of(n.mtime_ns)};
+  if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("cannot set times", path, errno);
+}
+
+
 class Restorer {
  public:
   Restorer(const Repository& repo, const Id& root, const RestoreOptions& options, RestoreStats& stats,
@@ -81,11 +92,17 @@ class Restorer {
 
   void restore_node(const Node& n, const std::string& path, const std::string& rel) {
     switch (n.type) {
-      case NodeType::Dir:
-        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("cannot create directory", path, errno);
+      case NodeType::Dir: {
+        struct stat st;
+        bool is_dir = ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        if (!is_dir) {
+          remove_existing(path);  // a file or symlink in the way (--force): never write through it
+          if (::mkdir(path.c_str(), 0700) != 0) throw_errno("cannot create directory", path, errno);
+        }
         dirs_.emplace_back(path, n);
         if (n.subtree) restore_dir(*n.subtree, path, rel);
         return;
+      }
       case NodeType::File: {
         remove_existing(path);
         Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -126,9 +143,12 @@ class Restorer {
     }
   }
 
+  /// Clears the way for a new entry (only a --force restore finds anything there).
   void remove_existing(const std::string& path) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) ::unlink(path.c_str());
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) fs::remove_all(path);
+    else if (::unlink(path.c_str()) != 0) throw_errno("cannot replace", path, errno);
   }
 
   void write_contents() {
@@ -167,16 +187,6 @@ class Restorer {
     if (static_cast<std::uint64_t>(at) != n.size) throw Failure("content does not add up to the file size");
   }
 
-  void apply_metadata(const Node& n, const std::string& path) {
-    for (const auto& [name, value] : n.xattrs)
-      if (::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP)
-        throw_errno("cannot set extended attribute " + name + " on", path, errno);
-    if (::lchown(path.c_str(), n.uid, n.gid) != 0 && errno != EPERM) throw_errno("cannot chown", path, errno);
-    if (n.type != NodeType::Symlink && ::chmod(path.c_str(), n.mode) != 0) throw_errno("cannot chmod", path, errno);
-    struct timespec times[2] = {ts_of(n.mtime_ns), ts_of(n.mtime_ns)};
-    if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("cannot set times", path, errno);
-  }
-
   const Repository& repo_;
   Id root_;
   const RestoreOptions& options_;
@@ -191,6 +201,12 @@ class Restorer {
 };
 
 }  // namespace
+
+void restore_root_metadata(const Repository& repo, const Id& root, const std::string& dir) {
+  Tree t = repo.load_tree(root);
+  if (t.nodes.size() != 1 || t.nodes[0].type != NodeType::Dir) throw Failure("section root " + root.short_hex() + " is malformed");
+  apply_metadata(t.nodes[0], dir);
+}
 
 std::optional<Node> find_node(const Repository& repo, const Id& root, const std::string& path) {
   Id tree_id = root;

@@ -25,6 +25,9 @@ struct RestoreStats {
 void restore_tree(const Repository& repo, const Id& root, const std::string& target, const RestoreOptions& options,
                   RestoreStats& stats, const std::function<void(const std::string&)>& warn);
 
+/// Gives `dir` the metadata of a section's root directory (Section::root).
+void restore_root_metadata(const Repository& repo, const Id& root, const std::string& dir);
+
 /// Finds the node at a section-relative path ("a/b/c"); nullopt when absent.
 std::optional<Node> find_node(const Repository& repo, const Id& root, const std::string& path);
 

@@ -18,9 +18,11 @@ const Section* Snapshot::section(std::string_view name) const {
 
 std::string Snapshot::to_json() const {
   json secs = json::array();
-  for (const auto& s : sections)
+  for (const auto& s : sections) {
     secs.push_back({{"name", s.name}, {"source", s.source}, {"tree", s.tree.hex()},
                     {"files", s.files}, {"dirs", s.dirs}, {"bytes", s.bytes}});
+    if (s.root) secs.back()["root"] = s.root->hex();
+  }
   json skips = json::array();
   for (const auto& s : skipped) skips.push_back({{"section", s.section}, {"path", s.path}, {"error", s.error}});
   json j = {{"format", "drctl-snapshot"}, {"version", 1},   {"time", time},        {"host", host},
@@ -40,9 +42,11 @@ Snapshot Snapshot::from_json(std::string_view text, const Id& id) {
     s.time = j.at("time").get<std::string>();
     s.host = j.at("host").get<std::string>();
     s.tags = j.at("tags").get<std::vector<std::string>>();
-    for (const auto& x : j.at("sections"))
+    for (const auto& x : j.at("sections")) {
       s.sections.push_back({x.at("name"), x.at("source"), Id::from_hex(x.at("tree").get<std::string>()),
-                            x.value("files", 0ULL), x.value("dirs", 0ULL), x.value("bytes", 0ULL)});
+                            std::nullopt, x.value("files", 0ULL), x.value("dirs", 0ULL), x.value("bytes", 0ULL)});
+      if (x.contains("root")) s.sections.back().root = Id::from_hex(x["root"].get<std::string>());
+    }
     for (const auto& x : j.at("skipped")) s.skipped.push_back({x.at("section"), x.at("path"), x.at("error")});
     if (j.contains("parent")) s.parent = Id::from_hex(j["parent"].get<std::string>());
     s.added_bytes = j.value("added_bytes", 0ULL);

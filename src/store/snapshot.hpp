@@ -12,7 +12,8 @@ namespace drctl::store {
 struct Section {
   std::string name;    // "nas/NAME"
   std::string source;  // where it was read from
-  Id tree;             // root directory tree
+  Id tree;             // root directory tree (the entries)
+  std::optional<Id> root;  // a tree of one node "." with the root directory's own metadata
   std::uint64_t files = 0, dirs = 0, bytes = 0;
 };
 

@@ -14,7 +14,7 @@ Snapshot snap(const std::string& time, const std::string& section = "nas/data") 
   s.id = sha256(key);
   s.time = time;
   s.host = std::string(1, 'h');  // not a literal: gcc 12 warns falsely (PR 105651)
-  s.sections.push_back({section, "/src", sha256("t"), 0, 0, 0});
+  s.sections.push_back({section, "/src", sha256("t"), std::nullopt, 0, 0, 0});
   return s;
 }
 bool kept(const ForgetPlan& p, const std::string& time) {

@@ -1,0 +1,104 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "store/error.hpp"
+#include "store/lock.hpp"
+#include "store/repository.hpp"
+#include "support/fs_tree.hpp"
+
+using namespace drctl::store;
+
+namespace {
+Bytes random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes b(n);
+  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+  return b;
+}
+void no_warn(const std::string&) {}
+}  // namespace
+
+TEST_CASE("blobs written by one repository object are read back by another") {
+  support::TempDir t("repo-unit");
+  fs::path path = t.path() / "repo";
+  RepoConfig config;
+  config.pack_size = 1 << 20;  // several packs
+  Repository::init(path, config);
+  std::vector<std::pair<Id, Bytes>> blobs;
+  {
+    Repository repo(path);
+    for (int i = 0; i < 40; ++i) {
+      Bytes b = i % 2 ? random_bytes(100000, i) : Bytes(100000, static_cast<std::uint8_t>(i));
+      Id id = sha256(b);
+      CHECK(repo.add_blob(BlobType::Data, id, b) > 0);
+      CHECK(repo.add_blob(BlobType::Data, id, b) == 0);  // deduplicated
+      blobs.emplace_back(id, std::move(b));
+    }
+    repo.flush();
+  }
+  Repository again(path);
+  CHECK(again.index().size() == 40);
+  CHECK(again.list_packs().size() >= 2);
+  for (const auto& [id, b] : blobs) CHECK(again.read_blob(id) == b);
+  CHECK_THROWS_AS(again.read_blob(sha256("absent")), drctl::Failure);
+
+  // Every file is private to its owner.
+  for (const auto& e : fs::recursive_directory_iterator(path)) {
+    struct stat st;
+    REQUIRE(::lstat(e.path().c_str(), &st) == 0);
+    CHECK_MESSAGE((st.st_mode & 077) == 0, e.path());
+  }
+}
+
+TEST_CASE("opening something that is not a repository is bad input") {
+  support::TempDir t("repo-unit");
+  CHECK_THROWS_AS(Repository(t.path() / "missing"), drctl::InputError);
+  CHECK_THROWS_AS(Repository(t.path()), drctl::InputError);
+  Repository::init(t.path() / "r", RepoConfig{});
+  CHECK_THROWS_AS(Repository::init(t.path() / "r", RepoConfig{}), drctl::InputError);
+  {
+    FILE* f = std::fopen((t.path() / "r" / "config").c_str(), "w");
+    std::fputs("{\"format\": \"drctl-repo\", \"version\": 1", f);
+    std::fclose(f);
+  }
+  CHECK_THROWS_WITH_AS(Repository(t.path() / "r"), doctest::Contains("damaged repository config"), drctl::InputError);
+}
+
+TEST_CASE("a lock held by a live process blocks; one left by a dead process is taken over") {
+  support::TempDir t("repo-unit");
+  fs::path path = t.path() / "repo";
+  Repository::init(path, RepoConfig{});
+
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    RepoLock lock = RepoLock::acquire(path, std::chrono::milliseconds(0), no_warn);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();  // holds the lock until killed
+    ::_exit(0);
+  }
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  CHECK_THROWS_WITH_AS(RepoLock::acquire(path, std::chrono::milliseconds(100), no_warn),
+                       doctest::Contains(("pid " + std::to_string(child)).c_str()), drctl::Failure);
+  CHECK_FALSE(lock_is_stale(path));
+  CHECK_THROWS_AS(remove_lock(path, false), drctl::Failure);
+
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(lock_is_stale(path));
+  std::string warned;
+  {
+    RepoLock lock = RepoLock::acquire(path, std::chrono::milliseconds(0), [&](const std::string& m) { warned = m; });
+    CHECK(warned.find("stale lock") != std::string::npos);
+    CHECK(warned.find(std::to_string(child)) != std::string::npos);
+  }
+  CHECK_FALSE(read_lock(path).has_value());  // released on destruction
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
