@@ -122,6 +122,9 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
     repo.add_blob_again(e.type, e.id, raw);  // the new location replaces the old in the index
   }
   repo.flush();
+  // A rewritten pack can have the same bytes, and so the same id, as one an interrupted
+  // prune left behind, which was just marked for removal: it stays.
+  for (const Id& pack : repo.packs_written()) remove.erase(pack);
 
   PackContents after;
   for (auto& [pack, entries] : repo.index().by_pack())

@@ -281,6 +281,7 @@ void Repository::write_pack(BlobType, PackBuilder builder) {
   make_private_dir(target.parent_path());
   write_file_atomic(tmp_dir(), target, file);
   std::lock_guard lock(mutex_);
+  packs_written_.insert(pack);
   for (const auto& e : entries) {
     index_.add(pack, e);
     pending_.erase(e.id);

@@ -69,6 +69,11 @@ class Repository {
   /// Stores a new copy of a blob the index already has (prune moves blobs out of old packs).
   std::uint64_t add_blob_again(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
   bool has_blob(const Id& id) const;
+  /// Packs this object wrote (prune keeps them even if an earlier crash left a copy).
+  std::set<Id> packs_written() const {
+    std::lock_guard lock(mutex_);
+    return packs_written_;
+  }
   /// Stored bytes of every blob this process added (data and trees).
   std::uint64_t added_bytes() const { return added_bytes_; }
   Id save_tree(const Tree& tree);
@@ -103,6 +108,7 @@ class Repository {
   mutable std::map<Id, Fd> open_packs_;
   std::atomic<std::uint64_t> added_bytes_{0};
   std::vector<std::string> index_problems_;
+  std::set<Id> packs_written_;
 };
 
 }  // namespace drctl::store

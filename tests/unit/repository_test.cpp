@@ -68,7 +68,7 @@ TEST_CASE("opening something that is not a repository is bad input") {
   CHECK_THROWS_WITH_AS(Repository(t.path() / "r"), doctest::Contains("damaged repository config"), drctl::InputError);
 }
 
-TEST_CASE("a lock held by a live process blocks; one left by a dead process is taken over") {
+TEST_CASE("a lock held by a live process blocks, and one left by a dead process is taken over") {
   support::TempDir t("repo-unit");
   fs::path path = t.path() / "repo";
   Repository::init(path, RepoConfig{});
