@@ -1,0 +1,174 @@
+// Acceptance 5: concurrent writers. Two `create`s at once never corrupt the repository; the
+// second waits, or fails with the lock message naming the holder (pid, host). Also --lock-wait,
+// stale locks of killed writers, and `unlock`.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "support/fs_tree.hpp"
+#include "support/run.hpp"
+
+using namespace support;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> create_args(const fs::path& repo, const fs::path& src, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"snapshot", "create", "--repo", repo.string(), "--nas", "data=" + src.string()};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+// A create that lost the race: exit 1 with a message saying "locked" and naming the holder.
+void check_lock_failure(const RunResult& r, pid_t holder) {
+  CHECK_MESSAGE(r.exit_code == 1, r.describe());
+  CHECK_MESSAGE(r.err.find("locked") != std::string::npos, r.describe());
+  CHECK_MESSAGE(r.err.find(std::to_string(holder)) != std::string::npos, "holder pid " << holder << " not named:\n" << r.describe());
+  CHECK_MESSAGE(r.err.find(hostname()) != std::string::npos, "host " << hostname() << " not named:\n" << r.describe());
+  CHECK_MESSAGE(is_one_error_line(r.err.substr(r.err.find("drctl: error: ") == std::string::npos ? 0 : r.err.find("drctl: error: "))),
+                r.describe());
+}
+
+// Waits until the repository's lock file exists (the writer holds the lock); false on timeout.
+bool wait_for_lock(const fs::path& repo, Process& p, std::chrono::milliseconds timeout = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(repo / "lock")) return true;
+    if (!p.running()) return false;
+    std::this_thread::sleep_for(200us);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("acceptance 5: two concurrent creates do not corrupt the repository") {
+  TempDir t("concurrent");
+  make_random_tree(t / "a", {.seed = 51, .files = 40, .min_size = 256 * KiB, .max_size = 2 * MiB, .dirs = 4});
+  make_random_tree(t / "b", {.seed = 52, .files = 40, .min_size = 256 * KiB, .max_size = 2 * MiB, .dirs = 4});
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+
+  struct Saved { std::string id; fs::path source; };
+  std::vector<Saved> saved;
+  const std::vector<std::vector<std::string>> variants = {{}, {"--lock-wait", "0"}, {"--lock-wait", "60"}};
+  int round = 0;
+  for (const auto& extra : variants) {
+    for (bool same_source : {false, true}) {
+      ++round;
+      const fs::path sa = t / "a", sb = same_source ? t / "a" : t / "b";
+      auto pa = drctl_start(create_args(repo, sa, extra));
+      auto pb = drctl_start(create_args(repo, sb, extra));
+      RunResult ra = pa->wait(), rb = pb->wait();
+      INFO("round " << round << " (lock-wait " << (extra.empty() ? "default" : extra[1]) << ", "
+                    << (same_source ? "same source" : "two sources") << ")");
+      int ok = 0;
+      for (auto [r, src, other] : {std::tuple{&ra, sa, pb->pid()}, std::tuple{&rb, sb, pa->pid()}}) {
+        if (r->exit_code == 0) {
+          ++ok;
+          saved.push_back({parse_snapshot_id(r->out), src});
+        } else {
+          check_lock_failure(*r, other);
+        }
+      }
+      CHECK_MESSAGE(ok >= 1, "neither create succeeded:\n" << ra.describe() << rb.describe());
+      if (extra.size() == 2 && extra[1] == "60")
+        CHECK_MESSAGE(ok == 2, "with --lock-wait 60 the second create must wait:\n" << ra.describe() << rb.describe());
+    }
+  }
+
+  RunResult v = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data"});
+  CHECK_MESSAGE(v.exit_code == 0, v.describe());
+  auto ids = list_ids(repo);
+  CHECK(ids.size() == saved.size());
+  const Manifest ma = scan_tree(t / "a"), mb = scan_tree(t / "b");
+  for (const auto& s : saved) {
+    auto d = restore_and_compare(repo, s.id, "nas/data", s.source == t / "a" ? ma : mb, t.path());
+    CHECK_MESSAGE(d.empty(), "snapshot " << s.id << ":\n" << join_diffs(d));
+  }
+}
+
+TEST_CASE("--lock-wait while another writer holds the lock, and unlock refuses a live holder") {
+  TempDir t("lockwait");
+  make_random_tree(t / "a", {.seed = 53, .files = 20, .min_size = 1 * MiB, .max_size = 4 * MiB, .dirs = 2});
+  make_random_tree(t / "b", {.seed = 54, .files = 5, .min_size = 1 * KiB, .max_size = 100 * KiB, .dirs = 1});
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+
+  // Writer A takes the lock and is frozen while holding it.
+  auto a = drctl_start(create_args(repo, t / "a"));
+  REQUIRE_MESSAGE(wait_for_lock(repo, *a), "writer A never took the lock (or finished too fast)");
+  a->signal(SIGSTOP);
+  REQUIRE(a->running());
+
+  // --lock-wait 0: fails at once, naming A.
+  RunResult b = drctl(create_args(repo, t / "b", {"--lock-wait", "0"}));
+  check_lock_failure(b, a->pid());
+  CHECK(b.seconds < 5);
+
+  // --lock-wait 1.5: fails after waiting about that long.
+  b = drctl(create_args(repo, t / "b", {"--lock-wait", "1.5"}));
+  check_lock_failure(b, a->pid());
+  CHECK(b.seconds >= 1.3);
+  CHECK(b.seconds < 10);
+
+  // The holder is alive: unlock must not remove its lock.
+  RunResult u = drctl({"snapshot", "unlock", "--repo", repo.string()});
+  CHECK_MESSAGE(u.exit_code != 0, u.describe());
+  CHECK(fs::exists(repo / "lock"));
+
+  // A long enough wait gets the lock once A is done.
+  auto c = drctl_start(create_args(repo, t / "b", {"--lock-wait", "60"}));
+  std::this_thread::sleep_for(700ms);
+  CHECK_MESSAGE(c->running(), "writer C did not wait for the lock");
+  a->signal(SIGCONT);
+  RunResult ra = a->wait(), rc = c->wait();
+  REQUIRE_MESSAGE(ra.exit_code == 0, ra.describe());
+  REQUIRE_MESSAGE(rc.exit_code == 0, rc.describe());
+  CHECK_FALSE(fs::exists(repo / "lock"));
+
+  RunResult v = drctl({"snapshot", "verify", "--repo", repo.string()});
+  CHECK_MESSAGE(v.exit_code == 0, v.describe());
+  auto d = restore_and_compare(repo, parse_snapshot_id(ra.out), "nas/data", scan_tree(t / "a"), t.path());
+  CHECK_MESSAGE(d.empty(), join_diffs(d));
+  d = restore_and_compare(repo, parse_snapshot_id(rc.out), "nas/data", scan_tree(t / "b"), t.path());
+  CHECK_MESSAGE(d.empty(), join_diffs(d));
+}
+
+TEST_CASE("the lock of a killed writer: unlock removes it, and the next create takes it over") {
+  TempDir t("stale");
+  make_random_tree(t / "a", {.seed = 55, .files = 20, .min_size = 1 * MiB, .max_size = 3 * MiB, .dirs = 2});
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+  const std::string id0 = create_snapshot(repo, {{"data", t / "a"}});
+
+  auto kill_holding_lock = [&] {
+    write_file(t / "a/d00/new-data.bin", std::string(3 * MiB, 'x') + std::to_string(::rand()));
+    auto p = drctl_start(create_args(repo, t / "a"));
+    REQUIRE_MESSAGE(wait_for_lock(repo, *p), "writer never took the lock");
+    p->signal(SIGSTOP);
+    p->signal(SIGKILL);
+    RunResult r = p->wait();
+    REQUIRE(r.killed());
+    REQUIRE_MESSAGE(fs::exists(repo / "lock"), "a killed writer left no lock file (nothing to test)");
+  };
+
+  kill_holding_lock();
+  RunResult u = drctl({"snapshot", "unlock", "--repo", repo.string()});
+  CHECK_MESSAGE(u.exit_code == 0, u.describe());
+  CHECK_FALSE(fs::exists(repo / "lock"));
+
+  kill_holding_lock();
+  RunResult r = drctl(create_args(repo, t / "a", {"--lock-wait", "0"}));
+  CHECK_MESSAGE(r.exit_code == 0, "create after a killed writer:\n" << r.describe());
+  CHECK_FALSE(fs::exists(repo / "lock"));
+  RunResult v = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data"});
+  CHECK_MESSAGE(v.exit_code == 0, v.describe());
+  if (r.exit_code == 0) {
+    auto d = restore_and_compare(repo, parse_snapshot_id(r.out), "nas/data", scan_tree(t / "a"), t.path());
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+  }
+}
