@@ -108,7 +108,9 @@ std::pair<std::string, std::string> parse_nas(const std::string& spec) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError("--nas " + name + ": source path " + path + " does not exist");
   if (!S_ISDIR(st.st_mode)) throw InputError("--nas " + name + ": source path " + path + " is not a directory");
-  return {"nas/" + name, abs.lexically_normal().string()};
+  std::string normal = abs.lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return {"nas/" + name, normal};
 }
 
 // ---- the commands ------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Checker {
     for (const Id& id : on_disk)
       if (!indexed_packs_.contains(id))
         report_.warnings.push_back("pack " + id.short_hex() +
-                                   " is not in the index (left by an interrupted write; `prune` removes it)");
+                                   " is not in the index (left by an interrupted write, or its index file was lost; `prune` keeps what snapshots need from it and removes the rest)");
   }
 
   void read_all_data(const std::function<void(std::size_t, std::size_t)>& progress) {

@@ -85,6 +85,21 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
   for (const Snapshot& s : snapshots)
     for (const auto& sec : s.sections) collect_used(repo, sec.root.value_or(sec.tree), used);
 
+  // Packs no index file names were left by an interrupted write, or their index file was lost:
+  // read their headers so that what they hold is kept if a snapshot needs it.
+  std::set<Id> indexed;
+  for (const auto& [pack, entries] : repo.index().by_pack()) indexed.insert(pack);
+  std::set<Id> unreadable;
+  for (const Id& pack : repo.list_packs()) {
+    if (indexed.contains(pack)) continue;
+    try {
+      repo.adopt_pack(pack, read_pack_header(repo.pack_path(pack)));
+    } catch (const Failure& e) {
+      unreadable.insert(pack);  // damaged: left in place for a person to look at
+      info("leaving pack " + pack.short_hex() + " alone: " + e.what());
+    }
+  }
+
   const std::vector<Id> old_index_files = repo.list_ids("index");
   const PackContents before = repo.index().by_pack();
   std::set<Id> remove;
@@ -109,8 +124,8 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
     }
   }
   for (const Id& pack : repo.list_packs())
-    if (!before.contains(pack)) {
-      remove.insert(pack);  // left by an interrupted write; nothing indexes it
+    if (!before.contains(pack) && !unreadable.contains(pack)) {
+      remove.insert(pack);  // unreadable, or every blob it holds is also in another pack
       stats.packs_deleted++;
     }
   if (remove.empty()) return stats;

@@ -356,6 +356,12 @@ void Repository::remove_pack(const Id& id) {
   if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", p, errno);
 }
 
+void Repository::adopt_pack(const Id& pack, const std::vector<BlobEntry>& entries) {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : entries)
+    if (!index_.contains(e.id)) index_.add(pack, e);
+}
+
 void Repository::clean_tmp() {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(tmp_dir(), ec))

@@ -87,6 +87,8 @@ class Repository {
   void remove_pack(const Id& id);
   /// Replaces the whole index by one file describing `contents` (used by prune).
   Id write_index_file(const PackContents& contents);
+  /// Adds a pack's entries to the in-memory index (prune adopts packs no index file names).
+  void adopt_pack(const Id& pack, const std::vector<BlobEntry>& entries);
   /// Removes temporary files a crashed writer left behind.
   void clean_tmp();
   fs::path tmp_dir() const { return path_ / "tmp"; }
