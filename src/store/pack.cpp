@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <utility>
 
 #include "store/error.hpp"
 #include "store/files.hpp"
@@ -31,26 +34,43 @@ BlobEntry decode_entry(const std::uint8_t* p) {
   return e;
 }
 
-const BlobEntry& PackBuilder::add(BlobType type, Compression c, const Id& id,
-                                  std::span<const std::uint8_t> stored, std::uint32_t raw_length) {
-  BlobEntry e{type, c, id, static_cast<std::uint32_t>(data_.size()),
-              static_cast<std::uint32_t>(stored.size()), raw_length};
-  if (data_.capacity() < capacity_) data_.reserve(capacity_);
-  data_.insert(data_.end(), stored.begin(), stored.end());
-  entries_.push_back(e);
-  return entries_.back();
+PackWriter::PackWriter(std::filesystem::path tmp_path)
+    : tmp_path_(std::move(tmp_path)), hash_(std::make_unique<Sha256>()) {
+  fd_ = open_or_throw(tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0600).release();
 }
 
-Bytes PackBuilder::finish() {
-  Bytes out = std::move(data_);
-  out.reserve(out.size() + entries_.size() * kEntrySize + kPackTrailerSize);
-  for (const auto& e : entries_) encode_entry(out, e);
-  put_u32(out, static_cast<std::uint32_t>(entries_.size()));
-  put_u32(out, 0);
-  out.insert(out.end(), kPackMagic, kPackMagic + 8);
-  data_.clear();
-  entries_.clear();
-  return out;
+PackWriter::PackWriter(PackWriter&& o) noexcept
+    : tmp_path_(std::move(o.tmp_path_)), fd_(std::exchange(o.fd_, -1)), hash_(std::move(o.hash_)),
+      size_(o.size_), entries_(std::move(o.entries_)), finished_(std::exchange(o.finished_, true)) {}
+
+PackWriter::~PackWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+}
+
+void PackWriter::add(BlobType type, Compression c, const Id& id, std::span<const std::uint8_t> stored,
+                     std::uint32_t raw_length) {
+  write_all(fd_, stored, tmp_path_);
+  hash_->update(stored);
+  entries_.push_back(BlobEntry{type, c, id, static_cast<std::uint32_t>(size_),
+                               static_cast<std::uint32_t>(stored.size()), raw_length});
+  size_ += stored.size();
+}
+
+Id PackWriter::finish() {
+  Bytes tail;
+  tail.reserve(entries_.size() * kEntrySize + kPackTrailerSize);
+  for (const auto& e : entries_) encode_entry(tail, e);
+  put_u32(tail, static_cast<std::uint32_t>(entries_.size()));
+  put_u32(tail, 0);
+  tail.insert(tail.end(), kPackMagic, kPackMagic + 8);
+  write_all(fd_, tail, tmp_path_);
+  hash_->update(tail);
+  if (::fsync(fd_) != 0) throw_errno("cannot fsync", tmp_path_, errno);
+  ::close(fd_);
+  fd_ = -1;
+  finished_ = true;
+  return hash_->finish();
 }
 
 std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack) {

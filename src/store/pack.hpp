@@ -1,6 +1,7 @@
 // Pack files: many compressed blobs in one file, with a header at the end that lists them.
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "store/bytes.hpp"
@@ -27,25 +28,34 @@ inline constexpr char kPackMagic[] = "DRCTLPK1";
 void encode_entry(Bytes& out, const BlobEntry& e);
 BlobEntry decode_entry(const std::uint8_t* p);
 
-/// Collects blobs of one type in memory until the pack is full.
-class PackBuilder {
+/// Writes blobs of one type straight into a temporary pack file, hashing as it goes, so a
+/// pack never sits whole in memory. finish() seals it; an unfinished pack is deleted.
+class PackWriter {
  public:
-  /// `capacity`: bytes to reserve up front, so the buffer never grows by doubling.
-  explicit PackBuilder(std::size_t capacity = 0) : capacity_(capacity) {}
-  /// Appends a stored (already compressed) blob; returns its entry.
-  const BlobEntry& add(BlobType type, Compression c, const Id& id, std::span<const std::uint8_t> stored,
-                       std::uint32_t raw_length);
-  std::size_t size() const { return data_.size(); }
+  explicit PackWriter(std::filesystem::path tmp_path);
+  PackWriter(PackWriter&& other) noexcept;
+  PackWriter& operator=(PackWriter&&) = delete;
+  ~PackWriter();
+
+  /// Appends a stored (already compressed) blob.
+  void add(BlobType type, Compression c, const Id& id, std::span<const std::uint8_t> stored,
+           std::uint32_t raw_length);
+  std::size_t size() const { return size_; }
   bool empty() const { return entries_.empty(); }
   const std::vector<BlobEntry>& entries() const { return entries_; }
+  const std::filesystem::path& tmp_path() const { return tmp_path_; }
 
-  /// The complete pack file: blobs, header entries, trailer. Leaves the builder empty.
-  Bytes finish();
+  /// Appends the header and trailer and fsyncs; returns the pack id (SHA-256 of the file).
+  /// The caller renames tmp_path() into place.
+  Id finish();
 
  private:
-  std::size_t capacity_;
-  Bytes data_;
+  std::filesystem::path tmp_path_;
+  int fd_ = -1;
+  std::unique_ptr<Sha256> hash_;
+  std::size_t size_ = 0;
   std::vector<BlobEntry> entries_;
+  bool finished_ = false;
 };
 
 /// Reads and checks the header of a pack file on disk. Throws Failure when it is malformed.

@@ -259,27 +259,32 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
     c = Compression::None;
     stored = raw;
   }
-  std::optional<PackBuilder> full;
+  std::optional<PackWriter> full;
   {
     std::lock_guard lock(mutex_);
-    // Room for a full pack, its largest last blob and a header of small blobs.
-    const std::size_t capacity = config_.pack_size + config_.pack_size / 16 + config_.chunker.max + 4096;
-    PackBuilder& b = builders_.try_emplace(type, capacity).first->second;
-    b.add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
-    if (b.size() >= config_.pack_size) full.emplace(std::exchange(b, PackBuilder(capacity)));
+    auto it = writers_.find(type);
+    if (it == writers_.end()) {
+      fs::path tmp = tmp_dir() / ("pack." + std::to_string(::getpid()) + "." + std::to_string(pack_counter_++) + ".tmp");
+      it = writers_.emplace(type, PackWriter(tmp)).first;
+    }
+    it->second.add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
+    if (it->second.size() >= config_.pack_size) {
+      full.emplace(std::move(it->second));
+      writers_.erase(it);
+    }
   }
-  if (full) write_pack(type, std::move(*full));
+  if (full) write_pack(std::move(*full));
   added_bytes_ += stored.size();
   return stored.size();
 }
 
-void Repository::write_pack(BlobType, PackBuilder builder) {
-  std::vector<BlobEntry> entries = builder.entries();
-  Bytes file = builder.finish();
-  Id pack = sha256(file);
+void Repository::write_pack(PackWriter writer) {
+  std::vector<BlobEntry> entries = writer.entries();
+  Id pack = writer.finish();
   fs::path target = pack_path(pack);
   make_private_dir(target.parent_path());
-  write_file_atomic(tmp_dir(), target, file);
+  if (::rename(writer.tmp_path().c_str(), target.c_str()) != 0) throw_errno("cannot rename into place", target, errno);
+  fsync_dir(target.parent_path());
   std::lock_guard lock(mutex_);
   packs_written_.insert(pack);
   for (const auto& e : entries) {
@@ -313,13 +318,14 @@ Id Repository::save_tree(const Tree& tree) {
 }
 
 void Repository::flush() {
-  std::vector<std::pair<BlobType, PackBuilder>> open;
+  std::vector<PackWriter> open;
   {
     std::lock_guard lock(mutex_);
-    for (auto& [type, b] : builders_)
-      if (!b.empty()) open.emplace_back(type, std::exchange(b, PackBuilder{}));
+    for (auto& [type, w] : writers_) open.push_back(std::move(w));
+    writers_.clear();
   }
-  for (auto& [type, b] : open) write_pack(type, std::move(b));
+  for (auto& w : open)
+    if (!w.empty()) write_pack(std::move(w));
   std::lock_guard lock(mutex_);
   write_pending_index();
 }

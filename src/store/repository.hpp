@@ -95,7 +95,7 @@ class Repository {
 
  private:
   std::uint64_t store_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
-  void write_pack(BlobType type, PackBuilder builder);
+  void write_pack(PackWriter writer);
   void write_pending_index();
   int pack_fd(const Id& pack) const;
 
@@ -105,10 +105,11 @@ class Repository {
 
   mutable std::mutex mutex_;          // guards everything below and index_ while writing
   std::unordered_set<Id> pending_;    // added, not yet in a written pack
-  std::map<BlobType, PackBuilder> builders_;
+  std::map<BlobType, PackWriter> writers_;
   PackContents unindexed_;            // written packs without an index file yet
   mutable std::map<Id, Fd> open_packs_;
   std::atomic<std::uint64_t> added_bytes_{0};
+  std::atomic<unsigned> pack_counter_{0};
   std::vector<std::string> index_problems_;
   std::set<Id> packs_written_;
 };

@@ -1,0 +1,47 @@
+#include <algorithm>
+
+#include "actions/action.hpp"
+
+namespace drctl::actions {
+
+const char* type_name(InputType t) {
+  switch (t) {
+    case InputType::String: return "string";
+    case InputType::Integer: return "integer";
+    case InputType::Boolean: return "boolean";
+    case InputType::Duration: return "duration";
+    case InputType::List: return "list";
+    case InputType::Map: return "map";
+    case InputType::Any: return "any";
+  }
+  return "?";
+}
+
+const InputSpec* ActionSpec::input(const std::string& n) const {
+  for (const auto& i : inputs)
+    if (i.name == n) return &i;
+  return nullptr;
+}
+
+void Registry::add(std::unique_ptr<Action> action) { actions_.push_back(std::move(action)); }
+
+const Action* Registry::find(const std::string& name) const {
+  for (const auto& a : actions_)
+    if (a->spec().name == name) return a.get();
+  return nullptr;
+}
+
+std::vector<const Action*> Registry::all() const {
+  std::vector<const Action*> out;
+  for (const auto& a : actions_) out.push_back(a.get());
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->spec().name < b->spec().name; });
+  return out;
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> out;
+  for (const auto* a : all()) out.push_back(a->spec().name);
+  return out;
+}
+
+}  // namespace drctl::actions

@@ -1,0 +1,151 @@
+#include "runbook/model.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+namespace drctl::runbook {
+
+namespace {
+
+// Objects merge key by key (recursively); anything else in `over` replaces what is in `base`.
+void merge_into(json& base, const json& over) {
+  if (!base.is_object() || !over.is_object()) {
+    base = over;
+    return;
+  }
+  for (const auto& [key, value] : over.items()) {
+    if (base.contains(key))
+      merge_into(base[key], value);
+    else
+      base[key] = value;
+  }
+}
+
+}  // namespace
+
+json SiteHost::to_json() const {
+  json out = json::object();
+  for (const auto& [key, value] : vars.items()) out[key] = value;
+  out["name"] = name;
+  out["address"] = address;
+  out["connection"] = connection;
+  out["user"] = user;
+  out["port"] = port;
+  out["role"] = role;
+  out["groups"] = groups;
+  return out;
+}
+
+const SiteHost* Site::host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
+std::vector<const SiteHost*> Site::targets(const std::string& target) const {
+  std::vector<const SiteHost*> out;
+  if (const auto* h = host(target)) {
+    out.push_back(h);
+    return out;
+  }
+  auto it = groups.find(target);
+  if (it == groups.end()) return out;
+  for (const auto& name : it->second)
+    if (const auto* h = host(name)) out.push_back(h);
+  return out;
+}
+
+json Site::to_json() const {
+  json out = json::object();
+  out["name"] = name;
+  out["file"] = file;
+  out["dir"] = std::filesystem::path(file).parent_path().string();
+  out["hypervisor"] = hypervisor;
+  out["networks"] = networks;
+  out["hosts"] = json::object();
+  for (const auto& h : hosts) out["hosts"][h.name] = h.to_json();
+  out["groups"] = json::object();
+  for (const auto& [group, members] : groups) out["groups"][group] = members;
+  out["vars"] = vars;
+  return out;
+}
+
+const Step* Runbook::step(const std::string& id) const {
+  for (const auto& s : steps)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+json Runbook::merged_vars() const {
+  json out = site ? site->vars : json::object();
+  if (!out.is_object()) out = json::object();
+  merge_into(out, vars.is_object() ? vars : json::object());
+  return out;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  const std::size_t n = a.size(), m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[n][m];
+}
+
+std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = 3;
+  for (const auto& c : candidates) {
+    std::size_t dist = edit_distance(word, c);
+    if (dist < best_distance && dist < word.size()) {
+      best = c;
+      best_distance = dist;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto c = closest(word, candidates);
+  return c ? " (did you mean '" + *c + "'?)" : "";
+}
+
+std::optional<world::Duration> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  if (std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    if (text.size() > 9) return std::nullopt;
+    return world::Duration(std::stoll(text) * 1000);
+  }
+  long long total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || i - start > 9) return std::nullopt;
+    long long n = std::stoll(text.substr(start, i - start));
+    std::size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(unit_start, i - unit_start);
+    if (unit == "ms")
+      total += n;
+    else if (unit == "s")
+      total += n * 1000;
+    else if (unit == "m")
+      total += n * 60 * 1000;
+    else if (unit == "h")
+      total += n * 3600 * 1000;
+    else
+      return std::nullopt;
+  }
+  return world::Duration(total);
+}
+
+}  // namespace drctl::runbook

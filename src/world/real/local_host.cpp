@@ -1,0 +1,374 @@
+#include "world/real/local_host.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/env.hpp>
+#include <boost/process/environment.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/posix.hpp>
+#include <boost/process/start_dir.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace drctl::world::real {
+
+namespace {
+
+namespace bp = boost::process;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kPollInterval{50};  // how often cancel is looked at, at most
+constexpr milliseconds kTermGrace{200};    // SIGTERM → SIGKILL
+constexpr milliseconds kDrainAfterKill{200};
+constexpr milliseconds kReapAfterKill{1000};
+constexpr std::size_t kChunk = 64 * 1024;
+
+std::runtime_error file_error(const std::string& path, const char* what, int err) {
+  return std::runtime_error(path + ": " + what + ": " + std::strerror(err));
+}
+
+/// An owned file descriptor, closed on destruction.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  bool open() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  Fd read, write;
+};
+
+// Close-on-exec from birth, so a command started by another thread at the same moment cannot
+// inherit our ends (and hold our stdout open). Kept above 2 so that the child's dup2 onto
+// 0/1/2 always happens and clears close-on-exec there.
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  Pipe p{Fd(fds[0]), Fd(fds[1])};
+  for (Fd* end : {&p.read, &p.write}) {
+    if (end->get() > 2) continue;
+    int moved = ::fcntl(end->get(), F_DUPFD_CLOEXEC, 3);
+    if (moved < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
+    *end = Fd(moved);
+  }
+  return p;
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Highest descriptor number + 1, for the child's fallback when close_range is missing.
+int fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 65536;
+  return static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 65536));
+}
+
+/// Runs in the child between fork and exec (async-signal-safe calls only): its own process
+/// group, default signal handling, and no descriptor of ours beyond 0, 1, 2 survives exec.
+struct ChildSetup : bp::extend::handler {
+  int max_fd;
+
+  template <class Executor>
+  void on_exec_setup(Executor&) const {
+    ::setpgid(0, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig : {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP}) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Close-on-exec rather than close: Boost.Process reports exec failures through a pipe.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+};
+
+// write(2) that cannot raise SIGPIPE in this process when the command closed its stdin.
+ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  ssize_t n = ::write(fd, data, size);
+  int saved = errno;
+  if (n < 0 && saved == EPIPE && !sigismember(&old, SIGPIPE)) {
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) {
+      timespec zero{};
+      ::sigtimedwait(&pipe_only, nullptr, &zero);
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved;
+  return n;
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+/// One running command: its pipes, its process and what it wrote so far.
+class Running {
+ public:
+  Running(pid_t pid, Pipe& in, Pipe& out, Pipe& err, const std::string& input)
+      : pid_(pid), in_(std::move(in.write)), out_(std::move(out.read)), err_(std::move(err.read)), input_(input) {
+    pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    for (Fd* fd : {&in_, &out_, &err_}) set_nonblocking(fd->get());
+    if (input_.empty()) in_.reset();
+  }
+
+  /// True when the shell has exited and every writer has closed stdout and stderr.
+  bool finished() const { return reaped_ && !out_.open() && !err_.open(); }
+
+  /// Waits up to `wait` for something to happen, then moves the bytes that are ready.
+  void step(milliseconds wait) {
+    std::vector<pollfd> fds;
+    auto watch = [&fds](const Fd& fd, short events) {
+      if (fd.open()) fds.push_back({fd.get(), events, 0});
+    };
+    watch(out_, POLLIN);
+    watch(err_, POLLIN);
+    watch(in_, POLLOUT);
+    if (!reaped_) watch(pidfd_, POLLIN);
+    if (!reaped_ && !pidfd_.open() && !out_.open() && !err_.open()) wait = std::min(wait, milliseconds(10));
+    int n = ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+    if (n > 0) {
+      for (const pollfd& p : fds) {
+        if (p.revents == 0) continue;
+        if (p.fd == out_.get()) read_some(out_, out);
+        else if (p.fd == err_.get()) read_some(err_, err);
+        else if (p.fd == in_.get()) write_some();
+      }
+    }
+    try_reap();
+  }
+
+  /// Kills the process group: SIGTERM, a short grace, then SIGKILL; reaps the shell.
+  void kill_group() {
+    signal_group(SIGTERM);
+    signal_group(SIGCONT);  // a stopped process acts on SIGTERM only once continued
+    const auto grace_end = Clock_::now() + kTermGrace;
+    while (Clock_::now() < grace_end) {
+      try_reap();
+      if (reaped_ && ::kill(-pid_, 0) != 0 && errno == ESRCH) return;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    signal_group(SIGKILL);
+    const auto reap_end = Clock_::now() + kReapAfterKill;
+    while (!reaped_ && Clock_::now() < reap_end) {
+      std::this_thread::sleep_for(milliseconds(5));
+      try_reap();
+    }
+  }
+
+  /// Collects what is still buffered in the pipes, for at most `limit`.
+  void drain(milliseconds limit) {
+    in_.reset();
+    const auto end = Clock_::now() + limit;
+    while ((out_.open() || err_.open()) && Clock_::now() < end)
+      step(std::chrono::duration_cast<milliseconds>(end - Clock_::now()) + milliseconds(1));
+  }
+
+  int exit_code() const { return status_known_ ? exit_code_of(status_) : -1; }
+
+  std::string out, err;
+
+ private:
+  void read_some(Fd& fd, std::string& sink) {
+    char buf[kChunk];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n > 0) sink.append(buf, static_cast<std::size_t>(n));
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN)) fd.reset();
+  }
+
+  void write_some() {
+    std::size_t size = std::min(kChunk, input_.size() - written_);
+    ssize_t n = write_no_sigpipe(in_.get(), input_.data() + written_, size);
+    if (n > 0) written_ += static_cast<std::size_t>(n);
+    else if (errno != EINTR && errno != EAGAIN) in_.reset();  // the command closed its stdin
+    if (written_ == input_.size()) in_.reset();
+  }
+
+  void try_reap() {
+    if (reaped_) return;
+    pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      reaped_ = status_known_ = true;
+    } else if (r < 0 && errno == ECHILD) {
+      reaped_ = true;  // reaped by someone else (SIGCHLD ignored in this process)
+    }
+    if (reaped_) pidfd_.reset();
+  }
+
+  void signal_group(int sig) {
+    if (::kill(-pid_, sig) != 0 && errno == ESRCH && !reaped_) ::kill(pid_, sig);
+  }
+
+  pid_t pid_;
+  Fd in_, out_, err_, pidfd_;
+  const std::string& input_;
+  std::size_t written_ = 0;
+  bool reaped_ = false, status_known_ = false;
+  int status_ = 0;
+};
+
+}  // namespace
+
+LocalHost::LocalHost(std::string name, const Cancel& cancel) : name_(std::move(name)), cancel_(cancel) {}
+
+CommandResult LocalHost::run(const Command& command) {
+  const auto start = Clock_::now();
+  const auto elapsed = [&start] { return std::chrono::duration_cast<Duration>(Clock_::now() - start); };
+  CommandResult result;
+  if (cancel_.requested()) {
+    result.cancelled = true;
+    return result;
+  }
+
+  Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [key, value] : command.env) env[key] = value;
+  std::error_code ec;
+  auto spawn = [&](auto&&... extra) {
+    return bp::child(bp::exe = "/bin/sh", bp::args = std::vector<std::string>{"-c", command.script}, env,
+                     bp::posix::fd.bind(0, in.read.get()), bp::posix::fd.bind(1, out.write.get()),
+                     bp::posix::fd.bind(2, err.write.get()), ChildSetup{{}, fd_limit()}, extra..., ec);
+  };
+  bp::child child = command.cwd.empty() ? spawn() : spawn(bp::start_dir = command.cwd);
+  in.read.reset();
+  out.write.reset();
+  err.write.reset();
+  if (ec) {
+    result.exit_code = 127;
+    result.err = "drctl: cannot start /bin/sh" + (command.cwd.empty() ? "" : " in " + command.cwd) + ": " +
+                 ec.message() + "\n";
+    result.elapsed = elapsed();
+    return result;
+  }
+  const pid_t pid = child.id();
+  child.detach();  // reaped below with waitpid, which also gives the terminating signal
+
+  Running proc(pid, in, out, err, command.stdin_data);
+  const bool limited = command.timeout > Duration::zero();
+  const auto deadline = start + command.timeout;
+  while (!proc.finished()) {
+    if (cancel_.requested()) {
+      result.cancelled = true;
+      break;
+    }
+    auto wait = kPollInterval;
+    if (limited) {
+      auto left = std::chrono::ceil<milliseconds>(deadline - Clock_::now());
+      if (left <= milliseconds::zero()) {
+        result.timed_out = true;
+        break;
+      }
+      wait = std::min(wait, left);
+    }
+    proc.step(wait);
+  }
+  if (result.timed_out || result.cancelled) {
+    proc.kill_group();
+    proc.drain(kDrainAfterKill);
+  } else {
+    result.exit_code = proc.exit_code();
+  }
+  result.out = std::move(proc.out);
+  result.err = std::move(proc.err);
+  result.elapsed = elapsed();
+  return result;
+}
+
+void LocalHost::put_file(const std::string& path, const std::string& content, unsigned mode) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  if (!target.has_filename()) throw std::runtime_error(path + ": not a file path");
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(dir.string() + ": cannot create directory: " + ec.message());
+
+  std::string temp = (dir / ("." + target.filename().string() + ".drctl-XXXXXX")).string();
+  Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  if (!fd.open()) throw file_error(path, "cannot create temporary file", errno);
+  try {
+    for (std::size_t done = 0; done < content.size();) {
+      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw file_error(path, "write", errno);
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fchmod(fd.get(), mode & 07777) != 0) throw file_error(path, "chmod", errno);
+    if (::fsync(fd.get()) != 0) throw file_error(path, "fsync", errno);
+    if (::close(fd.release()) != 0) throw file_error(path, "close", errno);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int saved = errno;
+    ::unlink(temp.c_str());
+    throw file_error(path, "rename", saved);
+  }
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dirfd.open() && ::fsync(dirfd.get()) != 0 && errno != EINVAL)
+    throw file_error(dir.string(), "fsync", errno);
+}
+
+std::optional<std::string> LocalHost::get_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.open()) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw file_error(path, "open", errno);
+  }
+  std::string content;
+  char buf[kChunk];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw file_error(path, "read", errno);
+    if (n == 0) return content;
+    content.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace drctl::world::real

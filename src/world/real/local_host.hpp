@@ -1,0 +1,40 @@
+// The machine drctl runs on, as a Host: commands through /bin/sh (Boost.Process), files on
+// the local file system.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "world/world.hpp"
+
+namespace drctl::world::real {
+
+/// This machine. Commands run as `/bin/sh -c SCRIPT` in their own process group, which is
+/// killed as a whole (SIGTERM, then SIGKILL after a short grace) on timeout or cancel.
+///
+/// Output is read until every writer has closed stdout and stderr, so a background child
+/// that keeps them open extends the command up to its timeout. Safe to use from several
+/// threads at once.
+class LocalHost : public Host {
+ public:
+  /// A host called `name` whose commands end early when `cancel` is requested.
+  LocalHost(std::string name, const Cancel& cancel);
+
+  const std::string& name() const override { return name_; }
+
+  /// Runs the command; a command that cannot be started (e.g. a missing cwd) exits 127
+  /// with the reason in `err`.
+  CommandResult run(const Command& command) override;
+
+  /// Writes through a temporary file in the same directory (fsync, rename, fsync of the
+  /// directory); the file gets exactly `mode`, whatever the umask. Throws std::runtime_error.
+  void put_file(const std::string& path, const std::string& content, unsigned mode) override;
+
+  /// Reads the whole file; nullopt when it does not exist, std::runtime_error otherwise.
+  std::optional<std::string> get_file(const std::string& path) override;
+
+ private:
+  std::string name_;
+  const Cancel& cancel_;
+};
+
+}  // namespace drctl::world::real

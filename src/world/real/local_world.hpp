@@ -1,0 +1,36 @@
+// The real World of a run on this machine: the steady clock, the host's network and the
+// local host (under "local" and any alias a site gives it).
+#pragma once
+#include <set>
+#include <string>
+
+#include "world/real/local_host.hpp"
+#include "world/real/socket_network.hpp"
+#include "world/real/steady_clock.hpp"
+#include "world/world.hpp"
+
+namespace drctl::world::real {
+
+/// This machine as a World; it has no hypervisor. Register aliases before the run starts:
+/// host() may then be called from several threads.
+class LocalWorld : public World {
+ public:
+  LocalWorld();
+
+  /// The local host for "local" or a registered alias; std::out_of_range otherwise.
+  Host& host(const std::string& name) override;
+  Clock& clock() override { return clock_; }
+  Network& network() override { return network_; }
+  Hypervisor* hypervisor() override { return nullptr; }
+
+  /// Makes `name` (e.g. a site host with `connection: local`) another name of the local host.
+  void add_local_alias(const std::string& name);
+
+ private:
+  SteadyClock clock_;
+  SocketNetwork network_;
+  LocalHost local_;
+  std::set<std::string> aliases_;
+};
+
+}  // namespace drctl::world::real

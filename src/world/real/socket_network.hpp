@@ -1,0 +1,34 @@
+// The real network, as a Network: TCP probes, plain HTTP GETs and name resolution with POSIX
+// sockets and getaddrinfo.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "world/world.hpp"
+
+namespace drctl::world::real {
+
+/// Probes services over the host's own network stack. Every call is bounded by its timeout
+/// (a zero timeout means no limit) and returns early, as a failure, when `cancel` is
+/// requested; name lookups through getaddrinfo are not bounded. Safe from several threads.
+class SocketNetwork : public Network {
+ public:
+  /// A network whose waits end early when `cancel` is requested.
+  explicit SocketNetwork(const Cancel& cancel) : cancel_(cancel) {}
+
+  /// Tries each address of `host` in turn; true on the first accepted connection.
+  bool tcp_probe(const std::string& host, int port, Duration timeout) override;
+
+  /// HTTP/1.1 GET with `Connection: close` of an http://host[:port]/path URL. Bodies sent
+  /// with Content-Length, chunked or until close are read; network and protocol errors come
+  /// back as status 0 with `error` set, never as exceptions.
+  HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) override;
+
+  /// Numeric IPv4 and IPv6 addresses of `name`, without duplicates, in resolver order.
+  std::vector<std::string> resolve(const std::string& name) override;
+
+ private:
+  const Cancel& cancel_;
+};
+
+}  // namespace drctl::world::real

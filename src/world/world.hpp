@@ -1,0 +1,129 @@
+// The World: the only way actions touch the outside — hosts, hypervisor, network, clock.
+// Real implementations live in world/real/, the simulated ones in sim/ (DESIGN.md).
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drctl::world {
+
+using Clock_ = std::chrono::steady_clock;
+using Duration = std::chrono::milliseconds;
+
+/// Set when the user interrupts (Ctrl-C): blocking calls return early and kill what they run.
+class Cancel {
+ public:
+  void request() { flag_ = true; }
+  bool requested() const { return flag_; }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
+/// A shell command to run on a host.
+struct Command {
+  std::string script;                       // run by /bin/sh -c
+  std::string stdin_data;                   // fed to the command's stdin, then closed
+  Duration timeout = Duration::zero();      // zero: no limit
+  std::map<std::string, std::string> env;   // added to the environment
+  std::string cwd;                          // empty: the host's default
+};
+
+struct CommandResult {
+  int exit_code = -1;      // -1 when killed (timeout or cancel)
+  std::string out, err;    // everything the command wrote
+  bool timed_out = false;  // killed (with its whole process group) at the timeout
+  bool cancelled = false;  // killed because Cancel was requested
+  Duration elapsed{0};
+  bool ok() const { return exit_code == 0; }
+};
+
+/// A machine the runbook acts on: the local one, an SSH host, or a simulated one.
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual const std::string& name() const = 0;
+  /// Runs a command; never throws for a failing command (see CommandResult).
+  virtual CommandResult run(const Command& command) = 0;
+  /// Writes a file atomically with `mode`; creates missing parent directories.
+  virtual void put_file(const std::string& path, const std::string& content, unsigned mode) = 0;
+  /// Reads a file; nullopt when it does not exist.
+  virtual std::optional<std::string> get_file(const std::string& path) = 0;
+};
+
+/// Time: steady and real, or virtual in the simulator.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual Clock_::time_point now() = 0;
+  /// Sleeps up to `d`; returns false when cancelled early.
+  virtual bool sleep(Duration d) = 0;
+};
+
+struct HttpResponse {
+  int status = 0;  // 0: no answer (the error says why)
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string error;
+};
+
+/// Reaching services over the network.
+class Network {
+ public:
+  virtual ~Network() = default;
+  /// True when a TCP connection to host:port is accepted within `timeout`.
+  virtual bool tcp_probe(const std::string& host, int port, Duration timeout) = 0;
+  /// GET of an http:// URL; `host_header` overrides the Host header when not empty.
+  virtual HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) = 0;
+  /// Addresses of a name; empty when it does not resolve.
+  virtual std::vector<std::string> resolve(const std::string& name) = 0;
+};
+
+/// A provider-neutral VM definition.
+struct VmSpec {
+  std::string name;
+  int vcpus = 1;
+  std::int64_t memory_mb = 1024;
+  struct Disk { std::string name; std::int64_t size_gb = 0; std::string image; };
+  struct Nic { std::string network; std::string mac; };
+  std::vector<Disk> disks;
+  std::vector<Nic> nics;
+  std::vector<std::string> boot_order;  // "network", "disk", "cdrom"
+};
+
+struct VmState {
+  VmSpec spec;
+  bool running = false;
+};
+
+/// The host's VM manager (vSphere, libvirt, or the simulator's).
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  virtual std::vector<VmState> list() = 0;
+  virtual void define(const VmSpec& spec) = 0;  // throws with the reason on failure
+  virtual void start(const std::string& name) = 0;
+  virtual void stop(const std::string& name) = 0;
+  virtual void destroy(const std::string& name) = 0;
+};
+
+/// Everything an action may use. Hosts are found by the names the site gives them.
+class World {
+ public:
+  virtual ~World() = default;
+  virtual Host& host(const std::string& name) = 0;  // throws std::out_of_range for an unknown host
+  virtual Clock& clock() = 0;
+  virtual Network& network() = 0;
+  virtual Hypervisor* hypervisor() = 0;  // nullptr when the site has none
+  Cancel& cancel() { return cancel_; }
+
+ private:
+  Cancel cancel_;
+};
+
+}  // namespace drctl::world
