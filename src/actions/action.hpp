@@ -58,14 +58,15 @@ struct ActionError : std::runtime_error {
   std::string detail;
 };
 
+/// Actions are shared by parallel steps: they keep no state (everything comes from Context).
 class Action {
  public:
   virtual ~Action() = default;
   virtual const ActionSpec& spec() const = 0;
   /// True when the desired state is already there, so apply is skipped.
-  virtual bool check(Context& ctx) = 0;
+  virtual bool check(Context& ctx) const = 0;
   /// Brings the desired state about; returns the outputs (a JSON object). Throws ActionError.
-  virtual json apply(Context& ctx) = 0;
+  virtual json apply(Context& ctx) const = 0;
 };
 
 /// The set of actions runbooks can use, by name.

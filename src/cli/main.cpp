@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   Action run;
   add_snapshot_commands(app, run);
   add_demo_command(app, run);
+  add_run_commands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

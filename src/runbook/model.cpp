@@ -118,34 +118,5 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
   return c ? " (did you mean '" + *c + "'?)" : "";
 }
 
-std::optional<world::Duration> parse_duration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  if (std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    if (text.size() > 9) return std::nullopt;
-    return world::Duration(std::stoll(text) * 1000);
-  }
-  long long total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || i - start > 9) return std::nullopt;
-    long long n = std::stoll(text.substr(start, i - start));
-    std::size_t unit_start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-    std::string unit = text.substr(unit_start, i - unit_start);
-    if (unit == "ms")
-      total += n;
-    else if (unit == "s")
-      total += n * 1000;
-    else if (unit == "m")
-      total += n * 60 * 1000;
-    else if (unit == "h")
-      total += n * 3600 * 1000;
-    else
-      return std::nullopt;
-  }
-  return world::Duration(total);
-}
 
 }  // namespace drctl::runbook

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/error.hpp"
+#include "actions/generic.hpp"
 #include "world/world.hpp"
 
 namespace drctl::runbook {
@@ -60,6 +61,7 @@ struct Site {
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names
   json vars = json::object();
+  /// The host of that name; nullptr if none.
   const SiteHost* host(const std::string& name) const;
   /// The hosts `on: target` runs on: the host itself, or a group's members in order; empty if neither.
   std::vector<const SiteHost*> targets(const std::string& target) const;
@@ -98,6 +100,7 @@ struct Runbook {
   json vars = json::object();
   std::vector<Step> steps;
   std::string source;  // the file's text, to point errors at a template tag inside a value
+  /// The step with that id; nullptr if none.
   const Step* step(const std::string& id) const;
   /// Site vars overridden by runbook vars (objects merge key by key): what templates see as `vars`.
   json merged_vars() const;
@@ -112,7 +115,6 @@ std::optional<std::string> closest(const std::string& word, const std::vector<st
 /// " (did you mean 'X'?)" for the closest candidate, or "" when none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
-/// "90s", "20m", "1h", "500ms", "1h30m" or plain seconds ("90"); nullopt when malformed or negative.
-std::optional<world::Duration> parse_duration(const std::string& text);
+using actions::parse_duration;  // "90s", "20m", "1h30m", "500ms" or plain seconds
 
 }  // namespace drctl::runbook

@@ -17,7 +17,6 @@
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
 #include <boost/process/posix.hpp>
-#include <boost/process/start_dir.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -99,9 +98,13 @@ int fd_limit() {
 }
 
 /// Runs in the child between fork and exec (async-signal-safe calls only): its own process
-/// group, default signal handling, and no descriptor of ours beyond 0, 1, 2 survives exec.
+/// group, default signal handling, the working directory, and no descriptor of ours beyond
+/// 0, 1, 2 survives exec. Must come after the bindings of 0, 1, 2 among the child's
+/// arguments, so that a failure to change directory is reported on the command's stderr.
 struct ChildSetup : bp::extend::handler {
   int max_fd;
+  const char* cwd;            // nullptr: stay where drctl is
+  const char* cwd_failure;    // "drctl: cannot change directory to CWD: "
 
   template <class Executor>
   void on_exec_setup(Executor&) const {
@@ -113,9 +116,27 @@ struct ChildSetup : bp::extend::handler {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Not bp::start_dir: in Boost 1.74 it ignores a failing chdir and runs the command in
+    // drctl's own directory.
+    if (cwd && ::chdir(cwd) != 0) {
+      const char* reason = ::strerrordesc_np(errno);
+      write_all(cwd_failure);
+      write_all(reason ? reason : "error");
+      write_all("\n");
+      ::_exit(127);
+    }
     // Close-on-exec rather than close: Boost.Process reports exec failures through a pipe.
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
       for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+
+  static void write_all(const char* text) {
+    for (std::size_t left = std::strlen(text); left > 0;) {
+      ssize_t n = ::write(STDERR_FILENO, text, left);
+      if (n <= 0) return;
+      text += n;
+      left -= static_cast<std::size_t>(n);
+    }
   }
 };
 
@@ -155,6 +176,12 @@ class Running {
     for (Fd* fd : {&in_, &out_, &err_}) set_nonblocking(fd->get());
     if (input_.empty()) in_.reset();
   }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  // Leaves nothing behind if run() is left early by an exception.
+  ~Running() {
+    if (!reaped_ && !killed_) kill_group();
+  }
 
   /// True when the shell has exited and every writer has closed stdout and stderr.
   bool finished() const { return reaped_ && !out_.open() && !err_.open(); }
@@ -184,6 +211,7 @@ class Running {
 
   /// Kills the process group: SIGTERM, a short grace, then SIGKILL; reaps the shell.
   void kill_group() {
+    killed_ = true;
     signal_group(SIGTERM);
     signal_group(SIGCONT);  // a stopped process acts on SIGTERM only once continued
     const auto grace_end = Clock_::now() + kTermGrace;
@@ -247,7 +275,7 @@ class Running {
   Fd in_, out_, err_, pidfd_;
   const std::string& input_;
   std::size_t written_ = 0;
-  bool reaped_ = false, status_known_ = false;
+  bool reaped_ = false, status_known_ = false, killed_ = false;
   int status_ = 0;
 };
 
@@ -267,20 +295,18 @@ CommandResult LocalHost::run(const Command& command) {
   Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
   bp::environment env = boost::this_process::environment();
   for (const auto& [key, value] : command.env) env[key] = value;
+  const std::string cwd_failure = "drctl: cannot change directory to " + command.cwd + ": ";
+  ChildSetup setup{{}, fd_limit(), command.cwd.empty() ? nullptr : command.cwd.c_str(), cwd_failure.c_str()};
   std::error_code ec;
-  auto spawn = [&](auto&&... extra) {
-    return bp::child(bp::exe = "/bin/sh", bp::args = std::vector<std::string>{"-c", command.script}, env,
-                     bp::posix::fd.bind(0, in.read.get()), bp::posix::fd.bind(1, out.write.get()),
-                     bp::posix::fd.bind(2, err.write.get()), ChildSetup{{}, fd_limit()}, extra..., ec);
-  };
-  bp::child child = command.cwd.empty() ? spawn() : spawn(bp::start_dir = command.cwd);
+  bp::child child(bp::exe = "/bin/sh", bp::args = std::vector<std::string>{"-c", command.script}, env,
+                  bp::posix::fd.bind(0, in.read.get()), bp::posix::fd.bind(1, out.write.get()),
+                  bp::posix::fd.bind(2, err.write.get()), setup, ec);
   in.read.reset();
   out.write.reset();
   err.write.reset();
   if (ec) {
     result.exit_code = 127;
-    result.err = "drctl: cannot start /bin/sh" + (command.cwd.empty() ? "" : " in " + command.cwd) + ": " +
-                 ec.message() + "\n";
+    result.err = "drctl: cannot start /bin/sh: " + ec.message() + "\n";
     result.elapsed = elapsed();
     return result;
   }

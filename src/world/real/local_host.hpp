@@ -19,6 +19,7 @@ class LocalHost : public Host {
   /// A host called `name` whose commands end early when `cancel` is requested.
   LocalHost(std::string name, const Cancel& cancel);
 
+  /// The name given at construction ("local").
   const std::string& name() const override { return name_; }
 
   /// Runs the command; a command that cannot be started (e.g. a missing cwd) exits 127

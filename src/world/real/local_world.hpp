@@ -19,8 +19,11 @@ class LocalWorld : public World {
 
   /// The local host for "local" or a registered alias; std::out_of_range otherwise.
   Host& host(const std::string& name) override;
+  /// Steady time; sleeps end early on cancel.
   Clock& clock() override { return clock_; }
+  /// The host's own network stack.
   Network& network() override { return network_; }
+  /// Always nullptr: a run on this machine manages no VMs.
   Hypervisor* hypervisor() override { return nullptr; }
 
   /// Makes `name` (e.g. a site host with `connection: local`) another name of the local host.

@@ -73,6 +73,8 @@ class Deadline {
     }
   }
 
+  bool cancelled() const { return cancel_.requested(); }
+
   /// Why a wait did not end in Ready, for error messages.
   std::string why(Wait w, const std::string& doing) const {
     if (w == Wait::TimedOut) return "timed out after " + std::to_string(timeout_.count()) + " ms " + doing;
@@ -118,6 +120,10 @@ AddrList lookup(const std::string& host, const char* service, std::string& error
 Socket connect_to(const std::string& host, int port, const Deadline& deadline, std::string& error) {
   if (port < 1 || port > 65535) {
     error = "invalid port " + std::to_string(port);
+    return {};
+  }
+  if (deadline.cancelled()) {
+    error = deadline.why(Wait::Cancelled, "before connecting");
     return {};
   }
   AddrList addrs = lookup(host, std::to_string(port).c_str(), error);
@@ -223,6 +229,8 @@ class ResponseParser {
     }
     buf_.erase(0, pos_);
     pos_ = 0;
+    // Body bytes are consumed as they come; anything else waits for a line end, within limits.
+    if (!failed() && state_ != State::Done && buf_.size() > kMaxHead) error_ = "response line or headers larger than 64 KiB";
   }
 
   /// The peer closed the connection: ends a body read until close, or reports a short read.
@@ -254,7 +262,7 @@ class ResponseParser {
     switch (state_) {
       case State::Head: return parse_head();
       case State::Length:
-      case State::ChunkData: return take_body();
+      case State::ChunkData:
       case State::UntilClose: return take_body();
       case State::ChunkSize: return parse_chunk_size();
       case State::ChunkEnd: return parse_chunk_end();
@@ -274,10 +282,7 @@ class ResponseParser {
 
   bool parse_head() {
     const std::size_t end = buf_.find("\r\n\r\n", pos_);
-    if (end == std::string::npos) {
-      if (buf_.size() - pos_ > kMaxHead) error_ = "response headers larger than 64 KiB";
-      return false;
-    }
+    if (end == std::string::npos) return false;
     seen_head_ = true;
     std::string status_line = *next_line();
     // "HTTP/1.1 200 OK"
@@ -353,10 +358,7 @@ class ResponseParser {
 
   bool parse_chunk_size() {
     auto line = next_line();
-    if (!line) {
-      if (buf_.size() - pos_ > 1024) error_ = "malformed chunk size line";
-      return false;
-    }
+    if (!line) return false;
     const std::string size = trim(line->substr(0, line->find(';')));
     if (size.empty() || size.size() > 15 ||
         !std::all_of(size.begin(), size.end(), [](unsigned char c) { return std::isxdigit(c); })) {

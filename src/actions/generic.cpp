@@ -1,0 +1,248 @@
+#include "actions/generic.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace drctl::actions {
+
+using world::Duration;
+
+std::optional<Duration> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  if (std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    if (text.size() > 9) return std::nullopt;
+    return Duration(std::stoll(text) * 1000);
+  }
+  long long total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || i - start > 9) return std::nullopt;
+    long long n = std::stoll(text.substr(start, i - start));
+    std::size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(unit_start, i - unit_start);
+    if (unit == "ms")
+      total += n;
+    else if (unit == "s")
+      total += n * 1000;
+    else if (unit == "m")
+      total += n * 60 * 1000;
+    else if (unit == "h")
+      total += n * 3600 * 1000;
+    else
+      return std::nullopt;
+  }
+  return Duration(total);
+}
+
+std::string tail_lines(const std::string& text, std::size_t lines) {
+  std::size_t end = text.size();
+  while (end > 0 && text[end - 1] == '\n') --end;
+  std::size_t pos = end;
+  for (std::size_t n = 0; pos > 0; --pos)
+    if (text[pos - 1] == '\n' && ++n == lines) break;
+  return text.substr(pos, end - pos);
+}
+
+namespace {
+
+Duration duration_input(const json& inputs, const std::string& name) {
+  const json& v = inputs.at(name);
+  if (v.is_number()) return Duration(static_cast<std::int64_t>(v.get<double>() * 1000));
+  auto d = parse_duration(v.get<std::string>());
+  if (!d) throw ActionError("input " + name + ": bad duration '" + v.get<std::string>() + "'");
+  return *d;
+}
+
+/// shell.run: a command through /bin/sh on the step's host. `run:` steps use it.
+class ShellRun : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "shell.run",
+        "Run a shell command on the step's host",
+        {{"command", InputType::String, true, std::nullopt, "The command, run by /bin/sh -c"},
+         {"stdin", InputType::String, false, json(""), "Text fed to the command's standard input"},
+         {"creates", InputType::String, false, std::nullopt, "Skip when this path already exists on the host"},
+         {"unless", InputType::String, false, std::nullopt, "Skip when this command exits 0 on the host"}},
+        {{"stdout", "What the command printed"}, {"stderr", "What it printed on stderr"}, {"exit_code", "Its exit status"}}};
+    return s;
+  }
+
+  bool check(Context& ctx) const override {
+    if (ctx.inputs.contains("creates")) {
+      auto r = ctx.host.run({"test -e '" + quote(ctx.inputs["creates"].get<std::string>()) + "'", "", Duration(30000), {}, ""});
+      if (r.ok()) return true;
+    }
+    if (ctx.inputs.contains("unless")) {
+      auto r = ctx.host.run({ctx.inputs["unless"].get<std::string>(), "", ctx.timeout, {}, ""});
+      if (r.ok()) return true;
+    }
+    return false;
+  }
+
+  json apply(Context& ctx) const override {
+    world::Command cmd{ctx.inputs.at("command").get<std::string>(), ctx.inputs.value("stdin", ""), ctx.timeout, {}, ""};
+    auto r = ctx.host.run(cmd);
+    if (!r.out.empty()) ctx.log(r.out);
+    if (!r.err.empty()) ctx.log(r.err);
+    if (r.cancelled) throw ActionError("interrupted", tail_lines(r.out + r.err, 20));
+    if (r.timed_out)
+      throw ActionError("timed out after " + std::to_string(ctx.timeout.count() / 1000.0).substr(0, 5) +
+                            "s (the command and its children were killed)",
+                        tail_lines(r.out + r.err, 20));
+    if (!r.ok()) throw ActionError("exited with status " + std::to_string(r.exit_code), tail_lines(r.out + r.err, 20));
+    return {{"stdout", r.out}, {"stderr", r.err}, {"exit_code", r.exit_code}};
+  }
+
+ private:
+  static std::string quote(const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out;
+  }
+};
+
+/// file.put: a file with given content and mode on the step's host.
+class FilePut : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"file.put",
+                              "Write a file (content rendered from the step's templates) on the step's host",
+                              {{"path", InputType::String, true, std::nullopt, "Absolute path on the host"},
+                               {"content", InputType::String, true, std::nullopt, "The file's content"},
+                               {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+                              {{"path", "The path written"}}};
+    return s;
+  }
+
+  bool check(Context& ctx) const override {
+    auto current = ctx.host.get_file(ctx.inputs.at("path").get<std::string>());
+    if (!current || *current != ctx.inputs.at("content").get<std::string>()) return false;
+    auto r = ctx.host.run({"stat -c %a '" + ctx.inputs.at("path").get<std::string>() + "'", "", Duration(30000), {}, ""});
+    return r.ok() && std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8) == mode(ctx);
+  }
+
+  json apply(Context& ctx) const override {
+    const std::string path = ctx.inputs.at("path").get<std::string>();
+    try {
+      ctx.host.put_file(path, ctx.inputs.at("content").get<std::string>(), mode(ctx));
+    } catch (const std::exception& e) {
+      throw ActionError(std::string("cannot write ") + path + ": " + e.what());
+    }
+    ctx.log("wrote " + path + "\n");
+    return {{"path", path}};
+  }
+
+ private:
+  static unsigned mode(Context& ctx) {
+    const std::string m = ctx.inputs.at("mode").get<std::string>();
+    if (m.empty() || m.find_first_not_of("01234567") != std::string::npos || m.size() > 4)
+      throw ActionError("mode '" + m + "' is not an octal mode like 0644");
+    return static_cast<unsigned>(std::stoul(m, nullptr, 8));
+  }
+};
+
+/// Polls `ready` every `interval` until it returns true or `timeout` passes.
+bool poll_until(Context& ctx, Duration timeout, Duration interval, const std::function<bool()>& ready) {
+  auto& clock = ctx.world.clock();
+  const auto deadline = clock.now() + timeout;
+  while (true) {
+    if (ready()) return true;
+    if (clock.now() + interval > deadline) return false;
+    if (!clock.sleep(interval)) throw ActionError("interrupted");
+  }
+}
+
+/// wait.tcp: until a TCP port accepts connections.
+class WaitTcp : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"wait.tcp",
+                              "Wait until a TCP port accepts connections",
+                              {{"host", InputType::String, true, std::nullopt, "Address or name"},
+                               {"port", InputType::Integer, true, std::nullopt, "TCP port"},
+                               {"timeout", InputType::Duration, false, json("60s"), "Give up after this long"},
+                               {"interval", InputType::Duration, false, json("1s"), "Time between attempts"}},
+                              {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return probe(ctx, Duration(1000)); }
+  json apply(Context& ctx) const override {
+    Duration timeout = duration_input(ctx.inputs, "timeout");
+    if (!poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] { return probe(ctx, Duration(2000)); }))
+      throw ActionError(ctx.inputs["host"].get<std::string>() + ":" + std::to_string(ctx.inputs["port"].get<int>()) +
+                        " did not accept a connection within " + ctx.inputs["timeout"].get<std::string>());
+    return json::object();
+  }
+
+ private:
+  static bool probe(Context& ctx, Duration t) {
+    return ctx.world.network().tcp_probe(ctx.inputs.at("host").get<std::string>(), ctx.inputs.at("port").get<int>(), t);
+  }
+};
+
+/// wait.http: until an HTTP GET answers with the expected status (and body text).
+class WaitHttp : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"wait.http",
+                              "Wait until an HTTP GET answers with a status (and optionally a body match)",
+                              {{"url", InputType::String, true, std::nullopt, "http://host[:port]/path"},
+                               {"host_header", InputType::String, false, json(""), "Host header to send (virtual hosts, ingresses)"},
+                               {"status", InputType::Integer, false, json(200), "Expected status"},
+                               {"body_contains", InputType::String, false, json(""), "Text the body must contain"},
+                               {"timeout", InputType::Duration, false, json("60s"), "Give up after this long"},
+                               {"interval", InputType::Duration, false, json("1s"), "Time between attempts"}},
+                              {{"status", "The status received"}, {"body", "The body received"}}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return matches(ctx, get(ctx, Duration(2000))); }
+  json apply(Context& ctx) const override {
+    world::HttpResponse last;
+    bool ok = poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"), [&] {
+      last = get(ctx, Duration(5000));
+      return matches(ctx, last);
+    });
+    if (!ok) {
+      std::string got = last.status ? "status " + std::to_string(last.status) : last.error;
+      throw ActionError(ctx.inputs["url"].get<std::string>() + " did not answer as expected within " +
+                            ctx.inputs["timeout"].get<std::string>() + " (last: " + got + ")",
+                        tail_lines(last.body, 10));
+    }
+    return {{"status", last.status}, {"body", last.body}};
+  }
+
+ private:
+  // Actions are shared by parallel steps: everything comes from ctx, nothing is kept.
+  static world::HttpResponse get(Context& ctx, Duration t) {
+    return ctx.world.network().http_get(ctx.inputs.at("url").get<std::string>(),
+                                        ctx.inputs.at("host_header").get<std::string>(), t);
+  }
+  static bool matches(Context& ctx, const world::HttpResponse& r) {
+    const std::string body = ctx.inputs.at("body_contains").get<std::string>();
+    return r.status == ctx.inputs.at("status").get<int>() && (body.empty() || r.body.find(body) != std::string::npos);
+  }
+};
+
+}  // namespace
+
+void add_generic_actions(Registry& registry) {
+  registry.add(std::make_unique<ShellRun>());
+  registry.add(std::make_unique<FilePut>());
+  registry.add(std::make_unique<WaitTcp>());
+  registry.add(std::make_unique<WaitHttp>());
+}
+
+const Registry& Registry::builtin() {
+  static const Registry registry = [] {
+    Registry r;
+    add_generic_actions(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace drctl::actions

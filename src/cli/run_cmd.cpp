@@ -1,0 +1,245 @@
+// `drctl run`, `drctl plan`, `drctl actions`: argument wiring for the runbook engine.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "actions/action.hpp"
+#include "cli/commands.hpp"
+#include "cli/progress.hpp"
+#include "runbook/executor.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/plan.hpp"
+#include "runbook/validate.hpp"
+#include "store/error.hpp"
+#include "world/real/local_world.hpp"
+
+namespace drctl::cli {
+
+using namespace drctl::runbook;
+
+namespace {
+
+std::atomic<world::Cancel*> g_cancel{nullptr};
+
+void on_interrupt(int) {
+  static std::atomic<int> count{0};
+  if (++count > 1) ::_exit(130);  // a second Ctrl-C: stop now
+  if (auto* c = g_cancel.load()) c->request();
+}
+
+/// Loads and validates; a LoadError becomes bad input (exit 2).
+Runbook load_checked(const std::string& path) {
+  try {
+    Runbook rb = load_runbook(path);
+    validate(rb, actions::Registry::builtin());
+    return rb;
+  } catch (const LoadError& e) {
+    throw InputError(e.what());
+  }
+}
+
+std::string default_state_dir(const Runbook& rb) {
+  std::string name = std::filesystem::path(rb.file).stem().string();
+  return ".drctl/state/" + name;
+}
+
+/// Status line on a terminal, plain lines otherwise; failures with their command and output.
+class ConsoleObserver : public Observer {
+ public:
+  ConsoleObserver() : tty_(::isatty(STDERR_FILENO) == 1), status_([this] { return line(); }) {}
+
+  void started(const InstanceResult& r, std::size_t, std::size_t total) override {
+    std::lock_guard lock(mutex_);
+    running_[r.id] = std::chrono::steady_clock::now();
+    total_ = total;
+  }
+
+  void finished(const InstanceResult& r, std::size_t done, std::size_t total) override {
+    std::string text;
+    {
+      std::lock_guard lock(mutex_);
+      running_.erase(r.id);
+      done_ = done;
+      total_ = total;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "[%zu/%zu] ", done, total);
+    text = buf + std::string(status_name(r.status)) + " " + r.id + (r.host != "local" ? " on " + r.host : "") +
+           " (" + format_seconds(r.seconds) + ")";
+    if (r.status == Status::Unchanged) text += ": already done";
+    if (r.status == Status::Failed) {
+      text += ": " + r.error;
+      if (!r.command.empty()) text += "\n    command: " + r.command;
+      if (!r.detail.empty()) {
+        text += "\n    output (last lines):";
+        std::size_t pos = 0;
+        while (pos < r.detail.size()) {
+          std::size_t nl = r.detail.find('\n', pos);
+          text += "\n    | " + r.detail.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+          if (nl == std::string::npos) break;
+          pos = nl + 1;
+        }
+      }
+    }
+    status_.print(text);
+  }
+
+  void note(const std::string& l) override { status_.print("drctl: " + l); }
+
+ private:
+  static std::string format_seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, s < 10 ? "%.1fs" : "%.0fs", s);
+    return buf;
+  }
+  std::string line() {
+    std::lock_guard lock(mutex_);
+    std::string out = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "]";
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& [id, since] : running_)
+      out += " " + id + " (" + format_seconds(std::chrono::duration<double>(now - since).count()) + ")";
+    return out;
+  }
+
+  bool tty_;
+  std::mutex mutex_;
+  std::map<std::string, std::chrono::steady_clock::time_point> running_;
+  std::size_t done_ = 0, total_ = 0;
+  StatusLine status_;
+};
+
+void print_summary(const RunSummary& s) {
+  std::size_t width = 4;
+  for (const auto& r : s.results) width = std::max(width, r.id.size());
+  std::printf("%-*s  %-12s  %-11s  %8s  %s\n", static_cast<int>(width), "STEP", "HOST", "STATUS", "SECONDS", "ATTEMPTS");
+  std::map<std::string, int> counts;
+  for (const auto& r : s.results) {
+    std::printf("%-*s  %-12s  %-11s  %8.1f  %d\n", static_cast<int>(width), r.id.c_str(), r.host.c_str(),
+                status_name(r.status), r.seconds, r.attempts);
+    counts[status_name(r.status)]++;
+  }
+  std::string line;
+  for (const auto& [k, v] : counts) line += (line.empty() ? "" : ", ") + std::to_string(v) + " " + k;
+  std::printf("%s\n", line.c_str());
+}
+
+int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report) {
+  if (target == "sim") throw InputError("--target sim: the simulated site is not built yet (issue 4)");
+  if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
+  Runbook rb = load_checked(path);
+  world::real::LocalWorld world;
+  if (rb.site)
+    for (const auto& h : rb.site->hosts) {
+      if (h.connection == "local") world.add_local_alias(h.name);
+    }
+  for (const auto& s : rb.steps)
+    if (s.on && rb.site) {
+      auto hosts = rb.site->host(*s.on) ? std::vector<std::string>{*s.on} : rb.site->groups.at(*s.on);
+      for (const auto& h : hosts)
+        if (rb.site->host(h)->connection != "local")
+          throw InputError(s.on_pos.str() + ": host " + h + " is reached over ssh, which this build cannot do yet (issue 7)");
+    }
+  if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
+  if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
+
+  g_cancel = &world.cancel();
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  RunSummary summary;
+  {
+    ConsoleObserver observer;
+    summary = execute(rb, actions::Registry::builtin(), world, options, observer);
+  }
+  g_cancel = nullptr;
+  if (options.dry_run) {
+    std::printf("dry run: rendered %zu step instances into %s; nothing was run\n", summary.results.size(),
+                options.render_dir.c_str());
+    return kOk;
+  }
+  print_summary(summary);
+  if (!report.empty()) std::ofstream(report) << summary.to_json(rb).dump(2) << "\n";
+  if (summary.interrupted) return 130;
+  return summary.ok() ? kOk : kFailed;
+}
+
+int cmd_plan(const std::string& path, const std::string& format) {
+  Runbook rb = load_checked(path);
+  if (format == "dot") {
+    std::fputs(to_dot(rb).c_str(), stdout);
+    return kOk;
+  }
+  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'");
+  auto ws = waves(rb);
+  for (std::size_t i = 0; i < ws.size(); ++i) {
+    std::string ids;
+    for (const auto& id : ws[i]) ids += (ids.empty() ? "" : ", ") + id;
+    std::printf("wave %zu: %s\n", i + 1, ids.c_str());
+  }
+  CriticalPath cp = critical_path(rb);
+  std::string chain;
+  for (const auto& id : cp.steps) {
+    const Step* s = rb.step(id);
+    auto w = s->estimate ? *s->estimate : s->timeout;
+    chain += (chain.empty() ? "" : " → ") + id + " (" + (w.count() ? format_duration(w) : std::string("?")) + ")";
+  }
+  std::printf("critical path: %s = %s%s\n", chain.c_str(), format_duration(cp.total).c_str(),
+              cp.complete ? "" : " (steps marked ? have no timeout or estimate)");
+  return kOk;
+}
+
+int cmd_actions() {
+  for (const auto* a : actions::Registry::builtin().all()) {
+    const auto& spec = a->spec();
+    std::printf("%s\n  %s\n", spec.name.c_str(), spec.summary.c_str());
+    for (const auto& in : spec.inputs) {
+      std::string dflt = in.default_value ? " (default " + in.default_value->dump() + ")" : "";
+      std::printf("  with %-14s %-9s %s%s%s\n", in.name.c_str(), actions::type_name(in.type),
+                  in.required ? "required. " : "", in.help.c_str(), dflt.c_str());
+    }
+    for (const auto& out : spec.outputs) std::printf("  out  %-14s %s\n", out.name.c_str(), out.help.c_str());
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, Action& run) {
+  struct RunArgs {
+    std::string path, target = "real", report, state, render;
+    ExecOptions options;
+  };
+  auto a = std::make_shared<RunArgs>();
+  auto* r = app.add_subcommand("run", "Run a runbook: its steps in dependency order, in parallel, resumable");
+  r->add_option("RUNBOOK", a->path, "The runbook (YAML)")->required();
+  r->add_option("--target", a->target, "real (this machine and the site's hosts) or sim")->capture_default_str();
+  r->add_option("-j,--jobs", a->options.jobs, "Steps to run at once (default: all that can run)");
+  r->add_flag("--resume", a->options.resume, "Continue the last run: finished steps are not run again");
+  r->add_flag("--dry-run", a->options.dry_run, "Render every template into --render-dir and run nothing");
+  r->add_option("--render-dir", a->render, "Where --dry-run writes (default: STATE/rendered)");
+  r->add_option("--state", a->state, "State directory with the journal (default: .drctl/state/RUNBOOK)");
+  r->add_option("--only", a->options.only, "Run only this step (repeatable)");
+  r->add_option("--from", a->options.from, "Run this step and everything that needs it (repeatable)");
+  r->add_option("--report", a->report, "Write the summary as JSON to this file");
+  r->callback([&run, a] {
+    run = [a] {
+      ExecOptions o = a->options;
+      o.state_dir = a->state;
+      o.render_dir = a->render;
+      return cmd_run(a->path, a->target, o, a->report);
+    };
+  });
+
+  auto p = std::make_shared<std::pair<std::string, std::string>>("", "text");
+  auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path (or --format dot)");
+  plan->add_option("RUNBOOK", p->first, "The runbook (YAML)")->required();
+  plan->add_option("--format", p->second, "text or dot")->capture_default_str();
+  plan->callback([&run, p] { run = [p] { return cmd_plan(p->first, p->second); }; });
+
+  auto* acts = app.add_subcommand("actions", "List the built-in actions with their inputs and outputs");
+  acts->callback([&run] { run = [] { return cmd_actions(); }; });
+}
+
+}  // namespace drctl::cli

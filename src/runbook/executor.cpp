@@ -1,0 +1,318 @@
+#include "runbook/executor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "actions/generic.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/template.hpp"
+#include "runbook/validate.hpp"
+
+namespace drctl::runbook {
+
+namespace fs = std::filesystem;
+using actions::ActionError;
+using actions::InputType;
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::Pending: return "pending";
+    case Status::Running: return "running";
+    case Status::Done: return "done";
+    case Status::Unchanged: return "unchanged";
+    case Status::Skipped: return "skipped";
+    case Status::Failed: return "failed";
+    case Status::Blocked: return "blocked";
+    case Status::Interrupted: return "interrupted";
+    case Status::NotSelected: return "not selected";
+    case Status::Reused: return "reused";
+  }
+  return "?";
+}
+
+bool RunSummary::ok() const {
+  if (interrupted) return false;
+  return std::none_of(results.begin(), results.end(), [](const InstanceResult& r) {
+    return r.status == Status::Failed || r.status == Status::Blocked || r.status == Status::Interrupted;
+  });
+}
+
+json RunSummary::to_json(const Runbook& rb) const {
+  json steps = json::array();
+  for (const auto& r : results)
+    steps.push_back({{"id", r.id}, {"step", r.step}, {"host", r.host}, {"status", status_name(r.status)},
+                     {"attempts", r.attempts}, {"seconds", r.seconds}, {"error", r.error}});
+  return {{"runbook", rb.name}, {"file", rb.file}, {"ok", ok()}, {"interrupted", interrupted}, {"steps", steps}};
+}
+
+namespace {
+
+bool falsy(const std::string& v) { return v.empty() || v == "false" || v == "0" || v == "no"; }
+
+/// The rendered, typed inputs of a step for its action. A `run:` step is shell.run with the
+/// rendered command; its `with` may add shell.run's other inputs (creates, unless, stdin).
+json step_inputs(const Runbook& rb, const Step& s, const actions::Action& action, const json& context) {
+  if (!s.run) return render_inputs(rb, s, action.spec(), context);
+  actions::ActionSpec spec = action.spec();
+  for (auto& in : spec.inputs)
+    if (in.name == "command") in.required = false;
+  json inputs = render_inputs(rb, s, spec, context);
+  inputs["command"] = render(*s.run, context, s.run_pos);
+  return inputs;
+}
+
+class Runner {
+ public:
+  Runner(const Runbook& rb, const actions::Registry& registry, world::World& world, const ExecOptions& options,
+         Observer& observer)
+      : rb_(rb), registry_(registry), world_(world), options_(options), observer_(observer),
+        instances_(expand(rb)) {
+    results_.resize(instances_.size());
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      results_[i].id = instances_[i].id;
+      results_[i].step = instances_[i].step->id;
+      results_[i].host = instances_[i].host;
+    }
+  }
+
+  RunSummary run() {
+    if (options_.dry_run) return dry_run();
+    JournalState previous = summarize(Journal::read(options_.state_dir));
+    journal_ = std::make_unique<Journal>(options_.state_dir);
+    select(previous);
+    journal_->write({{"event", "run"}, {"runbook", rb_.file}, {"resume", options_.resume}});
+    schedule();
+    RunSummary summary;
+    summary.interrupted = world_.cancel().requested();
+    summary.results = results_;
+    journal_->write({{"event", "finish"}, {"ok", summary.ok()}, {"interrupted", summary.interrupted}});
+    return summary;
+  }
+
+ private:
+  /// Marks what this run leaves alone: finished steps on --resume, unselected ones with --only/--from.
+  void select(const JournalState& previous) {
+    previous_ = previous.last_success;
+    if (options_.resume)
+      for (std::size_t i = 0; i < instances_.size(); ++i) {
+        auto it = previous.last_status.find(instances_[i].id);
+        if (it != previous.last_status.end() && (it->second == "done" || it->second == "unchanged" || it->second == "skipped")) {
+          results_[i].status = Status::Reused;
+          if (auto p = previous_.find(instances_[i].id); p != previous_.end())
+            results_[i].outputs = p->second.value("outputs", json::object());
+        }
+      }
+    if (options_.only.empty() && options_.from.empty()) return;
+    std::set<std::string> chosen(options_.only.begin(), options_.only.end());
+    if (!options_.from.empty()) {
+      std::set<std::string> from(options_.from.begin(), options_.from.end());
+      for (const Step& s : rb_.steps) {  // steps are in dependency order
+        bool after = from.contains(s.id);
+        for (const auto& [need, pos] : s.needs) after = after || chosen.contains(need);
+        if (after) chosen.insert(s.id);
+      }
+    }
+    for (const auto& id : chosen)
+      if (!rb_.step(id)) throw LoadError(Pos{rb_.file, 0, 0}, "--only/--from: no step '" + id + "'");
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      if (chosen.contains(instances_[i].step->id)) continue;
+      bool needed = false;
+      for (std::size_t j = 0; j < instances_.size() && !needed; ++j)
+        if (chosen.contains(instances_[j].step->id))
+          needed = std::find(instances_[j].deps.begin(), instances_[j].deps.end(), i) != instances_[j].deps.end();
+      results_[i].status = Status::NotSelected;
+      if (auto p = previous_.find(instances_[i].id); p != previous_.end())
+        results_[i].outputs = p->second.value("outputs", json::object());
+      if (needed)
+        observer_.note("not running " + instances_[i].id + ", which a selected step needs" +
+                       (previous_.contains(instances_[i].id) ? " (using the outputs of its last successful run)"
+                                                              : " (it has never succeeded here: its outputs are missing)"));
+    }
+  }
+
+  bool settled(Status s) const {
+    return s == Status::Done || s == Status::Unchanged || s == Status::Skipped || s == Status::Reused ||
+           s == Status::NotSelected;
+  }
+
+  void schedule() {
+    std::unique_lock lock(mutex_);
+    const std::size_t limit = options_.jobs > 0 ? static_cast<std::size_t>(options_.jobs) : instances_.size();
+    std::size_t running = 0;
+    std::vector<std::thread> threads;
+    while (true) {
+      bool progress = false;
+      if (!world_.cancel().requested()) {
+        for (std::size_t i = 0; i < instances_.size() && running < limit; ++i) {
+          if (results_[i].status != Status::Pending) continue;
+          bool ready = true, blocked = false;
+          for (std::size_t d : instances_[i].deps) {
+            Status s = results_[d].status;
+            if (s == Status::Failed || s == Status::Blocked || s == Status::Interrupted) blocked = true;
+            else if (!settled(s)) ready = false;
+          }
+          if (blocked) {
+            results_[i].status = Status::Blocked;
+            results_[i].error = "a step it needs failed";
+            ++finished_;
+            progress = true;
+            continue;
+          }
+          if (!ready) continue;
+          results_[i].status = Status::Running;
+          ++running;
+          progress = true;
+          observer_.started(results_[i], finished_, instances_.size());
+          threads.emplace_back([this, i, &running] {
+            run_instance(i);
+            std::lock_guard l(mutex_);
+            --running;
+            ++finished_;
+            observer_.finished(results_[i], finished_, instances_.size());
+            cv_.notify_all();
+          });
+        }
+      }
+      if (running == 0 && !progress) break;
+      if (!progress) cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    lock.unlock();
+    for (auto& t : threads) t.join();
+    for (auto& r : results_)
+      if (r.status == Status::Pending) r.status = world_.cancel().requested() ? Status::Interrupted : Status::Blocked;
+  }
+
+  /// The template context of instance i; a fanned-out step's outputs are its first instance's.
+  json context_for(std::size_t i, const json* outputs_override = nullptr) {
+    const Instance& inst = instances_[i];
+    const SiteHost* host = inst.step->on && rb_.site ? rb_.site->host(inst.host) : nullptr;
+    const json* item = inst.item ? &*inst.item : nullptr;
+    if (outputs_override) return render_context(rb_, *inst.step, host, item, *outputs_override);
+    json outputs = json::object();
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& r : results_)
+        if (!outputs.contains(r.step) && !r.outputs.empty()) outputs[r.step] = r.outputs;
+    }
+    return render_context(rb_, *inst.step, host, item, outputs);
+  }
+
+  void record(std::size_t i, const json& event) {
+    json e = event;
+    e["step"] = instances_[i].id;
+    journal_->write(e);
+  }
+
+  void run_instance(std::size_t i) {
+    InstanceResult& r = results_[i];
+    const Instance& inst = instances_[i];
+    const Step& s = *inst.step;
+    const auto started = std::chrono::steady_clock::now();
+    std::string output;
+    auto finish = [&](Status st) {
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      json e = {{"event", status_name(st)}, {"attempts", r.attempts}, {"seconds", r.seconds}, {"output", output}};
+      if (st == Status::Done || st == Status::Unchanged) e["outputs"] = r.outputs;
+      if (!r.error.empty()) e["error"] = r.error;
+      record(i, e);
+      std::lock_guard lock(mutex_);
+      r.status = st;
+    };
+    try {
+      json ctx = context_for(i);
+      if (s.when && falsy(render(*s.when, ctx, s.when_pos))) {
+        r.error.clear();
+        return finish(Status::Skipped);
+      }
+      const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
+      if (!action) throw ActionError("unknown action " + *s.uses);
+      json inputs = step_inputs(rb_, s, *action, ctx);
+      if (s.run) r.command = inputs["command"];
+      world::Host& host = world_.host(inst.host);
+      json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
+      actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous};
+
+      record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
+      if (action->check(actx)) {
+        r.outputs = previous.is_object() ? previous.value("outputs", json::object()) : json::object();
+        return finish(Status::Unchanged);
+      }
+      for (r.attempts = 1;; ++r.attempts) {
+        try {
+          r.outputs = action->apply(actx);
+          if (!r.outputs.is_object()) r.outputs = json::object();
+          r.error.clear();
+          return finish(Status::Done);
+        } catch (const ActionError& e) {
+          r.error = e.what();
+          r.detail = e.detail;
+          if (world_.cancel().requested()) return finish(Status::Interrupted);
+          if (r.attempts > s.retries) return finish(Status::Failed);
+          auto delay = s.retry_delay * (1LL << std::min(r.attempts - 1, 10));
+          record(i, {{"event", "retry"}, {"attempt", r.attempts}, {"error", r.error}, {"delay_ms", delay.count()}});
+          observer_.note(inst.id + ": attempt " + std::to_string(r.attempts) + " failed (" + r.error + "); retrying in " +
+                         format_duration(std::chrono::duration_cast<world::Duration>(delay)));
+          if (!world_.clock().sleep(std::chrono::duration_cast<world::Duration>(delay))) return finish(Status::Interrupted);
+        }
+      }
+    } catch (const std::exception& e) {
+      r.error = e.what();
+      finish(world_.cancel().requested() ? Status::Interrupted : Status::Failed);
+    }
+  }
+
+  /// Renders every instance into render_dir and says what would run where.
+  RunSummary dry_run() {
+    fs::create_directories(options_.render_dir);
+    RunSummary summary;
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      const Instance& inst = instances_[i];
+      const Step& s = *inst.step;
+      json outputs = json::object();  // not known before the run: placeholders name them
+      for (const Step& other : rb_.steps)
+        for (const auto& o : declared_outputs(other, registry_)) outputs[other.id][o] = "<" + other.id + "." + o + ">";
+      json ctx = context_for(i, &outputs);
+      const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
+      InstanceResult& r = results_[i];
+      fs::path dir = options_.render_dir / inst.id;
+      fs::create_directories(dir);
+      json inputs = step_inputs(rb_, s, *action, ctx);
+      std::ofstream(dir / "inputs.json") << inputs.dump(2) << "\n";
+      if (inputs.contains("command")) std::ofstream(dir / "command.sh") << inputs["command"].get<std::string>() << "\n";
+      if (inputs.contains("content") && inputs["content"].is_string())
+        std::ofstream(dir / "content") << inputs["content"].get<std::string>();
+      std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
+      if (s.when) what += "  (when " + *s.when + ")";
+      observer_.note("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200));
+      r.status = Status::NotSelected;
+    }
+    summary.results = results_;
+    return summary;
+  }
+
+  const Runbook& rb_;
+  const actions::Registry& registry_;
+  world::World& world_;
+  const ExecOptions& options_;
+  Observer& observer_;
+  std::vector<Instance> instances_;
+  std::vector<InstanceResult> results_;
+  std::map<std::string, json> previous_;
+  std::unique_ptr<Journal> journal_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t finished_ = 0;
+};
+
+}  // namespace
+
+RunSummary execute(const Runbook& rb, const actions::Registry& registry, world::World& world,
+                   const ExecOptions& options, Observer& observer) {
+  return Runner(rb, registry, world, options, observer).run();
+}
+
+}  // namespace drctl::runbook

@@ -1,0 +1,62 @@
+// Runs a runbook's step instances against a World: in dependency order, in parallel up to
+// -j, check before apply, retries with backoff, a journal for --resume, Ctrl-C handling.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actions/action.hpp"
+#include "runbook/journal.hpp"
+#include "runbook/model.hpp"
+#include "runbook/plan.hpp"
+
+namespace drctl::runbook {
+
+struct ExecOptions {
+  int jobs = 0;                        // 0: as many as can run
+  bool resume = false;                 // continue the last run from the journal
+  bool dry_run = false;                // render into render_dir, run nothing
+  std::filesystem::path state_dir;     // holds journal.jsonl
+  std::filesystem::path render_dir;    // dry-run output
+  std::vector<std::string> only;       // run just these steps
+  std::vector<std::string> from;       // run these and everything after them
+};
+
+enum class Status { Pending, Running, Done, Unchanged, Skipped, Failed, Blocked, Interrupted, NotSelected, Reused };
+const char* status_name(Status s);
+
+/// The outcome of one instance, for the summary and the report.
+struct InstanceResult {
+  std::string id, step, host;
+  Status status = Status::Pending;
+  int attempts = 0;
+  double seconds = 0;
+  std::string error;   // one line
+  std::string detail;  // output tail
+  std::string command; // the command (run steps) for error display
+  json outputs = json::object();
+};
+
+/// What the CLI shows while the run goes on.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void started(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
+  virtual void finished(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
+  virtual void note(const std::string& line) = 0;
+};
+
+struct RunSummary {
+  std::vector<InstanceResult> results;  // in instance order
+  bool interrupted = false;
+  bool ok() const;
+  json to_json(const Runbook& rb) const;
+};
+
+/// Runs `rb`. `registry` resolves `uses:`; `world` supplies hosts, clock and network.
+RunSummary execute(const Runbook& rb, const actions::Registry& registry, world::World& world,
+                   const ExecOptions& options, Observer& observer);
+
+}  // namespace drctl::runbook

@@ -1,0 +1,83 @@
+#include "runbook/journal.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+
+namespace drctl::runbook {
+
+namespace fs = std::filesystem;
+
+namespace {
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Journal::Journal(const fs::path& dir) : path_(dir / "journal.jsonl") {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create state directory " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw std::runtime_error("cannot open journal " + path_.string());
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Journal::write(json event) {
+  event["t"] = unix_now();
+  std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(mutex_);
+  std::size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("cannot write journal " + path_.string());
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::fdatasync(fd_);
+}
+
+std::vector<json> Journal::read(const fs::path& dir) {
+  std::vector<json> out;
+  std::ifstream in(dir / "journal.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      out.push_back(json::parse(line));
+    } catch (const json::exception&) {
+      // a line cut short by a crash: everything before it stands
+    }
+  }
+  return out;
+}
+
+JournalState summarize(const std::vector<json>& events) {
+  JournalState s;
+  for (const auto& e : events) {
+    const std::string kind = e.value("event", "");
+    if (kind == "run") {
+      s.last_status.clear();
+      s.last_run_finished = false;
+      s.last_runbook_hash = e.value("runbook_hash", "");
+    } else if (kind == "finish") {
+      s.last_run_finished = true;
+    } else if (e.contains("step")) {
+      const std::string id = e["step"];
+      s.last_status[id] = kind;
+      if (kind == "done" || kind == "unchanged") s.last_success[id] = e;
+    }
+  }
+  return s;
+}
+
+}  // namespace drctl::runbook

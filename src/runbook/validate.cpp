@@ -1,0 +1,456 @@
+#include "runbook/validate.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "runbook/loader.hpp"
+#include "runbook/template.hpp"
+
+namespace drctl::runbook {
+
+namespace {
+
+using actions::InputType;
+
+std::vector<std::string> split_dots(const std::string& name) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    auto dot = name.find('.', start);
+    parts.push_back(name.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+std::string join(const std::vector<std::string>& parts, std::size_t from, std::size_t to, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = from; i < to; ++i) out += (i > from ? sep : "") + parts[i];
+  return out;
+}
+
+std::vector<std::string> step_ids(const Runbook& rb) {
+  std::vector<std::string> ids;
+  for (const auto& s : rb.steps) ids.push_back(s.id);
+  return ids;
+}
+
+Pos value_pos(const Runbook& rb, const YAML::Node& node) { return pos_of(rb.file, node.Mark()); }
+
+// How a value appears in "must be X, not Y".
+std::string describe(const json& v) {
+  if (v.is_object()) return "a map";
+  if (v.is_array()) return "a list";
+  if (v.is_null()) return "nothing";
+  if (v.is_string()) return "'" + v.get<std::string>() + "'";
+  return "'" + v.dump() + "'";
+}
+
+std::string type_phrase(InputType t) {
+  switch (t) {
+    case InputType::Integer: return "an integer";
+    case InputType::Duration: return "a duration (e.g. 90s, 20m, 1h)";
+    case InputType::List: return "a list";
+    case InputType::Map: return "a map";
+    default: return std::string("a ") + actions::type_name(t);
+  }
+}
+
+bool canonical_int(const std::string& s) {
+  std::string d = !s.empty() && s[0] == '-' ? s.substr(1) : s;
+  return !d.empty() && d.size() <= 18 && std::all_of(d.begin(), d.end(), [](unsigned char c) { return std::isdigit(c); }) &&
+         (d == "0" || d[0] != '0');
+}
+
+// The value of a `with` entry before rendering; a plain scalar given for a string input keeps its exact text.
+json with_value(const YAML::Node& node, InputType type) {
+  if (type == InputType::String && node.IsScalar()) return node.Scalar();
+  return yaml_to_json(node);
+}
+
+[[noreturn]] void wrong_type(const Pos& pos, const std::string& input, const actions::ActionSpec& spec, const json& value) {
+  throw LoadError(pos, "input '" + input + "' of " + spec.name + " must be " + type_phrase(spec.input(input)->type) +
+                           ", not " + describe(value));
+}
+
+// --- pass 1: each step on its own ------------------------------------------------------------
+
+void check_inputs(const Runbook& rb, const Step& step, const actions::ActionSpec& spec) {
+  std::vector<std::string> names;
+  for (const auto& i : spec.inputs) names.push_back(i.name);
+  for (auto it = step.with.begin(); it != step.with.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const auto* input = spec.input(key);
+    if (!input) {
+      std::string hint = did_you_mean(key, names);
+      if (hint.empty()) hint = names.empty() ? " (it takes no inputs)" : " (it takes: " + join(names, 0, names.size(), ", ") + ")";
+      throw LoadError(pos_of(rb.file, it->first.Mark()), "unknown input '" + key + "' for " + spec.name + hint);
+    }
+    const YAML::Node node = it->second;
+    if (node.IsScalar() && is_template(node.Scalar())) continue;  // checked after rendering
+    json value = with_value(node, input->type);
+    if (!to_input_type(value, input->type)) wrong_type(value_pos(rb, node), key, spec, value);
+  }
+  for (const auto& input : spec.inputs) {
+    if (!input.required || input.default_value || step.with[input.name]) continue;
+    Pos at = step.with_pos.line > 0 ? step.with_pos : step.uses_pos;
+    throw LoadError(at, "missing input '" + input.name + "' for " + spec.name + " (step '" + step.id + "')");
+  }
+}
+
+void check_step(const Runbook& rb, const Step& step, const actions::Registry& registry,
+                std::map<std::string, const Step*>& seen, const std::vector<std::string>& ids) {
+  auto [first, fresh] = seen.emplace(step.id, &step);
+  if (!fresh)
+    throw LoadError(step.id_pos, "duplicate step id '" + step.id + "' (first defined at line " +
+                                     std::to_string(first->second->id_pos.line) + ")");
+  const actions::Action* action = nullptr;
+  if (step.uses) {
+    action = registry.find(*step.uses);
+    if (!action) {
+      std::string hint = did_you_mean(*step.uses, registry.names());
+      throw LoadError(step.uses_pos, "unknown action '" + *step.uses + "'" + (hint.empty() ? " (`drctl actions` lists them)" : hint));
+    }
+  }
+  if (step.on) {
+    if (!rb.site)
+      throw LoadError(step.on_pos, "step '" + step.id + "' runs on '" + *step.on + "', but the runbook names no site");
+    if (!rb.site->host(*step.on) && !rb.site->groups.count(*step.on)) {
+      std::vector<std::string> targets;
+      for (const auto& h : rb.site->hosts) targets.push_back(h.name);
+      for (const auto& [g, members] : rb.site->groups) targets.push_back(g);
+      throw LoadError(step.on_pos, "unknown host or group '" + *step.on + "'" + did_you_mean(*step.on, targets));
+    }
+  }
+  for (const auto& [need, pos] : step.needs)
+    if (!rb.step(need))
+      throw LoadError(pos, "step '" + step.id + "' needs '" + need + "', which is no step" + did_you_mean(need, ids));
+  if (action) check_inputs(rb, step, action->spec());
+}
+
+// --- pass 2: cycles ----------------------------------------------------------------------------
+
+// The first cycle, found from the steps in file order: ids with the first repeated at the end.
+std::vector<std::string> find_cycle(const Runbook& rb) {
+  enum Color { White, Grey, Black };
+  std::map<std::string, Color> color;
+  std::vector<std::string> path;
+  std::vector<std::string> cycle;
+  auto visit = [&](auto& self, const Step& s) -> bool {
+    color[s.id] = Grey;
+    path.push_back(s.id);
+    for (const auto& [need, pos] : s.needs) {
+      const Step* next = rb.step(need);
+      if (!next) continue;
+      if (color[need] == Grey) {
+        auto from = std::find(path.begin(), path.end(), need);
+        cycle.assign(from, path.end());
+        cycle.push_back(need);
+        return true;
+      }
+      if (color[need] == White && self(self, *next)) return true;
+    }
+    path.pop_back();
+    color[s.id] = Black;
+    return false;
+  };
+  for (const auto& s : rb.steps)
+    if (color[s.id] == White && visit(visit, s)) break;
+  return cycle;
+}
+
+[[noreturn]] void cycle_error(const Runbook& rb, std::vector<std::string> cycle) {
+  cycle.pop_back();
+  std::size_t earliest = 0, best = rb.steps.size();
+  for (std::size_t i = 0; i < cycle.size(); ++i) {
+    std::size_t index = static_cast<std::size_t>(rb.step(cycle[i]) - rb.steps.data());
+    if (index < best) best = index, earliest = i;
+  }
+  std::rotate(cycle.begin(), cycle.begin() + static_cast<std::ptrdiff_t>(earliest), cycle.end());
+  cycle.push_back(cycle.front());
+  throw LoadError(rb.step(cycle.front())->pos,
+                  "dependency cycle: " + join(cycle, 0, cycle.size(), " \u2192 ") + " (each step needs the next)");
+}
+
+// --- pass 3: templates -------------------------------------------------------------------------
+
+// A template to check: the text, where its value starts, and whether it is a whole `with` value
+// (a single '{{name}}' there takes the named value, list or map included).
+struct Templated {
+  std::string text;
+  Pos pos;
+  bool whole = false;
+};
+
+void collect_with(const Runbook& rb, const YAML::Node& node, std::vector<Templated>& out) {
+  if (node.IsScalar()) {
+    if (is_template(node.Scalar())) out.push_back({node.Scalar(), value_pos(rb, node), true});
+    return;
+  }
+  if (node.IsMap())
+    for (auto it = node.begin(); it != node.end(); ++it) collect_with(rb, it->second, out);
+  else if (node.IsSequence())
+    for (const auto& item : node) collect_with(rb, item, out);
+}
+
+bool before(const Pos& a, const Pos& b) { return a.line < b.line || (a.line == b.line && a.col < b.col); }
+
+std::vector<Templated> templates_of(const Runbook& rb, const Step& step) {
+  std::vector<Templated> out;
+  if (step.run) out.push_back({*step.run, step.run_pos, false});
+  if (step.when) out.push_back({*step.when, step.when_pos, false});
+  collect_with(rb, step.with, out);
+  std::stable_sort(out.begin(), out.end(), [](const Templated& a, const Templated& b) { return before(a.pos, b.pos); });
+  return out;
+}
+
+// A better message for an undefined `steps.…` name, knowing the runbook; empty when generic is fine.
+std::string steps_message(const Runbook& rb, const Step& step, const std::string& name, const std::set<std::string>& deps) {
+  auto parts = split_dots(name);
+  if (parts.size() < 2 || parts[0] != "steps") return "";
+  std::string prefix = "undefined template variable '" + name + "' (";
+  for (std::size_t k = parts.size() - 1; k >= 1; --k) {
+    std::string id = join(parts, 1, k + 1, ".");
+    if (!rb.step(id)) continue;
+    if (id == step.id) return prefix + "a step cannot use its own outputs)";
+    if (!deps.count(id))
+      return prefix + "step '" + id + "' is not in the needs of '" + step.id + "'; add it to use its outputs)";
+    if (k + 1 >= parts.size() || parts[k + 1] != "outputs") return prefix + "use steps." + id + ".outputs.NAME)";
+    return "";
+  }
+  auto near = closest(parts[1], step_ids(rb));
+  return prefix + "no step '" + parts[1] + "'" + (near ? "; did you mean '" + *near + "'?)" : ")");
+}
+
+std::size_t occurrences_before(const std::string& text, const std::string& needle, std::size_t offset) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos && p < offset; p = text.find(needle, p + needle.size())) ++n;
+  return n;
+}
+
+void check_templated(const Runbook& rb, const Step& step, const Templated& t, const json& context,
+                     const std::set<std::string>& deps) {
+  auto problem = check_template(t.text, context);
+  if (!problem) return;
+  if (t.whole && !problem->undefined && single_tag(t.text)) return;  // a whole list or map is fine here
+  std::string message = problem->message;
+  if (problem->undefined) {
+    std::string better = steps_message(rb, step, problem->name, deps);
+    if (!better.empty()) message = better;
+  }
+  Pos at = locate(rb.source, t.pos, problem->raw, occurrences_before(t.text, problem->raw, problem->offset));
+  throw LoadError(at, message);
+}
+
+void check_templates(const Runbook& rb, const Step& step, const actions::Registry& registry) {
+  json items = for_each_items(rb, step);
+  std::vector<const json*> item_choices;
+  static const json unknown = kUnknown;
+  if (items.is_array() && !items.empty())
+    for (const auto& item : items) item_choices.push_back(&item);
+  else if (items.is_array())
+    item_choices.push_back(&unknown);
+  else
+    item_choices.push_back(nullptr);
+
+  std::vector<const SiteHost*> hosts;
+  bool host_unknown = false;
+  if (step.on && rb.site) hosts = rb.site->targets(*step.on);
+  if (hosts.empty()) {
+    hosts.push_back(nullptr);
+    host_unknown = step.on.has_value();
+  }
+
+  auto deps = dependencies(rb, step.id);
+  json outputs = json::object();
+  for (const auto& dep : deps) {
+    json declared = json::object();
+    for (const auto& name : declared_outputs(*rb.step(dep), registry)) declared[name] = kUnknown;
+    outputs[dep] = declared;
+  }
+
+  auto templates = templates_of(rb, step);
+  if (templates.empty()) return;
+  std::vector<json> contexts;
+  for (const auto* host : hosts)
+    for (const auto* item : item_choices) {
+      contexts.push_back(render_context(rb, step, host, item, outputs));
+      if (host_unknown) contexts.back()["host"] = kUnknown;
+    }
+  for (const auto& t : templates)
+    for (const auto& context : contexts) check_templated(rb, step, t, context, deps);
+}
+
+// The value a for_each '{{name}}' names in vars or site.
+json for_each_value(const Runbook& rb, const Step& step, const std::string& name) {
+  json base = shared_context(rb);
+  Pos at = locate(rb.source, value_pos(rb, step.for_each), "{{", 0);
+  auto first = split_dots(name)[0];
+  if (first == "host" || first == "item" || first == "steps")
+    throw LoadError(at, "undefined template variable '" + name + "' (for_each names a list in vars or site; '" + first +
+                            "' is not available there)");
+  auto value = lookup(name, base);
+  if (!value) throw LoadError(at, undefined_message(name, base));
+  return *value;
+}
+
+std::string kind_of(const json& v) {
+  if (v.is_object()) return "a map";
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  return "empty";
+}
+
+}  // namespace
+
+void validate(const Runbook& rb, const actions::Registry& registry) {
+  std::map<std::string, const Step*> seen;
+  auto ids = step_ids(rb);
+  for (const auto& step : rb.steps) check_step(rb, step, registry, seen, ids);
+  auto cycle = find_cycle(rb);
+  if (!cycle.empty()) cycle_error(rb, cycle);
+  for (const auto& step : rb.steps) check_templates(rb, step, registry);
+}
+
+std::vector<std::string> topological_order(const Runbook& rb) {
+  auto cycle = find_cycle(rb);
+  if (!cycle.empty()) cycle_error(rb, cycle);
+  std::vector<std::string> order;
+  std::set<std::string> done;
+  while (order.size() < rb.steps.size()) {
+    for (const auto& s : rb.steps) {
+      if (done.count(s.id)) continue;
+      bool ready = std::all_of(s.needs.begin(), s.needs.end(),
+                               [&](const auto& n) { return done.count(n.first) || !rb.step(n.first); });
+      if (!ready) continue;
+      order.push_back(s.id);
+      done.insert(s.id);
+      break;
+    }
+  }
+  return order;
+}
+
+std::set<std::string> dependencies(const Runbook& rb, const std::string& id) {
+  std::set<std::string> out;
+  std::vector<std::string> todo{id};
+  while (!todo.empty()) {
+    const Step* s = rb.step(todo.back());
+    todo.pop_back();
+    if (!s) continue;
+    for (const auto& [need, pos] : s->needs)
+      if (rb.step(need) && out.insert(need).second) todo.push_back(need);
+  }
+  out.erase(id);
+  return out;
+}
+
+std::vector<std::string> declared_outputs(const Step& step, const actions::Registry& registry) {
+  if (step.run) return {"stdout", "stderr", "exit_code"};
+  std::vector<std::string> out;
+  if (const auto* a = step.uses ? registry.find(*step.uses) : nullptr)
+    for (const auto& o : a->spec().outputs) out.push_back(o.name);
+  return out;
+}
+
+json shared_context(const Runbook& rb) {
+  json vars = rb.merged_vars();
+  json ctx = vars;
+  ctx["vars"] = vars;
+  if (rb.site) ctx["site"] = rb.site->to_json();
+  ctx["runbook"] = {{"name", rb.name},
+                    {"file", rb.file},
+                    {"dir", std::filesystem::path(rb.file).parent_path().string()}};
+  return ctx;
+}
+
+json render_context(const Runbook& rb, const Step& step, const SiteHost* host, const json* item, const json& outputs) {
+  json ctx = shared_context(rb);
+  if (host) ctx["host"] = host->to_json();
+  if (item) ctx["item"] = *item;
+  json steps = json::object();
+  for (const auto& dep : dependencies(rb, step.id)) {
+    if (!outputs.is_object() || !outputs.contains(dep)) continue;
+    std::string pointer;
+    for (const auto& part : split_dots(dep)) pointer += "/" + part;
+    steps[json::json_pointer(pointer + "/outputs")] = outputs[dep];
+  }
+  if (!steps.empty()) ctx["steps"] = steps;
+  return ctx;
+}
+
+json for_each_items(const Runbook& rb, const Step& step) {
+  const YAML::Node& node = step.for_each;
+  if (!node || node.IsNull()) return nullptr;
+  if (node.IsSequence()) return yaml_to_json(node);
+  auto name = single_tag(node.Scalar());
+  if (!name) throw LoadError(value_pos(rb, node), "for_each needs a list: a YAML list, or '{{name}}' naming a list in vars or site");
+  json value = for_each_value(rb, step, *name);
+  if (!value.is_array())
+    throw LoadError(value_pos(rb, node), "for_each needs a list: '" + *name + "' is " + kind_of(value));
+  return value;
+}
+
+std::optional<json> to_input_type(const json& v, InputType type) {
+  switch (type) {
+    case InputType::String:
+      if (v.is_string()) return v;
+      if (v.is_number_integer()) return v.dump();
+      if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
+      return std::nullopt;
+    case InputType::Integer:
+      if (v.is_number_integer()) return v;
+      if (v.is_string() && canonical_int(v.get<std::string>())) return std::stoll(v.get<std::string>());
+      return std::nullopt;
+    case InputType::Boolean: {
+      if (v.is_boolean()) return v;
+      if (!v.is_string()) return std::nullopt;
+      std::string s = v.get<std::string>();
+      std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (s == "true") return true;
+      if (s == "false") return false;
+      return std::nullopt;
+    }
+    case InputType::Duration:
+      if (v.is_number_integer() && v.get<long long>() >= 0) return v.dump();
+      if (v.is_string() && parse_duration(v.get<std::string>())) return v;
+      return std::nullopt;
+    case InputType::List:
+      if (v.is_array()) return v;
+      return std::nullopt;
+    case InputType::Map:
+      if (v.is_object()) return v;
+      return std::nullopt;
+    case InputType::Any: return v;
+  }
+  return std::nullopt;
+}
+
+json render_inputs(const Runbook& rb, const Step& step, const actions::ActionSpec& spec, const json& context) {
+  json out = json::object();
+  for (auto it = step.with.begin(); it != step.with.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const auto* input = spec.input(key);
+    Pos pos = value_pos(rb, it->second);
+    if (!input) throw LoadError(pos_of(rb.file, it->first.Mark()), "unknown input '" + key + "' for " + spec.name);
+    json value = render_value(with_value(it->second, input->type), context, pos);
+    auto typed = to_input_type(value, input->type);
+    if (!typed) wrong_type(pos, key, spec, value);
+    out[key] = *typed;
+  }
+  for (const auto& input : spec.inputs) {
+    if (out.contains(input.name)) continue;
+    if (input.default_value) {
+      out[input.name] = to_input_type(*input.default_value, input.type).value_or(*input.default_value);
+    } else if (input.required) {
+      Pos at = step.with_pos.line > 0 ? step.with_pos : step.uses_pos;
+      throw LoadError(at, "missing input '" + input.name + "' for " + spec.name + " (step '" + step.id + "')");
+    }
+  }
+  return out;
+}
+
+}  // namespace drctl::runbook
