@@ -33,6 +33,16 @@ struct Item {
   std::vector<Item> children;  // Dir; never resized once filled, so pointers stay valid
 };
 
+/// The metadata lstat gives: permissions, owner, times and inode.
+void fill_metadata(Node& n, const struct stat& st) {
+  n.mode = st.st_mode & 07777;
+  n.uid = st.st_uid;
+  n.gid = st.st_gid;
+  n.mtime_ns = ns_of(st.st_mtim);
+  n.ctime_ns = ns_of(st.st_ctim);
+  n.inode = st.st_ino;
+}
+
 std::vector<std::pair<std::string, Bytes>> read_xattrs(const std::string& path) {
   std::vector<std::pair<std::string, Bytes>> out;
   ssize_t len = ::llistxattr(path.c_str(), nullptr, 0);
@@ -106,15 +116,9 @@ class NasCapture {
   }
 
   void describe_root(Item& root, const struct stat& st) {
-    Node& n = root.node;
-    n.type = NodeType::Dir;
-    n.mode = st.st_mode & 07777;
-    n.uid = st.st_uid;
-    n.gid = st.st_gid;
-    n.mtime_ns = ns_of(st.st_mtim);
-    n.ctime_ns = ns_of(st.st_ctim);
-    n.inode = st.st_ino;
-    n.xattrs = read_xattrs(root.fs_path);
+    root.node.type = NodeType::Dir;
+    fill_metadata(root.node, st);
+    root.node.xattrs = read_xattrs(root.fs_path);
   }
 
   /// Fills `dir.children` from the file system; recurses into subdirectories.
@@ -149,12 +153,7 @@ class NasCapture {
       return;
     }
     Node& n = item.node;
-    n.mode = st.st_mode & 07777;
-    n.uid = st.st_uid;
-    n.gid = st.st_gid;
-    n.mtime_ns = ns_of(st.st_mtim);
-    n.ctime_ns = ns_of(st.st_ctim);
-    n.inode = st.st_ino;
+    fill_metadata(n, st);
     progress_.files++;
 
     if (S_ISSOCK(st.st_mode)) {  // sockets are recreated by their servers; nothing to keep

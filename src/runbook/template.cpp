@@ -6,6 +6,18 @@
 
 namespace drctl::runbook {
 
+std::vector<std::string> split_name(const std::string& name) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    auto dot = name.find('.', start);
+    parts.push_back(name.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
 namespace {
 
 enum class TagKind { Variable, Section, Inverted, End, Comment, Partial, Delimiter };
@@ -35,17 +47,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::vector<std::string> split_name(const std::string& name) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    auto dot = name.find('.', start);
-    parts.push_back(name.substr(start, dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return parts;
-}
 
 std::string join(const std::vector<std::string>& parts, std::size_t from, std::size_t to, const char* sep = ".") {
   std::string out;

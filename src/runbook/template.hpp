@@ -26,6 +26,9 @@ struct TemplateProblem {
 /// True when `text` contains a tag (`{{`), so it must be rendered before use.
 bool is_template(const std::string& text);
 
+/// "steps.init.outputs.token" → {"steps", "init", "outputs", "token"}.
+std::vector<std::string> split_name(const std::string& name);
+
 /// The name when `text` is exactly one variable tag ("{{ workers }}" → "workers"), else nullopt.
 std::optional<std::string> single_tag(const std::string& text);
 

@@ -13,17 +13,6 @@ namespace {
 
 using actions::InputType;
 
-std::vector<std::string> split_dots(const std::string& name) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    auto dot = name.find('.', start);
-    parts.push_back(name.substr(start, dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return parts;
-}
 
 std::string join(const std::vector<std::string>& parts, std::size_t from, std::size_t to, const std::string& sep) {
   std::string out;
@@ -208,7 +197,7 @@ std::vector<Templated> templates_of(const Runbook& rb, const Step& step) {
 
 // A better message for an undefined `steps.…` name, knowing the runbook; empty when generic is fine.
 std::string steps_message(const Runbook& rb, const Step& step, const std::string& name, const std::set<std::string>& deps) {
-  auto parts = split_dots(name);
+  auto parts = split_name(name);
   if (parts.size() < 2 || parts[0] != "steps") return "";
   std::string prefix = "undefined template variable '" + name + "' (";
   for (std::size_t k = parts.size() - 1; k >= 1; --k) {
@@ -287,7 +276,7 @@ void check_templates(const Runbook& rb, const Step& step, const actions::Registr
 json for_each_value(const Runbook& rb, const Step& step, const std::string& name) {
   json base = shared_context(rb);
   Pos at = locate(rb.source, value_pos(rb, step.for_each), "{{", 0);
-  auto first = split_dots(name)[0];
+  auto first = split_name(name)[0];
   if (first == "host" || first == "item" || first == "steps")
     throw LoadError(at, "undefined template variable '" + name + "' (for_each names a list in vars or site; '" + first +
                             "' is not available there)");
@@ -375,7 +364,7 @@ json render_context(const Runbook& rb, const Step& step, const SiteHost* host, c
   for (const auto& dep : dependencies(rb, step.id)) {
     if (!outputs.is_object() || !outputs.contains(dep)) continue;
     std::string pointer;
-    for (const auto& part : split_dots(dep)) pointer += "/" + part;
+    for (const auto& part : split_name(dep)) pointer += "/" + part;
     steps[json::json_pointer(pointer + "/outputs")] = outputs[dep];
   }
   if (!steps.empty()) ctx["steps"] = steps;
