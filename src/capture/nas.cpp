@@ -31,6 +31,8 @@ struct Item {
   std::string section_path;  // "a/b/c" inside the section
   bool skipped = false;
   std::vector<Item> children;  // Dir; never resized once filled, so pointers stay valid
+  std::optional<Tree> earlier;  // Dir: its tree in the parent snapshot
+  std::optional<Id> earlier_id;
 };
 
 /// The metadata lstat gives: permissions, owner, times and inode.
@@ -87,9 +89,11 @@ class NasCapture {
     Item root;
     root.fs_path = source;
     describe_root(root, st);
-    std::optional<Tree> parent_tree;
-    if (parent) parent_tree = repo_.load_tree(*parent);
-    walk_dir(root, parent_tree ? &*parent_tree : nullptr);
+    if (parent) {
+      root.earlier = repo_.load_tree(*parent);
+      root.earlier_id = parent;
+    }
+    walk_dir(root, root.earlier ? &*root.earlier : nullptr);
     read_contents(threads ? threads : std::max(2u, std::thread::hardware_concurrency()));
 
     NasResult result;
@@ -168,15 +172,15 @@ class NasCapture {
       n.type = NodeType::Dir;
       n.xattrs = read_xattrs(item.fs_path);
       ++dirs_;
-      std::optional<Tree> sub;
       if (earlier && earlier->type == NodeType::Dir && earlier->subtree) {
         try {
-          sub = repo_.load_tree(*earlier->subtree);
+          item.earlier = repo_.load_tree(*earlier->subtree);
+          item.earlier_id = earlier->subtree;
         } catch (const Failure& e) {
           warn_("cannot read the earlier snapshot's tree for " + item.fs_path + " (" + e.what() + "); reading it in full");
         }
       }
-      walk_dir(item, sub ? &*sub : nullptr);
+      walk_dir(item, item.earlier ? &*item.earlier : nullptr);
       return;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -326,6 +330,9 @@ class NasCapture {
       tree.nodes.push_back(std::move(child.node));
     }
     dir.children.clear();
+    // An unchanged directory has the same tree as before: no need to encode and hash it again.
+    if (dir.earlier && dir.earlier->nodes == tree.nodes) return *dir.earlier_id;
+    dir.earlier.reset();
     return repo_.save_tree(tree);
   }
 

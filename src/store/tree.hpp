@@ -17,6 +17,7 @@ std::string_view type_name(NodeType t);
 struct Part {
   std::optional<Id> blob;  // nullopt: a hole
   std::uint64_t size = 0;
+  bool operator==(const Part&) const = default;
 };
 
 /// One directory entry. Names and link targets are raw bytes (any byte but '/' and NUL).
@@ -37,6 +38,7 @@ struct Node {
 
   /// Same metadata as the last capture: the content can be reused without reading it.
   bool unchanged_since(const Node& earlier) const;
+  bool operator==(const Node&) const = default;
 };
 
 /// A directory's entries, sorted by name bytes.
