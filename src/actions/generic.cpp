@@ -48,6 +48,13 @@ std::string tail_lines(const std::string& text, std::size_t lines) {
 
 namespace {
 
+/// "0.4s", "90s", "1200s": how long a timeout was, for messages.
+std::string seconds_text(Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, d.count() % 1000 ? "%.1fs" : "%.0fs", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
 Duration duration_input(const json& inputs, const std::string& name) {
   const json& v = inputs.at(name);
   if (v.is_number()) return Duration(static_cast<std::int64_t>(v.get<double>() * 1000));
@@ -90,8 +97,7 @@ class ShellRun : public Action {
     if (!r.err.empty()) ctx.log(r.err);
     if (r.cancelled) throw ActionError("interrupted", tail_lines(r.out + r.err, 20));
     if (r.timed_out)
-      throw ActionError("timed out after " + std::to_string(ctx.timeout.count() / 1000.0).substr(0, 5) +
-                            "s (the command and its children were killed)",
+      throw ActionError("timed out after " + seconds_text(ctx.timeout) + " (the command and its children were killed)",
                         tail_lines(r.out + r.err, 20));
     if (!r.ok()) throw ActionError("exited with status " + std::to_string(r.exit_code), tail_lines(r.out + r.err, 20));
     return {{"stdout", r.out}, {"stderr", r.err}, {"exit_code", r.exit_code}};

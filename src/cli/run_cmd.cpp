@@ -26,7 +26,10 @@ std::atomic<world::Cancel*> g_cancel{nullptr};
 
 void on_interrupt(int) {
   static std::atomic<int> count{0};
-  if (++count > 1) ::_exit(130);  // a second Ctrl-C: stop now
+  if (++count > 1) {  // a second Ctrl-C: stop now, and take the commands along
+    world::real::kill_all_command_groups();
+    ::_exit(130);
+  }
   if (auto* c = g_cancel.load()) c->request();
 }
 
@@ -160,7 +163,11 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
     return kOk;
   }
   print_summary(summary);
-  if (!report.empty()) std::ofstream(report) << summary.to_json(rb).dump(2) << "\n";
+  if (!report.empty()) {
+    std::ofstream out(report);
+    out << summary.to_json(rb).dump(2) << "\n";
+    if (!out.flush()) throw Failure("cannot write the report " + report);
+  }
   if (summary.interrupted) return 130;
   return summary.ok() ? kOk : kFailed;
 }

@@ -51,10 +51,18 @@ json RunSummary::to_json(const Runbook& rb) const {
 
 namespace {
 
+/// An instance id as one directory name: no '/', and no name of only dots.
+std::string safe_dir_name(std::string id) {
+  for (char& c : id)
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+  if (id.find_first_not_of('.') == std::string::npos) id = "_" + id;
+  return id;
+}
+
 bool falsy(const std::string& v) { return v.empty() || v == "false" || v == "0" || v == "no"; }
 
 /// The rendered, typed inputs of a step for its action. A `run:` step is shell.run with the
-/// rendered command; its `with` may add shell.run's other inputs (creates, unless, stdin).
+/// rendered command (the loader refuses `with` on it; `uses: shell.run` takes creates/unless).
 json step_inputs(const Runbook& rb, const Step& s, const actions::Action& action, const json& context) {
   if (!s.run) return render_inputs(rb, s, action.spec(), context);
   actions::ActionSpec spec = action.spec();
@@ -82,9 +90,11 @@ class Runner {
   RunSummary run() {
     if (options_.dry_run) return dry_run();
     JournalState previous = summarize(Journal::read(options_.state_dir));
+    select(previous);  // bad --only/--from are reported before anything is written
     journal_ = std::make_unique<Journal>(options_.state_dir);
-    select(previous);
     journal_->write({{"event", "run"}, {"runbook", rb_.file}, {"resume", options_.resume}});
+    for (std::size_t i = 0; i < instances_.size(); ++i)
+      if (results_[i].status == Status::Reused) record(i, {{"event", "reused"}});
     schedule();
     RunSummary summary;
     summary.interrupted = world_.cancel().requested();
@@ -100,7 +110,8 @@ class Runner {
     if (options_.resume)
       for (std::size_t i = 0; i < instances_.size(); ++i) {
         auto it = previous.last_status.find(instances_[i].id);
-        if (it != previous.last_status.end() && (it->second == "done" || it->second == "unchanged" || it->second == "skipped")) {
+        if (it != previous.last_status.end() &&
+            (it->second == "done" || it->second == "unchanged" || it->second == "skipped" || it->second == "reused")) {
           results_[i].status = Status::Reused;
           if (auto p = previous_.find(instances_[i].id); p != previous_.end())
             results_[i].outputs = p->second.value("outputs", json::object());
@@ -118,12 +129,12 @@ class Runner {
     }
     for (const auto& id : chosen)
       if (!rb_.step(id)) throw LoadError(Pos{rb_.file, 0, 0}, "--only/--from: no step '" + id + "'");
+    std::set<std::string> needed_steps;
+    for (const auto& id : chosen)
+      for (const auto& dep : dependencies(rb_, id)) needed_steps.insert(dep);
     for (std::size_t i = 0; i < instances_.size(); ++i) {
       if (chosen.contains(instances_[i].step->id)) continue;
-      bool needed = false;
-      for (std::size_t j = 0; j < instances_.size() && !needed; ++j)
-        if (chosen.contains(instances_[j].step->id))
-          needed = std::find(instances_[j].deps.begin(), instances_[j].deps.end(), i) != instances_[j].deps.end();
+      const bool needed = needed_steps.contains(instances_[i].step->id);
       results_[i].status = Status::NotSelected;
       if (auto p = previous_.find(instances_[i].id); p != previous_.end())
         results_[i].outputs = p->second.value("outputs", json::object());
@@ -159,6 +170,7 @@ class Runner {
             results_[i].status = Status::Blocked;
             results_[i].error = "a step it needs failed";
             ++finished_;
+            observer_.finished(results_[i], finished_, instances_.size());
             progress = true;
             continue;
           }
@@ -278,7 +290,7 @@ class Runner {
       json ctx = context_for(i, &outputs);
       const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
       InstanceResult& r = results_[i];
-      fs::path dir = options_.render_dir / inst.id;
+      fs::path dir = options_.render_dir / safe_dir_name(inst.id);
       fs::create_directories(dir);
       json inputs = step_inputs(rb_, s, *action, ctx);
       std::ofstream(dir / "inputs.json") << inputs.dump(2) << "\n";

@@ -66,7 +66,8 @@ JournalState summarize(const std::vector<json>& events) {
   for (const auto& e : events) {
     const std::string kind = e.value("event", "");
     if (kind == "run") {
-      s.last_status.clear();
+      // A resumed run continues the one before it; a fresh run starts over.
+      if (!e.value("resume", false)) s.last_status.clear();
       s.last_run_finished = false;
       s.last_runbook_hash = e.value("runbook_hash", "");
     } else if (kind == "finish") {

@@ -1,5 +1,6 @@
 #include "world/real/local_host.hpp"
 
+#include <array>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -167,6 +168,24 @@ int exit_code_of(int status) {
   return -1;
 }
 
+/// Process groups of the commands running now, for kill_all_command_groups() (a signal
+/// handler may read it: plain atomics, no locks).
+std::array<std::atomic<pid_t>, 256> g_groups{};
+
+void register_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pgid)) return;
+  }
+}
+
+void unregister_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t mine = pgid;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
 /// One running command: its pipes, its process and what it wrote so far.
 class Running {
  public:
@@ -175,12 +194,14 @@ class Running {
     pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     for (Fd* fd : {&in_, &out_, &err_}) set_nonblocking(fd->get());
     if (input_.empty()) in_.reset();
+    register_group(pid_);
   }
   Running(const Running&) = delete;
   Running& operator=(const Running&) = delete;
   // Leaves nothing behind if run() is left early by an exception.
   ~Running() {
     if (!reaped_ && !killed_) kill_group();
+    unregister_group(pid_);
   }
 
   /// True when the shell has exited and every writer has closed stdout and stderr.
@@ -395,6 +416,11 @@ std::optional<std::string> LocalHost::get_file(const std::string& path) {
     if (n == 0) return content;
     content.append(buf, static_cast<std::size_t>(n));
   }
+}
+
+void kill_all_command_groups() {
+  for (auto& slot : g_groups)
+    if (pid_t pgid = slot.load(); pgid > 0) ::kill(-pgid, SIGKILL);
 }
 
 }  // namespace drctl::world::real

@@ -38,4 +38,8 @@ class LocalHost : public Host {
   const Cancel& cancel_;
 };
 
+/// SIGKILLs the process group of every command LocalHost is running now. Async-signal-safe:
+/// for a second Ctrl-C, when drctl exits at once.
+void kill_all_command_groups();
+
 }  // namespace drctl::world::real
