@@ -92,6 +92,13 @@ class Runner {
     JournalState previous = summarize(Journal::read(options_.state_dir));
     select(previous);  // bad --only/--from are reported before anything is written
     journal_ = std::make_unique<Journal>(options_.state_dir);
+    // Commands carry the state directory as a tag: what a killed run left running is ended
+    // before its steps are checked and applied again.
+    const std::string tag = fs::absolute(options_.state_dir).lexically_normal().string();
+    if (!previous.last_run_finished)
+      if (int n = world_.kill_tagged(tag); n > 0)
+        observer_.note("stopped " + std::to_string(n) + " processes the interrupted run left behind");
+    world_.tag_commands(tag);
     journal_->write({{"event", "run"}, {"runbook", rb_.file}, {"resume", options_.resume}});
     for (std::size_t i = 0; i < instances_.size(); ++i)
       if (results_[i].status == Status::Reused) record(i, {{"event", "reused"}});

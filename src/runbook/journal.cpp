@@ -1,6 +1,7 @@
 #include "runbook/journal.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,9 @@ Journal::Journal(const fs::path& dir) : path_(dir / "journal.jsonl") {
   ::chmod(dir.c_str(), 0700);
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) throw std::runtime_error("cannot open journal " + path_.string());
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0)
+    throw std::runtime_error("another drctl run is using the state directory " + dir.string() +
+                             " (wait for it, or give this run another --state)");
 }
 
 Journal::~Journal() {

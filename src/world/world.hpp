@@ -122,6 +122,11 @@ class World {
   virtual Hypervisor* hypervisor() = 0;  // nullptr when the site has none
   Cancel& cancel() { return cancel_; }
 
+  /// Marks every command started from now on with `tag` (the run's state directory).
+  virtual void tag_commands(const std::string& tag) { (void)tag; }
+  /// Ends commands carrying `tag` that a killed drctl left running; returns how many.
+  virtual int kill_tagged(const std::string& tag) { (void)tag; return 0; }
+
  private:
   Cancel cancel_;
 };

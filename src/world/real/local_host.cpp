@@ -1,6 +1,8 @@
 #include "world/real/local_host.hpp"
 
 #include <array>
+#include <iterator>
+#include <fstream>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -316,6 +318,7 @@ CommandResult LocalHost::run(const Command& command) {
   Pipe in = make_pipe(), out = make_pipe(), err = make_pipe();
   bp::environment env = boost::this_process::environment();
   for (const auto& [key, value] : command.env) env[key] = value;
+  if (!tag_.empty()) env["DRCTL_RUN_TAG"] = tag_;
   const std::string cwd_failure = "drctl: cannot change directory to " + command.cwd + ": ";
   ChildSetup setup{{}, fd_limit(), command.cwd.empty() ? nullptr : command.cwd.c_str(), cwd_failure.c_str()};
   std::error_code ec;
@@ -421,6 +424,34 @@ std::optional<std::string> LocalHost::get_file(const std::string& path) {
 void kill_all_command_groups() {
   for (auto& slot : g_groups)
     if (pid_t pgid = slot.load(); pgid > 0) ::kill(-pgid, SIGKILL);
+}
+
+int kill_tagged_processes(const std::string& tag) {
+  const std::string needle = "DRCTL_RUN_TAG=" + tag;
+  int found = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == ::getpid()) continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    std::string environ((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t pos = 0;
+    bool match = false;
+    while (pos < environ.size() && !match) {
+      std::size_t end = environ.find('\0', pos);
+      if (end == std::string::npos) end = environ.size();
+      match = environ.compare(pos, end - pos, needle) == 0;
+      pos = end + 1;
+    }
+    if (!match) continue;
+    ++found;
+    const pid_t pgid = ::getpgid(pid);
+    if (pgid > 0 && pgid != ::getpgrp()) ::kill(-pgid, SIGKILL);
+    ::kill(pid, SIGKILL);
+  }
+  return found;
 }
 
 }  // namespace drctl::world::real

@@ -33,10 +33,19 @@ class LocalHost : public Host {
   /// Reads the whole file; nullopt when it does not exist, std::runtime_error otherwise.
   std::optional<std::string> get_file(const std::string& path) override;
 
+  /// Every command from now on gets DRCTL_RUN_TAG=tag in its environment (inherited by its
+  /// children), so kill_tagged_processes() can find what a killed drctl left behind.
+  void set_tag(std::string tag) { tag_ = std::move(tag); }
+
  private:
   std::string name_;
+  std::string tag_;
   const Cancel& cancel_;
 };
+
+/// SIGKILLs every process (and its group) whose environment holds DRCTL_RUN_TAG=tag, except
+/// this process; returns how many were found.
+int kill_tagged_processes(const std::string& tag);
 
 /// SIGKILLs the process group of every command LocalHost is running now. Async-signal-safe:
 /// for a second Ctrl-C, when drctl exits at once.

@@ -29,6 +29,9 @@ class LocalWorld : public World {
   /// Makes `name` (e.g. a site host with `connection: local`) another name of the local host.
   void add_local_alias(const std::string& name);
 
+  void tag_commands(const std::string& tag) override { local_.set_tag(tag); }
+  int kill_tagged(const std::string& tag) override { return kill_tagged_processes(tag); }
+
  private:
   SteadyClock clock_;
   SocketNetwork network_;
