@@ -232,13 +232,15 @@ class Runner {
     const Step& s = *inst.step;
     const auto started = std::chrono::steady_clock::now();
     std::string output;
+    json outputs = json::object();  // published under the mutex: other steps read results_
     auto finish = [&](Status st) {
       r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       json e = {{"event", status_name(st)}, {"attempts", r.attempts}, {"seconds", r.seconds}, {"output", output}};
-      if (st == Status::Done || st == Status::Unchanged) e["outputs"] = r.outputs;
+      if (st == Status::Done || st == Status::Unchanged) e["outputs"] = outputs;
       if (!r.error.empty()) e["error"] = r.error;
       record(i, e);
       std::lock_guard lock(mutex_);
+      r.outputs = std::move(outputs);
       r.status = st;
     };
     try {
@@ -257,13 +259,13 @@ class Runner {
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
       if (action->check(actx)) {
-        r.outputs = previous.is_object() ? previous.value("outputs", json::object()) : json::object();
+        outputs = previous.is_object() ? previous.value("outputs", json::object()) : json::object();
         return finish(Status::Unchanged);
       }
       for (r.attempts = 1;; ++r.attempts) {
         try {
-          r.outputs = action->apply(actx);
-          if (!r.outputs.is_object()) r.outputs = json::object();
+          outputs = action->apply(actx);
+          if (!outputs.is_object()) outputs = json::object();
           r.error.clear();
           return finish(Status::Done);
         } catch (const ActionError& e) {
