@@ -50,6 +50,8 @@ struct Context {
   std::function<void(const std::string&)> log;  // output kept whole in the journal
   /// What the journal recorded for this step instance when it last succeeded (null if never).
   const json& previous;
+  /// Renders a Mustache template with the step's context (vars, site, host, item, outputs).
+  std::function<std::string(const std::string&)> render;
 };
 
 /// A failure with the reason in one line and, optionally, the output that explains it.

@@ -1,6 +1,8 @@
 #include "actions/generic.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <cctype>
 
 namespace drctl::actions {
@@ -115,18 +117,21 @@ class ShellRun : public Action {
 class FilePut : public Action {
  public:
   const ActionSpec& spec() const override {
-    static const ActionSpec s{"file.put",
-                              "Write a file (content rendered from the step's templates) on the step's host",
-                              {{"path", InputType::String, true, std::nullopt, "Absolute path on the host"},
-                               {"content", InputType::String, true, std::nullopt, "The file's content"},
-                               {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
-                              {{"path", "The path written"}}};
+    static const ActionSpec s{
+        "file.put",
+        "Write a file on the step's host: `content`, or a Mustache `template` file rendered with the step's context",
+        {{"path", InputType::String, true, std::nullopt, "Absolute path on the host"},
+         {"content", InputType::String, false, std::nullopt, "The file's content (give this or template)"},
+         {"template", InputType::String, false, std::nullopt,
+          "A template file on this machine, e.g. ./templates/x.mustache (relative to the runbook)"},
+         {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+        {{"path", "The path written"}}};
     return s;
   }
 
   bool check(Context& ctx) const override {
     auto current = ctx.host.get_file(ctx.inputs.at("path").get<std::string>());
-    if (!current || *current != ctx.inputs.at("content").get<std::string>()) return false;
+    if (!current || *current != content(ctx)) return false;
     auto r = ctx.host.run({"stat -c %a '" + ctx.inputs.at("path").get<std::string>() + "'", "", Duration(30000), {}, ""});
     return r.ok() && std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8) == mode(ctx);
   }
@@ -134,7 +139,7 @@ class FilePut : public Action {
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
     try {
-      ctx.host.put_file(path, ctx.inputs.at("content").get<std::string>(), mode(ctx));
+      ctx.host.put_file(path, content(ctx), mode(ctx));
     } catch (const std::exception& e) {
       throw ActionError(std::string("cannot write ") + path + ": " + e.what());
     }
@@ -143,6 +148,22 @@ class FilePut : public Action {
   }
 
  private:
+  /// The content to write: given, or the template file rendered.
+  static std::string content(Context& ctx) {
+    const bool has_content = ctx.inputs.contains("content"), has_template = ctx.inputs.contains("template");
+    if (has_content == has_template) throw ActionError("file.put needs exactly one of content and template");
+    if (has_content) return ctx.inputs["content"].get<std::string>();
+    const std::string file = ctx.inputs["template"].get<std::string>();
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw ActionError("cannot read template " + file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+      return ctx.render(text);
+    } catch (const std::exception& e) {
+      throw ActionError("template " + file + ": " + e.what());
+    }
+  }
+
   static unsigned mode(Context& ctx) {
     const std::string m = ctx.inputs.at("mode").get<std::string>();
     if (m.empty() || m.find_first_not_of("01234567") != std::string::npos || m.size() > 4)

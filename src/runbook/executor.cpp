@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -255,7 +256,8 @@ class Runner {
       if (s.run) r.command = inputs["command"];
       world::Host& host = world_.host(inst.host);
       json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
-      actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous};
+      actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous,
+                            [&](const std::string& text) { return render(text, ctx, s.with_pos); }};
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
       if (action->check(actx)) {
@@ -306,6 +308,12 @@ class Runner {
       if (inputs.contains("command")) std::ofstream(dir / "command.sh") << inputs["command"].get<std::string>() << "\n";
       if (inputs.contains("content") && inputs["content"].is_string())
         std::ofstream(dir / "content") << inputs["content"].get<std::string>();
+      if (inputs.contains("template") && inputs["template"].is_string()) {
+        std::ifstream in(inputs["template"].get<std::string>(), std::ios::binary);
+        if (!in) throw LoadError(s.with_pos, "cannot read template " + inputs["template"].get<std::string>());
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::ofstream(dir / "content") << render(text, ctx, s.with_pos);
+      }
       std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
       if (s.when) what += "  (when " + *s.when + ")";
       observer_.note("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200));

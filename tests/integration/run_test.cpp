@@ -977,3 +977,26 @@ TEST_CASE("runbook run: two runs cannot share a state directory") {
   RunResult r = first->wait(20s);
   CHECK_MESSAGE(r.exit_code == 0, r.describe());
 }
+
+TEST_CASE("runbook run: file.put renders a template file relative to the runbook, also in --dry-run") {
+  TempDir t("run-template");
+  fs::create_directories(t / "templates");
+  write_file(t / "templates/motd.mustache", "site {{site.name}}: {{greeting}} from {{host.name}}\n");
+  write_file(t / "site.yaml", "name: lab\nhosts:\n  n1:\n    connection: local\n");
+  const std::string out = (t / "motd").string();
+  write_file(t / "rb.yaml", "name: tpl\nsite: site.yaml\nvars:\n  greeting: hello\nsteps:\n  - id: motd\n    uses: file.put\n    on: n1\n    with:\n      path: " + out + "\n      template: ./templates/motd.mustache\n      mode: \"0640\"\n");
+  RunResult dry = run_book(t / "rb.yaml", t / "state", {"--dry-run", "--render-dir", (t / "rendered").string()});
+  REQUIRE_MESSAGE(dry.exit_code == 0, dry.describe());
+  CHECK(read_file(t / "rendered/motd/content") == "site lab: hello from n1\n");
+  CHECK_FALSE(fs::exists(out));
+  RunResult r = run_book(t / "rb.yaml", t / "state");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(read_file(out) == "site lab: hello from n1\n");
+  CHECK((fs::status(out).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+  RunResult again = run_book(t / "rb.yaml", t / "state");
+  CHECK_MESSAGE(again.out.find("unchanged") != std::string::npos, again.describe());
+  write_file(t / "templates/motd.mustache", "{{nope}}\n");
+  RunResult bad = run_book(t / "rb.yaml", t / "state");
+  CHECK(bad.exit_code == 1);
+  CHECK_MESSAGE(bad.err.find("nope") != std::string::npos, bad.describe());
+}
