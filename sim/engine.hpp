@@ -1,0 +1,97 @@
+// The simulator's core: one virtual clock, one seeded RNG, an event queue, an event log, and
+// actors (threads that run one at a time, in a deterministic order, and wait in virtual time).
+// Same seed and same inputs give the same event log, byte for byte (DESIGN.md, "Simulator").
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "world/world.hpp"
+
+namespace drctl::sim {
+
+using world::Duration;
+using json = nlohmann::json;
+
+/// xoshiro256** seeded through splitmix64: the same numbers on every platform (unlike the
+/// standard distributions, whose algorithms are left to the library).
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed);
+  std::uint64_t next();
+  /// Uniform in [lo, hi] (inclusive).
+  std::uint64_t range(std::uint64_t lo, std::uint64_t hi);
+  /// Uniform in [lo, hi], to the millisecond.
+  Duration between(Duration lo, Duration hi);
+
+ private:
+  std::uint64_t s_[4];
+};
+
+class Engine {
+ public:
+  explicit Engine(std::uint64_t seed);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Virtual time since the start of the simulation.
+  Duration now() const { return now_; }
+  Rng& rng() { return rng_; }
+
+  /// Appends {"t": ms, "component", "event", ...details} to the event log.
+  void log(const std::string& component, const std::string& event, const json& details = json::object());
+  /// The event log as JSON lines.
+  std::string log_jsonl() const;
+  const std::vector<json>& events() const { return events_; }
+
+  /// Starts an actor. It runs when the engine gives it its turn: actors run one at a time,
+  /// in the order they became runnable, until they wait or finish. May be called by actors.
+  void spawn(std::string name, std::function<void()> body);
+  /// From an actor: waits `d` of virtual time (others run meanwhile; no wall time passes).
+  void sleep(Duration d);
+  /// Runs `fn` on the engine's own turn at virtual time `when` (for modelled components:
+  /// an install finishing, a lease expiring). Ties run in the order they were scheduled.
+  void at(Duration when, std::function<void()> fn);
+  /// Drives the simulation until no actor is left and no event is due. When an actor or a
+  /// callback throws, the other actors are unwound and the exception is rethrown here.
+  void run();
+
+  /// True when called from one of this engine's actors.
+  bool in_actor() const;
+
+ private:
+  struct Actor;
+  struct Due {
+    Duration time;
+    std::uint64_t seq;
+    Actor* actor;              // wake this actor, or
+    std::function<void()> fn;  // run this
+  };
+  void give_turn(std::unique_lock<std::mutex>& lock, Actor* a);
+  void yield_turn(std::unique_lock<std::mutex>& lock, Actor* a);
+
+  Rng rng_;
+  Duration now_{0};
+  std::vector<json> events_;
+  mutable std::mutex mutex_;
+  std::condition_variable driver_cv_;
+  std::vector<std::unique_ptr<Actor>> actors_;
+  std::deque<Actor*> runnable_;
+  std::map<std::pair<Duration, std::uint64_t>, Due> due_;
+  std::uint64_t seq_ = 0;
+  Actor* current_ = nullptr;
+  std::exception_ptr failure_;
+  bool aborting_ = false;
+  struct Aborted {};
+};
+
+}  // namespace drctl::sim
