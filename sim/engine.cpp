@@ -114,12 +114,29 @@ void Engine::spawn(std::string name, std::function<void()> body) {
 }
 
 void Engine::sleep(Duration d) {
-  if (!in_actor()) throw std::logic_error("sim: sleep outside an actor");
-  auto* a = static_cast<Actor*>(t_actor);
+  Actor* a = self();
   std::unique_lock lock(mutex_);
   const std::uint64_t seq = seq_++;
   due_.emplace(std::pair(now_ + std::max(d, Duration(0)), seq), Due{now_ + d, seq, a, nullptr});
   yield_turn(lock, a);
+}
+
+Engine::Actor* Engine::self() const {
+  if (!in_actor()) throw std::logic_error("sim: a wait outside an actor");
+  return static_cast<Actor*>(t_actor);
+}
+
+void Engine::wait_signal() {
+  Actor* a = self();
+  std::unique_lock lock(mutex_);
+  signalled_.push_back(a);
+  yield_turn(lock, a);
+}
+
+void Engine::signal() {
+  std::lock_guard lock(mutex_);
+  for (Actor* a : signalled_) runnable_.push_back(a);
+  signalled_.clear();
 }
 
 void Engine::at(Duration when, std::function<void()> fn) {
@@ -172,6 +189,13 @@ void Engine::run() {
       }
       lock.lock();
     }
+  }
+  if (!failure_) {
+    std::string stuck;
+    for (auto& a : actors_)
+      if (!a->done) stuck += " " + a->name;
+    if (!stuck.empty())
+      failure_ = std::make_exception_ptr(std::runtime_error("sim: these wait for a signal that can never come:" + stuck));
   }
   if (failure_) {
     // Unwind every actor still parked: its wait throws Aborted, which ends its thread.

@@ -58,6 +58,11 @@ class Engine {
   void spawn(std::string name, std::function<void()> body);
   /// From an actor: waits `d` of virtual time (others run meanwhile; no wall time passes).
   void sleep(Duration d);
+  /// From an actor: waits until another actor or a callback calls signal(). An actor that
+  /// would wait forever (nothing left to signal it) ends the run with an error.
+  void wait_signal();
+  /// Makes every actor in wait_signal() runnable again.
+  void signal();
   /// Runs `fn` on the engine's own turn at virtual time `when` (for modelled components:
   /// an install finishing, a lease expiring). Ties run in the order they were scheduled.
   void at(Duration when, std::function<void()> fn);
@@ -76,6 +81,7 @@ class Engine {
     Actor* actor;              // wake this actor, or
     std::function<void()> fn;  // run this
   };
+  Actor* self() const;
   void give_turn(std::unique_lock<std::mutex>& lock, Actor* a);
   void yield_turn(std::unique_lock<std::mutex>& lock, Actor* a);
 
@@ -86,6 +92,7 @@ class Engine {
   std::condition_variable driver_cv_;
   std::vector<std::unique_ptr<Actor>> actors_;
   std::deque<Actor*> runnable_;
+  std::vector<Actor*> signalled_;  // actors in wait_signal()
   std::map<std::pair<Duration, std::uint64_t>, Due> due_;
   std::uint64_t seq_ = 0;
   Actor* current_ = nullptr;

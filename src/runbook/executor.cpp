@@ -159,10 +159,17 @@ class Runner {
   }
 
   void schedule() {
+    world::Tasks& tasks = world_.tasks();
+    tasks.run([&] { schedule_loop(tasks); });
+    for (auto& r : results_)
+      if (r.status == Status::Pending) r.status = world_.cancel().requested() ? Status::Interrupted : Status::Blocked;
+  }
+
+  /// Starts every instance whose needs are met, up to -j at once, until none is left.
+  void schedule_loop(world::Tasks& tasks) {
     std::unique_lock lock(mutex_);
     const std::size_t limit = options_.jobs > 0 ? static_cast<std::size_t>(options_.jobs) : instances_.size();
     std::size_t running = 0;
-    std::vector<std::thread> threads;
     while (true) {
       bool progress = false;
       if (!world_.cancel().requested()) {
@@ -187,23 +194,25 @@ class Runner {
           ++running;
           progress = true;
           observer_.started(results_[i], finished_, instances_.size());
-          threads.emplace_back([this, i, &running] {
+          tasks.start(instances_[i].id, [this, i, &running, &tasks] {
             run_instance(i);
-            std::lock_guard l(mutex_);
-            --running;
-            ++finished_;
-            observer_.finished(results_[i], finished_, instances_.size());
-            cv_.notify_all();
+            {
+              std::lock_guard l(mutex_);
+              --running;
+              ++finished_;
+              observer_.finished(results_[i], finished_, instances_.size());
+            }
+            tasks.notify();
           });
         }
       }
       if (running == 0 && !progress) break;
-      if (!progress) cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (!progress) {
+        lock.unlock();
+        tasks.wait(world::Duration(100));
+        lock.lock();
+      }
     }
-    lock.unlock();
-    for (auto& t : threads) t.join();
-    for (auto& r : results_)
-      if (r.status == Status::Pending) r.status = world_.cancel().requested() ? Status::Interrupted : Status::Blocked;
   }
 
   /// The template context of instance i; a fanned-out step's outputs are its first instance's.
@@ -333,7 +342,6 @@ class Runner {
   std::map<std::string, json> previous_;
   std::unique_ptr<Journal> journal_;
   std::mutex mutex_;
-  std::condition_variable cv_;
   std::size_t finished_ = 0;
 };
 

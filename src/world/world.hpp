@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,6 +113,22 @@ class Hypervisor {
   virtual void destroy(const std::string& name) = 0;
 };
 
+/// How the executor runs step instances side by side: threads for real, the simulator's
+/// turns (one at a time, in virtual time) when simulated.
+class Tasks {
+ public:
+  virtual ~Tasks() = default;
+  /// Runs `main`, which may start tasks and wait for them; returns when all are done.
+  virtual void run(const std::function<void()>& main) = 0;
+  /// Starts `fn` alongside `main`.
+  virtual void start(const std::string& name, std::function<void()> fn) = 0;
+  /// From `main`: waits until a task calls notify() (or, for real, `poll` passes). The
+  /// caller must hold no lock a task needs.
+  virtual void wait(Duration poll) = 0;
+  /// From a task: wakes `main`.
+  virtual void notify() = 0;
+};
+
 /// Everything an action may use. Hosts are found by the names the site gives them.
 class World {
  public:
@@ -120,6 +137,7 @@ class World {
   virtual Clock& clock() = 0;
   virtual Network& network() = 0;
   virtual Hypervisor* hypervisor() = 0;  // nullptr when the site has none
+  virtual Tasks& tasks() = 0;
   Cancel& cancel() { return cancel_; }
 
   /// Marks every command started from now on with `tag` (the run's state directory).

@@ -7,6 +7,7 @@
 #include "world/real/local_host.hpp"
 #include "world/real/socket_network.hpp"
 #include "world/real/steady_clock.hpp"
+#include "world/real/thread_tasks.hpp"
 #include "world/world.hpp"
 
 namespace drctl::world::real {
@@ -25,6 +26,7 @@ class LocalWorld : public World {
   Network& network() override { return network_; }
   /// Always nullptr: a run on this machine manages no VMs.
   Hypervisor* hypervisor() override { return nullptr; }
+  Tasks& tasks() override { return tasks_; }
 
   /// Makes `name` (e.g. a site host with `connection: local`) another name of the local host.
   void add_local_alias(const std::string& name);
@@ -36,6 +38,7 @@ class LocalWorld : public World {
   SteadyClock clock_;
   SocketNetwork network_;
   LocalHost local_;
+  ThreadTasks tasks_;
   std::set<std::string> aliases_;
 };
 
