@@ -1,0 +1,76 @@
+#include "sim/hypervisor.hpp"
+
+#include <stdexcept>
+
+namespace drctl::sim {
+
+SimHypervisor::SimHypervisor(Engine& engine, HostCapacity capacity, std::set<std::string> port_groups)
+    : engine_(engine), capacity_(capacity), port_groups_(std::move(port_groups)) {}
+
+std::vector<world::VmState> SimHypervisor::list() {
+  std::vector<world::VmState> out;
+  for (const auto& [name, vm] : vms_) out.push_back(vm);
+  return out;
+}
+
+world::VmState& SimHypervisor::vm(const std::string& name) {
+  auto it = vms_.find(name);
+  if (it == vms_.end()) throw std::runtime_error("no VM named " + name + " on the hypervisor");
+  return it->second;
+}
+
+void SimHypervisor::define(const world::VmSpec& spec) {
+  if (vms_.contains(spec.name)) throw std::runtime_error("a VM named " + spec.name + " already exists");
+  int threads = 0;
+  std::int64_t memory = 0, disk = 0;
+  for (const auto& [name, vm] : vms_) {
+    threads += vm.spec.vcpus;
+    memory += vm.spec.memory_mb;
+    for (const auto& d : vm.spec.disks) disk += d.size_gb;
+  }
+  std::int64_t want_disk = 0;
+  for (const auto& d : spec.disks) want_disk += d.size_gb;
+  auto refuse = [&](const std::string& what) {
+    engine_.log("hypervisor", "define-refused", {{"vm", spec.name}, {"reason", what}});
+    throw std::runtime_error("cannot define VM " + spec.name + ": " + what);
+  };
+  if (threads + spec.vcpus > capacity_.threads)
+    refuse("it needs " + std::to_string(spec.vcpus) + " vCPUs, but only " + std::to_string(capacity_.threads - threads) +
+           " of the host's " + std::to_string(capacity_.threads) + " threads are free");
+  if (memory + spec.memory_mb > capacity_.memory_mb)
+    refuse("it needs " + std::to_string(spec.memory_mb) + " MB of memory, but only " +
+           std::to_string(capacity_.memory_mb - memory) + " of the host's " + std::to_string(capacity_.memory_mb) +
+           " MB are free");
+  if (disk + want_disk > capacity_.datastore_gb)
+    refuse("it needs " + std::to_string(want_disk) + " GB of datastore, but only " +
+           std::to_string(capacity_.datastore_gb - disk) + " of " + std::to_string(capacity_.datastore_gb) +
+           " GB are free");
+  for (const auto& nic : spec.nics)
+    if (!port_groups_.contains(nic.network)) refuse("its NIC is on port group '" + nic.network + "', which does not exist");
+  vms_[spec.name] = world::VmState{spec, false};
+  engine_.log("hypervisor", "vm-defined",
+              {{"vm", spec.name}, {"vcpus", spec.vcpus}, {"memory_mb", spec.memory_mb}, {"disk_gb", want_disk}});
+}
+
+void SimHypervisor::start(const std::string& name) {
+  vm(name).running = true;
+  engine_.log("hypervisor", "vm-powered-on", {{"vm", name}});
+}
+
+void SimHypervisor::stop(const std::string& name) {
+  vm(name).running = false;
+  engine_.log("hypervisor", "vm-powered-off", {{"vm", name}});
+}
+
+void SimHypervisor::destroy(const std::string& name) {
+  vm(name);
+  vms_.erase(name);
+  engine_.log("hypervisor", "vm-destroyed", {{"vm", name}});
+}
+
+void SimHypervisor::power_off_host() {
+  for (auto& [name, vm] : vms_) vm.running = false;
+  engine_.log("hypervisor", "host-powered-off");
+}
+
+}  // namespace drctl::sim
