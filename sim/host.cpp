@@ -1,0 +1,218 @@
+#include "sim/host.hpp"
+
+#include <openssl/evp.h>
+
+#include <sstream>
+
+namespace drctl::sim {
+
+namespace {
+
+/// A command line cut into commands and the operators between them.
+struct Piece {
+  std::vector<std::string> argv;
+  std::string redirect;  // file for > or >>
+  bool append = false;
+  std::string op;        // what follows: ";", "&&", "||" or ""
+};
+
+/// Splits like a shell does for the simple lines actions emit: quotes, ; && || > >>.
+std::vector<Piece> parse(const std::string& line) {
+  std::vector<Piece> out(1);
+  std::string word;
+  bool in_word = false, redirect_next = false;
+  auto end_word = [&] {
+    if (!in_word) return;
+    if (redirect_next) {
+      out.back().redirect = word;
+      redirect_next = false;
+    } else {
+      out.back().argv.push_back(word);
+    }
+    word.clear();
+    in_word = false;
+  };
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '\'' || c == '"') {
+      std::size_t close = line.find(c, i + 1);
+      if (close == std::string::npos) close = line.size();
+      word += line.substr(i + 1, close - i - 1);
+      in_word = true;
+      i = close;
+    } else if (c == '\\' && i + 1 < line.size()) {
+      word += line[++i];
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      end_word();
+    } else if (c == ';' || (c == '&' && i + 1 < line.size() && line[i + 1] == '&') ||
+               (c == '|' && i + 1 < line.size() && line[i + 1] == '|')) {
+      end_word();
+      out.back().op = c == ';' ? ";" : std::string(2, c);
+      if (c != ';') ++i;
+      out.emplace_back();
+    } else if (c == '>') {
+      end_word();
+      out.back().append = i + 1 < line.size() && line[i + 1] == '>';
+      if (out.back().append) ++i;
+      redirect_next = true;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  end_word();
+  if (out.back().argv.empty()) out.pop_back();
+  return out;
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += digits[md[i] >> 4];
+    out += digits[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+SimHost::SimHost(Engine& engine, std::string name) : engine_(engine), name_(std::move(name)) {}
+
+bool SimHost::is_dir(const std::string& path) const { return dirs_.contains(path); }
+
+SimHost::Result SimHost::unknown(const std::string& cmd) {
+  engine_.log(name_, "unknown-command", {{"command", cmd}});
+  return {127, "", "sim: " + name_ + ": unknown command '" + cmd + "'\n"};
+}
+
+world::CommandResult SimHost::run(const world::Command& command) {
+  world::CommandResult r;
+  engine_.log(name_, "command", {{"script", command.script}});
+  int code = 0;
+  const auto pieces = parse(command.script);
+  std::string prev_op = ";";
+  for (const auto& p : pieces) {
+    const bool run_it = prev_op == ";" || (prev_op == "&&" && code == 0) || (prev_op == "||" && code != 0);
+    prev_op = p.op.empty() ? ";" : p.op;
+    if (!run_it) continue;
+    Result res;
+    if (!p.redirect.empty() && !is_dir(parent_of(p.redirect))) {
+      res = {1, "", "sh: " + p.redirect + ": No such file or directory\n"};
+    } else {
+      res = exec(p.argv, command.stdin_data);
+      if (!p.redirect.empty()) {  // the shell opens (and truncates) the file whatever the command does
+        File& f = files_[p.redirect];
+        f.content = p.append ? f.content + res.out : res.out;
+        res.out.clear();
+      }
+    }
+    r.out += res.out;
+    r.err += res.err;
+    code = res.code;
+  }
+  r.exit_code = code;
+  return r;
+}
+
+SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::string& stdin_data) {
+  if (argv.empty()) return {};
+  const std::string& cmd = argv[0];
+  auto arg = [&](std::size_t i) { return i < argv.size() ? argv[i] : std::string(); };
+  if (cmd == "true") return {0, "", ""};
+  if (cmd == "false") return {1, "", ""};
+  if (cmd == "echo") {
+    std::string out;
+    for (std::size_t i = 1; i < argv.size(); ++i) out += (i > 1 ? " " : "") + argv[i];
+    return {0, out + "\n", ""};
+  }
+  if (cmd == "cat") {
+    if (argv.size() == 1) return {0, stdin_data, ""};
+    std::string out;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+      auto it = files_.find(argv[i]);
+      if (it == files_.end()) return {1, out, "cat: " + argv[i] + ": No such file or directory\n"};
+      out += it->second.content;
+    }
+    return {0, out, ""};
+  }
+  if (cmd == "test" || cmd == "[") {
+    const std::string flag = arg(1), path = arg(2);
+    bool ok = flag == "-e" ? files_.contains(path) || is_dir(path)
+            : flag == "-f" ? files_.contains(path)
+            : flag == "-d" ? is_dir(path)
+                           : false;
+    if (flag != "-e" && flag != "-f" && flag != "-d") return {2, "", "sim: " + name_ + ": test: unsupported '" + flag + "'\n"};
+    return {ok ? 0 : 1, "", ""};
+  }
+  if (cmd == "mkdir") {
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+      if (argv[i] == "-p") continue;
+      std::string path;
+      std::stringstream parts(argv[i]);
+      std::string part;
+      while (std::getline(parts, part, '/'))
+        if (!part.empty()) dirs_.insert(path += "/" + part);
+    }
+    return {};
+  }
+  if (cmd == "rm") {
+    for (std::size_t i = 1; i < argv.size(); ++i)
+      if (argv[i][0] != '-') files_.erase(argv[i]);
+    return {};
+  }
+  if (cmd == "sha256sum") {
+    std::string out;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+      auto it = files_.find(argv[i]);
+      if (it == files_.end()) return {1, out, "sha256sum: " + argv[i] + ": No such file or directory\n"};
+      out += sha256_hex(it->second.content) + "  " + argv[i] + "\n";
+    }
+    return {0, out, ""};
+  }
+  if (cmd == "apt-get" || cmd == "apt") {
+    if (arg(1) != "install") return unknown(cmd + " " + arg(1));
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+      if (argv[i][0] == '-') continue;
+      if (!available_.contains(argv[i])) return {100, "", "E: Unable to locate package " + argv[i] + "\n"};
+      installed_.insert(argv[i]);
+      engine_.log(name_, "package-installed", {{"package", argv[i]}});
+    }
+    return {0, "", ""};
+  }
+  if (cmd == "systemctl") {
+    const std::string verb = arg(1), unit = arg(argv.size() > 3 && arg(2) == "--now" ? 3 : 2);
+    if (verb == "is-active") return {active_.contains(unit) ? 0 : 3, active_.contains(unit) ? "active\n" : "inactive\n", ""};
+    if (!installed_.contains(unit)) return {5, "", "Failed to " + verb + " " + unit + ".service: Unit " + unit + ".service not found.\n"};
+    if (verb == "start" || (verb == "enable" && arg(2) == "--now")) active_.insert(unit);
+    if (verb == "enable") enabled_.insert(unit);
+    if (verb == "stop") active_.erase(unit);
+    if (verb != "start" && verb != "stop" && verb != "enable") return unknown("systemctl " + verb);
+    engine_.log(name_, "service-" + verb, {{"unit", unit}});
+    return {};
+  }
+  return unknown(cmd);
+}
+
+void SimHost::put_file(const std::string& path, const std::string& content, unsigned mode) {
+  for (std::string dir = parent_of(path); !is_dir(dir); dir = parent_of(dir)) dirs_.insert(dir);
+  files_[path] = File{content, mode};
+  engine_.log(name_, "file-put", {{"path", path}, {"bytes", content.size()}});
+}
+
+std::optional<std::string> SimHost::get_file(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) return std::nullopt;
+  return it->second.content;
+}
+
+}  // namespace drctl::sim

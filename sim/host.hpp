@@ -1,0 +1,51 @@
+// A simulated installed host: a small file system, packages, services, sshd keys, and an
+// interpreter for the commands drctl's actions emit. Anything it does not know exits 127
+// with `sim: HOST: unknown command 'X'` — it never succeeds silently.
+#pragma once
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/engine.hpp"
+
+namespace drctl::sim {
+
+class SimHost : public world::Host {
+ public:
+  SimHost(Engine& engine, std::string name);
+
+  const std::string& name() const override { return name_; }
+  /// Interprets `command.script`: commands joined by `;`, `&&`, `||`, with `>`/`>>` redirects.
+  world::CommandResult run(const world::Command& command) override;
+  void put_file(const std::string& path, const std::string& content, unsigned mode) override;
+  std::optional<std::string> get_file(const std::string& path) override;
+
+  /// Packages apt can install here (the installer's mirror). Others fail like apt does.
+  void set_available_packages(std::set<std::string> packages) { available_ = std::move(packages); }
+  bool installed(const std::string& package) const { return installed_.contains(package); }
+  bool service_active(const std::string& service) const { return active_.contains(service); }
+
+ private:
+  struct File {
+    std::string content;
+    unsigned mode = 0644;
+  };
+  struct Result {
+    int code = 0;
+    std::string out, err;
+  };
+  Result exec(const std::vector<std::string>& argv, const std::string& stdin_data);
+  Result unknown(const std::string& cmd);
+  bool is_dir(const std::string& path) const;
+
+  Engine& engine_;
+  std::string name_;
+  std::map<std::string, File> files_;
+  std::set<std::string> dirs_{"/"};
+  std::set<std::string> available_;
+  std::set<std::string> installed_;
+  std::set<std::string> enabled_, active_;
+};
+
+}  // namespace drctl::sim
