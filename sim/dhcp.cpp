@@ -1,0 +1,92 @@
+#include "sim/dhcp.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <stdexcept>
+
+namespace drctl::sim {
+
+std::uint32_t parse_ipv4(const std::string& text) {
+  std::uint32_t ip = 0;
+  int parts = 0;
+  std::size_t pos = 0, end = 0;
+  while (parts < 4) {
+    end = text.find('.', pos);
+    std::string part = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), ::isdigit) || std::stoi(part) > 255)
+      throw std::invalid_argument("'" + text + "' is not an IPv4 address");
+    ip = ip << 8 | static_cast<std::uint32_t>(std::stoi(part));
+    ++parts;
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  if (parts != 4 || end != std::string::npos) throw std::invalid_argument("'" + text + "' is not an IPv4 address");
+  return ip;
+}
+
+std::string format_ipv4(std::uint32_t ip) {
+  return std::to_string(ip >> 24) + "." + std::to_string(ip >> 16 & 255) + "." + std::to_string(ip >> 8 & 255) + "." +
+         std::to_string(ip & 255);
+}
+
+namespace {
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+}  // namespace
+
+DhcpServer::DhcpServer(Engine& engine, std::vector<DhcpScope> scopes) : engine_(engine) {
+  for (auto& s : scopes) {
+    std::map<std::string, std::string> reserved;
+    for (const auto& [mac, ip] : s.reserved) reserved[lower(mac)] = ip;
+    s.reserved = std::move(reserved);
+    scopes_[s.vlan] = std::move(s);
+  }
+}
+
+void DhcpServer::stop() {
+  running_ = false;
+  engine_.log("dhcp", "stopped");
+}
+
+void DhcpServer::start() {
+  running_ = true;
+  engine_.log("dhcp", "started");
+}
+
+std::optional<Lease> DhcpServer::request(const std::string& mac_in, const std::string& vlan) {
+  const std::string mac = lower(mac_in);
+  auto refuse = [&](const std::string& why) -> std::optional<Lease> {
+    engine_.log("dhcp", "no-lease", {{"mac", mac}, {"vlan", vlan}, {"reason", why}});
+    return std::nullopt;
+  };
+  if (!running_) return refuse("the DHCP service is stopped");
+  auto it = scopes_.find(vlan);
+  if (it == scopes_.end()) return refuse("no DHCP server serves VLAN " + vlan);
+  const DhcpScope& scope = it->second;
+  std::string ip;
+  if (auto r = scope.reserved.find(mac); r != scope.reserved.end()) {
+    ip = r->second;
+  } else if (auto l = leases_[vlan].find(mac); l != leases_[vlan].end()) {
+    ip = l->second;
+  } else {
+    if (scope.deny_unknown) return refuse("MAC " + mac + " has no reservation and unknown clients are denied");
+    if (scope.range_start.empty()) return refuse("MAC " + mac + " has no reservation and VLAN " + vlan + " has no dynamic range");
+    std::set<std::string> taken;
+    for (const auto& [m, a] : scope.reserved) taken.insert(a);
+    for (const auto& [m, a] : leases_[vlan]) taken.insert(a);
+    for (std::uint32_t a = parse_ipv4(scope.range_start); a <= parse_ipv4(scope.range_end); ++a)
+      if (!taken.contains(format_ipv4(a))) {
+        ip = format_ipv4(a);
+        break;
+      }
+    if (ip.empty()) return refuse("the pool of VLAN " + vlan + " is exhausted");
+  }
+  leases_[vlan][mac] = ip;
+  engine_.log("dhcp", "lease", {{"mac", mac}, {"vlan", vlan}, {"ip", ip}, {"next_server", scope.next_server}, {"filename", scope.filename}});
+  return Lease{ip, scope.next_server, scope.filename, scope.router, scope.dns};
+}
+
+}  // namespace drctl::sim

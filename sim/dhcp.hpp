@@ -1,0 +1,48 @@
+// pfSense's DHCP server as the simulator sees it: per VLAN a range, static MAC reservations
+// and PXE options (next-server, filename). A client only reaches the server of its own VLAN.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+
+#include "sim/engine.hpp"
+
+namespace drctl::sim {
+
+/// The DHCP settings of one VLAN (interface) on pfSense.
+struct DhcpScope {
+  std::string vlan;
+  std::string range_start, range_end;          // empty: no dynamic pool
+  std::map<std::string, std::string> reserved;  // MAC (lower case) -> IP
+  bool deny_unknown = false;                    // only reserved MACs get a lease
+  std::string next_server, filename;            // PXE options
+  std::string router, dns;
+};
+
+struct Lease {
+  std::string ip, next_server, filename, router, dns;
+};
+
+class DhcpServer {
+ public:
+  DhcpServer(Engine& engine, std::vector<DhcpScope> scopes);
+
+  /// A DISCOVER from `mac` on `vlan`: the lease, or nullopt with the reason in the event log
+  /// (no server on that VLAN, service stopped, unknown client denied, pool exhausted).
+  std::optional<Lease> request(const std::string& mac, const std::string& vlan);
+  void stop();
+  void start();
+  bool running() const { return running_; }
+
+ private:
+  Engine& engine_;
+  std::map<std::string, DhcpScope> scopes_;               // by VLAN
+  std::map<std::string, std::map<std::string, std::string>> leases_;  // VLAN -> MAC -> IP
+  bool running_ = true;
+};
+
+/// "10.0.20.5" → 0x0a001405; throws std::invalid_argument for anything else.
+std::uint32_t parse_ipv4(const std::string& text);
+std::string format_ipv4(std::uint32_t ip);
+
+}  // namespace drctl::sim
