@@ -105,12 +105,12 @@ class CborReader {
     return out;
   }
   /// Skips one item of any type (keys this version does not know).
-  void skip() {
+  void skip_item() {
     auto [m, v] = head();
     if (m == 2 || m == 3) take(v);
-    else if (m == 4) for (std::uint64_t i = 0; i < v; ++i) skip();
-    else if (m == 5) for (std::uint64_t i = 0; i < 2 * v; ++i) skip();
-    else if (m == 6) skip();
+    else if (m == 4) for (std::uint64_t i = 0; i < v; ++i) skip_item();
+    else if (m == 5) for (std::uint64_t i = 0; i < 2 * v; ++i) skip_item();
+    else if (m == 6) skip_item();
   }
   bool done() const { return p_ == end_; }
 
@@ -167,7 +167,7 @@ Node decode_node(CborReader& r) {
         }
       }
     } else {
-      r.skip();
+      r.skip_item();
     }
   }
   return n;
@@ -189,7 +189,7 @@ Tree decode_tree(std::span<const std::uint8_t> data) {
       tree.nodes.reserve(static_cast<std::size_t>(count));
       for (std::uint64_t i = 0; i < count; ++i) tree.nodes.push_back(decode_node(r));
     } else {
-      r.skip();
+      r.skip_item();
     }
   }
   if (!version_ok) throw Failure("tree: missing or unsupported version");
