@@ -39,6 +39,17 @@ std::optional<Duration> parse_duration(const std::string& text) {
   return Duration(total);
 }
 
+std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ActionError("cannot read template " + file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return render(text);
+  } catch (const std::exception& e) {
+    throw ActionError("template " + file + ": " + e.what());
+  }
+}
+
 std::string tail_lines(const std::string& text, std::size_t lines) {
   std::size_t end = text.size();
   while (end > 0 && text[end - 1] == '\n') --end;
@@ -153,15 +164,7 @@ class FilePut : public Action {
     const bool has_content = ctx.inputs.contains("content"), has_template = ctx.inputs.contains("template");
     if (has_content == has_template) throw ActionError("file.put needs exactly one of content and template");
     if (has_content) return ctx.inputs["content"].get<std::string>();
-    const std::string file = ctx.inputs["template"].get<std::string>();
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw ActionError("cannot read template " + file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    try {
-      return ctx.render(text);
-    } catch (const std::exception& e) {
-      throw ActionError("template " + file + ": " + e.what());
-    }
+    return render_template_file(ctx.inputs["template"].get<std::string>(), ctx.render);
   }
 
   static unsigned mode(Context& ctx) {

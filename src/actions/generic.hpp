@@ -1,5 +1,7 @@
 // The generic actions every runbook can use: shell.run, file.put, wait.tcp, wait.http.
 #pragma once
+#include <functional>
+
 #include "actions/action.hpp"
 
 namespace drctl::actions {
@@ -9,6 +11,9 @@ void add_generic_actions(Registry& registry);
 
 /// "90s", "20m", "1h30m", "500ms", or plain seconds; nullopt when malformed or negative.
 std::optional<world::Duration> parse_duration(const std::string& text);
+
+/// Reads a template file on this machine and renders it; throws ActionError naming the file.
+std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render);
 
 /// The last `lines` lines of `text`, for error messages.
 std::string tail_lines(const std::string& text, std::size_t lines);

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -318,10 +317,12 @@ class Runner {
       if (inputs.contains("content") && inputs["content"].is_string())
         std::ofstream(dir / "content") << inputs["content"].get<std::string>();
       if (inputs.contains("template") && inputs["template"].is_string()) {
-        std::ifstream in(inputs["template"].get<std::string>(), std::ios::binary);
-        if (!in) throw LoadError(s.with_pos, "cannot read template " + inputs["template"].get<std::string>());
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        std::ofstream(dir / "content") << render(text, ctx, s.with_pos);
+        try {
+          std::ofstream(dir / "content") << actions::render_template_file(
+              inputs["template"].get<std::string>(), [&](const std::string& text) { return render(text, ctx, s.with_pos); });
+        } catch (const ActionError& e) {
+          throw LoadError(s.with_pos, e.what());  // a dry run reports it as bad input, before anything runs
+        }
       }
       std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
       if (s.when) what += "  (when " + *s.when + ")";

@@ -524,11 +524,8 @@ steps:
   CHECK(lines_of(t / "count-make").size() == 1);
 }
 
-// ---------------------------------------------------------------------------------------
-// 5. Validation errors: exit 2, one "drctl: error: FILE:LINE:COL: message" line, nothing run.
-TEST_CASE("runbook run: every validation error exits 2 with one file:line:col line and runs nothing") {
-  TempDir t("run-validate");
-  write_file(t / "site.yaml", R"(hosts:
+// n1 is listed by the group, n2 names the group itself: both are members of `workers`.
+const char* const kTwoLocalHosts = R"(hosts:
   n1:
     connection: local
   n2:
@@ -536,7 +533,13 @@ TEST_CASE("runbook run: every validation error exits 2 with one file:line:col li
     groups: [workers]
 groups:
   workers: [n1]
-)");
+)";
+
+// ---------------------------------------------------------------------------------------
+// 5. Validation errors: exit 2, one "drctl: error: FILE:LINE:COL: message" line, nothing run.
+TEST_CASE("runbook run: every validation error exits 2 with one file:line:col line and runs nothing") {
+  TempDir t("run-validate");
+  write_file(t / "site.yaml", kTwoLocalHosts);
   write_file(t / "bad-site.yaml", "hosts:\n  n1:\n    connection: local\n    adress: 10.0.0.1\n");
   // Line 2-3 of every runbook below: a first step that would create the marker.
   const std::string first = "  - id: first\n    run: touch {{runbook.dir}}/marker\n";
@@ -800,15 +803,7 @@ TEST_CASE("runbook run: SIGINT kills the running step's processes, records it in
 TEST_CASE("runbook run: on a group with for_each runs one instance per host and item") {
   TempDir t("run-fanout");
   // n1 is listed by the group, n2 names the group itself: both are members.
-  write_file(t / "site.yaml", R"(hosts:
-  n1:
-    connection: local
-  n2:
-    connection: local
-    groups: [workers]
-groups:
-  workers: [n1]
-)");
+  write_file(t / "site.yaml", kTwoLocalHosts);
   write_file(t / "rb.yaml", R"(site: site.yaml
 steps:
   - id: fan

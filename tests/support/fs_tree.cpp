@@ -868,4 +868,10 @@ std::vector<std::string> group_or_world_accessible(const fs::path& root) {
   return out;
 }
 
+std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::vector<std::uint8_t> b(n);
+  Rng(seed).fill(b.data(), n);
+  return b;
+}
+
 }  // namespace support

@@ -54,6 +54,9 @@ class Rng {
   std::uint64_t s_[4];
 };
 
+// `n` reproducible random bytes.
+std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed);
+
 // A seed for tests that want variety between runs: $DRCTL_TEST_SEED if set, else random.
 std::uint64_t test_seed();
 

@@ -1,20 +1,13 @@
 #include <doctest/doctest.h>
 
-#include <random>
-
 #include "store/bytes.hpp"
+#include "support/fs_tree.hpp"
 #include "store/chunker.hpp"
 #include "store/error.hpp"
 
 using namespace drctl::store;
 
 namespace {
-Bytes random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
-  return b;
-}
 
 std::vector<std::size_t> cuts(const Chunker& c, const Bytes& data) {
   std::vector<std::size_t> out;
@@ -31,7 +24,7 @@ std::vector<std::size_t> cuts(const Chunker& c, const Bytes& data) {
 TEST_CASE("chunks respect min/max and average near the target") {
   ChunkerParams p{16 * 1024, 64 * 1024, 256 * 1024};
   Chunker c(p);
-  Bytes data = random_bytes(16 << 20, 1);
+  Bytes data = support::random_bytes(16 << 20, 1);
   auto points = cuts(c, data);
   std::size_t prev = 0;
   for (std::size_t i = 0; i < points.size(); ++i) {
@@ -47,7 +40,7 @@ TEST_CASE("chunks respect min/max and average near the target") {
 
 TEST_CASE("an insertion only changes the chunks around it") {
   Chunker c(ChunkerParams{16 * 1024, 64 * 1024, 256 * 1024});
-  Bytes a = random_bytes(8 << 20, 2);
+  Bytes a = support::random_bytes(8 << 20, 2);
   Bytes b = a;
   b.insert(b.begin() + (3 << 20), 100, 0x42);
   auto ca = cuts(c, a), cb = cuts(c, b);

@@ -3,8 +3,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "store/error.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
@@ -13,12 +11,6 @@
 using namespace drctl::store;
 
 namespace {
-Bytes random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Bytes b(n);
-  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
-  return b;
-}
 void no_warn(const std::string&) {}
 }  // namespace
 
@@ -32,7 +24,7 @@ TEST_CASE("blobs written by one repository object are read back by another") {
   {
     Repository repo(path);
     for (int i = 0; i < 40; ++i) {
-      Bytes b = i % 2 ? random_bytes(100000, i) : Bytes(100000, static_cast<std::uint8_t>(i));
+      Bytes b = i % 2 ? support::random_bytes(100000, i) : Bytes(100000, static_cast<std::uint8_t>(i));
       Id id = sha256(b);
       CHECK(repo.add_blob(BlobType::Data, id, b) > 0);
       CHECK(repo.add_blob(BlobType::Data, id, b) == 0);  // deduplicated
