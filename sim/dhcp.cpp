@@ -60,6 +60,7 @@ std::optional<Lease> DhcpServer::request(const std::string& mac_in, const std::s
   const std::string mac = lower(mac_in);
   auto refuse = [&](const std::string& why) -> std::optional<Lease> {
     engine_.log("dhcp", "no-lease", {{"mac", mac}, {"vlan", vlan}, {"reason", why}});
+    last_refusal_ = why;
     return std::nullopt;
   };
   if (!running_) return refuse("the DHCP service is stopped");

@@ -33,12 +33,15 @@ class DhcpServer {
   void stop();
   void start();
   bool running() const { return running_; }
+  /// Why the last request got no lease.
+  const std::string& last_refusal() const { return last_refusal_; }
 
  private:
   Engine& engine_;
   std::map<std::string, DhcpScope> scopes_;               // by VLAN
   std::map<std::string, std::map<std::string, std::string>> leases_;  // VLAN -> MAC -> IP
   bool running_ = true;
+  std::string last_refusal_;
 };
 
 /// "10.0.20.5" → 0x0a001405; throws std::invalid_argument for anything else.

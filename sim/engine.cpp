@@ -1,5 +1,6 @@
 #include "sim/engine.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace drctl::sim {
@@ -64,6 +65,12 @@ thread_local void* t_actor = nullptr;
 Engine::Engine(std::uint64_t seed) : rng_(seed) {}
 
 Engine::~Engine() {
+  // Actors left parked (after run_for, or a run that threw) are unwound before joining.
+  std::unique_lock lock(mutex_);
+  aborting_ = true;
+  for (auto& a : actors_)
+    if (!a->done && a->thread.joinable()) give_turn(lock, a.get());
+  lock.unlock();
   for (auto& a : actors_)
     if (a->thread.joinable()) a->thread.join();
 }
@@ -117,7 +124,9 @@ void Engine::sleep(Duration d) {
   Actor* a = self();
   std::unique_lock lock(mutex_);
   const std::uint64_t seq = seq_++;
-  due_.emplace(std::pair(now_ + std::max(d, Duration(0)), seq), Due{now_ + d, seq, a, nullptr});
+  const Duration when = now_ + std::max(d, Duration(0));
+  due_.emplace(std::pair(when, seq), Due{when, seq, a, nullptr});
+  ++foreground_due_;
   yield_turn(lock, a);
 }
 
@@ -144,6 +153,23 @@ void Engine::at(Duration when, std::function<void()> fn) {
   const std::uint64_t seq = seq_++;
   when = std::max(when, now_);
   due_.emplace(std::pair(when, seq), Due{when, seq, nullptr, std::move(fn)});
+  ++foreground_due_;
+}
+
+void Engine::background(Duration when, std::function<void()> fn) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t seq = seq_++;
+  when = std::max(when, now_);
+  due_.emplace(std::pair(when, seq), Due{when, seq, nullptr, std::move(fn), true});
+}
+
+bool Engine::only_background_left() const {
+  if (foreground_due_ > 0) return false;
+  // Alive actors all waiting for a signal: only a background event could wake them, and
+  // modelled components do not signal — that is the deadlock run() reports.
+  for (const auto& a : actors_)
+    if (!a->done && std::find(signalled_.begin(), signalled_.end(), a.get()) == signalled_.end()) return false;
+  return true;
 }
 
 void Engine::yield_turn(std::unique_lock<std::mutex>& lock, Actor* a) {
@@ -161,8 +187,7 @@ void Engine::give_turn(std::unique_lock<std::mutex>& lock, Actor* a) {
   driver_cv_.wait(lock, [this] { return current_ == nullptr; });
 }
 
-void Engine::run() {
-  std::unique_lock lock(mutex_);
+void Engine::drive(std::unique_lock<std::mutex>& lock, Duration until) {
   while (true) {
     if (failure_) break;
     if (!runnable_.empty()) {
@@ -172,9 +197,12 @@ void Engine::run() {
       continue;
     }
     if (due_.empty()) break;
+    if (until < Duration::zero() && only_background_left()) break;
     auto it = due_.begin();
+    if (until >= Duration::zero() && it->second.time > until) break;
     Due due = std::move(it->second);
     due_.erase(it);
+    if (!due.background) --foreground_due_;
     now_ = due.time;
     if (due.actor) {
       runnable_.push_back(due.actor);
@@ -190,6 +218,23 @@ void Engine::run() {
       lock.lock();
     }
   }
+}
+
+void Engine::run() {
+  std::unique_lock lock(mutex_);
+  drive(lock, Duration(-1));
+  finish(lock);
+}
+
+void Engine::run_for(Duration d) {
+  std::unique_lock lock(mutex_);
+  const Duration until = now_ + d;
+  drive(lock, until);
+  if (!failure_) now_ = until;
+  if (failure_) finish(lock);
+}
+
+void Engine::finish(std::unique_lock<std::mutex>& lock) {
   if (!failure_) {
     std::string stuck;
     for (auto& a : actors_)

@@ -66,9 +66,16 @@ class Engine {
   /// Runs `fn` on the engine's own turn at virtual time `when` (for modelled components:
   /// an install finishing, a lease expiring). Ties run in the order they were scheduled.
   void at(Duration when, std::function<void()> fn);
-  /// Drives the simulation until no actor is left and no event is due. When an actor or a
-  /// callback throws, the other actors are unwound and the exception is rethrown here.
+  /// Like at(), for the modelled world going on by itself (a VM retrying its boot, a lease
+  /// renewal): such events run while actors are alive but do not keep run() going.
+  void background(Duration when, std::function<void()> fn);
+  /// Drives the simulation until no actor is left and no event is due (background events
+  /// aside). When an actor or a callback throws, the other actors are unwound and the
+  /// exception is rethrown here.
   void run();
+  /// Runs everything due within `d` of virtual time (background events included), then
+  /// sets the clock to now() + d. For driving modelled components without actors.
+  void run_for(Duration d);
 
   /// True when called from one of this engine's actors.
   bool in_actor() const;
@@ -80,7 +87,12 @@ class Engine {
     std::uint64_t seq;
     Actor* actor;              // wake this actor, or
     std::function<void()> fn;  // run this
+    bool background = false;
   };
+  /// Drops due events and stops when only background work is left; true when it stopped.
+  bool only_background_left() const;
+  void drive(std::unique_lock<std::mutex>& lock, Duration until);
+  void finish(std::unique_lock<std::mutex>& lock);
   Actor* self() const;
   void give_turn(std::unique_lock<std::mutex>& lock, Actor* a);
   void yield_turn(std::unique_lock<std::mutex>& lock, Actor* a);
@@ -95,6 +107,7 @@ class Engine {
   std::vector<Actor*> signalled_;  // actors in wait_signal()
   std::map<std::pair<Duration, std::uint64_t>, Due> due_;
   std::uint64_t seq_ = 0;
+  std::size_t foreground_due_ = 0;  // due entries that are not background
   Actor* current_ = nullptr;
   std::exception_ptr failure_;
   bool aborting_ = false;

@@ -128,7 +128,12 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
   if (argv.empty()) return {};
   const std::string& cmd = argv[0];
   auto arg = [&](std::size_t i) { return i < argv.size() ? argv[i] : std::string(); };
+  if (auto own = commands_.find(cmd); own != commands_.end()) return own->second(argv, stdin_data);
   if (cmd == "true") return {0, "", ""};
+  if (cmd == "hostname") {
+    auto it = files_.find("/etc/hostname");
+    return {0, it == files_.end() ? name_ + "\n" : it->second.content, ""};
+  }
   if (cmd == "false") return {1, "", ""};
   if (cmd == "echo") {
     std::string out;
@@ -192,15 +197,25 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
   if (cmd == "systemctl") {
     const std::string verb = arg(1), unit = arg(argv.size() > 3 && arg(2) == "--now" ? 3 : 2);
     if (verb == "is-active") return {active_.contains(unit) ? 0 : 3, active_.contains(unit) ? "active\n" : "inactive\n", ""};
+    if (verb != "start" && verb != "stop" && verb != "restart" && verb != "enable") return unknown("systemctl " + verb);
     if (!installed_.contains(unit)) return {5, "", "Failed to " + verb + " " + unit + ".service: Unit " + unit + ".service not found.\n"};
-    if (verb == "start" || (verb == "enable" && arg(2) == "--now")) active_.insert(unit);
     if (verb == "enable") enabled_.insert(unit);
-    if (verb == "stop") active_.erase(unit);
-    if (verb != "start" && verb != "stop" && verb != "enable") return unknown("systemctl " + verb);
-    engine_.log(name_, "service-" + verb, {{"unit", unit}});
+    if (verb == "stop" || verb == "restart") set_service(unit, false);
+    if (verb == "start" || verb == "restart" || (verb == "enable" && arg(2) == "--now")) set_service(unit, true);
     return {};
   }
   return unknown(cmd);
+}
+
+void SimHost::set_service(const std::string& unit, bool active) {
+  if (!installed_.contains(unit)) throw std::runtime_error("sim: " + name_ + ": no unit " + unit);
+  if (active_.contains(unit) == active) return;
+  if (active)
+    active_.insert(unit);
+  else
+    active_.erase(unit);
+  engine_.log(name_, active ? "service-started" : "service-stopped", {{"unit", unit}});
+  if (on_service_) on_service_(unit, active);
 }
 
 void SimHost::put_file(const std::string& path, const std::string& content, unsigned mode) {

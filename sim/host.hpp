@@ -2,6 +2,7 @@
 // interpreter for the commands drctl's actions emit. Anything it does not know exits 127
 // with `sim: HOST: unknown command 'X'` — it never succeeds silently.
 #pragma once
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -15,6 +16,15 @@ class SimHost : public world::Host {
  public:
   SimHost(Engine& engine, std::string name);
 
+  /// What one command of a line did.
+  struct Result {
+    int code = 0;
+    std::string out, err;
+  };
+  using CommandFn = std::function<Result(const std::vector<std::string>& argv, const std::string& stdin_data)>;
+  /// A command this particular machine has (an appliance's own tools, e.g. pfSense's /etc/rc.reload_all).
+  void add_command(const std::string& name, CommandFn fn) { commands_[name] = std::move(fn); }
+
   const std::string& name() const override { return name_; }
   /// Interprets `command.script`: commands joined by `;`, `&&`, `||`, with `>`/`>>` redirects.
   world::CommandResult run(const world::Command& command) override;
@@ -25,15 +35,19 @@ class SimHost : public world::Host {
   void set_available_packages(std::set<std::string> packages) { available_ = std::move(packages); }
   bool installed(const std::string& package) const { return installed_.contains(package); }
   bool service_active(const std::string& service) const { return active_.contains(service); }
+  /// What the installer or an appliance image puts in place: a package (its unit is named after it).
+  void install_package(const std::string& package) { installed_.insert(package); }
+  /// Starts or stops a unit (as systemctl would; a fault may stop one). Unknown units throw.
+  void set_service(const std::string& unit, bool active);
+  /// Called whenever a unit starts or stops, so the site can open or close its ports.
+  void on_service_change(std::function<void(const std::string& unit, bool active)> fn) { on_service_ = std::move(fn); }
+  void remove_file(const std::string& path) { files_.erase(path); }
+  std::vector<std::string> services() const { return {active_.begin(), active_.end()}; }
 
  private:
   struct File {
     std::string content;
     unsigned mode = 0644;
-  };
-  struct Result {
-    int code = 0;
-    std::string out, err;
   };
   Result exec(const std::vector<std::string>& argv, const std::string& stdin_data);
   Result unknown(const std::string& cmd);
@@ -46,6 +60,8 @@ class SimHost : public world::Host {
   std::set<std::string> available_;
   std::set<std::string> installed_;
   std::set<std::string> enabled_, active_;
+  std::function<void(const std::string&, bool)> on_service_;
+  std::map<std::string, CommandFn> commands_;
 };
 
 }  // namespace drctl::sim

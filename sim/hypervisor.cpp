@@ -47,30 +47,51 @@ void SimHypervisor::define(const world::VmSpec& spec) {
            " GB are free");
   for (const auto& nic : spec.nics)
     if (!port_groups_.contains(nic.network)) refuse("its NIC is on port group '" + nic.network + "', which does not exist");
+  std::vector<std::string> images;
+  if (!spec.cdrom.empty()) images.push_back(spec.cdrom);
+  for (const auto& d : spec.disks)
+    if (!d.image.empty()) images.push_back(d.image);
+  for (const auto& image : images)
+    if (!datastore_.contains(image)) {
+      std::string have;
+      for (const auto& f : datastore_) have += (have.empty() ? "" : ", ") + f;
+      refuse("its install image '" + image + "' is not in the datastore (" + (have.empty() ? "which is empty" : "it has " + have) + ")");
+    }
   vms_[spec.name] = world::VmState{spec, false};
   engine_.log("hypervisor", "vm-defined",
               {{"vm", spec.name}, {"vcpus", spec.vcpus}, {"memory_mb", spec.memory_mb}, {"disk_gb", want_disk}});
 }
 
 void SimHypervisor::start(const std::string& name) {
-  vm(name).running = true;
+  auto& v = vm(name);
+  if (v.running) return;
+  v.running = true;
   engine_.log("hypervisor", "vm-powered-on", {{"vm", name}});
+  if (on_power_) on_power_(name, true);
 }
 
 void SimHypervisor::stop(const std::string& name) {
-  vm(name).running = false;
+  auto& v = vm(name);
+  if (!v.running) return;
+  v.running = false;
   engine_.log("hypervisor", "vm-powered-off", {{"vm", name}});
+  if (on_power_) on_power_(name, false);
 }
 
 void SimHypervisor::destroy(const std::string& name) {
-  vm(name);
+  if (vm(name).running) stop(name);
   vms_.erase(name);
   engine_.log("hypervisor", "vm-destroyed", {{"vm", name}});
+  if (on_destroy_) on_destroy_(name);
 }
 
 void SimHypervisor::power_off_host() {
-  for (auto& [name, vm] : vms_) vm.running = false;
   engine_.log("hypervisor", "host-powered-off");
+  for (auto& [name, vm] : vms_)
+    if (vm.running) {
+      vm.running = false;
+      if (on_power_) on_power_(name, false);
+    }
 }
 
 }  // namespace drctl::sim

@@ -1,6 +1,7 @@
 // The simulated hypervisor: one host with finite CPU threads, memory and datastore, port
 // groups on its distributed switches, and VMs defined from provider-neutral VmSpecs.
 #pragma once
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -31,12 +32,24 @@ class SimHypervisor : public world::Hypervisor {
   /// Powers the whole host off (a fault): every VM stops.
   void power_off_host();
 
+  /// Files in the datastore (install images). A VM whose CD-ROM or disk image is missing
+  /// cannot be defined.
+  void add_datastore_file(const std::string& name) { datastore_.insert(name); }
+  const std::set<std::string>& datastore_files() const { return datastore_; }
+  /// Told of every power change (on = true) and of every destroy, so the site can boot VMs.
+  void on_power(std::function<void(const std::string& vm, bool on)> fn) { on_power_ = std::move(fn); }
+  void on_destroy(std::function<void(const std::string& vm)> fn) { on_destroy_ = std::move(fn); }
+  const HostCapacity& capacity() const { return capacity_; }
+
  private:
   world::VmState& vm(const std::string& name);
   Engine& engine_;
   HostCapacity capacity_;
   std::set<std::string> port_groups_;
   std::map<std::string, world::VmState> vms_;
+  std::set<std::string> datastore_;
+  std::function<void(const std::string&, bool)> on_power_;
+  std::function<void(const std::string&)> on_destroy_;
 };
 
 }  // namespace drctl::sim

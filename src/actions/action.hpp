@@ -52,6 +52,9 @@ struct Context {
   const json& previous;
   /// Renders a Mustache template with the step's context (vars, site, host, item, outputs).
   std::function<std::string(const std::string&)> render;
+  /// The step's `on` host as the site describes it (name, address, role, its vars such as
+  /// `vm:`); null for a step without `on`.
+  json target = nullptr;
 };
 
 /// A failure with the reason in one line and, optionally, the output that explains it.

@@ -1,5 +1,7 @@
 #include "actions/generic.hpp"
 
+#include "actions/vm.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -68,6 +70,8 @@ std::string seconds_text(Duration d) {
   return buf;
 }
 
+}  // namespace
+
 Duration duration_input(const json& inputs, const std::string& name) {
   const json& v = inputs.at(name);
   if (v.is_number()) return Duration(static_cast<std::int64_t>(v.get<double>() * 1000));
@@ -75,6 +79,8 @@ Duration duration_input(const json& inputs, const std::string& name) {
   if (!d) throw ActionError("input " + name + ": bad duration '" + v.get<std::string>() + "'");
   return *d;
 }
+
+namespace {
 
 /// shell.run: a command through /bin/sh on the step's host. `run:` steps use it.
 class ShellRun : public Action {
@@ -175,7 +181,8 @@ class FilePut : public Action {
   }
 };
 
-/// Polls `ready` every `interval` until it returns true or `timeout` passes.
+}  // namespace
+
 bool poll_until(Context& ctx, Duration timeout, Duration interval, const std::function<bool()>& ready) {
   auto& clock = ctx.world.clock();
   const auto deadline = clock.now() + timeout;
@@ -185,6 +192,8 @@ bool poll_until(Context& ctx, Duration timeout, Duration interval, const std::fu
     if (!clock.sleep(interval)) throw ActionError("interrupted");
   }
 }
+
+namespace {
 
 /// wait.tcp: until a TCP port accepts connections.
 class WaitTcp : public Action {
@@ -270,6 +279,7 @@ const Registry& Registry::builtin() {
   static const Registry registry = [] {
     Registry r;
     add_generic_actions(r);
+    add_vm_actions(r);
     return r;
   }();
   return registry;

@@ -15,6 +15,13 @@ std::optional<world::Duration> parse_duration(const std::string& text);
 /// Reads a template file on this machine and renders it; throws ActionError naming the file.
 std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render);
 
+/// A Duration input (a string like "20m", or a number of seconds); throws ActionError.
+world::Duration duration_input(const json& inputs, const std::string& name);
+
+/// Calls `ready` every `interval` until it returns true (true) or `timeout` passes (false), on
+/// the World's clock; throws ActionError when interrupted.
+bool poll_until(Context& ctx, world::Duration timeout, world::Duration interval, const std::function<bool()>& ready);
+
 /// The last `lines` lines of `text`, for error messages.
 std::string tail_lines(const std::string& text, std::size_t lines);
 

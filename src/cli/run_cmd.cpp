@@ -14,6 +14,7 @@
 #include "runbook/plan.hpp"
 #include "runbook/validate.hpp"
 #include "store/error.hpp"
+#include "sim/sim_world.hpp"
 #include "world/real/local_world.hpp"
 
 namespace drctl::cli {
@@ -129,25 +130,8 @@ void print_summary(const RunSummary& s) {
   std::printf("%s\n", line.c_str());
 }
 
-int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report) {
-  if (target == "sim") throw InputError("--target sim: the simulated site is not built yet (issue 4)");
-  if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
-  Runbook rb = load_checked(path);
-  world::real::LocalWorld world;
-  if (rb.site)
-    for (const auto& h : rb.site->hosts) {
-      if (h.connection == "local") world.add_local_alias(h.name);
-    }
-  for (const auto& s : rb.steps)
-    if (s.on && rb.site) {
-      auto hosts = rb.site->host(*s.on) ? std::vector<std::string>{*s.on} : rb.site->groups.at(*s.on);
-      for (const auto& h : hosts)
-        if (rb.site->host(h)->connection != "local")
-          throw InputError(s.on_pos.str() + ": host " + h + " is reached over ssh, which this build cannot do yet (issue 7)");
-    }
-  if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
-  if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
-
+/// Runs, prints the summary, writes the report; the exit code.
+int execute_and_report(const Runbook& rb, world::World& world, ExecOptions options, const std::string& report) {
   g_cancel = &world.cancel();
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
@@ -170,6 +154,69 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
   }
   if (summary.interrupted) return 130;
   return summary.ok() ? kOk : kFailed;
+}
+
+/// The site of a runbook (or a site file) as the simulator builds it; bad content is bad input.
+std::unique_ptr<sim::SimWorld> simulate(const Site& site, std::uint64_t seed) {
+  try {
+    return std::make_unique<sim::SimWorld>(site.to_json(), seed);
+  } catch (const sim::SiteError& e) {
+    throw InputError(site.file + ": " + e.what());
+  }
+}
+
+int cmd_run_sim(const std::string& path, ExecOptions options, const std::string& report, std::uint64_t seed,
+                const std::string& events) {
+  Runbook rb = load_checked(path);
+  if (!rb.site) throw InputError(path + ": --target sim needs a runbook with a site (`site:`) to simulate");
+  if (options.resume) throw InputError("--resume: a simulated run always starts from empty hardware; run it again instead");
+  auto world = simulate(*rb.site, seed);
+  if (options.state_dir.empty()) options.state_dir = default_state_dir(rb) + ".sim";
+  std::filesystem::remove(options.state_dir / "journal.jsonl");  // each simulated run starts afresh
+  if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
+  const auto wall = std::chrono::steady_clock::now();
+  int code = execute_and_report(rb, *world, options, report);
+  if (!events.empty()) {
+    std::ofstream out(events);
+    out << world->engine().log_jsonl();
+    if (!out.flush()) throw Failure("cannot write the event log " + events);
+  }
+  std::printf("simulated %s of site %s (seed %llu) in %.2f s of wall time\n",
+              format_duration(world->engine().now()).c_str(), rb.site->name.c_str(),
+              static_cast<unsigned long long>(seed),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count());
+  return code;
+}
+
+int cmd_sim_show(const std::string& path, std::uint64_t seed) {
+  Site site;
+  try {
+    site = load_site(path);
+  } catch (const LoadError& e) {
+    throw InputError(e.what());
+  }
+  std::fputs(simulate(site, seed)->describe().c_str(), stdout);
+  return kOk;
+}
+
+int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report) {
+  if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
+  Runbook rb = load_checked(path);
+  world::real::LocalWorld world;
+  if (rb.site)
+    for (const auto& h : rb.site->hosts) {
+      if (h.connection == "local") world.add_local_alias(h.name);
+    }
+  for (const auto& s : rb.steps)
+    if (s.on && rb.site) {
+      auto hosts = rb.site->host(*s.on) ? std::vector<std::string>{*s.on} : rb.site->groups.at(*s.on);
+      for (const auto& h : hosts)
+        if (rb.site->host(h)->connection != "local")
+          throw InputError(s.on_pos.str() + ": host " + h + " is reached over ssh, which this build cannot do yet (issue 7)");
+    }
+  if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
+  if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
+  return execute_and_report(rb, world, options, report);
 }
 
 int cmd_plan(const std::string& path, const std::string& format) {
@@ -215,7 +262,8 @@ int cmd_actions() {
 
 void add_run_commands(CLI::App& app, Action& run) {
   struct RunArgs {
-    std::string path, target = "real", report, state, render;
+    std::string path, target = "real", report, state, render, events;
+    std::uint64_t seed = 1;
     ExecOptions options;
   };
   auto a = std::make_shared<RunArgs>();
@@ -230,14 +278,24 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--only", a->options.only, "Run only this step (repeatable)");
   r->add_option("--from", a->options.from, "Run this step and everything that needs it (repeatable)");
   r->add_option("--report", a->report, "Write the summary as JSON to this file");
+  r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")->capture_default_str();
+  r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
   r->callback([&run, a] {
     run = [a] {
       ExecOptions o = a->options;
       o.state_dir = a->state;
       o.render_dir = a->render;
+      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events);
       return cmd_run(a->path, a->target, o, a->report);
     };
   });
+
+  auto sim_args = std::make_shared<std::pair<std::string, std::uint64_t>>("", 1);
+  auto* sim = app.add_subcommand("sim", "The built-in simulator of a site");
+  sim->require_subcommand(1);
+  auto* show = sim->add_subcommand("show", "Print the simulated site: hosts, networks, addresses, services");
+  show->add_option("SITE", sim_args->first, "The site file (YAML)")->required();
+  show->callback([&run, sim_args] { run = [sim_args] { return cmd_sim_show(sim_args->first, sim_args->second); }; });
 
   auto p = std::make_shared<std::pair<std::string, std::string>>("", "text");
   auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path (or --format dot)");

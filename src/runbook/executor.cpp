@@ -239,11 +239,11 @@ class Runner {
     InstanceResult& r = results_[i];
     const Instance& inst = instances_[i];
     const Step& s = *inst.step;
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = world_.clock().now();  // virtual time in the simulator
     std::string output;
     json outputs = json::object();  // published under the mutex: other steps read results_
     auto finish = [&](Status st) {
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      r.seconds = std::chrono::duration<double>(world_.clock().now() - started).count();
       json e = {{"event", status_name(st)}, {"attempts", r.attempts}, {"seconds", r.seconds}, {"output", output}};
       if (st == Status::Done || st == Status::Unchanged) e["outputs"] = outputs;
       if (!r.error.empty()) e["error"] = r.error;
@@ -265,7 +265,8 @@ class Runner {
       world::Host& host = world_.host(inst.host);
       json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
       actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous,
-                            [&](const std::string& text) { return render(text, ctx, s.with_pos); }};
+                            [&](const std::string& text) { return render(text, ctx, s.with_pos); },
+                            s.on && ctx.contains("host") ? ctx["host"] : json()};
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
       if (action->check(actx)) {

@@ -95,6 +95,7 @@ struct VmSpec {
   std::vector<Disk> disks;
   std::vector<Nic> nics;
   std::vector<std::string> boot_order;  // "network", "disk", "cdrom"
+  std::string cdrom;                    // an install image in the datastore, attached as CD-ROM
 };
 
 struct VmState {
@@ -144,6 +145,9 @@ class World {
   virtual void tag_commands(const std::string& tag) { (void)tag; }
   /// Ends commands carrying `tag` that a killed drctl left running; returns how many.
   virtual int kill_tagged(const std::string& tag) { (void)tag; return 0; }
+  /// What the World knows about why `host` does not answer (the simulator: the last thing
+  /// that went wrong for that machine, e.g. its PXE boot's cause); "" when nothing.
+  virtual std::string diagnose(const std::string& host) { (void)host; return ""; }
 
  private:
   Cancel cancel_;

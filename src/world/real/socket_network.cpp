@@ -1,5 +1,7 @@
 #include "world/real/socket_network.hpp"
 
+#include "world/url.hpp"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -151,59 +153,6 @@ Socket connect_to(const std::string& host, int port, const Deadline& deadline, s
     error = "connect to " + target + ": " + std::strerror(so_error);
   }
   return {};
-}
-
-struct Url {
-  std::string host;  // without brackets
-  int port = 80;
-  std::string target;  // path and query
-};
-
-bool parse_url(const std::string& url, Url& u, std::string& error) {
-  const std::string scheme = "http://";
-  std::string lower = url.substr(0, scheme.size());
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower != scheme) {
-    error = "only http:// URLs are supported";
-    return false;
-  }
-  std::string rest = url.substr(scheme.size());
-  rest = rest.substr(0, rest.find('#'));
-  const std::size_t slash = rest.find_first_of("/?");
-  std::string authority = rest.substr(0, slash);
-  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
-  if (u.target[0] == '?') u.target = "/" + u.target;
-  if (authority.find('@') != std::string::npos) {
-    error = "user names in URLs are not supported";
-    return false;
-  }
-  std::string port;
-  if (!authority.empty() && authority[0] == '[') {
-    const std::size_t close = authority.find(']');
-    if (close == std::string::npos || (close + 1 < authority.size() && authority[close + 1] != ':')) {
-      error = "bad IPv6 address in URL";
-      return false;
-    }
-    u.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) port = authority.substr(close + 2);
-  } else {
-    const std::size_t colon = authority.find(':');
-    u.host = authority.substr(0, colon);
-    if (colon != std::string::npos) port = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) {
-    error = "no host in URL";
-    return false;
-  }
-  if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      error = "bad port in URL: " + port;
-      return false;
-    }
-    u.port = std::stoi(port);
-  }
-  return true;
 }
 
 std::string trim(std::string s) {
@@ -429,9 +378,9 @@ HttpResponse SocketNetwork::http_get(const std::string& url, const std::string& 
     failed.error = url + ": " + why;
     return failed;
   };
-  Url u;
-  std::string error;
-  if (!parse_url(url, u, error)) return fail(error);
+  HttpUrl u;
+  std::string error = parse_http_url(url, u);
+  if (!error.empty()) return fail(error);
   if (host_header.find_first_of("\r\n") != std::string::npos) return fail("line break in the Host header");
 
   const Deadline deadline(timeout, cancel_);

@@ -1,0 +1,121 @@
+// The simulated site as a World: the hypervisor, the network, pfSense, the PXE server and every
+// machine's life from power-on through firmware, DHCP, PXE, the installer and reboot to an
+// installed system answering SSH — each step reading the same files the real one would.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/dhcp.hpp"
+#include "sim/engine.hpp"
+#include "sim/host.hpp"
+#include "sim/hypervisor.hpp"
+#include "sim/kickstart.hpp"
+#include "sim/network.hpp"
+#include "sim/pfsense.hpp"
+#include "sim/pxe.hpp"
+#include "sim/site_model.hpp"
+#include "sim/tasks.hpp"
+
+namespace drctl::sim {
+
+/// How long things take, as ranges the seed draws from (documented in sim/README.md).
+struct Timings {
+  world::Duration post{2000}, post_max{5000};                   // firmware power-on self test
+  world::Duration install{9 * 60000}, install_max{11 * 60000};  // the seed's "around 10 minutes"
+  world::Duration appliance_install{120000}, appliance_install_max{240000};
+  world::Duration os_boot{20000}, os_boot_max{40000};
+  world::Duration dhcp_retry{30000}, dhcp_retry_max{60000};     // an installed system's DHCP client
+};
+
+class SimWorld : public world::World {
+ public:
+  /// Builds the site from its JSON form (runbook::Site::to_json) in its "empty hardware" state:
+  /// physical machines up, no VMs defined. Throws SiteError naming the field.
+  SimWorld(const nlohmann::json& site, std::uint64_t seed);
+  ~SimWorld() override;
+
+  // The World.
+  /// A site machine as drctl reaches it: over (simulated) SSH, or the controller for "local".
+  world::Host& host(const std::string& name) override;
+  world::Clock& clock() override { return clock_; }
+  world::Network& network() override { return *view_; }
+  world::Hypervisor* hypervisor() override { return &hv_; }
+  world::Tasks& tasks() override { return tasks_; }
+  std::string diagnose(const std::string& host) override;
+
+  // The model, for tests, faults and `drctl sim show`.
+  Engine& engine() { return engine_; }
+  const SiteModel& site() const { return site_; }
+  SimNetwork& net() { return net_; }
+  SimHypervisor& hv() { return hv_; }
+  /// The system installed on a machine (its disk), or nullptr when nothing is installed.
+  SimHost* system(const std::string& machine);
+  /// "off", "firmware", "pxe", "installing", "booting", "up" or "halted".
+  std::string state(const std::string& machine) const;
+  /// Would drctl's SSH login to `host` succeed now? ok, or the reason ssh(1) would print.
+  struct Login {
+    bool ok = false;
+    std::string reason;
+    std::string machine;  // who answered
+  };
+  Login ssh_login(const std::string& host);
+  /// Multiplies install times from now on (a slow installer fault).
+  void set_install_slowdown(double factor) { slowdown_ = factor; }
+  /// Stops or starts a service of a machine (DHCP on pfSense is "dhcpd", TFTP "tftpd-hpa", NFS
+  /// "nfs-kernel-server").
+  void set_service(const std::string& machine, const std::string& unit, bool running);
+  /// A text description of the site: hosts, networks, addresses, services.
+  std::string describe();
+
+ private:
+  struct Machine;
+  class SshHost;
+  Machine& machine(const std::string& name);
+  const MachineModel* model(const std::string& vm) const;
+
+  void on_power(const std::string& vm, bool on);
+  void on_destroy(const std::string& vm);
+  void boot_device(Machine& m, std::uint64_t gen, std::size_t index);
+  void network_boot(Machine& m, std::uint64_t gen, std::size_t index, int attempt);
+  void start_install(Machine& m, std::uint64_t gen, const InstallPlan& plan);
+  void finish_install(Machine& m, std::uint64_t gen);
+  void install_appliance(Machine& m, std::uint64_t gen, std::size_t index);
+  void boot_system(Machine& m, std::uint64_t gen);
+  void system_up(Machine& m, std::uint64_t gen);
+  void request_addresses(Machine& m, std::uint64_t gen);
+  void apply_pfsense_config(Machine& m);
+  void problem(Machine& m, const std::string& what);
+  void halt(Machine& m, const std::string& why);
+  /// Puts `ip` on the machine's NIC; false (with the problem noted) when it does not fit the wire.
+  bool assign(Machine& m, std::size_t nic, const std::string& ip);
+
+  std::optional<Lease> dhcp(const std::string& node, const std::string& mac, const std::string& segment);
+  Fetched fetch(const std::string& node, const Lease& lease, const Location& where);
+  std::vector<std::string> resolve_name(const std::string& name);
+  std::string pf_interface_of(const std::string& segment) const;
+  void wire_services(SimHost& host, const std::string& node);
+
+  SiteModel site_;
+  Engine engine_;
+  EngineTasks tasks_{engine_};
+  EngineClock clock_{engine_};
+  SimNetwork net_{engine_};
+  SimHypervisor hv_;
+  std::unique_ptr<SimNetworkView> view_;
+  Timings timings_;
+  double slowdown_ = 1.0;
+  std::map<std::string, std::unique_ptr<Machine>> machines_;
+  std::map<std::string, std::unique_ptr<SshHost>> ssh_hosts_;
+  std::unique_ptr<SimHost> controller_;
+  // pfSense as configured now (from its config.xml), and the DHCP servers on the wire.
+  std::optional<PfConfig> pf_config_;
+  std::string pf_machine_;
+  std::unique_ptr<DhcpServer> pf_dhcp_;
+  std::string last_dhcp_refusal_;  // why the last dhcp() got no lease
+  std::map<std::string, std::unique_ptr<DhcpServer>> physical_dhcp_;  // machine -> its DHCP server
+};
+
+}  // namespace drctl::sim

@@ -1,0 +1,68 @@
+// The site as the simulator builds it: read from the site file's JSON form (runbook::Site::to_json),
+// checked field by field. The simulator knows no runbook; this is its own reading of the site.
+#pragma once
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sim/hypervisor.hpp"
+
+namespace drctl::sim {
+
+/// A site the simulator cannot build: the message names the field ("hosts[3] 'pxe': vm.nics[0].network …").
+struct SiteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// One network (a port group on a distributed switch, or the home LAN behind the border router).
+struct NetworkModel {
+  std::string name;
+  std::string cidr;
+  std::string gateway;   // what DHCP hands out there (informational; pfSense's config decides)
+  std::string vswitch;   // the distributed switch carrying it ("" for networks outside the host)
+  int vlan = 0;
+};
+
+/// One machine of the site.
+struct MachineModel {
+  enum class Kind { physical, installed, appliance };
+  Kind kind = Kind::physical;
+  std::string name, role, address, user;
+  std::string appliance;  // "pfsense", "pxe-server", "truenas" for appliances
+  std::optional<world::VmSpec> vm;
+  // Physical machines: where they are plugged in and how they route.
+  std::string network, gateway;
+  std::map<std::string, std::string> extra_addresses;  // network -> address (the border router's IPv6)
+  std::map<std::string, std::string> routes;           // cidr -> via
+  struct Forward {
+    std::string listen_ip, proto = "tcp", target_ip;
+    int port = 0, target_port = 0;
+  };
+  std::vector<Forward> forwards;  // the border router's socat forwards
+  struct Dhcp {
+    std::string range_start, range_end;
+    std::map<std::string, std::string> reserved;  // MAC -> IP
+  };
+  std::optional<Dhcp> dhcp;       // a physical DHCP server (the border router on the home LAN)
+  bool local = false;             // `connection: local`: the machine drctl runs on
+  std::string ssh_key;            // the public key drctl logs in with (host var, else the site's)
+};
+
+struct SiteModel {
+  std::string name;
+  HostCapacity capacity;
+  std::map<std::string, std::string> port_groups;  // port group -> switch
+  std::vector<std::string> datastore_files;        // install images already in the datastore
+  std::vector<NetworkModel> networks;
+  std::vector<MachineModel> machines;
+  const NetworkModel* network(const std::string& name) const;
+  const MachineModel* machine(const std::string& name) const;
+  const MachineModel& controller() const;  // the machine drctl runs on
+};
+
+/// Reads the site (JSON as runbook::Site::to_json produces it). Throws SiteError naming the field.
+SiteModel read_site(const nlohmann::json& site);
+
+}  // namespace drctl::sim

@@ -1,0 +1,165 @@
+#include "actions/vm.hpp"
+
+#include "actions/generic.hpp"
+#include "actions/action.hpp"
+#include "world/vm_spec.hpp"
+
+namespace drctl::actions {
+
+using world::Duration;
+
+namespace {
+
+world::Hypervisor& hypervisor(Context& ctx) {
+  world::Hypervisor* hv = ctx.world.hypervisor();
+  if (!hv) throw ActionError("the site has no hypervisor to manage VMs on");
+  return *hv;
+}
+
+/// The `vm` input, else the step's host's name.
+std::string vm_name(Context& ctx) {
+  std::string name = ctx.inputs.value("vm", "");
+  if (name.empty() && ctx.target.is_object()) name = ctx.target.value("name", "");
+  if (name.empty()) throw ActionError("no VM named: give `vm:` or run the step `on:` a host");
+  return name;
+}
+
+std::optional<world::VmState> find_vm(Context& ctx, const std::string& name) {
+  for (auto& vm : hypervisor(ctx).list())
+    if (vm.spec.name == name) return vm;
+  return std::nullopt;
+}
+
+/// vm.create: defines a VM from the host's `vm:` in the site (or an explicit spec).
+class VmCreate : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"vm.create",
+                              "Define a VM on the hypervisor from the host's `vm:` (vcpus, memory, disks, nics, boot, cdrom)",
+                              {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+                               {"spec", InputType::Map, false, json::object(), "The VM's definition (default: the host's `vm:` in the site)"}},
+                              {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return find_vm(ctx, vm_name(ctx)).has_value(); }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx);
+    json def = ctx.inputs.value("spec", json::object());
+    if (def.empty() && ctx.target.is_object()) def = ctx.target.value("vm", json::object());
+    if (def.empty()) throw ActionError("no definition for VM " + name + ": the host has no `vm:` in the site and no `spec` was given");
+    world::VmSpec spec;
+    try {
+      spec = world::vm_spec_from_json(name, def);
+    } catch (const std::invalid_argument& e) {
+      throw ActionError("VM " + name + ": " + e.what());
+    }
+    try {
+      hypervisor(ctx).define(spec);
+    } catch (const std::runtime_error& e) {
+      throw ActionError(e.what());
+    }
+    ctx.log("defined VM " + name + " (" + std::to_string(spec.vcpus) + " vCPU, " + std::to_string(spec.memory_mb) + " MB)\n");
+    return json::object();
+  }
+};
+
+/// vm.power: on, off, or reset (off then on).
+class VmPower : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"vm.power",
+                              "Power a VM on, off, or reset it",
+                              {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+                               {"state", InputType::String, false, json("on"), "on, off or reset"}},
+                              {}};
+    return s;
+  }
+  bool check(Context& ctx) const override {
+    const std::string state = wanted(ctx);
+    auto vm = find_vm(ctx, vm_name(ctx));
+    return vm && state != "reset" && vm->running == (state == "on");
+  }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx), state = wanted(ctx);
+    auto vm = find_vm(ctx, name);
+    if (!vm) throw ActionError("no VM named " + name + " on the hypervisor (create it first: vm.create)");
+    try {
+      if (state != "on" && vm->running) hypervisor(ctx).stop(name);
+      if (state != "off") hypervisor(ctx).start(name);
+    } catch (const std::runtime_error& e) {
+      throw ActionError(e.what());
+    }
+    return json::object();
+  }
+
+ private:
+  static std::string wanted(Context& ctx) {
+    const std::string state = ctx.inputs.at("state").get<std::string>();
+    if (state != "on" && state != "off" && state != "reset") throw ActionError("state '" + state + "' is not on, off or reset");
+    return state;
+  }
+};
+
+/// pxe.install: boots the VM from the network (reset if it runs) and waits until SSH answers as the host.
+class PxeInstall : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "pxe.install",
+        "Boot a VM (from the network when its disk is empty) and wait until SSH answers with the expected host name",
+        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+         {"hostname", InputType::String, false, json(""), "The name `hostname` must print (default: the VM name)"},
+         {"timeout", InputType::Duration, false, json("30m"), "Give up after this long"},
+         {"interval", InputType::Duration, false, json("15s"), "Time between SSH attempts"}},
+        {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return answers(ctx).empty(); }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx);
+    auto vm = find_vm(ctx, name);
+    if (!vm) throw ActionError("no VM named " + name + " on the hypervisor (create it first: vm.create)");
+    try {
+      if (vm->running) hypervisor(ctx).stop(name);  // a fresh boot: firmware, DHCP, PXE
+      hypervisor(ctx).start(name);
+    } catch (const std::runtime_error& e) {
+      throw ActionError(e.what());
+    }
+    std::string last;
+    const Duration timeout = duration_input(ctx.inputs, "timeout");
+    if (poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] { return (last = answers(ctx)).empty(); }))
+      return json::object();
+    std::string why = ctx.world.diagnose(name);
+    throw ActionError(name + " did not answer SSH within " + ctx.inputs["timeout"].get<std::string>() + ": " + last +
+                      (why.empty() ? "" : " (" + why + ")"));
+  }
+
+ private:
+  /// "" when the host answers SSH as expected, else why not.
+  static std::string answers(Context& ctx) {
+    world::Command c;
+    c.script = "hostname";
+    c.timeout = Duration(30000);
+    auto r = ctx.host.run(c);
+    if (!r.ok()) {
+      std::string err = tail_lines(r.err, 1);
+      return err.empty() ? "hostname exited " + std::to_string(r.exit_code) : err;
+    }
+    std::string expected = ctx.inputs.value("hostname", "");
+    if (expected.empty()) expected = vm_name(ctx);
+    std::string got = r.out;
+    while (!got.empty() && (got.back() == '\n' || got.back() == '\r')) got.pop_back();
+    if (got != expected) return "it answers as '" + got + "', not '" + expected + "'";
+    return "";
+  }
+};
+
+}  // namespace
+
+void add_vm_actions(Registry& registry) {
+  registry.add(std::make_unique<VmCreate>());
+  registry.add(std::make_unique<VmPower>());
+  registry.add(std::make_unique<PxeInstall>());
+}
+
+}  // namespace drctl::actions

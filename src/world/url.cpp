@@ -1,0 +1,42 @@
+#include "world/url.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace drctl::world {
+
+std::string parse_http_url(const std::string& url, HttpUrl& u) {
+  const std::string scheme = "http://";
+  std::string lower = url.substr(0, scheme.size());
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower != scheme) return "only http:// URLs are supported";
+  std::string rest = url.substr(scheme.size());
+  rest = rest.substr(0, rest.find('#'));
+  const std::size_t slash = rest.find_first_of("/?");
+  std::string authority = rest.substr(0, slash);
+  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (u.target[0] == '?') u.target = "/" + u.target;
+  if (authority.find('@') != std::string::npos) return "user names in URLs are not supported";
+  std::string port;
+  if (!authority.empty() && authority[0] == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string::npos || (close + 1 < authority.size() && authority[close + 1] != ':'))
+      return "bad IPv6 address in URL";
+    u.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) port = authority.substr(close + 2);
+  } else {
+    const std::size_t colon = authority.find(':');
+    u.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) return "no host in URL";
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535)
+      return "bad port in URL: " + port;
+    u.port = std::stoi(port);
+  }
+  return "";
+}
+
+}  // namespace drctl::world

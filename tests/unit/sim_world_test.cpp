@@ -1,0 +1,292 @@
+// The simulated site end to end: VMs PXE-install from the files on the PXE server, through
+// pfSense's DHCP and firewall, until SSH answers with the kickstart's key — and each broken
+// artifact stops it with its cause. Fixtures: tests/fixtures/sim (a small copy of the seed's site).
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "actions/action.hpp"
+#include "runbook/executor.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/validate.hpp"
+#include "sim/sim_world.hpp"
+#include "support/fs_tree.hpp"
+#include "world/vm_spec.hpp"
+
+using namespace drctl;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fixtures() { return fs::path(__FILE__).parent_path().parent_path() / "fixtures/sim"; }
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  auto pos = text.find(from);
+  REQUIRE_MESSAGE(pos != std::string::npos, from);
+  return text.replace(pos, from.size(), to);
+}
+
+world::Command cmd(const std::string& script) {
+  world::Command c;
+  c.script = script;
+  return c;
+}
+
+nlohmann::json lab_site() { return runbook::load_site((fixtures() / "lab.yaml").string()).to_json(); }
+
+/// The lab with its firewall and PXE server up and configured: the state the rebuild reaches
+/// before it installs the nodes. `tweak` may change any file before it is loaded.
+struct Lab {
+  std::map<std::string, std::string> pxe_files;  // path on the PXE server -> content
+  std::string pf_config = read(fixtures() / "pfsense-lab.xml");
+  std::unique_ptr<sim::SimWorld> world;
+
+  explicit Lab(std::uint64_t seed, const nlohmann::json& site = lab_site()) {
+    world = std::make_unique<sim::SimWorld>(site, seed);
+    for (const auto& e : fs::recursive_directory_iterator(fixtures() / "tftpboot"))
+      if (e.is_regular_file())
+        pxe_files["/tftpboot/" + fs::relative(e.path(), fixtures() / "tftpboot").string()] = read(e.path());
+    pxe_files["/etc/default/tftpd-hpa"] = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_OPTIONS=\"--secure\"\n";
+    pxe_files["/etc/exports"] = "/tftpboot 10.0.20.0/24(ro,no_subtree_check)\n";
+  }
+  sim::SimWorld& w() { return *world; }
+  sim::Engine& engine() { return world->engine(); }
+
+  void define(const std::string& host) {
+    world->hv().define(world::vm_spec_from_json(host, vm_json(host)));
+  }
+  nlohmann::json vm_json(const std::string& host) {
+    return lab_site()["hosts"][host]["vm"];
+  }
+  /// pfSense and the PXE server installed from their images and given their configuration.
+  void infra() {
+    define("pfsense");
+    define("pxe");
+    world->hv().start("pfsense");
+    world->hv().start("pxe");
+    engine().run_for(6min);
+    REQUIRE(world->state("pfsense") == "up");
+    sim::SimHost* pf = world->system("pfsense");
+    pf->put_file("/cf/conf/config.xml", pf_config, 0644);
+    REQUIRE(pf->run(cmd("/etc/rc.reload_all")).ok());
+    engine().run_for(2min);  // the PXE server's DHCP client asks again
+    sim::SimHost* pxe = world->system("pxe");
+    REQUIRE(pxe);
+    for (const auto& [path, content] : pxe_files)
+      if (!content.empty() || path == "/etc/exports") pxe->put_file(path, content, 0644);
+  }
+  /// Defines and powers on a node, and lets `d` of virtual time pass.
+  void install(const std::string& node, world::Duration d = 16min) {
+    define(node);
+    world->hv().start(node);
+    engine().run_for(d);
+  }
+};
+
+std::string events_of(sim::Engine& e, const std::string& component, const std::string& event) {
+  std::string out;
+  for (const auto& ev : e.events())
+    if (ev["component"] == component && ev["event"] == event) out += ev.dump() + "\n";
+  return out;
+}
+
+class Quiet : public runbook::Observer {
+ public:
+  void started(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
+  void finished(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
+  void note(const std::string&) override {}
+};
+
+/// Runs a runbook (written next to a copy of the lab's site) on the lab's World.
+runbook::RunSummary run_runbook(Lab& lab, const std::string& steps) {
+  support::TempDir t("sim-world");
+  fs::copy_file(fixtures() / "lab.yaml", t.path() / "lab.yaml");
+  {
+    std::ofstream rb(t.path() / "rb.yaml");
+    rb << "name: nodes\nsite: lab.yaml\nsteps:\n" << steps;
+  }
+  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
+  runbook::validate(rb, actions::Registry::builtin());
+  runbook::ExecOptions options;
+  options.state_dir = t.path() / "state";
+  Quiet quiet;
+  return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+}
+
+const char* kInstallNodes =
+    "  - id: create\n    uses: vm.create\n    on: nodes\n"
+    "  - id: install\n    uses: pxe.install\n    on: nodes\n    needs: create\n    retries: 1\n    with: {timeout: 20m}\n";
+
+}  // namespace
+
+TEST_CASE("sim world: a PXE install ends with SSH answering with the kickstart's key") {
+  Lab lab(3);
+  lab.infra();
+  lab.install("k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "up");
+  auto login = lab.w().ssh_login("k8s-node1");
+  CHECK_MESSAGE(login.ok, login.reason);
+  auto r = lab.w().host("k8s-node1").run(cmd("hostname"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "k8s-node1\n");
+  // What the installer read, in order, from the files on the PXE server.
+  const std::string pxe = events_of(lab.engine(), "k8s-node1", "pxe-boot");
+  CHECK(pxe.find("pxelinux.cfg/01-00-50-56-aa-00-02") != std::string::npos);
+  CHECK(pxe.find("ks.cfg") != std::string::npos);
+  const auto installs = events_of(lab.engine(), "k8s-node1", "install-started");
+  CHECK(!installs.empty());
+  // Only the kickstart's key is authorized: another key is refused.
+  auto other_site = lab_site();
+  other_site["hosts"]["k8s-node1"]["ssh_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNvbWVib2R5LWVsc2Uta2V5 mallory@x";
+  Lab other(3, other_site);
+  other.infra();
+  other.install("k8s-node1");
+  auto refused = other.w().ssh_login("k8s-node1");
+  CHECK_FALSE(refused.ok);
+  CHECK(refused.reason.find("Permission denied (publickey)") != std::string::npos);
+  // A command the simulated host does not know exits 127 naming the host and the command.
+  auto unknown = lab.w().host("k8s-node1").run(cmd("frobnicate --now"));
+  CHECK(unknown.exit_code == 127);
+  CHECK(unknown.err.find("sim: k8s-node1: unknown command 'frobnicate'") != std::string::npos);
+}
+
+TEST_CASE("sim world: a wrong ks= path stops the install naming the location") {
+  Lab lab(3);
+  const std::string f = "/tftpboot/pxelinux.cfg/01-00-50-56-aa-00-02";
+  lab.pxe_files[f] = replace(lab.pxe_files[f], "/tftpboot/ks.cfg", "/tftpboot/kickstart/ks.cfg");
+  lab.infra();
+  lab.install("k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "halted");
+  CHECK_FALSE(lab.w().ssh_login("k8s-node1").ok);
+  const std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("/tftpboot/kickstart/ks.cfg") != std::string::npos, why);
+}
+
+TEST_CASE("sim world: a missing pxelinux.0 or kernel stops the boot naming the file") {
+  for (const std::string missing : {"/tftpboot/pxelinux.0", "/tftpboot/Ubuntu20.04/linux"}) {
+    CAPTURE(missing);
+    Lab lab(3);
+    lab.pxe_files.erase(missing);
+    lab.infra();
+    lab.install("k8s-node1");
+    CHECK(lab.w().state("k8s-node1") == "halted");
+    const std::string why = lab.w().diagnose("k8s-node1");
+    CHECK_MESSAGE(why.find(missing.substr(std::string("/tftpboot/").size())) != std::string::npos, why);
+  }
+}
+
+TEST_CASE("sim world: a kickstart without openssh-server installs a host nobody can log in to") {
+  Lab lab(3);
+  lab.pxe_files["/tftpboot/ks.cfg"] = replace(lab.pxe_files["/tftpboot/ks.cfg"], "@ openssh-server\n", "");
+  lab.infra();
+  lab.install("k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "up");
+  auto login = lab.w().ssh_login("k8s-node1");
+  CHECK_FALSE(login.ok);
+  CHECK(login.reason.find("refused") != std::string::npos);
+  CHECK(lab.w().diagnose("k8s-node1").find("openssh-server") != std::string::npos);
+}
+
+TEST_CASE("sim world: a VM on the management VLAN gets no lease and does not install") {
+  auto site = lab_site();
+  site["hosts"]["k8s-node1"]["vm"]["nics"][0]["network"] = "management";
+  Lab lab(3, site);
+  lab.infra();
+  lab.w().hv().define(world::vm_spec_from_json("k8s-node1", site["hosts"]["k8s-node1"]["vm"]));
+  lab.w().hv().start("k8s-node1");
+  lab.engine().run_for(16min);
+  CHECK(lab.w().state("k8s-node1") == "halted");
+  const std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("unknown clients are denied") != std::string::npos, why);
+  CHECK(events_of(lab.engine(), "k8s-node1", "install-started").empty());
+}
+
+TEST_CASE("sim world: a DHCP reservation for another MAC leaves the node away from its address") {
+  Lab lab(3);
+  lab.pf_config = replace(lab.pf_config, "<mac>00:50:56:aa:00:02</mac>", "<mac>00:50:56:aa:00:99</mac>");
+  lab.infra();
+  lab.install("k8s-node1");
+  auto login = lab.w().ssh_login("k8s-node1");
+  CHECK_FALSE(login.ok);
+  CHECK_MESSAGE(login.reason.find("10.0.20.12") != std::string::npos, login.reason);
+  const std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("10.0.20.100") != std::string::npos, why);  // where it really is: the pool
+}
+
+TEST_CASE("sim world: with DHCP stopped the install fails, and succeeds on retry once DHCP is back") {
+  Lab lab(3);
+  lab.infra();
+  lab.w().set_service("pfsense", "dhcpd", false);
+  lab.engine().at(lab.engine().now() + 10min, [&] { lab.w().set_service("pfsense", "dhcpd", true); });
+  auto summary = run_runbook(lab,
+                             "  - id: create\n    uses: vm.create\n    on: k8s-node1\n"
+                             "  - id: install\n    uses: pxe.install\n    on: k8s-node1\n    needs: create\n"
+                             "    retries: 1\n    with: {timeout: 20m}\n");
+  REQUIRE(summary.results.size() == 2);
+  CHECK(summary.ok());
+  CHECK(summary.results[1].attempts == 2);
+  CHECK(lab.engine().log_jsonl().find("PXE-E51") != std::string::npos);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+}
+
+TEST_CASE("sim world: six VMs install in parallel in about one install time, in well under a second") {
+  Lab lab(9);
+  lab.infra();
+  const auto start = lab.engine().now();
+  const auto wall = std::chrono::steady_clock::now();
+  auto summary = run_runbook(lab, kInstallNodes);
+  const auto took = lab.engine().now() - start;
+  CHECK(std::chrono::steady_clock::now() - wall < 1s);
+  CHECK(summary.ok());
+  CHECK(took >= world::Duration(9min));
+  CHECK(took <= world::Duration(14min));  // one install (9–11 min) plus firmware, PXE and boot; six in a row would be an hour
+  for (const std::string node : {"k8s-master", "k8s-node1", "k8s-node2", "k8s-node3", "k8s-node4", "k8s-node5"})
+    CHECK(lab.w().ssh_login(node).ok);
+}
+
+TEST_CASE("sim world: the same seed gives the same event log, another seed other timings and the same outcome") {
+  auto run = [](std::uint64_t seed) {
+    Lab lab(seed);
+    lab.infra();
+    auto summary = run_runbook(lab, kInstallNodes);
+    return std::pair(lab.engine().log_jsonl(), summary.ok());
+  };
+  auto a = run(21), b = run(21), c = run(22);
+  CHECK(a.first == b.first);
+  CHECK(a.first != c.first);
+  CHECK(a.second);
+  CHECK(c.second);
+  auto outcome = [](const std::string& log) {  // the events without their times
+    std::string out;
+    std::istringstream lines(log);
+    std::string line;
+    while (std::getline(lines, line)) {
+      auto e = nlohmann::json::parse(line);
+      if (e["event"] == "install-finished" || e["event"] == "system-up") out += e["component"].get<std::string>() + " ";
+    }
+    return out;
+  };
+  CHECK(outcome(a.first).size() == outcome(c.first).size());
+}
+
+TEST_CASE("sim world: bad site content is refused naming the field") {
+  auto site = lab_site();
+  site["hosts"]["k8s-node1"]["vm"]["nics"][0]["network"] = "clster";
+  CHECK_THROWS_WITH_AS(sim::SimWorld(site, 1),
+                       doctest::Contains("hosts.k8s-node1.vm.nics[0].network: 'clster' is not a port group"),
+                       sim::SiteError);
+  site = lab_site();
+  site["hosts"]["pfsense"]["vm"].erase("cdrom");
+  CHECK_THROWS_WITH_AS(sim::SimWorld(site, 1), doctest::Contains("hosts.pfsense.vm.cdrom"), sim::SiteError);
+}
