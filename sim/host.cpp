@@ -175,6 +175,13 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
       if (argv[i][0] != '-') files_.erase(argv[i]);
     return {};
   }
+  if (cmd == "stat" && arg(1) == "-c" && arg(2) == "%a" && argv.size() == 4) {
+    auto it = files_.find(arg(3));
+    if (it == files_.end()) return {1, "", "stat: cannot statx '" + arg(3) + "': No such file or directory\n"};
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%o\n", it->second.mode);
+    return {0, mode, ""};
+  }
   if (cmd == "sha256sum") {
     std::string out;
     for (std::size_t i = 1; i < argv.size(); ++i) {

@@ -60,10 +60,12 @@ void SimHypervisor::define(const world::VmSpec& spec) {
   vms_[spec.name] = world::VmState{spec, false};
   engine_.log("hypervisor", "vm-defined",
               {{"vm", spec.name}, {"vcpus", spec.vcpus}, {"memory_mb", spec.memory_mb}, {"disk_gb", want_disk}});
+  if (on_define_) on_define_(spec.name);
 }
 
 void SimHypervisor::start(const std::string& name) {
   auto& v = vm(name);
+  if (!host_up_) throw std::runtime_error("cannot power on " + name + ": the host is powered off");
   if (v.running) return;
   v.running = true;
   engine_.log("hypervisor", "vm-powered-on", {{"vm", name}});
@@ -85,7 +87,29 @@ void SimHypervisor::destroy(const std::string& name) {
   if (on_destroy_) on_destroy_(name);
 }
 
+world::Host& SimHypervisor::guest(const std::string& name) {
+  if (!vm(name).running) throw std::runtime_error("guest operations on " + name + ": the VM is powered off");
+  world::Host* host = guest_ ? guest_(name) : nullptr;
+  if (!host) throw std::runtime_error("guest operations on " + name + ": its guest tools are not running (the system is not up)");
+  return *host;
+}
+
+world::CommandResult SimHypervisor::guest_run(const std::string& name, const world::Command& command) {
+  engine_.log("hypervisor", "guest-run", {{"vm", name}, {"script", command.script}});
+  return guest(name).run(command);
+}
+
+void SimHypervisor::guest_put(const std::string& name, const std::string& path, const std::string& content, unsigned mode) {
+  guest(name).put_file(path, content, mode);
+}
+
+void SimHypervisor::power_on_host() {
+  host_up_ = true;
+  engine_.log("hypervisor", "host-powered-on");
+}
+
 void SimHypervisor::power_off_host() {
+  host_up_ = false;
   engine_.log("hypervisor", "host-powered-off");
   for (auto& [name, vm] : vms_)
     if (vm.running) {

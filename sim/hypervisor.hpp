@@ -29,8 +29,15 @@ class SimHypervisor : public world::Hypervisor {
   void stop(const std::string& name) override;
   void destroy(const std::string& name) override;
 
-  /// Powers the whole host off (a fault): every VM stops.
+  /// Guest operations reach the VM's system through its tools, when it runs one.
+  world::CommandResult guest_run(const std::string& vm, const world::Command& command) override;
+  void guest_put(const std::string& vm, const std::string& path, const std::string& content, unsigned mode) override;
+  /// Where guest operations land: the VM's running system, or nullptr.
+  void on_guest(std::function<world::Host*(const std::string& vm)> fn) { guest_ = std::move(fn); }
+
+  /// Powers the whole host off (a fault): every VM stops, and none starts until power_on_host().
   void power_off_host();
+  void power_on_host();
 
   /// Files in the datastore (install images). A VM whose CD-ROM or disk image is missing
   /// cannot be defined.
@@ -39,17 +46,21 @@ class SimHypervisor : public world::Hypervisor {
   /// Told of every power change (on = true) and of every destroy, so the site can boot VMs.
   void on_power(std::function<void(const std::string& vm, bool on)> fn) { on_power_ = std::move(fn); }
   void on_destroy(std::function<void(const std::string& vm)> fn) { on_destroy_ = std::move(fn); }
+  void on_define(std::function<void(const std::string& vm)> fn) { on_define_ = std::move(fn); }
   const HostCapacity& capacity() const { return capacity_; }
 
  private:
   world::VmState& vm(const std::string& name);
+  world::Host& guest(const std::string& name);
   Engine& engine_;
   HostCapacity capacity_;
   std::set<std::string> port_groups_;
   std::map<std::string, world::VmState> vms_;
   std::set<std::string> datastore_;
   std::function<void(const std::string&, bool)> on_power_;
-  std::function<void(const std::string&)> on_destroy_;
+  std::function<void(const std::string&)> on_destroy_, on_define_;
+  std::function<world::Host*(const std::string&)> guest_;
+  bool host_up_ = true;
 };
 
 }  // namespace drctl::sim

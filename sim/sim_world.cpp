@@ -144,6 +144,11 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   for (const auto& f : site_.datastore_files) hv_.add_datastore_file(f);
   hv_.on_power([this](const std::string& vm, bool on) { on_power(vm, on); });
   hv_.on_destroy([this](const std::string& vm) { on_destroy(vm); });
+  hv_.on_define([this](const std::string& vm) { machine(vm).state = "off"; });  // its NICs are on the wire, unpowered
+  hv_.on_guest([this](const std::string& vm) -> world::Host* {
+    auto it = machines_.find(vm);
+    return it != machines_.end() && it->second->state == "up" ? it->second->system.get() : nullptr;
+  });
   for (const auto& n : site_.networks) net_.add_segment(n.name, n.cidr);
 
   for (const auto& m : site_.machines) {
@@ -201,6 +206,7 @@ SimWorld::Machine& SimWorld::machine(const std::string& name) {
   m->model = model(name);
   m->spec = spec;
   for (std::size_t i = 0; i < spec.nics.size(); ++i) net_.attach(name, nic_id(i), spec.nics[i].network, spec.nics[i].mac);
+  net_.set_node_up(name, false);
   return *(machines_[name] = std::move(m));
 }
 

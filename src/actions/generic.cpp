@@ -41,10 +41,31 @@ std::optional<Duration> parse_duration(const std::string& text) {
   return Duration(total);
 }
 
-std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render) {
+std::string read_local_file(const std::string& file, const std::string& what) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw ActionError("cannot read template " + file);
+  if (!in) throw ActionError("cannot read " + what + " " + file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ActionError("cannot read " + what + " " + file);
+  return text;
+}
+
+unsigned mode_input(Context& ctx) {
+  const std::string m = ctx.inputs.at("mode").get<std::string>();
+  if (m.empty() || m.find_first_not_of("01234567") != std::string::npos || m.size() > 4)
+    throw ActionError("mode '" + m + "' is not an octal mode like 0644");
+  return static_cast<unsigned>(std::stoul(m, nullptr, 8));
+}
+
+std::string file_content(Context& ctx, const std::string& action) {
+  const int given = ctx.inputs.contains("content") + ctx.inputs.contains("template") + ctx.inputs.contains("source");
+  if (given != 1) throw ActionError(action + " needs exactly one of content, template and source");
+  if (ctx.inputs.contains("content")) return ctx.inputs["content"].get<std::string>();
+  if (ctx.inputs.contains("source")) return read_local_file(ctx.inputs["source"].get<std::string>(), "source file");
+  return render_template_file(ctx.inputs["template"].get<std::string>(), ctx.render);
+}
+
+std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render) {
+  const std::string text = read_local_file(file, "template");
   try {
     return render(text);
   } catch (const std::exception& e) {
@@ -136,11 +157,13 @@ class FilePut : public Action {
   const ActionSpec& spec() const override {
     static const ActionSpec s{
         "file.put",
-        "Write a file on the step's host: `content`, or a Mustache `template` file rendered with the step's context",
+        "Write a file on the step's host: `content`, a Mustache `template` file rendered with the step's "
+        "context, or a `source` file copied as it is",
         {{"path", InputType::String, true, std::nullopt, "Absolute path on the host"},
-         {"content", InputType::String, false, std::nullopt, "The file's content (give this or template)"},
+         {"content", InputType::String, false, std::nullopt, "The file's content (give one of content, template, source)"},
          {"template", InputType::String, false, std::nullopt,
           "A template file on this machine, e.g. ./templates/x.mustache (relative to the runbook)"},
+         {"source", InputType::String, false, std::nullopt, "A file on this machine, copied byte for byte"},
          {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
         {{"path", "The path written"}}};
     return s;
@@ -165,20 +188,9 @@ class FilePut : public Action {
   }
 
  private:
-  /// The content to write: given, or the template file rendered.
-  static std::string content(Context& ctx) {
-    const bool has_content = ctx.inputs.contains("content"), has_template = ctx.inputs.contains("template");
-    if (has_content == has_template) throw ActionError("file.put needs exactly one of content and template");
-    if (has_content) return ctx.inputs["content"].get<std::string>();
-    return render_template_file(ctx.inputs["template"].get<std::string>(), ctx.render);
-  }
+  static std::string content(Context& ctx) { return file_content(ctx, "file.put"); }
 
-  static unsigned mode(Context& ctx) {
-    const std::string m = ctx.inputs.at("mode").get<std::string>();
-    if (m.empty() || m.find_first_not_of("01234567") != std::string::npos || m.size() > 4)
-      throw ActionError("mode '" + m + "' is not an octal mode like 0644");
-    return static_cast<unsigned>(std::stoul(m, nullptr, 8));
-  }
+  static unsigned mode(Context& ctx) { return mode_input(ctx); }
 };
 
 }  // namespace

@@ -12,6 +12,16 @@ void add_generic_actions(Registry& registry);
 /// "90s", "20m", "1h30m", "500ms", or plain seconds; nullopt when malformed or negative.
 std::optional<world::Duration> parse_duration(const std::string& text);
 
+/// A file on this machine, whole; throws ActionError("cannot read WHAT FILE").
+std::string read_local_file(const std::string& file, const std::string& what);
+
+/// What a file-writing action writes: its `content`, its `template` rendered, or its `source`
+/// file — exactly one of them; throws ActionError naming `action`.
+std::string file_content(Context& ctx, const std::string& action);
+
+/// The `mode` input ("0644"); throws ActionError when it is not octal.
+unsigned mode_input(Context& ctx);
+
 /// Reads a template file on this machine and renders it; throws ActionError naming the file.
 std::string render_template_file(const std::string& file, const std::function<std::string(const std::string&)>& render);
 

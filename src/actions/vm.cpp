@@ -154,9 +154,73 @@ class PxeInstall : public Action {
   }
 };
 
+/// vm.upload: a file into the VM through the hypervisor's guest tools (no network needed).
+class VmUpload : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "vm.upload",
+        "Write a file inside a VM through the hypervisor's guest tools: how an appliance gets its configuration",
+        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+         {"path", InputType::String, true, std::nullopt, "Absolute path inside the VM"},
+         {"content", InputType::String, false, std::nullopt, "The file's content (give one of content, template, source)"},
+         {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
+         {"source", InputType::String, false, std::nullopt, "A file on this machine, copied byte for byte"},
+         {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+        {}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }  // guest tools cannot read back cheaply: always write
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx), path = ctx.inputs.at("path").get<std::string>();
+    const std::string content = file_content(ctx, "vm.upload");
+    const unsigned mode = mode_input(ctx);
+    try {
+      hypervisor(ctx).guest_put(name, path, content, mode);
+    } catch (const std::runtime_error& e) {
+      throw ActionError("cannot write " + path + " in " + name + ": " + e.what());
+    }
+    ctx.log("wrote " + path + " in " + name + "\n");
+    return json::object();
+  }
+};
+
+/// vm.exec: a command inside a VM through the hypervisor's guest tools.
+class VmExec : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"vm.exec",
+                              "Run a command inside a VM through the hypervisor's guest tools",
+                              {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+                               {"command", InputType::String, true, std::nullopt, "The command (sh syntax)"}},
+                              {{"stdout", "What the command printed"}}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx);
+    world::Command c;
+    c.script = ctx.inputs.at("command").get<std::string>();
+    c.timeout = ctx.timeout;
+    world::CommandResult r;
+    try {
+      r = hypervisor(ctx).guest_run(name, c);
+    } catch (const std::runtime_error& e) {
+      throw ActionError(e.what());
+    }
+    ctx.log(r.out + r.err);
+    if (!r.ok())
+      throw ActionError("in " + name + ": `" + c.script + "` exited " + std::to_string(r.exit_code),
+                        tail_lines(r.err.empty() ? r.out : r.err, 5));
+    return {{"stdout", r.out}};
+  }
+};
+
 }  // namespace
 
 void add_vm_actions(Registry& registry) {
+  registry.add(std::make_unique<VmUpload>());
+  registry.add(std::make_unique<VmExec>());
   registry.add(std::make_unique<VmCreate>());
   registry.add(std::make_unique<VmPower>());
   registry.add(std::make_unique<PxeInstall>());

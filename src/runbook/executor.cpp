@@ -269,19 +269,27 @@ class Runner {
                             s.on && ctx.contains("host") ? ctx["host"] : json()};
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
-      if (action->check(actx)) {
-        outputs = previous.is_object() ? previous.value("outputs", json::object()) : json::object();
-        return finish(Status::Unchanged);
-      }
+      // Each attempt checks first: the state may have come about meanwhile. A host that
+      // cannot be reached yet fails the attempt like a failed apply, and is retried.
       for (r.attempts = 1;; ++r.attempts) {
         try {
+          if (action->check(actx)) {
+            outputs = previous.is_object() ? previous.value("outputs", json::object()) : json::object();
+            if (r.attempts == 1) {
+              r.attempts = 0;
+              return finish(Status::Unchanged);
+            }
+            r.error.clear();
+            return finish(Status::Done);
+          }
           outputs = action->apply(actx);
           if (!outputs.is_object()) outputs = json::object();
           r.error.clear();
           return finish(Status::Done);
-        } catch (const ActionError& e) {
+        } catch (const std::exception& e) {
           r.error = e.what();
-          r.detail = e.detail;
+          const auto* failure = dynamic_cast<const ActionError*>(&e);
+          r.detail = failure ? failure->detail : "";
           if (world_.cancel().requested()) return finish(Status::Interrupted);
           if (r.attempts > s.retries) return finish(Status::Failed);
           auto delay = s.retry_delay * (1LL << std::min(r.attempts - 1, 10));

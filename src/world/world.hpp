@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,17 @@ class Hypervisor {
   virtual void start(const std::string& name) = 0;
   virtual void stop(const std::string& name) = 0;
   virtual void destroy(const std::string& name) = 0;
+  /// Guest operations through the hypervisor's agent in the VM (VMware Tools, the QEMU guest
+  /// agent): run a command or write a file without the network — how a freshly installed
+  /// appliance gets its configuration. Throws std::runtime_error when the VM cannot take it.
+  virtual CommandResult guest_run(const std::string& vm, const Command& command) {
+    (void)command;
+    throw std::runtime_error("this hypervisor has no guest operations (VM " + vm + ")");
+  }
+  virtual void guest_put(const std::string& vm, const std::string& path, const std::string& content, unsigned mode) {
+    (void)path, (void)content, (void)mode;
+    throw std::runtime_error("this hypervisor has no guest operations (VM " + vm + ")");
+  }
 };
 
 /// How the executor runs step instances side by side: threads for real, the simulator's

@@ -39,3 +39,15 @@ TEST_CASE("sim hypervisor: a VM beyond capacity fails with the numbers") {
   for (const auto& v : h.list()) CHECK_FALSE(v.running);
   CHECK(e.log_jsonl().find("define-refused") != std::string::npos);
 }
+
+TEST_CASE("sim hypervisor: an appliance VM needs its install image in the datastore") {
+  sim::Engine e(1);
+  sim::SimHypervisor h(e, {12, 80 * 1024, 500}, {"cluster", "management", "wan"});
+  world::VmSpec pf = vm("pfsense", 2, 4096, 20, "wan");
+  pf.cdrom = "pfSense-CE-2.7.2-RELEASE-amd64.iso";
+  CHECK_THROWS_WITH(h.define(pf), "cannot define VM pfsense: its install image 'pfSense-CE-2.7.2-RELEASE-amd64.iso' is "
+                                  "not in the datastore (which is empty)");
+  h.add_datastore_file("pfSense-CE-2.7.2-RELEASE-amd64.iso");
+  h.define(pf);
+  CHECK(h.list().size() == 1);
+}

@@ -290,3 +290,86 @@ TEST_CASE("sim world: bad site content is refused naming the field") {
   site["hosts"]["pfsense"]["vm"].erase("cdrom");
   CHECK_THROWS_WITH_AS(sim::SimWorld(site, 1), doctest::Contains("hosts.pfsense.vm.cdrom"), sim::SiteError);
 }
+
+TEST_CASE("sim world faults: a worker powered off mid-install is reinstalled by the step's retry") {
+  Lab lab(4);
+  lab.infra();
+  lab.engine().at(lab.engine().now() + 6min, [&] { lab.w().hv().stop("k8s-node1"); });
+  auto summary = run_runbook(lab,
+                             "  - id: create\n    uses: vm.create\n    on: k8s-node1\n"
+                             "  - id: install\n    uses: pxe.install\n    on: k8s-node1\n    needs: create\n"
+                             "    retries: 1\n    with: {timeout: 20m}\n");
+  CHECK(summary.ok());
+  CHECK(summary.results[1].attempts == 2);
+  CHECK(lab.engine().log_jsonl().find("powered off during the install") != std::string::npos);
+  std::string starts = events_of(lab.engine(), "k8s-node1", "install-started");
+  CHECK(std::count(starts.begin(), starts.end(), '\n') == 2);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+}
+
+TEST_CASE("sim world faults: TFTP or NFS stopped on the PXE server stops the boot naming the service's port") {
+  for (const auto& [unit, port] : {std::pair<std::string, std::string>{"tftpd-hpa", "69/udp"}, {"nfs-kernel-server", "2049/tcp"}}) {
+    CAPTURE(unit);
+    Lab lab(3);
+    lab.infra();
+    lab.w().set_service("pxe", unit, false);
+    lab.install("k8s-node1");
+    CHECK(lab.w().state("k8s-node1") == "halted");
+    const std::string why = lab.w().diagnose("k8s-node1");
+    CHECK_MESSAGE(why.find(port) != std::string::npos, why);
+  }
+}
+
+TEST_CASE("sim world faults: a NIC without link gets no lease") {
+  Lab lab(3);
+  lab.infra();
+  lab.define("k8s-node1");
+  lab.w().net().set_link("k8s-node1", "nic0", false);
+  lab.w().hv().start("k8s-node1");
+  lab.engine().run_for(5min);
+  const std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("no link") != std::string::npos, why);
+}
+
+TEST_CASE("sim world faults: isolation, packet loss and a deleted authorized_keys each cut SSH, and undoing them restores it") {
+  Lab lab(3);
+  lab.infra();
+  lab.install("k8s-node1");
+  REQUIRE(lab.w().ssh_login("k8s-node1").ok);
+  lab.w().net().set_isolated("k8s-node1", true);
+  CHECK(lab.w().ssh_login("k8s-node1").reason.find("isolated") != std::string::npos);
+  lab.w().net().set_isolated("k8s-node1", false);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+  lab.w().net().set_loss("k8s-node1", 1.0);
+  CHECK(lab.w().ssh_login("k8s-node1").reason.find("lost") != std::string::npos);
+  lab.w().net().set_loss("k8s-node1", 0.0);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+  lab.w().system("k8s-node1")->remove_file("/home/wizard/.ssh/authorized_keys");
+  CHECK(lab.w().ssh_login("k8s-node1").reason.find("Permission denied (publickey)") != std::string::npos);
+}
+
+TEST_CASE("sim world faults: a slow installer takes longer") {
+  Lab lab(3);
+  lab.infra();
+  lab.w().set_install_slowdown(2.0);
+  lab.install("k8s-node1", 30min);
+  auto started = nlohmann::json::parse(events_of(lab.engine(), "k8s-node1", "install-started"));
+  CHECK(started["seconds"].get<int>() >= 18 * 60);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+}
+
+TEST_CASE("sim world faults: the whole host loses power, and its VMs boot from disk when it is back") {
+  Lab lab(3);
+  lab.infra();
+  lab.install("k8s-node1");
+  REQUIRE(lab.w().ssh_login("k8s-node1").ok);
+  lab.w().hv().power_off_host();
+  CHECK_FALSE(lab.w().ssh_login("k8s-node1").ok);
+  CHECK_THROWS_WITH_AS(lab.w().hv().start("k8s-node1"), doctest::Contains("the host is powered off"), std::runtime_error);
+  lab.w().hv().power_on_host();
+  for (const std::string vm : {"pfsense", "pxe", "k8s-node1"}) lab.w().hv().start(vm);
+  lab.engine().run_for(5min);
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+  std::string starts = events_of(lab.engine(), "k8s-node1", "install-started");
+  CHECK(std::count(starts.begin(), starts.end(), '\n') == 1);  // no reinstall: the disk kept the system
+}
