@@ -51,6 +51,7 @@ class SimHost : public world::Host {
   };
   Result exec(const std::vector<std::string>& argv, const std::string& stdin_data);
   Result unknown(const std::string& cmd);
+  Result tar(const std::vector<std::string>& argv, const std::string& stdin_data);
   bool is_dir(const std::string& path) const;
 
   Engine& engine_;

@@ -52,3 +52,27 @@ TEST_CASE("sim host: apt installs only known packages and systemctl needs them")
   CHECK(run(h, "systemctl stop kubelet").exit_code == 0);
   CHECK(run(h, "systemctl is-active kubelet").exit_code == 3);
 }
+
+TEST_CASE("sim host: tar round-trips a directory as real tar bytes") {
+  sim::Engine e(1);
+  sim::SimHost h(e, "nas");
+  h.put_file("/data/www/index.html", "<h1>hi</h1>", 0644);
+  h.put_file("/data/www/secret/key", "k", 0600);
+  world::Command c;
+  c.script = "tar -czf /backup/www.tgz -C /data www";
+  h.put_file("/backup/.keep", "", 0644);
+  auto r = h.run(c);
+  REQUIRE_MESSAGE(r.ok(), r.err);
+  c.script = "tar -tzf /backup/www.tgz";
+  r = h.run(c);
+  CHECK(r.out == "www/index.html\nwww/secret/key\n");
+  c.script = "mkdir -p /restore && tar -xzf /backup/www.tgz -C /restore && cat /restore/www/index.html";
+  r = h.run(c);
+  CHECK(r.out == "<h1>hi</h1>");
+  c.script = "stat -c %a /restore/www/secret/key";
+  CHECK(h.run(c).out == "600\n");
+  c.script = "tar -czf /backup/x.tgz -C /data nothing";
+  r = h.run(c);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("nothing: Cannot stat") != std::string::npos);
+}
