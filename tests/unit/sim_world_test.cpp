@@ -373,3 +373,15 @@ TEST_CASE("sim world faults: the whole host loses power, and its VMs boot from d
   std::string starts = events_of(lab.engine(), "k8s-node1", "install-started");
   CHECK(std::count(starts.begin(), starts.end(), '\n') == 1);  // no reinstall: the disk kept the system
 }
+
+TEST_CASE("sim world: the border router forwards IPv6 DNS to pfSense, and 443 to a VIP nobody holds yet") {
+  Lab lab(3);
+  lab.infra();
+  auto dns = lab.w().net().connect("phone", "2a00:4802:360::136", 53, sim::Proto::udp);
+  CHECK_MESSAGE(dns.outcome == sim::SimNetwork::Outcome::connected, dns.reason);
+  CHECK(dns.node == "pfsense");
+  CHECK(dns.service == "unbound");
+  auto web = lab.w().net().connect("phone", "2a00:4802:360::136", 443, sim::Proto::tcp);
+  CHECK(web.outcome != sim::SimNetwork::Outcome::connected);
+  CHECK_MESSAGE(web.reason.find("10.0.20.200") != std::string::npos, web.reason);
+}
