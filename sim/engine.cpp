@@ -78,8 +78,11 @@ Engine::~Engine() {
 void Engine::log(const std::string& component, const std::string& event, const json& details) {
   json e = {{"t", now_.count()}, {"component", component}, {"event", event}};
   for (auto it = details.begin(); it != details.end(); ++it) e[it.key()] = it.value();
-  std::lock_guard lock(mutex_);
-  events_.push_back(std::move(e));
+  {
+    std::lock_guard lock(mutex_);
+    events_.push_back(e);
+  }
+  for (const auto& fn : observers_) fn(e);  // one actor or callback runs at a time: no lock needed
 }
 
 std::string Engine::log_jsonl() const {

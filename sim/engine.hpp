@@ -49,6 +49,9 @@ class Engine {
 
   /// Appends {"t": ms, "component", "event", ...details} to the event log.
   void log(const std::string& component, const std::string& event, const json& details = json::object());
+  /// Calls `fn` with every event logged from now on (after it is recorded). An observer may log
+  /// in turn; those events reach the observers too.
+  void on_log(std::function<void(const json& event)> fn) { observers_.push_back(std::move(fn)); }
   /// The event log as JSON lines.
   std::string log_jsonl() const;
   const std::vector<json>& events() const { return events_; }
@@ -100,6 +103,7 @@ class Engine {
   Rng rng_;
   Duration now_{0};
   std::vector<json> events_;
+  std::vector<std::function<void(const json&)>> observers_;
   mutable std::mutex mutex_;
   std::condition_variable driver_cv_;
   std::vector<std::unique_ptr<Actor>> actors_;

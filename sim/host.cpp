@@ -113,8 +113,11 @@ world::CommandResult SimHost::run(const world::Command& command) {
     } else {
       res = exec(p.argv, command.stdin_data);
       if (!p.redirect.empty()) {  // the shell opens (and truncates) the file whatever the command does
-        File& f = files_[p.redirect];
-        f.content = p.append ? f.content + res.out : res.out;
+        auto it = files_.find(p.redirect);
+        const std::string before = it == files_.end() ? "" : it->second.content;
+        std::string why;
+        if (!store(p.redirect, p.append ? before + res.out : res.out, it == files_.end() ? 0644 : it->second.mode, &why))
+          res = {1, "", "sh: " + p.redirect + ": " + why + "\n"};
         res.out.clear();
       }
     }
@@ -128,6 +131,11 @@ world::CommandResult SimHost::run(const world::Command& command) {
 
 SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::string& stdin_data) {
   if (argv.empty()) return {};
+  if (argv[0] == "sudo") {  // drctl's users are sudoers on the hosts it manages
+    std::size_t i = 1;
+    while (i < argv.size() && (argv[i] == "-n" || argv[i] == "-E" || argv[i] == "-H")) ++i;
+    return exec({argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end()}, stdin_data);
+  }
   const std::string& cmd = argv[0];
   auto arg = [&](std::size_t i) { return i < argv.size() ? argv[i] : std::string(); };
   if (auto own = commands_.find(cmd); own != commands_.end()) return own->second(argv, stdin_data);
@@ -162,19 +170,17 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     return {ok ? 0 : 1, "", ""};
   }
   if (cmd == "mkdir") {
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-      if (argv[i] == "-p") continue;
-      std::string path;
-      std::stringstream parts(argv[i]);
-      std::string part;
-      while (std::getline(parts, part, '/'))
-        if (!part.empty()) dirs_.insert(path += "/" + part);
-    }
+    for (std::size_t i = 1; i < argv.size(); ++i)
+      if (argv[i][0] != '-') make_dir(argv[i]);
     return {};
   }
   if (cmd == "rm") {
     for (std::size_t i = 1; i < argv.size(); ++i)
-      if (argv[i][0] != '-') files_.erase(argv[i]);
+      if (argv[i][0] != '-') remove_file(argv[i]);
+    return {};
+  }
+  if (cmd == "swapoff" || cmd == "swapon") {
+    swap_on_ = cmd == "swapon";
     return {};
   }
   if (cmd == "stat" && arg(1) == "-c" && arg(2) == "%a" && argv.size() == 4) {
@@ -328,7 +334,11 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       std::string content;
       char buf[65536];
       for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
-      put_file(path, content, archive_entry_perm(e));
+      std::string why;
+      if (!store(path, content, archive_entry_perm(e), &why)) {  // GNU tar goes on, and exits 2 at the end
+        r.code = 2;
+        r.err += "tar: " + name + ": Cannot write: " + why + "\n";
+      }
     }
     if (rc != ARCHIVE_EOF) r = {2, r.out, std::string("tar: ") + archive_error_string(a) + "\n"};
   }
@@ -347,10 +357,38 @@ void SimHost::set_service(const std::string& unit, bool active) {
   if (on_service_) on_service_(unit, active);
 }
 
-void SimHost::put_file(const std::string& path, const std::string& content, unsigned mode) {
+bool SimHost::store(const std::string& path, const std::string& content, unsigned mode, std::string* why) {
+  auto it = files_.find(path);
+  const std::int64_t delta = static_cast<std::int64_t>(content.size()) -
+                             static_cast<std::int64_t>(it == files_.end() ? 0 : it->second.content.size());
+  if (fits_ && !fits_(path, delta, why)) {
+    engine_.log(name_, "write-refused", {{"path", path}, {"bytes", content.size()}, {"reason", *why}});
+    return false;
+  }
   for (std::string dir = parent_of(path); !is_dir(dir); dir = parent_of(dir)) dirs_.insert(dir);
   files_[path] = File{content, mode};
+  if (commit_) commit_(path, delta);
   engine_.log(name_, "file-put", {{"path", path}, {"bytes", content.size()}});
+  return true;
+}
+
+void SimHost::make_dir(const std::string& path) {
+  std::string dir;
+  std::stringstream parts(path);
+  for (std::string part; std::getline(parts, part, '/');)
+    if (!part.empty()) dirs_.insert(dir += "/" + part);
+}
+
+void SimHost::remove_file(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) return;
+  if (commit_) commit_(path, -static_cast<std::int64_t>(it->second.content.size()));
+  files_.erase(it);
+}
+
+void SimHost::put_file(const std::string& path, const std::string& content, unsigned mode) {
+  std::string why;
+  if (!store(path, content, mode, &why)) throw std::runtime_error(path + ": " + why);
 }
 
 std::optional<std::string> SimHost::get_file(const std::string& path) {

@@ -41,7 +41,20 @@ class SimHost : public world::Host {
   void set_service(const std::string& unit, bool active);
   /// Called whenever a unit starts or stops, so the site can open or close its ports.
   void on_service_change(std::function<void(const std::string& unit, bool active)> fn) { on_service_ = std::move(fn); }
-  void remove_file(const std::string& path) { files_.erase(path); }
+  void remove_file(const std::string& path);
+  /// A directory and its parents (mkdir -p).
+  void make_dir(const std::string& path);
+  /// Storage limits (a NAS dataset's quota): `fits` is asked before a file grows or shrinks by
+  /// `delta` bytes — false fails the write with `why` (ENOSPC/EDQUOT text); `commit` records it.
+  using Fits = std::function<bool(const std::string& path, std::int64_t delta, std::string* why)>;
+  using Commit = std::function<void(const std::string& path, std::int64_t delta)>;
+  void set_storage(Fits fits, Commit commit) {
+    fits_ = std::move(fits);
+    commit_ = std::move(commit);
+  }
+  /// Swap (a fresh Ubuntu install has a swap file; kubeadm refuses to run with it): `swapoff -a`.
+  bool swap_on() const { return swap_on_; }
+  void set_swap(bool on) { swap_on_ = on; }
   std::vector<std::string> services() const { return {active_.begin(), active_.end()}; }
 
  private:
@@ -53,6 +66,8 @@ class SimHost : public world::Host {
   Result unknown(const std::string& cmd);
   Result tar(const std::vector<std::string>& argv, const std::string& stdin_data);
   bool is_dir(const std::string& path) const;
+  /// Writes a file unless the storage refuses (then false with why).
+  bool store(const std::string& path, const std::string& content, unsigned mode, std::string* why);
 
   Engine& engine_;
   std::string name_;
@@ -63,6 +78,9 @@ class SimHost : public world::Host {
   std::set<std::string> enabled_, active_;
   std::function<void(const std::string&, bool)> on_service_;
   std::map<std::string, CommandFn> commands_;
+  Fits fits_;
+  Commit commit_;
+  bool swap_on_ = false;
 };
 
 }  // namespace drctl::sim

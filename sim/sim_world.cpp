@@ -181,6 +181,12 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   if (controller.kind != MachineModel::Kind::physical)
     throw SiteError("hosts: '" + controller.name + "' (connection: local) must be a machine with a network and an address, not a VM");
   controller_ = std::make_unique<SimHost>(engine_, controller.name);
+  controller_->install_package("kubectl");  // the operator's machine has kubectl (and drctl)
+  wire_kube(*controller_, controller.name);
+  kube_.on_change([this] { reconcile_cluster(); });
+  engine_.on_log([this](const json& e) {
+    if (e["component"] != "invariants") check_invariants(false);
+  });
   view_ = std::make_unique<SimNetworkView>(engine_, net_, controller.name,
                                            [this](const std::string& name) { return resolve_name(name); });
   engine_.log("site", "built", {{"site", site_.name}, {"machines", site_.machines.size()}, {"networks", site_.networks.size()}});
@@ -248,6 +254,11 @@ void SimWorld::on_power(const std::string& vm, bool on) {
   for (std::size_t i = 0; i < m.spec.nics.size(); ++i) net_.clear_addresses(vm, nic_id(i));
   net_.set_gateway(vm, "");
   net_.set_node_up(vm, on);
+  if (m.system) {
+    const std::string node = kube_node(vm).name;
+    const auto known = kube_.nodes(false);
+    if (std::find(known.begin(), known.end(), node) != known.end()) kube_.set_node_up(node, on);
+  }
   if (!on) {
     if (m.state == "installing") {
       m.on_disk = false;
@@ -256,6 +267,7 @@ void SimWorld::on_power(const std::string& vm, bool on) {
     }
     if (vm == pf_machine_) pf_dhcp_.reset();
     m.state = "off";
+    reconcile_cluster();  // a VIP it held moves to another speaker
     return;
   }
   m.state = "firmware";
@@ -357,6 +369,7 @@ void SimWorld::finish_install(Machine& m, std::uint64_t) {
   auto sys = std::make_unique<SimHost>(engine_, m.name);
   sys->set_available_packages(kMirror);
   sys->put_file("/etc/hostname", (plan.hostname.empty() ? m.name : plan.hostname) + "\n", 0644);
+  sys->set_swap(true);  // Ubuntu's installer makes a swap file
   for (const auto& user : plan.users) {
     if (user.authorized_keys.empty()) continue;
     std::string keys;
@@ -367,6 +380,7 @@ void SimWorld::finish_install(Machine& m, std::uint64_t) {
   for (const auto& p : plan.packages) sys->install_package(p);
   if (plan.ssh_server) sys->install_package("ssh");
   wire_services(*sys, m.name);
+  wire_kube(*sys, m.name);
   m.system = std::move(sys);
   m.on_disk = true;
   engine_.log(m.name, "install-finished", {{"ssh_server", plan.ssh_server}, {"packages", plan.packages}});
@@ -408,6 +422,27 @@ void SimWorld::install_appliance(Machine& m, std::uint64_t gen, std::size_t) {
                            if (!pf_config_) return SimHost::Result{1, "", machines_.at(name)->problem + "\n"};
                            return SimHost::Result{0, "", ""};
                          });
+                       if (kind == "truenas") {
+                         nas_ = std::make_unique<NasStorage>(engine_, m.model->pool, m.model->pool_bytes);
+                         SimHost* nas_host = sys.get();
+                         nas_host->make_dir("/mnt/" + m.model->pool);
+                         sys->add_command("zfs", [this, nas_host](const std::vector<std::string>& argv, const std::string&) {
+                           auto r = nas_->zfs(argv);
+                           for (const auto& ds : nas_->datasets()) nas_host->make_dir("/mnt/" + ds);  // mounted
+                           return SimHost::Result{r.code, r.out, r.err};
+                         });
+                         sys->add_command("midclt", [this](const std::vector<std::string>& argv, const std::string&) {
+                           auto r = nas_->midclt(argv);
+                           return SimHost::Result{r.code, r.out, r.err};
+                         });
+                         sys->set_storage(
+                             [this](const std::string& path, std::int64_t delta, std::string* why) {
+                               return nas_->dataset_of(path).empty() || nas_->fits(path, delta, why);
+                             },
+                             [this](const std::string& path, std::int64_t delta) {
+                               if (!nas_->dataset_of(path).empty()) nas_->commit(path, delta);
+                             });
+                       }
                        if (kind == "pxe-server")
                          sys->add_command("exportfs", [](const std::vector<std::string>&, const std::string&) {
                            return SimHost::Result{0, "", ""};
@@ -685,6 +720,333 @@ void SimWorld::set_service(const std::string& machine_name, const std::string& u
   SimHost* sys = system(machine_name);
   if (!sys) throw std::runtime_error("sim: " + machine_name + " has no system to " + (running ? "start " : "stop ") + unit + " on");
   sys->set_service(unit, running);
+}
+
+// ---- Kubernetes, MetalLB, the ingress ------------------------------------------------------------
+
+KubeNode SimWorld::kube_node(const std::string& machine_name) {
+  KubeNode node;
+  SimHost* sys = machine_name == site_.controller().name ? controller_.get() : system(machine_name);
+  node.name = machine_name;
+  if (!sys) return node;
+  if (auto h = sys->get_file("/etc/hostname")) {
+    node.name = *h;
+    while (!node.name.empty() && (node.name.back() == '\n' || node.name.back() == ' ')) node.name.pop_back();
+  }
+  const auto addresses = net_.addresses(machine_name);
+  if (!addresses.empty()) node.address = addresses.front();
+  node.container_runtime = (sys->installed("containerd") && sys->service_active("containerd")) ||
+                           (sys->installed("docker.io") && sys->service_active("docker.io"));
+  node.kubelet = sys->installed("kubelet");
+  node.swap_on = sys->swap_on();
+  return node;
+}
+
+std::string SimWorld::machine_of_node(const std::string& node) const {
+  for (const auto& [name, m] : machines_) {
+    if (!m->system) continue;
+    auto h = m->system->get_file("/etc/hostname");
+    if (h && (*h == node + "\n" || *h == node)) return name;
+  }
+  return "";
+}
+
+void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
+  SimHost* h = &host;
+  const KubeFiles files{[h](const std::string& path) { return h->get_file(path); },
+                        [h](const std::string& path, const std::string& content, unsigned mode) { h->put_file(path, content, mode); },
+                        [h](const std::string& path) { h->remove_file(path); }};
+  auto missing = [](const std::string& tool) { return SimHost::Result{127, "", "sh: 1: " + tool + ": not found\n"}; };
+  host.add_command("kubeadm", [=, this](const std::vector<std::string>& argv, const std::string&) {
+    if (!h->installed("kubeadm")) return missing("kubeadm");
+    auto r = kube_.kubeadm(kube_node(machine_name), argv, files);
+    return SimHost::Result{r.code, r.out, r.err};
+  });
+  host.add_command("etcdctl", [=, this](const std::vector<std::string>& argv, const std::string&) {
+    if (!h->installed("etcd-client")) return missing("etcdctl");
+    auto r = kube_.etcdctl(kube_node(machine_name), argv, files);
+    return SimHost::Result{r.code, r.out, r.err};
+  });
+  host.add_command("kubectl", [=, this](const std::vector<std::string>& argv, const std::string& stdin_data) {
+    if (!h->installed("kubectl")) return missing("kubectl");
+    if (kube_.api_up()) {  // kubectl talks to the API server over the network
+      const std::string api = machine_of_node(kube_.api_node());
+      const auto addresses = api.empty() ? std::vector<std::string>{} : net_.addresses(api);
+      if (!addresses.empty()) {
+        auto reach = net_.connect(machine_name, addresses.front(), 6443, Proto::tcp);
+        if (reach.outcome != SimNetwork::Outcome::connected)
+          return SimHost::Result{1, "", "Unable to connect to the server: dial tcp " + addresses.front() + ":6443: " + reach.reason + "\n"};
+      }
+    }
+    auto r = kube_.kubectl(argv, stdin_data, {}, files);
+    return SimHost::Result{r.code, r.out, r.err};
+  });
+}
+
+std::string SimWorld::vip_holder(const std::string& ip) const {
+  auto it = vip_holder_.find(ip);
+  return it == vip_holder_.end() ? "" : it->second;
+}
+
+void SimWorld::move_vip(const std::string& ip, const std::string& to) {
+  const std::string from = vip_holder(ip);
+  if (from == to) return;
+  auto nic_for = [this](const std::string& machine, const std::string& address) -> std::string {
+    auto it = machines_.find(machine);
+    if (it == machines_.end()) return "";
+    for (std::size_t i = 0; i < it->second->spec.nics.size(); ++i)
+      if (const NetworkModel* n = site_.network(it->second->spec.nics[i].network))
+        if (Cidr::parse(n->cidr).contains(IpAddress::parse(address))) return nic_id(i);
+    return "";
+  };
+  if (!from.empty())
+    if (const std::string nic = nic_for(from, ip); !nic.empty()) net_.remove_address(from, nic, ip);
+  if (to.empty()) {
+    vip_holder_.erase(ip);
+  } else if (const std::string nic = nic_for(to, ip); !nic.empty()) {
+    net_.add_address(to, nic, ip);
+    vip_holder_[ip] = to;
+  }
+  engine_.log("metallb", "vip-announced", {{"ip", ip}, {"from", from}, {"to", to}});
+}
+
+void SimWorld::reconcile_cluster() {
+  static thread_local bool busy = false;  // setting a Service's status is itself a change
+  if (busy) return;
+  busy = true;
+  struct Done {
+    bool& b;
+    ~Done() { b = false; }
+  } done{busy};
+
+  // The API server's port on the control-plane node.
+  if (kube_.api_up())
+    if (const std::string api = machine_of_node(kube_.api_node()); !api.empty()) net_.listen(api, 6443, Proto::tcp, "kube-apiserver");
+
+  // MetalLB: the controller assigns, the speakers (on running machines) announce.
+  bool controller_ready = false;
+  std::vector<std::string> speakers;
+  for (const auto& pod : kube_.pods()) {
+    if (pod.ns != "metallb-system" || !pod.ready) continue;
+    const std::string component = pod.labels.value("component", "");
+    if (component == "controller") controller_ready = true;
+    const std::string machine = machine_of_node(pod.node);
+    if (component == "speaker" && !machine.empty() && state(machine) == "up") speakers.push_back(pod.node);
+  }
+  std::sort(speakers.begin(), speakers.end());
+  speakers.erase(std::unique(speakers.begin(), speakers.end()), speakers.end());
+  if (controller_ready) {
+    std::vector<json> objects = kube_.objects("ConfigMap");
+    for (const char* kind : {"IPAddressPool", "L2Advertisement"})
+      for (auto& o : kube_.objects(kind)) objects.push_back(std::move(o));
+    std::vector<std::string> cidrs;
+    for (const auto& node : kube_.nodes(false)) {
+      auto it = machines_.find(machine_of_node(node));
+      if (it == machines_.end()) continue;
+      for (const auto& nic : it->second->spec.nics)
+        if (const NetworkModel* n = site_.network(nic.network)) cidrs.push_back(n->cidr);
+    }
+    const MetalConfig config = read_metallb_config(objects, cidrs);
+    for (const auto& error : config.errors)
+      if (pending_.emplace("config: " + error, error).second) engine_.log("metallb", "config-error", {{"error", error}});
+    std::vector<json> services;
+    for (auto& svc : kube_.objects("Service"))
+      if (svc["spec"].value("type", "") == "LoadBalancer") services.push_back(std::move(svc));
+    std::map<std::string, std::string> ips;
+    for (const auto& a : assign_ips(config, services, lb_ips_)) {
+      const std::string key = a.ns + "/" + a.name;
+      if (a.ip.empty()) {
+        if (pending_[key] != a.pending_reason) engine_.log("metallb", "pending", {{"service", key}, {"reason", a.pending_reason}});
+        pending_[key] = a.pending_reason;
+        if (lb_ips_.contains(key)) kube_.set_load_balancer_ip(a.ns, a.name, "");
+        continue;
+      }
+      pending_.erase(key);
+      ips[key] = a.ip;
+      if (lb_ips_[key] != a.ip) {
+        kube_.set_load_balancer_ip(a.ns, a.name, a.ip);
+        engine_.log("metallb", "ip-assigned", {{"service", key}, {"ip", a.ip}});
+      }
+    }
+    lb_ips_ = std::move(ips);
+  }
+  // Announcements: one speaker node per VIP; when the holder is gone, the others notice after a
+  // few seconds (memberlist), then one of them takes over.
+  std::set<std::string> vips;
+  for (const auto& [svc, ip] : lb_ips_) vips.insert(ip);
+  for (const auto& [ip, holder] : std::map<std::string, std::string>(vip_holder_))
+    if (!vips.contains(ip)) move_vip(ip, "");
+  for (const auto& ip : vips) {
+    const std::string want = machine_of_node(announcing_node(ip, speakers));
+    const std::string now = vip_holder(ip);
+    if (want == now) continue;
+    if (!now.empty() && state(now) != "up") {
+      auto moving = vip_moving_.find(ip);
+      if (moving == vip_moving_.end()) {
+        const Duration when = engine_.now() + engine_.rng().between(Duration(2000), Duration(8000));
+        vip_moving_[ip] = when;
+        engine_.log("metallb", "vip-failover-started", {{"ip", ip}, {"from", now}});
+        engine_.background(when, [this] { reconcile_cluster(); });
+        move_vip(ip, "");
+        vip_holder_[ip] = now;  // still the holder as far as the others know, until they notice
+        continue;
+      }
+      if (engine_.now() < moving->second) continue;
+      vip_moving_.erase(moving);
+    }
+    move_vip(ip, want);
+  }
+  // kube-proxy: every running node answers on the LoadBalancer ports; HTTP on 80 is the ingress.
+  for (const auto& node : kube_.nodes(false)) {
+    const std::string machine = machine_of_node(node);
+    if (machine.empty()) continue;
+    for (const auto& svc : kube_.objects("Service")) {
+      if (svc["spec"].value("type", "") != "LoadBalancer" || !svc["spec"].contains("ports")) continue;
+      for (const auto& port : svc["spec"]["ports"])
+        net_.listen(machine, port.value("port", 0), port.value("protocol", "TCP") == "UDP" ? Proto::udp : Proto::tcp,
+                    "kube-proxy");
+    }
+    view_->serve_http(machine, 80, [this](const std::string& host, const std::string& path) {
+      const auto colon = host.find(':');
+      auto r = route(false, colon == std::string::npos ? host : host.substr(0, colon), path);
+      world::HttpResponse out;
+      out.status = r.status;
+      out.body = r.status == 200 ? "served by " + r.endpoint + "\n" : r.reason + "\n";
+      if (r.status == 0) out.error = r.reason;
+      return out;
+    });
+  }
+}
+
+IngressRoute SimWorld::route(bool https, const std::string& host, const std::string& path) {
+  auto resolve = [this](const std::string& ns, const std::string& service, const json& port) {
+    std::vector<std::string> pods;
+    const auto eps = port.contains("name") ? kube_.endpoints(ns, service, port["name"].get<std::string>())
+                                           : kube_.endpoints(ns, service, port.value("number", 0));
+    for (const auto& e : eps)  // a pod on a machine that is down does not answer, whatever the API says
+      if (state(machine_of_node(e.node)) == "up") pods.push_back(e.pod);
+    return pods;
+  };
+  bool controller_ready = false;
+  for (const auto& pod : kube_.pods())
+    if (pod.ns == "ingress-nginx" && pod.ready) controller_ready = true;
+  if (!controller_ready) return IngressRoute{503, "", "", "", "no ready ingress-nginx controller pod"};
+  auto r = route_request(kube_.objects("Ingress"), kube_.objects("Service"), kube_.objects("Secret"), resolve, "nginx",
+                         https, host, path);
+  engine_.log("ingress", "request", {{"host", host}, {"path", path}, {"https", https}, {"status", r.status},
+                                     {"endpoint", r.endpoint}, {"reason", r.reason}});
+  return r;
+}
+
+SimWorld::HttpResult SimWorld::http(const std::string& from, const std::string& ip, int port, bool https,
+                                    const std::string& host, const std::string& path) {
+  auto reach = net_.connect(from, ip, port, Proto::tcp);
+  if (reach.outcome != SimNetwork::Outcome::connected) return {0, "", reach.reason};
+  auto r = route(https, host, path);
+  if (r.status == 0) return {0, "", r.reason};
+  return {r.status, r.status == 200 ? "served by " + r.endpoint + "\n" : r.reason + "\n", r.status == 200 ? "" : r.reason};
+}
+
+// ---- faults and invariants ------------------------------------------------------------------------
+
+void SimWorld::schedule_faults(std::vector<FaultSpec> faults) {
+  for (const auto& f : faults) {
+    std::string machine = f.target.substr(0, f.target.find_first_of("/:"));
+    if (f.action == "fill_disk" || f.action == "slow_installer" || f.action.rfind("host_power", 0) == 0) continue;
+    if (!site_.machine(machine)) throw SiteError(f.where + ".target: '" + machine + "' is not a host of the site");
+  }
+  faults_ = std::make_unique<FaultSchedule>(engine_, std::move(faults),
+                                            [this](const FaultSpec& f, bool undo) { apply_fault(f, undo); });
+  engine_.on_log([this](const json& e) {
+    if (faults_) faults_->observe(e);
+  });
+  faults_->arm();
+}
+
+std::vector<std::string> SimWorld::faults_not_fired() const { return faults_ ? faults_->not_fired() : std::vector<std::string>{}; }
+
+void SimWorld::apply_fault(const FaultSpec& f, bool undo) {
+  const auto split = f.target.find_first_of("/:");
+  const std::string machine = f.target.substr(0, split), rest = split == std::string::npos ? "" : f.target.substr(split + 1);
+  auto in_hypervisor = [this](const std::string& vm) {
+    for (const auto& v : hv_.list())
+      if (v.spec.name == vm) return true;
+    return false;
+  };
+  const std::string& a = f.action;
+  if (a == "power_off" || a == "power_on") {
+    if (!in_hypervisor(machine)) return engine_.log("faults", "fault-skipped", {{"where", f.where}, {"reason", "no VM " + machine}});
+    ((a == "power_off") != undo) ? hv_.stop(machine) : hv_.start(machine);
+  } else if (a == "host_power_off" || a == "host_power_on") {
+    if ((a == "host_power_off") != undo) {
+      powered_before_fault_.clear();
+      for (const auto& v : hv_.list())
+        if (v.running) powered_before_fault_.push_back(v.spec.name);
+      hv_.power_off_host();
+    } else {
+      hv_.power_on_host();
+      for (const auto& vm : powered_before_fault_) hv_.start(vm);  // their autostart
+    }
+  } else if (a == "link_down" || a == "link_up") {
+    const std::string nic = rest.empty() ? (site_.machine(machine)->vm ? "nic0" : "eth0") : rest;
+    net_.set_link(machine, nic, (a == "link_up") != undo);
+  } else if (a == "loss") {
+    net_.set_loss(machine, undo ? 0.0 : f.value);
+  } else if (a == "isolate" || a == "unisolate") {
+    net_.set_isolated(machine, (a == "isolate") != undo);
+  } else if (a == "stop_service" || a == "start_service") {
+    set_service(machine, rest, (a == "start_service") != undo);
+  } else if (a == "delete_file") {
+    if (SimHost* sys = system(machine)) sys->remove_file(rest);
+  } else if (a == "fill_disk") {
+    if (!nas_) return engine_.log("faults", "fault-skipped", {{"where", f.where}, {"reason", "no NAS is installed"}});
+    nas_->fill(f.target);
+  } else if (a == "slow_installer") {
+    set_install_slowdown(undo ? 1.0 : f.value);
+  }
+}
+
+std::vector<std::string> SimWorld::check_invariants(bool final) {
+  static thread_local bool busy = false;  // logging a violation is an event too
+  if (busy) return {};
+  busy = true;
+  std::vector<std::string> out;
+  int threads = 0;
+  std::int64_t memory = 0;
+  for (const auto& v : hv_.list()) {
+    threads += v.spec.vcpus;
+    memory += v.spec.memory_mb;
+  }
+  if (threads > site_.capacity.threads || memory > site_.capacity.memory_mb)
+    out.push_back("the VMs need " + std::to_string(threads) + " threads and " + std::to_string(memory) +
+                  " MB: more than the host has");
+  for (const auto& n : site_.networks) {
+    std::map<std::string, std::set<std::string>> owners;
+    for (const auto& [name, m] : machines_)
+      for (std::size_t i = 0; i < m->spec.nics.size(); ++i)
+        if (m->spec.nics[i].network == n.name && state(name) != "off")
+          for (const auto& ip : net_.addresses_of(name, nic_id(i))) owners[ip].insert(name);
+    for (const auto& [ip, who] : owners) {
+      const bool vip = vip_holder_.contains(ip);
+      if (who.size() > 1 && !vip) out.push_back("IP " + ip + " is on more than one machine on " + n.name);
+      if (who.size() > 1 && vip) out.push_back("VIP " + ip + " is answered by more than one node");
+    }
+  }
+  if (final) {
+    for (const auto& [svc, ip] : lb_ips_)
+      if (vip_holder(ip).empty() || state(vip_holder(ip)) != "up") out.push_back("VIP " + ip + " (" + svc + ") is answered by no node");
+    for (const auto& ing : kube_.objects("Ingress"))
+      for (const auto& rule : ing["spec"].value("rules", json::array())) {
+        const std::string host = rule.value("host", "");
+        if (host.empty()) continue;
+        auto r = route(false, host, "/");
+        if (r.status != 200) out.push_back("Ingress host " + host + " does not reach a ready pod: " + r.reason);
+      }
+  }
+  for (const auto& v : out)
+    if (violations_.insert(v).second) engine_.log("invariants", "violated", {{"what", v}});
+  busy = false;
+  return out;
 }
 
 std::string SimWorld::describe() {

@@ -3,6 +3,7 @@
 // installed system answering SSH — each step reading the same files the real one would.
 #pragma once
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,10 +13,15 @@
 #include "sim/engine.hpp"
 #include "sim/host.hpp"
 #include "sim/hypervisor.hpp"
+#include "sim/ingress.hpp"
 #include "sim/kickstart.hpp"
+#include "sim/kube.hpp"
+#include "sim/metallb.hpp"
+#include "sim/nas.hpp"
 #include "sim/network.hpp"
 #include "sim/pfsense.hpp"
 #include "sim/pxe.hpp"
+#include "sim/scenario.hpp"
 #include "sim/site_model.hpp"
 #include "sim/tasks.hpp"
 
@@ -70,6 +76,29 @@ class SimWorld : public world::World {
   /// A text description of the site: hosts, networks, addresses, services.
   std::string describe();
 
+  /// The Kubernetes cluster the nodes form (kubeadm, kubectl and etcdctl on them act on it).
+  KubeCluster& kube() { return kube_; }
+  /// The NAS appliance's storage; nullptr until a NAS appliance is installed.
+  NasStorage* nas() { return nas_.get(); }
+  /// The LoadBalancer IPs MetalLB gave ("ns/name" -> IP), and who answers ARP for each.
+  const std::map<std::string, std::string>& load_balancer_ips() const { return lb_ips_; }
+  std::string vip_holder(const std::string& ip) const;
+  /// A drill's faults: at a virtual time or on the first matching event (sim/scenario.hpp).
+  void schedule_faults(std::vector<FaultSpec> faults);
+  std::vector<std::string> faults_not_fired() const;
+  /// An HTTP(S) request from machine `from` through the simulated network, as a client makes it:
+  /// to a LoadBalancer IP the ingress controller routes it by Host header and path.
+  struct HttpResult {
+    int status = 0;  // 0: no answer or TLS failed (error says why)
+    std::string body, error;
+  };
+  HttpResult http(const std::string& from, const std::string& ip, int port, bool https, const std::string& host,
+                  const std::string& path);
+  /// What is wrong now: a VM over capacity, an IP twice on a VLAN, a VIP answered by more than
+  /// one node (or, `final`, by none), an Ingress host not routed to a ready pod (`final`).
+  /// Violations are also logged ("invariants", "violated") once each, checked as the run goes.
+  std::vector<std::string> check_invariants(bool final);
+
  private:
   struct Machine;
   class SshHost;
@@ -97,6 +126,13 @@ class SimWorld : public world::World {
   std::vector<std::string> resolve_name(const std::string& name);
   std::string pf_interface_of(const std::string& segment) const;
   void wire_services(SimHost& host, const std::string& node);
+  void wire_kube(SimHost& host, const std::string& machine);
+  KubeNode kube_node(const std::string& machine);
+  void reconcile_cluster();
+  void move_vip(const std::string& ip, const std::string& to);
+  std::string machine_of_node(const std::string& node) const;
+  void apply_fault(const FaultSpec& fault, bool undo);
+  IngressRoute route(bool https, const std::string& host, const std::string& path);
 
   SiteModel site_;
   Engine engine_;
@@ -115,6 +151,16 @@ class SimWorld : public world::World {
   std::string pf_machine_;
   std::unique_ptr<DhcpServer> pf_dhcp_;
   std::string last_dhcp_refusal_;  // why the last dhcp() got no lease
+  // Kubernetes and what runs on it.
+  KubeCluster kube_{engine_};
+  std::unique_ptr<NasStorage> nas_;
+  std::map<std::string, std::string> lb_ips_;      // "ns/name" -> IP
+  std::map<std::string, std::string> vip_holder_;  // IP -> machine answering ARP for it
+  std::map<std::string, std::string> pending_;     // "ns/name" -> why MetalLB left it pending (logged once)
+  std::map<std::string, world::Duration> vip_moving_;  // IP -> when its failover completes
+  std::unique_ptr<FaultSchedule> faults_;
+  std::set<std::string> violations_;               // logged once each
+  std::vector<std::string> powered_before_fault_;  // VMs a host power fault will start again
   std::map<std::string, std::unique_ptr<DhcpServer>> physical_dhcp_;  // machine -> its DHCP server
 };
 

@@ -163,6 +163,11 @@ SiteModel read_site(const json& site) {
     m.local = f.str("connection") == "local";
     m.ssh_key = f.str("ssh_key", site_key);
     m.appliance = f.str("appliance");
+    if (f.has("pool")) {
+      Fields pool = f.sub("pool");
+      m.pool = pool.str("name", m.pool);
+      m.pool_bytes = pool.size_mb("size", m.pool_bytes >> 20, "G") << 20;
+    }
     if (f.has("vm")) {
       m.vm = read_vm(out, f.sub("vm"), m.name);
       m.kind = m.appliance.empty() ? MachineModel::Kind::installed : MachineModel::Kind::appliance;

@@ -48,6 +48,8 @@ struct MachineModel {
   std::optional<Dhcp> dhcp;       // a physical DHCP server (the border router on the home LAN)
   bool local = false;             // `connection: local`: the machine drctl runs on
   std::string ssh_key;            // the public key drctl logs in with (host var, else the site's)
+  std::string pool = "tank";      // a NAS appliance's ZFS pool (`pool: {name, size}`)
+  std::int64_t pool_bytes = std::int64_t(4) << 40;
 };
 
 struct SiteModel {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runbook/model.hpp"
+#include "world/yaml_json.hpp"
 
 namespace drctl::runbook {
 
@@ -22,7 +23,7 @@ Pos pos_of(const std::string& file, const YAML::Mark& mark);
 
 /// YAML as JSON: plain scalars that are null, true/false or integers get those types; everything
 /// else (quoted scalars, block scalars, numbers with a fraction like 1.30) stays text as written.
-json yaml_to_json(const YAML::Node& node);
+using drctl::yaml_to_json;
 
 /// Where the `occurrence`-th (0-based) `needle` after `start` is in `source`; `start` if not found.
 /// Points an error at a template tag inside a YAML value that starts at `start`.

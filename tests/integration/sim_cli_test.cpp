@@ -13,12 +13,6 @@ namespace {
 
 fs::path fixtures() { return fs::path(__FILE__).parent_path().parent_path() / "fixtures/sim"; }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 support::RunResult run_lab(const fs::path& dir, const std::string& seed, const std::string& events) {
   return support::drctl({"run", (fixtures() / "install-lab.yaml").string(), "--target", "sim", "--seed", seed,
@@ -34,13 +28,13 @@ TEST_CASE("sim cli: the lab goes from empty hardware to installed nodes, the sam
   CHECK(a.out.find("33 done") != std::string::npos);
   CHECK(a.out.find("simulated ") != std::string::npos);
   CHECK(a.seconds < 10);
-  const std::string log_a = slurp(t.path() / "a.jsonl");
+  const std::string log_a = support::read_file(t.path() / "a.jsonl");
   for (const std::string node : {"k8s-master", "k8s-node1", "k8s-node5"})
     CHECK(log_a.find("{\"component\":\"" + node + "\",\"event\":\"install-finished\"") != std::string::npos);
   support::expect_exit(run_lab(t.path(), "5", "b.jsonl"), 0);
-  CHECK(slurp(t.path() / "b.jsonl") == log_a);
+  CHECK(support::read_file(t.path() / "b.jsonl") == log_a);
   support::expect_exit(run_lab(t.path(), "6", "c.jsonl"), 0);
-  CHECK(slurp(t.path() / "c.jsonl") != log_a);
+  CHECK(support::read_file(t.path() / "c.jsonl") != log_a);
 }
 
 TEST_CASE("sim cli: sim show prints the hosts, networks and addresses of the site") {
@@ -54,7 +48,7 @@ TEST_CASE("sim cli: sim show prints the hosts, networks and addresses of the sit
 
 TEST_CASE("sim cli: a site the simulator cannot build is refused with the file and the field") {
   support::TempDir t("sim-cli-bad");
-  std::string site = slurp(fixtures() / "lab.yaml");
+  std::string site = support::read_file(fixtures() / "lab.yaml");
   const std::string from = "nics: [{network: cluster, mac: \"00:50:56:aa:00:02\"}]";
   REQUIRE(site.find(from) != std::string::npos);
   site.replace(site.find(from), from.size(), "nics: [{network: clustr, mac: \"00:50:56:aa:00:02\"}]");

@@ -13,7 +13,7 @@
 #include "runbook/loader.hpp"
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
-#include "support/fs_tree.hpp"
+#include "support/sim_lab.hpp"
 #include "world/vm_spec.hpp"
 
 using namespace drctl;
@@ -22,14 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fixtures() { return fs::path(__FILE__).parent_path().parent_path() / "fixtures/sim"; }
+fs::path fixtures() { return support::sim_fixtures(); }
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string replace(std::string text, const std::string& from, const std::string& to) {
   auto pos = text.find(from);
@@ -37,69 +31,9 @@ std::string replace(std::string text, const std::string& from, const std::string
   return text.replace(pos, from.size(), to);
 }
 
-world::Command cmd(const std::string& script) {
-  world::Command c;
-  c.script = script;
-  return c;
-}
-
-nlohmann::json lab_site() { return runbook::load_site((fixtures() / "lab.yaml").string()).to_json(); }
-
-/// The lab with its firewall and PXE server up and configured: the state the rebuild reaches
-/// before it installs the nodes. `tweak` may change any file before it is loaded.
-struct Lab {
-  std::map<std::string, std::string> pxe_files;  // path on the PXE server -> content
-  std::string pf_config = read(fixtures() / "pfsense-lab.xml");
-  std::unique_ptr<sim::SimWorld> world;
-
-  explicit Lab(std::uint64_t seed, const nlohmann::json& site = lab_site()) {
-    world = std::make_unique<sim::SimWorld>(site, seed);
-    for (const auto& e : fs::recursive_directory_iterator(fixtures() / "tftpboot"))
-      if (e.is_regular_file())
-        pxe_files["/tftpboot/" + fs::relative(e.path(), fixtures() / "tftpboot").string()] = read(e.path());
-    pxe_files["/etc/default/tftpd-hpa"] = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_OPTIONS=\"--secure\"\n";
-    pxe_files["/etc/exports"] = "/tftpboot 10.0.20.0/24(ro,no_subtree_check)\n";
-  }
-  sim::SimWorld& w() { return *world; }
-  sim::Engine& engine() { return world->engine(); }
-
-  void define(const std::string& host) {
-    world->hv().define(world::vm_spec_from_json(host, vm_json(host)));
-  }
-  nlohmann::json vm_json(const std::string& host) {
-    return lab_site()["hosts"][host]["vm"];
-  }
-  /// pfSense and the PXE server installed from their images and given their configuration.
-  void infra() {
-    define("pfsense");
-    define("pxe");
-    world->hv().start("pfsense");
-    world->hv().start("pxe");
-    engine().run_for(6min);
-    REQUIRE(world->state("pfsense") == "up");
-    sim::SimHost* pf = world->system("pfsense");
-    pf->put_file("/cf/conf/config.xml", pf_config, 0644);
-    REQUIRE(pf->run(cmd("/etc/rc.reload_all")).ok());
-    engine().run_for(2min);  // the PXE server's DHCP client asks again
-    sim::SimHost* pxe = world->system("pxe");
-    REQUIRE(pxe);
-    for (const auto& [path, content] : pxe_files)
-      if (!content.empty() || path == "/etc/exports") pxe->put_file(path, content, 0644);
-  }
-  /// Defines and powers on a node, and lets `d` of virtual time pass.
-  void install(const std::string& node, world::Duration d = 16min) {
-    define(node);
-    world->hv().start(node);
-    engine().run_for(d);
-  }
-};
-
-std::string events_of(sim::Engine& e, const std::string& component, const std::string& event) {
-  std::string out;
-  for (const auto& ev : e.events())
-    if (ev["component"] == component && ev["event"] == event) out += ev.dump() + "\n";
-  return out;
-}
+using support::command;
+using support::lab_site;
+using Lab = support::SimLab;
 
 class Quiet : public runbook::Observer {
  public:
@@ -137,14 +71,14 @@ TEST_CASE("sim world: a PXE install ends with SSH answering with the kickstart's
   CHECK(lab.w().state("k8s-node1") == "up");
   auto login = lab.w().ssh_login("k8s-node1");
   CHECK_MESSAGE(login.ok, login.reason);
-  auto r = lab.w().host("k8s-node1").run(cmd("hostname"));
+  auto r = lab.w().host("k8s-node1").run(command("hostname"));
   CHECK(r.exit_code == 0);
   CHECK(r.out == "k8s-node1\n");
   // What the installer read, in order, from the files on the PXE server.
-  const std::string pxe = events_of(lab.engine(), "k8s-node1", "pxe-boot");
+  const std::string pxe = lab.events("k8s-node1", "pxe-boot");
   CHECK(pxe.find("pxelinux.cfg/01-00-50-56-aa-00-02") != std::string::npos);
   CHECK(pxe.find("ks.cfg") != std::string::npos);
-  const auto installs = events_of(lab.engine(), "k8s-node1", "install-started");
+  const auto installs = lab.events("k8s-node1", "install-started");
   CHECK(!installs.empty());
   // Only the kickstart's key is authorized: another key is refused.
   auto other_site = lab_site();
@@ -156,7 +90,7 @@ TEST_CASE("sim world: a PXE install ends with SSH answering with the kickstart's
   CHECK_FALSE(refused.ok);
   CHECK(refused.reason.find("Permission denied (publickey)") != std::string::npos);
   // A command the simulated host does not know exits 127 naming the host and the command.
-  auto unknown = lab.w().host("k8s-node1").run(cmd("frobnicate --now"));
+  auto unknown = lab.w().host("k8s-node1").run(command("frobnicate --now"));
   CHECK(unknown.exit_code == 127);
   CHECK(unknown.err.find("sim: k8s-node1: unknown command 'frobnicate'") != std::string::npos);
 }
@@ -203,13 +137,11 @@ TEST_CASE("sim world: a VM on the management VLAN gets no lease and does not ins
   site["hosts"]["k8s-node1"]["vm"]["nics"][0]["network"] = "management";
   Lab lab(3, site);
   lab.infra();
-  lab.w().hv().define(world::vm_spec_from_json("k8s-node1", site["hosts"]["k8s-node1"]["vm"]));
-  lab.w().hv().start("k8s-node1");
-  lab.engine().run_for(16min);
+  lab.install("k8s-node1");
   CHECK(lab.w().state("k8s-node1") == "halted");
   const std::string why = lab.w().diagnose("k8s-node1");
   CHECK_MESSAGE(why.find("unknown clients are denied") != std::string::npos, why);
-  CHECK(events_of(lab.engine(), "k8s-node1", "install-started").empty());
+  CHECK(lab.events("k8s-node1", "install-started").empty());
 }
 
 TEST_CASE("sim world: a DHCP reservation for another MAC leaves the node away from its address") {
@@ -302,7 +234,7 @@ TEST_CASE("sim world faults: a worker powered off mid-install is reinstalled by 
   CHECK(summary.ok());
   CHECK(summary.results[1].attempts == 2);
   CHECK(lab.engine().log_jsonl().find("powered off during the install") != std::string::npos);
-  std::string starts = events_of(lab.engine(), "k8s-node1", "install-started");
+  std::string starts = lab.events("k8s-node1", "install-started");
   CHECK(std::count(starts.begin(), starts.end(), '\n') == 2);
   CHECK(lab.w().ssh_login("k8s-node1").ok);
 }
@@ -353,7 +285,7 @@ TEST_CASE("sim world faults: a slow installer takes longer") {
   lab.infra();
   lab.w().set_install_slowdown(2.0);
   lab.install("k8s-node1", 30min);
-  auto started = nlohmann::json::parse(events_of(lab.engine(), "k8s-node1", "install-started"));
+  auto started = nlohmann::json::parse(lab.events("k8s-node1", "install-started"));
   CHECK(started["seconds"].get<int>() >= 18 * 60);
   CHECK(lab.w().ssh_login("k8s-node1").ok);
 }
@@ -370,7 +302,7 @@ TEST_CASE("sim world faults: the whole host loses power, and its VMs boot from d
   for (const std::string vm : {"pfsense", "pxe", "k8s-node1"}) lab.w().hv().start(vm);
   lab.engine().run_for(5min);
   CHECK(lab.w().ssh_login("k8s-node1").ok);
-  std::string starts = events_of(lab.engine(), "k8s-node1", "install-started");
+  std::string starts = lab.events("k8s-node1", "install-started");
   CHECK(std::count(starts.begin(), starts.end(), '\n') == 1);  // no reinstall: the disk kept the system
 }
 

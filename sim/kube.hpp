@@ -1,0 +1,204 @@
+// The simulated Kubernetes cluster: kubeadm (init, join, tokens, reset), the API object store,
+// kubectl, the scheduler and controllers (Deployments, StatefulSets, DaemonSets, PVC binding),
+// node readiness, Service endpoints and etcdctl snapshots. A pure model: SimWorld calls the
+// command functions when a machine runs `kubeadm`, `kubectl` or `etcdctl`, passing what that
+// machine offers and access to its files. Messages follow Kubernetes 1.2x and etcd 3.5.
+//
+// etcd restore (a choice the real tools leave to the operator): `etcdctl snapshot restore FILE
+// --data-dir DIR` writes DIR/member/snap/db. When DIR is /var/lib/etcd on the control-plane node,
+// the static etcd pod is taken to restart on it: the store is replaced and the API is up again.
+// On another node, `kubeadm init --ignore-preflight-errors=DirAvailable--var-lib-etcd` starts the
+// new control plane from that data, as the real rebuild procedure does.
+#pragma once
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sim/engine.hpp"
+
+namespace drctl::sim {
+
+/// What a machine offers Kubernetes, from its simulated system (the lead fills it in).
+struct KubeNode {
+  std::string name;                // the machine's hostname
+  std::string address;             // its IP on the cluster network
+  bool container_runtime = false;  // containerd (or docker.io) installed and running
+  bool kubelet = false;            // kubelet installed
+  bool swap_on = false;            // swap enabled (kubeadm's preflight refuses it)
+};
+
+/// A machine's files, for reading --config / -f files and writing admin.conf, snapshots,
+/// certificates. `remove` may be empty (then `kubeadm reset` leaves the files behind).
+struct KubeFiles {
+  std::function<std::optional<std::string>(const std::string& path)> read;
+  std::function<void(const std::string& path, const std::string& content, unsigned mode)> write;
+  std::function<void(const std::string& path)> remove;
+};
+
+/// A command's exit code and output.
+struct KubeResult {
+  int code = 0;
+  std::string out, err;
+};
+
+/// A kind the API server serves: built in, or from a CustomResourceDefinition.
+struct KubeKind {
+  std::string group, version, kind, plural;
+  bool namespaced = true;
+  std::vector<std::string> short_names;
+  std::string api_version() const { return group.empty() ? version : group + "/" + version; }
+  /// "deployments.apps", "services": how kubectl names the resource in messages.
+  std::string resource() const { return group.empty() ? plural : plural + "." + group; }
+  /// "deployment.apps", "service": the prefix of `kubectl apply`'s lines.
+  std::string singular() const;
+};
+
+class KubeCluster {
+ public:
+  explicit KubeCluster(Engine& engine);
+
+  /// `kubeadm init [--config FILE] [--pod-network-cidr C] [--service-cidr C]
+  /// [--control-plane-endpoint E] [--kubernetes-version V] [--ignore-preflight-errors=L]`,
+  /// `kubeadm join ENDPOINT --token T --discovery-token-ca-cert-hash sha256:H`,
+  /// `kubeadm token create [--print-join-command] [--ttl D]`, `kubeadm token list`,
+  /// `kubeadm reset -f`. Preflight errors as kubeadm prints them; exit 1.
+  KubeResult kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
+  /// kubectl: apply -f FILE|-, get, delete, wait, create secret tls / namespace, rollout status.
+  /// Needs --kubeconfig FILE (or KUBECONFIG in `env`) naming a kubeconfig this cluster issued.
+  /// From an actor, `wait` and `rollout status` wait in virtual time up to --timeout.
+  KubeResult kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
+                     const std::map<std::string, std::string>& env, const KubeFiles& files);
+  /// etcdctl snapshot save FILE | restore FILE --data-dir DIR | status FILE (see the file-top
+  /// comment for what a restore replaces).
+  KubeResult etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
+
+  /// Power and health from the lead: a stopped node becomes NotReady after the node-monitor
+  /// grace period (40 s); its pods are not ready then, and Deployment pods are replaced on other
+  /// nodes 5 min later. A node back up is Ready again and its pods get ready anew.
+  void set_node_up(const std::string& node, bool up);
+  /// Wipes the control plane (the disaster): objects and pods gone, the API down until an init
+  /// or an etcd restore. The nodes' kubelets keep their configuration.
+  void wipe();
+
+  /// An API server is running (initialised, not wiped, its node up).
+  bool api_up() const;
+  /// The control-plane node's name ("" if none).
+  std::string api_node() const;
+  /// Every object of a kind (e.g. "Service"; "Pod" and "Node" included), sorted by namespace/name.
+  std::vector<nlohmann::json> objects(const std::string& kind) const;
+  std::optional<nlohmann::json> object(const std::string& kind, const std::string& ns, const std::string& name) const;
+  /// A pod as the kubelet runs it. `owner` is "Deployment/web", "" for a bare Pod.
+  struct Pod {
+    std::string ns, name, node, ip;
+    nlohmann::json labels;
+    bool ready;
+    std::string owner;
+  };
+  std::vector<Pod> pods() const;
+  struct Endpoint {
+    std::string pod, node, ip;
+    int port;
+  };
+  /// Ready endpoints of a Service for a service port, resolving targetPort (number or name).
+  std::vector<Endpoint> endpoints(const std::string& ns, const std::string& service, int port) const;
+  /// The same, for a service port given by its name.
+  std::vector<Endpoint> endpoints(const std::string& ns, const std::string& service,
+                                  const std::string& port_name) const;
+  std::vector<std::string> nodes(bool ready_only) const;
+  /// Called after every change of objects, pods or node readiness.
+  void on_change(std::function<void()> fn);
+  /// Sets status.loadBalancer.ingress of a Service ("" clears it).
+  void set_load_balancer_ip(const std::string& ns, const std::string& service, const std::string& ip);
+
+  /// The kind serving `api_version`/`kind` now (CRDs included), if any.
+  std::optional<KubeKind> find_kind(const std::string& api_version, const std::string& kind) const;
+
+ private:
+  using Key = std::tuple<std::string, std::string, std::string>;  // kind, namespace, name
+  struct NodeState {
+    std::string address, ca;  // ca: the cluster CA its kubelet trusts
+    int index = 0;            // its pod CIDR: the index-th /24 of the pod subnet
+    bool control_plane = false, up = true, ready = false;
+    std::uint64_t generation = 0;  // bumped on every power change: stale timers do nothing
+    Duration since{0};
+  };
+  struct PodState {
+    std::string ns, name, node, ip, owner_kind, owner_name;
+    nlohmann::json labels, spec;
+    bool ready = false;
+    std::uint64_t uid = 0;
+    Duration created{0};
+  };
+
+  // kubeadm (kube.cpp)
+  KubeResult init(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
+  KubeResult join(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
+  KubeResult token(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
+  KubeResult reset(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
+  std::string new_token(Duration ttl);
+  /// `init` breaks the line before the hash (" \\\n\t"), `token create` prints one line (" ").
+  std::string join_command(const std::string& token, const std::string& break_before_hash) const;
+  void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
+  void add_node(const KubeNode& node, bool control_plane);
+  void start_api(const nlohmann::json& restored_objects);
+
+  // the store and controllers (kube.cpp)
+  void put(nlohmann::json obj);
+  void erase(const Key& key);
+  void reconcile();
+  void reconcile_volumes();
+  void reconcile_workload(const std::string& kind, const nlohmann::json& obj);
+  void schedule(PodState pod);
+  bool claims_bound(const PodState& pod) const;
+  std::vector<std::string> eligible_nodes(const nlohmann::json& pod_spec) const;
+  std::string next_pod_ip(const std::string& node);
+  void changed();
+  std::string allocate_cluster_ip();
+  nlohmann::json pod_json(const PodState& p) const;
+  nlohmann::json node_json(const std::string& name, const NodeState& n) const;
+  nlohmann::json workload_status(const std::string& kind, const nlohmann::json& obj) const;
+  std::vector<Endpoint> endpoints_for(const std::string& ns, const std::string& service,
+                                      const std::function<bool(const nlohmann::json&)>& is_port) const;
+
+  // kubectl (kube_kubectl.cpp)
+  struct Kubectl;
+  std::optional<KubeResult> check_kubeconfig(const std::string& path, bool from_flag, const KubeFiles& files) const;
+  KubeResult apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
+  KubeResult get(Kubectl& k);
+  KubeResult remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
+  KubeResult wait(Kubectl& k);
+  KubeResult create(Kubectl& k, const KubeFiles& files);
+  KubeResult rollout(Kubectl& k);
+  std::optional<KubeKind> kind_by_resource(const std::string& name) const;
+  std::vector<nlohmann::json> listed(const KubeKind& kind, const std::string& ns, bool all_ns) const;
+  /// Whether `condition` holds for `obj` of `kind` now (pods/nodes Ready, deployments Available).
+  bool condition_met(const KubeKind& kind, const nlohmann::json& obj, const std::string& condition) const;
+  /// Polls `check` every second of virtual time up to `timeout` when called from an actor.
+  bool await(Duration timeout, const std::function<bool()>& check);
+
+  Engine& engine_;
+  std::vector<std::function<void()>> observers_;
+  std::map<Key, nlohmann::json> store_;
+  std::map<std::pair<std::string, std::string>, PodState> pods_;  // ns, name
+  std::map<std::string, NodeState> nodes_;
+  std::map<std::string, Duration> tokens_;  // "id.secret" -> expiry
+  std::string api_node_, endpoint_, ca_, version_, pod_subnet_, service_subnet_;
+  bool api_running_ = false;
+  std::uint64_t next_uid_ = 1, revision_ = 0;
+  std::map<std::string, int> next_pod_host_;  // node -> last pod IP host part
+};
+
+/// Multi-document YAML (a `kind: List` expands to its items) as JSON; throws std::runtime_error
+/// naming the line on a syntax error.
+std::vector<nlohmann::json> kube_parse_yaml(const std::string& text);
+/// JSON as YAML, the way `kubectl get -o yaml` prints it.
+std::string kube_to_yaml(const nlohmann::json& value);
+/// A resource quantity ("10Gi", "500M", "1") in bytes/units; nullopt if malformed.
+std::optional<long double> kube_quantity(const std::string& text);
+
+}  // namespace drctl::sim

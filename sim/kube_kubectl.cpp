@@ -1,0 +1,911 @@
+// kubectl against the simulated cluster, the kinds the API server serves (built in and from
+// CRDs), and YAML in and out. Messages are kubectl 1.2x's.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "sim/kube.hpp"
+#include "sim/kube_util.hpp"
+#include "world/yaml_json.hpp"
+
+namespace drctl::sim {
+
+using namespace kube_util;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// kubectl's "TYPE NAME…" or "TYPE/NAME" arguments.
+std::pair<std::string, std::vector<std::string>> type_and_names(const std::vector<std::string>& positional) {
+  std::string type = positional[0];
+  std::vector<std::string> names(positional.begin() + 1, positional.end());
+  if (auto slash = type.find('/'); slash != std::string::npos) {
+    names.insert(names.begin(), type.substr(slash + 1));
+    type = type.substr(0, slash);
+  }
+  return {type, names};
+}
+
+const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+const std::vector<KubeKind>& builtin_kinds() {
+  static const std::vector<KubeKind> kinds = {
+      {"", "v1", "Namespace", "namespaces", false, {"ns"}},
+      {"", "v1", "Pod", "pods", true, {"po"}},
+      {"", "v1", "Node", "nodes", false, {"no"}},
+      {"", "v1", "Service", "services", true, {"svc"}},
+      {"", "v1", "Secret", "secrets", true, {}},
+      {"", "v1", "ConfigMap", "configmaps", true, {"cm"}},
+      {"", "v1", "ServiceAccount", "serviceaccounts", true, {"sa"}},
+      {"", "v1", "PersistentVolume", "persistentvolumes", false, {"pv"}},
+      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}},
+      {"apps", "v1", "Deployment", "deployments", true, {"deploy"}},
+      {"apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}},
+      {"apps", "v1", "DaemonSet", "daemonsets", true, {"ds"}},
+      {"batch", "v1", "Job", "jobs", true, {}},
+      {"batch", "v1", "CronJob", "cronjobs", true, {"cj"}},
+      {"networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}},
+      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, {}},
+      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}},
+      {"rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}},
+      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, {}},
+      {"storage.k8s.io", "v1", "StorageClass", "storageclasses", false, {"sc"}},
+      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}},
+      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, {"crd", "crds"}},
+      {"admissionregistration.k8s.io",
+       "v1",
+       "ValidatingWebhookConfiguration",
+       "validatingwebhookconfigurations",
+       false,
+       {}},
+      {"admissionregistration.k8s.io",
+       "v1",
+       "MutatingWebhookConfiguration",
+       "mutatingwebhookconfigurations",
+       false,
+       {}},
+  };
+  return kinds;
+}
+
+/// The kinds a CustomResourceDefinition adds, one per served version.
+std::vector<KubeKind> crd_kinds(const json& crd) {
+  std::vector<KubeKind> out;
+  const json spec = spec_of(crd);
+  if (!spec.contains("names") || !spec.contains("versions")) return out;
+  for (const auto& v : spec["versions"]) {
+    if (!v.value("served", true)) continue;
+    KubeKind k{spec.value("group", ""),
+               v.value("name", ""),
+               spec["names"].value("kind", ""),
+               spec["names"].value("plural", ""),
+               spec.value("scope", "Namespaced") == "Namespaced",
+               {}};
+    if (spec["names"].contains("shortNames"))
+      for (const auto& s : spec["names"]["shortNames"]) k.short_names.push_back(s.get<std::string>());
+    out.push_back(k);
+  }
+  return out;
+}
+
+/// Whether a string would read back as something else than a string when written plain.
+bool needs_quotes(const std::string& s) {
+  if (s.empty()) return true;
+  if (yaml_to_json(YAML::Load(s)) != json(s)) return true;
+  return s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.front() == ' ' || s.back() == ' ';
+}
+
+void emit(YAML::Emitter& out, const json& v) {
+  if ((v.is_object() || v.is_array()) && v.empty()) {
+    out << YAML::Flow << (v.is_object() ? YAML::BeginMap : YAML::BeginSeq)
+        << (v.is_object() ? YAML::EndMap : YAML::EndSeq);
+  } else if (v.is_object()) {
+    out << YAML::BeginMap;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      out << YAML::Key << it.key() << YAML::Value;
+      emit(out, it.value());
+    }
+    out << YAML::EndMap;
+  } else if (v.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& item : v) emit(out, item);
+    out << YAML::EndSeq;
+  } else if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    bool quote = false;
+    try {
+      quote = needs_quotes(s);
+    } catch (const YAML::Exception&) {
+      quote = true;
+    }
+    if (quote) out << YAML::DoubleQuoted;
+    out << s;
+  } else if (v.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << v.dump();
+  }
+}
+
+/// `{.status.loadBalancer.ingress[0].ip}` (kubectl's -o jsonpath, fields, [n] and [*] only).
+std::string jsonpath(const json& root, const std::string& expr) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < expr.size()) {
+    auto open = expr.find('{', pos);
+    out += expr.substr(pos, open == std::string::npos ? std::string::npos : open - pos);
+    if (open == std::string::npos) break;
+    auto close = expr.find('}', open);
+    if (close == std::string::npos) break;
+    std::string path = expr.substr(open + 1, close - open - 1);
+    std::vector<json> current = {root};
+    std::size_t i = 0;
+    while (i < path.size()) {
+      std::vector<json> next;
+      if (path[i] == '.') {
+        std::size_t j = path.find_first_of(".[", i + 1);
+        std::string field = path.substr(i + 1, j == std::string::npos ? std::string::npos : j - i - 1);
+        for (const auto& c : current)
+          if (field.empty())
+            next.push_back(c);
+          else if (c.is_object() && c.contains(field))
+            next.push_back(c[field]);
+        i = j == std::string::npos ? path.size() : j;
+      } else if (path[i] == '[') {
+        std::size_t j = path.find(']', i);
+        std::string index = path.substr(i + 1, j - i - 1);
+        for (const auto& c : current) {
+          if (!c.is_array()) continue;
+          if (index == "*")
+            next.insert(next.end(), c.begin(), c.end());
+          else if (std::stoul(index) < c.size())
+            next.push_back(c[std::stoul(index)]);
+        }
+        i = j == std::string::npos ? path.size() : j + 1;
+      } else {
+        break;
+      }
+      current = std::move(next);
+    }
+    for (std::size_t k = 0; k < current.size(); ++k)
+      out += (k ? " " : "") + (current[k].is_string() ? current[k].get<std::string>() : current[k].dump());
+    pos = close + 1;
+  }
+  return out;
+}
+
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      width.resize(std::max(width.size(), r.size()));
+      width[i] = std::max(width[i], r[i].size());
+    }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i)
+      line += i + 1 < r.size() ? r[i] + std::string(width[i] - r[i].size() + 3, ' ') : r[i];
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string age(Duration d) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 3 * 3600) return std::to_string(s / 60) + "m";
+  if (s < 2 * 86400) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+/// kubectl's label selector: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated.
+bool selected(const std::string& selector, const json& labels) {
+  std::size_t pos = 0;
+  while (pos <= selector.size() && !selector.empty()) {
+    auto comma = selector.find(',', pos);
+    std::string term = selector.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    bool ok;
+    if (auto ne = term.find("!="); ne != std::string::npos) {
+      std::string k = term.substr(0, ne);
+      ok = !labels.contains(k) || labels[k] != term.substr(ne + 2);
+    } else if (auto eq = term.find('='); eq != std::string::npos) {
+      std::string k = term.substr(0, eq), v = term.substr(term.find_first_not_of('=', eq));
+      ok = labels.contains(k) && labels[k] == v;
+    } else if (!term.empty() && term[0] == '!') {
+      ok = !labels.contains(term.substr(1));
+    } else {
+      ok = labels.contains(term);
+    }
+    if (!ok) return false;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return true;
+}
+
+std::string name_of(const json& obj) { return str(obj, "/metadata/name"_json_pointer); }
+std::string ns_of(const json& obj) { return str(obj, "/metadata/namespace"_json_pointer); }
+
+std::string ports_column(const json& spec) {
+  std::string out;
+  for (const auto& p : spec.value("ports", json::array())) {
+    out += (out.empty() ? "" : ",") + std::to_string(p.value("port", 0));
+    if (p.contains("nodePort")) out += ":" + std::to_string(p.value("nodePort", 0));
+    out += "/" + p.value("protocol", std::string("TCP"));
+  }
+  return out.empty() ? "<none>" : out;
+}
+
+}  // namespace
+
+std::string KubeKind::singular() const {
+  std::string s = lower(kind);
+  return group.empty() ? s : s + "." + group;
+}
+
+std::vector<json> kube_parse_yaml(const std::string& text) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& e) {
+    throw std::runtime_error("yaml: line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  std::vector<json> out;
+  for (const auto& d : docs) {
+    json j = yaml_to_json(d);
+    if (j.is_null()) continue;
+    if (j.is_object() && j.value("kind", "") == "List" && j.contains("items") && j["items"].is_array()) {
+      for (const auto& item : j["items"]) out.push_back(item);
+    } else {
+      out.push_back(j);
+    }
+  }
+  return out;
+}
+
+std::string kube_to_yaml(const json& value) {
+  YAML::Emitter out;
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::optional<long double> kube_quantity(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  long double n;
+  try {
+    n = std::stold(text.substr(0, i));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  static const std::map<std::string, long double> suffix = {{"", 1},
+                                                            {"m", 1e-3},
+                                                            {"k", 1e3},
+                                                            {"M", 1e6},
+                                                            {"G", 1e9},
+                                                            {"T", 1e12},
+                                                            {"P", 1e15},
+                                                            {"E", 1e18},
+                                                            {"Ki", 1024.0L},
+                                                            {"Mi", 1048576.0L},
+                                                            {"Gi", 1073741824.0L},
+                                                            {"Ti", 1099511627776.0L},
+                                                            {"Pi", 1125899906842624.0L},
+                                                            {"Ei", 1152921504606846976.0L}};
+  auto it = suffix.find(text.substr(i));
+  if (it == suffix.end()) return std::nullopt;
+  return n * it->second;
+}
+
+std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, const std::string& kind) const {
+  for (const auto& k : builtin_kinds())
+    if (k.kind == kind && k.api_version() == api_version) return k;
+  for (const auto& [key, crd] : store_) {
+    if (std::get<0>(key) != "CustomResourceDefinition") continue;
+    for (const auto& k : crd_kinds(crd))
+      if (k.kind == kind && k.api_version() == api_version) return k;
+  }
+  return std::nullopt;
+}
+
+std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) const {
+  std::vector<KubeKind> all = builtin_kinds();
+  for (const auto& [key, crd] : store_)
+    if (std::get<0>(key) == "CustomResourceDefinition") {
+      auto ks = crd_kinds(crd);
+      if (!ks.empty()) all.push_back(ks.front());
+    }
+  const std::string n = lower(name);
+  for (const auto& k : all) {
+    std::vector<std::string> names = {k.plural, lower(k.kind), k.resource(), k.singular()};
+    names.insert(names.end(), k.short_names.begin(), k.short_names.end());
+    if (std::find(names.begin(), names.end(), n) != names.end()) return k;
+  }
+  return std::nullopt;
+}
+
+std::vector<json> KubeCluster::listed(const KubeKind& kind, const std::string& ns, bool all_ns) const {
+  std::vector<json> out;
+  for (auto& obj : objects(kind.kind))
+    if (!kind.namespaced || all_ns || ns_of(obj) == ns) out.push_back(std::move(obj));
+  return out;
+}
+
+// --- kubectl ---------------------------------------------------------------------------------
+
+struct KubeCluster::Kubectl {
+  Args args;
+  std::string verb;
+  std::vector<std::string> positional;  // after the verb
+  std::string ns() const { return args.get("--namespace", "default"); }
+  bool all_ns() const { return args.has("--all-namespaces"); }
+};
+
+std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path, bool from_flag,
+                                                        const KubeFiles& files) const {
+  const KubeResult no_server{
+      1, "", "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n"};
+  if (path.empty()) return no_server;
+  auto text = files.read(path);
+  if (!text) return from_flag ? KubeResult{1, "", "error: stat " + path + ": no such file or directory\n"} : no_server;
+  std::string server, ca_data;
+  try {
+    auto docs = kube_parse_yaml(*text);
+    if (docs.empty() || !docs[0].contains("clusters") || docs[0]["clusters"].empty())
+      throw std::runtime_error("no clusters");
+    const json& cluster = docs[0]["clusters"][0]["cluster"];
+    server = cluster.value("server", "");
+    ca_data = cluster.value("certificate-authority-data", "");
+  } catch (const std::exception& e) {
+    return KubeResult{1, "", "error: error loading config file \"" + path + "\": " + e.what() + "\n"};
+  }
+  const std::string host = server.starts_with("https://") ? server.substr(8) : server;
+  if (!api_up() || host != endpoint_)
+    return KubeResult{
+        1, "", "The connection to the server " + host + " was refused - did you specify the right host or port?\n"};
+  auto ca_pem = unbase64(ca_data);
+  if (!ca_pem || ca_pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos ||
+      unbase64(ca_pem->substr(ca_pem->find('\n') + 1, ca_pem->find("\n-----END") - ca_pem->find('\n') - 1)) !=
+          "drctl-sim cluster CA " + ca_)
+    return KubeResult{1, "",
+                      "Unable to connect to the server: x509: certificate signed by unknown authority (possibly "
+                      "because of \"crypto/rsa: verification error\" while trying to verify candidate authority "
+                      "certificate \"kubernetes\")\n"};
+  return std::nullopt;
+}
+
+KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
+                                const std::map<std::string, std::string>& env, const KubeFiles& files) {
+  Kubectl k;
+  k.args = parse_args(argv, first_arg(argv, "kubectl"),
+                      {"--kubeconfig", "--namespace", "--output", "--filename", "--selector", "--for", "--timeout",
+                       "--cert", "--key", "--context", "--field-manager", "--from-literal"},
+                      {"--all-namespaces", "--all", "--ignore-not-found", "--server-side", "--force-conflicts",
+                       "--wait", "--overwrite", "--dry-run"},
+                      {{"-n", "--namespace"},
+                       {"-o", "--output"},
+                       {"-f", "--filename"},
+                       {"-l", "--selector"},
+                       {"-A", "--all-namespaces"}});
+  if (!k.args.error.empty()) return {1, "", "error: " + k.args.error + "\nSee 'kubectl --help' for usage.\n"};
+  if (k.args.positional.empty())
+    return {1, "", "error: you must specify a command (apply, get, delete, wait, create, rollout)\n"};
+  k.verb = k.args.positional[0];
+  k.positional.assign(k.args.positional.begin() + 1, k.args.positional.end());
+  const std::set<std::string> verbs = {"apply", "get", "delete", "wait", "create", "rollout"};
+  if (!verbs.count(k.verb)) return {1, "", "error: unknown command \"" + k.verb + "\" for \"kubectl\"\n"};
+
+  std::string kubeconfig = k.args.get("--kubeconfig");
+  const bool from_flag = !kubeconfig.empty();
+  if (!from_flag) {
+    if (auto e = env.find("KUBECONFIG"); e != env.end())
+      kubeconfig = e->second.substr(0, e->second.find(':'));
+    else if (auto h = env.find("HOME"); h != env.end())
+      kubeconfig = h->second + "/.kube/config";
+  }
+  if (auto refused = check_kubeconfig(kubeconfig, from_flag, files)) return *refused;
+
+  if (k.verb == "apply") return apply(k, files, stdin_data);
+  if (k.verb == "get") return get(k);
+  if (k.verb == "delete") return remove(k, files, stdin_data);
+  if (k.verb == "wait") return wait(k);
+  if (k.verb == "create") return create(k, files);
+  return rollout(k);
+}
+
+namespace {
+
+/// The documents of every -f, each with the name kubectl gives its source ("STDIN" for -).
+struct Source {
+  std::string file;
+  json doc;
+};
+
+std::optional<std::string> read_sources(const std::vector<std::string>& paths, const std::string& stdin_data,
+                                        const KubeFiles& files, std::vector<Source>& out) {
+  if (paths.empty()) return "error: must specify one of -f and -k\n";
+  for (const auto& path : paths) {
+    auto text = path == "-" ? std::optional(stdin_data) : files.read(path);
+    if (!text) return "error: the path \"" + path + "\" does not exist\n";
+    const std::string file = path == "-" ? "STDIN" : path;
+    try {
+      for (auto& d : kube_parse_yaml(*text)) out.push_back({file, std::move(d)});
+    } catch (const std::exception& e) {
+      return "error: error parsing " + file + ": error converting YAML to JSON: " + e.what() + "\n";
+    }
+  }
+  return std::nullopt;
+}
+
+/// What the API server's validation says about a workload's selector, or "".
+std::string invalid_workload(const KubeKind& kind, const json& obj) {
+  const json spec = spec_of(obj);
+  const std::string prefix = "The " + kind.kind + " \"" + name_of(obj) + "\" is invalid: ";
+  if (!spec.contains("selector")) return prefix + "spec.selector: Required value";
+  json want = spec["selector"].value("matchLabels", json::object());
+  json have = labels_of(spec.value("template", json::object()));
+  if (!matches(want, have)) {
+    std::string map;
+    for (auto it = have.begin(); it != have.end(); ++it)
+      map += (map.empty() ? "" : ", ") + ("\"" + it.key() + "\":" + it.value().dump());
+    return prefix + "spec.template.metadata.labels: Invalid value: map[string]string{" + map +
+           "}: `selector` does not match template `labels`";
+  }
+  return "";
+}
+
+}  // namespace
+
+KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+  std::vector<Source> sources;
+  if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
+  // kubectl maps every document to a resource before it applies any: a CRD and its custom
+  // resources in one file fail for the resources.
+  std::vector<std::optional<KubeKind>> kinds;
+  for (const auto& s : sources) kinds.push_back(find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", "")));
+
+  KubeResult r;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const std::string& file = sources[i].file;
+    json doc = sources[i].doc;
+    auto error = [&](const std::string& line) {
+      r.code = 1;
+      r.err += line + "\n";
+      engine_.log("kube", "apply-failed", {{"file", file}, {"error", line}});
+    };
+    if (!doc.is_object()) {
+      error("error: error validating \"" + file + "\": error validating data: invalid object");
+      continue;
+    }
+    std::vector<std::string> missing;
+    if (doc.value("apiVersion", "").empty()) missing.push_back("apiVersion not set");
+    if (doc.value("kind", "").empty()) missing.push_back("kind not set");
+    if (!missing.empty()) {
+      std::string list;
+      for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+      error("error: error validating \"" + file + "\": error validating data: [" + list +
+            "]; if you choose to ignore these errors, turn validation off with --validate=false");
+      continue;
+    }
+    const std::string api_version = doc["apiVersion"], kind_name = doc["kind"], name = name_of(doc);
+    if (!kinds[i]) {
+      error("error: resource mapping not found for name: \"" + name + "\" namespace: \"" + ns_of(doc) + "\" from \"" +
+            file + "\": no matches for kind \"" + kind_name + "\" in version \"" + api_version +
+            "\"\nensure CRDs are installed first");
+      continue;
+    }
+    const KubeKind& kind = *kinds[i];
+    if (kind.kind == "Node") {
+      error("sim: applying Node objects is not modelled (nodes join with kubeadm)");
+      continue;
+    }
+    std::string ns;
+    if (kind.namespaced) {
+      ns = ns_of(doc).empty() ? k.ns() : ns_of(doc);
+      if (k.args.has("--namespace") && ns != k.ns()) {
+        error("error: the namespace from the provided object \"" + ns + "\" does not match the namespace \"" + k.ns() +
+              "\". You must pass '--namespace=" + ns + "' to perform this operation.");
+        continue;
+      }
+      doc["metadata"]["namespace"] = ns;
+    } else if (doc.contains("metadata") && doc["metadata"].is_object()) {
+      doc["metadata"].erase("namespace");
+    }
+    if (name.empty()) {
+      error("error: error when retrieving current configuration of:\nResource: \"" + kind.api_version() +
+            ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + kind.api_version() + ", Kind=" + kind.kind +
+            "\"\nName: \"\", Namespace: \"" + ns + "\"\nfrom server for: \"" + file +
+            "\": resource name may not be empty");
+      continue;
+    }
+    const Key key{kind.kind, ns, name};
+    auto existing = store_.find(key);
+    if (kind.namespaced && !store_.count({"Namespace", "", ns})) {
+      error("Error from server (NotFound): error when creating \"" + file + "\": namespaces \"" + ns + "\" not found");
+      continue;
+    }
+    if (kind.kind == "Deployment" || kind.kind == "StatefulSet" || kind.kind == "DaemonSet") {
+      if (auto why = invalid_workload(kind, doc); !why.empty()) {
+        error("Error from server (Invalid): error when creating \"" + file + "\": " + why);
+        continue;
+      }
+    }
+    if (kind.kind == "CustomResourceDefinition") {
+      const json spec = spec_of(doc);
+      std::string want =
+          spec.contains("names") ? spec["names"].value("plural", "") + "." + spec.value("group", "") : "";
+      if (name != want) {
+        error("The CustomResourceDefinition \"" + name + "\" is invalid: metadata.name: Invalid value: \"" + name +
+              "\": must be spec.names.plural+\".\"+spec.group");
+        continue;
+      }
+    }
+    const std::string applied = sources[i].doc.dump();
+    std::string action = "created";
+    if (existing != store_.end()) {
+      const json& old = existing->second;
+      if (old.contains("metadata") && old["metadata"].contains("annotations") &&
+          old["metadata"]["annotations"].value(kLastApplied, "") == applied) {
+        r.out += kind.singular() + "/" + name + " unchanged\n";
+        continue;
+      }
+      action = "configured";
+      if (old.contains("status")) doc["status"] = old["status"];
+      for (const char* field : {"/spec/clusterIP", "/spec/volumeName", "/spec/claimRef"}) {
+        json::json_pointer p(field);
+        if (old.contains(p) && !doc.contains(p)) doc[p] = old[p];
+      }
+    }
+    doc["metadata"]["annotations"][kLastApplied] = applied;
+    const std::optional<json> previous = existing == store_.end() ? std::nullopt : std::optional(existing->second);
+    put(doc);
+    try {
+      reconcile();
+    } catch (const json::exception& e) {  // a field of the wrong type: the API server cannot decode it
+      if (previous)
+        store_[key] = *previous;
+      else
+        store_.erase(key);
+      reconcile();
+      error("Error from server (BadRequest): error when creating \"" + file + "\": " + kind.kind + " in version \"" +
+            kind.version + "\" cannot be handled as a " + kind.kind + ": " + e.what());
+      continue;
+    }
+    engine_.log("kube", "object-applied", {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", action}});
+    r.out += kind.singular() + "/" + name + " " + action + "\n";
+  }
+  reconcile();
+  changed();
+  return r;
+}
+
+KubeResult KubeCluster::get(Kubectl& k) {
+  std::vector<std::string> args = k.positional;
+  if (args.empty()) return {1, "", "error: you must specify the type of resource to get\n"};
+  std::string type = args[0];
+  std::vector<std::string> names(args.begin() + 1, args.end());
+  if (auto slash = type.find('/'); slash != std::string::npos) {
+    names.insert(names.begin(), type.substr(slash + 1));
+    type = type.substr(0, slash);
+  }
+  auto kind = kind_by_resource(type);
+  if (!kind) return {1, "", "error: the server doesn't have a resource type \"" + type + "\"\n"};
+  KubeResult r;
+  std::vector<json> items;
+  if (names.empty()) {
+    for (auto& obj : listed(*kind, k.ns(), k.all_ns()))
+      if (selected(k.args.get("--selector"), labels_of(obj))) items.push_back(std::move(obj));
+  } else {
+    for (const auto& n : names) {
+      auto obj = object(kind->kind, kind->namespaced ? k.ns() : "", n);
+      if (obj)
+        items.push_back(*obj);
+      else if (!k.args.has("--ignore-not-found")) {
+        r.code = 1;
+        r.err += "Error from server (NotFound): " + kind->resource() + " \"" + n + "\" not found\n";
+      }
+    }
+  }
+  for (auto& obj : items)
+    if (kind->kind == "Deployment" || kind->kind == "StatefulSet" || kind->kind == "DaemonSet")
+      obj["status"] = workload_status(kind->kind, obj);
+  const std::string output = k.args.get("--output");
+  if (items.empty()) {
+    if (names.empty())
+      r.err += kind->namespaced && !k.all_ns() ? "No resources found in " + k.ns() + " namespace.\n"
+                                               : "No resources found\n";
+    return r;
+  }
+  json doc =
+      items.size() == 1 && names.size() == 1
+          ? items[0]
+          : json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}, {"metadata", {{"resourceVersion", ""}}}};
+  if (output == "json")
+    r.out += doc.dump(4) + "\n";
+  else if (output == "yaml")
+    r.out += kube_to_yaml(doc);
+  else if (output == "name") {
+    for (const auto& obj : items) r.out += kind->singular() + "/" + name_of(obj) + "\n";
+  } else if (output.starts_with("jsonpath=")) {
+    r.out += jsonpath(doc, output.substr(9));
+  } else if (output.empty() || output == "wide") {
+    std::vector<std::vector<std::string>> rows;
+    const bool with_ns = k.all_ns() && kind->namespaced;
+    for (std::size_t i = 0; i <= items.size(); ++i) {
+      std::vector<std::string> row;
+      const bool header = i == 0;
+      const json obj = header ? json::object() : items[i - 1];
+      if (with_ns) row.push_back(header ? "NAMESPACE" : ns_of(obj));
+      row.push_back(header ? "NAME" : name_of(obj));
+      if (kind->kind == "Pod") {
+        auto p = header ? pods_.end() : pods_.find({ns_of(obj), name_of(obj)});
+        bool ready = !header && p->second.ready;
+        std::string status = header                   ? "STATUS"
+                             : p->second.node.empty() ? "Pending"
+                             : ready                  ? "Running"
+                                                      : "ContainerCreating";
+        row.insert(row.end(),
+                   {header  ? "READY"
+                    : ready ? "1/1"
+                            : "0/1",
+                    status, header ? "RESTARTS" : "0", header ? "AGE" : age(engine_.now() - p->second.created)});
+      } else if (kind->kind == "Node") {
+        const NodeState* n = header ? nullptr : &nodes_.at(name_of(obj));
+        row.insert(row.end(), {header     ? "STATUS"
+                               : n->ready ? "Ready"
+                                          : "NotReady",
+                               header             ? "ROLES"
+                               : n->control_plane ? "control-plane"
+                                                  : "<none>",
+                               header ? "AGE" : age(engine_.now() - n->since), header ? "VERSION" : version_});
+      } else if (kind->kind == "Namespace") {
+        row.push_back(header ? "STATUS" : "Active");
+      } else if (kind->kind == "Deployment" || kind->kind == "StatefulSet") {
+        std::string ready =
+            header ? "READY"
+                   : std::to_string(obj["status"].value("readyReplicas", 0)) + "/" + std::to_string(replicas_of(obj));
+        row.push_back(ready);
+      } else if (kind->kind == "Service") {
+        const json spec = spec_of(obj);
+        std::string external = "<none>";
+        if (spec.value("type", "") == "LoadBalancer") {
+          external = "<pending>";
+          if (obj.contains("/status/loadBalancer/ingress/0/ip"_json_pointer))
+            external = obj["status"]["loadBalancer"]["ingress"][0]["ip"];
+        }
+        row.insert(row.end(), {header ? "TYPE" : spec.value("type", "ClusterIP"),
+                               header ? "CLUSTER-IP" : spec.value("clusterIP", "None"),
+                               header ? "EXTERNAL-IP" : external, header ? "PORT(S)" : ports_column(spec)});
+      }
+      rows.push_back(row);
+    }
+    r.out += table(rows);
+  } else {
+    return {1, "",
+            "error: unable to match a printer suitable for the output format \"" + output +
+                "\", allowed formats are: json,jsonpath,name,wide,yaml\n"};
+  }
+  return r;
+}
+
+KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+  std::vector<std::pair<KubeKind, std::pair<std::string, std::string>>> targets;  // kind, (ns, name)
+  KubeResult r;
+  if (k.args.has("--filename")) {
+    std::vector<Source> sources;
+    if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
+    for (const auto& s : sources) {
+      auto kind = find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
+      if (!kind) {
+        r.code = 1;
+        r.err += "error: resource mapping not found for name: \"" + name_of(s.doc) + "\" namespace: \"" + ns_of(s.doc) +
+                 "\" from \"" + s.file + "\": no matches for kind \"" + s.doc.value("kind", "") + "\" in version \"" +
+                 s.doc.value("apiVersion", "") + "\"\nensure CRDs are installed first\n";
+        continue;
+      }
+      std::string ns = kind->namespaced ? (ns_of(s.doc).empty() ? k.ns() : ns_of(s.doc)) : "";
+      targets.push_back({*kind, {ns, name_of(s.doc)}});
+    }
+  } else {
+    if (k.positional.empty())
+      return {1, "", "error: You must provide one or more resources by argument or filename.\n"};
+    auto [type, names] = type_and_names(k.positional);
+    auto kind = kind_by_resource(type);
+    if (!kind) return {1, "", "error: the server doesn't have a resource type \"" + type + "\"\n"};
+    if (names.empty()) return {1, "", "error: resource(s) were provided, but no name was specified\n"};
+    for (const auto& n : names) targets.push_back({*kind, {kind->namespaced ? k.ns() : "", n}});
+  }
+  for (const auto& [kind, where] : targets) {
+    const auto& [ns, name] = where;
+    bool found = false;
+    if (kind.kind == "Pod") {
+      found = pods_.erase({ns, name}) > 0;
+      erase({"Pod", ns, name});
+    } else if (kind.kind == "Node") {
+      found = nodes_.erase(name) > 0;
+    } else {
+      found = store_.count({kind.kind, ns, name}) > 0;
+      if (found && kind.kind == "CustomResourceDefinition")
+        for (const auto& ck : crd_kinds(store_.at({kind.kind, ns, name})))
+          for (auto it = store_.begin(); it != store_.end();)
+            it = std::get<0>(it->first) == ck.kind ? store_.erase(it) : std::next(it);
+      erase({kind.kind, ns, name});
+    }
+    if (!found) {
+      if (k.args.has("--ignore-not-found")) continue;
+      r.code = 1;
+      r.err += "Error from server (NotFound): " + kind.resource() + " \"" + name + "\" not found\n";
+      continue;
+    }
+    engine_.log("kube", "object-deleted", {{"kind", kind.kind}, {"namespace", ns}, {"name", name}});
+    r.out += kind.singular() + " \"" + name + "\" deleted\n";
+  }
+  reconcile();
+  changed();
+  return r;
+}
+
+bool KubeCluster::condition_met(const KubeKind& kind, const json& obj, const std::string& condition) const {
+  const std::string c = lower(condition);
+  if (kind.kind == "Pod") {
+    auto p = pods_.find({ns_of(obj), name_of(obj)});
+    return c == "ready" && p != pods_.end() && p->second.ready;
+  }
+  if (kind.kind == "Node") {
+    auto n = nodes_.find(name_of(obj));
+    return c == "ready" && n != nodes_.end() && n->second.ready;
+  }
+  if (kind.kind == "Deployment") {
+    auto current = object("Deployment", ns_of(obj), name_of(obj));
+    if (!current) return false;
+    const int replicas = replicas_of(*current);
+    const int ready = workload_status("Deployment", *current).value("readyReplicas", 0);
+    if (c == "available") return ready >= replicas - replicas / 4;  // maxUnavailable 25%, rounded down
+    return c == "progressing";
+  }
+  auto current = object(kind.kind, ns_of(obj), name_of(obj));
+  if (!current || !current->contains("/status/conditions"_json_pointer)) return false;
+  for (const auto& cond : (*current)["status"]["conditions"])
+    if (lower(cond.value("type", "")) == c && cond.value("status", "") == "True") return true;
+  return false;
+}
+
+bool KubeCluster::await(Duration timeout, const std::function<bool()>& check) {
+  if (check()) return true;
+  if (!engine_.in_actor()) return false;
+  for (Duration waited(0); waited < timeout; waited += 1s) {
+    engine_.sleep(1s);
+    if (check()) return true;
+  }
+  return false;
+}
+
+KubeResult KubeCluster::wait(Kubectl& k) {
+  const std::string for_flag = k.args.get("--for");
+  if (!for_flag.starts_with("condition="))
+    return {1, "", "sim: kubectl wait supports --for=condition=NAME (got \"" + for_flag + "\")\n"};
+  const std::string condition = for_flag.substr(10);
+  auto timeout = go_duration(k.args.get("--timeout", "30s"));
+  if (!timeout) return {1, "", "error: invalid argument \"" + k.args.get("--timeout") + "\" for \"--timeout\" flag\n"};
+  if (k.positional.empty()) return {1, "", "error: resource(s) were provided, but no name was specified\n"};
+  auto [type, names] = type_and_names(k.positional);
+  auto kind = kind_by_resource(type);
+  if (!kind) return {1, "", "error: the server doesn't have a resource type \"" + type + "\"\n"};
+  std::vector<json> targets;
+  if (names.empty()) {
+    if (!k.args.has("--all") && !k.args.has("--selector"))
+      return {1, "", "error: resource(s) were provided, but no name was specified\n"};
+    for (auto& obj : listed(*kind, k.ns(), k.all_ns()))
+      if (selected(k.args.get("--selector"), labels_of(obj))) targets.push_back(std::move(obj));
+  } else {
+    for (const auto& n : names) {
+      auto obj = object(kind->kind, kind->namespaced ? k.ns() : "", n);
+      if (!obj) return {1, "", "Error from server (NotFound): " + kind->resource() + " \"" + n + "\" not found\n"};
+      targets.push_back(*obj);
+    }
+  }
+  if (targets.empty()) return {1, "", "error: no matching resources found\n"};
+  KubeResult r;
+  const Duration deadline = engine_.now() + *timeout;
+  for (const auto& obj : targets) {
+    const Duration left = std::max(Duration(0), deadline - engine_.now());
+    if (!await(left, [&] { return condition_met(*kind, obj, condition); })) {
+      r.code = 1;
+      r.err = "error: timed out waiting for the condition on " + kind->plural + "/" + name_of(obj) + "\n";
+      return r;
+    }
+    r.out += kind->singular() + "/" + name_of(obj) + " condition met\n";
+  }
+  return r;
+}
+
+KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
+  const auto& p = k.positional;
+  json obj;
+  KubeKind kind;
+  if (p.size() == 2 && (p[0] == "namespace" || p[0] == "ns")) {
+    obj = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", p[1]}}}};
+    kind = builtin_kinds()[0];
+  } else if (p.size() == 3 && p[0] == "secret" && p[1] == "tls") {
+    const std::string cert_path = k.args.get("--cert"), key_path = k.args.get("--key");
+    if (cert_path.empty() || key_path.empty()) return {1, "", "error: key and cert must be specified\n"};
+    auto cert = files.read(cert_path);
+    if (!cert) return {1, "", "error: open " + cert_path + ": no such file or directory\n"};
+    auto key = files.read(key_path);
+    if (!key) return {1, "", "error: open " + key_path + ": no such file or directory\n"};
+    if (cert->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+      return {1, "", "error: tls: failed to find any PEM data in certificate input\n"};
+    if (key->find("PRIVATE KEY-----") == std::string::npos)
+      return {1, "", "error: tls: failed to find any PEM data in key input\n"};
+    if (!store_.count({"Namespace", "", k.ns()}))
+      return {1, "", "error: failed to create secret namespaces \"" + k.ns() + "\" not found\n"};
+    obj = {{"apiVersion", "v1"},
+           {"kind", "Secret"},
+           {"type", "kubernetes.io/tls"},
+           {"metadata", {{"name", p[2]}, {"namespace", k.ns()}}},
+           {"data", {{"tls.crt", base64(*cert)}, {"tls.key", base64(*key)}}}};
+    kind = *kind_by_resource("secrets");
+  } else {
+    return {1, "", "sim: kubectl create supports `namespace NAME` and `secret tls NAME --cert F --key F`\n"};
+  }
+  const std::string ns = kind.namespaced ? k.ns() : "", name = name_of(obj);
+  if (store_.count({kind.kind, ns, name}))
+    return {1, "", "Error from server (AlreadyExists): " + kind.resource() + " \"" + name + "\" already exists\n"};
+  put(obj);
+  engine_.log("kube", "object-applied",
+              {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", "created"}});
+  reconcile();
+  changed();
+  return {0, kind.singular() + "/" + name + " created\n", ""};
+}
+
+KubeResult KubeCluster::rollout(Kubectl& k) {
+  if (k.positional.size() < 2 || k.positional[0] != "status")
+    return {1, "", "sim: kubectl rollout supports `status TYPE/NAME`\n"};
+  std::string type = k.positional[1], name = k.positional.size() > 2 ? k.positional[2] : "";
+  if (auto slash = type.find('/'); slash != std::string::npos) {
+    name = type.substr(slash + 1);
+    type = type.substr(0, slash);
+  }
+  auto kind = kind_by_resource(type);
+  if (!kind || (kind->kind != "Deployment" && kind->kind != "StatefulSet" && kind->kind != "DaemonSet"))
+    return {1, "", "error: no status viewer has been implemented for " + type + "\n"};
+  if (!object(kind->kind, k.ns(), name))
+    return {1, "", "Error from server (NotFound): " + kind->resource() + " \"" + name + "\" not found\n"};
+  // kubectl waits without limit by default; the simulator stops after ten minutes of virtual time.
+  auto timeout = go_duration(k.args.get("--timeout", "10m"));
+  if (!timeout) return {1, "", "error: invalid argument \"" + k.args.get("--timeout") + "\" for \"--timeout\" flag\n"};
+  auto status = [&] {
+    auto obj = object(kind->kind, k.ns(), name);
+    return obj ? workload_status(kind->kind, *obj) : json::object();
+  };
+  auto desired = [&] {
+    auto obj = object(kind->kind, k.ns(), name);
+    if (!obj) return 0;
+    if (kind->kind == "DaemonSet") return status().value("desiredNumberScheduled", 0);
+    return replicas_of(*obj);
+  };
+  auto ready = [&] { return status().value(kind->kind == "DaemonSet" ? "numberReady" : "readyReplicas", 0); };
+  if (!await(*timeout, [&] { return ready() >= desired(); })) {
+    return {1,
+            "Waiting for " + lower(kind->kind) + " \"" + name + "\" rollout to finish: " + std::to_string(ready()) +
+                " of " + std::to_string(desired()) + " updated replicas are available...\n",
+            "error: timed out waiting for the condition\n"};
+  }
+  if (kind->kind == "StatefulSet")
+    return {0, "partitioned roll out complete: " + std::to_string(desired()) + " new pods have been updated...\n", ""};
+  if (kind->kind == "DaemonSet") return {0, "daemon set \"" + name + "\" successfully rolled out\n", ""};
+  return {0, "deployment \"" + name + "\" successfully rolled out\n", ""};
+}
+
+}  // namespace drctl::sim

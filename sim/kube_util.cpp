@@ -1,0 +1,148 @@
+#include "sim/kube_util.hpp"
+
+#include <openssl/evp.h>
+
+#include <cctype>
+#include <cstdio>
+
+namespace drctl::sim::kube_util {
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  char buf[3];
+  for (unsigned int i = 0; i < len; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", md[i]);
+    hex += buf;
+  }
+  return hex;
+}
+
+std::optional<std::string> unbase64(const std::string& text) {
+  std::string clean;
+  for (char c : text)
+    if (!std::isspace(static_cast<unsigned char>(c))) clean += c;
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string raw(clean.size(), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t pad = clean.ends_with("==") ? 2 : clean.ends_with("=") ? 1 : 0;
+  raw.resize(static_cast<std::size_t>(n) - pad);
+  return raw;
+}
+
+std::string base64(const std::string& data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<Duration> go_duration(const std::string& text) {
+  if (text == "0") return Duration(0);
+  Duration total(0);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t j = i;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+    if (j == i || j == text.size()) return std::nullopt;
+    long long n = std::stoll(text.substr(i, j - i));
+    char unit = text[j];
+    if (unit == 'h')
+      total += std::chrono::hours(n);
+    else if (unit == 'm')
+      total += std::chrono::minutes(n);
+    else if (unit == 's')
+      total += std::chrono::seconds(n);
+    else
+      return std::nullopt;
+    i = j + 1;
+  }
+  return text.empty() ? std::nullopt : std::optional(total);
+}
+
+std::string Args::get(const std::string& f, const std::string& fallback) const {
+  auto it = flags.find(f);
+  return it == flags.end() ? fallback : it->second;
+}
+
+std::vector<std::string> Args::values(const std::string& f) const {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : all)
+    if (name == f) out.push_back(value);
+  return out;
+}
+
+Args parse_args(const std::vector<std::string>& argv, std::size_t from, const std::set<std::string>& with_value,
+                const std::set<std::string>& boolean, const std::map<std::string, std::string>& aliases) {
+  Args a;
+  for (std::size_t i = from; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      a.positional.push_back(arg);
+      continue;
+    }
+    std::string name = arg, value;
+    bool inline_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      inline_value = true;
+    }
+    if (auto alias = aliases.find(name); alias != aliases.end()) name = alias->second;
+    if (with_value.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) {
+          a.error = "flag needs an argument: " + name;
+          return a;
+        }
+        value = argv[++i];
+      }
+    } else if (boolean.count(name)) {
+      if (!inline_value) value = "true";
+    } else {
+      a.error = "unknown flag: " + name;
+      return a;
+    }
+    a.flags[name] = value;
+    a.all.emplace_back(name, value);
+  }
+  return a;
+}
+
+std::size_t first_arg(const std::vector<std::string>& argv, const std::string& program) {
+  if (argv.empty()) return 0;
+  const std::string& a = argv[0];
+  bool named = a == program || (a.size() > program.size() && a.ends_with("/" + program));
+  return named ? 1 : 0;
+}
+
+json labels_of(const json& obj) {
+  if (obj.contains("metadata") && obj["metadata"].contains("labels") && obj["metadata"]["labels"].is_object())
+    return obj["metadata"]["labels"];
+  return json::object();
+}
+
+bool matches(const json& selector, const json& labels) {
+  if (!selector.is_object() || selector.empty()) return false;
+  for (auto it = selector.begin(); it != selector.end(); ++it)
+    if (!labels.contains(it.key()) || labels[it.key()] != it.value()) return false;
+  return true;
+}
+
+json spec_of(const json& obj) { return obj.contains("spec") && obj["spec"].is_object() ? obj["spec"] : json::object(); }
+
+int replicas_of(const json& obj) {
+  const json spec = spec_of(obj);
+  return spec.contains("replicas") && spec["replicas"].is_number_integer() ? spec["replicas"].get<int>() : 1;
+}
+
+std::string str(const json& obj, const json::json_pointer& ptr) {
+  return obj.contains(ptr) && obj[ptr].is_string() ? obj[ptr].get<std::string>() : "";
+}
+
+}  // namespace drctl::sim::kube_util

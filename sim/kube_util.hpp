@@ -1,0 +1,47 @@
+// Small helpers shared by the simulated Kubernetes' files (kube*.cpp): argument parsing as
+// cobra does it, hashes and base64, and reading fields of API objects.
+#pragma once
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/engine.hpp"
+
+namespace drctl::sim::kube_util {
+
+std::string sha256_hex(const std::string& data);
+std::string base64(const std::string& data);
+/// Decodes base64; nullopt if malformed.
+std::optional<std::string> unbase64(const std::string& text);
+
+/// Go's time.ParseDuration for h/m/s units ("24h0m0s", "90s"); nullopt if malformed.
+std::optional<Duration> go_duration(const std::string& text);
+
+/// Flags and positional arguments, cobra-style: `--flag value`, `--flag=value`, `-f value`.
+struct Args {
+  std::map<std::string, std::string> flags;              // the last value of each flag
+  std::vector<std::pair<std::string, std::string>> all;  // every flag in order (repeated -f)
+  std::vector<std::string> positional;
+  std::string error;
+  bool has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string get(const std::string& f, const std::string& fallback = "") const;
+  std::vector<std::string> values(const std::string& f) const;
+};
+/// Parses argv[from..]; `aliases` maps short flags to long ones ("-n" → "--namespace").
+Args parse_args(const std::vector<std::string>& argv, std::size_t from, const std::set<std::string>& with_value,
+                const std::set<std::string>& boolean, const std::map<std::string, std::string>& aliases = {});
+/// Where the arguments start: argv may or may not begin with the program's own name.
+std::size_t first_arg(const std::vector<std::string>& argv, const std::string& program);
+
+json labels_of(const json& obj);
+/// Whether `labels` carry every key/value of a (non-empty) selector map.
+bool matches(const json& selector, const json& labels);
+json spec_of(const json& obj);
+/// spec.replicas of a workload (1 when unset).
+int replicas_of(const json& obj);
+/// The string at `ptr`, "" if absent or not a string.
+std::string str(const json& obj, const json::json_pointer& ptr);
+
+}  // namespace drctl::sim::kube_util
