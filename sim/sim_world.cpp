@@ -719,6 +719,12 @@ std::string SimWorld::diagnose(const std::string& host) {
 void SimWorld::set_service(const std::string& machine_name, const std::string& unit, bool running) {
   SimHost* sys = system(machine_name);
   if (!sys) throw std::runtime_error("sim: " + machine_name + " has no system to " + (running ? "start " : "stop ") + unit + " on");
+  if (unit == "kube-apiserver") {  // a static pod, not a unit: its port closes and opens
+    apiserver_stopped_ = !running;
+    engine_.log(machine_name, running ? "service-started" : "service-stopped", {{"unit", unit}});
+    if (running) return reconcile_cluster();
+    return net_.unlisten(machine_name, 6443, Proto::tcp);
+  }
   sys->set_service(unit, running);
 }
 
@@ -820,7 +826,7 @@ void SimWorld::reconcile_cluster() {
   } done{busy};
 
   // The API server's port on the control-plane node.
-  if (kube_.api_up())
+  if (kube_.api_up() && !apiserver_stopped_)
     if (const std::string api = machine_of_node(kube_.api_node()); !api.empty()) net_.listen(api, 6443, Proto::tcp, "kube-apiserver");
 
   // MetalLB: the controller assigns, the speakers (on running machines) announce.

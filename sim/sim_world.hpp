@@ -71,7 +71,7 @@ class SimWorld : public world::World {
   /// Multiplies install times from now on (a slow installer fault).
   void set_install_slowdown(double factor) { slowdown_ = factor; }
   /// Stops or starts a service of a machine (DHCP on pfSense is "dhcpd", TFTP "tftpd-hpa", NFS
-  /// "nfs-kernel-server").
+  /// "nfs-kernel-server", the control plane's "kube-apiserver").
   void set_service(const std::string& machine, const std::string& unit, bool running);
   /// A text description of the site: hosts, networks, addresses, services.
   std::string describe();
@@ -160,7 +160,8 @@ class SimWorld : public world::World {
   std::map<std::string, world::Duration> vip_moving_;  // IP -> when its failover completes
   std::unique_ptr<FaultSchedule> faults_;
   std::set<std::string> violations_;               // logged once each
-  std::vector<std::string> powered_before_fault_;  // VMs a host power fault will start again
+  std::vector<std::string> powered_before_fault_;
+  bool apiserver_stopped_ = false;  // a fault closed the API server's port  // VMs a host power fault will start again
   std::map<std::string, std::unique_ptr<DhcpServer>> physical_dhcp_;  // machine -> its DHCP server
 };
 

@@ -273,3 +273,17 @@ TEST_CASE("sim cluster: an address on two machines of one VLAN breaks an invaria
   const std::string log = c.events("invariants", "violated");
   CHECK(std::count(log.begin(), log.end(), '\n') == 1);
 }
+
+TEST_CASE("sim cluster: the legacy MetalLB ConfigMap works too, and a stopped API server refuses kubectl until it is back") {
+  Cluster c(40);
+  c.form();
+  c.services("metallb-legacy.yaml");
+  CHECK(c.w().load_balancer_ips().at("ingress-nginx/ingress-nginx-controller") == "10.0.20.200");
+  CHECK(c.w().http("drctl", "10.0.20.200", 80, false, "www.viktorbarzin.me", "/").status == 200);
+  c.w().set_service("k8s-master", "kube-apiserver", false);
+  auto refused = c.run("k8s-master", kAdmin + "get nodes");
+  CHECK(refused.exit_code != 0);
+  CHECK_MESSAGE(refused.err.find("6443") != std::string::npos, refused.err);
+  c.w().set_service("k8s-master", "kube-apiserver", true);
+  CHECK(c.run("k8s-master", kAdmin + "get nodes").ok());
+}
