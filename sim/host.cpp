@@ -108,7 +108,10 @@ world::CommandResult SimHost::run(const world::Command& command) {
     prev_op = p.op.empty() ? ";" : p.op;
     if (!run_it) continue;
     Result res;
-    if (!p.redirect.empty() && !is_dir(parent_of(p.redirect))) {
+    if (p.redirect == "/dev/null") {
+      res = exec(p.argv, command.stdin_data);
+      res.out.clear();
+    } else if (!p.redirect.empty() && !is_dir(parent_of(p.redirect))) {
       res = {1, "", "sh: " + p.redirect + ": No such file or directory\n"};
     } else {
       res = exec(p.argv, command.stdin_data);
@@ -178,6 +181,12 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     for (std::size_t i = 1; i < argv.size(); ++i)
       if (argv[i][0] != '-') remove_file(argv[i]);
     return {};
+  }
+  if (cmd == "dpkg" && arg(1) == "-s") {  // installed? (exit 1 naming the first that is not)
+    for (std::size_t i = 2; i < argv.size(); ++i)
+      if (!installed_.contains(argv[i]))
+        return {1, "", "dpkg-query: package '" + argv[i] + "' is not installed and no information is available\n"};
+    return {0, "Status: install ok installed\n", ""};
   }
   if (cmd == "swapoff" || cmd == "swapon") {
     swap_on_ = cmd == "swapon";

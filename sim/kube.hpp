@@ -169,7 +169,8 @@ class KubeCluster {
   struct Kubectl;
   std::optional<KubeResult> check_kubeconfig(const std::string& path, bool from_flag, const KubeFiles& files) const;
   KubeResult apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
-  KubeResult get(Kubectl& k);
+  KubeResult get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
+  KubeResult get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
   KubeResult remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
   KubeResult wait(Kubectl& k);
   KubeResult create(Kubectl& k, const KubeFiles& files);

@@ -416,7 +416,7 @@ KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std:
   if (auto refused = check_kubeconfig(kubeconfig, from_flag, files)) return *refused;
 
   if (k.verb == "apply") return apply(k, files, stdin_data);
-  if (k.verb == "get") return get(k);
+  if (k.verb == "get") return get(k, files, stdin_data);
   if (k.verb == "delete") return remove(k, files, stdin_data);
   if (k.verb == "wait") return wait(k);
   if (k.verb == "create") return create(k, files);
@@ -589,15 +589,10 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
   return r;
 }
 
-KubeResult KubeCluster::get(Kubectl& k) {
-  std::vector<std::string> args = k.positional;
-  if (args.empty()) return {1, "", "error: you must specify the type of resource to get\n"};
-  std::string type = args[0];
-  std::vector<std::string> names(args.begin() + 1, args.end());
-  if (auto slash = type.find('/'); slash != std::string::npos) {
-    names.insert(names.begin(), type.substr(slash + 1));
-    type = type.substr(0, slash);
-  }
+KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+  if (k.args.has("--filename")) return get_files(k, files, stdin_data);
+  if (k.positional.empty()) return {1, "", "error: you must specify the type of resource to get\n"};
+  auto [type, names] = type_and_names(k.positional);
   auto kind = kind_by_resource(type);
   if (!kind) return {1, "", "error: the server doesn't have a resource type \"" + type + "\"\n"};
   KubeResult r;
@@ -694,6 +689,25 @@ KubeResult KubeCluster::get(Kubectl& k) {
     return {1, "",
             "error: unable to match a printer suitable for the output format \"" + output +
                 "\", allowed formats are: json,jsonpath,name,wide,yaml\n"};
+  }
+  return r;
+}
+
+/// `kubectl get -f FILE`: the objects a manifest names, each found or NotFound (only -o name is modelled).
+KubeResult KubeCluster::get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+  std::vector<Source> sources;
+  if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
+  KubeResult r;
+  for (const auto& s : sources) {
+    auto kind = find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
+    const std::string ns = kind && kind->namespaced ? (ns_of(s.doc).empty() ? k.ns() : ns_of(s.doc)) : "";
+    if (kind && object(kind->kind, ns, name_of(s.doc))) {
+      r.out += kind->singular() + "/" + name_of(s.doc) + "\n";
+      continue;
+    }
+    r.code = 1;
+    r.err += "Error from server (NotFound): " + (kind ? kind->resource() : s.doc.value("kind", "")) + " \"" +
+             name_of(s.doc) + "\" not found\n";
   }
   return r;
 }

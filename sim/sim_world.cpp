@@ -37,6 +37,7 @@ ApplianceImage appliance_image(const std::string& kind) {
             {{"/etc/default/tftpd-hpa",
               "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/srv/tftp\"\nTFTP_ADDRESS=\":69\"\nTFTP_OPTIONS=\"--secure\"\n"},
              {"/etc/exports", ""}}};
+  if (kind == "vcenter") return {{"ssh"}, {}};  // manages the host; nothing the rebuild reads from it
   return {{"ssh", "nfs"}, {}};  // truenas
 }
 

@@ -171,8 +171,9 @@ SiteModel read_site(const json& site) {
     if (f.has("vm")) {
       m.vm = read_vm(out, f.sub("vm"), m.name);
       m.kind = m.appliance.empty() ? MachineModel::Kind::installed : MachineModel::Kind::appliance;
-      if (!m.appliance.empty() && m.appliance != "pfsense" && m.appliance != "pxe-server" && m.appliance != "truenas")
-        f.fail("appliance", "'" + m.appliance + "' is not an appliance the simulator knows (pfsense, pxe-server, truenas)");
+      if (!m.appliance.empty() && m.appliance != "pfsense" && m.appliance != "pxe-server" && m.appliance != "truenas" &&
+          m.appliance != "vcenter")
+        f.fail("appliance", "'" + m.appliance + "' is not an appliance the simulator knows (pfsense, pxe-server, truenas, vcenter)");
       if (m.kind == MachineModel::Kind::appliance && m.vm->cdrom.empty())
         f.fail("vm.cdrom", "an appliance VM is created from an install image: name it (a file in the datastore)");
     } else {

@@ -1,7 +1,5 @@
 #include "actions/generic.hpp"
 
-#include "actions/vm.hpp"
-
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -287,14 +285,5 @@ void add_generic_actions(Registry& registry) {
   registry.add(std::make_unique<WaitHttp>());
 }
 
-const Registry& Registry::builtin() {
-  static const Registry registry = [] {
-    Registry r;
-    add_generic_actions(r);
-    add_vm_actions(r);
-    return r;
-  }();
-  return registry;
-}
 
 }  // namespace drctl::actions

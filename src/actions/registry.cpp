@@ -1,6 +1,10 @@
 #include <algorithm>
 
 #include "actions/action.hpp"
+#include "actions/generic.hpp"
+#include "actions/kube.hpp"
+#include "actions/verify.hpp"
+#include "actions/vm.hpp"
 
 namespace drctl::actions {
 
@@ -42,6 +46,18 @@ std::vector<std::string> Registry::names() const {
   std::vector<std::string> out;
   for (const auto* a : all()) out.push_back(a->spec().name);
   return out;
+}
+
+const Registry& Registry::builtin() {
+  static const Registry registry = [] {
+    Registry r;
+    add_generic_actions(r);
+    add_vm_actions(r);
+    add_kube_actions(r);
+    add_verify_actions(r);
+    return r;
+  }();
+  return registry;
 }
 
 }  // namespace drctl::actions

@@ -216,9 +216,61 @@ class VmExec : public Action {
   }
 };
 
+/// appliance.restore: an appliance's configuration file put in place through the guest tools and
+/// applied with its own command (pfSense: /cf/conf/config.xml and /etc/rc.reload_all).
+class ApplianceRestore : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "appliance.restore",
+        "Load an appliance's configuration through the hypervisor's guest tools and apply it (no network needed)",
+        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+         {"path", InputType::String, true, std::nullopt, "The configuration file inside the appliance"},
+         {"content", InputType::String, false, std::nullopt, "The configuration (give one of content, template, source)"},
+         {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
+         {"source", InputType::String, false, std::nullopt, "A file on this machine (e.g. the snapshot's export)"},
+         {"apply", InputType::String, true, std::nullopt, "The appliance's command that loads it, e.g. /etc/rc.reload_all"},
+         {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+        {}};
+    return s;
+  }
+  /// Done when the appliance already has exactly this configuration.
+  bool check(Context& ctx) const override {
+    world::Command c;
+    c.script = "cat " + ctx.inputs.at("path").get<std::string>();
+    try {
+      auto r = hypervisor(ctx).guest_run(vm_name(ctx), c);
+      return r.ok() && r.out == file_content(ctx, "appliance.restore");
+    } catch (const std::runtime_error&) {
+      return false;  // not up yet: apply says why
+    }
+  }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx), path = ctx.inputs.at("path").get<std::string>();
+    const std::string content = file_content(ctx, "appliance.restore");
+    const unsigned mode = mode_input(ctx);
+    world::Command c;
+    c.script = ctx.inputs.at("apply").get<std::string>();
+    c.timeout = ctx.timeout;
+    world::CommandResult r;
+    try {
+      hypervisor(ctx).guest_put(name, path, content, mode);
+      r = hypervisor(ctx).guest_run(name, c);
+    } catch (const std::runtime_error& e) {
+      throw ActionError("cannot restore " + name + "'s configuration: " + e.what());
+    }
+    if (!r.ok())
+      throw ActionError(name + " refused its configuration: `" + c.script + "` exited " + std::to_string(r.exit_code),
+                        tail_lines(r.err.empty() ? r.out : r.err, 5));
+    ctx.log("restored " + path + " in " + name + " and applied it\n");
+    return json::object();
+  }
+};
+
 }  // namespace
 
 void add_vm_actions(Registry& registry) {
+  registry.add(std::make_unique<ApplianceRestore>());
   registry.add(std::make_unique<VmUpload>());
   registry.add(std::make_unique<VmExec>());
   registry.add(std::make_unique<VmCreate>());

@@ -1,0 +1,94 @@
+#include "actions/verify.hpp"
+
+#include "actions/generic.hpp"
+
+namespace drctl::actions {
+
+using world::Duration;
+
+namespace {
+
+/// verify.vip: every TCP port of the address accepts connections.
+class VerifyVip : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"verify.vip",
+                              "Check that a VIP accepts TCP connections on each of its ports",
+                              {{"address", InputType::String, true, std::nullopt, "The VIP"},
+                               {"ports", InputType::List, true, std::nullopt, "TCP ports, e.g. [80, 443, 993]"},
+                               {"timeout", InputType::Duration, false, json("2m"), "Give up after this long"},
+                               {"interval", InputType::Duration, false, json("5s"), "Time between attempts"}},
+                              {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return failing(ctx).empty(); }
+  json apply(Context& ctx) const override {
+    std::string failed;
+    if (poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"),
+                   [&] { return (failed = failing(ctx)).empty(); }))
+      return json::object();
+    throw ActionError(ctx.inputs["address"].get<std::string>() + " does not answer on " + failed);
+  }
+
+ private:
+  static std::string failing(Context& ctx) {
+    const std::string address = ctx.inputs.at("address").get<std::string>();
+    std::string out;
+    for (const auto& p : ctx.inputs.at("ports")) {
+      const int port = p.is_number() ? p.get<int>() : std::stoi(p.get<std::string>());
+      if (!ctx.world.network().tcp_probe(address, port, Duration(3000))) out += (out.empty() ? "" : ", ") + std::to_string(port);
+    }
+    return out;
+  }
+};
+
+/// verify.ingress: each host through the ingress VIP answers 200 from its own backend.
+class VerifyIngress : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "verify.ingress",
+        "Check each host through the ingress VIP: HTTP 200 and the body of its own backend",
+        {{"address", InputType::String, true, std::nullopt, "The ingress VIP"},
+         {"hosts", InputType::List, true, std::nullopt, "Entries {host, path (default /), expect (text the body must contain)}"},
+         {"timeout", InputType::Duration, false, json("5m"), "Give up after this long"},
+         {"interval", InputType::Duration, false, json("10s"), "Time between attempts"}},
+        {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return failing(ctx).empty(); }
+  json apply(Context& ctx) const override {
+    std::string failed;
+    if (poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"),
+                   [&] { return (failed = failing(ctx)).empty(); }))
+      return json::object();
+    throw ActionError("through " + ctx.inputs["address"].get<std::string>() + ": " + failed);
+  }
+
+ private:
+  static std::string failing(Context& ctx) {
+    const std::string address = ctx.inputs.at("address").get<std::string>();
+    std::string out;
+    for (const auto& h : ctx.inputs.at("hosts")) {
+      if (!h.is_object() || !h.contains("host")) throw ActionError("hosts: each entry needs `host` (and optionally path, expect)");
+      const std::string host = h["host"].get<std::string>(), path = h.value("path", "/"), expect = h.value("expect", "");
+      auto r = ctx.world.network().http_get("http://" + address + path, host, Duration(5000));
+      std::string problem;
+      if (r.status != 200)
+        problem = r.status == 0 ? r.error : "HTTP " + std::to_string(r.status) + " " + tail_lines(r.body, 1);
+      else if (!expect.empty() && r.body.find(expect) == std::string::npos)
+        problem = "the answer does not come from its backend (no '" + expect + "' in: " + tail_lines(r.body, 1) + ")";
+      if (!problem.empty()) out += (out.empty() ? "" : "; ") + host + ": " + problem;
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+void add_verify_actions(Registry& registry) {
+  registry.add(std::make_unique<VerifyVip>());
+  registry.add(std::make_unique<VerifyIngress>());
+}
+
+}  // namespace drctl::actions

@@ -1,0 +1,331 @@
+// Drill results and their reports: summaries over seeds, text, JSON and JUnit XML.
+#include "drill/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string_view>
+
+namespace drctl::drill {
+
+using json = nlohmann::json;
+
+namespace {
+
+/// Nearest-rank percentile `p` (1..100) of sorted, non-empty `values`.
+double percentile(const std::vector<double>& sorted, std::size_t p) {
+  std::size_t rank = (p * sorted.size() + 99) / 100;  // ceil(p/100 * n), at least 1 for n ≥ 1
+  return sorted[rank - 1];
+}
+
+std::string plural(std::uint64_t n, std::string_view word) {
+  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+}
+
+/// "restore-data on truenas after 3 attempts: no space left on device"
+std::string describe_step(const StepTiming& s) {
+  std::string out = s.id;
+  if (!s.host.empty()) out += " on " + s.host;
+  if (s.attempts > 1) out += " after " + plural(s.attempts, "attempt");
+  if (!s.error.empty()) out += ": " + s.error;
+  return out;
+}
+
+void append_timeline(std::string& out, const RunResult& r) {
+  std::vector<StepTiming> steps = r.timeline;
+  std::stable_sort(steps.begin(), steps.end(),
+                   [](const StepTiming& a, const StepTiming& b) { return a.start_min < b.start_min; });
+  out += "Timeline (virtual minutes):\n";
+  for (const StepTiming& s : steps) {
+    out += fmt::format("  {:6.1f}-{:<6.1f} {:<9} {:<30} {:<14} {}\n", s.start_min, s.end_min, s.status, s.id,
+                       s.host, plural(s.attempts, "attempt"));
+    if (!s.error.empty()) out += fmt::format("                 error: {}\n", s.error);
+  }
+}
+
+void append_faults(std::string& out, const RunResult& r) {
+  if (r.faults.empty()) out += "Faults: none\n";
+  else out += "Faults (virtual minutes):\n";
+  for (const FaultEvent& f : r.faults) {
+    out += fmt::format("  {:6.1f}  {} {}", f.at_min, f.action, f.target);
+    if (!f.trigger.empty()) out += " (" + f.trigger + ")";
+    out += f.undone ? ", undone\n" : "\n";
+  }
+  for (const std::string& name : r.not_fired) out += "  never fired: " + name + "\n";
+}
+
+/// The block of one run: timeline (optional), faults, RTO/RPO, data lost, failures, verdict.
+std::string run_block(const RunResult& r, bool timeline) {
+  std::string out = fmt::format("== {} seed {} ({})\n", r.scenario, r.seed, r.file);
+  if (timeline) append_timeline(out, r);
+  append_faults(out, r);
+  if (r.expected_failure) out += "RTO n/a (the rebuild was expected to fail)\n";
+  else out += fmt::format("RTO {:.1f} min (disaster to services verified)\n", r.rto_min);
+  out += fmt::format("RPO {:.1f} min (last snapshot to disaster): {}, {} lost as expected\n", r.rpo_min,
+                     plural(r.writes_lost, "write"), plural(r.bytes_lost_expected, "byte"));
+  out += fmt::format("Lost beyond RPO: {}, {}\n", plural(r.files_differing, "file"),
+                     plural(r.bytes_differing, "byte"));
+  if (r.first_failure) out += "First failing step: " + describe_step(*r.first_failure) + "\n";
+  if (!r.failures.empty()) out += "Failed expectations:\n";
+  for (const std::string& f : r.failures) out += "  - " + f + "\n";
+  out += verdict(r) + "\n";
+  return out;
+}
+
+std::string summary_line(const std::string& scenario, const Summary& s) {
+  std::string out = fmt::format("{}: {}, {} passed; ", scenario, plural(s.runs, "run"), s.passed);
+  if (s.rto_runs == 0) return out + "RTO n/a";
+  return out + fmt::format("RTO min {:.1f} / p50 {:.1f} / p95 {:.1f} / max {:.1f} min", s.rto_min, s.rto_p50,
+                           s.rto_p95, s.rto_max);
+}
+
+/// Length of the UTF-8 sequence at s[i] when it encodes a character XML 1.0 allows (≥ U+0080),
+/// else 0.
+std::size_t xml_char_length(std::string_view s, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  std::size_t n = 0;
+  char32_t cp = 0;
+  if ((byte(i) & 0xE0) == 0xC0) {
+    n = 2;
+    cp = byte(i) & 0x1F;
+  } else if ((byte(i) & 0xF0) == 0xE0) {
+    n = 3;
+    cp = byte(i) & 0x0F;
+  } else if ((byte(i) & 0xF8) == 0xF0) {
+    n = 4;
+    cp = byte(i) & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};  // shorter forms are overlong
+  bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
+  if (cp < smallest[n] || cp > 0x10FFFF || surrogate || cp == 0xFFFE || cp == 0xFFFF) return 0;
+  return n;
+}
+
+/// `s` as XML 1.0 character data or (with `attribute`) an attribute value in double quotes.
+std::string xml_escape(std::string_view s, bool attribute) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      std::size_t n = xml_char_length(s, i);
+      if (n == 0) {
+        out += fmt::format("\\x{:02x}", c);  // invalid UTF-8: one byte at a time
+        n = 1;
+      } else {
+        out.append(s, i, n);
+      }
+      i += n;
+      continue;
+    }
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      case '\r': out += "&#13;"; break;
+      case '\n': out += attribute ? "&#10;" : "\n"; break;  // attribute values would turn them into spaces
+      case '\t': out += attribute ? "&#9;" : "\t"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\x{:02x}", c);  // not allowed in XML 1.0, even as &#N;
+        else out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+/// The <failure> element of a run that did not pass.
+std::string junit_failure(const RunResult& r) {
+  std::string body;
+  for (const std::string& f : r.failures) body += f + "\n";
+  if (r.first_failure) body += "first failing step: " + describe_step(*r.first_failure) + "\n";
+  std::string message = !r.failures.empty() ? r.failures.front()
+                        : r.first_failure   ? "step " + describe_step(*r.first_failure)
+                                            : "the drill did not pass";
+  return fmt::format("      <failure message=\"{}\" type=\"drill\">{}</failure>\n", xml_escape(message, true),
+                     xml_escape(body, false));
+}
+
+}  // namespace
+
+std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs) {
+  std::map<std::string, Summary> out;
+  std::map<std::string, std::vector<double>> rtos;
+  for (const RunResult& r : runs) {
+    Summary& s = out[r.scenario];
+    ++s.runs;
+    if (r.passed) ++s.passed;
+    if (!r.expected_failure) rtos[r.scenario].push_back(r.rto_min);
+  }
+  for (auto& [scenario, values] : rtos) {
+    std::sort(values.begin(), values.end());
+    Summary& s = out[scenario];
+    s.rto_runs = values.size();
+    s.rto_min = values.front();
+    s.rto_p50 = percentile(values, 50);
+    s.rto_p95 = percentile(values, 95);
+    s.rto_max = values.back();
+  }
+  return out;
+}
+
+std::string verdict(const RunResult& r) {
+  std::string head = fmt::format("{} {} seed {}: ", r.passed ? "PASS" : "FAIL", r.scenario, r.seed);
+  if (r.passed && r.expected_failure) {
+    if (!r.first_failure) return head + "failed as expected";
+    return head + "failed as expected at " + describe_step(*r.first_failure);
+  }
+  if (r.passed) {
+    return head + fmt::format("RTO {:.1f} min, RPO {:.1f} min, {} lost beyond RPO", r.rto_min, r.rpo_min,
+                              plural(r.files_differing, "file"));
+  }
+  if (!r.failures.empty()) {
+    std::string more = r.failures.size() > 1 ? fmt::format(" (+{} more)", r.failures.size() - 1) : "";
+    return head + r.failures.front() + more;
+  }
+  if (r.first_failure) return head + "step " + describe_step(*r.first_failure);
+  return head + "did not pass";
+}
+
+std::string text_report(const std::vector<RunResult>& runs, bool timeline) {
+  if (runs.empty()) return "No drill runs.\n";
+  if (runs.size() == 1) return run_block(runs.front(), timeline);
+  std::string out;
+  for (const RunResult& r : runs) out += timeline ? run_block(r, true) + "\n" : verdict(r) + "\n";
+  out += timeline ? "Summary:\n" : "\nSummary:\n";
+  for (const auto& [scenario, s] : summarize(runs)) out += "  " + summary_line(scenario, s) + "\n";
+  return out;
+}
+
+json json_report(const std::vector<RunResult>& runs) {
+  return {{"runs", runs}, {"summary", summarize(runs)}};
+}
+
+std::string junit_report(const std::vector<RunResult>& runs) {
+  std::map<std::string, std::vector<const RunResult*>> by_scenario;
+  std::size_t failures = 0;
+  double seconds = 0;
+  for (const RunResult& r : runs) {
+    by_scenario[r.scenario].push_back(&r);
+    if (!r.passed) ++failures;
+    seconds += r.wall_seconds;
+  }
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format("<testsuites name=\"drctl drill\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3f}\">\n",
+                     runs.size(), failures, seconds);
+  for (const auto& [scenario, members] : by_scenario) {
+    std::size_t suite_failures = 0;
+    double suite_seconds = 0;
+    for (const RunResult* r : members) {
+      if (!r->passed) ++suite_failures;
+      suite_seconds += r->wall_seconds;
+    }
+    std::string name = xml_escape(scenario, true);
+    out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3f}\">\n", name,
+                       members.size(), suite_failures, suite_seconds);
+    for (const RunResult* r : members) {
+      out += fmt::format("    <testcase name=\"seed {}\" classname=\"drill.{}\" time=\"{:.3f}\">\n", r->seed, name,
+                         r->wall_seconds);
+      if (!r->passed) out += junit_failure(*r);
+      out += "      <system-out>" + xml_escape(text_report({*r}, true), false) + "</system-out>\n";
+      out += "    </testcase>\n";
+    }
+    out += "  </testsuite>\n";
+  }
+  out += "</testsuites>\n";
+  return out;
+}
+
+void to_json(json& j, const StepTiming& s) {
+  j = {{"id", s.id},           {"host", s.host},         {"status", s.status},     {"start_min", s.start_min},
+       {"end_min", s.end_min}, {"attempts", s.attempts}, {"error", s.error}};
+}
+
+void from_json(const json& j, StepTiming& s) {
+  j.at("id").get_to(s.id);
+  j.at("host").get_to(s.host);
+  j.at("status").get_to(s.status);
+  j.at("start_min").get_to(s.start_min);
+  j.at("end_min").get_to(s.end_min);
+  j.at("attempts").get_to(s.attempts);
+  j.at("error").get_to(s.error);
+}
+
+void to_json(json& j, const FaultEvent& f) {
+  j = {{"at_min", f.at_min}, {"action", f.action}, {"target", f.target}, {"trigger", f.trigger}, {"undone", f.undone}};
+}
+
+void from_json(const json& j, FaultEvent& f) {
+  j.at("at_min").get_to(f.at_min);
+  j.at("action").get_to(f.action);
+  j.at("target").get_to(f.target);
+  j.at("trigger").get_to(f.trigger);
+  j.at("undone").get_to(f.undone);
+}
+
+void to_json(json& j, const RunResult& r) {
+  j = {{"scenario", r.scenario},
+       {"file", r.file},
+       {"seed", r.seed},
+       {"passed", r.passed},
+       {"failures", r.failures},
+       {"rto_min", r.rto_min},
+       {"rpo_min", r.rpo_min},
+       {"writes_lost", r.writes_lost},
+       {"bytes_lost_expected", r.bytes_lost_expected},
+       {"files_differing", r.files_differing},
+       {"bytes_differing", r.bytes_differing},
+       {"timeline", r.timeline},
+       {"faults", r.faults},
+       {"first_failure", r.first_failure ? json(*r.first_failure) : json(nullptr)},
+       {"not_fired", r.not_fired},
+       {"expected_failure", r.expected_failure},
+       {"wall_seconds", r.wall_seconds}};
+}
+
+void from_json(const json& j, RunResult& r) {
+  j.at("scenario").get_to(r.scenario);
+  j.at("file").get_to(r.file);
+  j.at("seed").get_to(r.seed);
+  j.at("passed").get_to(r.passed);
+  j.at("failures").get_to(r.failures);
+  j.at("rto_min").get_to(r.rto_min);
+  j.at("rpo_min").get_to(r.rpo_min);
+  j.at("writes_lost").get_to(r.writes_lost);
+  j.at("bytes_lost_expected").get_to(r.bytes_lost_expected);
+  j.at("files_differing").get_to(r.files_differing);
+  j.at("bytes_differing").get_to(r.bytes_differing);
+  j.at("timeline").get_to(r.timeline);
+  j.at("faults").get_to(r.faults);
+  const json& first = j.at("first_failure");
+  if (first.is_null()) r.first_failure.reset();
+  else r.first_failure = first.get<StepTiming>();
+  j.at("not_fired").get_to(r.not_fired);
+  j.at("expected_failure").get_to(r.expected_failure);
+  j.at("wall_seconds").get_to(r.wall_seconds);
+}
+
+void to_json(json& j, const Summary& s) {
+  j = {{"runs", s.runs},       {"passed", s.passed},   {"rto_runs", s.rto_runs}, {"rto_min", s.rto_min},
+       {"rto_p50", s.rto_p50}, {"rto_p95", s.rto_p95}, {"rto_max", s.rto_max}};
+}
+
+void from_json(const json& j, Summary& s) {
+  j.at("runs").get_to(s.runs);
+  j.at("passed").get_to(s.passed);
+  j.at("rto_runs").get_to(s.rto_runs);
+  j.at("rto_min").get_to(s.rto_min);
+  j.at("rto_p50").get_to(s.rto_p50);
+  j.at("rto_p95").get_to(s.rto_p95);
+  j.at("rto_max").get_to(s.rto_max);
+}
+
+}  // namespace drctl::drill

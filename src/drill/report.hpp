@@ -1,0 +1,98 @@
+// Drill results and their reports: what one scenario run on one seed found (RunResult), the
+// per-scenario RTO statistics over seeds, and the three forms `drctl drill` writes them in:
+// text for people, JSON for tools, JUnit XML for CI.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drctl::drill {
+
+/// One step of a run's timeline, in virtual minutes since the drill began.
+struct StepTiming {
+  std::string id, host, status;
+  double start_min = 0, end_min = 0;
+  int attempts = 0;
+  std::string error;  // why the step failed; empty otherwise
+  bool operator==(const StepTiming&) const = default;
+};
+
+/// A fault the scenario injected: when, what, on what, and what set it off.
+struct FaultEvent {
+  double at_min = 0;
+  std::string action, target, trigger;
+  bool undone = false;  // the fault was reverted later in the run (e.g. DHCP back up)
+  bool operator==(const FaultEvent&) const = default;
+};
+
+/// One scenario × one seed.
+struct RunResult {
+  std::string scenario, file;           // name and path of the scenario
+  std::uint64_t seed = 0;
+  bool passed = false;
+  std::vector<std::string> failures;    // why it did not pass (an expectation that failed, each one line)
+  double rto_min = 0;                   // disaster → services verified, virtual minutes
+  double rpo_min = 0;                   // last snapshot → disaster, virtual minutes
+  std::uint64_t writes_lost = 0, bytes_lost_expected = 0;  // writes made after the snapshot (expected loss)
+  std::uint64_t files_differing = 0, bytes_differing = 0;  // data lost beyond that: must be 0
+  std::vector<StepTiming> timeline;     // the rebuild's steps (and the backup's, marked by id prefix "backup:")
+  std::vector<FaultEvent> faults;
+  std::optional<StepTiming> first_failure;  // the first failing step and its cause
+  std::vector<std::string> not_fired;   // faults that never fired
+  bool expected_failure = false;        // the scenario expected the rebuild to fail (expect.fail_at)
+  double wall_seconds = 0;
+  bool operator==(const RunResult&) const = default;
+};
+
+/// A scenario's runs over its seeds. The RTO figures cover the `rto_runs` runs that were not
+/// expected to fail; they are 0 when there are none.
+struct Summary {
+  std::size_t runs = 0, passed = 0, rto_runs = 0;
+  double rto_min = 0, rto_p50 = 0, rto_p95 = 0, rto_max = 0;
+  bool operator==(const Summary&) const = default;
+};
+
+/// Per scenario: count and RTO min/p50/p95/max over its seeds (nearest-rank percentiles;
+/// expected-failure runs count for pass/fail but not for RTO).
+std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs);
+
+/// What a person reads. A single run (or every run, when `timeline` is set) gets a block: the
+/// timeline when `timeline` is set (a line per step: start-end in virtual minutes, status, id,
+/// host, attempts, and the error for failures), the faults applied, RTO/RPO, data lost, the
+/// first failing step and every failed expectation, then the verdict ("PASS total-loss seed 1:
+/// RTO 38.5 min, RPO 60.0 min, 0 files lost beyond RPO"). Otherwise one verdict line per run.
+/// Several runs end with the summary per scenario. Plain ASCII, lines ≤ 100 columns where the
+/// names and messages allow.
+std::string text_report(const std::vector<RunResult>& runs, bool timeline);
+
+/// The verdict line of one run (no newline).
+std::string verdict(const RunResult& run);
+
+/// Everything as JSON: {"runs": [RunResult…], "summary": {scenario: Summary}}, field names as
+/// in the structs; a missing first_failure is null.
+nlohmann::json json_report(const std::vector<RunResult>& runs);
+
+/// JUnit XML that CI consumers accept (GitLab, Jenkins, GitHub test reporters): <testsuites>
+/// with one <testsuite> per scenario (name, tests, failures, time: wall seconds), one
+/// <testcase name="seed N" classname="drill.SCENARIO" time=…> per run, a <failure> (message:
+/// the first failure; body: every failure and the first failing step) when the run did not
+/// pass, and <system-out> with the run's text report. Text is escaped for XML 1.0: markup
+/// characters as entities, control characters and invalid UTF-8 as visible \xNN.
+std::string junit_report(const std::vector<RunResult>& runs);
+
+// JSON forms of the structs (nlohmann's to_json/from_json, found by ADL). from_json throws
+// nlohmann::json::exception naming the field that is missing or of the wrong type.
+void to_json(nlohmann::json& j, const StepTiming& s);
+void from_json(const nlohmann::json& j, StepTiming& s);
+void to_json(nlohmann::json& j, const FaultEvent& f);
+void from_json(const nlohmann::json& j, FaultEvent& f);
+void to_json(nlohmann::json& j, const RunResult& r);
+void from_json(const nlohmann::json& j, RunResult& r);
+void to_json(nlohmann::json& j, const Summary& s);
+void from_json(const nlohmann::json& j, Summary& s);
+
+}  // namespace drctl::drill

@@ -1,0 +1,232 @@
+#include <doctest/doctest.h>
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+#include "drill/report.hpp"
+#include "support/run.hpp"
+
+using namespace drctl::drill;
+
+namespace {
+
+RunResult run_of(const std::string& scenario, std::uint64_t seed, double rto) {
+  RunResult r;
+  r.scenario = scenario;
+  r.file = "runbooks/homelab/drills/" + scenario + ".yaml";
+  r.seed = seed;
+  r.passed = true;
+  r.rto_min = rto;
+  r.rpo_min = 60;
+  return r;
+}
+
+/// A passing total-loss run with a timeline, a fault that fired and one that did not.
+RunResult passing() {
+  RunResult r = run_of("total-loss", 1, 38.5);
+  r.writes_lost = 12;
+  r.bytes_lost_expected = 4096;
+  r.timeline = {{"pxe-install:worker-1", "esxi01", "done", 4.0, 21.25, 2, ""},
+                {"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, ""},
+                {"verify-ingress", "pfsense", "done", 30.0, 38.5, 1, ""}};
+  r.faults = {{12.0, "power-off", "worker-1", "step pxe-install:worker-1 started", true}};
+  r.not_fired = {"dhcp-stop pfsense"};
+  r.wall_seconds = 0.25;
+  return r;
+}
+
+/// A total-loss run that failed at the data restore.
+RunResult failing() {
+  RunResult r = run_of("total-loss", 2, 17.0);
+  r.passed = false;
+  r.files_differing = 3;
+  r.bytes_differing = 900;
+  StepTiming restore{"restore-data", "truenas", "failed", 10.0, 17.0, 3, "no space left on device (tank/blog)"};
+  r.timeline = {{"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, ""}, restore};
+  r.first_failure = restore;
+  r.failures = {"step restore-data failed: no space left on device (tank/blog)",
+                "verify.data: 3 files differ from the snapshot"};
+  r.wall_seconds = 0.5;
+  return r;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("drill report: nearest-rank RTO percentiles over 1, 2 and 20 seeds") {
+  std::vector<RunResult> runs = {run_of("one", 1, 42.0), run_of("two", 1, 30.0), run_of("two", 2, 10.0)};
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) runs.push_back(run_of("twenty", seed, 21.0 - seed));  // 20..1
+  runs.back().passed = false;
+
+  auto s = summarize(runs);
+  REQUIRE(s.size() == 3);
+  CHECK(s["one"] == Summary{1, 1, 1, 42.0, 42.0, 42.0, 42.0});
+  CHECK(s["two"] == Summary{2, 2, 2, 10.0, 10.0, 30.0, 30.0});  // p50 of 2 is rank 1, p95 rank 2
+  CHECK(s["twenty"] == Summary{20, 19, 20, 1.0, 10.0, 19.0, 20.0});  // ranks 10 and 19 of 1..20
+}
+
+TEST_CASE("drill report: expected-failure runs count for pass and fail but not for RTO") {
+  RunResult expected = run_of("nas-full", 3, 5.0);
+  expected.expected_failure = true;
+  RunResult unexpected = run_of("nas-full", 4, 7.0);
+  unexpected.expected_failure = true;
+  unexpected.passed = false;  // failed elsewhere than expected
+  std::vector<RunResult> runs = {run_of("mixed", 1, 40.0), expected, run_of("mixed", 2, 50.0)};
+  runs[1].scenario = "mixed";
+  runs.push_back(unexpected);
+
+  auto s = summarize(runs);
+  CHECK(s["mixed"] == Summary{3, 3, 2, 40.0, 40.0, 50.0, 50.0});
+  CHECK(s["nas-full"] == Summary{1, 0, 0, 0.0, 0.0, 0.0, 0.0});
+  std::string text = text_report(runs, false);
+  CHECK(contains(text, "nas-full: 1 run, 0 passed; RTO n/a"));
+  CHECK(contains(text, "mixed: 3 runs, 3 passed; RTO min 40.0 / p50 40.0 / p95 50.0 / max 50.0 min"));
+}
+
+TEST_CASE("drill report: the text of a passing run has the timeline, the faults, RTO, RPO and the verdict") {
+  std::string text = text_report({passing()}, true);
+  INFO(text);
+  CHECK(contains(text, "PASS total-loss seed 1: RTO 38.5 min, RPO 60.0 min, 0 files lost beyond RPO"));
+  CHECK(contains(text, "RPO 60.0 min (last snapshot to disaster): 12 writes, 4096 bytes lost as expected"));
+  CHECK(contains(text, "Lost beyond RPO: 0 files, 0 bytes"));
+  CHECK(contains(text, "power-off worker-1 (step pxe-install:worker-1 started), undone"));
+  CHECK(contains(text, "never fired: dhcp-stop pfsense"));
+  CHECK_FALSE(contains(text, "FAIL"));
+
+  auto lines = lines_of(text);
+  auto step_line = [&](const std::string& id) {
+    return std::find_if(lines.begin(), lines.end(), [&](const std::string& l) { return contains(l, id); });
+  };
+  auto backup = step_line("backup:capture-nas"), install = step_line("pxe-install:worker-1 "),
+       verify = step_line("verify-ingress");
+  REQUIRE(install != lines.end());
+  CHECK(backup < install);  // ordered by start time, not as given
+  CHECK(install < verify);
+  CHECK(contains(*install, "4.0-21.2"));
+  CHECK(contains(*install, "esxi01"));
+  CHECK(contains(*install, "2 attempts"));
+  for (const std::string& line : lines) CHECK(line.size() <= 100);
+
+  std::string brief = text_report({passing()}, false);
+  CHECK_FALSE(contains(brief, "verify-ingress"));
+  CHECK(contains(brief, "PASS total-loss seed 1: RTO 38.5 min"));
+}
+
+TEST_CASE("drill report: the text of a failing run names the failing step and its cause") {
+  std::string text = text_report({failing()}, true);
+  INFO(text);
+  CHECK(contains(text, "FAIL total-loss seed 2: step restore-data failed: no space left on device (tank/blog) "
+                       "(+1 more)"));
+  CHECK(contains(text, "First failing step: restore-data on truenas after 3 attempts: no space left on device"));
+  CHECK(contains(text, "  - verify.data: 3 files differ from the snapshot"));
+  CHECK(contains(text, "error: no space left on device (tank/blog)"));  // under the step in the timeline
+  CHECK(contains(text, "RTO 17.0 min"));
+  CHECK(contains(text, "Lost beyond RPO: 3 files, 900 bytes"));
+}
+
+TEST_CASE("drill report: several seeds give a line per run and the summary per scenario") {
+  RunResult nas = run_of("nas-full", 1, 0);
+  nas.expected_failure = true;
+  nas.first_failure = StepTiming{"restore-data", "truenas", "failed", 10, 12, 1, "no space"};
+  std::string text = text_report({passing(), failing(), nas}, false);
+  INFO(text);
+  auto lines = lines_of(text);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l.rfind("PASS ", 0) == 0 || l.rfind("FAIL ", 0) == 0;
+        }) == 3);
+  CHECK(contains(text, "PASS nas-full seed 1: failed as expected at restore-data on truenas: no space"));
+  CHECK(contains(text, "total-loss: 2 runs, 1 passed; RTO min 17.0 / p50 17.0 / p95 38.5 / max 38.5 min"));
+  CHECK_FALSE(contains(text, "Timeline"));
+  CHECK(contains(text_report({passing(), failing()}, true), "Timeline"));
+}
+
+TEST_CASE("drill report: JSON keeps every field and reads back") {
+  RunResult a = passing(), b = failing();
+  b.expected_failure = true;
+  b.seed = 18446744073709551615ull;  // seeds are full 64-bit
+  nlohmann::json j = nlohmann::json::parse(json_report({a, b}).dump());
+
+  REQUIRE(j.at("runs").size() == 2);
+  CHECK(j["runs"][0]["first_failure"].is_null());
+  CHECK(j["runs"][1]["first_failure"]["error"] == "no space left on device (tank/blog)");
+  CHECK(j["runs"][0]["bytes_lost_expected"] == 4096);
+  CHECK(j["runs"][0]["faults"][0]["undone"] == true);
+  CHECK(j["runs"][0].at("timeline").size() == 3);
+  CHECK(j["runs"][0].at("timeline")[0].at("start_min") == 4.0);
+  CHECK(j["runs"][0].get<RunResult>() == a);
+  CHECK(j["runs"][1].get<RunResult>() == b);
+  CHECK(j.at("summary").at("total-loss").get<Summary>() == summarize({a, b}).at("total-loss"));
+
+  nlohmann::json missing = j["runs"][0];
+  missing.erase("rpo_min");
+  CHECK_THROWS_WITH(missing.get<RunResult>(), doctest::Contains("rpo_min"));
+}
+
+TEST_CASE("drill report: JUnit XML is well formed, escaped, and has failures exactly for failing runs") {
+  RunResult bad = failing();
+  std::string cause = "disk <full> & \"gone\" 'now' \x01 \xff caf\xc3\xa9";
+  bad.failures.front() = cause;
+  RunResult nas = run_of("nas-full", 7, 0);
+  nas.expected_failure = true;
+  std::string xml = junit_report({passing(), bad, nas});
+  INFO(xml);
+  CHECK_FALSE(contains(xml, "<full>"));
+  CHECK_FALSE(contains(xml, "\x01"));
+  CHECK_FALSE(contains(xml, "\xff"));
+
+  pugi::xml_document doc;
+  pugi::xml_parse_result parsed = doc.load_string(xml.c_str());
+  REQUIRE_MESSAGE(parsed, parsed.description());
+  pugi::xml_node root = doc.child("testsuites");
+  CHECK(root.attribute("tests").as_int() == 3);
+  CHECK(root.attribute("failures").as_int() == 1);
+
+  std::map<std::string, pugi::xml_node> suites;
+  for (pugi::xml_node s : root.children("testsuite")) suites[s.attribute("name").value()] = s;
+  REQUIRE(suites.size() == 2);
+  pugi::xml_node total = suites["total-loss"];
+  CHECK(total.attribute("tests").as_int() == 2);
+  CHECK(total.attribute("failures").as_int() == 1);
+  CHECK(total.attribute("time").as_double() == doctest::Approx(0.75));
+  CHECK(suites["nas-full"].attribute("failures").as_int() == 0);
+
+  int failures = 0, cases = 0;
+  for (pugi::xml_node s : root.children("testsuite")) {
+    for (pugi::xml_node c : s.children("testcase")) {
+      ++cases;
+      CHECK(std::string(c.attribute("classname").value()) == "drill." + std::string(s.attribute("name").value()));
+      CHECK(c.child("system-out"));
+      bool failed = std::string(c.attribute("name").value()) == "seed 2";
+      CHECK(bool(c.child("failure")) == failed);
+      if (c.child("failure")) ++failures;
+    }
+  }
+  CHECK(cases == 3);
+  CHECK(failures == 1);
+
+  pugi::xml_node failure = total.find_child_by_attribute("testcase", "name", "seed 2").child("failure");
+  CHECK(std::string(failure.attribute("message").value()) ==
+        "disk <full> & \"gone\" 'now' \\x01 \\xff caf\xc3\xa9");
+  std::string body = failure.text().get();
+  CHECK(contains(body, "verify.data: 3 files differ from the snapshot"));
+  CHECK(contains(body, "first failing step: restore-data on truenas after 3 attempts: no space left"));
+  std::string out = total.find_child_by_attribute("testcase", "name", "seed 1").child("system-out").text().get();
+  CHECK(contains(out, "PASS total-loss seed 1: RTO 38.5 min"));
+
+  // xmllint checks XML 1.0 strictly (e.g. characters pugixml lets through); it is optional here.
+  support::TempDir dir("junit");
+  support::write_file(dir / "junit.xml", xml);
+  support::RunResult lint = support::run({"xmllint", "--noout", (dir / "junit.xml").string()});
+  if (lint.exit_code == 127) MESSAGE("xmllint is not installed (Debian: libxml2-utils): skipped its check");
+  else CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
+}
