@@ -261,12 +261,14 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       dir = argv[++i];
     } else if (a == "-f" && i + 1 < argv.size()) {
       file = argv[++i];
-    } else if ((i == 1 || a[0] == '-') && a.find_first_not_of("-cxtzvf") == std::string::npos) {
+    } else if ((i == 1 || a[0] == '-') && a.find_first_not_of("-cxtzvfp") == std::string::npos) {
       for (char c : a) {
         if (c == 'c' || c == 'x' || c == 't') mode = c;
         if (c == 'z') gzip = true;
         if (c == 'f' && i + 1 < argv.size()) file = argv[++i];
       }
+    } else if (a == "--format=pax" || a == "--xattrs" || a == "--sparse" || a == "--numeric-owner" || a == "-p") {
+      continue;  // what drctl asks for; the simulated files have no more to keep
     } else if (a[0] == '-') {
       return {2, "", "tar: sim: unsupported option '" + a + "'\n"};
     } else {

@@ -939,6 +939,21 @@ void KubeCluster::wipe() {
   changed();
 }
 
+void KubeCluster::remove_node(const std::string& name) {
+  if (!nodes_.count(name)) return;
+  if (name == api_node_) {  // its etcd went with it
+    api_running_ = false;
+    api_node_.clear();
+    store_.clear();
+    tokens_.clear();
+    pods_.clear();
+  }
+  nodes_.erase(name);
+  for (auto it = pods_.begin(); it != pods_.end();) it = it->second.node == name ? pods_.erase(it) : std::next(it);
+  engine_.log("kube", "node-gone", {{"node", name}});
+  changed();
+}
+
 bool KubeCluster::api_up() const {
   auto it = nodes_.find(api_node_);
   return api_running_ && it != nodes_.end() && it->second.up;

@@ -84,6 +84,9 @@ class KubeCluster {
   /// Wipes the control plane (the disaster): objects and pods gone, the API down until an init
   /// or an etcd restore. The nodes' kubelets keep their configuration.
   void wipe();
+  /// A node whose machine was destroyed (disk and all): gone from the cluster with its pods;
+  /// the control plane's node takes the cluster's state with it.
+  void remove_node(const std::string& node);
 
   /// An API server is running (initialised, not wiped, its node up).
   bool api_up() const;

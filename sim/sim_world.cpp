@@ -280,6 +280,13 @@ void SimWorld::on_power(const std::string& vm, bool on) {
 }
 
 void SimWorld::on_destroy(const std::string& vm) {
+  if (auto it = machines_.find(vm); it != machines_.end() && it->second->system) kube_.remove_node(kube_node(vm).name);
+  if (vm == pf_machine_) {  // its configuration was on its disk
+    pf_config_.reset();
+    pf_dhcp_.reset();
+    pf_machine_.clear();
+  }
+  if (nas_ && site_.machine(vm) && site_.machine(vm)->appliance == "truenas") nas_.reset();
   net_.remove_node(vm);
   machines_.erase(vm);
   ssh_hosts_.erase(vm);

@@ -71,6 +71,23 @@ std::string render_template_file(const std::string& file, const std::function<st
   }
 }
 
+world::CommandResult run_or_fail(world::Host& host, const std::string& script, const std::string& what,
+                                 Duration timeout, const std::string& stdin_data) {
+  world::Command c;
+  c.script = script;
+  c.stdin_data = stdin_data;
+  c.timeout = timeout;
+  auto r = host.run(c);
+  if (!r.ok()) {
+    const std::string& text = r.err.empty() ? r.out : r.err;
+    const std::string first = text.substr(0, text.find('\n'));  // the cause, e.g. tar's "Cannot write: …"
+    throw ActionError(what + " on " + host.name() + " failed (exit " + std::to_string(r.exit_code) + ")" +
+                          (first.empty() ? "" : ": " + first),
+                      tail_lines(text, 8));
+  }
+  return r;
+}
+
 std::string tail_lines(const std::string& text, std::size_t lines) {
   std::size_t end = text.size();
   while (end > 0 && text[end - 1] == '\n') --end;

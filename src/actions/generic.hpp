@@ -32,6 +32,11 @@ world::Duration duration_input(const json& inputs, const std::string& name);
 /// the World's clock; throws ActionError when interrupted.
 bool poll_until(Context& ctx, world::Duration timeout, world::Duration interval, const std::function<bool()>& ready);
 
+/// Runs `script` on `host` (with `stdin_data`); when it fails, throws ActionError "WHAT on HOST
+/// failed (exit N): <its first error line>" with the output's last lines as detail.
+world::CommandResult run_or_fail(world::Host& host, const std::string& script, const std::string& what,
+                                 world::Duration timeout, const std::string& stdin_data = "");
+
 /// The last `lines` lines of `text`, for error messages.
 std::string tail_lines(const std::string& text, std::size_t lines);
 

@@ -11,18 +11,6 @@ namespace {
 
 const char* kAdminConf = "/etc/kubernetes/admin.conf";
 
-/// Runs `script` on `host`; throws ActionError with the output's last lines when it fails.
-world::CommandResult must(world::Host& host, const std::string& script, Duration timeout, const std::string& what) {
-  world::Command c;
-  c.script = script;
-  c.timeout = timeout;
-  auto r = host.run(c);
-  if (!r.ok())
-    throw ActionError(what + " on " + host.name() + " failed (exit " + std::to_string(r.exit_code) + ")",
-                      tail_lines(r.err.empty() ? r.out : r.err, 8));
-  return r;
-}
-
 bool succeeds(world::Host& host, const std::string& script) {
   world::Command c;
   c.script = script;
@@ -54,7 +42,7 @@ class KubeadmInit : public Action {
     } catch (const std::exception& e) {
       throw ActionError("cannot write " + path + " on " + ctx.host.name() + ": " + e.what());
     }
-    auto r = must(ctx.host, "sudo kubeadm init --config " + path, ctx.timeout, "kubeadm init");
+    auto r = run_or_fail(ctx.host, "sudo kubeadm init --config " + path, "kubeadm init", ctx.timeout);
     ctx.log(r.out);  // the join command's token is short-lived; kubeadm.join asks for a fresh one
     return json::object();
   }
@@ -73,11 +61,12 @@ class KubeadmJoin : public Action {
   bool check(Context& ctx) const override { return succeeds(ctx.host, "test -f /etc/kubernetes/kubelet.conf"); }
   json apply(Context& ctx) const override {
     world::Host& cp = ctx.world.host(ctx.inputs.at("control_plane").get<std::string>());
-    auto token = must(cp, "sudo kubeadm token create --print-join-command", Duration(60000), "kubeadm token create");
+    auto token =
+        run_or_fail(cp, "sudo kubeadm token create --print-join-command", "kubeadm token create", Duration(60000));
     std::string join = token.out.substr(0, token.out.find('\n'));
     if (join.rfind("kubeadm join ", 0) != 0) throw ActionError("kubeadm token create printed no join command", token.out);
     ctx.log("joining with a fresh token\n");  // the token itself is a secret: not logged
-    must(ctx.host, "sudo " + join, ctx.timeout, "kubeadm join");
+    run_or_fail(ctx.host, "sudo " + join, "kubeadm join", ctx.timeout);
     return json::object();
   }
 };
@@ -112,8 +101,9 @@ class KubeApply : public Action {
     } catch (const std::exception& e) {
       throw ActionError("cannot write " + path(ctx) + " on " + ctx.host.name() + ": " + e.what());
     }
-    auto r = must(ctx.host, "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " apply -f " + path(ctx),
-                  ctx.timeout, "kubectl apply");
+    const std::string kubeconfig = ctx.inputs.at("kubeconfig").get<std::string>();
+    auto r = run_or_fail(ctx.host, "sudo kubectl --kubeconfig " + kubeconfig + " apply -f " + path(ctx), "kubectl apply",
+                         ctx.timeout);
     ctx.log(r.out);
     return {{"applied", r.out}, {"content_hash", hash(manifests)}};
   }

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "actions/action.hpp"
+#include "actions/backup.hpp"
 #include "actions/generic.hpp"
 #include "actions/kube.hpp"
 #include "actions/verify.hpp"
@@ -55,6 +56,7 @@ const Registry& Registry::builtin() {
     add_vm_actions(r);
     add_kube_actions(r);
     add_verify_actions(r);
+    add_backup_actions(r);
     return r;
   }();
   return registry;

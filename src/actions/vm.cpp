@@ -230,7 +230,8 @@ class ApplianceRestore : public Action {
          {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
          {"source", InputType::String, false, std::nullopt, "A file on this machine (e.g. the snapshot's export)"},
          {"apply", InputType::String, true, std::nullopt, "The appliance's command that loads it, e.g. /etc/rc.reload_all"},
-         {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+         {"mode", InputType::String, false, json("0644"), "Octal permission bits"},
+         {"timeout", InputType::Duration, false, json("15m"), "How long to wait for the appliance to come up (install and boot)"}},
         {}};
     return s;
   }
@@ -252,6 +253,17 @@ class ApplianceRestore : public Action {
     world::Command c;
     c.script = ctx.inputs.at("apply").get<std::string>();
     c.timeout = ctx.timeout;
+    // A fresh appliance installs and boots before its guest tools answer; if they never do,
+    // the guest_put below says why.
+    poll_until(ctx, duration_input(ctx.inputs, "timeout"), Duration(10000), [&] {
+      try {
+        world::Command probe;
+        probe.script = "true";
+        return hypervisor(ctx).guest_run(name, probe).ok();
+      } catch (const std::runtime_error&) {
+        return false;
+      }
+    });
     world::CommandResult r;
     try {
       hypervisor(ctx).guest_put(name, path, content, mode);

@@ -13,6 +13,7 @@ enum ExitCode { kOk = 0, kFailed = 1, kBadInput = 2, kPartial = 3 };
 void add_snapshot_commands(CLI::App& app, Action& run);
 void add_demo_command(CLI::App& app, Action& run);
 void add_run_commands(CLI::App& app, Action& run);
+void add_drill_command(CLI::App& app, Action& run);
 
 /// "drctl: warning: ..." on stderr.
 void warn(const std::string& message);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add_snapshot_commands(app, run);
   add_demo_command(app, run);
   add_run_commands(app, run);
+  add_drill_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,189 @@
+#include "actions/backup.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <filesystem>
+
+#include "actions/generic.hpp"
+#include "capture/tar_stream.hpp"
+#include "store/lock.hpp"
+#include "store/repository.hpp"
+#include "store/snapshot.hpp"
+
+namespace drctl::actions {
+
+using world::Duration;
+namespace fs = std::filesystem;
+
+namespace {
+
+const Duration kLong(30 * 60000);  // a dataset's tar may take a while
+
+const std::vector<std::string> kKinds = {"CustomResourceDefinition", "Namespace", "StorageClass", "PersistentVolume",
+                                         "PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount",
+                                         "Service", "Deployment", "StatefulSet", "DaemonSet", "Ingress",
+                                         "IngressClass", "IPAddressPool", "L2Advertisement"};
+
+la_ssize_t append(struct archive*, void* out, const void* buf, std::size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+/// A pax tar of `files` (path → content, mode 0644): how generated data (objects, VM definitions)
+/// enters the store through the same door as a host's files.
+std::string make_tar(const std::map<std::string, std::string>& files) {
+  std::string bytes;
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(a, &bytes, nullptr, append, nullptr);
+  for (const auto& [path, content] : files) {
+    struct archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, path.c_str());
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+    archive_write_header(a, e);
+    archive_write_data(a, content.data(), content.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return bytes;
+}
+
+/// Every object of the cluster, normalised (what a restore re-creates), one file each.
+std::map<std::string, std::string> kube_objects(world::Host& host, const std::string& kubeconfig) {
+  std::map<std::string, std::string> files;
+  for (const auto& kind : kKinds) {
+    world::Command c;
+    c.script = "sudo kubectl --kubeconfig " + kubeconfig + " get " + kind + " -A -o json";
+    auto r = host.run(c);
+    if (!r.ok()) continue;  // a kind this cluster does not serve (no CRD): nothing to keep
+    json list = json::parse(r.out.empty() ? "{}" : r.out, nullptr, false);
+    if (list.is_discarded()) throw ActionError("kubectl get " + kind + " printed no JSON");
+    for (auto obj : list.value("items", json::array())) {
+      obj.erase("status");
+      auto& meta = obj["metadata"];
+      for (const char* k : {"uid", "resourceVersion", "managedFields", "creationTimestamp", "generation"}) meta.erase(k);
+      if (meta.contains("annotations")) {
+        meta["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
+        if (meta["annotations"].empty()) meta.erase("annotations");
+      }
+      const std::string ns = meta.value("namespace", "_cluster");
+      files[ns + "/" + kind + "/" + meta.value("name", "") + ".json"] = obj.dump(2) + "\n";
+    }
+  }
+  return files;
+}
+
+/// backup.snapshot: several sources, one snapshot.
+class BackupSnapshot : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "backup.snapshot",
+        "Capture the site's data into one snapshot: directories of hosts (as tar streams), Kubernetes objects, VM definitions",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine (created when missing)"},
+         {"sources", InputType::List, true, std::nullopt,
+          "Entries {section, host, path} (a directory), {section, host, kube: KUBECONFIG} (objects), {section, vms: true}"},
+         {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
+        {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }  // every backup is a new snapshot
+  json apply(Context& ctx) const override {
+    const fs::path repo_path = ctx.inputs.at("repo").get<std::string>();
+    if (!fs::exists(repo_path / "config")) store::Repository::init(repo_path, store::RepoConfig{});
+    auto lock = store::RepoLock::acquire(repo_path, std::chrono::milliseconds(60000), [&](const std::string& w) { ctx.log(w + "\n"); });
+    store::Repository repo(repo_path);
+    store::Snapshot snap;
+    snap.host = "drctl";
+    for (const auto& t : ctx.inputs.value("tags", json::array())) snap.tags.push_back(t.get<std::string>());
+    capture::Progress progress;
+    auto warn = [&](const std::string& w) { ctx.log("warning: " + w + "\n"); };
+    std::uint64_t files = 0, bytes = 0;
+    for (const auto& src : ctx.inputs.at("sources")) {
+      if (!src.is_object() || !src.contains("section"))
+        throw ActionError("sources: each entry needs `section` and one of path, kube, vms");
+      const std::string section = src["section"].get<std::string>();
+      std::string tar, origin;
+      if (src.contains("path")) {
+        world::Host& host = ctx.world.host(src.value("host", "local"));
+        const std::string path = src["path"].get<std::string>();
+        tar = run_or_fail(host, "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + path + " .", "tar of " + path,
+                          kLong).out;
+        origin = host.name() + ":" + path;
+      } else if (src.contains("kube")) {
+        world::Host& host = ctx.world.host(src.value("host", "local"));
+        tar = make_tar(kube_objects(host, src["kube"].get<std::string>()));
+        origin = host.name() + ": kubectl";
+      } else if (src.value("vms", false)) {
+        world::Hypervisor* hv = ctx.world.hypervisor();
+        if (!hv) throw ActionError("sources: `vms` needs a site with a hypervisor");
+        std::map<std::string, std::string> defs;
+        for (const auto& vm : hv->list()) {
+          json nics = json::array(), disks = json::array();
+          for (const auto& n : vm.spec.nics) nics.push_back({{"network", n.network}, {"mac", n.mac}});
+          for (const auto& d : vm.spec.disks) disks.push_back({{"name", d.name}, {"size", std::to_string(d.size_gb) + "G"}, {"image", d.image}});
+          defs[vm.spec.name + ".json"] = json{{"vcpus", vm.spec.vcpus}, {"memory", std::to_string(vm.spec.memory_mb) + "M"},
+                                              {"disks", disks}, {"nics", nics}, {"boot", vm.spec.boot_order},
+                                              {"cdrom", vm.spec.cdrom}}.dump(2) + "\n";
+        }
+        tar = make_tar(defs);
+        origin = "hypervisor";
+      } else {
+        throw ActionError("sources: " + section + " needs one of path, kube, vms");
+      }
+      auto result = capture::capture_tar_bytes(repo, section, origin, tar, progress, warn);
+      files += result.section.files;
+      bytes += result.section.bytes;
+      snap.sections.push_back(result.section);
+      for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
+      ctx.log("captured " + section + " from " + origin + ": " + std::to_string(result.section.files) + " files\n");
+    }
+    repo.flush();
+    snap.added_bytes = repo.added_bytes();
+    snap.time = store::precise_utc_now();
+    repo.save_snapshot(snap);
+    ctx.log("snapshot " + snap.id.hex() + " saved\n");
+    return {{"snapshot", snap.id.hex()}, {"files", files}, {"bytes", bytes}};
+  }
+};
+
+/// nas.restore: a section of a snapshot into a directory of the step's host.
+class NasRestore : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{"nas.restore",
+                              "Restore a snapshot's section into a directory of the step's host (a tar stream into tar -x)",
+                              {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+                               {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+                               {"section", InputType::String, true, std::nullopt, "e.g. nas/mail"},
+                               {"path", InputType::String, true, std::nullopt, "The directory on the host"}},
+                              {{"snapshot", "The snapshot restored from"}, {"files", "Files restored"}}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }
+  json apply(Context& ctx) const override {
+    store::Repository repo(ctx.inputs.at("repo").get<std::string>());
+    const store::Snapshot snap = repo.find_snapshot(ctx.inputs.at("snapshot").get<std::string>());
+    const std::string name = ctx.inputs.at("section").get<std::string>(), path = ctx.inputs.at("path").get<std::string>();
+    const store::Section* section = snap.section(name);
+    if (!section) throw ActionError("snapshot " + snap.id.short_hex() + " has no section " + name);
+    const std::string tar = capture::tar_bytes(repo, *section);
+    run_or_fail(ctx.host, "mkdir -p " + path + " && tar -xpf - --numeric-owner -C " + path, "restore of " + name + " into " + path,
+                kLong, tar);
+    ctx.log("restored " + name + " (" + std::to_string(section->files) + " files) into " + ctx.host.name() + ":" + path + "\n");
+    return {{"snapshot", snap.id.hex()}, {"files", section->files}};
+  }
+};
+
+}  // namespace
+
+void add_backup_actions(Registry& registry) {
+  registry.add(std::make_unique<BackupSnapshot>());
+  registry.add(std::make_unique<NasRestore>());
+}
+
+}  // namespace drctl::actions

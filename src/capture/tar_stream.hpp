@@ -1,0 +1,42 @@
+// Snapshot sections from and to tar streams: how remote hosts (a NAS over SSH, a simulated host)
+// hand drctl their data (`tar --format=pax --xattrs --sparse --numeric-owner -cf - -C DIR .`)
+// and take it back (`tar -xpf - --xattrs --numeric-owner -C DIR`), with no temporary copy.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "capture/nas.hpp"
+#include "store/repository.hpp"
+
+namespace drctl::capture {
+
+/// Reads a tar stream (pax/gnu/ustar, optionally gzip/zstd-compressed: libarchive detects) and stores it as section
+/// `name` — regular files (chunked like capture_nas; sparse holes kept as holes), directories, symlinks, hard links
+/// (as store Hardlink nodes, same as capture_nas produces), devices/fifos, mode, uid/gid, mtime (ns), xattrs
+/// (SCHILY.xattr), and the root directory's own metadata from the "./" entry. Entries come in any order; missing
+/// parent directories are implied (mode 0755). Names are made relative ("./a/b" → "a/b"); ".." components or
+/// absolute names are refused (one entry skipped, reported through `warn` and in `skipped`). `read` is called to get
+/// more bytes (return 0 at end) so the caller can stream from a process or a string. `source` is recorded in the
+/// Section. A truncated or corrupt stream throws store::Failure naming the entry it was in; nothing is saved then
+/// except blobs (the snapshot is not written by this function).
+NasResult capture_tar(store::Repository& repo, const std::string& name, const std::string& source,
+                      const std::function<std::size_t(char* buf, std::size_t size)>& read, Progress& progress,
+                      const std::function<void(const std::string&)>& warn);
+
+/// Convenience: the whole stream in memory.
+NasResult capture_tar_bytes(store::Repository& repo, const std::string& name, const std::string& source,
+                            const std::string& tar, Progress& progress,
+                            const std::function<void(const std::string&)>& warn);
+
+/// Writes section `section` of a snapshot as a pax tar stream (with xattrs, sparse files as sparse, hard links as
+/// links, numeric owners, the root's metadata as "./") through `write`, streaming (constant memory: file by file,
+/// chunk by chunk). What `tar -xpf - --xattrs --numeric-owner -C DIR` on the other side turns back into the tree.
+/// Throws Failure when a blob is missing or damaged or `write` throws (its exception is passed on).
+void write_tar(const store::Repository& repo, const store::Section& section,
+               const std::function<void(const char* data, std::size_t size)>& write);
+
+/// Convenience: into a string.
+std::string tar_bytes(const store::Repository& repo, const store::Section& section);
+
+}  // namespace drctl::capture

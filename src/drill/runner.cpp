@@ -1,0 +1,317 @@
+#include "drill/runner.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <regex>
+
+#include "actions/action.hpp"
+#include "capture/tar_stream.hpp"
+#include "runbook/executor.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/validate.hpp"
+#include "sim/sim_world.hpp"
+#include "store/error.hpp"
+#include "store/repository.hpp"
+
+namespace drctl::drill {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using world::Duration;
+
+namespace {
+
+double minutes(Duration d) { return static_cast<double>(d.count()) / 60000.0; }
+
+/// Reads a duration field ("60m") of the scenario; InputError naming it.
+Duration duration_field(const json& doc, const std::string& key, Duration fallback, const std::string& file) {
+  if (!doc.contains(key)) return fallback;
+  const json& v = doc[key];
+  std::optional<Duration> d = v.is_string() ? sim::parse_duration(v.get<std::string>()) : std::nullopt;
+  if (!d) throw InputError(file + ": " + key + ": '" + v.dump() + "' is not a duration like 90s, 45m, 1h30m");
+  return *d;
+}
+
+/// Records when each step instance started and ended, in virtual minutes.
+class Timeline : public runbook::Observer {
+ public:
+  Timeline(world::Clock& clock, Duration origin, std::string prefix) : clock_(clock), origin_(origin), prefix_(std::move(prefix)) {}
+  void started(const runbook::InstanceResult& r, std::size_t, std::size_t) override { start_[r.id] = now(); }
+  void finished(const runbook::InstanceResult& r, std::size_t, std::size_t) override {
+    StepTiming s{prefix_ + r.id, r.host, runbook::status_name(r.status), start_.count(r.id) ? start_[r.id] : now(), now(),
+                 r.attempts, r.error};
+    steps.push_back(s);
+  }
+  void note(const std::string&) override {}
+  std::vector<StepTiming> steps;
+
+ private:
+  double now() { return minutes(std::chrono::duration_cast<Duration>(clock_.now().time_since_epoch()) - origin_); }
+  world::Clock& clock_;
+  Duration origin_;
+  std::string prefix_;
+  std::map<std::string, double> start_;
+};
+
+/// path → content of every regular file in a tar stream.
+std::map<std::string, std::string> tar_files(const std::string& tar) {
+  std::map<std::string, std::string> out;
+  struct archive* a = archive_read_new();
+  archive_read_support_format_all(a);
+  archive_read_support_filter_all(a);
+  if (archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK) {
+    struct archive_entry* e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+      if (archive_entry_filetype(e) != AE_IFREG) continue;
+      std::string name = archive_entry_pathname(e), content;
+      if (name.rfind("./", 0) == 0) name.erase(0, 2);
+      char buf[65536];
+      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
+      out[name] = content;
+    }
+  }
+  archive_read_free(a);
+  return out;
+}
+
+runbook::RunSummary execute(runbook::Runbook& rb, sim::SimWorld& world, const fs::path& state, Timeline& timeline) {
+  runbook::ExecOptions options;
+  options.state_dir = state;
+  return runbook::execute(rb, actions::Registry::builtin(), world, options, timeline);
+}
+
+std::string first_error(const runbook::RunSummary& s) {
+  for (const auto& r : s.results)
+    if (r.status == runbook::Status::Failed) return r.id + ": " + r.error;
+  return "";
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path) {
+  Scenario s;
+  s.file = fs::absolute(path).lexically_normal().string();
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw InputError(path + ": cannot read the scenario");
+  } catch (const YAML::Exception& e) {
+    throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  const json doc = yaml_to_json(root);
+  if (!doc.is_object()) throw InputError(path + ": a scenario is a map (name, site, backup, rebuild, data, disaster, faults, expect)");
+  for (const auto& [key, v] : doc.items())
+    if (key != "name" && key != "site" && key != "backup" && key != "rebuild" && key != "data" && key != "backup_age" &&
+        key != "disaster" && key != "faults" && key != "expect" && key != "rebuild_vars" &&
+        key != "after_rebuild")
+      throw InputError(path + ": unknown key '" + key +
+                       "' (known: name, site, backup, rebuild, data, backup_age, disaster, faults, rebuild_vars, after_rebuild, "
+                       "expect)");
+  const fs::path dir = fs::path(s.file).parent_path();
+  s.name = doc.value("name", fs::path(path).stem().string());
+  for (auto [key, field] : {std::pair{"site", &s.site}, {"backup", &s.backup}, {"rebuild", &s.rebuild}}) {
+    if (!doc.contains(key) || !doc[key].is_string()) throw InputError(path + ": '" + key + "' must name a file");
+    *field = (dir / doc[key].get<std::string>()).lexically_normal();
+    if (!fs::exists(*field)) throw InputError(path + ": " + key + ": " + field->string() + " does not exist");
+  }
+  const json data = doc.value("data", json::object());
+  s.files_per_dataset = data.value("files", s.files_per_dataset);
+  s.file_size = data.value("size", s.file_size);
+  s.writes_after_backup = data.value("writes_after_backup", s.writes_after_backup);
+  s.backup_age = duration_field(doc, "backup_age", s.backup_age, path);
+  if (doc.contains("disaster")) {
+    const json& d = doc["disaster"];
+    if (d.is_string() && d == "all") {
+    } else if (d.is_array()) {
+      for (const auto& vm : d) s.disaster.push_back(vm.get<std::string>());
+    } else {
+      throw InputError(path + ": disaster: 'all' or a list of VMs");
+    }
+  }
+  s.faults = doc.value("faults", json::array());
+  s.rebuild_vars = doc.value("rebuild_vars", json::object());
+  const json after = doc.value("after_rebuild", json::object());
+  s.kill_vip_holder = after.value("kill_vip_holder", "");
+  if (!s.rebuild_vars.is_object()) throw InputError(path + ": rebuild_vars: a map of vars");
+  try {
+    sim::read_faults(s.faults);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(path + ": " + e.what());
+  }
+  const json expect = doc.value("expect", json::object());
+  if (expect.contains("max_rto")) s.max_rto = duration_field(expect, "max_rto", {}, path + ": expect");
+  s.fail_at = expect.value("fail_at", "");
+  s.reason = expect.value("reason", "");
+  return s;
+}
+
+RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<void(const std::string&)>& progress) {
+  const auto wall = std::chrono::steady_clock::now();
+  RunResult out;
+  out.scenario = sc.name;
+  out.file = sc.file;
+  out.seed = seed;
+  out.expected_failure = !sc.fail_at.empty();
+  auto fail = [&](const std::string& why) {
+    out.failures.push_back(why);
+    out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+    return out;
+  };
+
+  char tmpl[] = "/tmp/drctl-drill-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw Failure("cannot make a scratch directory for the drill");
+  const fs::path scratch = tmpl;
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } cleanup{scratch};
+
+  const runbook::Site site = runbook::load_site(sc.site.string());
+  sim::SimWorld world(site.to_json(), seed);
+  auto load = [&](const fs::path& file, bool restore) {
+    runbook::Runbook rb = runbook::load_runbook(file.string());
+    rb.vars["repo_dir"] = (scratch / "repo").string();
+    rb.vars["restore"] = restore;
+    if (restore)
+      for (const auto& [k, v] : sc.rebuild_vars.items()) rb.vars[k] = v;
+    runbook::validate(rb, actions::Registry::builtin());
+    return rb;
+  };
+
+  // 1. The site as it was: built from empty hardware, then its data.
+  progress("bringing up the site");
+  Timeline before(world.clock(), Duration(0), "before:");
+  runbook::Runbook up = load(sc.rebuild, false);
+  auto s = execute(up, world, scratch / "state-before", before);
+  if (!s.ok()) {
+    out.timeline = before.steps;
+    for (const auto& step : out.timeline)
+      if (step.status == "failed" && !out.first_failure) out.first_failure = step;
+    return fail("the site could not be brought up: " + first_error(s));
+  }
+  std::vector<std::string> datasets;
+  for (const auto& d : site.vars.value("datasets", json::array())) datasets.push_back(d.value("name", ""));
+  sim::SimHost* nas = world.system("truenas");
+  if (!nas) return fail("the site has no NAS named truenas");
+  std::uint64_t counter = seed * 1000003;
+  auto content = [&](std::size_t size) {
+    std::string c(size, ' ');
+    for (auto& ch : c) ch = static_cast<char>('a' + (counter = counter * 6364136223846793005ULL + 1442695040888963407ULL) % 26);
+    return c;
+  };
+  for (const auto& ds : datasets)
+    for (int i = 0; i < sc.files_per_dataset; ++i)
+      nas->put_file("/mnt/tank/" + ds + "/item-" + std::to_string(i), content(sc.file_size), 0644);
+
+  // 2. The backup.
+  progress("backing up");
+  Timeline backup_steps(world.clock(), Duration(0), "backup:");
+  runbook::Runbook backup = load(sc.backup, false);
+  s = execute(backup, world, scratch / "state-backup", backup_steps);
+  if (!s.ok()) return fail("the backup failed: " + first_error(s));
+  const Duration backed_up = world.engine().now();
+
+  // 3. The services go on writing until the disaster: those writes are the expected loss (RPO).
+  for (int i = 0; i < sc.writes_after_backup && !datasets.empty(); ++i) {
+    world.engine().run_for(sc.backup_age / (sc.writes_after_backup + 1));
+    nas->put_file("/mnt/tank/" + datasets[i % datasets.size()] + "/new-" + std::to_string(i), content(sc.file_size), 0644);
+    out.writes_lost++;
+    out.bytes_lost_expected += sc.file_size;
+  }
+  world.engine().run_for(sc.backup_age - (world.engine().now() - backed_up));
+  const Duration disaster = world.engine().now();
+  out.rpo_min = minutes(disaster - backed_up);
+
+  // 4. The disaster.
+  progress("disaster: " + (sc.disaster.empty() ? std::string("every VM and disk is lost") : "lost " + std::to_string(sc.disaster.size()) + " VMs"));
+  for (const auto& vm : world.hv().list())
+    if (sc.disaster.empty() || std::find(sc.disaster.begin(), sc.disaster.end(), vm.spec.name) != sc.disaster.end())
+      world.hv().destroy(vm.spec.name);
+
+  // 5. The rebuild, with the scenario's faults.
+  auto faults = sim::read_faults(sc.faults);
+  for (auto& f : faults)
+    if (f.at) f.at = *f.at + disaster;
+  world.schedule_faults(faults);
+  progress("rebuilding");
+  Timeline rebuild_steps(world.clock(), disaster, "");
+  runbook::Runbook rebuild = load(sc.rebuild, true);
+  s = execute(rebuild, world, scratch / "state-rebuild", rebuild_steps);
+  out.timeline = rebuild_steps.steps;
+  for (const auto& step : out.timeline)
+    if (step.status == "failed" && !out.first_failure) out.first_failure = step;
+  for (const auto& e : world.engine().events())
+    if (e["component"] == "faults" && (e["event"] == "fault" || e["event"] == "fault-undone"))
+      out.faults.push_back({minutes(Duration(e["t"].get<std::int64_t>()) - disaster), e.value("action", ""),
+                            e.value("target", ""), e.value("trigger", ""), e["event"] == "fault-undone"});
+  out.not_fired = world.faults_not_fired();
+  out.rto_min = minutes(world.engine().now() - disaster);
+
+  if (!sc.fail_at.empty()) {  // the scenario expects the rebuild to fail there, for that reason
+    if (s.ok()) return fail("the rebuild succeeded, but the scenario expects it to fail at " + sc.fail_at);
+    const std::string where = out.first_failure ? out.first_failure->id : "";
+    const std::string why = out.first_failure ? out.first_failure->error : "";
+    if (where.rfind(sc.fail_at, 0) != 0) return fail("the rebuild failed at " + where + ", not at " + sc.fail_at + ": " + why);
+    if (!std::regex_search(why, std::regex(sc.reason, std::regex::icase)))
+      return fail("the rebuild failed at " + where + " but not for '" + sc.reason + "': " + why);
+    out.passed = true;
+    out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+    return out;
+  }
+  if (!s.ok()) return fail("the rebuild failed: " + first_error(s));
+
+  // 6. The checks: data as in the snapshot, the invariants, the recovery time — and, if the
+  // scenario says so, the services through their VIP after its node dies.
+  progress("checking");
+  if (!sc.kill_vip_holder.empty()) {
+    const std::string holder = world.vip_holder(sc.kill_vip_holder);
+    if (holder.empty()) return fail("nobody answers for " + sc.kill_vip_holder + " after the rebuild");
+    const Duration killed = world.engine().now();
+    world.hv().stop(holder);
+    out.faults.push_back({minutes(killed - disaster), "power_off", holder, "after rebuild", false});
+    world.engine().run_for(Duration(30000));
+    for (const auto& h : site.vars.value("web_hosts", json::array())) {
+      const std::string host = h.value("host", "");
+      auto r = world.http(world.site().controller().name, sc.kill_vip_holder, 80, false, host, "/");
+      if (r.status != 200) out.failures.push_back(host + " does not answer 30 s after " + holder + " died: " + r.error);
+    }
+    const std::string now_holder = world.vip_holder(sc.kill_vip_holder);
+    if (now_holder.empty() || now_holder == holder)
+      out.failures.push_back(sc.kill_vip_holder + " did not move off " + holder);
+  }
+  nas = world.system("truenas");
+  store::Repository repo(scratch / "repo");
+  const store::Snapshot snap = repo.find_snapshot("latest");
+  for (const auto& ds : datasets) {
+    const store::Section* section = snap.section("nas/" + ds);
+    if (!section) {
+      out.failures.push_back("the snapshot has no section nas/" + ds);
+      continue;
+    }
+    const auto want = tar_files(capture::tar_bytes(repo, *section));
+    for (const auto& [name, bytes] : want) {
+      auto have = nas ? nas->get_file("/mnt/tank/" + ds + "/" + name) : std::nullopt;
+      if (!have || *have != bytes) {
+        out.files_differing++;
+        out.bytes_differing += bytes.size();
+      }
+    }
+  }
+  if (out.files_differing)
+    out.failures.push_back(std::to_string(out.files_differing) + " files differ from the snapshot after the restore");
+  for (const auto& v : world.check_invariants(true)) out.failures.push_back("invariant: " + v);
+  if (sc.max_rto && out.rto_min > minutes(*sc.max_rto))
+    out.failures.push_back("RTO " + std::to_string(out.rto_min) + " min is over the " + std::to_string(minutes(*sc.max_rto)) + " allowed");
+  out.passed = out.failures.empty();
+  out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+  return out;
+}
+
+}  // namespace drctl::drill

@@ -1,0 +1,71 @@
+// `drctl drill` on the homelab's scenarios, as CI runs it: verdicts, exit codes, JUnit, and a
+// broken site failing at the right step with its cause.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/run.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path homelab() { return fs::path(__FILE__).parent_path().parent_path().parent_path() / "runbooks/homelab"; }
+
+std::string scenario(const std::string& name) { return (homelab() / "drills" / (name + ".yaml")).string(); }
+
+}  // namespace
+
+TEST_CASE("drill: total-loss passes with its timeline, RTO and RPO, and restores every file") {
+  auto r = support::drctl({"drill", scenario("total-loss")});
+  support::expect_exit(r, 0);
+  CHECK(r.out.find("PASS total-loss seed 1: RTO ") != std::string::npos);
+  CHECK(r.out.find("install-nodes[k8s-node2]") != std::string::npos);  // the timeline
+  CHECK(r.out.find("RPO 60.0 min") != std::string::npos);
+  CHECK(r.out.find("Lost beyond RPO: 0 files, 0 bytes") != std::string::npos);
+  CHECK(r.seconds < 10);
+}
+
+TEST_CASE("drill: every scenario holds its expectations over several seeds, with valid JUnit") {
+  support::TempDir t("drill");
+  std::vector<std::string> args = {"drill"};
+  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full"})
+    args.push_back(scenario(s));
+  args.insert(args.end(), {"--seeds", "1..3", "--junit", (t.path() / "junit.xml").string(), "--report",
+                           (t.path() / "report.json").string()});
+  auto r = support::drctl(args);
+  support::expect_exit(r, 0);
+  CHECK(r.out.find("nas-full: 3 runs, 3 passed") != std::string::npos);
+  CHECK(r.out.find("worker-dies-mid-install: 3 runs, 3 passed") != std::string::npos);
+  const std::string junit = support::read_file(t.path() / "junit.xml");
+  CHECK(junit.find("<testsuite name=\"total-loss\" tests=\"3\" failures=\"0\"") != std::string::npos);
+  if (support::run({"sh", "-c", "command -v xmllint"}).exit_code == 0)
+    support::expect_exit(support::run({"xmllint", "--noout", (t.path() / "junit.xml").string()}), 0);
+  CHECK(support::read_file(t.path() / "report.json").find("\"rto_p50\"") != std::string::npos);
+}
+
+TEST_CASE("drill: a worker missing from the DHCP reservations makes total-loss fail at its install, naming why") {
+  support::TempDir t("drill-broken");
+  fs::copy(homelab(), t.path() / "homelab", fs::copy_options::recursive);
+  const fs::path config = t.path() / "homelab/kit/pfsense-config.xml";
+  std::string xml = support::read_file(config);
+  const std::string mac = "<mac>00:50:56:aa:00:03</mac>";
+  REQUIRE(xml.find(mac) != std::string::npos);
+  xml.replace(xml.find(mac), mac.size(), "<mac>00:50:56:aa:00:99</mac>");
+  std::ofstream(config) << xml;
+  auto r = support::drctl({"drill", (t.path() / "homelab/drills/total-loss.yaml").string()});
+  support::expect_exit(r, 1);
+  CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
+  CHECK_MESSAGE(r.out.find("First failing step: before:install-nodes[k8s-node2]") != std::string::npos, r.out);
+  CHECK(r.out.find("10.0.20.13") != std::string::npos);  // where drctl expected it
+}
+
+TEST_CASE("drill: a bad scenario is one error line naming the file and the field") {
+  support::TempDir t("drill-bad");
+  std::ofstream(t.path() / "bad.yaml") << "name: bad\nsite: nowhere.yaml\nbackup: b.yaml\nrebuild: r.yaml\n";
+  auto r = support::drctl({"drill", (t.path() / "bad.yaml").string()});
+  support::expect_exit(r, 2);
+  CHECK(support::is_one_error_line(r.err));
+  CHECK(r.err.find("bad.yaml: site:") != std::string::npos);
+}
