@@ -179,11 +179,101 @@ class NasRestore : public Action {
   }
 };
 
+/// The order objects come back in: what others refer to first (kube.restore).
+const std::vector<std::vector<std::string>> kRestorePhases = {
+    {"CustomResourceDefinition"},
+    {"Namespace", "StorageClass", "PersistentVolume", "IngressClass"},
+    {"PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount"},
+    {"Service", "Deployment", "StatefulSet", "DaemonSet"},
+    {"Ingress", "IPAddressPool", "L2Advertisement"}};
+
+/// kube.restore: the snapshot's Kubernetes objects, applied in a safe order.
+class KubeRestore : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "kube.restore",
+        "Re-create the snapshot's Kubernetes objects with kubectl on the step's host: CRDs, Namespaces, storage, "
+        "Secrets and ConfigMaps, Services and workloads, then Ingresses and custom resources",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, false, json("kube"), "The section holding the objects"},
+         {"kubeconfig", InputType::String, false, json("/etc/kubernetes/admin.conf"), "The kubeconfig on the host"}},
+        {{"objects", "Objects applied"}}};
+    return s;
+  }
+  /// Done when every object of the snapshot exists in the cluster.
+  bool check(Context& ctx) const override {
+    try {
+      return !phases(ctx).empty() && run(ctx, "get", all(ctx)).ok();
+    } catch (const ActionError&) {
+      return false;
+    }
+  }
+  json apply(Context& ctx) const override {
+    std::size_t count = 0;
+    for (const auto& [phase, docs] : phases(ctx)) {
+      auto r = run(ctx, "apply", docs);
+      if (!r.ok())
+        throw ActionError("kubectl apply of the snapshot's " + phase + " failed: " + r.err.substr(0, r.err.find('\n')),
+                          tail_lines(r.err, 8));
+      ctx.log(r.out);
+      count += static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n'));
+    }
+    return {{"objects", count}};
+  }
+
+ private:
+  /// (phase name, its objects as one multi-document manifest), in restore order.
+  static std::vector<std::pair<std::string, std::string>> phases(Context& ctx) {
+    const auto files = snapshot_files(ctx.inputs.at("repo").get<std::string>(), ctx.inputs.at("snapshot").get<std::string>(),
+                                      ctx.inputs.at("section").get<std::string>());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& kinds : kRestorePhases) {
+      std::string docs, names;
+      for (const auto& kind : kinds) {
+        bool any = false;
+        for (const auto& [path, content] : files)  // NS/KIND/NAME.json
+          if (path.find("/" + kind + "/") != std::string::npos) {
+            docs += "---\n" + content;
+            any = true;
+          }
+        if (any) names += (names.empty() ? "" : ", ") + kind + "s";
+      }
+      if (!docs.empty()) out.push_back({names, docs});
+    }
+    return out;
+  }
+  static std::string all(Context& ctx) {
+    std::string docs;
+    for (const auto& [phase, d] : phases(ctx)) docs += d;
+    return docs;
+  }
+  static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
+    world::Command c;
+    c.script = "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " " + verb + " -f -";
+    c.stdin_data = docs;
+    c.timeout = Duration(10 * 60000);
+    return ctx.host.run(c);
+  }
+};
+
 }  // namespace
+
+std::map<std::string, std::string> snapshot_files(const std::string& repo_path, const std::string& snapshot,
+                                                  const std::string& section) {
+  if (!fs::exists(fs::path(repo_path) / "config")) throw ActionError("no snapshot repository at " + repo_path);
+  store::Repository repo(repo_path);
+  const store::Snapshot snap = repo.find_snapshot(snapshot);
+  const store::Section* s = snap.section(section);
+  if (!s) throw ActionError("snapshot " + snap.id.short_hex() + " has no section " + section);
+  return capture::section_files(repo, *s);
+}
 
 void add_backup_actions(Registry& registry) {
   registry.add(std::make_unique<BackupSnapshot>());
   registry.add(std::make_unique<NasRestore>());
+  registry.add(std::make_unique<KubeRestore>());
 }
 
 }  // namespace drctl::actions

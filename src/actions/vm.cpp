@@ -1,5 +1,6 @@
 #include "actions/vm.hpp"
 
+#include "actions/backup.hpp"
 #include "actions/generic.hpp"
 #include "actions/action.hpp"
 #include "world/vm_spec.hpp"
@@ -228,7 +229,11 @@ class ApplianceRestore : public Action {
          {"path", InputType::String, true, std::nullopt, "The configuration file inside the appliance"},
          {"content", InputType::String, false, std::nullopt, "The configuration (give one of content, template, source)"},
          {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
-         {"source", InputType::String, false, std::nullopt, "A file on this machine (e.g. the snapshot's export)"},
+         {"source", InputType::String, false, std::nullopt, "A file on this machine"},
+         {"repo", InputType::String, false, std::nullopt, "Or from a snapshot: the repository on this machine,"},
+         {"snapshot", InputType::String, false, json("latest"), "the snapshot,"},
+         {"section", InputType::String, false, std::nullopt, "its section (e.g. appliance/pfsense),"},
+         {"file", InputType::String, false, std::nullopt, "and the file in it (e.g. config.xml)"},
          {"apply", InputType::String, true, std::nullopt, "The appliance's command that loads it, e.g. /etc/rc.reload_all"},
          {"mode", InputType::String, false, json("0644"), "Octal permission bits"},
          {"timeout", InputType::Duration, false, json("15m"), "How long to wait for the appliance to come up (install and boot)"}},
@@ -241,14 +246,14 @@ class ApplianceRestore : public Action {
     c.script = "cat " + ctx.inputs.at("path").get<std::string>();
     try {
       auto r = hypervisor(ctx).guest_run(vm_name(ctx), c);
-      return r.ok() && r.out == file_content(ctx, "appliance.restore");
+      return r.ok() && r.out == configuration(ctx);
     } catch (const std::runtime_error&) {
       return false;  // not up yet: apply says why
     }
   }
   json apply(Context& ctx) const override {
     const std::string name = vm_name(ctx), path = ctx.inputs.at("path").get<std::string>();
-    const std::string content = file_content(ctx, "appliance.restore");
+    const std::string content = configuration(ctx);
     const unsigned mode = mode_input(ctx);
     world::Command c;
     c.script = ctx.inputs.at("apply").get<std::string>();
@@ -276,6 +281,21 @@ class ApplianceRestore : public Action {
                         tail_lines(r.err.empty() ? r.out : r.err, 5));
     ctx.log("restored " + path + " in " + name + " and applied it\n");
     return json::object();
+  }
+
+ private:
+  /// The configuration: given, rendered, a local file, or a file of a snapshot's section.
+  static std::string configuration(Context& ctx) {
+    if (!ctx.inputs.contains("section")) return file_content(ctx, "appliance.restore");
+    if (!ctx.inputs.contains("repo") || !ctx.inputs.contains("file"))
+      throw ActionError("appliance.restore from a snapshot needs repo, section and file");
+    const auto files = snapshot_files(ctx.inputs["repo"].get<std::string>(), ctx.inputs["snapshot"].get<std::string>(),
+                                      ctx.inputs["section"].get<std::string>());
+    auto it = files.find(ctx.inputs["file"].get<std::string>());
+    if (it == files.end())
+      throw ActionError("section " + ctx.inputs["section"].get<std::string>() + " of the snapshot has no " +
+                        ctx.inputs["file"].get<std::string>());
+    return it->second;
   }
 };
 

@@ -557,4 +557,24 @@ std::string tar_bytes(const Repository& repo, const Section& section) {
   return out;
 }
 
+std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section) {
+  const std::string tar = tar_bytes(repo, section);
+  std::map<std::string, std::string> out;
+  struct archive* a = archive_read_new();
+  archive_read_support_format_all(a);
+  if (archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK) {
+    struct archive_entry* e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+      if (archive_entry_filetype(e) != AE_IFREG) continue;
+      std::string name = archive_entry_pathname(e), content;
+      if (name.rfind("./", 0) == 0) name.erase(0, 2);
+      char buf[65536];
+      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
+      out[name] = std::move(content);
+    }
+  }
+  archive_read_free(a);
+  return out;
+}
+
 }  // namespace drctl::capture

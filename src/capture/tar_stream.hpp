@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "capture/nas.hpp"
@@ -38,5 +39,9 @@ void write_tar(const store::Repository& repo, const store::Section& section,
 
 /// Convenience: into a string.
 std::string tar_bytes(const store::Repository& repo, const store::Section& section);
+
+/// The regular files of a section, path (relative, "a/b") → content: for small sections read
+/// whole (configuration exports, Kubernetes objects) and for checking restored data.
+std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section);
 
 }  // namespace drctl::capture

@@ -1,7 +1,5 @@
 #include "drill/runner.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -55,27 +53,6 @@ class Timeline : public runbook::Observer {
   std::string prefix_;
   std::map<std::string, double> start_;
 };
-
-/// path → content of every regular file in a tar stream.
-std::map<std::string, std::string> tar_files(const std::string& tar) {
-  std::map<std::string, std::string> out;
-  struct archive* a = archive_read_new();
-  archive_read_support_format_all(a);
-  archive_read_support_filter_all(a);
-  if (archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK) {
-    struct archive_entry* e;
-    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-      if (archive_entry_filetype(e) != AE_IFREG) continue;
-      std::string name = archive_entry_pathname(e), content;
-      if (name.rfind("./", 0) == 0) name.erase(0, 2);
-      char buf[65536];
-      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
-      out[name] = content;
-    }
-  }
-  archive_read_free(a);
-  return out;
-}
 
 runbook::RunSummary execute(runbook::Runbook& rb, sim::SimWorld& world, const fs::path& state, Timeline& timeline) {
   runbook::ExecOptions options;
@@ -295,7 +272,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
       out.failures.push_back("the snapshot has no section nas/" + ds);
       continue;
     }
-    const auto want = tar_files(capture::tar_bytes(repo, *section));
+    const auto want = capture::section_files(repo, *section);
     for (const auto& [name, bytes] : want) {
       auto have = nas ? nas->get_file("/mnt/tank/" + ds + "/" + name) : std::nullopt;
       if (!have || *have != bytes) {

@@ -59,7 +59,11 @@ std::string safe_dir_name(std::string id) {
   return id;
 }
 
-bool falsy(const std::string& v) { return v.empty() || v == "false" || v == "0" || v == "no"; }
+/// Whether a rendered `when:` skips its step: "", false, 0 or no — or "not X" with X none of those.
+bool falsy(const std::string& v) {
+  if (v.rfind("not ", 0) == 0) return !falsy(v.substr(4));
+  return v.empty() || v == "false" || v == "0" || v == "no";
+}
 
 /// The rendered, typed inputs of a step for its action. A `run:` step is shell.run with the
 /// rendered command (the loader refuses `with` on it; `uses: shell.run` takes creates/unless).
