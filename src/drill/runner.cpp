@@ -54,9 +54,11 @@ class Timeline : public runbook::Observer {
   std::map<std::string, double> start_;
 };
 
-runbook::RunSummary execute(runbook::Runbook& rb, sim::SimWorld& world, const fs::path& state, Timeline& timeline) {
+runbook::RunSummary execute(runbook::Runbook& rb, sim::SimWorld& world, const fs::path& state, Timeline& timeline,
+                            int jobs = 0) {
   runbook::ExecOptions options;
   options.state_dir = state;
+  options.jobs = jobs;
   return runbook::execute(rb, actions::Registry::builtin(), world, options, timeline);
 }
 
@@ -126,7 +128,8 @@ Scenario load_scenario(const std::string& path) {
   return s;
 }
 
-RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<void(const std::string&)>& progress) {
+RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<void(const std::string&)>& progress,
+                    int jobs) {
   const auto wall = std::chrono::steady_clock::now();
   RunResult out;
   out.scenario = sc.name;
@@ -220,7 +223,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   progress("rebuilding");
   Timeline rebuild_steps(world.clock(), disaster, "");
   runbook::Runbook rebuild = load(sc.rebuild, true);
-  s = execute(rebuild, world, scratch / "state-rebuild", rebuild_steps);
+  s = execute(rebuild, world, scratch / "state-rebuild", rebuild_steps, jobs);
   out.timeline = rebuild_steps.steps;
   for (const auto& step : out.timeline)
     if (step.status == "failed" && !out.first_failure) out.first_failure = step;

@@ -30,7 +30,9 @@ struct Scenario {
 /// Reads and checks a scenario; a bad one is an InputError naming the file and the field.
 Scenario load_scenario(const std::string& path);
 
-/// Runs one scenario with one seed. `progress` gets a line per phase.
-RunResult run_drill(const Scenario& scenario, std::uint64_t seed, const std::function<void(const std::string&)>& progress);
+/// Runs one scenario with one seed; the rebuild runs at most `jobs` steps at once (0: all that
+/// can). `progress` gets a line per phase.
+RunResult run_drill(const Scenario& scenario, std::uint64_t seed, const std::function<void(const std::string&)>& progress,
+                    int jobs = 0);
 
 }  // namespace drctl::drill
