@@ -8,8 +8,27 @@ using world::Duration;
 
 namespace {
 
+/// A check that polls until nothing is failing: done when nothing fails now; otherwise waits
+/// (inputs `timeout`, `interval`) and names what still fails.
+class Probe : public Action {
+ public:
+  bool check(Context& ctx) const override { return failing(ctx).empty(); }
+  json apply(Context& ctx) const override {
+    std::string failed;
+    if (poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"),
+                   [&] { return (failed = failing(ctx)).empty(); }))
+      return json::object();
+    throw ActionError(failure(ctx, failed));
+  }
+
+ protected:
+  /// What fails now ("" when nothing does), and the error naming it.
+  virtual std::string failing(Context& ctx) const = 0;
+  virtual std::string failure(Context& ctx, const std::string& failed) const = 0;
+};
+
 /// verify.vip: every TCP port of the address accepts connections.
-class VerifyVip : public Action {
+class VerifyVip : public Probe {
  public:
   const ActionSpec& spec() const override {
     static const ActionSpec s{"verify.vip",
@@ -21,17 +40,12 @@ class VerifyVip : public Action {
                               {}};
     return s;
   }
-  bool check(Context& ctx) const override { return failing(ctx).empty(); }
-  json apply(Context& ctx) const override {
-    std::string failed;
-    if (poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"),
-                   [&] { return (failed = failing(ctx)).empty(); }))
-      return json::object();
-    throw ActionError(ctx.inputs["address"].get<std::string>() + " does not answer on " + failed);
-  }
 
- private:
-  static std::string failing(Context& ctx) {
+ protected:
+  std::string failure(Context& ctx, const std::string& failed) const override {
+    return ctx.inputs["address"].get<std::string>() + " does not answer on " + failed;
+  }
+  std::string failing(Context& ctx) const override {
     const std::string address = ctx.inputs.at("address").get<std::string>();
     std::string out;
     for (const auto& p : ctx.inputs.at("ports")) {
@@ -43,7 +57,7 @@ class VerifyVip : public Action {
 };
 
 /// verify.ingress: each host through the ingress VIP answers 200 from its own backend.
-class VerifyIngress : public Action {
+class VerifyIngress : public Probe {
  public:
   const ActionSpec& spec() const override {
     static const ActionSpec s{
@@ -56,17 +70,12 @@ class VerifyIngress : public Action {
         {}};
     return s;
   }
-  bool check(Context& ctx) const override { return failing(ctx).empty(); }
-  json apply(Context& ctx) const override {
-    std::string failed;
-    if (poll_until(ctx, duration_input(ctx.inputs, "timeout"), duration_input(ctx.inputs, "interval"),
-                   [&] { return (failed = failing(ctx)).empty(); }))
-      return json::object();
-    throw ActionError("through " + ctx.inputs["address"].get<std::string>() + ": " + failed);
-  }
 
- private:
-  static std::string failing(Context& ctx) {
+ protected:
+  std::string failure(Context& ctx, const std::string& failed) const override {
+    return "through " + ctx.inputs["address"].get<std::string>() + ": " + failed;
+  }
+  std::string failing(Context& ctx) const override {
     const std::string address = ctx.inputs.at("address").get<std::string>();
     std::string out;
     for (const auto& h : ctx.inputs.at("hosts")) {

@@ -244,33 +244,6 @@ std::string junit_report(const std::vector<RunResult>& runs) {
   return out;
 }
 
-void to_json(json& j, const StepTiming& s) {
-  j = {{"id", s.id},           {"host", s.host},         {"status", s.status},     {"start_min", s.start_min},
-       {"end_min", s.end_min}, {"attempts", s.attempts}, {"error", s.error}};
-}
-
-void from_json(const json& j, StepTiming& s) {
-  j.at("id").get_to(s.id);
-  j.at("host").get_to(s.host);
-  j.at("status").get_to(s.status);
-  j.at("start_min").get_to(s.start_min);
-  j.at("end_min").get_to(s.end_min);
-  j.at("attempts").get_to(s.attempts);
-  j.at("error").get_to(s.error);
-}
-
-void to_json(json& j, const FaultEvent& f) {
-  j = {{"at_min", f.at_min}, {"action", f.action}, {"target", f.target}, {"trigger", f.trigger}, {"undone", f.undone}};
-}
-
-void from_json(const json& j, FaultEvent& f) {
-  j.at("at_min").get_to(f.at_min);
-  j.at("action").get_to(f.action);
-  j.at("target").get_to(f.target);
-  j.at("trigger").get_to(f.trigger);
-  j.at("undone").get_to(f.undone);
-}
-
 void to_json(json& j, const RunResult& r) {
   j = {{"scenario", r.scenario},
        {"file", r.file},
@@ -311,21 +284,6 @@ void from_json(const json& j, RunResult& r) {
   j.at("not_fired").get_to(r.not_fired);
   j.at("expected_failure").get_to(r.expected_failure);
   j.at("wall_seconds").get_to(r.wall_seconds);
-}
-
-void to_json(json& j, const Summary& s) {
-  j = {{"runs", s.runs},       {"passed", s.passed},   {"rto_runs", s.rto_runs}, {"rto_min", s.rto_min},
-       {"rto_p50", s.rto_p50}, {"rto_p95", s.rto_p95}, {"rto_max", s.rto_max}};
-}
-
-void from_json(const json& j, Summary& s) {
-  j.at("runs").get_to(s.runs);
-  j.at("passed").get_to(s.passed);
-  j.at("rto_runs").get_to(s.rto_runs);
-  j.at("rto_min").get_to(s.rto_min);
-  j.at("rto_p50").get_to(s.rto_p50);
-  j.at("rto_p95").get_to(s.rto_p95);
-  j.at("rto_max").get_to(s.rto_max);
 }
 
 }  // namespace drctl::drill

@@ -86,13 +86,10 @@ std::string junit_report(const std::vector<RunResult>& runs);
 
 // JSON forms of the structs (nlohmann's to_json/from_json, found by ADL). from_json throws
 // nlohmann::json::exception naming the field that is missing or of the wrong type.
-void to_json(nlohmann::json& j, const StepTiming& s);
-void from_json(const nlohmann::json& j, StepTiming& s);
-void to_json(nlohmann::json& j, const FaultEvent& f);
-void from_json(const nlohmann::json& j, FaultEvent& f);
-void to_json(nlohmann::json& j, const RunResult& r);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StepTiming, id, host, status, start_min, end_min, attempts, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FaultEvent, at_min, action, target, trigger, undone)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, runs, passed, rto_runs, rto_min, rto_p50, rto_p95, rto_max)
+void to_json(nlohmann::json& j, const RunResult& r);  // by hand: first_failure is optional (null)
 void from_json(const nlohmann::json& j, RunResult& r);
-void to_json(nlohmann::json& j, const Summary& s);
-void from_json(const nlohmann::json& j, Summary& s);
 
 }  // namespace drctl::drill
