@@ -56,6 +56,22 @@ class Host {
   virtual void put_file(const std::string& path, const std::string& content, unsigned mode) = 0;
   /// Reads a file; nullopt when it does not exist.
   virtual std::optional<std::string> get_file(const std::string& path) = 0;
+
+  /// Streams a command's data (a tar of a NAS dataset, an etcd snapshot) without holding it in
+  /// memory: stdout goes to `on_out` as it arrives (the result's `out` stays empty); when `in`
+  /// is set, stdin is pulled from it until it returns an empty string (else `command.stdin_data`).
+  /// The default runs the command whole and hands over its output at once (fine for hosts whose
+  /// data is in memory anyway, like the simulator's).
+  virtual CommandResult run_stream(const Command& command, const std::function<void(const char*, std::size_t)>& on_out,
+                                   const std::function<std::string()>& in = nullptr) {
+    Command c = command;
+    if (in)
+      for (std::string piece = in(); !piece.empty(); piece = in()) c.stdin_data += piece;
+    CommandResult r = run(c);
+    if (!r.out.empty()) on_out(r.out.data(), r.out.size());
+    r.out.clear();
+    return r;
+  }
 };
 
 /// Time: steady and real, or virtual in the simulator.
