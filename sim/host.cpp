@@ -200,6 +200,21 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     return {0, mode, ""};
   }
   if (cmd == "tar") return tar(argv, stdin_data);
+  if (cmd == "find") {  // find DIR [-type f] [-exec sha256sum {} +]: regular files, sorted
+    const std::string dir = arg(1);
+    if (dir.empty() || dir[0] != '/') return {1, "", "sim: " + name_ + ": find: give an absolute directory\n"};
+    if (!is_dir(dir)) return {1, "", "find: '" + dir + "': No such file or directory\n"};
+    std::vector<std::string> rest(argv.begin() + 2, argv.end());
+    const bool files_only = rest.size() >= 2 && rest[0] == "-type" && rest[1] == "f";
+    if (files_only) rest.erase(rest.begin(), rest.begin() + 2);
+    const bool hash = rest == std::vector<std::string>{"-exec", "sha256sum", "{}", "+"};
+    if (!rest.empty() && !hash) return {2, "", "sim: " + name_ + ": find: only -type f and -exec sha256sum {} +\n"};
+    const std::string prefix = dir.back() == '/' ? dir : dir + "/";
+    std::string out;
+    for (const auto& [path, f] : files_)
+      if (path.rfind(prefix, 0) == 0) out += hash ? sha256_hex(f.content) + "  " + path + "\n" : path + "\n";
+    return {0, out, ""};
+  }
   if (cmd == "sha256sum") {
     std::string out;
     for (std::size_t i = 1; i < argv.size(); ++i) {

@@ -522,16 +522,24 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
   auto handler = http_.find({r->node, u.port});
   if (handler == http_.end())
     return fail(r->node + ":" + std::to_string(u.port) + " (" + r->service + ") is not an HTTP service");
+  if (u.https && !handler->second.tls)
+    return fail("TLS handshake failed: " + r->node + ":" + std::to_string(u.port) + " speaks plain HTTP");
+  if (!u.https && handler->second.tls) {
+    world::HttpResponse plain;
+    plain.status = 400;
+    plain.body = "400 The plain HTTP request was sent to HTTPS port\n";
+    return plain;
+  }
   std::string host = host_header;
   if (host.empty()) {
     host = u.host.find(':') == std::string::npos ? u.host : "[" + u.host + "]";
-    if (u.port != 80) host += ":" + std::to_string(u.port);
+    if (u.port != (u.https ? 443 : 80)) host += ":" + std::to_string(u.port);
   }
-  return handler->second(host, u.target);
+  return handler->second.handler(host, u.target);
 }
 
-void SimNetworkView::serve_http(const std::string& node, int port, HttpHandler handler) {
-  http_[{node, port}] = std::move(handler);
+void SimNetworkView::serve_http(const std::string& node, int port, HttpHandler handler, bool tls) {
+  http_[{node, port}] = HttpService{std::move(handler), tls};
 }
 
 std::string SimNetworkView::why(const std::string& host, int port) const {

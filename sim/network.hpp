@@ -214,7 +214,7 @@ class SimNetworkView : public world::Network {
 
   /// Tries each address of `host` in turn within `timeout`.
   bool tcp_probe(const std::string& host, int port, world::Duration timeout) override;
-  /// GET of an http:// URL: connects like tcp_probe, then asks the handler serve_http() set for the node that answered.
+  /// GET of an http(s):// URL: connects like tcp_probe, then asks the handler serve_http() set for the node that answered.
   world::HttpResponse http_get(const std::string& url, const std::string& host_header,
                                world::Duration timeout) override;
   /// An IP literal resolves to itself; names go to the Resolver.
@@ -222,7 +222,8 @@ class SimNetworkView : public world::Network {
 
   /// HTTP served by node:port (the handler gets the Host header — default: the URL's host[:port] — and the path).
   /// The node must also listen on the port (SimNetwork::listen); unlisten and it stops answering.
-  void serve_http(const std::string& node, int port, HttpHandler handler);
+  /// `tls`: the port speaks HTTPS (an https:// URL is needed, and plain HTTP gets nginx's 400).
+  void serve_http(const std::string& node, int port, HttpHandler handler, bool tls = false);
   /// Why the last failed probe of host:port failed (the Reach reason, or "HOST does not resolve"); "" if it did not
   /// fail.
   std::string why(const std::string& host, int port) const;
@@ -235,7 +236,8 @@ class SimNetworkView : public world::Network {
   SimNetwork& net_;
   std::string vantage_;
   Resolver resolve_;
-  std::map<std::pair<std::string, int>, HttpHandler> http_;
+  struct HttpService { HttpHandler handler; bool tls = false; };
+  std::map<std::pair<std::string, int>, HttpService> http_;
   std::map<std::pair<std::string, int>, std::string> failures_;
 };
 

@@ -920,15 +920,21 @@ void SimWorld::reconcile_cluster() {
         net_.listen(machine, port.value("port", 0), port.value("protocol", "TCP") == "UDP" ? Proto::udp : Proto::tcp,
                     "kube-proxy");
     }
-    view_->serve_http(machine, 80, [this](const std::string& host, const std::string& path) {
-      const auto colon = host.find(':');
-      auto r = route(false, colon == std::string::npos ? host : host.substr(0, colon), path);
-      world::HttpResponse out;
-      out.status = r.status;
-      out.body = r.status == 200 ? "served by " + r.endpoint + "\n" : r.reason + "\n";
-      if (r.status == 0) out.error = r.reason;
-      return out;
-    });
+    for (const bool https : {false, true})
+      view_->serve_http(
+          machine, https ? 443 : 80,
+          [this, https](const std::string& host_header, const std::string& path) {
+            const std::string host = host_header.substr(0, host_header.find(':'));
+            auto r = route(https, host, path);
+            world::HttpResponse out;
+            out.status = r.status;
+            out.body = r.status == 200 ? "served by " + r.endpoint + "\n" : r.reason + "\n";
+            if (r.status == 0) out.error = r.reason;
+            // The Ingress's own certificate (the simulator does not mint keys: the Secret stands for it).
+            if (https && r.status != 0) out.tls_names = {host}, out.tls_trusted = true;
+            return out;
+          },
+          https);
   }
 }
 

@@ -150,7 +150,9 @@ SiteModel read_site(const json& site) {
   for (const auto& [pg, sw] : out.port_groups)
     if (!out.network(pg)) throw SiteError("hypervisor.switches." + sw + ": port group '" + pg + "' has no entry under networks");
 
-  const std::string site_key = top.has("vars") ? Fields{site["vars"], "vars"}.str("ssh_key") : "";
+  std::string site_key = top.has("vars") ? Fields{site["vars"], "vars"}.str("ssh_key") : "";
+  if (site_key.empty() && site.contains("secrets") && site["secrets"].is_object())
+    site_key = site["secrets"].value("ssh_key", "");  // the site's secrets file
   if (!top.has("hosts")) return out;
   if (!site["hosts"].is_object()) throw SiteError("hosts: expected a map of host name to its settings");
   for (const auto& [name, h] : site["hosts"].items()) {

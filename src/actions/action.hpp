@@ -55,6 +55,13 @@ struct Context {
   /// The step's `on` host as the site describes it (name, address, role, its vars such as
   /// `vm:`); null for a step without `on`.
   json target = nullptr;
+  /// Marks a value the action learned (a token, a generated password) as a secret: from now on
+  /// it is shown as «secret:NAME» wherever drctl writes.
+  std::function<void(const std::string& name, const std::string& value)> secret = [](const std::string&, const std::string&) {};
+  /// Renders a template with the step's context plus `extra` (e.g. {"node": …} for one file per node).
+  std::function<std::string(const std::string& text, const json& extra)> render_with;
+  /// The site as templates see it (`site`: hosts with their vm:, groups, vars); null without a site.
+  json site = nullptr;
 };
 
 /// A failure with the reason in one line and, optionally, the output that explains it.

@@ -6,7 +6,10 @@
 #include <filesystem>
 
 #include "actions/generic.hpp"
+#include "capture/digest.hpp"
 #include "capture/tar_stream.hpp"
+
+#include <fnmatch.h>
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "store/snapshot.hpp"
@@ -86,7 +89,9 @@ class BackupSnapshot : public Action {
         "Capture the site's data into one snapshot: directories of hosts (as tar streams), Kubernetes objects, VM definitions",
         {{"repo", InputType::String, true, std::nullopt, "The repository on this machine (created when missing)"},
          {"sources", InputType::List, true, std::nullopt,
-          "Entries {section, host, path} (a directory), {section, host, kube: KUBECONFIG} (objects), {section, vms: true}"},
+          "Entries {section, host, path} (a directory), {section, host, kube: KUBECONFIG, exclude: [PATTERN]} (objects; "
+          "exclude leaves out the files whose path matches a shell pattern, e.g. website/*/tls-secret.json), "
+          "{section, vms: true}"},
          {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
         {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};
     return s;
@@ -116,7 +121,12 @@ class BackupSnapshot : public Action {
         origin = host.name() + ":" + path;
       } else if (src.contains("kube")) {
         world::Host& host = ctx.world.host(src.value("host", "local"));
-        tar = make_tar(kube_objects(host, src["kube"].get<std::string>()));
+        auto objects = kube_objects(host, src["kube"].get<std::string>());
+        for (const auto& pattern : src.value("exclude", json::array()))
+          std::erase_if(objects, [&](const auto& file) {
+            return ::fnmatch(pattern.get<std::string>().c_str(), file.first.c_str(), 0) == 0;
+          });
+        tar = make_tar(objects);
         origin = host.name() + ": kubectl";
       } else if (src.value("vms", false)) {
         world::Hypervisor* hv = ctx.world.hypervisor();
@@ -151,31 +161,89 @@ class BackupSnapshot : public Action {
   }
 };
 
-/// nas.restore: a section of a snapshot into a directory of the step's host.
+/// A section of a snapshot in a repository, as the inputs repo, snapshot and section name it.
+struct OpenSection {
+  store::Repository repo;
+  store::Snapshot snap;
+  const store::Section* section;
+  explicit OpenSection(const json& inputs)
+      : repo(inputs.at("repo").get<std::string>()),
+        snap(repo.find_snapshot(inputs.value("snapshot", "latest"))),
+        section(snap.section(inputs.at("section").get<std::string>())) {
+    if (!section)
+      throw ActionError("snapshot " + snap.id.short_hex() + " has no section " + inputs.at("section").get<std::string>());
+  }
+  capture::DataDiff compare(world::Host& host, const std::string& path) const {
+    return capture::compare_digests(capture::section_digests(repo, *section), capture::host_digests(host, path, kLong));
+  }
+};
+
+/// nas.restore: a section of a snapshot into a directory of the step's host. Done when the
+/// directory holds every file of the section as it is there; never overwrites other data
+/// unless told to.
 class NasRestore : public Action {
  public:
   const ActionSpec& spec() const override {
-    static const ActionSpec s{"nas.restore",
-                              "Restore a snapshot's section into a directory of the step's host (a tar stream into tar -x)",
-                              {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
-                               {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
-                               {"section", InputType::String, true, std::nullopt, "e.g. nas/mail"},
-                               {"path", InputType::String, true, std::nullopt, "The directory on the host"}},
-                              {{"snapshot", "The snapshot restored from"}, {"files", "Files restored"}}};
+    static const ActionSpec s{
+        "nas.restore",
+        "Restore a snapshot's section into a directory of the step's host (a tar stream into tar -x)",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, true, std::nullopt, "e.g. nas/mail"},
+         {"path", InputType::String, true, std::nullopt, "The directory on the host"},
+         {"force", InputType::Boolean, false, json(false),
+          "Replace files that differ from the snapshot (without it, a directory holding other versions is refused)"}},
+        {{"snapshot", "The snapshot restored from"}, {"files", "Files restored"}}};
     return s;
   }
-  bool check(Context&) const override { return false; }
+  bool check(Context& ctx) const override {
+    const std::string path = ctx.inputs.at("path").get<std::string>();
+    if (!ctx.host.run(world::Command{"test -d " + path}).ok()) return false;
+    return OpenSection(ctx.inputs).compare(ctx.host, path).equal();
+  }
   json apply(Context& ctx) const override {
-    store::Repository repo(ctx.inputs.at("repo").get<std::string>());
-    const store::Snapshot snap = repo.find_snapshot(ctx.inputs.at("snapshot").get<std::string>());
-    const std::string name = ctx.inputs.at("section").get<std::string>(), path = ctx.inputs.at("path").get<std::string>();
-    const store::Section* section = snap.section(name);
-    if (!section) throw ActionError("snapshot " + snap.id.short_hex() + " has no section " + name);
-    const std::string tar = capture::tar_bytes(repo, *section);
+    const OpenSection open(ctx.inputs);
+    const std::string name = open.section->name, path = ctx.inputs.at("path").get<std::string>();
+    if (!ctx.inputs.value("force", false) && ctx.host.run(world::Command{"test -d " + path}).ok()) {
+      const auto diff = open.compare(ctx.host, path);
+      if (!diff.changed.empty())
+        throw ActionError(ctx.host.name() + ":" + path + " holds other versions of files in the snapshot: " +
+                          diff.describe() + "; restore with force: true to replace them");
+    }
+    const std::string tar = capture::tar_bytes(open.repo, *open.section);
     run_or_fail(ctx.host, "mkdir -p " + path + " && tar -xpf - --numeric-owner -C " + path, "restore of " + name + " into " + path,
                 kLong, tar);
-    ctx.log("restored " + name + " (" + std::to_string(section->files) + " files) into " + ctx.host.name() + ":" + path + "\n");
-    return {{"snapshot", snap.id.hex()}, {"files", section->files}};
+    ctx.log("restored " + name + " (" + std::to_string(open.section->files) + " files) into " + ctx.host.name() + ":" + path + "\n");
+    return {{"snapshot", open.snap.id.hex()}, {"files", open.section->files}};
+  }
+};
+
+/// verify.data: the files of a directory on the step's host hash as the snapshot's section says.
+class VerifyData : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "verify.data",
+        "Check restored data: every file of a snapshot's section is in a directory of the step's host with the same "
+        "SHA-256 (hashed there; files added since are listed, not counted as differences)",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, true, std::nullopt, "e.g. nas/mail"},
+         {"path", InputType::String, true, std::nullopt, "The directory on the host"}},
+        {{"files", "Files checked"}, {"differences", "Files missing or changed"}, {"extra", "Files not in the snapshot"}}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }  // a check is cheap and always worth doing
+  json apply(Context& ctx) const override {
+    const OpenSection open(ctx.inputs);
+    const std::string path = ctx.inputs.at("path").get<std::string>();
+    const auto diff = open.compare(ctx.host, path);
+    ctx.log(ctx.host.name() + ":" + path + " against " + open.section->name + " of " + open.snap.id.short_hex() + ": " +
+            std::to_string(diff.same) + " files equal, " + diff.describe() + "\n");
+    if (!diff.equal())
+      throw ActionError(ctx.host.name() + ":" + path + " differs from " + open.section->name + " of snapshot " +
+                        open.snap.id.short_hex() + ": " + diff.describe());
+    return {{"files", diff.same}, {"differences", 0}, {"extra", diff.extra.size()}};
   }
 };
 
@@ -273,6 +341,7 @@ std::map<std::string, std::string> snapshot_files(const std::string& repo_path, 
 void add_backup_actions(Registry& registry) {
   registry.add(std::make_unique<BackupSnapshot>());
   registry.add(std::make_unique<NasRestore>());
+  registry.add(std::make_unique<VerifyData>());
   registry.add(std::make_unique<KubeRestore>());
 }
 

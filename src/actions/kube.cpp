@@ -1,6 +1,9 @@
 #include "actions/kube.hpp"
 
 #include "actions/generic.hpp"
+
+#include <algorithm>
+#include <cstdio>
 #include "store/bytes.hpp"
 
 namespace drctl::actions {
@@ -16,6 +19,16 @@ bool succeeds(world::Host& host, const std::string& script) {
   c.script = script;
   c.timeout = Duration(60000);
   return host.run(c).ok();
+}
+
+/// A bootstrap token in kubeadm's output (`--token abcdef.0123456789abcdef`) becomes a secret.
+void mark_join_token(Context& ctx, const std::string& text) {
+  for (std::size_t at = text.find("--token "); at != std::string::npos; at = text.find("--token ", at + 8)) {
+    const std::size_t start = text.find_first_not_of(' ', at + 8);
+    if (start == std::string::npos) break;
+    const std::string token = text.substr(start, text.find_first_of(" \\\n", start) - start);
+    if (token.size() >= 4) ctx.secret("join-token", token);
+  }
 }
 
 /// kubeadm.init: the control plane from a rendered kubeadm configuration.
@@ -43,7 +56,8 @@ class KubeadmInit : public Action {
       throw ActionError("cannot write " + path + " on " + ctx.host.name() + ": " + e.what());
     }
     auto r = run_or_fail(ctx.host, "sudo kubeadm init --config " + path, "kubeadm init", ctx.timeout);
-    ctx.log(r.out);  // the join command's token is short-lived; kubeadm.join asks for a fresh one
+    mark_join_token(ctx, r.out);  // its join command's token is shown as «secret:join-token»
+    ctx.log(r.out);
     return json::object();
   }
 };
@@ -65,52 +79,221 @@ class KubeadmJoin : public Action {
         run_or_fail(cp, "sudo kubeadm token create --print-join-command", "kubeadm token create", Duration(60000));
     std::string join = token.out.substr(0, token.out.find('\n'));
     if (join.rfind("kubeadm join ", 0) != 0) throw ActionError("kubeadm token create printed no join command", token.out);
-    ctx.log("joining with a fresh token\n");  // the token itself is a secret: not logged
+    mark_join_token(ctx, join);
+    ctx.log("joining with a fresh token\n");
     run_or_fail(ctx.host, "sudo " + join, "kubeadm join", ctx.timeout);
     return json::object();
   }
 };
 
-/// kube.apply: manifests through kubectl on the step's host.
-class KubeApply : public Action {
+/// Manifests applied with kubectl on the step's host; done when the same manifests were applied
+/// by this step before, every object still exists and ready() holds. Subclasses say what the
+/// manifests are and what "ready" means.
+class ManifestAction : public Action {
  public:
-  const ActionSpec& spec() const override {
-    static const ActionSpec s{
-        "kube.apply",
-        "Apply Kubernetes manifests with kubectl on the step's host (content, a Mustache template, or a source file)",
-        {{"name", InputType::String, true, std::nullopt, "A name for the manifest (its file on the host)"},
-         {"content", InputType::String, false, std::nullopt, "The manifests (give one of content, template, source)"},
-         {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
-         {"source", InputType::String, false, std::nullopt, "A manifest file on this machine"},
-         {"kubeconfig", InputType::String, false, json(kAdminConf), "The kubeconfig on the host"}},
-        {{"applied", "kubectl's summary lines"}}};
-    return s;
-  }
-  /// Done when the same manifests were applied by this step before and every object still exists.
   bool check(Context& ctx) const override {
     if (!ctx.previous.is_object()) return false;
     const json outputs = ctx.previous.value("outputs", json::object());
-    if (outputs.value("content_hash", "") != hash(file_content(ctx, "kube.apply"))) return false;
-    return succeeds(ctx.host, "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " get -f " +
-                                  path(ctx) + " -o name");
+    if (outputs.value("content_hash", "") != hash(manifests(ctx))) return false;
+    return succeeds(ctx.host, kubectl(ctx) + " get -f " + path(ctx) + " -o name") && ready(ctx).empty();
   }
   json apply(Context& ctx) const override {
-    const std::string manifests = file_content(ctx, "kube.apply");
+    const std::string text = manifests(ctx);
     try {
-      ctx.host.put_file(path(ctx), manifests, 0600);
+      ctx.host.put_file(path(ctx), text, 0600);
     } catch (const std::exception& e) {
       throw ActionError("cannot write " + path(ctx) + " on " + ctx.host.name() + ": " + e.what());
     }
-    const std::string kubeconfig = ctx.inputs.at("kubeconfig").get<std::string>();
-    auto r = run_or_fail(ctx.host, "sudo kubectl --kubeconfig " + kubeconfig + " apply -f " + path(ctx), "kubectl apply",
-                         ctx.timeout);
+    auto r = run_or_fail(ctx.host, kubectl(ctx) + " apply -f " + path(ctx), "kubectl apply", ctx.timeout);
     ctx.log(r.out);
-    return {{"applied", r.out}, {"content_hash", hash(manifests)}};
+    std::string why;
+    if (!poll_until(ctx, duration_input(ctx.inputs, "wait"), Duration(5000), [&] { return (why = ready(ctx)).empty(); }))
+      throw ActionError(name(ctx) + " applied but not ready: " + why);
+    return {{"applied", r.out}, {"content_hash", hash(text)}};
+  }
+
+ protected:
+  /// The manifests to apply.
+  virtual std::string manifests(Context& ctx) const = 0;
+  /// The manifest's name (its file on the host).
+  virtual std::string name(Context& ctx) const = 0;
+  /// "" when what was applied works, else what is still missing.
+  virtual std::string ready(Context&) const { return ""; }
+
+  static std::string kubectl(Context& ctx) {
+    return "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>();
+  }
+  /// "" when the rollout of `what` (deployment/x, daemonset/y) in `ns` is complete, else kubectl's words.
+  static std::string rollout(Context& ctx, const std::string& ns, const std::string& what) {
+    world::Command c{kubectl(ctx) + " -n " + ns + " rollout status " + what + " --timeout=1s"};
+    c.timeout = Duration(60000);
+    auto r = ctx.host.run(c);
+    return r.ok() ? "" : what + ": " + tail_lines(r.err.empty() ? r.out : r.err, 1);
+  }
+  static std::vector<InputSpec> common_inputs() {
+    return {{"kubeconfig", InputType::String, false, json(kAdminConf), "The kubeconfig on the host"},
+            {"wait", InputType::Duration, false, json("5m"), "How long to wait until it is ready"}};
   }
 
  private:
-  static std::string path(Context& ctx) { return "/var/lib/drctl/manifests/" + ctx.inputs.at("name").get<std::string>() + ".yaml"; }
+  std::string path(Context& ctx) const { return "/var/lib/drctl/manifests/" + name(ctx) + ".yaml"; }
   static std::string hash(const std::string& text) { return store::sha256(text).hex(); }
+};
+
+/// kube.apply: any manifests (content, a template, or a file).
+class KubeApply : public ManifestAction {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s = [] {
+      ActionSpec s{"kube.apply",
+                   "Apply Kubernetes manifests with kubectl on the step's host (content, a Mustache template, or a source file)",
+                   {{"name", InputType::String, true, std::nullopt, "A name for the manifest (its file on the host)"},
+                    {"content", InputType::String, false, std::nullopt, "The manifests (give one of content, template, source)"},
+                    {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
+                    {"source", InputType::String, false, std::nullopt, "A manifest file on this machine"}},
+                   {{"applied", "kubectl's summary lines"}}};
+      for (auto& in : common_inputs()) s.inputs.push_back(in);
+      return s;
+    }();
+    return s;
+  }
+
+ protected:
+  std::string manifests(Context& ctx) const override { return file_content(ctx, "kube.apply"); }
+  std::string name(Context& ctx) const override { return ctx.inputs.at("name").get<std::string>(); }
+};
+
+/// metallb.install: MetalLB's manifest, ready when its controller and speakers are.
+class MetallbInstall : public ManifestAction {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s = [] {
+      ActionSpec s{"metallb.install",
+                   "Install MetalLB from its manifest (a file or template); done when the controller Deployment and the "
+                   "speaker DaemonSet have rolled out",
+                   {{"source", InputType::String, false, std::nullopt, "MetalLB's manifest file on this machine"},
+                    {"template", InputType::String, false, std::nullopt, "Or a Mustache template of it"},
+                    {"namespace", InputType::String, false, json("metallb-system"), "Its namespace"}},
+                   {{"applied", "kubectl's summary lines"}}};
+      for (auto& in : common_inputs()) s.inputs.push_back(in);
+      return s;
+    }();
+    return s;
+  }
+
+ protected:
+  std::string manifests(Context& ctx) const override { return file_content(ctx, "metallb.install"); }
+  std::string name(Context&) const override { return "metallb"; }
+  std::string ready(Context& ctx) const override {
+    const std::string ns = ctx.inputs.at("namespace").get<std::string>();
+    std::string why = rollout(ctx, ns, "deployment/controller");
+    return why.empty() ? rollout(ctx, ns, "daemonset/speaker") : why;
+  }
+};
+
+/// Whether a MetalLB version ("0.12.1", "v0.13.12") predates the CRDs (< 0.13: a ConfigMap).
+bool metallb_legacy(const std::string& version) {
+  const std::string v = version.rfind('v', 0) == 0 ? version.substr(1) : version;
+  int major = 0, minor = 0;
+  if (std::sscanf(v.c_str(), "%d.%d", &major, &minor) != 2) throw ActionError("version: '" + version + "' is not MAJOR.MINOR[.PATCH]");
+  return major == 0 && minor < 13;
+}
+
+/// metallb.pools: the address pools, as IPAddressPool + L2Advertisement (MetalLB ≥ 0.13) or the
+/// legacy `config` ConfigMap (< 0.13).
+class MetallbPools : public ManifestAction {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s = [] {
+      ActionSpec s{"metallb.pools",
+                   "Configure MetalLB's layer-2 address pools: IPAddressPool + L2Advertisement, or the legacy ConfigMap when "
+                   "the version is below 0.13",
+                   {{"version", InputType::String, true, std::nullopt, "The MetalLB version the site runs, e.g. 0.13.12"},
+                    {"pools", InputType::List, true, std::nullopt, "Entries {name, addresses: [RANGE or CIDR], auto_assign (default true)}"},
+                    {"namespace", InputType::String, false, json("metallb-system"), "MetalLB's namespace"}},
+                   {{"applied", "kubectl's summary lines"}}};
+      for (auto& in : common_inputs()) s.inputs.push_back(in);
+      return s;
+    }();
+    return s;
+  }
+
+ protected:
+  std::string name(Context&) const override { return "metallb-pools"; }
+  std::string manifests(Context& ctx) const override {
+    const std::string ns = ctx.inputs.at("namespace").get<std::string>();
+    const json& pools = ctx.inputs.at("pools");
+    for (const auto& p : pools)
+      if (!p.is_object() || !p.contains("name") || !p.contains("addresses") || !p["addresses"].is_array())
+        throw ActionError("pools: each entry needs name and a list of addresses");
+    std::string out;
+    if (metallb_legacy(ctx.inputs.at("version").get<std::string>())) {
+      out = "# MetalLB < 0.13 reads its pools from this ConfigMap\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\n"
+            "  namespace: " + ns + "\ndata:\n  config: |\n    address-pools:\n";
+      for (const auto& p : pools) {
+        out += "    - name: " + p["name"].get<std::string>() + "\n      protocol: layer2\n";
+        if (!p.value("auto_assign", true)) out += "      auto-assign: false\n";
+        out += "      addresses:\n";
+        for (const auto& a : p["addresses"]) out += "      - " + a.get<std::string>() + "\n";
+      }
+      return out;
+    }
+    for (const auto& p : pools) {
+      const std::string name = p["name"].get<std::string>();
+      out += "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
+             "\nspec:\n";
+      if (!p.value("auto_assign", true)) out += "  autoAssign: false\n";
+      out += "  addresses:\n";
+      for (const auto& a : p["addresses"]) out += "    - " + a.get<std::string>() + "\n";
+      out += "---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
+             "\nspec:\n  ipAddressPools:\n    - " + name + "\n---\n";
+    }
+    return out;
+  }
+};
+
+/// ingress.install: the ingress controller from its manifest, ready when it has rolled out and
+/// its LoadBalancer Service holds the VIP.
+class IngressInstall : public ManifestAction {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s = [] {
+      ActionSpec s{"ingress.install",
+                   "Install the nginx ingress controller from its manifest; done when it has rolled out and its "
+                   "LoadBalancer Service holds the address",
+                   {{"source", InputType::String, false, std::nullopt, "The controller's manifest file on this machine"},
+                    {"template", InputType::String, false, std::nullopt, "Or a Mustache template of it"},
+                    {"address", InputType::String, true, std::nullopt, "The VIP its Service must get from MetalLB"},
+                    {"namespace", InputType::String, false, json("ingress-nginx"), "Its namespace"},
+                    {"service", InputType::String, false, json("ingress-nginx-controller"), "Its LoadBalancer Service"},
+                    {"deployment", InputType::String, false, json("ingress-nginx-controller"), "Its Deployment"}},
+                   {{"applied", "kubectl's summary lines"}}};
+      for (auto& in : common_inputs()) s.inputs.push_back(in);
+      return s;
+    }();
+    return s;
+  }
+
+ protected:
+  std::string manifests(Context& ctx) const override { return file_content(ctx, "ingress.install"); }
+  std::string name(Context&) const override { return "ingress-nginx"; }
+  std::string ready(Context& ctx) const override {
+    const std::string ns = ctx.inputs.at("namespace").get<std::string>();
+    if (std::string why = rollout(ctx, ns, "deployment/" + ctx.inputs.at("deployment").get<std::string>()); !why.empty())
+      return why;
+    const std::string svc = ctx.inputs.at("service").get<std::string>(), want = ctx.inputs.at("address").get<std::string>();
+    world::Command c{kubectl(ctx) + " -n " + ns + " get service " + svc + " -o json"};
+    c.timeout = Duration(60000);
+    auto r = ctx.host.run(c);
+    if (!r.ok()) return "service " + svc + ": " + tail_lines(r.err, 1);
+    const json obj = json::parse(r.out, nullptr, false);
+    std::vector<std::string> ips;
+    if (obj.is_object() && obj.contains("status"))
+      for (const auto& i : obj["status"].value("loadBalancer", json::object()).value("ingress", json::array()))
+        if (i.contains("ip")) ips.push_back(i["ip"].get<std::string>());
+    if (std::find(ips.begin(), ips.end(), want) != ips.end()) return "";
+    return "service " + ns + "/" + svc + " has " + (ips.empty() ? "no external IP yet" : "external IP " + ips[0]) + ", not " + want;
+  }
 };
 
 }  // namespace
@@ -119,6 +302,9 @@ void add_kube_actions(Registry& registry) {
   registry.add(std::make_unique<KubeadmInit>());
   registry.add(std::make_unique<KubeadmJoin>());
   registry.add(std::make_unique<KubeApply>());
+  registry.add(std::make_unique<MetallbInstall>());
+  registry.add(std::make_unique<MetallbPools>());
+  registry.add(std::make_unique<IngressInstall>());
 }
 
 }  // namespace drctl::actions

@@ -1,10 +1,11 @@
-// Kubernetes actions: kubeadm.init, kubeadm.join and kube.apply, run over the step's host.
+// Kubernetes actions, run over the step's host: kubeadm.init, kubeadm.join, kube.apply, and the
+// cluster's add-ons metallb.install, metallb.pools (CRDs or the legacy ConfigMap) and ingress.install.
 #pragma once
 #include "actions/action.hpp"
 
 namespace drctl::actions {
 
-/// Adds kubeadm.init, kubeadm.join and kube.apply to `registry`.
+/// Adds the Kubernetes actions to `registry`.
 void add_kube_actions(Registry& registry);
 
 }  // namespace drctl::actions

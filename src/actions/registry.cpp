@@ -4,6 +4,8 @@
 #include "actions/backup.hpp"
 #include "actions/generic.hpp"
 #include "actions/kube.hpp"
+#include "actions/nas.hpp"
+#include "actions/pxe.hpp"
 #include "actions/verify.hpp"
 #include "actions/vm.hpp"
 
@@ -54,9 +56,11 @@ const Registry& Registry::builtin() {
     Registry r;
     add_generic_actions(r);
     add_vm_actions(r);
+    add_pxe_actions(r);
     add_kube_actions(r);
     add_verify_actions(r);
     add_backup_actions(r);
+    add_nas_actions(r);
     return r;
   }();
   return registry;

@@ -1,6 +1,7 @@
 #include "actions/verify.hpp"
 
 #include "actions/generic.hpp"
+#include "world/url.hpp"
 
 namespace drctl::actions {
 
@@ -56,15 +57,19 @@ class VerifyVip : public Probe {
   }
 };
 
-/// verify.ingress: each host through the ingress VIP answers 200 from its own backend.
+/// verify.ingress: each host through the ingress VIP answers 200 from its own backend; hosts
+/// with `tls: true` over HTTPS too, with a certificate for that host.
 class VerifyIngress : public Probe {
  public:
   const ActionSpec& spec() const override {
     static const ActionSpec s{
         "verify.ingress",
-        "Check each host through the ingress VIP: HTTP 200 and the body of its own backend",
+        "Check each host through the ingress VIP: HTTP 200 from its own backend, and TLS where asked",
         {{"address", InputType::String, true, std::nullopt, "The ingress VIP"},
-         {"hosts", InputType::List, true, std::nullopt, "Entries {host, path (default /), expect (text the body must contain)}"},
+         {"hosts", InputType::List, true, std::nullopt,
+          "Entries {host, path (default /), expect (text the body must contain), tls (also over HTTPS: the handshake "
+          "and a certificate naming the host)}"},
+         {"trusted", InputType::Boolean, false, json(false), "TLS: the certificate's chain must verify against the system's CAs"},
          {"timeout", InputType::Duration, false, json("5m"), "Give up after this long"},
          {"interval", InputType::Duration, false, json("10s"), "Time between attempts"}},
         {}};
@@ -77,19 +82,35 @@ class VerifyIngress : public Probe {
   }
   std::string failing(Context& ctx) const override {
     const std::string address = ctx.inputs.at("address").get<std::string>();
+    const bool trusted = ctx.inputs.value("trusted", false);
     std::string out;
     for (const auto& h : ctx.inputs.at("hosts")) {
-      if (!h.is_object() || !h.contains("host")) throw ActionError("hosts: each entry needs `host` (and optionally path, expect)");
+      if (!h.is_object() || !h.contains("host")) throw ActionError("hosts: each entry needs `host` (and optionally path, expect, tls)");
       const std::string host = h["host"].get<std::string>(), path = h.value("path", "/"), expect = h.value("expect", "");
-      auto r = ctx.world.network().http_get("http://" + address + path, host, Duration(5000));
-      std::string problem;
-      if (r.status != 200)
-        problem = r.status == 0 ? r.error : "HTTP " + std::to_string(r.status) + " " + tail_lines(r.body, 1);
-      else if (!expect.empty() && r.body.find(expect) == std::string::npos)
-        problem = "the answer does not come from its backend (no '" + expect + "' in: " + tail_lines(r.body, 1) + ")";
-      if (!problem.empty()) out += (out.empty() ? "" : "; ") + host + ": " + problem;
+      const bool tls = h.value("tls", false);
+      for (const bool https : {false, true}) {
+        if (https && !tls) continue;
+        auto r = ctx.world.network().http_get((https ? "https://" : "http://") + address + path, host, Duration(5000));
+        std::string problem;
+        if (r.status != 200)
+          problem = r.status == 0 ? r.error : "HTTP " + std::to_string(r.status) + " " + tail_lines(r.body, 1);
+        else if (!expect.empty() && r.body.find(expect) == std::string::npos)
+          problem = "the answer does not come from its backend (no '" + expect + "' in: " + tail_lines(r.body, 1) + ")";
+        else if (https && !world::tls_name_matches(r.tls_names, host))
+          problem = "the certificate is not for this host (it names " + join(r.tls_names) + ")";
+        else if (https && trusted && !r.tls_trusted)
+          problem = "the certificate is not trusted: " + r.tls_verify_error;
+        if (!problem.empty()) out += std::string(out.empty() ? "" : "; ") + (https ? "https://" : "") + host + ": " + problem;
+      }
     }
     return out;
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+    return s.empty() ? "nothing" : s;
   }
 };
 

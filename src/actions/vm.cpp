@@ -35,17 +35,34 @@ std::optional<world::VmState> find_vm(Context& ctx, const std::string& name) {
 class VmCreate : public Action {
  public:
   const ActionSpec& spec() const override {
-    static const ActionSpec s{"vm.create",
-                              "Define a VM on the hypervisor from the host's `vm:` (vcpus, memory, disks, nics, boot, cdrom)",
-                              {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
-                               {"spec", InputType::Map, false, json::object(), "The VM's definition (default: the host's `vm:` in the site)"}},
-                              {}};
+    static const ActionSpec s{
+        "vm.create",
+        "Define a VM on the hypervisor as the snapshot's VM definitions have it (from_snapshot), or from the host's `vm:` "
+        "(vcpus, memory, disks, nics, boot, cdrom)",
+        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+         {"spec", InputType::Map, false, json::object(), "The VM's definition (default: the snapshot's, else the host's `vm:`)"},
+         {"from_snapshot", InputType::Boolean, false, json(false), "Take the definition from the snapshot (repo, snapshot, section)"},
+         {"repo", InputType::String, false, json(""), "The repository whose snapshot holds the VM definitions"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, false, json("vm"), "The snapshot's section of VM definitions (NAME.json)"}},
+        {{"from", "Where the definition came from: spec, snapshot ID, or site"}}};
     return s;
   }
   bool check(Context& ctx) const override { return find_vm(ctx, vm_name(ctx)).has_value(); }
   json apply(Context& ctx) const override {
     const std::string name = vm_name(ctx);
     json def = ctx.inputs.value("spec", json::object());
+    std::string from = def.empty() ? "site" : "spec";
+    if (def.empty() && ctx.inputs.value("from_snapshot", false)) {
+      if (ctx.inputs.value("repo", "").empty()) throw ActionError("from_snapshot: give the repository (repo)");
+      const std::string snapshot = ctx.inputs.value("snapshot", "latest"), section = ctx.inputs.value("section", "vm");
+      const auto defs = snapshot_files(ctx.inputs["repo"].get<std::string>(), snapshot, section);
+      auto it = defs.find(name + ".json");
+      if (it == defs.end()) throw ActionError("snapshot " + snapshot + " has no definition of VM " + name + " in " + section);
+      def = json::parse(it->second, nullptr, false);
+      if (!def.is_object()) throw ActionError(section + "/" + name + ".json in snapshot " + snapshot + " is not a JSON object");
+      from = "snapshot " + snapshot;
+    }
     if (def.empty() && ctx.target.is_object()) def = ctx.target.value("vm", json::object());
     if (def.empty()) throw ActionError("no definition for VM " + name + ": the host has no `vm:` in the site and no `spec` was given");
     world::VmSpec spec;
@@ -59,8 +76,9 @@ class VmCreate : public Action {
     } catch (const std::runtime_error& e) {
       throw ActionError(e.what());
     }
-    ctx.log("defined VM " + name + " (" + std::to_string(spec.vcpus) + " vCPU, " + std::to_string(spec.memory_mb) + " MB)\n");
-    return json::object();
+    ctx.log("defined VM " + name + " from the " + from + " (" + std::to_string(spec.vcpus) + " vCPU, " +
+            std::to_string(spec.memory_mb) + " MB)\n");
+    return {{"from", from}};
   }
 };
 

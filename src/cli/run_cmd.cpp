@@ -16,6 +16,9 @@
 #include "store/error.hpp"
 #include "sim/sim_world.hpp"
 #include "world/real/local_world.hpp"
+#include "world/yaml_json.hpp"
+
+#include <yaml-cpp/yaml.h>
 
 namespace drctl::cli {
 
@@ -35,9 +38,43 @@ void on_interrupt(int) {
 }
 
 /// Loads and validates; a LoadError becomes bad input (exit 2).
-Runbook load_checked(const std::string& path) {
+/// --set KEY=VALUE: VALUE read as YAML (true, 3, [a, b]; a version like 0.12 stays text); a
+/// dotted KEY changes one field of a map var and keeps the rest.
+void set_var(Runbook& rb, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw InputError("--set " + assignment + ": expected KEY=VALUE");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  json value = text;
+  try {
+    json parsed = yaml_to_json(YAML::Load(text));
+    if (!parsed.is_number_float() && !parsed.is_null()) value = parsed;
+  } catch (const YAML::Exception&) {
+  }
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    const auto dot = key.find('.', start);
+    parts.push_back(key.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  const json merged = rb.merged_vars();
+  json top = merged.contains(parts[0]) ? merged[parts[0]] : json();
+  json* at = &top;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    if (!at->is_object()) {
+      if (!at->is_null()) throw InputError("--set " + key + ": " + parts[i - 1] + " is not a map");
+      *at = json::object();
+    }
+    at = &(*at)[parts[i]];
+  }
+  *at = value;
+  rb.vars[parts[0]] = top;
+}
+
+Runbook load_checked(const std::string& path, const std::vector<std::string>& sets = {}) {
   try {
     Runbook rb = load_runbook(path);
+    for (const auto& s : sets) set_var(rb, s);
     validate(rb, actions::Registry::builtin());
     return rb;
   } catch (const LoadError& e) {
@@ -159,15 +196,15 @@ int execute_and_report(const Runbook& rb, world::World& world, ExecOptions optio
 /// The site of a runbook (or a site file) as the simulator builds it; bad content is bad input.
 std::unique_ptr<sim::SimWorld> simulate(const Site& site, std::uint64_t seed) {
   try {
-    return std::make_unique<sim::SimWorld>(site.to_json(), seed);
+    return std::make_unique<sim::SimWorld>(site.world_json(), seed);
   } catch (const sim::SiteError& e) {
     throw InputError(site.file + ": " + e.what());
   }
 }
 
 int cmd_run_sim(const std::string& path, ExecOptions options, const std::string& report, std::uint64_t seed,
-                const std::string& events) {
-  Runbook rb = load_checked(path);
+                const std::string& events, const std::vector<std::string>& sets) {
+  Runbook rb = load_checked(path, sets);
   if (!rb.site) throw InputError(path + ": --target sim needs a runbook with a site (`site:`) to simulate");
   if (options.resume) throw InputError("--resume: a simulated run always starts from empty hardware; run it again instead");
   auto world = simulate(*rb.site, seed);
@@ -199,9 +236,10 @@ int cmd_sim_show(const std::string& path, std::uint64_t seed) {
   return kOk;
 }
 
-int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report) {
+int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report,
+            const std::vector<std::string>& sets) {
   if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
-  Runbook rb = load_checked(path);
+  Runbook rb = load_checked(path, sets);
   world::real::LocalWorld world;
   if (rb.site)
     for (const auto& h : rb.site->hosts) {
@@ -262,7 +300,8 @@ int cmd_actions() {
 
 void add_run_commands(CLI::App& app, Action& run) {
   struct RunArgs {
-    std::string path, target = "real", report, state, render, events;
+    std::string path, target = "real", report, state, render, events, snapshot;
+    std::vector<std::string> sets;
     std::uint64_t seed = 1;
     ExecOptions options;
   };
@@ -280,13 +319,17 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--report", a->report, "Write the summary as JSON to this file");
   r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")->capture_default_str();
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
+  r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.version=0.12.1)");
+  r->add_option("--snapshot", a->snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {
     run = [a] {
       ExecOptions o = a->options;
       o.state_dir = a->state;
       o.render_dir = a->render;
-      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events);
-      return cmd_run(a->path, a->target, o, a->report);
+      std::vector<std::string> sets = a->sets;
+      if (!a->snapshot.empty()) sets.push_back("snapshot=" + a->snapshot);
+      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, sets);
+      return cmd_run(a->path, a->target, o, a->report, sets);
     };
   });
 

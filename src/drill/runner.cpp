@@ -86,9 +86,10 @@ Scenario load_scenario(const std::string& path) {
   for (const auto& [key, v] : doc.items())
     if (key != "name" && key != "site" && key != "backup" && key != "rebuild" && key != "data" && key != "backup_age" &&
         key != "disaster" && key != "faults" && key != "expect" && key != "rebuild_vars" &&
-        key != "after_rebuild")
+        key != "backup_vars" && key != "after_rebuild")
       throw InputError(path + ": unknown key '" + key +
-                       "' (known: name, site, backup, rebuild, data, backup_age, disaster, faults, rebuild_vars, after_rebuild, "
+                       "' (known: name, site, backup, rebuild, data, backup_age, disaster, faults, backup_vars, rebuild_vars, "
+                       "after_rebuild, "
                        "expect)");
   const fs::path dir = fs::path(s.file).parent_path();
   s.name = doc.value("name", fs::path(path).stem().string());
@@ -113,6 +114,8 @@ Scenario load_scenario(const std::string& path) {
   }
   s.faults = doc.value("faults", json::array());
   s.rebuild_vars = doc.value("rebuild_vars", json::object());
+  s.backup_vars = doc.value("backup_vars", json::object());
+  if (!s.backup_vars.is_object()) throw InputError(path + ": backup_vars: a map of vars");
   const json after = doc.value("after_rebuild", json::object());
   s.kill_vip_holder = after.value("kill_vip_holder", "");
   if (!s.rebuild_vars.is_object()) throw InputError(path + ": rebuild_vars: a map of vars");
@@ -154,13 +157,12 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   } cleanup{scratch};
 
   const runbook::Site site = runbook::load_site(sc.site.string());
-  sim::SimWorld world(site.to_json(), seed);
-  auto load = [&](const fs::path& file, bool restore) {
+  sim::SimWorld world(site.world_json(), seed);
+  auto load = [&](const fs::path& file, bool restore, const json& vars) {
     runbook::Runbook rb = runbook::load_runbook(file.string());
     rb.vars["repo_dir"] = (scratch / "repo").string();
     rb.vars["restore"] = restore;
-    if (restore)
-      for (const auto& [k, v] : sc.rebuild_vars.items()) rb.vars[k] = v;
+    for (const auto& [k, v] : vars.items()) rb.vars[k] = v;
     runbook::validate(rb, actions::Registry::builtin());
     return rb;
   };
@@ -168,7 +170,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   // 1. The site as it was: built from empty hardware, then its data.
   progress("bringing up the site");
   Timeline before(world.clock(), Duration(0), "before:");
-  runbook::Runbook up = load(sc.rebuild, false);
+  runbook::Runbook up = load(sc.rebuild, false, json::object());
   auto s = execute(up, world, scratch / "state-before", before);
   if (!s.ok()) {
     out.timeline = before.steps;
@@ -193,7 +195,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   // 2. The backup.
   progress("backing up");
   Timeline backup_steps(world.clock(), Duration(0), "backup:");
-  runbook::Runbook backup = load(sc.backup, false);
+  runbook::Runbook backup = load(sc.backup, false, sc.backup_vars);
   s = execute(backup, world, scratch / "state-backup", backup_steps);
   if (!s.ok()) return fail("the backup failed: " + first_error(s));
   const Duration backed_up = world.engine().now();
@@ -222,7 +224,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   world.schedule_faults(faults);
   progress("rebuilding");
   Timeline rebuild_steps(world.clock(), disaster, "");
-  runbook::Runbook rebuild = load(sc.rebuild, true);
+  runbook::Runbook rebuild = load(sc.rebuild, true, sc.rebuild_vars);
   s = execute(rebuild, world, scratch / "state-rebuild", rebuild_steps, jobs);
   out.timeline = rebuild_steps.steps;
   for (const auto& step : out.timeline)

@@ -22,6 +22,7 @@ struct Scenario {
   std::vector<std::string> disaster;            // VMs lost; empty: every VM and disk
   nlohmann::json faults = nlohmann::json::array();  // during the rebuild; `at` counts from the disaster
   nlohmann::json rebuild_vars = nlohmann::json::object();  // what the rebuild's site says differently
+  nlohmann::json backup_vars = nlohmann::json::object();   // what the backup runbook is told differently
   std::optional<world::Duration> max_rto;
   std::string fail_at, reason;                  // the rebuild must fail at this step for this reason
   std::string kill_vip_holder;                  // after the rebuild: the node answering for this VIP dies

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "actions/generic.hpp"
+#include "actions/redact.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/template.hpp"
 #include "runbook/validate.hpp"
@@ -83,6 +84,8 @@ class Runner {
          Observer& observer)
       : rb_(rb), registry_(registry), world_(world), options_(options), observer_(observer),
         instances_(expand(rb)) {
+    if (rb.site)
+      for (const auto& [name, value] : rb.site->secrets) redact_.add(name, value);
     results_.resize(instances_.size());
     for (std::size_t i = 0; i < instances_.size(); ++i) {
       results_[i].id = instances_[i].id;
@@ -234,7 +237,7 @@ class Runner {
   }
 
   void record(std::size_t i, const json& event) {
-    json e = event;
+    json e = redact_.apply_json(event);
     e["step"] = instances_[i].id;
     journal_->write(e);
   }
@@ -247,6 +250,10 @@ class Runner {
     std::string output;
     json outputs = json::object();  // published under the mutex: other steps read results_
     auto finish = [&](Status st) {
+      output = redact_.apply(output);
+      r.error = redact_.apply(r.error);
+      r.detail = redact_.apply(r.detail);
+      outputs = redact_.apply_json(outputs);
       r.seconds = std::chrono::duration<double>(world_.clock().now() - started).count();
       json e = {{"event", status_name(st)}, {"attempts", r.attempts}, {"seconds", r.seconds}, {"output", output}};
       if (st == Status::Done || st == Status::Unchanged) e["outputs"] = outputs;
@@ -265,12 +272,19 @@ class Runner {
       const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
       if (!action) throw ActionError("unknown action " + *s.uses);
       json inputs = step_inputs(rb_, s, *action, ctx);
-      if (s.run) r.command = inputs["command"];
+      if (s.run) r.command = redact_.apply(inputs["command"].get<std::string>());
       world::Host& host = world_.host(inst.host);
       json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
       actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous,
                             [&](const std::string& text) { return render(text, ctx, s.with_pos); },
-                            s.on && ctx.contains("host") ? ctx["host"] : json()};
+                            s.on && ctx.contains("host") ? ctx["host"] : json(),
+                            [this](const std::string& name, const std::string& value) { redact_.add(name, value); },
+                            [&](const std::string& text, const json& extra) {
+                              json c = ctx;
+                              c.update(extra);
+                              return render(text, c, s.with_pos);
+                            },
+                            ctx.contains("site") ? ctx["site"] : json()};
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
       // Each attempt checks first: the state may have come about meanwhile. A host that
@@ -291,7 +305,7 @@ class Runner {
           r.error.clear();
           return finish(Status::Done);
         } catch (const std::exception& e) {
-          r.error = e.what();
+          r.error = redact_.apply(e.what());
           const auto* failure = dynamic_cast<const ActionError*>(&e);
           r.detail = failure ? failure->detail : "";
           if (world_.cancel().requested()) return finish(Status::Interrupted);
@@ -304,7 +318,7 @@ class Runner {
         }
       }
     } catch (const std::exception& e) {
-      r.error = e.what();
+      r.error = redact_.apply(e.what());
       finish(world_.cancel().requested() ? Status::Interrupted : Status::Failed);
     }
   }
@@ -312,6 +326,8 @@ class Runner {
   /// Renders every instance into render_dir and says what would run where.
   RunSummary dry_run() {
     fs::create_directories(options_.render_dir);
+    // Rendered files hold the secrets they were given (that is what they are for): owner only.
+    fs::permissions(options_.render_dir, fs::perms::owner_all, fs::perm_options::replace);
     RunSummary summary;
     for (std::size_t i = 0; i < instances_.size(); ++i) {
       const Instance& inst = instances_[i];
@@ -339,7 +355,7 @@ class Runner {
       }
       std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
       if (s.when) what += "  (when " + *s.when + ")";
-      observer_.note("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200));
+      observer_.note(redact_.apply("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200)));
       r.status = Status::NotSelected;
     }
     summary.results = results_;
@@ -355,6 +371,7 @@ class Runner {
   std::vector<InstanceResult> results_;
   std::map<std::string, json> previous_;
   std::unique_ptr<Journal> journal_;
+  actions::Redactor redact_;
   std::mutex mutex_;
   std::size_t finished_ = 0;
 };

@@ -20,10 +20,10 @@ namespace {
 const std::vector<std::string> kRunbookKeys = {"name", "site", "vars", "steps"};
 const std::vector<std::string> kStepKeys = {"id",      "uses",  "run",         "with", "needs",   "on",
                                             "for_each", "timeout", "retries", "retry_delay", "when", "estimate"};
-const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "hosts", "groups", "vars"};
+const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "hosts", "groups", "vars", "secrets"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
-const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook"};
+const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
 
 // One parsed YAML file.
 struct Doc {
@@ -259,6 +259,24 @@ void add_member(Site& site, const std::string& group, const std::string& host) {
   if (h && std::find(h->groups.begin(), h->groups.end(), group) == h->groups.end()) h->groups.push_back(group);
 }
 
+/// The site's secrets file: a flat map of names to strings (a password hash, a key), kept out of
+/// `site` and `vars` so nothing prints them by accident.
+std::map<std::string, std::string> load_secrets(const std::string& file, const Pos& named_at) {
+  Doc doc = parse_yaml(file, named_at, "secrets file");
+  std::map<std::string, std::string> out;
+  if (doc.root.IsNull()) return out;
+  require_map(doc, doc.root, "a secrets file (NAME: value)");
+  for (auto it = doc.root.begin(); it != doc.root.end(); ++it) {
+    const std::string name = it->first.Scalar();
+    if (!valid_name(name)) throw LoadError(doc.at(it->first), "bad secret name '" + name + "' (letters, digits, '_', '.', '-')");
+    if (!it->second.IsScalar()) throw LoadError(doc.at(it->second), "secret " + name + ": a string (quote it)");
+    const std::string value = it->second.Scalar();
+    if (value.size() < 4) throw LoadError(doc.at(it->second), "secret " + name + " is shorter than 4 characters");
+    out[name] = value;
+  }
+  return out;
+}
+
 Site load_site_at(const std::string& file, const Pos& named_at) {
   Doc doc = parse_yaml(file, named_at, "site");
   Site site;
@@ -294,6 +312,9 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
       (key == "hypervisor" ? site.hypervisor : site.networks) = value;
     } else if (key == "vars") {
       site.vars = load_vars(doc, v);
+    } else if (key == "secrets") {
+      site.secrets_file = (doc.dir() / scalar(doc, v, key)).lexically_normal().string();
+      site.secrets = load_secrets(site.secrets_file, doc.at(v));
     } else if (key == "hosts") {
       if (v.IsNull()) continue;
       require_map(doc, v, "'hosts'");

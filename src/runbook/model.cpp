@@ -71,6 +71,12 @@ json Site::to_json() const {
   return out;
 }
 
+json Site::world_json() const {
+  json out = to_json();
+  out["secrets"] = secrets;
+  return out;
+}
+
 const Step* Runbook::step(const std::string& id) const {
   for (const auto& s : steps)
     if (s.id == id) return &s;

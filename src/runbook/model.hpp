@@ -61,12 +61,17 @@ struct Site {
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names
   json vars = json::object();
+  /// The secrets file's values by name (templates see them as `secrets.NAME`; never shown).
+  std::map<std::string, std::string> secrets;
+  std::string secrets_file;  // absolute; "" when the site has none
   /// The host of that name; nullptr if none.
   const SiteHost* host(const std::string& name) const;
   /// The hosts `on: target` runs on: the host itself, or a group's members in order; empty if neither.
   std::vector<const SiteHost*> targets(const std::string& target) const;
   /// The site as templates see it (`site`): name, file, dir, hypervisor, networks, hosts, groups, vars.
   json to_json() const;
+  /// to_json() plus `secrets`: what a World is built from (the simulator installs the keys).
+  json world_json() const;
 };
 
 /// One entry of a runbook's `steps:`.

@@ -349,7 +349,10 @@ json shared_context(const Runbook& rb) {
   json vars = rb.merged_vars();
   json ctx = vars;
   ctx["vars"] = vars;
-  if (rb.site) ctx["site"] = rb.site->to_json();
+  if (rb.site) {
+    ctx["site"] = rb.site->to_json();
+    ctx["secrets"] = rb.site->secrets;
+  }
   ctx["runbook"] = {{"name", rb.name},
                     {"file", rb.file},
                     {"dir", std::filesystem::path(rb.file).parent_path().string()}};

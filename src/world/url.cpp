@@ -6,11 +6,12 @@
 namespace drctl::world {
 
 std::string parse_http_url(const std::string& url, HttpUrl& u) {
-  const std::string scheme = "http://";
-  std::string lower = url.substr(0, scheme.size());
+  std::string lower = url.substr(0, 8);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower != scheme) return "only http:// URLs are supported";
-  std::string rest = url.substr(scheme.size());
+  u.https = lower == "https://";
+  if (!u.https && lower.substr(0, 7) != "http://") return "only http:// and https:// URLs are supported";
+  u.port = u.https ? 443 : 80;
+  std::string rest = url.substr(u.https ? 8 : 7);
   rest = rest.substr(0, rest.find('#'));
   const std::size_t slash = rest.find_first_of("/?");
   std::string authority = rest.substr(0, slash);
@@ -37,6 +38,23 @@ std::string parse_http_url(const std::string& url, HttpUrl& u) {
     u.port = std::stoi(port);
   }
   return "";
+}
+
+bool tls_name_matches(const std::vector<std::string>& names, const std::string& host) {
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  const std::string h = lower(host);
+  for (const auto& n : names) {
+    const std::string name = lower(n);
+    if (name == h) return true;
+    if (name.rfind("*.", 0) == 0) {
+      const std::size_t dot = h.find('.');
+      if (dot != std::string::npos && dot > 0 && h.substr(dot) == name.substr(1)) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace drctl::world

@@ -84,10 +84,14 @@ class Clock {
 };
 
 struct HttpResponse {
-  int status = 0;  // 0: no answer (the error says why)
+  int status = 0;  // 0: no answer (the error says why; for https also a failed handshake)
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string error;
+  // https only: what the server's certificate says.
+  std::vector<std::string> tls_names;  // its DNS names (subjectAltName, else the common name)
+  bool tls_trusted = false;            // its chain verifies against the system's CAs
+  std::string tls_verify_error;        // why not, when not
 };
 
 /// Reaching services over the network.
@@ -96,7 +100,8 @@ class Network {
   virtual ~Network() = default;
   /// True when a TCP connection to host:port is accepted within `timeout`.
   virtual bool tcp_probe(const std::string& host, int port, Duration timeout) = 0;
-  /// GET of an http:// URL; `host_header` overrides the Host header when not empty.
+  /// GET of an http:// or https:// URL; `host_header` overrides the Host header when not empty
+  /// (and, for https, is the name sent as SNI).
   virtual HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) = 0;
   /// Addresses of a name; empty when it does not resolve.
   virtual std::vector<std::string> resolve(const std::string& name) = 0;

@@ -32,14 +32,14 @@ TEST_CASE("drill: every scenario holds its expectations over several seeds, with
   std::vector<std::string> args = {"drill"};
   for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full"})
     args.push_back(scenario(s));
-  args.insert(args.end(), {"--seeds", "1..3", "--junit", (t.path() / "junit.xml").string(), "--report",
+  args.insert(args.end(), {"--seeds", "1..20", "--junit", (t.path() / "junit.xml").string(), "--report",
                            (t.path() / "report.json").string()});
   auto r = support::drctl(args);
   support::expect_exit(r, 0);
-  CHECK(r.out.find("nas-full: 3 runs, 3 passed") != std::string::npos);
-  CHECK(r.out.find("worker-dies-mid-install: 3 runs, 3 passed") != std::string::npos);
+  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full"})
+    CHECK_MESSAGE(r.out.find(std::string(s) + ": 20 runs, 20 passed") != std::string::npos, r.out);
   const std::string junit = support::read_file(t.path() / "junit.xml");
-  CHECK(junit.find("<testsuite name=\"total-loss\" tests=\"3\" failures=\"0\"") != std::string::npos);
+  CHECK(junit.find("<testsuite name=\"total-loss\" tests=\"20\" failures=\"0\"") != std::string::npos);
   if (support::run({"sh", "-c", "command -v xmllint"}).exit_code == 0)
     support::expect_exit(support::run({"xmllint", "--noout", (t.path() / "junit.xml").string()}), 0);
   CHECK(support::read_file(t.path() / "report.json").find("\"rto_p50\"") != std::string::npos);
@@ -59,6 +59,19 @@ TEST_CASE("drill: a worker missing from the DHCP reservations makes total-loss f
   CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
   CHECK_MESSAGE(r.out.find("First failing step: before:install-nodes[k8s-node2]") != std::string::npos, r.out);
   CHECK(r.out.find("10.0.20.13") != std::string::npos);  // where drctl expected it
+}
+
+TEST_CASE("drill: the blog's TLS secret left out of the snapshot makes total-loss fail at the ingress check, naming TLS") {
+  support::TempDir t("drill-tls");
+  fs::copy(homelab(), t.path() / "homelab", fs::copy_options::recursive);
+  std::string sc = support::read_file(t.path() / "homelab/drills/total-loss.yaml");
+  sc += "backup_vars: {kube_exclude: [\"website/*/tls-secret.json\"]}\n";
+  std::ofstream(t.path() / "homelab/drills/total-loss.yaml") << sc;
+  auto r = support::drctl({"drill", (t.path() / "homelab/drills/total-loss.yaml").string()});
+  support::expect_exit(r, 1);
+  CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
+  CHECK_MESSAGE(r.out.find("First failing step: verify-ingress") != std::string::npos, r.out);
+  CHECK(r.out.find("https://www.viktorbarzin.me: TLS") != std::string::npos);
 }
 
 TEST_CASE("drill: a bad scenario is one error line naming the file and the field") {

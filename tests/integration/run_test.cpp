@@ -995,3 +995,38 @@ TEST_CASE("runbook run: file.put renders a template file relative to the runbook
   CHECK(bad.exit_code == 1);
   CHECK_MESSAGE(bad.err.find("nope") != std::string::npos, bad.describe());
 }
+
+TEST_CASE("runbook run: the site's secrets reach templates but never the output, errors, journal or report") {
+  TempDir t("run-secrets");
+  const std::string token = "s3cr3t-T0ken-value-4711";
+  write_file(t / "site.yaml", "name: lab\nsecrets: secrets.yaml\nhosts:\n  me: {connection: local}\n");
+  write_file(t / "secrets.yaml", "api_token: \"" + token + "\"\n");
+  write_file(t / "rb.yaml", R"(site: site.yaml
+steps:
+  - id: use
+    on: me
+    uses: file.put
+    with: {path: "{{runbook.dir}}/out/app.env", content: "TOKEN={{secrets.api_token}}\n", mode: "0600"}
+  - id: shout
+    on: me
+    run: echo "the token is {{secrets.api_token}}"
+  - id: fail
+    on: me
+    run: echo "bad token {{secrets.api_token}}" >&2; exit 3
+)");
+  RunResult r = run_book(t / "rb.yaml", t / "state", {"--report", (t / "report.json").string()});
+  CHECK(r.exit_code == 1);
+  CHECK(read_file(t / "out/app.env") == "TOKEN=" + token + "\n");  // the template got it
+  std::string everything = r.out + r.err + read_file(t / "report.json");
+  for (const auto& e : fs::recursive_directory_iterator(t / "state"))
+    if (e.is_regular_file()) everything += read_file(e.path());
+  CHECK(everything.find(token) == std::string::npos);
+  CHECK_MESSAGE(everything.find("«secret:api_token»") != std::string::npos, r.describe());
+
+  // A bad secrets file is one error line naming it.
+  write_file(t / "secrets.yaml", "api_token: [not, a, string]\n");
+  RunResult bad = run_book(t / "rb.yaml", t / "state2");
+  CHECK(bad.exit_code == 2);
+  CHECK(is_one_error_line(bad.err));
+  CHECK(bad.err.find("secrets.yaml:1:12: secret api_token: a string") != std::string::npos);
+}

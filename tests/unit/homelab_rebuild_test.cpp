@@ -11,6 +11,9 @@
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
 #include "support/fs_tree.hpp"
+#include "support/run.hpp"
+
+#include <fstream>
 
 using namespace drctl;
 namespace fs = std::filesystem;
@@ -26,8 +29,10 @@ class Quiet : public runbook::Observer {
   void note(const std::string&) override {}
 };
 
-runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state) {
-  runbook::Runbook rb = runbook::load_runbook((homelab() / "rebuild.yaml").string());
+runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state, const fs::path& dir = homelab(),
+                            const nlohmann::json& vars = nlohmann::json::object()) {
+  runbook::Runbook rb = runbook::load_runbook((dir / "rebuild.yaml").string());
+  for (const auto& [k, v] : vars.items()) rb.vars[k] = v;
   runbook::validate(rb, actions::Registry::builtin());
   runbook::ExecOptions options;
   options.state_dir = state;
@@ -46,7 +51,7 @@ std::string failures(const runbook::RunSummary& s) {
 
 TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to services on the shared VIP") {
   support::TempDir t("homelab");
-  sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).to_json(), 1);
+  sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).world_json(), 1);
   const auto wall = std::chrono::steady_clock::now();
   auto first = rebuild(world, t.path() / "state");
   CHECK(std::chrono::steady_clock::now() - wall < std::chrono::seconds(2));
@@ -73,4 +78,62 @@ TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to
   for (const auto& r : second.results)
     if (r.status == runbook::Status::Done) applied += r.id + " ";
   CHECK_MESSAGE(applied.empty(), std::string("applied again: " + applied));
+}
+
+TEST_CASE("homelab: pxe.render writes the menu, one entry per node's MAC and the kickstart with the secrets") {
+  support::TempDir t("homelab-pxe");
+  const runbook::Site site = runbook::load_site((homelab() / "site.yaml").string());
+  sim::SimWorld world(site.world_json(), 3);
+  auto run = rebuild(world, t.path() / "state");
+  REQUIRE_MESSAGE(run.ok(), failures(run));
+  sim::SimHost* pxe = world.system("pxe");
+  REQUIRE(pxe);
+  CHECK(pxe->get_file("/tftpboot/pxelinux.cfg/default")->find("MENU DEFAULT") != std::string::npos);
+  const auto entry = pxe->get_file("/tftpboot/pxelinux.cfg/01-00-50-56-aa-00-03");
+  REQUIRE(entry);
+  CHECK(entry->find("hostname=k8s-node2") != std::string::npos);
+  const auto ks = pxe->get_file("/tftpboot/ks.cfg");
+  REQUIRE(ks);
+  CHECK(ks->find(site.secrets.at("password_hash")) != std::string::npos);
+  CHECK(ks->find(site.secrets.at("ssh_key")) != std::string::npos);
+  // The secrets are in the kickstart, never in what drctl recorded.
+  std::string journal;
+  for (const auto& e : fs::recursive_directory_iterator(t.path() / "state"))
+    if (e.is_regular_file()) journal += support::read_file(e.path());
+  CHECK(journal.find(site.secrets.at("password_hash")) == std::string::npos);
+}
+
+TEST_CASE("homelab: pxe.render refuses a DHCP server that sends network boots elsewhere") {
+  support::TempDir t("homelab-dhcp");
+  fs::copy(homelab(), t.path() / "homelab", fs::copy_options::recursive);
+  const fs::path config = t.path() / "homelab/kit/pfsense-config.xml";
+  std::string xml = support::read_file(config);
+  const std::string next = "<nextserver>10.0.10.5</nextserver>";
+  REQUIRE(xml.find(next) != std::string::npos);
+  xml.replace(xml.find(next), next.size(), "<nextserver>10.0.10.9</nextserver>");
+  std::ofstream(config) << xml;
+  sim::SimWorld world(runbook::load_site((t.path() / "homelab/site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", t.path() / "homelab");
+  CHECK_FALSE(run.ok());
+  bool named = false;
+  for (const auto& r : run.results)
+    if (r.id == "pxe-config")
+      named = r.status == runbook::Status::Failed &&
+              r.error.find("pfsense's DHCP does not name this PXE server (10.0.10.5) as next-server") != std::string::npos;
+  CHECK_MESSAGE(named, failures(run));
+}
+
+TEST_CASE("homelab: with MetalLB below 0.13 the pools are the legacy ConfigMap and the VIP still answers") {
+  support::TempDir t("homelab-legacy");
+  sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).world_json(), 2);
+  auto run = rebuild(world, t.path() / "state", homelab(),
+                     {{"metallb", {{"version", "0.12.1"}, {"pool", "10.0.20.200-10.0.20.220"}}}});
+  REQUIRE_MESSAGE(run.ok(), failures(run));
+  bool configmap = false, pool = false;
+  for (const auto& o : world.kube().objects("ConfigMap"))
+    configmap = configmap || (o["metadata"].value("name", "") == "config" && o["metadata"].value("namespace", "") == "metallb-system");
+  for (const auto& o : world.kube().objects("IPAddressPool")) pool = pool || !o.is_null();
+  CHECK(configmap);
+  CHECK_FALSE(pool);
+  CHECK(world.http("drctl", "10.0.20.200", 80, false, "hackmd.viktorbarzin.me", "/").status == 200);
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,7 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "support/run.hpp"
 #include "world/real/socket_network.hpp"
+#include "world/url.hpp"
 
 using namespace drctl::world;
 using drctl::world::real::SocketNetwork;
@@ -247,9 +250,9 @@ TEST_CASE("network: http_get reports failures as status 0 with an error") {
   CHECK(refused.status == 0);
   CHECK(contains(refused.error, "Connection refused"));
 
-  HttpResponse https = net.http_get("https://127.0.0.1/", "", milliseconds(2000));
-  CHECK(https.status == 0);
-  CHECK(contains(https.error, "only http://"));
+  HttpResponse ftp = net.http_get("ftp://127.0.0.1/", "", milliseconds(2000));
+  CHECK(ftp.status == 0);
+  CHECK(contains(ftp.error, "only http:// and https://"));
 
   CHECK(net.http_get("http://:80/", "", milliseconds(500)).status == 0);
   CHECK(net.http_get("http://127.0.0.1:99999/", "", milliseconds(500)).status == 0);
@@ -285,4 +288,38 @@ TEST_CASE("network: resolve gives numeric addresses without duplicates") {
   std::vector<std::string> sorted = local;
   std::sort(sorted.begin(), sorted.end());
   CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+}
+
+TEST_CASE("network: https GET through a real TLS server reports the certificate's names and trust") {
+  // openssl s_server with a self-signed certificate for www.blog.test and *.apps.test.
+  const std::string dir = "/tmp/drctl-tls-" + std::to_string(::getpid());
+  support::run({"mkdir", "-p", dir});
+  auto made = support::run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                "-nodes", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1",
+                                "-subj", "/CN=blog.test", "-addext", "subjectAltName=DNS:www.blog.test,DNS:*.apps.test"});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.describe());
+  const int port = closed_port();
+  support::Process server({"openssl", "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+                               dir + "/cert.pem", "-key", dir + "/key.pem", "-www"});
+  Cancel cancel;
+  SocketNetwork net(cancel);
+  for (int i = 0; i < 100 && !net.tcp_probe("127.0.0.1", port, milliseconds(100)); ++i)
+    std::this_thread::sleep_for(milliseconds(20));
+
+  HttpResponse r = net.http_get("https://127.0.0.1:" + std::to_string(port) + "/", "www.blog.test", milliseconds(5000));
+  CHECK_MESSAGE(r.status == 200, r.error);
+  CHECK(r.tls_names == std::vector<std::string>{"www.blog.test", "*.apps.test"});
+  CHECK_FALSE(r.tls_trusted);  // self-signed: the handshake works, the chain is not trusted
+  CHECK(contains(r.tls_verify_error, "self-signed"));
+  CHECK(tls_name_matches(r.tls_names, "WWW.blog.test"));
+  CHECK(tls_name_matches(r.tls_names, "hackmd.apps.test"));
+  CHECK_FALSE(tls_name_matches(r.tls_names, "a.b.apps.test"));
+  CHECK_FALSE(tls_name_matches(r.tls_names, "blog.test"));
+
+  // Plain HTTP to the TLS port: the server does not answer HTTP, and the error says so.
+  HttpResponse plain = net.http_get("http://127.0.0.1:" + std::to_string(port) + "/", "", milliseconds(3000));
+  CHECK(plain.status == 0);
+  server.signal(SIGTERM);
+  server.wait(std::chrono::seconds(5));
+  support::run({"rm", "-rf", dir});
 }

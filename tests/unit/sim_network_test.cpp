@@ -338,7 +338,7 @@ TEST_CASE("sim network view: http_get reaches the handler of the node that answe
   CHECK(res.error == "http://10.0.20.8:22/: k8s-node2:22 (sshd) is not an HTTP service");
   res = view.http_get("ftp://10.0.20.200/", "", 5s);
   CHECK(res.status == 0);
-  CHECK(has(res.error, "only http:// URLs are supported"));
+  CHECK(has(res.error, "only http:// and https:// URLs are supported"));
   s.net.unlisten("k8s-node1", 80, Proto::tcp);
   res = view.http_get("http://10.0.20.200/", "", 5s);
   CHECK(res.error == "http://10.0.20.200/: connection refused: nothing listens on 10.0.20.200:80/tcp");

@@ -2,6 +2,10 @@
 
 #include "world/url.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -365,6 +369,128 @@ bool send_all(int fd, const std::string& data, const Deadline& deadline, std::st
   return true;
 }
 
+/// One connection's bytes: the plain socket, or TLS over it (SNI, no verification during the
+/// handshake: what the certificate says is reported, and the caller judges it).
+class Transport {
+ public:
+  Transport(int fd, const Deadline& deadline) : fd_(fd), deadline_(deadline) {}
+  ~Transport() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+  }
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  /// The TLS handshake with `sni` as the server name; fills the certificate fields of `r`.
+  bool start_tls(const std::string& sni, HttpResponse& r, std::string& error) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (!ctx_) return ssl_failed("TLS setup", error);
+    SSL_CTX_set_default_verify_paths(ctx_);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    ssl_ = SSL_new(ctx_);
+    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return ssl_failed("TLS setup", error);
+    if (!sni.empty() && sni.find_first_not_of("0123456789.:") != std::string::npos)
+      SSL_set_tlsext_host_name(ssl_, sni.c_str());
+    for (;;) {
+      ERR_clear_error();
+      const int rc = SSL_connect(ssl_);
+      if (rc == 1) break;
+      if (!wait_for(SSL_get_error(ssl_, rc), "in the TLS handshake", error)) return false;
+    }
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (cert) {
+      if (auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr))) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+          const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+          if (n->type != GEN_DNS) continue;
+          const auto* s = n->d.dNSName;
+          r.tls_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s));
+        }
+        GENERAL_NAMES_free(sans);
+      }
+      if (r.tls_names.empty()) {
+        char cn[256];
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
+          r.tls_names.emplace_back(cn);
+      }
+      X509_free(cert);
+    }
+    const long verdict = SSL_get_verify_result(ssl_);
+    r.tls_trusted = cert && verdict == X509_V_OK;
+    if (!r.tls_trusted) r.tls_verify_error = cert ? X509_verify_cert_error_string(verdict) : "no certificate";
+    return true;
+  }
+
+  bool send(const std::string& data, std::string& error) {
+    if (!ssl_) return send_all(fd_, data, deadline_, error);
+    for (std::size_t done = 0; done < data.size();) {
+      ERR_clear_error();
+      const int n = SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done));
+      if (n > 0) {
+        done += static_cast<std::size_t>(n);
+      } else if (!wait_for(SSL_get_error(ssl_, n), "sending the request", error)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Bytes read (> 0), 0 at the end of the stream, -1 on an error.
+  long recv(char* buf, std::size_t size, std::string& error) {
+    for (;;) {
+      if (!ssl_) {
+        const ssize_t n = ::recv(fd_, buf, size, 0);
+        if (n >= 0) return n;
+        if (errno != EAGAIN && errno != EINTR) {
+          error = std::string("recv: ") + std::strerror(errno);
+          return -1;
+        }
+        const Wait w = deadline_.wait(fd_, POLLIN);
+        if (w != Wait::Ready) {
+          error = deadline_.why(w, "waiting for the response");
+          return -1;
+        }
+        continue;
+      }
+      ERR_clear_error();
+      const int n = SSL_read(ssl_, buf, static_cast<int>(size));
+      if (n > 0) return n;
+      const int e = SSL_get_error(ssl_, n);
+      if (e == SSL_ERROR_ZERO_RETURN) return 0;
+      if (!wait_for(e, "waiting for the response", error)) return -1;
+    }
+  }
+
+ private:
+  bool ssl_failed(const std::string& doing, std::string& error) {
+    char buf[256] = "unknown error";
+    if (const unsigned long e = ERR_get_error()) ERR_error_string_n(e, buf, sizeof buf);
+    error = doing + ": " + buf;
+    return false;
+  }
+
+  // After an SSL call that did not finish: waits when it wants the socket, else says why it failed.
+  bool wait_for(int ssl_error, const std::string& doing, std::string& error) {
+    if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
+      const Wait w = deadline_.wait(fd_, ssl_error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT);
+      if (w == Wait::Ready) return true;
+      error = deadline_.why(w, doing);
+      return false;
+    }
+    if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      error = "connection closed " + doing;
+      return false;
+    }
+    return ssl_failed("TLS error " + doing, error);
+  }
+
+  int fd_;
+  const Deadline& deadline_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+};
+
 }  // namespace
 
 bool SocketNetwork::tcp_probe(const std::string& host, int port, Duration timeout) {
@@ -390,29 +516,34 @@ HttpResponse SocketNetwork::http_get(const std::string& url, const std::string& 
   std::string host = host_header;
   if (host.empty()) {
     host = host_port(u.host, u.port);
-    if (u.port == 80) host.resize(host.size() - 3);  // the default port is left out
+    if (u.port == (u.https ? 443 : 80)) host.resize(host.size() - (u.https ? 4 : 3));  // the default port is left out
+  }
+  Transport conn(s.get(), deadline);
+  HttpResponse tls;
+  if (u.https) {
+    std::string sni = host;
+    if (!sni.empty() && sni[0] == '[') sni.clear();  // an IPv6 literal: no SNI
+    else sni = sni.substr(0, sni.find(':'));
+    if (!conn.start_tls(sni, tls, error)) return fail(error);
   }
   const std::string request = "GET " + u.target + " HTTP/1.1\r\nHost: " + host +
                               "\r\nUser-Agent: drctl\r\nAccept: */*\r\nConnection: close\r\n\r\n";
-  if (!send_all(s.get(), request, deadline, error)) return fail(error);
+  if (!conn.send(request, error)) return fail(error);
 
   ResponseParser parser;
   char buf[64 * 1024];
   while (!parser.done() && !parser.failed()) {
-    ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
-    if (n > 0) {
-      parser.feed(buf, static_cast<std::size_t>(n));
-    } else if (n == 0) {
-      parser.close();
-    } else if (errno == EAGAIN || errno == EINTR) {
-      Wait w = deadline.wait(s.get(), POLLIN);
-      if (w != Wait::Ready) return fail(deadline.why(w, "waiting for the response"));
-    } else {
-      return fail(std::string("recv: ") + std::strerror(errno));
-    }
+    const long n = conn.recv(buf, sizeof buf, error);
+    if (n < 0) return fail(error);
+    if (n == 0) parser.close();
+    else parser.feed(buf, static_cast<std::size_t>(n));
   }
   if (parser.failed()) return fail(parser.error());
-  return std::move(parser.response());
+  HttpResponse& r = parser.response();
+  r.tls_names = std::move(tls.tls_names);
+  r.tls_trusted = tls.tls_trusted;
+  r.tls_verify_error = std::move(tls.tls_verify_error);
+  return std::move(r);
 }
 
 std::vector<std::string> SocketNetwork::resolve(const std::string& name) {

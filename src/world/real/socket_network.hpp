@@ -1,5 +1,5 @@
-// The real network, as a Network: TCP probes, plain HTTP GETs and name resolution with POSIX
-// sockets and getaddrinfo.
+// The real network, as a Network: TCP probes, HTTP and HTTPS GETs (OpenSSL) and name
+// resolution with POSIX sockets and getaddrinfo.
 #pragma once
 #include <string>
 #include <vector>
@@ -19,9 +19,10 @@ class SocketNetwork : public Network {
   /// Tries each address of `host` in turn; true on the first accepted connection.
   bool tcp_probe(const std::string& host, int port, Duration timeout) override;
 
-  /// HTTP/1.1 GET with `Connection: close` of an http://host[:port]/path URL. Bodies sent
+  /// HTTP/1.1 GET with `Connection: close` of an http(s)://host[:port]/path URL. Bodies sent
   /// with Content-Length, chunked or until close are read; network and protocol errors come
-  /// back as status 0 with `error` set, never as exceptions.
+  /// back as status 0 with `error` set, never as exceptions. https: the handshake does not
+  /// verify; the response says which names the certificate has and whether its chain is trusted.
   HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) override;
 
   /// Numeric IPv4 and IPv6 addresses of `name`, without duplicates, in resolver order.

@@ -1,0 +1,117 @@
+#include "actions/pxe.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include "actions/generic.hpp"
+
+namespace drctl::actions {
+
+std::string pxelinux_config_name(const std::string& mac) {
+  std::string out = "01-" + mac;
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return c == ':' ? '-' : std::tolower(c); });
+  return out;
+}
+
+namespace {
+
+const world::Duration kShort(60000);
+
+/// A node to install, as the site describes it.
+struct Node {
+  std::string name, mac, address;
+  json to_json() const { return {{"name", name}, {"mac", mac}, {"address", address}, {"config", pxelinux_config_name(mac)}}; }
+};
+
+std::vector<Node> nodes_of(const Context& ctx) {
+  if (!ctx.site.is_object()) throw ActionError("pxe.render needs a site (its hosts' vm: NICs give the MACs)");
+  std::vector<Node> out;
+  for (const auto& n : ctx.inputs.at("nodes")) {
+    const std::string name = n.get<std::string>();
+    const json& hosts = ctx.site["hosts"];
+    if (!hosts.contains(name)) throw ActionError("nodes: '" + name + "' is not a host of the site");
+    const json& h = hosts[name];
+    const json nics = h.contains("vm") ? h["vm"].value("nics", json::array()) : json::array();
+    if (nics.empty() || !nics[0].is_object() || nics[0].value("mac", "").empty())
+      throw ActionError("nodes: " + name + " has no vm.nics[0].mac, which its pxelinux entry is named after");
+    out.push_back({name, nics[0]["mac"].get<std::string>(), h.value("address", "")});
+  }
+  return out;
+}
+
+/// What pxe.render writes: path on the PXE server → content.
+std::map<std::string, std::string> rendered(Context& ctx) {
+  const std::string root = ctx.inputs.at("root").get<std::string>();
+  std::map<std::string, std::string> files;
+  files[root + "/pxelinux.cfg/default"] = render_template_file(ctx.inputs.at("menu").get<std::string>(), ctx.render);
+  const std::string entry = read_local_file(ctx.inputs.at("entry").get<std::string>(), "template");
+  for (const auto& node : nodes_of(ctx))
+    files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", node.to_json()}});
+  files[root + "/" + ctx.inputs.at("kickstart_path").get<std::string>()] =
+      render_template_file(ctx.inputs.at("kickstart").get<std::string>(), ctx.render);
+  return files;
+}
+
+/// The DHCP server's configuration must send network boots here; "" when it does, else why not.
+std::string dhcp_problem(Context& ctx) {
+  const std::string dhcp = ctx.inputs.value("dhcp_host", "");
+  if (dhcp.empty()) return "";
+  const std::string me = ctx.target.is_object() ? ctx.target.value("address", "") : "";
+  const std::string file = ctx.inputs.at("boot_file").get<std::string>();
+  world::Host& host = ctx.world.host(dhcp);
+  const auto r = host.run(world::Command{"cat " + ctx.inputs.at("dhcp_config").get<std::string>()});
+  if (!r.ok()) return "cannot read " + dhcp + "'s DHCP configuration: " + tail_lines(r.err, 1);
+  auto has = [&](const std::string& tag, const std::string& value) {
+    return std::regex_search(r.out, std::regex("<" + tag + ">\\s*" + std::regex_replace(value, std::regex("\\."), "\\.") +
+                                               "\\s*</" + tag + ">"));
+  };
+  if (!has("nextserver", me)) return dhcp + "'s DHCP does not name this PXE server (" + me + ") as next-server";
+  if (!has("filename", file)) return dhcp + "'s DHCP does not hand out the boot file " + file;
+  return "";
+}
+
+/// pxe.render: the PXE server's menu, per-node entries and kickstart, from templates.
+class PxeRender : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "pxe.render",
+        "Write the PXE server's pxelinux menu, one pxelinux.cfg/01-<mac> entry per node (rendered with `node`: name, mac, "
+        "address, config) and the kickstart, from templates; check that DHCP sends network boots here",
+        {{"nodes", InputType::List, true, std::nullopt, "Site hosts to install (their vm.nics[0].mac names their entry)"},
+         {"menu", InputType::String, true, std::nullopt, "Template of pxelinux.cfg/default (on this machine)"},
+         {"entry", InputType::String, true, std::nullopt, "Template of each node's pxelinux.cfg/01-<mac>"},
+         {"kickstart", InputType::String, true, std::nullopt, "Template of the kickstart (secrets.NAME for the password hash, keys)"},
+         {"root", InputType::String, false, json("/tftpboot"), "The TFTP root on the step's host"},
+         {"kickstart_path", InputType::String, false, json("ks.cfg"), "Where the kickstart goes, under root"},
+         {"dhcp_host", InputType::String, false, json(""), "The DHCP server (pfSense) whose configuration is checked"},
+         {"dhcp_config", InputType::String, false, json("/cf/conf/config.xml"), "Its configuration file"},
+         {"boot_file", InputType::String, false, json("pxelinux.0"), "The boot file DHCP must hand out"}},
+        {{"files", "The files written"}, {"nodes", "name → pxelinux entry"}}};
+    return s;
+  }
+  bool check(Context& ctx) const override {
+    for (const auto& [path, content] : rendered(ctx))
+      if (ctx.host.get_file(path) != content) return false;
+    return dhcp_problem(ctx).empty();
+  }
+  json apply(Context& ctx) const override {
+    if (const std::string why = dhcp_problem(ctx); !why.empty()) throw ActionError(why);
+    json files = json::array();
+    for (const auto& [path, content] : rendered(ctx)) {
+      if (ctx.host.get_file(path) != content) ctx.host.put_file(path, content, 0644);
+      files.push_back(path);
+    }
+    json nodes = json::object();
+    for (const auto& n : nodes_of(ctx)) nodes[n.name] = pxelinux_config_name(n.mac);
+    ctx.log("wrote " + std::to_string(files.size()) + " files under " + ctx.inputs.at("root").get<std::string>() + "\n");
+    return {{"files", files}, {"nodes", nodes}};
+  }
+};
+
+}  // namespace
+
+void add_pxe_actions(Registry& registry) { registry.add(std::make_unique<PxeRender>()); }
+
+}  // namespace drctl::actions

@@ -1,0 +1,15 @@
+// Network installs: pxe.render writes what a PXE server hands out (the pxelinux menu, one entry
+// per node's MAC, the kickstart) and checks that DHCP sends the nodes to it.
+#pragma once
+#include "actions/action.hpp"
+
+namespace drctl::actions {
+
+/// Adds pxe.render to `registry` (pxe.install is with the VM actions).
+void add_pxe_actions(Registry& registry);
+
+/// pxelinux's per-client file name for a MAC: "01-" (Ethernet) and the MAC in lower case with
+/// dashes, e.g. 01-00-50-56-aa-00-01.
+std::string pxelinux_config_name(const std::string& mac);
+
+}  // namespace drctl::actions
