@@ -1,9 +1,17 @@
 // A simulated installed host: a small file system, packages, services, sshd keys, and an
 // interpreter for the commands drctl's actions emit. Anything it does not know exits 127
 // with `sim: HOST: unknown command 'X'` — it never succeeds silently.
+//
+// The interpreter is a small POSIX sh (what drctl's scripts use, nothing more): words with
+// '…', "…" and \ quoting; $VAR, ${VAR}, $? and $(…) (field splitting of unquoted expansions,
+// no globbing); NAME=value (a shell variable, or the environment of one command); ; && || |
+// and newlines; `if … then … elif … else … fi`, `{ …; }`, `( … )`, `!`; redirections [n]> [n]>>
+// < [n]>&m (/dev/null too); the builtins : cd command (-v) exit export set (-e -u -o pipefail)
+// umask unset. Loops, case, here-documents and background jobs exit 2 saying so.
 #pragma once
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,10 +31,21 @@ class SimHost : public world::Host {
   };
   using CommandFn = std::function<Result(const std::vector<std::string>& argv, const std::string& stdin_data)>;
   /// A command this particular machine has (an appliance's own tools, e.g. pfSense's /etc/rc.reload_all).
-  void add_command(const std::string& name, CommandFn fn) { commands_[name] = std::move(fn); }
+  /// `present` says whether it is installed now (`command -v`, `which`); unset: always.
+  void add_command(const std::string& name, CommandFn fn, std::function<bool()> present = nullptr) {
+    commands_[name] = {std::move(fn), std::move(present)};
+  }
+  /// The environment of the command running now (for an add_command function: KUBECONFIG, …).
+  const std::map<std::string, std::string>& command_env() const { return command_env_; }
+  /// What the file system just went through, for the site's models (a kubelet watching its
+  /// static pod manifests, etcd's data dir moved into place): `op` is "put" (a file written),
+  /// "remove" (a file or directory removed) or "move" (`path` moved to `to`).
+  using FileEvent = std::function<void(const std::string& op, const std::string& path, const std::string& to)>;
+  void on_file_event(FileEvent fn) { file_events_.push_back(std::move(fn)); }
 
   const std::string& name() const override { return name_; }
-  /// Interprets `command.script`: commands joined by `;`, `&&`, `||`, with `>`/`>>` redirects.
+  /// Interprets `command.script` with the small sh above (`command.env` exported, `command.cwd`
+  /// the working directory, `command.stdin_data` every command's stdin).
   world::CommandResult run(const world::Command& command) override;
   void put_file(const std::string& path, const std::string& content, unsigned mode) override;
   std::optional<std::string> get_file(const std::string& path) override;
@@ -44,6 +63,9 @@ class SimHost : public world::Host {
   void remove_file(const std::string& path);
   /// A directory and its parents (mkdir -p).
   void make_dir(const std::string& path);
+  bool is_dir(const std::string& path) const;
+  /// The names in a directory, sorted (files and directories; empty when it is none).
+  std::vector<std::string> list_dir(const std::string& path) const;
   /// Storage limits (a NAS dataset's quota): `fits` is asked before a file grows or shrinks by
   /// `delta` bytes — false fails the write with `why` (ENOSPC/EDQUOT text); `commit` records it.
   using Fits = std::function<bool(const std::string& path, std::int64_t delta, std::string* why)>;
@@ -62,12 +84,31 @@ class SimHost : public world::Host {
     std::string content;
     unsigned mode = 0644;
   };
-  Result exec(const std::vector<std::string>& argv, const std::string& stdin_data);
+  struct Shell;  // the interpreter (host.cpp)
+  friend struct Shell;
+  struct Own {
+    CommandFn fn;
+    std::function<bool()> present;
+  };
+  using Env = std::map<std::string, std::string>;
+  Result exec(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
   Result unknown(const std::string& cmd);
   Result tar(const std::vector<std::string>& argv, const std::string& stdin_data);
-  bool is_dir(const std::string& path) const;
+  Result mv(const std::vector<std::string>& argv);
+  Result rm(const std::vector<std::string>& argv);
+  Result ls(const std::vector<std::string>& argv);
+  Result mktemp(const std::vector<std::string>& argv);
+  Result wc(const std::vector<std::string>& argv, const std::string& stdin_data);
+  Result test(const std::vector<std::string>& args) const;
+  /// Where `name` is found on PATH ("" if nowhere): `command -v` and `which`.
+  std::string which(const std::string& name) const;
+  /// `path` made absolute (against the command's directory) and tidied: no //, ., .. or trailing /.
+  std::string absolute(const std::string& path) const;
+  bool exists(const std::string& path) const { return files_.contains(path) || is_dir(path); }
   /// Writes a file unless the storage refuses (then false with why).
   bool store(const std::string& path, const std::string& content, unsigned mode, std::string* why);
+  void removed_tree(const std::string& path);
+  void notify(const std::string& op, const std::string& path, const std::string& to = "");
 
   Engine& engine_;
   std::string name_;
@@ -77,7 +118,11 @@ class SimHost : public world::Host {
   std::set<std::string> installed_;
   std::set<std::string> enabled_, active_;
   std::function<void(const std::string&, bool)> on_service_;
-  std::map<std::string, CommandFn> commands_;
+  std::map<std::string, Own> commands_;
+  Env command_env_;
+  std::vector<FileEvent> file_events_;
+  std::string cwd_ = "/";
+  std::uint64_t temp_counter_ = 0;  // mktemp's names
   Fits fits_;
   Commit commit_;
   bool swap_on_ = false;

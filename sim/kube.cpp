@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <ctime>
 
 #include "sim/dhcp.hpp"
 #include "sim/kube_util.hpp"
@@ -19,6 +20,8 @@ const char* kKubeadmVersion = "v1.28.2";
 const char* kEtcdVersion = "3.5.9";
 const char* kSnapshotMagic = "drctl-sim etcd snapshot";
 const char* kEtcdDb = "/var/lib/etcd/member/snap/db";
+const char* kEtcdWal = "/var/lib/etcd/member/wal/0000000000000000-0000000000000000.wal";
+const char* kEtcdDataDir = "/var/lib/etcd";
 const std::string kStackHint = "To see the stack trace of this error execute with --v=5 or higher\n";
 const Duration kNodeMonitorGrace = 40s;
 const Duration kEvictionTimeout = 300s;
@@ -327,6 +330,8 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   }
   ca_ = ca;
   api_node_ = node.name;
+  apiserver_pod_ = etcd_pod_ = true;
+  pending_etcd_data_.reset();
   endpoint_ = with_port(endpoint.empty() ? advertise : endpoint);
   version_ = version;
   pod_subnet_ = pod_subnet.empty() ? "10.244.0.0/16" : pod_subnet;
@@ -374,6 +379,11 @@ void KubeCluster::write_node_files(const KubeNode& node, const KubeFiles& files,
     files.write(base + ".crt", pem("CERTIFICATE", "drctl-sim etcd " + std::string(f) + " of CA " + ca_), 0644);
     files.write(base + ".key", pem("RSA PRIVATE KEY", "drctl-sim etcd " + std::string(f) + " key of CA " + ca_), 0600);
   }
+  // The API server's client certificate for etcd, signed by etcd's CA.
+  files.write("/etc/kubernetes/pki/apiserver-etcd-client.crt",
+              pem("CERTIFICATE", "drctl-sim etcd apiserver-etcd-client of CA " + ca_), 0644);
+  files.write("/etc/kubernetes/pki/apiserver-etcd-client.key",
+              pem("RSA PRIVATE KEY", "drctl-sim etcd apiserver-etcd-client key of CA " + ca_), 0600);
   files.write("/etc/kubernetes/admin.conf", kubeconfig(endpoint_, ca_, "kubernetes-admin"), 0600);
   for (const auto& m : kManifests)
     files.write("/etc/kubernetes/manifests/" + m, "# static pod " + m + " (drctl simulator)\n", 0600);
@@ -393,6 +403,7 @@ void KubeCluster::add_node(const KubeNode& node, bool control_plane) {
   n.up = true;
   n.ready = false;
   n.since = engine_.now();
+  n.registered = engine_.now();
   const std::uint64_t gen = ++n.generation;
   const std::string name = node.name;
   engine_.log("kube", "node-registered", {{"node", name}, {"control_plane", control_plane}});
@@ -547,7 +558,8 @@ KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::strin
   if (nodes_.erase(node.name)) engine_.log("kube", "node-reset", {{"node", node.name}});
   if (files.remove) {
     for (const char* f : {"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/ca.crt",
-                          "/etc/kubernetes/pki/ca.key", kEtcdDb})
+                          "/etc/kubernetes/pki/ca.key", kEtcdDb, kEtcdWal, "/etc/kubernetes/pki/apiserver-etcd-client.crt",
+                          "/etc/kubernetes/pki/apiserver-etcd-client.key"})
       files.remove(f);
     for (const auto& m : kManifests) files.remove("/etc/kubernetes/manifests/" + m);
     for (const char* f : {"ca", "server", "peer", "healthcheck-client"}) {
@@ -571,29 +583,128 @@ void KubeCluster::start_api(const json& restored_objects) {
   store_.clear();
   pods_.clear();
   api_running_ = true;
+  api_started_ = engine_.now();
   if (restored_objects.empty()) {
     for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"})
-      put({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+      put({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}, "kube-apiserver");
     put({{"apiVersion", "v1"},
          {"kind", "Service"},
-         {"metadata", {{"name", "kubernetes"}, {"namespace", "default"}}},
+         {"metadata", {{"name", "kubernetes"}, {"namespace", "default"},
+                       {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
          {"spec",
-          {{"ports", json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}})}}}});
+          {{"ports", json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}})},
+           {"sessionAffinity", "None"},
+           {"type", "ClusterIP"}}}},
+        "kube-apiserver");
   } else {
-    for (const auto& obj : restored_objects) put(obj);
+    // etcd's data as it was: uids, resourceVersions and creation times included.
+    for (const auto& obj : restored_objects) {
+      store_[{obj.value("kind", ""), str(obj, "/metadata/namespace"_json_pointer), str(obj, "/metadata/name"_json_pointer)}] = obj;
+      try {
+        revision_ = std::max<std::uint64_t>(revision_, std::stoull(str(obj, "/metadata/resourceVersion"_json_pointer)));
+      } catch (const std::exception&) {
+      }
+    }
+    ++revision_;
   }
   reconcile();
   changed();
 }
 
-void KubeCluster::put(json obj) {
+namespace {
+
+/// Kinds whose spec changes bump metadata.generation (custom resources too).
+bool has_generation(const std::string& kind) {
+  static const std::set<std::string> kinds = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
+                                              "Ingress", "NetworkPolicy", "PodDisruptionBudget", "CustomResourceDefinition",
+                                              "HorizontalPodAutoscaler", "IngressClass", "PriorityLevelConfiguration",
+                                              "FlowSchema", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"};
+  return kinds.count(kind) > 0;
+}
+
+/// managedFields' fieldsV1 for the fields an object sets (maps of labels, annotations, selectors
+/// and data with their "." entry, as the API server writes them).
+json fields_v1(const json& value, const std::string& key = "") {
+  json out = json::object();
+  if (!value.is_object()) return out;
+  static const std::set<std::string> maps = {"labels", "annotations", "matchLabels", "selector", "data", "stringData",
+                                             "nodeSelector", "binaryData", "capacity", "requests", "limits"};
+  if (maps.count(key)) out["."] = json::object();
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (key.empty() && (it.key() == "apiVersion" || it.key() == "kind" || it.key() == "status")) continue;
+    if (key == "metadata" && (it.key() == "name" || it.key() == "namespace" || it.key() == "uid" ||
+                              it.key() == "resourceVersion" || it.key() == "creationTimestamp" ||
+                              it.key() == "generation" || it.key() == "managedFields"))
+      continue;
+    out["f:" + it.key()] = fields_v1(it.value(), it.key());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string KubeCluster::uid_of(const std::string& kind, const std::string& ns, const std::string& name) const {
+  auto it = store_.find({kind, ns, name});
+  if (it != store_.end()) return str(it->second, "/metadata/uid"_json_pointer);
+  return "";
+}
+
+void KubeCluster::put(json obj, const std::string& manager) {
   const std::string kind = obj.value("kind", "");
   const std::string ns = str(obj, "/metadata/namespace"_json_pointer), name = str(obj, "/metadata/name"_json_pointer);
   if (kind == "Service" && !obj.contains("/spec/clusterIP"_json_pointer) &&
-      str(obj, "/spec/type"_json_pointer) != "ExternalName")
+      str(obj, "/spec/type"_json_pointer) != "ExternalName") {
     obj["spec"]["clusterIP"] = allocate_cluster_ip();
-  store_[{kind, ns, name}] = std::move(obj);
+    obj["spec"]["clusterIPs"] = json::array({obj["spec"]["clusterIP"]});
+  }
+  if (kind == "Namespace") {  // what the API server adds to every namespace
+    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+    if (!obj.contains("/spec/finalizers"_json_pointer)) obj["spec"]["finalizers"] = json::array({"kubernetes"});
+    obj["status"]["phase"] = "Active";
+  }
+  if (kind == "CustomResourceDefinition") {  // the apiextensions controller accepts its names and serves it at once
+    const std::string now_text = sim_time(engine_.now());
+    json stored = json::array();
+    for (const auto& v : spec_of(obj).value("versions", json::array()))
+      if (v.is_object() && v.value("storage", false)) stored.push_back(v.value("name", ""));
+    obj["status"] = {{"acceptedNames", spec_of(obj).value("names", json::object())},
+                     {"conditions",
+                      {{{"lastTransitionTime", now_text}, {"message", "no conflicts found"}, {"reason", "NoConflicts"},
+                        {"status", "True"}, {"type", "NamesAccepted"}},
+                       {{"lastTransitionTime", now_text}, {"message", "the initial names have been accepted"},
+                        {"reason", "InitialNamesAccepted"}, {"status", "True"}, {"type", "Established"}}}},
+                     {"storedVersions", stored}};
+  }
+  auto old = store_.find({kind, ns, name});
+  json& meta = obj["metadata"];
+  const std::string now = sim_time(engine_.now());
+  if (old != store_.end() && old->second.contains("metadata")) {
+    const json& before = old->second["metadata"];
+    for (const char* k : {"uid", "creationTimestamp", "generation", "managedFields"})
+      if (before.contains(k)) meta[k] = before[k];
+    if (before.contains("generation") && spec_of(old->second) != spec_of(obj))
+      meta["generation"] = before["generation"].get<std::int64_t>() + 1;
+  } else {
+    meta["uid"] = sim_uuid(ca_ + "/" + kind + "/" + ns + "/" + name + "/" + std::to_string(revision_ + 1));
+    meta["creationTimestamp"] = now;
+    if (has_generation(kind) || !kube_builtin_kind(kind)) meta["generation"] = 1;  // custom resources have one too
+  }
+  if (!manager.empty()) {
+    json entry = {{"apiVersion", obj.value("apiVersion", "v1")},
+                  {"fieldsType", "FieldsV1"},
+                  {"fieldsV1", fields_v1(obj)},
+                  {"manager", manager},
+                  {"operation", "Update"},
+                  {"time", now}};
+    json fields = json::array();
+    for (const auto& e : meta.value("managedFields", json::array()))
+      if (e.value("manager", "") != manager || e.contains("subresource")) fields.push_back(e);
+    fields.push_back(std::move(entry));
+    meta["managedFields"] = std::move(fields);
+  }
   ++revision_;
+  meta["resourceVersion"] = std::to_string(revision_);
+  store_[{kind, ns, name}] = std::move(obj);
 }
 
 void KubeCluster::erase(const Key& key) {
@@ -698,12 +809,15 @@ void KubeCluster::reconcile_volumes() {
     pvc["spec"]["volumeName"] = std::get<2>(*best);
     pvc["status"]["phase"] = "Bound";
     pvc["status"]["capacity"]["storage"] = str(pv, "/spec/capacity/storage"_json_pointer);
-    ++revision_;
+    pv["metadata"]["resourceVersion"] = std::to_string(++revision_);
+    pvc["metadata"]["resourceVersion"] = std::to_string(++revision_);
     engine_.log("kube", "pvc-bound", {{"pvc", std::get<1>(key) + "/" + std::get<2>(key)}, {"pv", std::get<2>(*best)}});
   }
   for (auto& [key, obj] : store_)
-    if (std::get<0>(key) == "PersistentVolume" && !obj.contains("/status/phase"_json_pointer))
+    if (std::get<0>(key) == "PersistentVolume" && !obj.contains("/status/phase"_json_pointer)) {
       obj["status"]["phase"] = "Available";
+      obj["metadata"]["resourceVersion"] = std::to_string(++revision_);
+    }
 }
 
 void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
@@ -725,6 +839,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
     p.labels = labels_of(tmpl);
     p.spec = spec_of(tmpl);
     p.uid = next_uid_++;
+    p.revision = revision_;
     p.created = engine_.now();
     return p;
   };
@@ -772,7 +887,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
           pvc["kind"] = "PersistentVolumeClaim";
           pvc["metadata"]["name"] = claim;
           pvc["metadata"]["namespace"] = ns;
-          put(pvc);
+          put(pvc, "kube-controller-manager");
           reconcile_volumes();
         }
         p.spec["volumes"].push_back(
@@ -954,41 +1069,81 @@ void KubeCluster::remove_node(const std::string& name) {
   changed();
 }
 
-bool KubeCluster::api_up() const {
-  auto it = nodes_.find(api_node_);
-  return api_running_ && it != nodes_.end() && it->second.up;
-}
+bool KubeCluster::api_up() const { return etcd_up() && apiserver_pod_; }
 
 std::string KubeCluster::api_node() const { return api_node_; }
 
 json KubeCluster::pod_json(const PodState& p) const {
+  json meta = {{"name", p.name},
+               {"namespace", p.ns},
+               {"labels", p.labels},
+               {"uid", sim_uuid(ca_ + "/pod/" + std::to_string(p.uid))},
+               {"resourceVersion", std::to_string(p.revision)},
+               {"creationTimestamp", sim_time(p.created)}};
+  if (!p.owner_kind.empty()) {
+    std::string kind = p.owner_kind, name = p.owner_name, uid = uid_of(p.owner_kind, p.ns, p.owner_name);
+    if (p.owner_kind == "Deployment") {  // a Deployment's pods belong to its ReplicaSet
+      kind = "ReplicaSet";
+      name = p.owner_name + "-" + p.labels.value("pod-template-hash", "");
+      uid = sim_uuid(uid + "/replicaset/" + p.labels.value("pod-template-hash", ""));
+    }
+    if (p.owner_kind != "StatefulSet") meta["generateName"] = name + "-";
+    meta["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                {"kind", kind},
+                                {"name", name},
+                                {"uid", uid},
+                                {"controller", true},
+                                {"blockOwnerDeletion", true}}};
+  }
   json pod = {{"apiVersion", "v1"},
               {"kind", "Pod"},
-              {"metadata", {{"name", p.name}, {"namespace", p.ns}, {"labels", p.labels}}},
+              {"metadata", meta},
               {"spec", p.spec},
               {"status",
                {{"phase", p.node.empty() ? "Pending" : "Running"},
                 {"conditions", {{{"type", "Ready"}, {"status", p.ready ? "True" : "False"}}}}}}};
-  if (!p.owner_kind.empty())
-    pod["metadata"]["ownerReferences"] = {{{"kind", p.owner_kind}, {"name", p.owner_name}, {"controller", true}}};
   if (!p.node.empty()) pod["spec"]["nodeName"] = p.node;
   if (!p.ip.empty()) pod["status"]["podIP"] = p.ip;
+  if (!p.ip.empty()) pod["status"]["podIPs"] = {{{"ip", p.ip}}};
+  if (!p.node.empty())
+    if (auto n = nodes_.find(p.node); n != nodes_.end()) pod["status"]["hostIP"] = n->second.address;
   return pod;
 }
 
 json KubeCluster::node_json(const std::string& name, const NodeState& n) const {
-  json labels = {{"kubernetes.io/hostname", name}, {"kubernetes.io/os", "linux"}};
-  if (n.control_plane) labels["node-role.kubernetes.io/control-plane"] = "";
+  json labels = {{"beta.kubernetes.io/arch", "amd64"},
+                 {"beta.kubernetes.io/os", "linux"},
+                 {"kubernetes.io/arch", "amd64"},
+                 {"kubernetes.io/hostname", name},
+                 {"kubernetes.io/os", "linux"}};
+  if (n.control_plane) {
+    labels["node-role.kubernetes.io/control-plane"] = "";
+    labels["node.kubernetes.io/exclude-from-external-load-balancers"] = "";
+  }
   auto cidr = parse_cidr(pod_subnet_);
   json node = {{"apiVersion", "v1"},
                {"kind", "Node"},
-               {"metadata", {{"name", name}, {"labels", labels}}},
+               {"metadata",
+                {{"name", name},
+                 {"labels", labels},
+                 {"annotations",
+                  {{"kubeadm.alpha.kubernetes.io/cri-socket", "unix:///var/run/containerd/containerd.sock"},
+                   {"node.alpha.kubernetes.io/ttl", "0"},
+                   {"volumes.kubernetes.io/controller-managed-attach-detach", "true"}}},
+                 {"uid", sim_uuid(n.ca + "/node/" + name)},
+                 {"resourceVersion", std::to_string(revision_)},
+                 {"creationTimestamp", sim_time(n.registered)}}},
                {"spec", json::object()},
                {"status",
-                {{"addresses", {{{"type", "InternalIP"}, {"address", n.address}}}},
+                {{"addresses", {{{"type", "InternalIP"}, {"address", n.address}}, {{"type", "Hostname"}, {"address", name}}}},
                  {"conditions", {{{"type", "Ready"}, {"status", n.ready ? "True" : "Unknown"}}}},
-                 {"nodeInfo", {{"kubeletVersion", version_}}}}}};
-  if (cidr) node["spec"]["podCIDR"] = format_ipv4(cidr->first + (static_cast<std::uint32_t>(n.index) << 8)) + "/24";
+                 {"nodeInfo", {{"kubeletVersion", version_}, {"kubeProxyVersion", version_},
+                               {"containerRuntimeVersion", "containerd://1.7.2"}, {"operatingSystem", "linux"},
+                               {"architecture", "amd64"}}}}}};
+  if (cidr) {
+    node["spec"]["podCIDR"] = format_ipv4(cidr->first + (static_cast<std::uint32_t>(n.index) << 8)) + "/24";
+    node["spec"]["podCIDRs"] = {node["spec"]["podCIDR"]};
+  }
   if (n.control_plane)
     node["spec"]["taints"] = {{{"key", "node-role.kubernetes.io/control-plane"}, {"effect", "NoSchedule"}}};
   return node;
@@ -1002,11 +1157,15 @@ json KubeCluster::workload_status(const std::string& kind, const json& obj) cons
       ++total;
       ready += p.ready ? 1 : 0;
     }
+  json status;
   if (kind == "DaemonSet")
-    return {{"desiredNumberScheduled", eligible_nodes(spec_of(spec_of(obj).value("template", json::object()))).size()},
-            {"currentNumberScheduled", total},
-            {"numberReady", ready}};
-  return {{"replicas", total}, {"readyReplicas", ready}, {"availableReplicas", ready}};
+    status = {{"desiredNumberScheduled", eligible_nodes(spec_of(spec_of(obj).value("template", json::object()))).size()},
+              {"currentNumberScheduled", total},
+              {"numberReady", ready}};
+  else
+    status = {{"replicas", total}, {"readyReplicas", ready}, {"availableReplicas", ready}};
+  if (obj.contains("/metadata/generation"_json_pointer)) status["observedGeneration"] = obj["metadata"]["generation"];
+  return status;
 }
 
 std::vector<json> KubeCluster::objects(const std::string& kind) const {
@@ -1021,6 +1180,16 @@ std::vector<json> KubeCluster::objects(const std::string& kind) const {
   }
   for (const auto& [key, obj] : store_)
     if (std::get<0>(key) == kind) out.push_back(obj);
+  std::vector<json> made = generated(kind);
+  if (made.empty()) return out;
+  auto where = [](const json& o) {
+    return std::pair(str(o, "/metadata/namespace"_json_pointer), str(o, "/metadata/name"_json_pointer));
+  };
+  std::set<std::pair<std::string, std::string>> stored;
+  for (const auto& o : out) stored.insert(where(o));
+  for (auto& o : made)
+    if (!stored.count(where(o))) out.push_back(std::move(o));
+  std::stable_sort(out.begin(), out.end(), [&](const json& a, const json& b) { return where(a) < where(b); });
   return out;
 }
 
@@ -1034,7 +1203,263 @@ std::optional<json> KubeCluster::object(const std::string& kind, const std::stri
     return it == nodes_.end() ? std::nullopt : std::optional(node_json(name, it->second));
   }
   auto it = store_.find({kind, ns, name});
-  return it == store_.end() ? std::nullopt : std::optional(it->second);
+  if (it != store_.end()) return it->second;
+  for (auto& o : generated(kind))
+    if (str(o, "/metadata/namespace"_json_pointer) == ns && str(o, "/metadata/name"_json_pointer) == name) return o;
+  return std::nullopt;
+}
+
+std::vector<json> KubeCluster::generated(const std::string& kind) const {
+  std::vector<json> out;
+  if (!api_running_) return out;
+  auto meta_from = [&](const std::string& seed, const std::string& ns, const std::string& name, Duration created,
+                       const std::string& rv) {
+    json m = {{"name", name},
+              {"uid", sim_uuid(ca_ + "/" + seed)},
+              {"resourceVersion", rv},
+              {"creationTimestamp", sim_time(created)}};
+    if (!ns.empty()) m["namespace"] = ns;
+    return m;
+  };
+  if (kind == "ServiceAccount" || kind == "ConfigMap") {
+    for (const auto& [key, ns] : store_) {
+      if (std::get<0>(key) != "Namespace") continue;
+      const std::string name = std::get<2>(key), uid = str(ns, "/metadata/uid"_json_pointer);
+      const std::string created = str(ns, "/metadata/creationTimestamp"_json_pointer);
+      const std::string rv = str(ns, "/metadata/resourceVersion"_json_pointer);
+      json m = {{"name", kind == "ServiceAccount" ? "default" : "kube-root-ca.crt"},
+                {"namespace", name},
+                {"uid", sim_uuid(uid + "/" + kind)},
+                {"resourceVersion", rv},
+                {"creationTimestamp", created}};
+      if (kind == "ServiceAccount") {
+        out.push_back({{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", m}});
+      } else {
+        m["annotations"] = {{"kubernetes.io/description",
+                             "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+                             "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+                             "guaranteed across distributions of Kubernetes clusters."}};
+        out.push_back({{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", m},
+                       {"data", {{"ca.crt", ca_certificate(ca_)}}}});
+      }
+    }
+    return out;
+  }
+  if (kind == "ReplicaSet") {
+    for (const auto& [key, d] : store_) {
+      if (std::get<0>(key) != "Deployment") continue;
+      const std::string ns = std::get<1>(key), name = std::get<2>(key);
+      const json tmpl = d.contains("/spec/template"_json_pointer) ? d["spec"]["template"] : json::object();
+      const std::string hash = sha256_hex(tmpl.dump()).substr(0, 10);
+      const std::string duid = str(d, "/metadata/uid"_json_pointer);
+      json m = {{"name", name + "-" + hash},
+                {"namespace", ns},
+                {"uid", sim_uuid(duid + "/replicaset/" + hash)},
+                {"resourceVersion", str(d, "/metadata/resourceVersion"_json_pointer)},
+                {"creationTimestamp", str(d, "/metadata/creationTimestamp"_json_pointer)},
+                {"generation", 1},
+                {"labels", labels_of(tmpl)},
+                {"annotations",
+                 {{"deployment.kubernetes.io/desired-replicas", std::to_string(replicas_of(d))},
+                  {"deployment.kubernetes.io/max-replicas", std::to_string(replicas_of(d) + (replicas_of(d) + 3) / 4)},
+                  {"deployment.kubernetes.io/revision", "1"}}},
+                {"ownerReferences",
+                 {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", name}, {"uid", duid}, {"controller", true},
+                   {"blockOwnerDeletion", true}}}}};
+      m["labels"]["pod-template-hash"] = hash;
+      json spec = {{"replicas", replicas_of(d)}, {"template", tmpl}};
+      spec["selector"] = spec_of(d).value("selector", json::object());
+      spec["selector"]["matchLabels"]["pod-template-hash"] = hash;
+      spec["template"]["metadata"]["labels"]["pod-template-hash"] = hash;
+      json status = workload_status("Deployment", d);
+      status.erase("observedGeneration");
+      status["observedGeneration"] = 1;
+      out.push_back({{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"metadata", m}, {"spec", spec}, {"status", status}});
+    }
+    return out;
+  }
+  if (kind == "Endpoints" || kind == "EndpointSlice") {
+    for (const auto& [key, svc] : store_) {
+      if (std::get<0>(key) != "Service") continue;
+      const std::string ns = std::get<1>(key), name = std::get<2>(key);
+      const json spec = spec_of(svc);
+      const std::string suid = str(svc, "/metadata/uid"_json_pointer);
+      const bool api = ns == "default" && name == "kubernetes";
+      if (!api && (!spec.contains("selector") || !spec["selector"].is_object() || spec["selector"].empty())) continue;
+      struct Address {
+        std::string ip, node, pod, uid;
+        bool ready;
+      };
+      std::vector<Address> addresses;
+      json ports = json::array();
+      if (api) {
+        auto n = nodes_.find(api_node_);
+        addresses.push_back({n == nodes_.end() ? "" : n->second.address, "", "", "", true});
+        ports.push_back({{"name", "https"}, {"port", 6443}, {"protocol", "TCP"}});
+      } else {
+        const PodState* first = nullptr;
+        for (const auto& [pk, p] : pods_) {
+          if (p.ns != ns || p.ip.empty() || !matches(spec["selector"], p.labels)) continue;
+          if (!first) first = &p;
+          addresses.push_back({p.ip, p.node, p.name, sim_uuid(ca_ + "/pod/" + std::to_string(p.uid)), p.ready});
+        }
+        for (const auto& sp : spec.value("ports", json::array())) {
+          if (!sp.is_object()) continue;
+          json target = sp.contains("targetPort") ? sp["targetPort"] : sp.value("port", json(0));
+          int port = target.is_number_integer() ? target.get<int>() : 0;
+          if (target.is_string() && first && first->spec.contains("containers") && first->spec["containers"].is_array())
+            for (const auto& c : first->spec["containers"])
+              if (c.is_object() && c.contains("ports") && c["ports"].is_array())
+                for (const auto& cp : c["ports"])
+                  if (cp.is_object() && cp.value("name", "") == target.get<std::string>())
+                    port = cp.value("containerPort", 0);
+          json p = {{"port", port}, {"protocol", sp.value("protocol", "TCP")}};
+          if (sp.contains("name")) p["name"] = sp["name"];
+          ports.push_back(p);
+        }
+      }
+      json labels = labels_of(svc);
+      if (kind == "Endpoints") {
+        json m = {{"name", name},
+                  {"namespace", ns},
+                  {"uid", sim_uuid(suid + "/endpoints")},
+                  {"resourceVersion", std::to_string(revision_)},
+                  {"creationTimestamp", str(svc, "/metadata/creationTimestamp"_json_pointer)}};
+        if (api) labels = {{"endpointslice.kubernetes.io/skip-mirror", "true"}};
+        if (!labels.empty()) m["labels"] = labels;
+        json ready = json::array(), unready = json::array();
+        for (const auto& a : addresses) {
+          json e = {{"ip", a.ip}};
+          if (!a.node.empty()) e["nodeName"] = a.node;
+          if (!a.pod.empty()) e["targetRef"] = {{"kind", "Pod"}, {"name", a.pod}, {"namespace", ns}, {"uid", a.uid}};
+          (a.ready ? ready : unready).push_back(e);
+        }
+        json o = {{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", m}};
+        if (!addresses.empty()) {
+          json subset = {{"ports", ports}};
+          if (!ready.empty()) subset["addresses"] = ready;
+          if (!unready.empty()) subset["notReadyAddresses"] = unready;
+          o["subsets"] = json::array({subset});
+        }
+        out.push_back(o);
+      } else {
+        const std::string h = sha256_hex(suid + "/endpointslice");
+        std::string suffix;
+        for (int i = 0; i < 5; ++i) suffix += "bcdfghjklmnpqrstvwxz2456789"[std::stoi(h.substr(2 * i, 2), nullptr, 16) % 27];
+        json m = {{"name", api ? name : name + "-" + suffix},
+                  {"namespace", ns},
+                  {"uid", sim_uuid(suid + "/endpointslice")},
+                  {"resourceVersion", std::to_string(revision_)},
+                  {"creationTimestamp", str(svc, "/metadata/creationTimestamp"_json_pointer)}};
+        labels["kubernetes.io/service-name"] = name;
+        if (!api) {
+          labels["endpointslice.kubernetes.io/managed-by"] = "endpointslice-controller.k8s.io";
+          m["generateName"] = name + "-";
+          m["ownerReferences"] = {{{"apiVersion", "v1"}, {"kind", "Service"}, {"name", name}, {"uid", suid},
+                                   {"controller", true}, {"blockOwnerDeletion", true}}};
+        }
+        m["labels"] = labels;
+        json endpoints = json::array();
+        for (const auto& a : addresses) {
+          json e = {{"addresses", {a.ip}},
+                    {"conditions", {{"ready", a.ready}, {"serving", a.ready}, {"terminating", false}}}};
+          if (!a.node.empty()) e["nodeName"] = a.node;
+          if (!a.pod.empty()) e["targetRef"] = {{"kind", "Pod"}, {"name", a.pod}, {"namespace", ns}, {"uid", a.uid}};
+          endpoints.push_back(e);
+        }
+        out.push_back({{"apiVersion", "discovery.k8s.io/v1"},
+                       {"kind", "EndpointSlice"},
+                       {"metadata", m},
+                       {"addressType", "IPv4"},
+                       {"endpoints", endpoints},
+                       {"ports", ports}});
+      }
+    }
+    return out;
+  }
+  const std::string rv = "1";
+  if (kind == "ClusterRole" || kind == "ClusterRoleBinding") {
+    const json labels = {{"kubernetes.io/bootstrapping", "rbac-defaults"}};
+    const json annotations = {{"rbac.authorization.kubernetes.io/autoupdate", "true"}};
+    if (kind == "ClusterRoleBinding") {
+      json m = meta_from("ClusterRoleBinding/cluster-admin", "", "cluster-admin", api_started_, rv);
+      m["labels"] = labels;
+      m["annotations"] = annotations;
+      out.push_back({{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                     {"kind", "ClusterRoleBinding"},
+                     {"metadata", m},
+                     {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "cluster-admin"}}},
+                     {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", "system:masters"}}}}});
+      return out;
+    }
+    for (const char* name : {"admin", "cluster-admin", "edit", "view"}) {
+      json m = meta_from(std::string("ClusterRole/") + name, "", name, api_started_, rv);
+      m["labels"] = labels;
+      m["annotations"] = annotations;
+      json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", "ClusterRole"}, {"metadata", m}};
+      if (std::string(name) == "cluster-admin") {
+        role["rules"] = {{{"apiGroups", {"*"}}, {"resources", {"*"}}, {"verbs", {"*"}}},
+                         {{"nonResourceURLs", {"*"}}, {"verbs", {"*"}}}};
+      } else {
+        role["aggregationRule"] = {{"clusterRoleSelectors",
+                                    {{{"matchLabels", {{"rbac.authorization.k8s.io/aggregate-to-" + std::string(name), "true"}}}}}}};
+        role["rules"] = json::array();
+      }
+      out.push_back(role);
+    }
+    return out;
+  }
+  if (kind == "PriorityClass") {
+    for (const auto& [name, value] : {std::pair{"system-cluster-critical", 2000000000}, std::pair{"system-node-critical", 2000001000}}) {
+      out.push_back({{"apiVersion", "scheduling.k8s.io/v1"},
+                     {"kind", "PriorityClass"},
+                     {"metadata", meta_from(std::string("PriorityClass/") + name, "", name, api_started_, rv)},
+                     {"value", value},
+                     {"description", "Used for system critical pods that must run in the cluster, but can be moved to "
+                                     "another node if necessary."},
+                     {"globalDefault", false},
+                     {"preemptionPolicy", "PreemptLowerPriority"}});
+    }
+    if (out.size() == 2)
+      out[1]["description"] = "Used for system critical pods that must not be moved from their current node.";
+    return out;
+  }
+  if (kind == "APIService") {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& k : served_kinds()) {
+      if (!seen.insert({k.group, k.version}).second) continue;
+      const bool crd = !kube_builtin_kind(k.kind);
+      const std::string name = k.version + "." + k.group;
+      json m = meta_from("APIService/" + name, "", name, api_started_, rv);
+      m["labels"] = {{"kube-aggregator.kubernetes.io/automanaged", crd ? "true" : "onstart"}};
+      out.push_back({{"apiVersion", "apiregistration.k8s.io/v1"},
+                     {"kind", "APIService"},
+                     {"metadata", m},
+                     {"spec",
+                      {{"group", k.group},
+                       {"version", k.version},
+                       {"groupPriorityMinimum", crd ? 1000 : 18000},
+                       {"versionPriority", crd ? 100 : 15}}},
+                     {"status",
+                      {{"conditions", json::array({{{"type", "Available"}, {"status", "True"}, {"reason", "Local"},
+                                                     {"message", "Local APIServices are always available"}}})}}}});
+    }
+    std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
+      return a["metadata"]["name"].get<std::string>() < b["metadata"]["name"].get<std::string>();
+    });
+    return out;
+  }
+  if (kind == "ComponentStatus" && api_up()) {
+    for (const char* name : {"controller-manager", "etcd-0", "scheduler"})
+      out.push_back({{"apiVersion", "v1"},
+                     {"kind", "ComponentStatus"},
+                     {"metadata", {{"name", name}}},
+                     {"conditions", {{{"type", "Healthy"}, {"status", "True"}, {"message", "ok"}}}}});
+    return out;
+  }
+  return out;
 }
 
 std::vector<KubeCluster::Pod> KubeCluster::pods() const {
@@ -1101,77 +1526,456 @@ void KubeCluster::set_load_balancer_ip(const std::string& ns, const std::string&
       it->second["status"]["loadBalancer"]["ingress"] == ingress)
     return;
   it->second["status"]["loadBalancer"]["ingress"] = ingress;
-  ++revision_;
+  it->second["metadata"]["resourceVersion"] = std::to_string(++revision_);
   engine_.log("kube", "load-balancer-ip", {{"service", ns + "/" + service}, {"ip", ip}});
   changed();
 }
 
-// --- etcdctl ---------------------------------------------------------------------------------
+// --- etcd ------------------------------------------------------------------------------------
 
-KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
-  Args a = parse_args(argv, first_arg(argv, "etcdctl"),
-                      {"--endpoints", "--cacert", "--cert", "--key", "--data-dir", "-w", "--write-out", "--name",
-                       "--initial-cluster", "--initial-advertise-peer-urls", "--initial-cluster-token"},
-                      {"--skip-hash-check"});
-  if (!a.error.empty()) return fail("Error: " + a.error + "\n");
-  if (a.positional.size() != 3 || a.positional[0] != "snapshot")
-    return fail(
-        "sim: etcdctl supports snapshot save FILE, snapshot restore FILE --data-dir DIR, snapshot status FILE\n");
-  const std::string& sub = a.positional[1];
-  const std::string& path = a.positional[2];
-  if (sub == "save") {
-    for (const char* f : {"--cacert", "--cert", "--key"})
-      if (a.has(f) && !files.read(a.get(f))) return fail("Error: open " + a.get(f) + ": no such file or directory\n");
-    auto it = nodes_.find(node.name);
-    const bool etcd_here = node.name == api_node_ && api_running_ && it != nodes_.end() && it->second.up;
-    if (!etcd_here) {
-      engine_.log("kube", "etcd-snapshot-failed", {{"node", node.name}, {"reason", "no etcd on this node"}});
-      return fail("Error: context deadline exceeded\n");
-    }
-    json objs = json::array();
-    for (const auto& [key, obj] : store_) objs.push_back(obj);
-    const std::string body = objs.dump();
-    std::string data = std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion +
-                       "\nrevision: " + std::to_string(revision_) + "\nkeys: " + std::to_string(store_.size()) +
-                       "\n\n" + body;
-    files.write(path, data, 0600);
-    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.size()}});
-    return {0, "Snapshot saved at " + path + "\n", ""};
+bool KubeCluster::etcd_up() const {
+  auto it = nodes_.find(api_node_);
+  return api_running_ && etcd_pod_ && it != nodes_.end() && it->second.up;
+}
+
+void KubeCluster::static_pods_changed(const KubeNode& node, const KubeFiles& files) {
+  if (node.name != api_node_ || !nodes_.count(api_node_)) return;
+  const bool api = exists(files, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+  const bool etcd = exists(files, "/etc/kubernetes/manifests/etcd.yaml");
+  if (api == apiserver_pod_ && etcd == etcd_pod_) return;
+  const bool was_up = api_up();
+  if (api != apiserver_pod_)
+    engine_.log("kube", api ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "kube-apiserver-" + node.name}});
+  if (etcd != etcd_pod_)
+    engine_.log("kube", etcd ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "etcd-" + node.name}});
+  apiserver_pod_ = api;
+  etcd_pod_ = etcd;
+  if (etcd && pending_etcd_data_) {
+    const std::string data = *pending_etcd_data_;
+    pending_etcd_data_.reset();
+    etcd_data_replaced(node.name, data);
+    return;
   }
-  auto data = files.read(path);
-  if (!data) return fail("Error: stat " + path + ": no such file or directory\n");
-  if (!data->starts_with(kSnapshotMagic) || data->find("\n\n") == std::string::npos)
-    return fail("Error: invalid database\n");
-  const std::string header = data->substr(0, data->find("\n\n"));
-  auto field = [&](const std::string& name) {
-    auto at = header.find("\n" + name + ": ");
-    return at == std::string::npos
-               ? ""
-               : header.substr(at + name.size() + 3, header.find('\n', at + 1) - at - name.size() - 3);
-  };
-  if (sub == "status") {
-    std::string hash = sha256_hex(*data).substr(0, 8);
-    return {0, hash + ", " + field("revision") + ", " + field("keys") + ", " + human_size(data->size()) + "\n", ""};
-  }
-  if (sub != "restore") return fail("Error: unknown command \"" + sub + "\" for \"etcdctl snapshot\"\n");
-  std::string dir = a.get("--data-dir", a.get("--name", "default") + ".etcd");
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const std::string db = dir + "/member/snap/db";
-  if (files.read(db)) return fail("Error: data-dir \"" + dir + "\" exists\n");
+  if (api_up() && !was_up) reconcile();
+  changed();
+}
+
+void KubeCluster::etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
+  const std::string data_dir = kEtcdDataDir;
+  if (node.name != api_node_ || !(dir == data_dir || dir.starts_with(data_dir + "/"))) return;
+  if (auto data = files.read(kEtcdDb)) etcd_data_replaced(node.name, *data);
+}
+
+void KubeCluster::etcd_data_replaced(const std::string& node, const std::string& data) {
   json objs;
   try {
+    if (!data.starts_with(kSnapshotMagic) || data.find("\n\n") == std::string::npos) throw std::runtime_error("foreign");
+    objs = json::parse(data.substr(data.find("\n\n") + 2));
+  } catch (const std::exception&) {
+    engine_.log("kube", "etcd-data-unreadable", {{"node", node}, {"data_dir", kEtcdDataDir}});
+    return;
+  }
+  if (!etcd_pod_) {  // the kubelet starts etcd on it when its manifest is back
+    pending_etcd_data_ = data;
+    engine_.log("kube", "etcd-data-replaced", {{"node", node}, {"data_dir", kEtcdDataDir}, {"keys", objs.size()}});
+    return;
+  }
+  engine_.log("kube", "etcd-restarted", {{"node", node}, {"data_dir", kEtcdDataDir}, {"keys", objs.size()}});
+  start_api(objs);
+}
+
+std::string KubeCluster::snapshot_data() const {
+  json objs = json::array();
+  for (const auto& [key, obj] : store_) objs.push_back(obj);
+  return std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion + "\nrevision: " + std::to_string(revision_) +
+         "\nkeys: " + std::to_string(store_.size()) + "\n\n" + objs.dump();
+}
+
+namespace {
+
+using ordered = nlohmann::ordered_json;
+
+const char* kEtcdGitSha = "bdbbde998";
+const char* kEtcdGo = "go1.19.9";
+
+/// What a PEM file this simulator wrote says ("drctl-sim etcd server of CA x"), "" if none.
+std::string pem_text(const std::string& file) {
+  auto begin = file.find('\n'), end = file.find("\n-----END");
+  if (file.rfind("-----BEGIN ", 0) != 0 || begin == std::string::npos || end == std::string::npos || end <= begin) return "";
+  return unbase64(file.substr(begin + 1, end - begin - 1)).value_or("");
+}
+
+std::uint64_t id_of(const std::string& seed) { return std::stoull(sha256_hex(seed).substr(0, 16), nullptr, 16); }
+
+std::string hex_id(std::uint64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+/// A log line of etcd's clients (zap JSON), at virtual time.
+std::string zap_json(Duration now, const char* level, const char* caller, const char* msg, const ordered& fields,
+                     const char* logger = nullptr) {
+  ordered line = {{"level", level}, {"ts", sim_time(now).substr(0, 19) + ".000Z"}};
+  if (logger) line["logger"] = logger;
+  line["caller"] = caller;
+  line["msg"] = msg;
+  for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+  return line.dump() + "\n";
+}
+
+/// A log line of etcdutl (zap console encoding), at virtual time.
+std::string zap_console(Duration now, const char* caller, const char* msg, const std::string& fields = "") {
+  return sim_time(now) + "\tinfo\t" + caller + "\t" + msg + (fields.empty() ? "" : "\t" + fields) + "\n";
+}
+
+/// An etcd table as etcdctl's tablewriter draws it (header centred, cells right-aligned).
+std::string etcd_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  std::string rule = "+";
+  for (auto w : width) rule += std::string(w + 2, '-') + "+";
+  rule += "\n";
+  std::string out = rule + "|";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    const std::size_t pad = width[i] - header[i].size();
+    out += " " + std::string(pad / 2, ' ') + header[i] + std::string(pad - pad / 2, ' ') + " |";
+  }
+  out += "\n" + rule;
+  for (const auto& r : rows) {
+    out += "|";
+    for (std::size_t i = 0; i < width.size(); ++i) {
+      const std::string cell = i < r.size() ? r[i] : "";
+      out += " " + std::string(width[i] - cell.size(), ' ') + cell + " |";
+    }
+    out += "\n";
+  }
+  return out + rule;
+}
+
+std::vector<std::string> split_list(const std::string& text, char sep = ',') {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto end = text.find(sep, pos);
+    std::string item = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return out;
+}
+
+const std::set<std::string> kEtcdValueFlags = {
+    "--endpoints", "--cacert", "--cert", "--key", "--dial-timeout", "--command-timeout", "--keepalive-time",
+    "--keepalive-timeout", "--write-out", "--data-dir", "--wal-dir", "--name", "--initial-cluster",
+    "--initial-advertise-peer-urls", "--initial-cluster-token", "--user", "--password", "--discovery-srv"};
+const std::set<std::string> kEtcdBoolFlags = {"--skip-hash-check", "--insecure-skip-tls-verify", "--insecure-transport",
+                                              "--debug", "--hex", "--mark-compacted", "--cluster", "--insecure-discovery"};
+
+}  // namespace
+
+std::string KubeCluster::etcd_dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
+                                         const std::string& cert, const std::string& key, const KubeFiles& files) const {
+  std::string scheme, rest = endpoint;
+  if (auto at = endpoint.find("://"); at != std::string::npos) {
+    scheme = endpoint.substr(0, at);
+    rest = endpoint.substr(at + 3);
+  }
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  const auto colon = rest.rfind(':');
+  const std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "2379" : rest.substr(colon + 1);
+  const std::string target = host + ":" + port;
+  std::string serving;  // the node whose address this is
+  if (host == "127.0.0.1" || host == "localhost" || host == "::1") {
+    serving = node.name;
+  } else {
+    for (const auto& [name, n] : nodes_)
+      if (n.address == host) serving = name;
+  }
+  if (serving.empty())
+    return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": i/o timeout\"";
+  if (serving != api_node_ || !etcd_up() || port != "2379")
+    return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": connect: connection refused\"";
+  // Without any TLS flags the simulator lets etcdctl in (its earlier scripts relied on it); with
+  // them, kubeadm's rules: etcd's own CA, and a client certificate that CA signed.
+  if (cacert.empty() && cert.empty() && key.empty()) return "";
+  if (scheme == "http" || (scheme.empty() && cacert.empty() && cert.empty())) return "connection closed";
+  const std::string ca = cacert.empty() ? "" : pem_text(files.read(cacert).value_or(""));
+  if (ca != "drctl-sim etcd ca of CA " + ca_)
+    return "connection error: desc = \"transport: authentication handshake failed: x509: certificate signed by unknown "
+           "authority\"";
+  const std::string client = cert.empty() ? "" : pem_text(files.read(cert).value_or(""));
+  bool signed_by_etcd = false;
+  for (const char* role : {"healthcheck-client", "server", "peer", "apiserver-etcd-client"})
+    if (client == "drctl-sim etcd " + std::string(role) + " of CA " + ca_) signed_by_etcd = true;
+  if (!signed_by_etcd || key.empty())
+    return "connection error: desc = \"error reading server preface: remote error: tls: bad certificate\"";
+  return "";
+}
+
+nlohmann::ordered_json KubeCluster::endpoint_status() const {
+  const std::uint64_t member = id_of("etcd member " + api_node_ + " " + ca_);
+  const auto size = static_cast<std::uint64_t>(snapshot_data().size());
+  return {{"header",
+           {{"cluster_id", id_of("etcd cluster " + ca_)},
+            {"member_id", member},
+            {"revision", revision_},
+            {"raft_term", static_cast<std::uint64_t>(2)}}},
+          {"version", kEtcdVersion},
+          {"dbSize", size},
+          {"leader", member},
+          {"raftIndex", revision_ + 4},
+          {"raftTerm", static_cast<std::uint64_t>(2)},
+          {"raftAppliedIndex", revision_ + 4},
+          {"dbSizeInUse", size}};
+}
+
+KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  Args a = parse_args(argv, first_arg(argv, "etcdctl"), kEtcdValueFlags, kEtcdBoolFlags, {{"-w", "--write-out"}});
+  if (!a.error.empty()) return fail("Error: " + a.error + "\n");
+  const auto& pos = a.positional;
+  const std::string cmd = pos.empty() ? "" : pos[0], sub = pos.size() > 1 ? pos[1] : "";
+  const std::string output = a.get("--write-out", "simple");
+  if (output != "simple" && output != "json" && output != "table" && output != "fields" && output != "protobuf")
+    return fail("Error: unknown output format \"" + output + "\"\n");
+  if (cmd == "version") return {0, std::string("etcdctl version: ") + kEtcdVersion + "\nAPI version: 3.5\n", ""};
+  if (cmd == "snapshot" && sub == "status") {
+    KubeResult r = snapshot_status(pos, files, output);
+    r.err = "Deprecated: Use `etcdutl snapshot status` instead.\n\n" + r.err;
+    return r;
+  }
+  if (cmd == "snapshot" && sub == "restore") return snapshot_restore(node, argv, files, true);
+  const bool save = cmd == "snapshot" && sub == "save";
+  const bool status = cmd == "endpoint" && (sub == "status" || sub == "health");
+  if (!save && !status)
+    return fail("sim: etcdctl supports version, endpoint status|health, snapshot save FILE, snapshot restore FILE "
+                "--data-dir DIR, snapshot status FILE\n");
+  if (save && pos.size() != 3) return fail("Error: snapshot save expects one argument\n");
+
+  // The TLS files are loaded before any connection.
+  for (const char* f : {"--cacert", "--cert", "--key"})
+    if (a.has(f) && !files.read(a.get(f))) return {128, "", "Error: open " + a.get(f) + ": no such file or directory\n"};
+  if (a.has("--cert") != a.has("--key"))
+    return {128, "", a.has("--cert") ? "Error: KeyFile and CertFile must both be present[key: , cert: " + a.get("--cert") + "]\n"
+                                     : "Error: KeyFile and CertFile must both be present[key: " + a.get("--key") + ", cert: ]\n"};
+  if (a.has("--cert")) {
+    const std::string c = pem_text(files.read(a.get("--cert")).value_or("")), k = pem_text(files.read(a.get("--key")).value_or(""));
+    const auto role_of = [](const std::string& text, const std::string& tail) {
+      const std::string prefix = "drctl-sim etcd ";
+      auto at = text.find(tail);
+      return text.starts_with(prefix) && at != std::string::npos ? text.substr(prefix.size(), at - prefix.size()) + text.substr(at + tail.size()) : "?" + text;
+    };
+    if (role_of(c, " of CA ") != role_of(k, " key of CA ")) return {128, "", "Error: tls: private key does not match public key\n"};
+  }
+  auto timeout = [&](const char* flag, const char* fallback) {
+    return go_duration(a.get(flag, fallback)).value_or(std::chrono::seconds(5));
+  };
+  const std::vector<std::string> endpoints = split_list(a.get("--endpoints", "127.0.0.1:2379"));
+  if (endpoints.empty()) return fail("Error: no endpoints given\n");
+  auto wait = [&](Duration d) {
+    if (engine_.in_actor()) engine_.sleep(d);
+  };
+
+  if (save) {
+    if (endpoints.size() != 1) {
+      std::string list;
+      for (const auto& e : endpoints) list += (list.empty() ? "" : " ") + e;
+      return fail("Error: snapshot must be requested to one selected node, not multiple [" + list + "]\n");
+    }
+    const std::string why = etcd_dial_error(node, endpoints[0], a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
+    if (!why.empty()) {
+      engine_.log("kube", "etcd-snapshot-failed", {{"node", node.name}, {"endpoint", endpoints[0]}, {"reason", why}});
+      wait(timeout("--dial-timeout", "2s"));
+      return fail("Error: context deadline exceeded\n");
+    }
+    const std::string& path = pos[2];
+    const std::string data = snapshot_data();
+    files.write(path, data, 0600);
+    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.size()}});
+    const Duration now = engine_.now();
+    std::string err = zap_json(now, "info", "snapshot/v3_snapshot.go:65", "created temporary db file", {{"path", path + ".part"}});
+    err += zap_json(now, "info", "v3@v3.5.9/maintenance.go:212", "opened snapshot stream; downloading", ordered::object(), "client");
+    err += zap_json(now, "info", "snapshot/v3_snapshot.go:73", "fetching snapshot", {{"endpoint", endpoints[0]}});
+    err += zap_json(now, "info", "v3@v3.5.9/maintenance.go:220", "completed snapshot read; closing", ordered::object(), "client");
+    err += zap_json(now, "info", "snapshot/v3_snapshot.go:88", "fetched snapshot",
+                    {{"endpoint", endpoints[0]}, {"size", human_size(data.size())}, {"took", "now"}});
+    err += zap_json(now, "info", "snapshot/v3_snapshot.go:97", "saved", {{"path", path}});
+    return {0, "Snapshot saved at " + path + "\n", err};
+  }
+
+  // endpoint status / health
+  KubeResult r;
+  ordered list = ordered::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ep : endpoints) {
+    const std::string why = etcd_dial_error(node, ep, a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
+    std::string target = ep.find("://") == std::string::npos ? ep : ep.substr(ep.find("://") + 3);
+    if (!why.empty()) {
+      engine_.log("kube", "etcd-unreachable", {{"node", node.name}, {"endpoint", ep}, {"reason", why}});
+      wait(timeout("--command-timeout", "5s"));
+      r.code = 1;
+      r.err += zap_json(engine_.now(), "warn", "v3@v3.5.9/retry_interceptor.go:62", "retrying of unary invoker failed",
+                        {{"target", "etcd-endpoints://0xc0001f4000/" + target},
+                         {"attempt", 0},
+                         {"error", "rpc error: code = DeadlineExceeded desc = latest balancer error: " + why}},
+                        "etcd-client");
+      if (sub == "status") {
+        r.err += "Failed to get the status of endpoint " + ep + " (context deadline exceeded)\n";
+      } else {
+        r.err += ep + " is unhealthy: failed to commit proposal: context deadline exceeded\n";
+        list.push_back({{"endpoint", ep}, {"health", false}, {"took", "5.000s"},
+                        {"error", "failed to commit proposal: context deadline exceeded"}});
+      }
+      continue;
+    }
+    if (sub == "health") {
+      list.push_back({{"endpoint", ep}, {"health", true}, {"took", "8.123ms"}});
+      rows.push_back({ep, "true", "8.123ms", ""});
+      continue;
+    }
+    const ordered st = endpoint_status();
+    list.push_back({{"Endpoint", ep}, {"Status", st}});
+    const auto member = st["header"]["member_id"].get<std::uint64_t>();
+    rows.push_back({ep, hex_id(member), kEtcdVersion, human_size(st["dbSize"].get<std::uint64_t>()), "true", "false", "2",
+                    std::to_string(st["raftIndex"].get<std::uint64_t>()), std::to_string(st["raftAppliedIndex"].get<std::uint64_t>()), ""});
+  }
+  if (sub == "health") {  // health prints its own lines (to stderr for the unhealthy, above)
+    if (output == "json") {
+      r.out = list.dump() + "\n";
+    } else if (output == "table") {
+      r.out = etcd_table({"ENDPOINT", "HEALTH", "TOOK", "ERROR"}, rows);
+    } else {
+      for (const auto& row : rows) r.out += row[0] + " is healthy: successfully committed proposal: took = " + row[2] + "\n";
+    }
+    if (r.code != 0) r.err += "Error: unhealthy cluster\n";
+    return r;
+  }
+  if (output == "json") {
+    r.out = list.dump() + "\n";
+  } else if (output == "table") {
+    r.out = etcd_table({"ENDPOINT", "ID", "VERSION", "DB SIZE", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX",
+                        "RAFT APPLIED INDEX", "ERRORS"},
+                       rows);
+  } else {
+    for (const auto& row : rows) {
+      std::string line;
+      for (std::size_t i = 0; i < row.size(); ++i) line += (i ? ", " : "") + row[i];
+      r.out += line + "\n";
+    }
+  }
+  return r;
+}
+
+KubeResult KubeCluster::etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  Args a = parse_args(argv, first_arg(argv, "etcdutl"), kEtcdValueFlags, kEtcdBoolFlags, {{"-w", "--write-out"}});
+  if (!a.error.empty()) return fail("Error: " + a.error + "\n");
+  const auto& pos = a.positional;
+  const std::string cmd = pos.empty() ? "" : pos[0], sub = pos.size() > 1 ? pos[1] : "";
+  if (cmd == "version") return {0, std::string("etcdutl version: ") + kEtcdVersion + "\nAPI version: 3.5\n", ""};
+  if (cmd == "snapshot" && sub == "status") return snapshot_status(pos, files, a.get("--write-out", "simple"));
+  if (cmd == "snapshot" && sub == "restore") return snapshot_restore(node, argv, files, false);
+  return fail("sim: etcdutl supports version, snapshot status FILE, snapshot restore FILE --data-dir DIR\n");
+}
+
+KubeResult KubeCluster::etcd(const std::vector<std::string>& argv) const {
+  const std::size_t i = first_arg(argv, "etcd");
+  if (i < argv.size() && argv.size() == i + 1 && argv[i] == "--version")
+    return {0, std::string("etcd Version: ") + kEtcdVersion + "\nGit SHA: " + kEtcdGitSha + "\nGo Version: " + kEtcdGo +
+                   "\nGo OS/Arch: linux/amd64\n",
+            ""};
+  return fail("sim: etcd: only `etcd --version` is modelled (the cluster's etcd runs as kubeadm's static pod)\n");
+}
+
+KubeResult KubeCluster::snapshot_status(const std::vector<std::string>& pos, const KubeFiles& files,
+                                        const std::string& output) const {
+  if (pos.size() != 3) return fail("Error: snapshot status requires exactly one argument\n");
+  const std::string& path = pos[2];
+  auto data = files.read(path);
+  if (!data) return fail("Error: stat " + path + ": no such file or directory\n");
+  if (!data->starts_with(kSnapshotMagic) || data->find("\n\n") == std::string::npos) return fail("Error: invalid database\n");
+  const std::string header = data->substr(0, data->find("\n\n"));
+  auto field = [&](const std::string& name) -> std::uint64_t {
+    auto at = header.find("\n" + name + ": ");
+    if (at == std::string::npos) return 0;
+    return std::stoull(header.substr(at + name.size() + 3, header.find('\n', at + 1) - at - name.size() - 3));
+  };
+  const std::uint64_t hash = std::stoull(sha256_hex(*data).substr(0, 8), nullptr, 16);
+  const std::uint64_t revision = field("revision"), keys = field("keys"), size = data->size();
+  const std::string version = "3.5.0";  // the storage version a 3.5 member writes
+  if (output == "json")
+    return {0, ordered{{"hash", hash}, {"revision", revision}, {"totalKey", keys}, {"totalSize", size}, {"version", version}}.dump() + "\n",
+            ""};
+  const std::vector<std::string> row = {hex_id(hash), std::to_string(revision), std::to_string(keys), human_size(size), version};
+  if (output == "table") return {0, etcd_table({"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "VERSION"}, {row}), ""};
+  if (output != "simple") return fail("Error: unknown output format \"" + output + "\"\n");
+  return {0, row[0] + ", " + row[1] + ", " + row[2] + ", " + row[3] + ", " + row[4] + "\n", ""};
+}
+
+KubeResult KubeCluster::snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv,
+                                         const KubeFiles& files, bool deprecated) {
+  Args a = parse_args(argv, first_arg(argv, deprecated ? "etcdctl" : "etcdutl"), kEtcdValueFlags, kEtcdBoolFlags,
+                      {{"-w", "--write-out"}});
+  if (a.positional.size() != 3) return fail("Error: snapshot restore requires exactly one argument\n");
+  const std::string& path = a.positional[2];
+  // (etcdctl 3.5 says it is deprecated; the simulator has always put the note on stdout)
+  const std::string note = deprecated ? "Deprecated: Use `etcdutl snapshot restore` instead.\n\n" : "";
+  const std::string name = a.get("--name", "default");
+  std::string dir = a.get("--data-dir", name + ".etcd");
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string peer_urls = a.get("--initial-advertise-peer-urls", "http://localhost:2380");
+  const std::string cluster = a.get("--initial-cluster", name + "=" + peer_urls);
+  const std::string db = dir + "/member/snap/db";
+  if (files.read(db)) return {1, note, "Error: data-dir \"" + dir + "\" exists\n"};
+  std::map<std::string, std::set<std::string>> members;
+  for (const auto& m : split_list(cluster)) {
+    auto eq = m.find('=');
+    if (eq == std::string::npos) return {1, note, "Error: URL must not be empty\n"};
+    members[m.substr(0, eq)].insert(m.substr(eq + 1));
+  }
+  if (!members.count(name))
+    return {1, note, "Error: couldn't find local name \"" + name + "\" in the initial cluster configuration\n"};
+  const auto advertised = split_list(peer_urls);
+  if (std::set<std::string>(advertised.begin(), advertised.end()) != members[name]) {
+    std::string in_cluster;
+    for (const auto& u : members[name]) in_cluster += (in_cluster.empty() ? "" : ",") + u;
+    return {1, note,
+            "Error: --initial-cluster has " + name + "=" + in_cluster + " but missing from --initial-advertise-peer-urls=" +
+                peer_urls + " (\"" + peer_urls + "\"(resolved from \"" + peer_urls + "\") != \"" + in_cluster +
+                "\"(resolved from \"" + in_cluster + "\"))\n"};
+  }
+  auto data = files.read(path);
+  if (!data) return {1, note, "Error: stat " + path + ": no such file or directory\n"};
+  json objs;
+  try {
+    if (!data->starts_with(kSnapshotMagic) || data->find("\n\n") == std::string::npos) throw std::runtime_error("not ours");
     objs = json::parse(data->substr(data->find("\n\n") + 2));
-  } catch (const json::exception&) {
-    return fail("Error: invalid database\n");
+  } catch (const std::exception&) {
+    return {1, note, "Error: invalid database\n"};
   }
   files.write(db, *data, 0600);
+  files.write(dir + "/member/wal/0000000000000000-0000000000000000.wal",
+              "drctl-sim etcd wal: member " + name + " of " + cluster + "\n", 0600);
   engine_.log("kube", "etcd-snapshot-restored", {{"node", node.name}, {"data_dir", dir}, {"keys", objs.size()}});
-  std::string out = "Deprecated: Use `etcdutl snapshot restore` instead.\n\n";
-  if (dir == "/var/lib/etcd" && node.name == api_node_) {
-    engine_.log("kube", "etcd-restarted", {{"node", node.name}, {"data_dir", dir}});
-    start_api(objs);
+  const Duration now = engine_.now();
+  const std::string dirs = "{\"path\": \"" + path + "\", \"wal-dir\": \"" + dir + "/member/wal\", \"data-dir\": \"" + dir +
+                           "\", \"snap-dir\": \"" + dir + "/member/snap\"}";
+  std::string err = zap_console(now, "snapshot/v3_snapshot.go:248", "restoring snapshot", dirs);
+  err += zap_console(now, "membership/store.go:141", "Trimming membership information from the backend...");
+  for (const auto& [member, urls] : members) {
+    std::string list;
+    for (const auto& u : urls) list += (list.empty() ? "\"" : ", \"") + u + "\"";
+    err += zap_console(now, "membership/cluster.go:421", "added member",
+                       "{\"cluster-id\": \"" + hex_id(id_of("etcd cluster " + cluster)) + "\", \"local-member-id\": \"0\", " +
+                           "\"added-peer-id\": \"" + hex_id(id_of("etcd member " + member + " " + cluster)) +
+                           "\", \"added-peer-peer-urls\": [" + list + "]}");
   }
-  return {0, out, ""};
+  err += zap_console(now, "snapshot/v3_snapshot.go:269", "restored snapshot", dirs);
+  if (dir == kEtcdDataDir && node.name == api_node_) etcd_data_replaced(node.name, *data);
+  return {0, note, err};
 }
 
 }  // namespace drctl::sim

@@ -5,10 +5,22 @@
 // machine offers and access to its files. Messages follow Kubernetes 1.2x and etcd 3.5.
 //
 // etcd restore (a choice the real tools leave to the operator): `etcdctl snapshot restore FILE
-// --data-dir DIR` writes DIR/member/snap/db. When DIR is /var/lib/etcd on the control-plane node,
-// the static etcd pod is taken to restart on it: the store is replaced and the API is up again.
-// On another node, `kubeadm init --ignore-preflight-errors=DirAvailable--var-lib-etcd` starts the
-// new control plane from that data, as the real rebuild procedure does.
+// --data-dir DIR` (or etcdutl's) writes DIR/member/snap/db and DIR/member/wal. When DIR is
+// /var/lib/etcd on the control-plane node — restored there, or moved there with `mv` — the static
+// etcd pod is taken to restart on it: the store is replaced and the API is up again (at once when
+// etcd's manifest is in /etc/kubernetes/manifests, else when it is put back). On another node,
+// `kubeadm init --ignore-preflight-errors=DirAvailable--var-lib-etcd` starts the new control plane
+// from that data, as the real rebuild procedure does.
+//
+// The control plane's static pods follow their manifests as the kubelet does: moving
+// kube-apiserver.yaml (or etcd.yaml) out of /etc/kubernetes/manifests stops that pod, and kubectl
+// (or etcdctl) is refused until it is back. The API server keeps what a real one adds to objects:
+// metadata.uid, resourceVersion (etcd's revision), creationTimestamp (virtual time from
+// 2024-01-01T00:00:00Z), generation, managedFields (kubectl shows them only with
+// --show-managed-fields); and serves what its controllers make: each namespace's `default`
+// ServiceAccount and kube-root-ca.crt ConfigMap, Deployments' ReplicaSets, Services' Endpoints and
+// EndpointSlices, the default ClusterRoles, the system PriorityClasses, APIServices and
+// ComponentStatuses.
 #pragma once
 #include <functional>
 #include <map>
@@ -51,6 +63,8 @@ struct KubeKind {
   std::string group, version, kind, plural;
   bool namespaced = true;
   std::vector<std::string> short_names;
+  std::vector<std::string> verbs;       // empty: create,delete,deletecollection,get,list,patch,update,watch
+  std::vector<std::string> categories;  // "all", "api-extensions"
   std::string api_version() const { return group.empty() ? version : group + "/" + version; }
   /// "deployments.apps", "services": how kubectl names the resource in messages.
   std::string resource() const { return group.empty() ? plural : plural + "." + group; }
@@ -68,14 +82,31 @@ class KubeCluster {
   /// `kubeadm token create [--print-join-command] [--ttl D]`, `kubeadm token list`,
   /// `kubeadm reset -f`. Preflight errors as kubeadm prints them; exit 1.
   KubeResult kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
-  /// kubectl: apply -f FILE|-, get, delete, wait, create secret tls / namespace, rollout status.
-  /// Needs --kubeconfig FILE (or KUBECONFIG in `env`) naming a kubeconfig this cluster issued.
-  /// From an actor, `wait` and `rollout status` wait in virtual time up to --timeout.
+  /// kubectl: apply -f FILE|-, get (-o json|yaml|name|jsonpath|wide, -l, -A, --show-managed-fields),
+  /// delete, wait, create secret tls / namespace, rollout status, version [-o json|yaml] [--client],
+  /// api-resources [-o wide|name] [--verbs=…] [--namespaced=…] [--api-group=…] [--no-headers].
+  /// Needs --kubeconfig FILE (or KUBECONFIG in `env`) naming a kubeconfig this cluster issued;
+  /// --context must name one of its contexts. From an actor, `wait` and `rollout status` wait in
+  /// virtual time up to --timeout.
   KubeResult kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
                      const std::map<std::string, std::string>& env, const KubeFiles& files);
-  /// etcdctl snapshot save FILE | restore FILE --data-dir DIR | status FILE (see the file-top
-  /// comment for what a restore replaces).
+  /// etcdctl (3.5): version, endpoint status|health [-w json|table|simple], snapshot save FILE |
+  /// restore FILE --data-dir DIR | status FILE [-w …], with --endpoints (127.0.0.1, localhost or
+  /// the control plane's address, port 2379, https), --cacert/--cert/--key (when given they must
+  /// be kubeadm's etcd CA and a client certificate it signed, with its key), --dial-timeout and
+  /// --command-timeout (a refused connection costs the command timeout in virtual time). See the
+  /// file-top comment for what a restore replaces.
   KubeResult etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
+  /// etcdutl (3.5): version, snapshot status FILE [-w …], snapshot restore FILE --data-dir DIR.
+  KubeResult etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
+  /// etcd --version (a machine with an etcd binary: the etcd-server package).
+  KubeResult etcd(const std::vector<std::string>& argv) const;
+  /// A directory moved to `dir` on `node` (`mv`): when it is etcd's data dir on the control plane,
+  /// etcd restarts on the data now there (see the file-top comment).
+  void etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files);
+  /// The files in /etc/kubernetes/manifests of `node` changed: the kubelet starts or stops the
+  /// control plane's static pods (kube-apiserver, etcd) to match.
+  void static_pods_changed(const KubeNode& node, const KubeFiles& files);
 
   /// Power and health from the lead: a stopped node becomes NotReady after the node-monitor
   /// grace period (40 s); its pods are not ready then, and Deployment pods are replaced on other
@@ -88,8 +119,12 @@ class KubeCluster {
   /// the control plane's node takes the cluster's state with it.
   void remove_node(const std::string& node);
 
-  /// An API server is running (initialised, not wiped, its node up).
+  /// An API server is running (initialised, not wiped, its node up, its and etcd's manifests in place).
   bool api_up() const;
+  /// etcd is running on the control-plane node.
+  bool etcd_up() const;
+  /// The kinds the API server serves now, built-in ones first (CRDs: each served version).
+  std::vector<KubeKind> served_kinds() const;
   /// The control-plane node's name ("" if none).
   std::string api_node() const;
   /// Every object of a kind (e.g. "Service"; "Pod" and "Node" included), sorted by namespace/name.
@@ -128,13 +163,13 @@ class KubeCluster {
     int index = 0;            // its pod CIDR: the index-th /24 of the pod subnet
     bool control_plane = false, up = true, ready = false;
     std::uint64_t generation = 0;  // bumped on every power change: stale timers do nothing
-    Duration since{0};
+    Duration since{0}, registered{0};
   };
   struct PodState {
     std::string ns, name, node, ip, owner_kind, owner_name;
     nlohmann::json labels, spec;
     bool ready = false;
-    std::uint64_t uid = 0;
+    std::uint64_t uid = 0, revision = 0;
     Duration created{0};
   };
 
@@ -149,9 +184,27 @@ class KubeCluster {
   void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
   void add_node(const KubeNode& node, bool control_plane);
   void start_api(const nlohmann::json& restored_objects);
+  /// etcd's data dir on the control plane now holds `data` (a snapshot this simulator wrote).
+  void etcd_data_replaced(const std::string& node, const std::string& data);
+  KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output) const;
+  KubeResult snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files,
+                              bool deprecated);
+  /// Why etcdctl cannot reach etcd at `endpoint` from `node` with these TLS files ("" when it can),
+  /// in etcdctl's words (the gRPC connection error).
+  std::string etcd_dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
+                              const std::string& cert, const std::string& key, const KubeFiles& files) const;
+  /// `endpoint status -w json`'s Status of the control plane's etcd, in etcdctl's field order.
+  nlohmann::ordered_json endpoint_status() const;
+  std::string snapshot_data() const;
 
   // the store and controllers (kube.cpp)
-  void put(nlohmann::json obj);
+  /// Stores an object as the API server does: uid, creationTimestamp and generation kept from the
+  /// object it replaces (generation bumped when the spec changed), a new resourceVersion, and
+  /// `manager`'s managedFields entry (none when empty).
+  void put(nlohmann::json obj, const std::string& manager = "");
+  /// What the controllers and the API server itself serve of `kind` (not in etcd's store here).
+  std::vector<nlohmann::json> generated(const std::string& kind) const;
+  std::string uid_of(const std::string& kind, const std::string& ns, const std::string& name) const;
   void erase(const Key& key);
   void reconcile();
   void reconcile_volumes();
@@ -170,10 +223,13 @@ class KubeCluster {
 
   // kubectl (kube_kubectl.cpp)
   struct Kubectl;
-  std::optional<KubeResult> check_kubeconfig(const std::string& path, bool from_flag, const KubeFiles& files) const;
+  std::optional<KubeResult> check_kubeconfig(const std::string& path, bool from_flag, const std::string& context,
+                                             const KubeFiles& files) const;
   KubeResult apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
   KubeResult get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
   KubeResult get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
+  KubeResult version(Kubectl& k, std::optional<KubeResult> refused) const;
+  KubeResult api_resources(Kubectl& k) const;
   KubeResult remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
   KubeResult wait(Kubectl& k);
   KubeResult create(Kubectl& k, const KubeFiles& files);
@@ -193,6 +249,9 @@ class KubeCluster {
   std::map<std::string, Duration> tokens_;  // "id.secret" -> expiry
   std::string api_node_, endpoint_, ca_, version_, pod_subnet_, service_subnet_;
   bool api_running_ = false;
+  bool apiserver_pod_ = true, etcd_pod_ = true;  // their manifests are in place on the control plane
+  std::optional<std::string> pending_etcd_data_;   // restored while etcd's manifest was away
+  Duration api_started_{0};
   std::uint64_t next_uid_ = 1, revision_ = 0;
   std::map<std::string, int> next_pod_host_;  // node -> last pod IP host part
 };
@@ -202,6 +261,8 @@ class KubeCluster {
 std::vector<nlohmann::json> kube_parse_yaml(const std::string& text);
 /// JSON as YAML, the way `kubectl get -o yaml` prints it.
 std::string kube_to_yaml(const nlohmann::json& value);
+/// Whether the API server serves `kind` itself (not from a CustomResourceDefinition).
+bool kube_builtin_kind(const std::string& kind);
 /// A resource quantity ("10Gi", "500M", "1") in bytes/units; nullopt if malformed.
 std::optional<long double> kube_quantity(const std::string& text);
 

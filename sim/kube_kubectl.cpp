@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <tuple>
 
 #include "sim/kube.hpp"
 #include "sim/kube_util.hpp"
@@ -34,46 +36,90 @@ std::string lower(std::string s) {
   return s;
 }
 
+const std::vector<std::string> kNoCollection = {"create", "delete", "get", "list", "patch", "update", "watch"};
+const std::vector<std::string> kCreateOnly = {"create"};
+
+/// What Kubernetes 1.28's API server serves itself. Namespace comes first (`create namespace`), and
+/// the core group before the others (`events` is core's, `events.events.k8s.io` the other).
 const std::vector<KubeKind>& builtin_kinds() {
   static const std::vector<KubeKind> kinds = {
-      {"", "v1", "Namespace", "namespaces", false, {"ns"}},
-      {"", "v1", "Pod", "pods", true, {"po"}},
-      {"", "v1", "Node", "nodes", false, {"no"}},
-      {"", "v1", "Service", "services", true, {"svc"}},
-      {"", "v1", "Secret", "secrets", true, {}},
-      {"", "v1", "ConfigMap", "configmaps", true, {"cm"}},
-      {"", "v1", "ServiceAccount", "serviceaccounts", true, {"sa"}},
-      {"", "v1", "PersistentVolume", "persistentvolumes", false, {"pv"}},
-      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}},
-      {"apps", "v1", "Deployment", "deployments", true, {"deploy"}},
-      {"apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}},
-      {"apps", "v1", "DaemonSet", "daemonsets", true, {"ds"}},
-      {"batch", "v1", "Job", "jobs", true, {}},
-      {"batch", "v1", "CronJob", "cronjobs", true, {"cj"}},
-      {"networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}},
-      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, {}},
-      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}},
-      {"rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}},
-      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, {}},
-      {"storage.k8s.io", "v1", "StorageClass", "storageclasses", false, {"sc"}},
-      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}},
-      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, {"crd", "crds"}},
-      {"admissionregistration.k8s.io",
-       "v1",
-       "ValidatingWebhookConfiguration",
-       "validatingwebhookconfigurations",
-       false,
-       {}},
-      {"admissionregistration.k8s.io",
-       "v1",
-       "MutatingWebhookConfiguration",
-       "mutatingwebhookconfigurations",
-       false,
-       {}},
+      {"", "v1", "Namespace", "namespaces", false, {"ns"}, kNoCollection, {}},
+      {"", "v1", "Pod", "pods", true, {"po"}, {}, {"all"}},
+      {"", "v1", "Node", "nodes", false, {"no"}, {}, {}},
+      {"", "v1", "Service", "services", true, {"svc"}, kNoCollection, {"all"}},
+      {"", "v1", "Secret", "secrets", true, {}, {}, {}},
+      {"", "v1", "ConfigMap", "configmaps", true, {"cm"}, {}, {}},
+      {"", "v1", "ServiceAccount", "serviceaccounts", true, {"sa"}, {}, {}},
+      {"", "v1", "PersistentVolume", "persistentvolumes", false, {"pv"}, {}, {}},
+      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}, {}, {}},
+      {"", "v1", "Binding", "bindings", true, {}, kCreateOnly, {}},
+      {"", "v1", "ComponentStatus", "componentstatuses", false, {"cs"}, {"get", "list"}, {}},
+      {"", "v1", "Endpoints", "endpoints", true, {"ep"}, {}, {}},
+      {"", "v1", "Event", "events", true, {"ev"}, {}, {}},
+      {"", "v1", "LimitRange", "limitranges", true, {"limits"}, {}, {}},
+      {"", "v1", "PodTemplate", "podtemplates", true, {}, {}, {}},
+      {"", "v1", "ReplicationController", "replicationcontrollers", true, {"rc"}, {}, {"all"}},
+      {"", "v1", "ResourceQuota", "resourcequotas", true, {"quota"}, {}, {}},
+      {"apps", "v1", "Deployment", "deployments", true, {"deploy"}, {}, {"all"}},
+      {"apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}, {}, {"all"}},
+      {"apps", "v1", "DaemonSet", "daemonsets", true, {"ds"}, {}, {"all"}},
+      {"apps", "v1", "ReplicaSet", "replicasets", true, {"rs"}, {}, {"all"}},
+      {"apps", "v1", "ControllerRevision", "controllerrevisions", true, {}, {}, {}},
+      {"batch", "v1", "Job", "jobs", true, {}, {}, {"all"}},
+      {"batch", "v1", "CronJob", "cronjobs", true, {"cj"}, {}, {"all"}},
+      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, {"hpa"}, {}, {"all"}},
+      {"networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}, {}, {}},
+      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, {}, {}, {}},
+      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "StorageClass", "storageclasses", false, {"sc"}, {}, {}},
+      {"storage.k8s.io", "v1", "CSIDriver", "csidrivers", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "CSINode", "csinodes", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", true, {}, {}, {}},
+      {"storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, {}, {}, {}},
+      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}, {}, {}},
+      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, {"crd", "crds"}, {},
+       {"api-extensions"}},
+      {"apiregistration.k8s.io", "v1", "APIService", "apiservices", false, {}, {}, {"api-extensions"}},
+      {"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, {},
+       {}, {"api-extensions"}},
+      {"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, {},
+       {}, {"api-extensions"}},
+      {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, {}, kCreateOnly, {}},
+      {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", true, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, {}, kCreateOnly, {}},
+      {"certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, {"csr"}, {}, {}},
+      {"coordination.k8s.io", "v1", "Lease", "leases", true, {}, {}, {}},
+      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, {}, {}, {}},
+      {"events.k8s.io", "v1", "Event", "events", true, {"ev"}, {}, {}},
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "FlowSchema", "flowschemas", false, {}, {}, {}},
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, {},
+       {}, {}},
+      {"node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", false, {}, {}, {}},
+      {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, {"pc"}, {}, {}},
   };
   return kinds;
+}
+
+const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+const std::vector<std::string>& verbs_of(const KubeKind& k) { return k.verbs.empty() ? kAllVerbs : k.verbs; }
+
+/// Kubernetes' version priority: v1 > v1beta2 > v1beta1 > v1alpha1 > anything else (by name).
+std::tuple<int, int, int, std::string> version_priority(const std::string& v) {
+  int major = 0, minor = 0, stability = 0;
+  char kind[8] = {0};
+  if (std::sscanf(v.c_str(), "v%d%7[a-z]%d", &major, kind, &minor) >= 1) {
+    const std::string k = kind;
+    stability = k.empty() ? 3 : k == "beta" ? 2 : k == "alpha" ? 1 : 0;
+    if (stability == 0) major = minor = 0;
+  }
+  return {stability, major, minor, v};
 }
 
 /// The kinds a CustomResourceDefinition adds, one per served version.
@@ -88,9 +134,15 @@ std::vector<KubeKind> crd_kinds(const json& crd) {
                spec["names"].value("kind", ""),
                spec["names"].value("plural", ""),
                spec.value("scope", "Namespaced") == "Namespaced",
+               {},
+               {},
                {}};
-    if (spec["names"].contains("shortNames"))
-      for (const auto& s : spec["names"]["shortNames"]) k.short_names.push_back(s.get<std::string>());
+    if (spec["names"].contains("shortNames") && spec["names"]["shortNames"].is_array())
+      for (const auto& s : spec["names"]["shortNames"])
+        if (s.is_string()) k.short_names.push_back(s.get<std::string>());
+    if (spec["names"].contains("categories") && spec["names"]["categories"].is_array())
+      for (const auto& c : spec["names"]["categories"])
+        if (c.is_string()) k.categories.push_back(c.get<std::string>());
     out.push_back(k);
   }
   return out;
@@ -99,6 +151,10 @@ std::vector<KubeKind> crd_kinds(const json& crd) {
 /// Whether a string would read back as something else than a string when written plain.
 bool needs_quotes(const std::string& s) {
   if (s.empty()) return true;
+  // Go's YAML quotes what would read back as a timestamp ("2024-01-01T00:16:49Z").
+  if (s.size() >= 10 && std::isdigit(static_cast<unsigned char>(s[0])) && s[4] == '-' && s[7] == '-' &&
+      s.find_first_not_of("0123456789-:TZ.+ ") == std::string::npos)
+    return true;
   if (yaml_to_json(YAML::Load(s)) != json(s)) return true;
   return s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.front() == ' ' || s.back() == ' ';
 }
@@ -307,14 +363,26 @@ std::optional<long double> kube_quantity(const std::string& text) {
   return n * it->second;
 }
 
+bool kube_builtin_kind(const std::string& kind) {
+  static const std::set<std::string> names = [] {
+    std::set<std::string> out;
+    for (const auto& k : builtin_kinds()) out.insert(k.kind);
+    return out;
+  }();
+  return names.count(kind) > 0;
+}
+
+std::vector<KubeKind> KubeCluster::served_kinds() const {
+  std::vector<KubeKind> all = builtin_kinds();
+  for (const auto& [key, crd] : store_)
+    if (std::get<0>(key) == "CustomResourceDefinition")
+      for (auto& k : crd_kinds(crd)) all.push_back(std::move(k));
+  return all;
+}
+
 std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, const std::string& kind) const {
-  for (const auto& k : builtin_kinds())
+  for (const auto& k : served_kinds())
     if (k.kind == kind && k.api_version() == api_version) return k;
-  for (const auto& [key, crd] : store_) {
-    if (std::get<0>(key) != "CustomResourceDefinition") continue;
-    for (const auto& k : crd_kinds(crd))
-      if (k.kind == kind && k.api_version() == api_version) return k;
-  }
   return std::nullopt;
 }
 
@@ -323,11 +391,15 @@ std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) c
   for (const auto& [key, crd] : store_)
     if (std::get<0>(key) == "CustomResourceDefinition") {
       auto ks = crd_kinds(crd);
-      if (!ks.empty()) all.push_back(ks.front());
+      if (ks.empty()) continue;
+      // the preferred version, as discovery lists it
+      all.push_back(*std::max_element(ks.begin(), ks.end(), [](const KubeKind& a, const KubeKind& b) {
+        return version_priority(a.version) < version_priority(b.version);
+      }));
     }
   const std::string n = lower(name);
   for (const auto& k : all) {
-    std::vector<std::string> names = {k.plural, lower(k.kind), k.resource(), k.singular()};
+    std::vector<std::string> names = {k.plural, lower(k.kind), k.resource(), k.singular(), k.plural + "." + k.version + "." + k.group};
     names.insert(names.end(), k.short_names.begin(), k.short_names.end());
     if (std::find(names.begin(), names.end(), n) != names.end()) return k;
   }
@@ -351,7 +423,7 @@ struct KubeCluster::Kubectl {
   bool all_ns() const { return args.has("--all-namespaces"); }
 };
 
-std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path, bool from_flag,
+std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path, bool from_flag, const std::string& context,
                                                         const KubeFiles& files) const {
   const KubeResult no_server{
       1, "", "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n"};
@@ -361,11 +433,24 @@ std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path,
   std::string server, ca_data;
   try {
     auto docs = kube_parse_yaml(*text);
-    if (docs.empty() || !docs[0].contains("clusters") || docs[0]["clusters"].empty())
-      throw std::runtime_error("no clusters");
-    const json& cluster = docs[0]["clusters"][0]["cluster"];
-    server = cluster.value("server", "");
-    ca_data = cluster.value("certificate-authority-data", "");
+    if (docs.empty() || !docs[0].is_object()) throw std::runtime_error("no configuration");
+    const json& cfg = docs[0];
+    const std::string wanted = context.empty() ? cfg.value("current-context", "") : context;
+    const json contexts = cfg.value("contexts", json::array()), clusters = cfg.value("clusters", json::array());
+    const json* ctx = nullptr;
+    for (const auto& c : contexts)
+      if (c.is_object() && c.value("name", "") == wanted) ctx = &c;
+    if (!ctx) {
+      if (!context.empty()) return KubeResult{1, "", "error: context was not found for specified context: " + context + "\n"};
+      return no_server;
+    }
+    const std::string cluster_name = (*ctx).value("context", json::object()).value("cluster", "");
+    const json* cluster = nullptr;
+    for (const auto& c : clusters)
+      if (c.is_object() && c.value("name", "") == cluster_name) cluster = &c;
+    if (!cluster) return no_server;
+    server = (*cluster).value("cluster", json::object()).value("server", "");
+    ca_data = (*cluster).value("cluster", json::object()).value("certificate-authority-data", "");
   } catch (const std::exception& e) {
     return KubeResult{1, "", "error: error loading config file \"" + path + "\": " + e.what() + "\n"};
   }
@@ -389,9 +474,11 @@ KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std:
   Kubectl k;
   k.args = parse_args(argv, first_arg(argv, "kubectl"),
                       {"--kubeconfig", "--namespace", "--output", "--filename", "--selector", "--for", "--timeout",
-                       "--cert", "--key", "--context", "--field-manager", "--from-literal"},
+                       "--cert", "--key", "--context", "--field-manager", "--from-literal", "--verbs", "--api-group",
+                       "--sort-by", "--request-timeout", "--namespaced"},
                       {"--all-namespaces", "--all", "--ignore-not-found", "--server-side", "--force-conflicts",
-                       "--wait", "--overwrite", "--dry-run"},
+                       "--wait", "--overwrite", "--dry-run", "--show-managed-fields", "--no-headers", "--client",
+                       "--cached"},
                       {{"-n", "--namespace"},
                        {"-o", "--output"},
                        {"-f", "--filename"},
@@ -399,11 +486,13 @@ KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std:
                        {"-A", "--all-namespaces"}});
   if (!k.args.error.empty()) return {1, "", "error: " + k.args.error + "\nSee 'kubectl --help' for usage.\n"};
   if (k.args.positional.empty())
-    return {1, "", "error: you must specify a command (apply, get, delete, wait, create, rollout)\n"};
+    return {1, "", "error: you must specify a command (apply, get, delete, wait, create, rollout, version, api-resources)\n"};
   k.verb = k.args.positional[0];
   k.positional.assign(k.args.positional.begin() + 1, k.args.positional.end());
-  const std::set<std::string> verbs = {"apply", "get", "delete", "wait", "create", "rollout"};
+  const std::set<std::string> verbs = {"apply", "get", "delete", "wait", "create", "rollout", "version", "api-resources"};
   if (!verbs.count(k.verb)) return {1, "", "error: unknown command \"" + k.verb + "\" for \"kubectl\"\n"};
+  if (k.args.has("--namespaced") && k.verb != "api-resources")
+    return {1, "", "error: unknown flag: --namespaced\nSee 'kubectl " + k.verb + " --help' for usage.\n"};
 
   std::string kubeconfig = k.args.get("--kubeconfig");
   const bool from_flag = !kubeconfig.empty();
@@ -413,14 +502,134 @@ KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std:
     else if (auto h = env.find("HOME"); h != env.end())
       kubeconfig = h->second + "/.kube/config";
   }
-  if (auto refused = check_kubeconfig(kubeconfig, from_flag, files)) return *refused;
+  if (k.verb == "version" && k.args.has("--client")) return version(k, std::nullopt);
+  auto refused = check_kubeconfig(kubeconfig, from_flag, k.args.get("--context"), files);
+  if (k.verb == "version" && (!refused || !refused->err.starts_with("error:"))) return version(k, refused);
+  if (refused) return *refused;
 
   if (k.verb == "apply") return apply(k, files, stdin_data);
   if (k.verb == "get") return get(k, files, stdin_data);
   if (k.verb == "delete") return remove(k, files, stdin_data);
   if (k.verb == "wait") return wait(k);
   if (k.verb == "create") return create(k, files);
+  if (k.verb == "api-resources") return api_resources(k);
   return rollout(k);
+}
+
+namespace {
+
+const char* kKubectlVersion = "v1.28.2";
+
+/// What `kubectl version` says of a build of Kubernetes (the release's own commit for v1.28.2).
+nlohmann::ordered_json version_info(const std::string& git_version, const char* build_date) {
+  int major = 1, minor = 0;
+  std::sscanf(git_version.c_str(), "v%d.%d", &major, &minor);
+  const bool known = git_version == kKubectlVersion;
+  return {{"major", std::to_string(major)},
+          {"minor", std::to_string(minor)},
+          {"gitVersion", git_version},
+          {"gitCommit", known ? "89a4ea3e1e4ddd7f7572286090359983e0387b2f" : sha256_hex("kubernetes " + git_version).substr(0, 40)},
+          {"gitTreeState", "clean"},
+          {"buildDate", build_date},
+          {"goVersion", "go1.20.8"},
+          {"compiler", "gc"},
+          {"platform", "linux/amd64"}};
+}
+
+}  // namespace
+
+KubeResult KubeCluster::version(Kubectl& k, std::optional<KubeResult> refused) const {
+  const std::string output = k.args.get("--output");
+  nlohmann::ordered_json doc = {{"clientVersion", version_info(kKubectlVersion, "2023-09-13T09:35:06Z")},
+                                {"kustomizeVersion", "v5.0.4-0.20230601165947-6ce0bf390ce3"}};
+  if (!refused && !k.args.has("--client")) doc["serverVersion"] = version_info(version_, "2023-09-13T09:29:07Z");
+  KubeResult r;
+  if (output == "json") {
+    r.out = doc.dump(2) + "\n";
+  } else if (output == "yaml") {
+    r.out = kube_to_yaml(json::parse(doc.dump()));
+  } else if (output.empty()) {
+    r.out = "Client Version: " + std::string(kKubectlVersion) + "\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n";
+    if (doc.contains("serverVersion")) r.out += "Server Version: " + version_ + "\n";
+  } else {
+    return {1, "", "error: --output must be 'yaml' or 'json'\n"};
+  }
+  if (refused) {
+    r.code = refused->code;
+    r.err = refused->err;
+  }
+  return r;
+}
+
+KubeResult KubeCluster::api_resources(Kubectl& k) const {
+  const std::string output = k.args.get("--output");
+  if (!output.empty() && output != "wide" && output != "name")
+    return {1, "", "error: --output wide or name is accepted\n"};
+  const std::vector<std::string> want = [&] {
+    std::vector<std::string> v;
+    for (const auto& value : k.args.values("--verbs")) {
+      std::size_t pos = 0;
+      while (pos <= value.size()) {
+        auto comma = value.find(',', pos);
+        std::string item = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!item.empty()) v.push_back(item);
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    }
+    return v;
+  }();
+  std::optional<bool> namespaced;
+  if (k.args.has("--namespaced")) {
+    const std::string v = k.args.get("--namespaced");
+    if (v != "true" && v != "false")
+      return {1, "", "error: invalid argument \"" + v + "\" for \"--namespaced\" flag: strconv.ParseBool: parsing \"" + v +
+                         "\": invalid syntax\n"};
+    namespaced = v == "true";
+  }
+  // One row per resource: for a CRD the preferred of its served versions.
+  std::map<std::pair<std::string, std::string>, KubeKind> rows;  // (group, plural) → kind
+  for (const auto& kind : served_kinds()) {
+    auto key = std::pair(kind.group, kind.plural);
+    auto it = rows.find(key);
+    if (it == rows.end() || version_priority(kind.version) > version_priority(it->second.version)) rows[key] = kind;
+  }
+  std::vector<KubeKind> shown;
+  for (const auto& [key, kind] : rows) {
+    const auto& verbs = verbs_of(kind);
+    if (!std::all_of(want.begin(), want.end(), [&](const std::string& v) {
+          return std::find(verbs.begin(), verbs.end(), v) != verbs.end();
+        }))
+      continue;
+    if (namespaced && kind.namespaced != *namespaced) continue;
+    if (k.args.has("--api-group") && kind.group != k.args.get("--api-group")) continue;
+    shown.push_back(kind);
+  }
+  if (k.args.get("--sort-by") == "kind")
+    std::stable_sort(shown.begin(), shown.end(), [](const KubeKind& a, const KubeKind& b) { return a.kind < b.kind; });
+  else if (k.args.get("--sort-by") == "name")
+    std::stable_sort(shown.begin(), shown.end(), [](const KubeKind& a, const KubeKind& b) { return a.plural < b.plural; });
+  KubeResult r;
+  if (output == "name") {
+    for (const auto& kind : shown) r.out += kind.resource() + "\n";
+    return r;
+  }
+  auto join = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+    return out;
+  };
+  std::vector<std::vector<std::string>> table_rows;
+  if (!k.args.has("--no-headers")) {
+    table_rows.push_back({"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"});
+    if (output == "wide") table_rows.back().insert(table_rows.back().end(), {"VERBS", "CATEGORIES"});
+  }
+  for (const auto& kind : shown) {
+    table_rows.push_back({kind.plural, join(kind.short_names), kind.api_version(), kind.namespaced ? "true" : "false", kind.kind});
+    if (output == "wide") table_rows.back().insert(table_rows.back().end(), {join(verbs_of(kind)), join(kind.categories)});
+  }
+  r.out = table(table_rows);
+  return r;
 }
 
 namespace {
@@ -550,7 +759,7 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
         continue;
       }
     }
-    const std::string applied = sources[i].doc.dump();
+    const std::string applied = sources[i].doc.dump() + "\n";  // kubectl's annotation ends with a newline
     std::string action = "created";
     if (existing != store_.end()) {
       const json& old = existing->second;
@@ -568,7 +777,7 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
     }
     doc["metadata"]["annotations"][kLastApplied] = applied;
     const std::optional<json> previous = existing == store_.end() ? std::nullopt : std::optional(existing->second);
-    put(doc);
+    put(doc, "kubectl-client-side-apply");
     try {
       reconcile();
     } catch (const json::exception& e) {  // a field of the wrong type: the API server cannot decode it
@@ -593,9 +802,15 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
   if (k.args.has("--filename")) return get_files(k, files, stdin_data);
   if (k.positional.empty()) return {1, "", "error: you must specify the type of resource to get\n"};
   auto [type, names] = type_and_names(k.positional);
+  if (type.find(',') != std::string::npos)
+    return {1, "", "sim: kubectl get takes one resource type at a time (not \"" + type + "\")\n"};
   auto kind = kind_by_resource(type);
   if (!kind) return {1, "", "error: the server doesn't have a resource type \"" + type + "\"\n"};
+  const auto& verbs = verbs_of(*kind);
+  if (std::find(verbs.begin(), verbs.end(), names.empty() ? "list" : "get") == verbs.end())
+    return {1, "", "Error from server (MethodNotAllowed): the server does not allow this method on the requested resource\n"};
   KubeResult r;
+  if (kind->kind == "ComponentStatus") r.err = "Warning: v1 ComponentStatus is deprecated in v1.19+\n";
   std::vector<json> items;
   if (names.empty()) {
     for (auto& obj : listed(*kind, k.ns(), k.all_ns()))
@@ -615,10 +830,20 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
     if (kind->kind == "Deployment" || kind->kind == "StatefulSet" || kind->kind == "DaemonSet")
       obj["status"] = workload_status(kind->kind, obj);
   const std::string output = k.args.get("--output");
+  if (output == "json" || output == "yaml") {  // as kubectl 1.21+ prints them: without managedFields unless asked
+    if (!k.args.has("--show-managed-fields"))
+      for (auto& obj : items)
+        if (obj.contains("metadata") && obj["metadata"].is_object()) obj["metadata"].erase("managedFields");
+  }
   if (items.empty()) {
-    if (names.empty())
+    if (!names.empty()) return r;
+    if (output == "json" || output == "yaml") {  // an empty List
+      json doc = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}, {"metadata", {{"resourceVersion", ""}}}};
+      r.out = output == "json" ? doc.dump(4) + "\n" : kube_to_yaml(doc);
+    } else if (output.empty() || output == "wide") {
       r.err += kind->namespaced && !k.all_ns() ? "No resources found in " + k.ns() + " namespace.\n"
                                                : "No resources found\n";
+    }
     return r;
   }
   json doc =
@@ -875,7 +1100,7 @@ KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
   const std::string ns = kind.namespaced ? k.ns() : "", name = name_of(obj);
   if (store_.count({kind.kind, ns, name}))
     return {1, "", "Error from server (AlreadyExists): " + kind.resource() + " \"" + name + "\" already exists\n"};
-  put(obj);
+  put(obj, "kubectl-create");
   engine_.log("kube", "object-applied",
               {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", "created"}});
   reconcile();

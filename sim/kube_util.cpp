@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 
 namespace drctl::sim::kube_util {
 
@@ -42,6 +43,22 @@ std::string base64(const std::string& data) {
   return out;
 }
 
+std::string sim_time(Duration t) {
+  const std::time_t secs = 1704067200 + static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(t).count());
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string sim_uuid(const std::string& seed) {
+  std::string h = sha256_hex("drctl-sim uid\n" + seed).substr(0, 32);
+  h[12] = '4';
+  h[16] = "89ab"[std::isdigit(static_cast<unsigned char>(h[16])) ? (h[16] - '0') % 4 : (h[16] - 'a') % 4];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
 std::optional<Duration> go_duration(const std::string& text) {
   if (text == "0") return Duration(0);
   Duration total(0);
@@ -52,14 +69,18 @@ std::optional<Duration> go_duration(const std::string& text) {
     if (j == i || j == text.size()) return std::nullopt;
     long long n = std::stoll(text.substr(i, j - i));
     char unit = text[j];
-    if (unit == 'h')
+    if (unit == 'h') {
       total += std::chrono::hours(n);
-    else if (unit == 'm')
+    } else if (unit == 'm' && j + 1 < text.size() && text[j + 1] == 's') {
+      total += std::chrono::milliseconds(n);
+      ++j;
+    } else if (unit == 'm') {
       total += std::chrono::minutes(n);
-    else if (unit == 's')
+    } else if (unit == 's') {
       total += std::chrono::seconds(n);
-    else
+    } else {
       return std::nullopt;
+    }
     i = j + 1;
   }
   return text.empty() ? std::nullopt : std::optional(total);

@@ -16,7 +16,13 @@ std::string base64(const std::string& data);
 /// Decodes base64; nullopt if malformed.
 std::optional<std::string> unbase64(const std::string& text);
 
-/// Go's time.ParseDuration for h/m/s units ("24h0m0s", "90s"); nullopt if malformed.
+/// Virtual time as the cluster's clocks show it: RFC 3339 UTC to the second, the simulation
+/// starting at 2024-01-01T00:00:00Z ("2024-01-01T00:12:05Z").
+std::string sim_time(Duration t);
+/// A UUID (version 4 in form) derived from `seed`: the same seed, the same uid.
+std::string sim_uuid(const std::string& seed);
+
+/// Go's time.ParseDuration for h/m/s/ms units ("24h0m0s", "90s", "1500ms"); nullopt if malformed.
 std::optional<Duration> go_duration(const std::string& text);
 
 /// Flags and positional arguments, cobra-style: `--flag value`, `--flag=value`, `-f value`.

@@ -724,6 +724,12 @@ std::string SimWorld::diagnose(const std::string& host) {
   return out;
 }
 
+std::string SimWorld::halted(const std::string& host) {
+  auto it = machines_.find(host);
+  if (it == machines_.end() || it->second->state != "halted") return "";
+  return it->second->problem.empty() ? "it halted" : it->second->problem;
+}
+
 void SimWorld::set_service(const std::string& machine_name, const std::string& unit, bool running) {
   SimHost* sys = system(machine_name);
   if (!sys) throw std::runtime_error("sim: " + machine_name + " has no system to " + (running ? "start " : "stop ") + unit + " on");
@@ -771,29 +777,63 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
                         [h](const std::string& path, const std::string& content, unsigned mode) { h->put_file(path, content, mode); },
                         [h](const std::string& path) { h->remove_file(path); }};
   auto missing = [](const std::string& tool) { return SimHost::Result{127, "", "sh: 1: " + tool + ": not found\n"}; };
-  host.add_command("kubeadm", [=, this](const std::vector<std::string>& argv, const std::string&) {
-    if (!h->installed("kubeadm")) return missing("kubeadm");
-    auto r = kube_.kubeadm(kube_node(machine_name), argv, files);
-    return SimHost::Result{r.code, r.out, r.err};
-  });
-  host.add_command("etcdctl", [=, this](const std::vector<std::string>& argv, const std::string&) {
-    if (!h->installed("etcd-client")) return missing("etcdctl");
-    auto r = kube_.etcdctl(kube_node(machine_name), argv, files);
-    return SimHost::Result{r.code, r.out, r.err};
-  });
-  host.add_command("kubectl", [=, this](const std::vector<std::string>& argv, const std::string& stdin_data) {
-    if (!h->installed("kubectl")) return missing("kubectl");
-    if (kube_.api_up()) {  // kubectl talks to the API server over the network
-      const std::string api = machine_of_node(kube_.api_node());
-      const auto addresses = api.empty() ? std::vector<std::string>{} : net_.addresses(api);
-      if (!addresses.empty()) {
-        auto reach = net_.connect(machine_name, addresses.front(), 6443, Proto::tcp);
-        if (reach.outcome != SimNetwork::Outcome::connected)
-          return SimHost::Result{1, "", "Unable to connect to the server: dial tcp " + addresses.front() + ":6443: " + reach.reason + "\n"};
-      }
-    }
-    auto r = kube_.kubectl(argv, stdin_data, {}, files);
-    return SimHost::Result{r.code, r.out, r.err};
+  host.add_command(
+      "kubeadm",
+      [=, this](const std::vector<std::string>& argv, const std::string&) {
+        if (!h->installed("kubeadm")) return missing("kubeadm");
+        auto r = kube_.kubeadm(kube_node(machine_name), argv, files);
+        return SimHost::Result{r.code, r.out, r.err};
+      },
+      [h] { return h->installed("kubeadm"); });
+  // etcd-client is etcd 3.5's: etcdctl and etcdutl. An etcd binary comes only with etcd-server
+  // (kubeadm runs etcd from its image).
+  host.add_command(
+      "etcdctl",
+      [=, this](const std::vector<std::string>& argv, const std::string&) {
+        if (!h->installed("etcd-client")) return missing("etcdctl");
+        auto r = kube_.etcdctl(kube_node(machine_name), argv, files);
+        return SimHost::Result{r.code, r.out, r.err};
+      },
+      [h] { return h->installed("etcd-client"); });
+  host.add_command(
+      "etcdutl",
+      [=, this](const std::vector<std::string>& argv, const std::string&) {
+        if (!h->installed("etcd-client")) return missing("etcdutl");
+        auto r = kube_.etcdutl(kube_node(machine_name), argv, files);
+        return SimHost::Result{r.code, r.out, r.err};
+      },
+      [h] { return h->installed("etcd-client"); });
+  host.add_command(
+      "etcd",
+      [=, this](const std::vector<std::string>& argv, const std::string&) {
+        if (!h->installed("etcd-server")) return missing("etcd");
+        auto r = kube_.etcd(argv);
+        return SimHost::Result{r.code, r.out, r.err};
+      },
+      [h] { return h->installed("etcd-server"); });
+  host.add_command(
+      "kubectl",
+      [=, this](const std::vector<std::string>& argv, const std::string& stdin_data) {
+        if (!h->installed("kubectl")) return missing("kubectl");
+        if (kube_.api_up()) {  // kubectl talks to the API server over the network
+          const std::string api = machine_of_node(kube_.api_node());
+          const auto addresses = api.empty() ? std::vector<std::string>{} : net_.addresses(api);
+          if (!addresses.empty()) {
+            auto reach = net_.connect(machine_name, addresses.front(), 6443, Proto::tcp);
+            if (reach.outcome != SimNetwork::Outcome::connected)
+              return SimHost::Result{1, "", "Unable to connect to the server: dial tcp " + addresses.front() + ":6443: " + reach.reason + "\n"};
+          }
+        }
+        auto r = kube_.kubectl(argv, stdin_data, h->command_env(), files);
+        return SimHost::Result{r.code, r.out, r.err};
+      },
+      [h] { return h->installed("kubectl"); });
+  // The kubelet watches its static pod manifests; etcd's data dir moved into place is restored data.
+  host.on_file_event([=, this](const std::string& op, const std::string& path, const std::string& to) {
+    const std::string manifests = "/etc/kubernetes/manifests";
+    auto in_manifests = [&](const std::string& p) { return p == manifests || p.starts_with(manifests + "/"); };
+    if (in_manifests(path) || (op == "move" && in_manifests(to))) kube_.static_pods_changed(kube_node(machine_name), files);
+    if (op == "move") kube_.etcd_data_moved(kube_node(machine_name), to, files);
   });
 }
 

@@ -51,6 +51,8 @@ class SimWorld : public world::World {
   world::Hypervisor* hypervisor() override { return &hv_; }
   world::Tasks& tasks() override { return tasks_; }
   std::string diagnose(const std::string& host) override;
+  /// The machine's problem when it is halted (PXE-E51, a failed install), else "".
+  std::string halted(const std::string& host) override;
 
   // The model, for tests, faults and `drctl sim show`.
   Engine& engine() { return engine_; }

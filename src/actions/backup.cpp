@@ -7,6 +7,8 @@
 
 #include "actions/generic.hpp"
 #include "capture/digest.hpp"
+#include "capture/etcd.hpp"
+#include "capture/kube.hpp"
 #include "capture/tar_stream.hpp"
 
 #include <fnmatch.h>
@@ -22,11 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const Duration kLong(30 * 60000);  // a dataset's tar may take a while
-
-const std::vector<std::string> kKinds = {"CustomResourceDefinition", "Namespace", "StorageClass", "PersistentVolume",
-                                         "PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount",
-                                         "Service", "Deployment", "StatefulSet", "DaemonSet", "Ingress",
-                                         "IngressClass", "IPAddressPool", "L2Advertisement"};
 
 la_ssize_t append(struct archive*, void* out, const void* buf, std::size_t n) {
   static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
@@ -55,29 +52,30 @@ std::string make_tar(const std::map<std::string, std::string>& files) {
   return bytes;
 }
 
-/// Every object of the cluster, normalised (what a restore re-creates), one file each.
-std::map<std::string, std::string> kube_objects(world::Host& host, const std::string& kubeconfig) {
-  std::map<std::string, std::string> files;
-  for (const auto& kind : kKinds) {
-    world::Command c;
-    c.script = "sudo kubectl --kubeconfig " + kubeconfig + " get " + kind + " -A -o json";
-    auto r = host.run(c);
-    if (!r.ok()) continue;  // a kind this cluster does not serve (no CRD): nothing to keep
-    json list = json::parse(r.out.empty() ? "{}" : r.out, nullptr, false);
-    if (list.is_discarded()) throw ActionError("kubectl get " + kind + " printed no JSON");
-    for (auto obj : list.value("items", json::array())) {
-      obj.erase("status");
-      auto& meta = obj["metadata"];
-      for (const char* k : {"uid", "resourceVersion", "managedFields", "creationTimestamp", "generation"}) meta.erase(k);
-      if (meta.contains("annotations")) {
-        meta["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
-        if (meta["annotations"].empty()) meta.erase("annotations");
-      }
-      const std::string ns = meta.value("namespace", "_cluster");
-      files[ns + "/" + kind + "/" + meta.value("name", "") + ".json"] = obj.dump(2) + "\n";
-    }
+/// A list input of strings (`exclude_namespaces`, …) as a vector.
+std::vector<std::string> strings(const json& src, const char* key) {
+  std::vector<std::string> out;
+  for (const auto& v : src.value(key, json::array())) out.push_back(v.get<std::string>());
+  return out;
+}
+
+/// The objects of a cluster, as capture_kube finds and normalises them, with the source's filters.
+std::map<std::string, std::string> kube_objects(world::Host& host, const json& src) {
+  capture::KubeTarget target;
+  target.kubeconfig = src["kube"].get<std::string>();
+  target.context = src.value("context", "");
+  target.kubectl = "sudo kubectl";
+  capture::KubeFilter filter;
+  filter.include_namespaces = strings(src, "include_namespaces");
+  filter.exclude_namespaces = strings(src, "exclude_namespaces");
+  filter.include_kinds = strings(src, "include_kinds");
+  filter.exclude_kinds = strings(src, "exclude_kinds");
+  filter.selector = src.value("selector", "");
+  try {
+    return capture::capture_kube(host, target, filter).files;
+  } catch (const std::exception& e) {
+    throw ActionError(e.what());
   }
-  return files;
 }
 
 /// backup.snapshot: several sources, one snapshot.
@@ -89,8 +87,9 @@ class BackupSnapshot : public Action {
         "Capture the site's data into one snapshot: directories of hosts (as tar streams), Kubernetes objects, VM definitions",
         {{"repo", InputType::String, true, std::nullopt, "The repository on this machine (created when missing)"},
          {"sources", InputType::List, true, std::nullopt,
-          "Entries {section, host, path} (a directory), {section, host, kube: KUBECONFIG, exclude: [PATTERN]} (objects; "
-          "exclude leaves out the files whose path matches a shell pattern, e.g. website/*/tls-secret.json), "
+          "Entries {section, host, path} (a directory); {section, host, kube: KUBECONFIG} (the cluster's objects; "
+          "optional context, include_namespaces, exclude_namespaces, include_kinds, exclude_kinds, selector, exclude: "
+          "[shell patterns of paths, e.g. website/*/tls-secret.json], etcd: true to add an etcd snapshot as etcd.db); "
           "{section, vms: true}"},
          {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
         {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};
@@ -121,7 +120,7 @@ class BackupSnapshot : public Action {
         origin = host.name() + ":" + path;
       } else if (src.contains("kube")) {
         world::Host& host = ctx.world.host(src.value("host", "local"));
-        auto objects = kube_objects(host, src["kube"].get<std::string>());
+        auto objects = kube_objects(host, src);
         for (const auto& pattern : src.value("exclude", json::array()))
           std::erase_if(objects, [&](const auto& file) {
             return ::fnmatch(pattern.get<std::string>().c_str(), file.first.c_str(), 0) == 0;
@@ -146,6 +145,17 @@ class BackupSnapshot : public Action {
         throw ActionError("sources: " + section + " needs one of path, kube, vms");
       }
       auto result = capture::capture_tar_bytes(repo, section, origin, tar, progress, warn);
+      if (src.contains("kube") && src.value("etcd", false)) {  // etcd's own snapshot, for etcd.restore
+        try {
+          const auto etcd = capture::etcd_snapshot_files(ctx.world.host(src.value("host", "local")), capture::EtcdEndpoint{},
+                                                         repo, progress);
+          capture::add_etcd_files(repo, result.section, etcd);
+          ctx.log("captured etcd " + etcd.info.etcd_version + " (" + std::to_string(etcd.info.size) + " bytes) into " +
+                  section + "/etcd.db\n");
+        } catch (const std::exception& e) {
+          throw ActionError("etcd snapshot for " + section + ": " + e.what());
+        }
+      }
       files += result.section.files;
       bytes += result.section.bytes;
       snap.sections.push_back(result.section);
@@ -247,14 +257,6 @@ class VerifyData : public Action {
   }
 };
 
-/// The order objects come back in: what others refer to first (kube.restore).
-const std::vector<std::vector<std::string>> kRestorePhases = {
-    {"CustomResourceDefinition"},
-    {"Namespace", "StorageClass", "PersistentVolume", "IngressClass"},
-    {"PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount"},
-    {"Service", "Deployment", "StatefulSet", "DaemonSet"},
-    {"Ingress", "IPAddressPool", "L2Advertisement"}};
-
 /// kube.restore: the snapshot's Kubernetes objects, applied in a safe order.
 class KubeRestore : public Action {
  public:
@@ -280,41 +282,44 @@ class KubeRestore : public Action {
   }
   json apply(Context& ctx) const override {
     std::size_t count = 0;
-    for (const auto& [phase, docs] : phases(ctx)) {
-      auto r = run(ctx, "apply", docs);
+    for (const auto& phase : phases(ctx)) {
+      auto r = run(ctx, "apply", manifest(phase));
       if (!r.ok())
-        throw ActionError("kubectl apply of the snapshot's " + phase + " failed: " + r.err.substr(0, r.err.find('\n')),
+        throw ActionError("kubectl apply of the snapshot's " + phase.name + " failed: " + r.err.substr(0, r.err.find('\n')),
                           tail_lines(r.err, 8));
       ctx.log(r.out);
-      count += static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n'));
+      count += phase.objects.size();
+      if (!phase.wait_established) continue;
+      for (const auto& crd : phase.objects)  // its custom resources are refused until the API serves them
+        run_or_fail(ctx.host,
+                    "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() +
+                        " wait --for=condition=Established --timeout=60s crd/" + crd.name,
+                    "waiting for CRD " + crd.name, Duration(90000));
     }
     return {{"objects", count}};
   }
 
  private:
-  /// (phase name, its objects as one multi-document manifest), in restore order.
-  static std::vector<std::pair<std::string, std::string>> phases(Context& ctx) {
-    const auto files = snapshot_files(ctx.inputs.at("repo").get<std::string>(), ctx.inputs.at("snapshot").get<std::string>(),
-                                      ctx.inputs.at("section").get<std::string>());
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& kinds : kRestorePhases) {
-      std::string docs, names;
-      for (const auto& kind : kinds) {
-        bool any = false;
-        for (const auto& [path, content] : files)  // NS/KIND/NAME.json
-          if (path.find("/" + kind + "/") != std::string::npos) {
-            docs += "---\n" + content;
-            any = true;
-          }
-        if (any) names += (names.empty() ? "" : ", ") + kind + "s";
-      }
-      if (!docs.empty()) out.push_back({names, docs});
+  /// The snapshot's objects in restore order (capture::kube_restore_phases).
+  static std::vector<capture::KubeRestorePhase> phases(Context& ctx) {
+    auto files = snapshot_files(ctx.inputs.at("repo").get<std::string>(), ctx.inputs.at("snapshot").get<std::string>(),
+                                ctx.inputs.at("section").get<std::string>());
+    files.erase("etcd.json");  // etcd's snapshot travels beside the objects: etcd.restore's, not ours
+    files.erase("etcd.db");
+    try {
+      return capture::kube_restore_phases(files);
+    } catch (const std::exception& e) {
+      throw ActionError(e.what());
     }
-    return out;
+  }
+  static std::string manifest(const capture::KubeRestorePhase& phase) {
+    std::string docs;
+    for (const auto& o : phase.objects) docs += "---\n" + o.content;
+    return docs;
   }
   static std::string all(Context& ctx) {
     std::string docs;
-    for (const auto& [phase, d] : phases(ctx)) docs += d;
+    for (const auto& p : phases(ctx)) docs += manifest(p);
     return docs;
   }
   static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
@@ -323,6 +328,59 @@ class KubeRestore : public Action {
     c.stdin_data = docs;
     c.timeout = Duration(10 * 60000);
     return ctx.host.run(c);
+  }
+};
+
+/// etcd.restore: the cluster's whole state from the snapshot's etcd.db, instead of its objects.
+class EtcdRestore : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "etcd.restore",
+        "Restore the snapshot's etcd.db into etcd's data directory on the step's host (the control plane), refusing a "
+        "snapshot of another etcd major.minor; kubeadm's etcd static pod then serves it (the alternative to kube.restore)",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, false, json("kube"), "The section holding etcd.db and etcd.json"},
+         {"data_dir", InputType::String, false, json("/var/lib/etcd"), "etcd's data directory"},
+         {"name", InputType::String, false, json(""), "The member's name (default: the step's host)"},
+         {"peer_url", InputType::String, false, json(""), "Its peer URL (default: https://ADDRESS:2380)"},
+         {"etcd_version", InputType::String, false, json(""), "The etcd that will serve it, when not the host's own (kubeadm's image tag)"},
+         {"replace", InputType::Boolean, false, json(true), "Move a non-empty data directory aside (DATA_DIR.replaced-TIME) instead of refusing"}},
+        {{"snapshot", "The snapshot restored from"}, {"revision", "etcd's revision in it"}, {"keys", "Keys restored"}}};
+    return s;
+  }
+  /// Done when this step restored the same snapshot before.
+  bool check(Context& ctx) const override {
+    if (!ctx.previous.is_object()) return false;
+    store::Repository repo(ctx.inputs.at("repo").get<std::string>());
+    return ctx.previous.value("outputs", json::object()).value("snapshot", "") ==
+           repo.find_snapshot(ctx.inputs.at("snapshot").get<std::string>()).id.hex();
+  }
+  json apply(Context& ctx) const override {
+    const OpenSection open(ctx.inputs);
+    capture::EtcdRestoreOptions o;
+    o.data_dir = ctx.inputs.at("data_dir").get<std::string>();
+    o.name = ctx.inputs.value("name", "");
+    if (o.name.empty()) o.name = ctx.host.name();
+    o.initial_advertise_peer_urls = ctx.inputs.value("peer_url", "");
+    if (o.initial_advertise_peer_urls.empty() && ctx.target.is_object())
+      o.initial_advertise_peer_urls = "https://" + ctx.target.value("address", "127.0.0.1") + ":2380";
+    o.etcd_version = ctx.inputs.value("etcd_version", "");
+    o.replace_existing = ctx.inputs.value("replace", true);
+    try {
+      auto source = capture::etcd_source_from_section(open.repo, *open.section,
+                                                      "section " + open.section->name + " of snapshot " + open.snap.id.short_hex());
+      const auto r = capture::etcd_snapshot_restore(ctx.host, source, o);
+      ctx.log("restored etcd " + r.snapshot_version + " (revision " + std::to_string(r.revision) + ", " +
+              std::to_string(r.total_keys) + " keys) into " + ctx.host.name() + ":" + r.data_dir +
+              (r.replaced_dir.empty() ? "" : "; the old data is in " + r.replaced_dir) + "\n");
+      return {{"snapshot", open.snap.id.hex()}, {"revision", r.revision}, {"keys", r.total_keys}};
+    } catch (const ActionError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ActionError(e.what());
+    }
   }
 };
 
@@ -343,6 +401,7 @@ void add_backup_actions(Registry& registry) {
   registry.add(std::make_unique<NasRestore>());
   registry.add(std::make_unique<VerifyData>());
   registry.add(std::make_unique<KubeRestore>());
+  registry.add(std::make_unique<EtcdRestore>());
 }
 
 }  // namespace drctl::actions

@@ -144,10 +144,17 @@ class PxeInstall : public Action {
     } catch (const std::runtime_error& e) {
       throw ActionError(e.what());
     }
-    std::string last;
+    std::string last, stopped;
     const Duration timeout = duration_input(ctx.inputs, "timeout");
-    if (poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] { return (last = answers(ctx)).empty(); }))
+    if (poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] {
+          if ((last = answers(ctx)).empty()) return true;
+          // No use waiting for a VM that will not come up by itself: the step's retry boots it again.
+          if (auto now = find_vm(ctx, name); now && !now->running) stopped = "it was powered off";
+          else stopped = ctx.world.halted(name);
+          return !stopped.empty();
+        }) && stopped.empty())
       return json::object();
+    if (!stopped.empty()) throw ActionError(name + " stopped before SSH answered: " + stopped);
     std::string why = ctx.world.diagnose(name);
     throw ActionError(name + " did not answer SSH within " + ctx.inputs["timeout"].get<std::string>() + ": " + last +
                       (why.empty() ? "" : " (" + why + ")"));

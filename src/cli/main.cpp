@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add_demo_command(app, run);
   add_run_commands(app, run);
   add_drill_command(app, run);
+  add_hosts_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -15,7 +15,7 @@
 #include "runbook/validate.hpp"
 #include "store/error.hpp"
 #include "sim/sim_world.hpp"
-#include "world/real/local_world.hpp"
+#include "world/real/real_world.hpp"
 #include "world/yaml_json.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -237,20 +237,29 @@ int cmd_sim_show(const std::string& path, std::uint64_t seed) {
 }
 
 int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report,
-            const std::vector<std::string>& sets) {
+            const std::vector<std::string>& sets, const std::string& ssh_config) {
   if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
   Runbook rb = load_checked(path, sets);
-  world::real::LocalWorld world;
+  world::real::RealWorld world;
   if (rb.site)
     for (const auto& h : rb.site->hosts) {
-      if (h.connection == "local") world.add_local_alias(h.name);
-    }
-  for (const auto& s : rb.steps)
-    if (s.on && rb.site) {
-      auto hosts = rb.site->host(*s.on) ? std::vector<std::string>{*s.on} : rb.site->groups.at(*s.on);
-      for (const auto& h : hosts)
-        if (rb.site->host(h)->connection != "local")
-          throw InputError(s.on_pos.str() + ": host " + h + " is reached over ssh, which this build cannot do yet (issue 7)");
+      if (h.connection == "local") {
+        world.add_local_alias(h.name);
+        continue;
+      }
+      world::real::SshHostSpec spec;
+      spec.name = h.name;
+      spec.address = h.address;
+      spec.port = h.port;
+      spec.user = h.user;
+      spec.identity_file = h.vars.value("identity_file", "");
+      spec.known_hosts = h.vars.value("known_hosts_file", "");
+      spec.ssh_config = ssh_config;
+      try {
+        world.add_ssh_host(spec);
+      } catch (const world::real::SshConfigError& e) {
+        throw InputError(rb.site->file + ": host " + h.name + ": " + e.what());
+      }
     }
   if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
   if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
@@ -300,7 +309,7 @@ int cmd_actions() {
 
 void add_run_commands(CLI::App& app, Action& run) {
   struct RunArgs {
-    std::string path, target = "real", report, state, render, events, snapshot;
+    std::string path, target = "real", report, state, render, events, snapshot, ssh_config;
     std::vector<std::string> sets;
     std::uint64_t seed = 1;
     ExecOptions options;
@@ -320,6 +329,7 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")->capture_default_str();
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
   r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.version=0.12.1)");
+  r->add_option("--ssh-config", a->ssh_config, "An OpenSSH client configuration for the site's SSH hosts (as ssh -F; default ~/.ssh/config)");
   r->add_option("--snapshot", a->snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {
     run = [a] {
@@ -329,7 +339,7 @@ void add_run_commands(CLI::App& app, Action& run) {
       std::vector<std::string> sets = a->sets;
       if (!a->snapshot.empty()) sets.push_back("snapshot=" + a->snapshot);
       if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, sets);
-      return cmd_run(a->path, a->target, o, a->report, sets);
+      return cmd_run(a->path, a->target, o, a->report, sets, a->ssh_config);
     };
   });
 

@@ -268,6 +268,26 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     if (now_holder.empty() || now_holder == holder)
       out.failures.push_back(sc.kill_vip_holder + " did not move off " + holder);
   }
+  // Every LoadBalancer Service answers on its VIP from the operator's machine (IMAPS and
+  // wireguard on the ingress's shared IP too), as a client would reach it.
+  const auto lb_ips = world.load_balancer_ips();
+  for (const auto& svc : world.kube().objects("Service")) {
+    if (svc["spec"].value("type", "") != "LoadBalancer") continue;
+    const std::string id = svc["metadata"].value("namespace", "") + "/" + svc["metadata"].value("name", "");
+    auto ip = lb_ips.find(id);
+    if (ip == lb_ips.end()) {
+      out.failures.push_back("service " + id + " has no VIP after the rebuild");
+      continue;
+    }
+    for (const auto& port : svc["spec"].value("ports", json::array())) {
+      const bool udp = port.value("protocol", "TCP") == "UDP";
+      const int number = port.value("port", 0);
+      auto reach = world.net().connect(world.site().controller().name, ip->second, number, udp ? sim::Proto::udp : sim::Proto::tcp);
+      if (reach.outcome != sim::SimNetwork::Outcome::connected)
+        out.failures.push_back("service " + id + " does not answer on " + ip->second + ":" + std::to_string(number) +
+                               (udp ? "/udp" : "/tcp") + ": " + reach.reason);
+    }
+  }
   nas = world.system("truenas");
   store::Repository repo(scratch / "repo");
   const store::Snapshot snap = repo.find_snapshot("latest");

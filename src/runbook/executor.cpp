@@ -60,9 +60,14 @@ std::string safe_dir_name(std::string id) {
   return id;
 }
 
-/// Whether a rendered `when:` skips its step: "", false, 0 or no — or "not X" with X none of those.
+/// Whether a rendered `when:` skips its step: "", false, 0 or no; "not X" with X none of those;
+/// "A == B" / "A != B" comparing text; terms joined by " and " must all hold.
 bool falsy(const std::string& v) {
+  if (const auto a = v.find(" and "); a != std::string::npos) return falsy(v.substr(0, a)) || falsy(v.substr(a + 5));
   if (v.rfind("not ", 0) == 0) return !falsy(v.substr(4));
+  for (const std::string op : {" == ", " != "})
+    if (const auto at = v.find(op); at != std::string::npos)
+      return (v.substr(0, at) == v.substr(at + 4)) != (op == " == ");
   return v.empty() || v == "false" || v == "0" || v == "no";
 }
 

@@ -181,6 +181,10 @@ class World {
   /// What the World knows about why `host` does not answer (the simulator: the last thing
   /// that went wrong for that machine, e.g. its PXE boot's cause); "" when nothing.
   virtual std::string diagnose(const std::string& host) { (void)host; return ""; }
+  /// Why `host` has stopped for good — its firmware gave up on the network boot, its installer
+  /// failed — and will not come up without a new boot; "" when it has not or the World cannot
+  /// tell (a real hypervisor, for now). Lets a wait end early instead of at its timeout.
+  virtual std::string halted(const std::string& host) { (void)host; return ""; }
 
  private:
   Cancel cancel_;

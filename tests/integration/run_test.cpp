@@ -1030,3 +1030,22 @@ steps:
   CHECK(is_one_error_line(bad.err));
   CHECK(bad.err.find("secrets.yaml:1:12: secret api_token: a string") != std::string::npos);
 }
+
+TEST_CASE("runbook run: when compares with == and != and joins terms with and") {
+  TempDir t("run-when");
+  write_file(t / "rb.yaml", R"(vars: {method: etcd, restore: true, off: false}
+steps:
+  - {id: equal, run: "touch {{runbook.dir}}/equal", when: "{{method}} == etcd"}
+  - {id: differs, run: "touch {{runbook.dir}}/differs", when: "{{method}} != etcd"}
+  - {id: both, run: "touch {{runbook.dir}}/both", when: "{{restore}} and {{method}} == etcd"}
+  - {id: one-false, run: "touch {{runbook.dir}}/one-false", when: "{{restore}} and {{off}}"}
+  - {id: negated, run: "touch {{runbook.dir}}/negated", when: "{{restore}} and not {{off}}"}
+)");
+  RunResult r = run_book(t / "rb.yaml", t / "state");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(fs::exists(t / "equal"));
+  CHECK_FALSE(fs::exists(t / "differs"));
+  CHECK(fs::exists(t / "both"));
+  CHECK_FALSE(fs::exists(t / "one-false"));
+  CHECK(fs::exists(t / "negated"));
+}

@@ -1,0 +1,58 @@
+// Strict host-key checking against one known_hosts file, and `drctl hosts trust`: a key is
+// added only when the operator typed its fingerprint. There is no trust on first use.
+#pragma once
+#include <libssh/libssh.h>
+
+#include <chrono>
+#include <string>
+
+#include "world/real/ssh_config.hpp"
+#include "world/real/ssh_connection.hpp"
+
+namespace drctl::world::real {
+
+/// The host key a server offered.
+struct HostKey {
+  std::string type;         // "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", …
+  std::string fingerprint;  // OpenSSH's form: "SHA256:" + base64 without padding
+};
+
+/// drctl refuses the host's key: unknown, changed, or not the one the operator named.
+struct HostKeyError : SshError {
+  using SshError::SshError;
+};
+
+/// The key the server of `session` offered in the key exchange. Throws SshError.
+HostKey offered_host_key(ssh_session session);
+
+/// "SHA256:…" of a public key. Throws SshError.
+std::string sha256_fingerprint(ssh_key key);
+
+/// A fingerprint as the operator typed it, in OpenSSH's form (trailing '=' padding dropped).
+/// Throws SshConfigError unless it is "SHA256:" followed by base64.
+std::string normalize_fingerprint(const std::string& typed);
+
+/// The command that trusts `fingerprint` for `ep` — the same host, port, files as this run:
+/// "drctl hosts trust ALIAS [--port N] [--known-hosts FILE] [--ssh-config FILE] --fingerprint FP".
+std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint);
+
+/// Checks the key `session` was offered against ep.known_hosts. An unknown key and a changed
+/// one throw HostKeyError with one message: the host and port, the key's type and fingerprint,
+/// and the `drctl hosts trust` command that trusts it after the operator compared it.
+void verify_host_key(ssh_session session, const SshEndpoint& ep);
+
+/// What `drctl hosts trust` did.
+struct TrustOutcome {
+  HostKey key;
+  bool written = false;     // false: the file already trusted this key, nothing was written
+  std::string line;         // the line appended to the file
+  bool other_keys = false;  // the file also holds other keys for the host, still trusted
+  std::string remove_hint;  // how to remove those: "ssh-keygen -R … -f …"
+};
+
+/// Connects to ep (no login) and compares the offered key's fingerprint with `fingerprint`.
+/// Equal: appends the host's line ("host" or "[host]:port") to ep.known_hosts, creating it with
+/// mode 0600. Different: writes nothing and throws HostKeyError naming both fingerprints.
+TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout);
+
+}  // namespace drctl::world::real
