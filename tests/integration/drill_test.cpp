@@ -30,13 +30,13 @@ TEST_CASE("drill: total-loss passes with its timeline, RTO and RPO, and restores
 TEST_CASE("drill: every scenario holds its expectations over several seeds, with valid JUnit") {
   support::TempDir t("drill");
   std::vector<std::string> args = {"drill"};
-  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full"})
+  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full", "etcd-restore"})
     args.push_back(scenario(s));
   args.insert(args.end(), {"--seeds", "1..20", "--junit", (t.path() / "junit.xml").string(), "--report",
                            (t.path() / "report.json").string()});
   auto r = support::drctl(args);
   support::expect_exit(r, 0);
-  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full"})
+  for (const char* s : {"total-loss", "worker-dies-mid-install", "dhcp-outage", "vip-failover", "nas-full", "etcd-restore"})
     CHECK_MESSAGE(r.out.find(std::string(s) + ": 20 runs, 20 passed") != std::string::npos, r.out);
   const std::string junit = support::read_file(t.path() / "junit.xml");
   CHECK(junit.find("<testsuite name=\"total-loss\" tests=\"20\" failures=\"0\"") != std::string::npos);
