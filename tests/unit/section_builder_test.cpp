@@ -63,7 +63,7 @@ TEST_CASE("section builder: a file written in pieces of any size is cut the same
   CHECK_THROWS_AS(pieces.write("x", 1), Failure);
 }
 
-TEST_CASE("section builder: files added to a section replace those of the same name; the counts follow") {
+TEST_CASE("section builder: files added to a section replace those of the same name, and the counts follow") {
   Repo r;
   store::Section s = make_section(*r.repo, "kube", "src",
                                   {file_node(*r.repo, r.progress, "b.json", "bb", 0644, 0),
