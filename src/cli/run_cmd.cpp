@@ -1,4 +1,5 @@
 // `drctl run`, `drctl plan`, `drctl actions`: argument wiring for the runbook engine.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -240,6 +241,14 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
             const std::vector<std::string>& sets, const std::string& ssh_config) {
   if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
   Runbook rb = load_checked(path, sets);
+  if (rb.site && !rb.site->secrets_file.empty()) {  // as ssh does for a private key, but a warning: the run may go on
+    struct stat st {};
+    if (::stat(rb.site->secrets_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      warn(rb.site->secrets_file + " is readable by others (mode " + mode + "): chmod 600 " + rb.site->secrets_file);
+    }
+  }
   world::real::RealWorld world;
   if (rb.site)
     for (const auto& h : rb.site->hosts) {

@@ -1014,9 +1014,13 @@ steps:
     on: me
     run: echo "bad token {{secrets.api_token}}" >&2; exit 3
 )");
+  ::chmod((t / "secrets.yaml").c_str(), 0644);
   RunResult r = run_book(t / "rb.yaml", t / "state", {"--report", (t / "report.json").string()});
   CHECK(r.exit_code == 1);
   CHECK(read_file(t / "out/app.env") == "TOKEN=" + token + "\n");  // the template got it
+  CHECK_MESSAGE(r.err.find("secrets.yaml is readable by others (mode 0644): chmod 600") != std::string::npos, r.describe());
+  ::chmod((t / "secrets.yaml").c_str(), 0600);
+  CHECK(run_book(t / "rb.yaml", t / "state-quiet").err.find("readable by others") == std::string::npos);
   std::string everything = r.out + r.err + read_file(t / "report.json");
   for (const auto& e : fs::recursive_directory_iterator(t / "state"))
     if (e.is_regular_file()) everything += read_file(e.path());
