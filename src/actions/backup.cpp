@@ -208,13 +208,13 @@ class NasRestore : public Action {
   }
   bool check(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.host.run(world::Command{"test -d " + path}).ok()) return false;
+    if (!ctx.host.run(world::shell_command("test -d " + path)).ok()) return false;
     return OpenSection(ctx.inputs).compare(ctx.host, path).equal();
   }
   json apply(Context& ctx) const override {
     const OpenSection open(ctx.inputs);
     const std::string name = open.section->name, path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.inputs.value("force", false) && ctx.host.run(world::Command{"test -d " + path}).ok()) {
+    if (!ctx.inputs.value("force", false) && ctx.host.run(world::shell_command("test -d " + path)).ok()) {
       const auto diff = open.compare(ctx.host, path);
       if (!diff.changed.empty())
         throw ActionError(ctx.host.name() + ":" + path + " holds other versions of files in the snapshot: " +

@@ -125,7 +125,7 @@ class ManifestAction : public Action {
   }
   /// "" when the rollout of `what` (deployment/x, daemonset/y) in `ns` is complete, else kubectl's words.
   static std::string rollout(Context& ctx, const std::string& ns, const std::string& what) {
-    world::Command c{kubectl(ctx) + " -n " + ns + " rollout status " + what + " --timeout=1s"};
+    world::Command c = world::shell_command(kubectl(ctx) + " -n " + ns + " rollout status " + what + " --timeout=1s");
     c.timeout = Duration(60000);
     auto r = ctx.host.run(c);
     return r.ok() ? "" : what + ": " + tail_lines(r.err.empty() ? r.out : r.err, 1);
@@ -282,7 +282,7 @@ class IngressInstall : public ManifestAction {
     if (std::string why = rollout(ctx, ns, "deployment/" + ctx.inputs.at("deployment").get<std::string>()); !why.empty())
       return why;
     const std::string svc = ctx.inputs.at("service").get<std::string>(), want = ctx.inputs.at("address").get<std::string>();
-    world::Command c{kubectl(ctx) + " -n " + ns + " get service " + svc + " -o json"};
+    world::Command c = world::shell_command(kubectl(ctx) + " -n " + ns + " get service " + svc + " -o json");
     c.timeout = Duration(60000);
     auto r = ctx.host.run(c);
     if (!r.ok()) return "service " + svc + ": " + tail_lines(r.err, 1);

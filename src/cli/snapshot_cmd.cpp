@@ -7,9 +7,13 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <array>
 #include <regex>
+#include <set>
 
 #include "capture/nas.hpp"
+#include "capture/remote.hpp"
+#include "world/real/real_world.hpp"
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "cli/progress.hpp"
@@ -94,15 +98,41 @@ void list_tree(const Repository& repo, const Id& tree, const std::string& prefix
   }
 }
 
-/// --nas NAME=PATH → (section name, absolute source path).
+/// A directory on an SSH host: ssh://[USER@]HOST[:PORT]/PATH.
+struct SshSource {
+  std::string user, host, path;
+  int port = 0;
+};
+
+/// Parses ssh://[USER@]HOST[:PORT]/PATH; InputError naming `what` when malformed.
+SshSource parse_ssh_url(const std::string& url, const std::string& what) {
+  static const std::regex form(R"(ssh://(?:([^@/]+)@)?(\[[^\]]+\]|[^:/@]+)(?::([0-9]{1,5}))?(/.*))");
+  std::smatch m;
+  if (!std::regex_match(url, m, form))
+    throw InputError(what + ": '" + url + "' is not ssh://[USER@]HOST[:PORT]/PATH (an absolute path on the host)");
+  SshSource s{m[1], m[2], m[4]};
+  if (s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
+  if (m[3].matched) {
+    s.port = std::stoi(m[3]);
+    if (s.port < 1 || s.port > 65535) throw InputError(what + ": bad port in '" + url + "'");
+  }
+  while (s.path.size() > 1 && s.path.back() == '/') s.path.pop_back();
+  return s;
+}
+
+/// --nas NAME=PATH or NAME=ssh://… → (section name, source: an absolute path or the URL).
 std::pair<std::string, std::string> parse_nas(const std::string& spec) {
   auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-    throw InputError("--nas '" + spec + "': expected NAME=PATH, e.g. --nas media=/mnt/tank/media");
+    throw InputError("--nas '" + spec + "': expected NAME=PATH or NAME=ssh://[USER@]HOST[:PORT]/PATH, e.g. --nas media=/mnt/tank/media");
   std::string name = spec.substr(0, eq), path = spec.substr(eq + 1);
   static const std::regex valid("[A-Za-z0-9][A-Za-z0-9._-]*");
   if (!std::regex_match(name, valid))
     throw InputError("--nas '" + spec + "': NAME may hold letters, digits, '.', '_' and '-' only");
+  if (path.rfind("ssh://", 0) == 0) {
+    parse_ssh_url(path, "--nas " + name);
+    return {"nas/" + name, path};
+  }
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
   struct stat st;
@@ -121,7 +151,49 @@ int cmd_init(const Common& c, const RepoConfig& config) {
   return kOk;
 }
 
-int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::vector<std::string>& tags) {
+/// Where --nas sources are read: this machine, or SSH hosts made on first use.
+class SourceHosts {
+ public:
+  explicit SourceHosts(std::string ssh_config) : ssh_config_(std::move(ssh_config)) {}
+  world::Host& local() { return world_.host("local"); }
+  world::Host& ssh(const SshSource& s) {
+    const std::string name = (s.user.empty() ? "" : s.user + "@") + s.host + (s.port ? ":" + std::to_string(s.port) : "");
+    if (!added_.count(name)) {
+      world::real::SshHostSpec spec;
+      spec.name = name;
+      spec.address = s.host;
+      spec.port = s.port;
+      spec.user = s.user;
+      spec.ssh_config = ssh_config_;
+      try {
+        world_.add_ssh_host(spec);
+      } catch (const world::real::SshConfigError& e) {
+        throw InputError(std::string("--nas ") + name + ": " + e.what());
+      }
+      added_.insert(name);
+    }
+    return world_.host(name);
+  }
+
+ private:
+  std::string ssh_config_;
+  world::real::RealWorld world_;
+  std::set<std::string> added_;
+};
+
+/// Runs a --pre/--post command on a source's host; Failure naming it when it fails.
+void run_hook(world::Host& host, const std::string& which, const std::string& command) {
+  if (command.empty()) return;
+  auto r = host.run(world::shell_command(command));
+  if (!r.ok()) {
+    std::string line = r.err.substr(0, r.err.find('\n'));
+    throw Failure(which + " command on " + host.name() + " failed (exit " + std::to_string(r.exit_code) + ")" +
+                  (line.empty() ? "" : ": " + line));
+  }
+}
+
+int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::vector<std::string>& tags,
+               const std::string& pre, const std::string& post, const std::string& ssh_config) {
   std::vector<std::pair<std::string, std::string>> sources;
   for (const auto& spec : nas) {
     auto s = parse_nas(spec);
@@ -149,6 +221,7 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
   Snapshot snap;
   snap.host = host;
   snap.tags = tags;
+  SourceHosts hosts(ssh_config);
   for (const auto& [name, source] : sources) {
     std::optional<Id> parent_tree;
     for (auto it = earlier.rbegin(); it != earlier.rend() && !parent_tree; ++it) {
@@ -158,7 +231,22 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
         if (!snap.parent) snap.parent = it->id;
       }
     }
-    auto result = capture::capture_nas(repo, name, source, parent_tree, progress, say);
+    const bool remote = source.rfind("ssh://", 0) == 0;
+    world::Host& src_host = remote ? hosts.ssh(parse_ssh_url(source, "--nas")) : hosts.local();
+    run_hook(src_host, "--pre", pre);
+    capture::NasResult result;
+    try {
+      result = remote ? capture::capture_host_dir(repo, name, source, src_host, parse_ssh_url(source, "--nas").path, progress, say)
+                      : capture::capture_nas(repo, name, source, parent_tree, progress, say);
+    } catch (...) {
+      try {
+        run_hook(src_host, "--post", post);  // e.g. releasing a ZFS snapshot: also when the capture failed
+      } catch (const std::exception& e) {
+        say(e.what());
+      }
+      throw;
+    }
+    run_hook(src_host, "--post", post);
     snap.sections.push_back(result.section);
     for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
   }
@@ -268,8 +356,30 @@ int cmd_diff(const Common& c, const std::string& a, const std::string& b) {
   return kOk;
 }
 
+/// restore --to ssh://…: one section streamed into tar -x on the host.
+int restore_over_ssh(const Common& c, const std::string& ref, const std::string& section,
+                     const std::vector<std::string>& includes, const std::string& to, const std::string& ssh_config) {
+  const SshSource target = parse_ssh_url(to, "--to");
+  if (section.empty()) throw InputError("--to " + to + ": restoring over SSH takes one --section");
+  if (!includes.empty()) throw InputError("--to " + to + ": --include is not supported over SSH yet (restore the section)");
+  Repository repo(c.path());
+  Snapshot s = repo.find_snapshot(ref);
+  const Section* sec = s.section(strip_slashes(section));
+  if (!sec) throw InputError("snapshot " + s.id.short_hex() + " has no section " + section);
+  SourceHosts hosts(ssh_config);
+  world::Host& host = hosts.ssh(target);
+  auto probe = host.run(world::shell_command("test ! -e '" + target.path + "' || test -z \"$(ls -A '" + target.path + "')\""));
+  if (!probe.ok()) throw InputError("restore target " + to + " is not empty (restore into an empty or new directory)");
+  const auto started = std::chrono::steady_clock::now();
+  capture::restore_host_dir(repo, *sec, host, target.path);
+  std::fprintf(stderr, "drctl: restored %llu files (%s) of %s into %s in %.1fs\n", static_cast<unsigned long long>(sec->files),
+               human_bytes(sec->bytes).c_str(), sec->name.c_str(), to.c_str(), seconds_since(started));
+  return kOk;
+}
+
 int cmd_restore(const Common& c, const std::string& ref, const std::string& section,
-                std::vector<std::string> includes, const std::string& to, bool force) {
+                std::vector<std::string> includes, const std::string& to, bool force, const std::string& ssh_config) {
+  if (to.rfind("ssh://", 0) == 0) return restore_over_ssh(c, ref, section, includes, to, ssh_config);
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   for (auto& inc : includes) inc = strip_slashes(inc);
@@ -438,9 +548,17 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto nas = std::make_shared<std::vector<std::string>>();
   auto tags = std::make_shared<std::vector<std::string>>();
   auto* create = snap->add_subcommand("create", "Capture sources into a new snapshot");
-  create->add_option("--nas", *nas, "NAME=PATH: capture directory PATH as section nas/NAME (repeatable)")->required();
+  create->add_option("--nas", *nas,
+                     "NAME=PATH or NAME=ssh://[USER@]HOST[:PORT]/PATH: capture the directory as section nas/NAME (repeatable)")
+      ->required();
+  auto hooks = std::make_shared<std::array<std::string, 3>>();
+  create->add_option("--pre", (*hooks)[0], "A command run on each source's host before its capture (e.g. zfs snapshot)");
+  create->add_option("--post", (*hooks)[1], "A command run on each source's host after its capture, also when it failed");
+  create->add_option("--ssh-config", (*hooks)[2], "The OpenSSH client configuration for ssh:// sources (as ssh -F)");
   create->add_option("--tag", *tags, "A tag for the snapshot (repeatable)");
-  create->callback([&run, common, nas, tags] { run = [=] { return cmd_create(*common, *nas, *tags); }; });
+  create->callback([&run, common, nas, tags, hooks] {
+    run = [=] { return cmd_create(*common, *nas, *tags, (*hooks)[0], (*hooks)[1], (*hooks)[2]); };
+  });
 
   auto as_json = std::make_shared<bool>(false);
   auto* list = snap->add_subcommand("list", "List snapshots, oldest first");
@@ -473,10 +591,12 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   restore->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
   restore->add_option("--section", *section, "Restore only this section (e.g. nas/media), directly into --to");
   restore->add_option("--include", *includes, "Restore only this path (relative to the section with --section; repeatable)");
-  restore->add_option("--to", *to, "Target directory")->required();
+  restore->add_option("--to", *to, "Target directory, or ssh://[USER@]HOST[:PORT]/PATH (with --section: tar -x there)")->required();
   restore->add_flag("--force", *force, "Restore into a non-empty directory, replacing what is in the way");
-  restore->callback([&run, common, id1, section, includes, to, force] {
-    run = [=] { return cmd_restore(*common, *id1, *section, *includes, *to, *force); };
+  auto restore_ssh = std::make_shared<std::string>();
+  restore->add_option("--ssh-config", *restore_ssh, "The OpenSSH client configuration for an ssh:// target (as ssh -F)");
+  restore->callback([&run, common, id1, section, includes, to, force, restore_ssh] {
+    run = [=] { return cmd_restore(*common, *id1, *section, *includes, *to, *force, *restore_ssh); };
   });
 
   auto read_data = std::make_shared<bool>(false);

@@ -36,6 +36,13 @@ struct Command {
   std::string cwd;                          // empty: the host's default
 };
 
+/// A Command of just a script, the rest as by default.
+inline Command shell_command(std::string script) {
+  Command c;
+  c.script = std::move(script);
+  return c;
+}
+
 struct CommandResult {
   int exit_code = -1;      // -1 when killed (timeout or cancel)
   std::string out, err;    // everything the command wrote

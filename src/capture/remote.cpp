@@ -1,0 +1,159 @@
+#include "capture/remote.hpp"
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "capture/tar_stream.hpp"
+#include "store/error.hpp"
+
+namespace drctl::capture {
+
+namespace {
+
+/// Chunks from a producer thread to a consumer, at most `cap` of them waiting. Either side may
+/// give up: a closed pipe reads as its end, an abandoned one swallows what is still written.
+class Pipe {
+ public:
+  explicit Pipe(std::size_t cap = 16) : cap_(cap) {}
+
+  void write(const char* data, std::size_t n) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return abandoned_ || chunks_.size() < cap_; });
+    if (abandoned_) return;
+    chunks_.emplace_back(data, n);
+    cv_.notify_all();
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void abandon() {
+    std::lock_guard lock(mutex_);
+    abandoned_ = true;
+    chunks_.clear();
+    cv_.notify_all();
+  }
+  /// The next chunk; "" once the pipe is closed and empty.
+  std::string read() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return closed_ || !chunks_.empty(); });
+    if (chunks_.empty()) return "";
+    std::string out = std::move(chunks_.front());
+    chunks_.pop_front();
+    cv_.notify_all();
+    return out;
+  }
+
+ private:
+  std::size_t cap_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  bool closed_ = false, abandoned_ = false;
+};
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string first_line(const std::string& s) {
+  const auto start = s.find_first_not_of("\n");
+  if (start == std::string::npos) return "";
+  return s.substr(start, s.find('\n', start) - start);
+}
+
+std::string why(const world::CommandResult& r) {
+  if (r.timed_out) return "timed out";
+  if (r.cancelled) return "cancelled";
+  const std::string line = first_line(r.err);
+  return "exit " + std::to_string(r.exit_code) + (line.empty() ? "" : ": " + line);
+}
+
+}  // namespace
+
+std::string remote_tar_command(const std::string& dir) {
+  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + quoted(dir) + " .";
+}
+
+NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
+                           world::Host& host, const std::string& dir, Progress& progress,
+                           const std::function<void(const std::string&)>& warn) {
+  Pipe pipe;
+  world::CommandResult result;
+  std::exception_ptr failed;
+  std::thread producer([&] {
+    try {
+      result = host.run_stream(world::shell_command(remote_tar_command(dir)),
+                               [&](const char* data, std::size_t n) { pipe.write(data, n); });
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    pipe.close();
+  });
+  std::string pending;
+  std::size_t at = 0;
+  auto read = [&](char* buf, std::size_t size) -> std::size_t {
+    while (at == pending.size()) {
+      pending = pipe.read();
+      at = 0;
+      if (pending.empty()) return 0;
+    }
+    const std::size_t n = std::min(size, pending.size() - at);
+    std::memcpy(buf, pending.data() + at, n);
+    at += n;
+    return n;
+  };
+  NasResult out;
+  try {
+    out = capture_tar(repo, name, source, read, progress, warn);
+  } catch (...) {
+    pipe.abandon();
+    producer.join();
+    if (failed) std::rethrow_exception(failed);
+    if (!result.ok()) throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(result) + ")");
+    throw;
+  }
+  pipe.abandon();  // anything after the end of the archive is not ours
+  producer.join();
+  if (failed) std::rethrow_exception(failed);
+  if (!result.ok()) throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(result) + ")");
+  return out;
+}
+
+void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
+                      const std::string& dir) {
+  Pipe pipe;
+  std::exception_ptr failed;
+  std::thread producer([&] {
+    try {
+      write_tar(repo, section, [&](const char* data, std::size_t n) { pipe.write(data, n); });
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    pipe.close();
+  });
+  world::CommandResult result;
+  try {
+    result = host.run_stream(
+        world::shell_command("mkdir -p " + quoted(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + quoted(dir)),
+        [](const char*, std::size_t) {}, [&] { return pipe.read(); });
+  } catch (...) {
+    pipe.abandon();
+    producer.join();
+    throw;
+  }
+  pipe.abandon();
+  producer.join();
+  if (failed) std::rethrow_exception(failed);
+  if (!result.ok())
+    throw Failure("restore of " + section.name + " into " + dir + " on " + host.name() + " failed (" + why(result) + ")");
+}
+
+}  // namespace drctl::capture

@@ -1,0 +1,30 @@
+// A directory of any World host (a NAS over SSH, this machine, a simulated host) into a snapshot
+// section and back, as tar streams that flow while they are made: no temporary copy on either
+// side and a bounded amount in memory (a few chunks between the command and the store).
+#pragma once
+#include <functional>
+#include <string>
+
+#include "capture/nas.hpp"
+#include "store/repository.hpp"
+#include "world/world.hpp"
+
+namespace drctl::capture {
+
+/// What the host runs to hand over `dir`: pax, xattrs, sparse files, numeric owners.
+std::string remote_tar_command(const std::string& dir);
+
+/// Captures `dir` on `host` as section `name` (recording `source`): the host's tar stream goes
+/// through capture_tar as it arrives. Every file is re-read (tar sends them all); unchanged
+/// content is deduplicated chunk by chunk. Throws Failure naming the host when tar fails
+/// or the stream is cut.
+NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
+                           world::Host& host, const std::string& dir, Progress& progress,
+                           const std::function<void(const std::string&)>& warn);
+
+/// Restores `section` into `dir` on `host` (created when missing) through `tar -x` there, the
+/// stream made as it is sent. Throws Failure with tar's message when it fails.
+void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
+                      const std::string& dir);
+
+}  // namespace drctl::capture
