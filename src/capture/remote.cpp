@@ -1,4 +1,5 @@
 #include "capture/remote.hpp"
+#include "world/shell.hpp"
 
 #include <condition_variable>
 #include <cstring>
@@ -57,11 +58,6 @@ class Pipe {
   bool closed_ = false, abandoned_ = false;
 };
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 std::string first_line(const std::string& s) {
   const auto start = s.find_first_not_of("\n");
@@ -79,7 +75,7 @@ std::string why(const world::CommandResult& r) {
 }  // namespace
 
 std::string remote_tar_command(const std::string& dir) {
-  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + quoted(dir) + " .";
+  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + world::shell_quote(dir) + " .";
 }
 
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
@@ -142,7 +138,7 @@ void restore_host_dir(const store::Repository& repo, const store::Section& secti
   world::CommandResult result;
   try {
     result = host.run_stream(
-        world::shell_command("mkdir -p " + quoted(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + quoted(dir)),
+        world::shell_command("mkdir -p " + world::shell_quote(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + world::shell_quote(dir)),
         [](const char*, std::size_t) {}, [&] { return pipe.read(); });
   } catch (...) {
     pipe.abandon();

@@ -1,6 +1,7 @@
 // Where and how drctl reaches a host over SSH: the site's explicit settings, then an OpenSSH
 // client config file (read as `ssh -F FILE` would), then ssh(1)'s defaults.
 #pragma once
+#include "world/shell.hpp"
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -116,7 +117,6 @@ std::string ssh_expand_path(const std::string& path, const SshEndpoint& ep, cons
 /// asking for something drctl cannot do (ProxyJump, ProxyCommand).
 SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env = SshLocalEnv::current());
 
-/// `s` quoted for a POSIX shell when it needs it (for commands printed to the operator).
-std::string shell_quote(const std::string& s);
+using world::shell_quote;  // for commands printed to the operator
 
 }  // namespace drctl::world::real
