@@ -154,6 +154,7 @@ class ShellRun : public Action {
     if (r.timed_out)
       throw ActionError("timed out after " + seconds_text(ctx.timeout) + " (the command and its children were killed)",
                         tail_lines(r.out + r.err, 20));
+    if (!r.transport_error.empty()) throw ActionError(r.transport_error, tail_lines(r.out + r.err, 20));
     if (!r.ok()) throw ActionError("exited with status " + std::to_string(r.exit_code), tail_lines(r.out + r.err, 20));
     return {{"stdout", r.out}, {"stderr", r.err}, {"exit_code", r.exit_code}};
   }

@@ -226,7 +226,8 @@ class Runner {
     }
   }
 
-  /// The template context of instance i; a fanned-out step's outputs are its first instance's.
+  /// The template context of instance i. A fanned-out step's outputs are those of the
+  /// instance this one waited for (the same host's), else of its first instance with outputs.
   json context_for(std::size_t i, const json* outputs_override = nullptr) {
     const Instance& inst = instances_[i];
     const SiteHost* host = inst.step->on && rb_.site ? rb_.site->host(inst.host) : nullptr;
@@ -235,6 +236,8 @@ class Runner {
     json outputs = json::object();
     {
       std::lock_guard lock(mutex_);
+      for (std::size_t d : inst.deps)
+        if (const auto& r = results_[d]; !outputs.contains(r.step) && !r.outputs.empty()) outputs[r.step] = r.outputs;
       for (const auto& r : results_)
         if (!outputs.contains(r.step) && !r.outputs.empty()) outputs[r.step] = r.outputs;
     }

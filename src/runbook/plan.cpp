@@ -29,6 +29,7 @@ std::vector<const Step*> ordered(const Runbook& rb) {
 std::vector<Instance> expand(const Runbook& rb) {
   std::vector<Instance> out;
   std::map<std::string, std::vector<std::size_t>> by_step;
+  std::map<std::string, bool> fans_hosts;
   for (const Step* sp : ordered(rb)) {
     const Step& s = *sp;
     std::vector<std::string> hosts;
@@ -37,14 +38,23 @@ std::vector<Instance> expand(const Runbook& rb) {
       for (const SiteHost* h : rb.site->targets(*s.on)) hosts.push_back(h->name);
     if (hosts.empty()) throw LoadError(s.on_pos, "unknown host or group '" + s.on.value_or("") + "'");
     const bool fan_hosts = s.on && !(rb.site && rb.site->host(*s.on));
+    fans_hosts[s.id] = fan_hosts;
     json items = for_each_items(rb, s);
-    std::vector<std::size_t> deps;
-    for (const auto& [need, pos] : s.needs) {
-      const auto& theirs = by_step.at(need);
-      deps.insert(deps.end(), theirs.begin(), theirs.end());
-    }
     auto& mine = by_step[s.id];
     for (const auto& host : hosts) {
+      // A step fanned out over a group waits, per host, for that host's instances of a need
+      // fanned out likewise: a host that fails stops its own chain, not the others'. Every
+      // other need (a single host, local, or a group this host is not in) waits for all.
+      std::vector<std::size_t> deps;
+      for (const auto& [need, pos] : s.needs) {
+        const auto& theirs = by_step.at(need);
+        std::vector<std::size_t> same_host;
+        if (fan_hosts && fans_hosts.at(need))
+          for (std::size_t d : theirs)
+            if (out[d].host == host) same_host.push_back(d);
+        const auto& chosen = same_host.empty() ? theirs : same_host;
+        deps.insert(deps.end(), chosen.begin(), chosen.end());
+      }
       std::size_t n = items.is_array() ? items.size() : 1;
       for (std::size_t i = 0; i < n; ++i) {
         Instance inst;

@@ -48,6 +48,9 @@ struct CommandResult {
   std::string out, err;    // everything the command wrote
   bool timed_out = false;  // killed (with its whole process group) at the timeout
   bool cancelled = false;  // killed because Cancel was requested
+  /// Why the host could not be reached or the connection broke ("ssh: HOST: …"; also at the
+  /// end of `err`, with exit_code 255 as ssh(1) has it); empty when the transport held.
+  std::string transport_error;
   Duration elapsed{0};
   bool ok() const { return exit_code == 0; }
 };

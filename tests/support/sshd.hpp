@@ -26,19 +26,32 @@
 
 namespace support {
 
-/// One sshd listening on 127.0.0.1 at a free port, logging VERBOSE to a file.
+/// Where an sshd listens: by default 127.0.0.1 at a free port; or inside a network
+/// namespace (made by the test) at an address of it, port 22 unless given.
+struct SshdPlace {
+  std::string netns;                  // "" = this machine's own network
+  std::string address = "127.0.0.1";
+  int port = 0;                       // 0 = a free port on 127.0.0.1, or 22 in a namespace
+};
+
+/// One sshd, logging VERBOSE to a file.
 class Sshd {
  public:
   /// Generates the keys and starts the server logging at `log_level` (DEBUG shows keepalives);
   /// throws std::runtime_error with the reason (sshd's own message) when it cannot start.
-  explicit Sshd(std::string log_level = "VERBOSE") : dir_("sshd"), log_level_(std::move(log_level)) {
+  explicit Sshd(std::string log_level = "VERBOSE") : Sshd(SshdPlace{}, std::move(log_level)) {}
+
+  explicit Sshd(SshdPlace place, std::string log_level = "VERBOSE")
+      : dir_("sshd"), log_level_(std::move(log_level)), place_(std::move(place)) {
     ensure_privsep_dir();
     keygen(dir_ / "host_ed25519", "drctl-test-host");
     keygen(dir_ / "client_ed25519", "drctl-test-client");
     write_file(dir_ / "authorized_keys", read_file(dir_ / "client_ed25519.pub"), 0600);
     std::string last_error;
-    for (int attempt = 0; attempt < 5 && !server_; ++attempt) {
-      port_ = free_port();
+    const bool pick_port = place_.netns.empty() && place_.port == 0;
+    port_ = place_.port != 0 ? place_.port : 22;
+    for (int attempt = 0; attempt < (pick_port ? 5 : 1) && !server_; ++attempt) {
+      if (pick_port) port_ = free_port();
       write_config();
       start(last_error);
     }
@@ -50,6 +63,7 @@ class Sshd {
   Sshd& operator=(const Sshd&) = delete;
 
   int port() const { return port_; }
+  const std::string& address() const { return place_.address; }
   /// The scratch directory with the server's and the client's files.
   const fs::path& dir() const { return dir_.path(); }
   /// The client's private key (ed25519, no passphrase), listed in authorized_keys.
@@ -84,6 +98,17 @@ class Sshd {
     return static_cast<int>(victims.size());
   }
 
+  /// Stops the server and every connection it holds: the host goes dark (connections are
+  /// refused). start_again() brings it back with the same keys, address and port.
+  void stop_server() { stop(); }
+  void start_again() {
+    if (server_) return;
+    std::string error;
+    start(error);
+    if (!server_) throw std::runtime_error("test sshd did not start again: " + error);
+  }
+  bool serving() const { return server_ != nullptr; }
+
   /// A known_hosts line for this server's address with a freshly generated key that is not
   /// the server's (what the client would hold after the host was reinstalled).
   std::string other_key_line() {
@@ -92,12 +117,13 @@ class Sshd {
     return known_hosts_line(fs::path(key.string() + ".pub"));
   }
 
-  /// "[127.0.0.1]:PORT TYPE BASE64\n" for a public key file.
+  /// "[ADDRESS]:PORT TYPE BASE64\n" (or "ADDRESS TYPE BASE64\n" on port 22) for a public key file.
   std::string known_hosts_line(const fs::path& pub) const {
     std::istringstream in(read_file(pub));
     std::string type, base64;
     in >> type >> base64;
-    return "[127.0.0.1]:" + std::to_string(port_) + " " + type + " " + base64 + "\n";
+    const std::string who = port_ == 22 ? place_.address : "[" + place_.address + "]:" + std::to_string(port_);
+    return who + " " + type + " " + base64 + "\n";
   }
 
   /// The fingerprint of a public key file: "SHA256:…".
@@ -152,7 +178,7 @@ class Sshd {
   void write_config() {
     std::ostringstream c;
     c << "Port " << port_ << "\n"
-      << "ListenAddress 127.0.0.1\n"
+      << "ListenAddress " << place_.address << "\n"
       << "HostKey " << (dir_ / "host_ed25519").string() << "\n"
       << "PidFile " << (dir_ / "sshd.pid").string() << "\n"
       << "AuthorizedKeysFile " << (dir_ / "authorized_keys").string() << "\n"
@@ -173,12 +199,13 @@ class Sshd {
   void start(std::string& error) {
     std::error_code ec;
     fs::remove(log(), ec);
-    auto p = std::make_unique<Process>(std::vector<std::string>{"/usr/sbin/sshd", "-D", "-f",
-                                                                (dir_ / "sshd_config").string(), "-E", log().string()});
+    std::vector<std::string> argv{"/usr/sbin/sshd", "-D", "-f", (dir_ / "sshd_config").string(), "-E", log().string()};
+    if (!place_.netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", place_.netns});  // execs sshd in place
+    auto p = std::make_unique<Process>(argv);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < end) {
       std::string text = read_log();
-      if (text.find("Server listening on 127.0.0.1 port " + std::to_string(port_)) != std::string::npos) {
+      if (text.find("Server listening on " + place_.address + " port " + std::to_string(port_)) != std::string::npos) {
         server_ = std::move(p);
         return;
       }
@@ -252,6 +279,7 @@ class Sshd {
 
   TempDir dir_;
   std::string log_level_;
+  SshdPlace place_;
   int port_ = 0;
   int others_ = 0;
   std::unique_ptr<Process> server_;

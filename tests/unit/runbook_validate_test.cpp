@@ -2,8 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "runbook/loader.hpp"
+#include "runbook/plan.hpp"
 #include "runbook/template.hpp"
 #include "runbook/validate.hpp"
 #include "support/fs_tree.hpp"
@@ -367,4 +370,32 @@ TEST_CASE("validate: a dotted step id nests under steps") {
   Runbook rb = load_text(dir, yaml);
   json ctx = render_context(rb, rb.steps[1], nullptr, nullptr, json{{"kube.init", {{"token", "t0k"}}}});
   CHECK(render(*rb.steps[1].run, ctx, rb.steps[1].run_pos) == "echo t0k");
+}
+
+TEST_CASE("expand: a step fanned out over a group waits for the same host's instances of a fanned-out need") {
+  support::TempDir dir("expand");
+  write(dir / "site.yaml", "name: lab\nhosts:\n  cp1: {connection: local}\n  node1: {address: 10.0.0.11}\n"
+                           "  node2: {address: 10.0.0.12}\ngroups:\n  workers: [node1, node2]\n"
+                           "  all: [cp1, node1, node2]\n");
+  write(dir / "rb.yaml", with_site(R"(  - {id: local-first, run: "true"}
+  - {id: prep, on: workers, run: "true", needs: local-first}
+  - {id: work, on: workers, run: "true", needs: prep, for_each: [a, b]}
+  - {id: init, on: cp1, run: "true", needs: work}
+  - {id: join, on: workers, run: "true", needs: [init, work]}
+  - {id: all-hosts, on: all, run: "true", needs: join}
+)"));
+  std::vector<Instance> inst = expand(load_runbook((dir / "rb.yaml").string()));
+  std::map<std::string, std::set<std::string>> deps;
+  for (const auto& i : inst)
+    for (std::size_t d : i.deps) deps[i.id].insert(inst[d].id);
+  using S = std::set<std::string>;
+  CHECK(deps["prep[node1]"] == S{"local-first"});
+  CHECK(deps["work[node1][a]"] == S{"prep[node1]"});
+  CHECK(deps["work[node2][b]"] == S{"prep[node2]"});
+  // A single host waits for every instance; a group's instance for its own host's.
+  CHECK(deps["init"] == S{"work[node1][a]", "work[node1][b]", "work[node2][a]", "work[node2][b]"});
+  CHECK(deps["join[node2]"] == S{"init", "work[node2][a]", "work[node2][b]"});
+  // cp1 is in `all` but join has no instance there: it waits for all of join.
+  CHECK(deps["all-hosts[cp1]"] == S{"join[node1]", "join[node2]"});
+  CHECK(deps["all-hosts[node1]"] == S{"join[node1]"});
 }

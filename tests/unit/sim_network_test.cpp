@@ -323,7 +323,10 @@ TEST_CASE("sim network view: http_get reaches the handler of the node that answe
   view.serve_http("k8s-node1", 80, [&](const std::string& host, const std::string& path) {
     got_host = host;
     got_path = path;
-    return drctl::world::HttpResponse{200, "ok", {}, ""};
+    drctl::world::HttpResponse ok;
+    ok.status = 200;
+    ok.body = "ok";
+    return ok;
   });
   auto res = view.http_get("http://10.0.20.200/healthz", "grafana.viktorbarzin.me", 5s);
   CHECK(res.status == 200);

@@ -386,7 +386,8 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
   };
   auto ssh_failure = [&](const std::string& why) {
     result.exit_code = 255;
-    result.err += "ssh: " + name() + ": " + why + "\n";
+    result.transport_error = "ssh: " + name() + ": " + why;
+    result.err += result.transport_error + "\n";
     return finish();
   };
   if (cancel_.requested()) {
