@@ -264,6 +264,12 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
       spec.identity_file = h.vars.value("identity_file", "");
       spec.known_hosts = h.vars.value("known_hosts_file", "");
       spec.ssh_config = ssh_config;
+      if (h.vars.contains("become")) {
+        const auto& become = h.vars["become"];
+        if (!become.is_string() || become.get<std::string>() != "sudo")
+          throw InputError(rb.site->file + ": host " + h.name + ": become: must be 'sudo' (commands and files as root through sudo -n), not " + become.dump());
+        spec.sudo = true;
+      }
       try {
         world.add_ssh_host(spec);
       } catch (const world::real::SshConfigError& e) {

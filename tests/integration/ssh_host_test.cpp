@@ -596,3 +596,66 @@ TEST_CASE("drctl run: a site's SSH host runs steps over SSH, and an unknown host
   CHECK_MESSAGE(said.find(sshd.host_fingerprint()) != std::string::npos, refused.describe());
   CHECK(said.find("drctl hosts trust") != std::string::npos);
 }
+
+TEST_CASE("ssh host: become sudo runs commands and file transfers through sudo -n, and kills through it") {
+  Lab lab;
+  SshHostSpec s = lab.spec();
+  s.sudo = true;
+  auto host = lab.host(s);
+  // sudo names who asked: the command ran through it (the test logs in as root, whom sudo lets in).
+  CHECK(sh(*host, "echo \"$SUDO_USER:$(id -u)\"").out == lab.sshd.user() + ":0\n");
+  CHECK(sh(*lab.host(), "echo \"${SUDO_USER-none}\"").out == "none\n");
+  CHECK(sh(*host, "exit 7").exit_code == 7);
+
+  // Files: written atomically with the mode through a temporary file, parents made; read back.
+  const path file = lab.tmp / "sudo/a/b/file.conf";
+  const std::string big(3 * 1024 * 1024 + 17, 'q');  // more than one piece of put_file
+  host->put_file(file.string(), big, 0640);
+  CHECK(support::read_file(file) == big);
+  CHECK((support::lstat_or_throw(file).st_mode & 07777) == 0640);
+  host->put_file(file.string(), "second\n", 0600);
+  CHECK(support::read_file(file) == "second\n");
+  CHECK((support::lstat_or_throw(file).st_mode & 07777) == 0600);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : support::fs::directory_iterator(file.parent_path())) ++entries;
+  CHECK(entries == 1);  // no temporary file left
+  CHECK(host->get_file(file.string()) == std::optional<std::string>("second\n"));
+  CHECK(host->get_file((lab.tmp / "sudo/none").string()) == std::nullopt);
+  const std::string not_a_file = "get " + (lab.tmp / "sudo/a").string() + " (sudo): cat:";
+  CHECK_THROWS_WITH(host->get_file((lab.tmp / "sudo/a").string()), doctest::Contains(not_a_file.c_str()));
+
+  // A timeout kills the command's whole group, as root.
+  const std::string pidfile = (lab.tmp / "sudo.pid").string();
+  CommandResult r = sh(*host, "sleep 300 & echo $! > " + pidfile + "; wait", 500ms);
+  CHECK(r.timed_out);
+  const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
+  REQUIRE(!pid.empty());
+  CHECK(remote_process_gone(*host, pid));
+}
+
+TEST_CASE("drctl run: a site host with become: sudo runs its steps through sudo, and another value is refused") {
+  support::Sshd sshd;
+  support::TempDir t("run-sudo");
+  auto site = [&](const std::string& become) {
+    support::write_file(t / "site.yaml", "name: lab\nhosts:\n  box:\n    address: 127.0.0.1\n    port: " +
+                                             std::to_string(sshd.port()) + "\n    user: " + sshd.user() +
+                                             "\n    identity_file: " + sshd.client_key().string() +
+                                             "\n    known_hosts_file: " + sshd.known_hosts().string() +
+                                             "\n    become: " + become + "\n");
+  };
+  site("sudo");
+  support::write_file(t / "rb.yaml", "site: site.yaml\nsteps:\n"
+                                     "  - {id: conf, on: box, uses: file.put, with: {path: \"" + (t / "out/app.conf").string() +
+                                     "\", content: \"as root\\n\", mode: \"0600\"}}\n"
+                                     "  - {id: who, on: box, needs: conf, run: \"echo $SUDO_USER > " + (t / "out/who").string() + "\"}\n");
+  auto r = support::drctl({"run", (t / "rb.yaml").string(), "--state", (t / "state").string()});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(support::read_file(t / "out/app.conf") == "as root\n");
+  CHECK(support::read_file(t / "out/who") == sshd.user() + "\n");
+
+  site("doas");
+  auto refused = support::drctl({"run", (t / "rb.yaml").string(), "--state", (t / "state2").string()});
+  CHECK(refused.exit_code == 2);
+  CHECK_MESSAGE(support::is_one_error_line(refused.err), refused.describe());
+  CHECK(refused.err.find("site.yaml: host box: become: must be 'sudo'") != std::string::npos);
+}

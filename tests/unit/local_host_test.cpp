@@ -2,6 +2,7 @@
 // cancel killing whole process groups, and atomic file writes.
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -361,4 +362,57 @@ TEST_CASE("local world: hosts by name, aliases and no hypervisor") {
   world.cancel().request();
   CHECK_FALSE(world.clock().sleep(milliseconds(1000)));
   CHECK(world.host("local").run(Command{"echo hi", "", {}, {}, ""}).cancelled);
+}
+
+namespace {
+long max_rss_kib() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+}  // namespace
+
+TEST_CASE("local host: run_stream hands stdout over as it comes and pulls stdin piece by piece, holding neither") {
+  Cancel cancel;
+  LocalHost host("local", cancel);
+  const long rss_before = max_rss_kib();
+  std::uint64_t got = 0, calls = 0;
+  unsigned char last = 0;
+  Command out;
+  out.script = "head -c 268435456 /dev/zero | tr '\\0' 'x'; echo done >&2";
+  CommandResult r = host.run_stream(out, [&](const char* p, std::size_t n) {
+    got += n;
+    ++calls;
+    last = static_cast<unsigned char>(p[n - 1]);
+  });
+  CHECK(r.exit_code == 0);
+  CHECK(got == 268435456u);
+  CHECK(calls > 100);
+  CHECK(last == 'x');
+  CHECK(r.out.empty());
+  CHECK(r.err == "done\n");
+
+  // 128 MiB pulled in 1 MiB pieces into wc -c; the command's output still comes back.
+  int pieces = 0;
+  Command in;
+  in.script = "wc -c";
+  std::string collected;
+  r = host.run_stream(in, [&](const char* p, std::size_t n) { collected.append(p, n); },
+                      [&]() -> std::string { return pieces++ < 128 ? std::string(1 << 20, 'y') : std::string(); });
+  CHECK(r.exit_code == 0);
+  CHECK(pieces == 129);  // every piece and the empty one that ends stdin
+  CHECK(collected == "134217728\n");
+  const long grew_mib = (max_rss_kib() - rss_before) / 1024;
+  const std::string grew = "max RSS grew by " + std::to_string(grew_mib) + " MiB";
+  CHECK_MESSAGE(grew_mib < 48, grew);
+
+  // A command that stops reading early: the rest is not pulled for ever, and it ends.
+  pieces = 0;
+  in.script = "head -c 10 >/dev/null; echo read";
+  collected.clear();
+  r = host.run_stream(in, [&](const char* p, std::size_t n) { collected.append(p, n); },
+                      [&]() -> std::string { return pieces++ < 100000 ? std::string(1 << 16, 'z') : std::string(); });
+  CHECK(r.exit_code == 0);
+  CHECK(collected == "read\n");
+  CHECK(pieces < 100000);
 }

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -188,14 +189,21 @@ void unregister_group(pid_t pgid) {
   }
 }
 
-/// One running command: its pipes, its process and what it wrote so far.
+using OutFn = std::function<void(const char*, std::size_t)>;
+using InFn = std::function<std::string()>;
+
+/// One running command: its pipes, its process and what it wrote so far. stdout goes to
+/// `on_out` when given (else into `out`); stdin comes from `in` piece by piece until it returns
+/// "" when given (else from `input`).
 class Running {
  public:
-  Running(pid_t pid, Pipe& in, Pipe& out, Pipe& err, const std::string& input)
-      : pid_(pid), in_(std::move(in.write)), out_(std::move(out.read)), err_(std::move(err.read)), input_(input) {
+  Running(pid_t pid, Pipe& in, Pipe& out, Pipe& err, const std::string& input, const OutFn* on_out, const InFn* pull)
+      : pid_(pid), in_(std::move(in.write)), out_(std::move(out.read)), err_(std::move(err.read)), input_(&input),
+        on_out_(on_out), pull_(pull) {
     pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     for (Fd* fd : {&in_, &out_, &err_}) set_nonblocking(fd->get());
-    if (input_.empty()) in_.reset();
+    if (pull_) input_ = &piece_;
+    else if (input_->empty()) in_.reset();
     register_group(pid_);
   }
   Running(const Running&) = delete;
@@ -224,8 +232,8 @@ class Running {
     if (n > 0) {
       for (const pollfd& p : fds) {
         if (p.revents == 0) continue;
-        if (p.fd == out_.get()) read_some(out_, out);
-        else if (p.fd == err_.get()) read_some(err_, err);
+        if (p.fd == out_.get()) read_some(out_, out, on_out_);
+        else if (p.fd == err_.get()) read_some(err_, err, nullptr);
         else if (p.fd == in_.get()) write_some();
       }
     }
@@ -264,19 +272,28 @@ class Running {
   std::string out, err;
 
  private:
-  void read_some(Fd& fd, std::string& sink) {
+  void read_some(Fd& fd, std::string& sink, const OutFn* stream) {
     char buf[kChunk];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n > 0) sink.append(buf, static_cast<std::size_t>(n));
+    if (n > 0 && stream) (*stream)(buf, static_cast<std::size_t>(n));
+    else if (n > 0) sink.append(buf, static_cast<std::size_t>(n));
     else if (n == 0 || (errno != EINTR && errno != EAGAIN)) fd.reset();
   }
 
   void write_some() {
-    std::size_t size = std::min(kChunk, input_.size() - written_);
-    ssize_t n = write_no_sigpipe(in_.get(), input_.data() + written_, size);
+    if (pull_ && written_ == input_->size()) {
+      piece_ = (*pull_)();  // may wait for the producer: the command waits on its stdin meanwhile
+      written_ = 0;
+      if (piece_.empty()) {
+        in_.reset();
+        return;
+      }
+    }
+    std::size_t size = std::min(kChunk, input_->size() - written_);
+    ssize_t n = write_no_sigpipe(in_.get(), input_->data() + written_, size);
     if (n > 0) written_ += static_cast<std::size_t>(n);
     else if (errno != EINTR && errno != EAGAIN) in_.reset();  // the command closed its stdin
-    if (written_ == input_.size()) in_.reset();
+    if (!pull_ && written_ == input_->size()) in_.reset();
   }
 
   void try_reap() {
@@ -296,7 +313,10 @@ class Running {
 
   pid_t pid_;
   Fd in_, out_, err_, pidfd_;
-  const std::string& input_;
+  const std::string* input_;
+  std::string piece_;  // the piece pulled last, when stdin is pulled
+  const OutFn* on_out_;
+  const InFn* pull_;
   std::size_t written_ = 0;
   bool reaped_ = false, status_known_ = false, killed_ = false;
   int status_ = 0;
@@ -306,7 +326,13 @@ class Running {
 
 LocalHost::LocalHost(std::string name, const Cancel& cancel) : name_(std::move(name)), cancel_(cancel) {}
 
-CommandResult LocalHost::run(const Command& command) {
+CommandResult LocalHost::run(const Command& command) { return execute(command, nullptr, nullptr); }
+
+CommandResult LocalHost::run_stream(const Command& command, const OutFn& on_out, const InFn& in) {
+  return execute(command, &on_out, in ? &in : nullptr);
+}
+
+CommandResult LocalHost::execute(const Command& command, const OutFn* on_out, const InFn* in_fn) {
   const auto start = Clock_::now();
   const auto elapsed = [&start] { return std::chrono::duration_cast<Duration>(Clock_::now() - start); };
   CommandResult result;
@@ -337,7 +363,7 @@ CommandResult LocalHost::run(const Command& command) {
   const pid_t pid = child.id();
   child.detach();  // reaped below with waitpid, which also gives the terminating signal
 
-  Running proc(pid, in, out, err, command.stdin_data);
+  Running proc(pid, in, out, err, command.stdin_data, on_out, in_fn);
   const bool limited = command.timeout > Duration::zero();
   const auto deadline = start + command.timeout;
   while (!proc.finished()) {

@@ -1,6 +1,7 @@
 // The machine drctl runs on, as a Host: commands through /bin/sh (Boost.Process), files on
 // the local file system.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,11 @@ class LocalHost : public Host {
   /// with the reason in `err`.
   CommandResult run(const Command& command) override;
 
+  /// Streams both ways without holding the data: stdout to `on_out` as it arrives, stdin
+  /// pulled from `in` (when set) as the command reads it.
+  CommandResult run_stream(const Command& command, const std::function<void(const char*, std::size_t)>& on_out,
+                           const std::function<std::string()>& in = nullptr) override;
+
   /// Writes through a temporary file in the same directory (fsync, rename, fsync of the
   /// directory); the file gets exactly `mode`, whatever the umask. Throws std::runtime_error.
   void put_file(const std::string& path, const std::string& content, unsigned mode) override;
@@ -38,6 +44,9 @@ class LocalHost : public Host {
   void set_tag(std::string tag) { tag_ = std::move(tag); }
 
  private:
+  CommandResult execute(const Command& command, const std::function<void(const char*, std::size_t)>* on_out,
+                        const std::function<std::string()>* in);
+
   std::string name_;
   std::string tag_;
   const Cancel& cancel_;

@@ -357,6 +357,7 @@ SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env
   ep.port = static_cast<int>(n);
 
   ep.user = !spec.user.empty() ? spec.user : v.user ? v.user->text : env.user;
+  ep.sudo = spec.sudo;
   if (ep.user.empty()) throw SshConfigError("cannot tell which user to log in to " + ep.alias + " as: give the host a user");
 
   if (!spec.identity_file.empty()) {

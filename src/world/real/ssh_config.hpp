@@ -24,6 +24,7 @@ struct SshHostSpec {
   std::string identity_file;  // empty: the config's IdentityFile lines, else ~/.ssh/id_{ed25519,ecdsa,rsa}
   std::string known_hosts;    // empty: the config's UserKnownHostsFile, else ~/.ssh/known_hosts
   std::string ssh_config;     // empty: ~/.ssh/config when it exists
+  bool sudo = false;          // commands and files as root through `sudo -n` (the site's `become: sudo`)
 };
 
 /// The local side that the defaults and the %-tokens depend on.
@@ -49,6 +50,7 @@ struct SshEndpoint {
   std::chrono::seconds connect_timeout{15};
   std::chrono::seconds keepalive_interval{15};  // an SSH keepalive after this much silence
   std::string config_file;  // the config file read, "" when none
+  bool sudo = false;        // commands and files as root through `sudo -n`
 
   // What the site gave explicitly, so that messages can repeat it (drctl hosts trust …).
   bool explicit_port = false;

@@ -49,13 +49,18 @@ bool valid_env_name(const std::string& k) {
 }
 
 // The exec request: env as exports (sshd's AcceptEnv is usually off), the cwd, the script.
-std::string remote_command(const Command& c, const std::string& tag) {
+/// `script` run by /bin/sh, as root through `sudo -n` (never waits for a password) when `sudo`.
+std::string as_shell(const std::string& script, bool sudo) {
+  return std::string(sudo ? "exec sudo -n -- /bin/sh -c " : "exec /bin/sh -c ") + shell_quote(script);
+}
+
+std::string remote_command(const Command& c, const std::string& tag, bool sudo) {
   std::string inner;
   if (!tag.empty()) inner += "DRCTL_RUN_TAG=" + shell_quote(tag) + "; export DRCTL_RUN_TAG; ";
   for (const auto& [k, v] : c.env) inner += k + "=" + shell_quote(v) + "; export " + k + "; ";
   if (!c.cwd.empty()) inner += "cd -- " + shell_quote(c.cwd) + " || exit 127; ";
   inner += "exec /bin/sh -c " + shell_quote(c.script);
-  return "exec /bin/sh -c " + shell_quote(kWrapper) + " drctl " + shell_quote(inner) + " " + shell_quote(kWrapper);
+  return as_shell(kWrapper, sudo) + " drctl " + shell_quote(inner) + " " + shell_quote(kWrapper);
 }
 
 int signal_number(const std::string& name) {
@@ -66,6 +71,15 @@ int signal_number(const std::string& name) {
   for (const auto& [n, v] : table)
     if (name == n) return v;
   return 0;
+}
+
+/// Why a helper command failed, for a message: its last line of stderr, else its exit status.
+std::string last_line(const std::string& err, int exit_code) {
+  std::string text = err;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.empty()) return exit_code < 0 ? "killed" : "exit status " + std::to_string(exit_code);
+  const auto nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
 std::string parent_of(const std::string& path) {
@@ -226,7 +240,7 @@ class RemoteCommand {
 // SIGTERM, then SIGKILL after 2 s, to `target` ("-PGID" or "PID"), over a channel of its own.
 // A group counts as gone when only zombies are left in it (their new parent reaps them when it
 // gets to it).
-std::string kill_remote(SshConnection& conn, const std::string& target) {
+std::string kill_remote(SshConnection& conn, const std::string& target, bool sudo) {
   const std::string script =
       "t=" + target + "; g=${t#-}\n"
       "gone() {\n"
@@ -248,7 +262,7 @@ std::string kill_remote(SshConnection& conn, const std::string& target) {
   CommandResult ignored;
   RemoteCommand killer(conn, ignored, nullptr);
   std::string error;
-  if (!killer.start("exec /bin/sh -c " + shell_quote(script), error)) return error;
+  if (!killer.start(as_shell(script, sudo), error)) return error;
   killer.pump_until([&] { return killer.finished(); }, kKillWait);
   return killer.finished() ? "" : "no answer within 5 s";
 }
@@ -402,7 +416,7 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
     }
   const bool limited = command.timeout > Duration::zero();
   const auto deadline = limited ? start + command.timeout : Clock_::time_point::max();
-  const std::string remote = remote_command(command, tagged ? tag_ : "");
+  const std::string remote = remote_command(command, tagged ? tag_ : "", endpoint_.sudo);
 
   for (int attempt = 0;; ++attempt) {
     std::optional<Lease> lease;
@@ -510,7 +524,7 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
       result.exit_code = -1;
       cmd.pump_until([&] { return cmd.header_done() || cmd.finished(); }, kGroupWait);
       if (cmd.group_known()) {
-        const std::string failed = kill_remote(conn, cmd.kill_target());
+        const std::string failed = kill_remote(conn, cmd.kill_target(), endpoint_.sudo);
         if (!failed.empty())
           result.err += "drctl: could not kill the command on " + name() + " (" + failed + "); it may still be running\n";
       } else if (!cmd.finished()) {
@@ -616,6 +630,21 @@ void SshHost::put_stream(const std::string& path, unsigned mode, const InFn& nex
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty() || base == "." || base == "..") throw std::runtime_error(where() + ": put " + path + ": not a file path");
   const std::string dir = parent_of(path);
+  if (endpoint_.sudo) {
+    // As root: the content streams into a temporary file next to the target (cat on the
+    // command's stdin), which is then fsynced and renamed over it; SFTP would write as the user.
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", mode & 07777);
+    Command put;
+    put.script = "set -e; p=" + shell_quote(path) + "; d=" + shell_quote(dir.empty() ? "." : dir) +
+                 "; mkdir -p -- \"$d\"; t=$(mktemp \"$d/." + base + ".drctl-XXXXXX\"); "
+                 "trap 'rm -f -- \"$t\"' EXIT; cat > \"$t\"; chmod " + octal + " \"$t\"; "
+                 "sync -- \"$t\" 2>/dev/null || sync; mv -f -- \"$t\" \"$p\"; trap - EXIT";
+    CommandResult r = execute(put, nullptr, &next_chunk, true);
+    if (r.cancelled) throw std::runtime_error(where() + ": put " + path + ": cancelled");
+    if (!r.ok()) throw std::runtime_error(where() + ": put " + path + " (sudo): " + last_line(r.err, r.exit_code));
+    return;
+  }
   const std::string temp = (dir.empty() ? "" : dir == "/" ? "/" : dir + "/") + "." + base + ".drctl-" + random_suffix();
   auto poll = [this] {
     if (cancel_.requested()) throw SshError("cancelled");
@@ -664,6 +693,15 @@ std::optional<std::string> SshHost::get_file(const std::string& path) {
 }
 
 bool SshHost::get_stream(const std::string& path, const OutFn& sink) {
+  if (endpoint_.sudo) {
+    Command get;
+    get.script = "p=" + shell_quote(path) + "; [ -e \"$p\" ] || exit 3; exec cat -- \"$p\"";
+    CommandResult r = execute(get, &sink, nullptr, true);
+    if (r.exit_code == 3 && r.err.empty()) return false;
+    if (r.cancelled) throw std::runtime_error(where() + ": get " + path + ": cancelled");
+    if (!r.ok()) throw std::runtime_error(where() + ": get " + path + " (sudo): " + last_line(r.err, r.exit_code));
+    return true;
+  }
   auto poll = [this] {
     if (cancel_.requested()) throw SshError("cancelled");
   };
