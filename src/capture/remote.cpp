@@ -124,12 +124,12 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
 }
 
 void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
-                      const std::string& dir) {
+                      const std::string& dir, const std::vector<std::string>& includes) {
   Pipe pipe;
   std::exception_ptr failed;
   std::thread producer([&] {
     try {
-      write_tar(repo, section, [&](const char* data, std::size_t n) { pipe.write(data, n); });
+      write_tar(repo, section, [&](const char* data, std::size_t n) { pipe.write(data, n); }, includes);
     } catch (...) {
       failed = std::current_exception();
     }

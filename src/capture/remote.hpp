@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "capture/nas.hpp"
 #include "store/repository.hpp"
@@ -23,8 +24,9 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
                            const std::function<void(const std::string&)>& warn);
 
 /// Restores `section` into `dir` on `host` (created when missing) through `tar -x` there, the
-/// stream made as it is sent. Throws Failure with tar's message when it fails.
+/// stream made as it is sent; with `includes`, only those paths (see write_tar). Throws
+/// Failure with tar's message when it fails.
 void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
-                      const std::string& dir);
+                      const std::string& dir, const std::vector<std::string>& includes = {});
 
 }  // namespace drctl::capture

@@ -13,6 +13,7 @@
 
 #include "store/chunker.hpp"
 #include "store/error.hpp"
+#include "store/restorer.hpp"
 
 namespace drctl::capture {
 
@@ -398,9 +399,11 @@ la_ssize_t write_callback(struct archive* a, void* client, const void* data, std
 
 class TarWriter {
  public:
-  TarWriter(const Repository& repo, const WriteFn& write) : repo_(repo), sink_(write) {}
+  TarWriter(const Repository& repo, const WriteFn& write, const std::vector<std::string>& includes)
+      : repo_(repo), sink_(write), includes_(includes) {}
 
   void run(const Section& section) {
+    tree_ = section.tree;
     std::unique_ptr<struct archive, WriteDeleter> a(archive_write_new());
     a_ = a.get();
     check(archive_write_set_format_pax(a_), "cannot choose the pax format");
@@ -418,6 +421,12 @@ class TarWriter {
   }
 
  private:
+  /// The name a hard link's target was written under (itself, unless an include moved it).
+  const std::string& first_name(const std::string& target) const {
+    auto it = first_names_.find(target);
+    return it == first_names_.end() ? target : it->second;
+  }
+
   void check(int rc, const std::string& what) {
     if (rc >= ARCHIVE_WARN) return;
     if (sink_.error) std::rethrow_exception(sink_.error);
@@ -428,6 +437,22 @@ class TarWriter {
     Tree tree = repo_.load_tree(tree_id);
     for (const Node& n : tree.nodes) {
       std::string path = prefix + n.name;
+      const std::string rel = path.substr(2);  // without "./"
+      if (!store::path_included(includes_, rel)) continue;
+      if (!includes_.empty()) {
+        if (n.type == NodeType::File) {
+          first_names_[rel] = rel;
+        } else if (n.type == NodeType::Hardlink && !first_names_.contains(n.target)) {
+          // Its first name is left out: this name carries the content, and later names link to it.
+          auto first = store::find_node(repo_, tree_, n.target);
+          if (!first || first->type != NodeType::File)
+            throw Failure("hard link target " + n.target + " is missing from the snapshot");
+          write_header(*first, path);
+          write_content(*first, path);
+          first_names_[n.target] = rel;
+          continue;
+        }
+      }
       write_header(n, path);
       if (n.type == NodeType::Dir && n.subtree) write_dir(*n.subtree, path + "/");
       if (n.type == NodeType::File) write_content(n, path);
@@ -459,7 +484,7 @@ class TarWriter {
         break;
       case NodeType::Hardlink:
         archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_copy_hardlink(e.get(), ("./" + n.target).c_str());
+        archive_entry_copy_hardlink(e.get(), ("./" + first_name(n.target)).c_str());
         break;
       case NodeType::Symlink:
         archive_entry_set_filetype(e.get(), AE_IFLNK);
@@ -525,6 +550,9 @@ class TarWriter {
 
   const Repository& repo_;
   StreamSink sink_;
+  const std::vector<std::string>& includes_;
+  Id tree_;
+  std::map<std::string, std::string> first_names_;  // with includes: a file's path → where it was written
   struct archive* a_ = nullptr;
 };
 
@@ -547,8 +575,9 @@ NasResult capture_tar_bytes(Repository& repo, const std::string& name, const std
   return capture_tar(repo, name, source, read, progress, warn);
 }
 
-void write_tar(const Repository& repo, const Section& section, const WriteFn& write) {
-  TarWriter(repo, write).run(section);
+void write_tar(const Repository& repo, const Section& section, const WriteFn& write,
+               const std::vector<std::string>& includes) {
+  TarWriter(repo, write, includes).run(section);
 }
 
 std::string tar_bytes(const Repository& repo, const Section& section) {

@@ -34,8 +34,12 @@ NasResult capture_tar_bytes(store::Repository& repo, const std::string& name, co
 /// links, numeric owners, the root's metadata as "./") through `write`, streaming (constant memory: file by file,
 /// chunk by chunk). What `tar -xpf - --xattrs --numeric-owner -C DIR` on the other side turns back into the tree.
 /// Throws Failure when a blob is missing or damaged or `write` throws (its exception is passed on).
+/// With `includes` (section-relative paths), only those paths, what is inside them and the
+/// directories on the way (as `snapshot restore --include`); a hard link whose first name is
+/// left out carries the content itself.
 void write_tar(const store::Repository& repo, const store::Section& section,
-               const std::function<void(const char* data, std::size_t size)>& write);
+               const std::function<void(const char* data, std::size_t size)>& write,
+               const std::vector<std::string>& includes = {});
 
 /// Convenience: into a string.
 std::string tar_bytes(const store::Repository& repo, const store::Section& section);

@@ -361,17 +361,22 @@ int restore_over_ssh(const Common& c, const std::string& ref, const std::string&
                      const std::vector<std::string>& includes, const std::string& to, const std::string& ssh_config) {
   const SshSource target = parse_ssh_url(to, "--to");
   if (section.empty()) throw InputError("--to " + to + ": restoring over SSH takes one --section");
-  if (!includes.empty()) throw InputError("--to " + to + ": --include is not supported over SSH yet (restore the section)");
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   const Section* sec = s.section(strip_slashes(section));
   if (!sec) throw InputError("snapshot " + s.id.short_hex() + " has no section " + section);
+  std::vector<std::string> paths;
+  for (const auto& inc : includes) {
+    paths.push_back(strip_slashes(inc));
+    if (!find_node(repo, sec->tree, paths.back()))
+      throw InputError("no " + printable(paths.back()) + " in section " + sec->name + " of snapshot " + s.id.short_hex());
+  }
   SourceHosts hosts(ssh_config);
   world::Host& host = hosts.ssh(target);
   auto probe = host.run(world::shell_command("test ! -e '" + target.path + "' || test -z \"$(ls -A '" + target.path + "')\""));
   if (!probe.ok()) throw InputError("restore target " + to + " is not empty (restore into an empty or new directory)");
   const auto started = std::chrono::steady_clock::now();
-  capture::restore_host_dir(repo, *sec, host, target.path);
+  capture::restore_host_dir(repo, *sec, host, target.path, paths);
   std::fprintf(stderr, "drctl: restored %llu files (%s) of %s into %s in %.1fs\n", static_cast<unsigned long long>(sec->files),
                human_bytes(sec->bytes).c_str(), sec->name.c_str(), to.c_str(), seconds_since(started));
   return kOk;

@@ -29,7 +29,9 @@ struct timespec ts_of(std::int64_t ns) {
   return t;
 }
 
-bool included(const std::vector<std::string>& includes, const std::string& path) {
+}  // namespace
+
+bool path_included(const std::vector<std::string>& includes, const std::string& path) {
   if (includes.empty()) return true;
   for (const auto& inc : includes) {
     if (path == inc) return true;
@@ -38,6 +40,8 @@ bool included(const std::vector<std::string>& includes, const std::string& path)
   }
   return false;
 }
+
+namespace {
 
 void apply_metadata(const Node& n, const std::string& path) {
   for (const auto& [name, value] : n.xattrs)
@@ -80,7 +84,7 @@ class Restorer {
     const Tree& tree = *trees_.back();
     for (const Node& n : tree.nodes) {
       std::string rel = section_path.empty() ? n.name : section_path + "/" + n.name;
-      if (!included(options_.includes, rel)) continue;
+      if (!path_included(options_.includes, rel)) continue;
       std::string path = dir + "/" + n.name;
       try {
         restore_node(n, path, rel);

@@ -28,6 +28,10 @@ void restore_tree(const Repository& repo, const Id& root, const std::string& tar
 /// Gives `dir` the metadata of a section's root directory (Section::root).
 void restore_root_metadata(const Repository& repo, const Id& root, const std::string& dir);
 
+/// Whether a section-relative path is restored under `includes` (empty: everything): an
+/// included path, something inside one, or a directory on the way to one.
+bool path_included(const std::vector<std::string>& includes, const std::string& path);
+
 /// Finds the node at a section-relative path ("a/b/c"); nullopt when absent.
 std::optional<Node> find_node(const Repository& repo, const Id& root, const std::string& path);
 

@@ -81,3 +81,41 @@ TEST_CASE("nas over ssh: the same tree captured locally and over SSH restores id
   CHECK(fs::exists(t / "post-ran"));
   CHECK(list_ids(repo).size() == 2);  // nothing saved for the failed one
 }
+
+TEST_CASE("nas over ssh: restore --include sends only those paths, and a hard link whose first name is left out keeps its content") {
+  support::Sshd sshd;
+  TempDir t("nas-ssh-include");
+  const fs::path src = t / "src";
+  for (const char* dir : {"a", "b/sub", "c"}) fs::create_directories(src / dir);
+  write_file(src / "a/orig", "shared content\n", 0640);
+  fs::create_hard_link(src / "a/orig", src / "b/link");
+  fs::create_hard_link(src / "a/orig", src / "b/link2");
+  write_file(src / "b/sub/file", "inside b\n", 0600);
+  write_file(src / "c/other", std::string(300000, 'c'), 0644);
+  const fs::path config = nas_config(sshd, t.path());
+  const fs::path repo = t / "repo";
+  init_repo(repo, small_chunks());
+  const std::string id = create_snapshot(repo, {{"data", src}});
+
+  RunResult local = support::drctl({"snapshot", "restore", id, "--repo", repo.string(), "--section", "nas/data", "--include",
+                                    "b", "--to", (t / "local").string()});
+  REQUIRE_MESSAGE(local.exit_code == 0, local.describe());
+  RunResult remote = support::drctl({"snapshot", "restore", id, "--repo", repo.string(), "--section", "nas/data", "--include",
+                                     "b", "--to", "ssh://nas" + (t / "remote").string(), "--ssh-config", config.string()});
+  REQUIRE_MESSAGE(remote.exit_code == 0, remote.describe());
+  CHECK(read_file(t / "remote/b/link") == "shared content\n");
+  CHECK(read_file(t / "remote/b/sub/file") == "inside b\n");
+  CHECK((lstat_or_throw(t / "remote/b/link").st_mode & 07777) == 0640);
+  // The two names still share one inode, as in the snapshot.
+  CHECK(lstat_or_throw(t / "remote/b/link").st_ino == lstat_or_throw(t / "remote/b/link2").st_ino);
+  CHECK_FALSE(fs::exists(t / "remote/a"));
+  CHECK_FALSE(fs::exists(t / "remote/c"));
+  auto d = compare_trees(t / "local", t / "remote");
+  CHECK_MESSAGE(d.empty(), "--include over SSH differs from a local --include:\n" << join_diffs(d));
+
+  RunResult missing = support::drctl({"snapshot", "restore", id, "--repo", repo.string(), "--section", "nas/data", "--include",
+                                      "nope", "--to", "ssh://nas" + (t / "remote2").string(), "--ssh-config", config.string()});
+  CHECK(missing.exit_code == 2);
+  CHECK(is_one_error_line(missing.err));
+  CHECK(missing.err.find("no nope in section nas/data") != std::string::npos);
+}
