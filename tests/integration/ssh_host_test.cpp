@@ -150,6 +150,26 @@ TEST_CASE("ssh host: exit codes and stdout apart from stderr and stdin and env a
   CHECK(r.out == "it's \"quoted\" $HOME `x` \\ ;|");
   CHECK(r.err == lab.tmp.str() + "\n");
 
+  // Env values reach the command intact (newlines, quotes, UTF-8, trailing newlines) with its
+  // stdin after them, and never stand in any process's arguments on the host while it runs.
+  c = {};
+  const std::string token = "s3cr3t-\xc3\xa9\n'two' \"lines\" %s \\0101 $(id)\n\n";
+  c.script =
+      "p=s3c; p=${p}r3t; n=0; for f in /proc/[0-9]*/cmdline; do a=$(tr '\\0' ' ' < \"$f\" 2>/dev/null); "
+      "case \"$a\" in *\"$p\"*) n=$((n+1));; esac; done; printf '%s|%s|' \"$TOKEN\" \"$n\"; cat";
+  c.env = {{"TOKEN", token}, {"OTHER", "x"}};
+  c.stdin_data = "stdin after env\n";
+  r = host->run(c);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == token + "|0|stdin after env\n");
+  // … also when stdin is pulled piece by piece.
+  int pieces = 0;
+  c.stdin_data.clear();
+  std::string streamed;
+  r = host->run_stream(c, [&](const char* d, std::size_t n) { streamed.append(d, n); },
+                       [&]() -> std::string { return pieces++ < 2 ? "piece\n" : ""; });
+  CHECK(streamed == token + "|0|piece\npiece\n");
+
   c = {};
   c.script = "echo never";
   c.cwd = (lab.tmp / "missing").string();

@@ -5,7 +5,10 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
 #include <utility>
 
@@ -48,7 +51,29 @@ bool valid_env_name(const std::string& k) {
   return std::all_of(k.begin(), k.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-// The exec request: env as exports (sshd's AcceptEnv is usually off), the cwd, the script.
+/// The first line of stdin when a command has env: its exports, read and eval'd by the shell
+/// before the command starts, so values never appear in a process's arguments (ps on the
+/// host) as they would on the exec line. Every byte but letters and digits is an octal escape
+/// for printf %b, so the line holds no newline or quote; the `_` keeps trailing newlines.
+std::string env_preamble(const std::map<std::string, std::string>& env) {
+  std::string line;
+  for (const auto& [k, v] : env) {
+    std::string escaped;
+    for (unsigned char c : v) {
+      if (std::isalnum(c)) {
+        escaped += static_cast<char>(c);
+      } else {
+        char oct[8];
+        std::snprintf(oct, sizeof oct, "\\0%03o", c);
+        escaped += oct;
+      }
+    }
+    line += k + "=$(printf '%b_' '" + escaped + "'); " + k + "=${" + k + "%_}; export " + k + "; ";
+  }
+  return line + "\n";
+}
+
+// The exec request: env read from stdin's first line (see env_preamble), the cwd, the script.
 /// `script` run by /bin/sh, as root through `sudo -n` (never waits for a password) when `sudo`.
 std::string as_shell(const std::string& script, bool sudo) {
   return std::string(sudo ? "exec sudo -n -- /bin/sh -c " : "exec /bin/sh -c ") + shell_quote(script);
@@ -57,7 +82,7 @@ std::string as_shell(const std::string& script, bool sudo) {
 std::string remote_command(const Command& c, const std::string& tag, bool sudo) {
   std::string inner;
   if (!tag.empty()) inner += "DRCTL_RUN_TAG=" + shell_quote(tag) + "; export DRCTL_RUN_TAG; ";
-  for (const auto& [k, v] : c.env) inner += k + "=" + shell_quote(v) + "; export " + k + "; ";
+  if (!c.env.empty()) inner += "IFS= read -r __drctl_env || exit 127; eval \"$__drctl_env\"; unset __drctl_env; ";
   if (!c.cwd.empty()) inner += "cd -- " + shell_quote(c.cwd) + " || exit 127; ";
   inner += "exec /bin/sh -c " + shell_quote(c.script);
   return as_shell(kWrapper, sudo) + " drctl " + shell_quote(inner) + " " + shell_quote(kWrapper);
@@ -417,6 +442,22 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
   const bool limited = command.timeout > Duration::zero();
   const auto deadline = limited ? start + command.timeout : Clock_::time_point::max();
   const std::string remote = remote_command(command, tagged ? tag_ : "", endpoint_.sudo);
+  // Env values go first on stdin (never on the exec line): ahead of stdin_data, or as the
+  // first piece pulled.
+  const std::string preamble = command.env.empty() ? "" : env_preamble(command.env);
+  const std::string stdin_data = preamble.empty() ? std::string() : preamble + command.stdin_data;
+  bool preamble_sent = false;
+  InFn with_preamble;
+  if (in && !preamble.empty()) {
+    with_preamble = [&preamble, &preamble_sent, pull = in]() -> std::string {
+      if (!preamble_sent) {
+        preamble_sent = true;
+        return preamble;
+      }
+      return (*pull)();
+    };
+    in = &with_preamble;
+  }
 
   for (int attempt = 0;; ++attempt) {
     std::optional<Lease> lease;
@@ -434,6 +475,7 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
       return ssh_failure(e.what());
     }
     SshConnection& conn = lease->conn();
+    preamble_sent = false;  // a new attempt starts its stdin again
     RemoteCommand cmd(conn, result, on_out);
     std::string error;
     if (!cmd.start(remote, error)) {
@@ -445,7 +487,7 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
 
     // Input: stdin_data, or pieces pulled from `in`; written only as far as the window allows,
     // so the loop never blocks on a command that does not read while it writes.
-    const std::string* input = in ? nullptr : &command.stdin_data;
+    const std::string* input = in ? nullptr : preamble.empty() ? &command.stdin_data : &stdin_data;
     std::string piece;
     std::size_t pos = 0;
     bool stdin_open = true;
@@ -453,7 +495,7 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
       if (stdin_open) ssh_channel_send_eof(cmd.channel());
       stdin_open = false;
     };
-    if (!in && command.stdin_data.empty()) close_stdin();
+    if (!in && input->empty()) close_stdin();
 
     enum class End { finished, timed_out, cancelled, lost } end = End::finished;
     auto last_traffic = Clock_::now();
