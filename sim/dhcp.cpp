@@ -1,4 +1,5 @@
 #include "sim/dhcp.hpp"
+#include "world/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -31,10 +32,7 @@ std::string format_ipv4(std::uint32_t ip) {
 }
 
 namespace {
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
+using text::lower;
 }  // namespace
 
 DhcpServer::DhcpServer(Engine& engine, std::vector<DhcpScope> scopes) : engine_(engine) {

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "sim/dhcp.hpp"
+#include "world/text.hpp"
 
 namespace drctl::sim {
 
@@ -22,11 +23,7 @@ const char* kNamespace = "metallb-system";
 // Go's %q for the plain text MetalLB quotes.
 std::string q(const std::string& s) { return "\"" + s + "\""; }
 
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
+using text::trim;
 
 // A string member of a JSON object, "" when absent or not a string.
 std::string str(const json& obj, const char* key) {

@@ -15,6 +15,7 @@
 #include "capture/section_builder.hpp"
 #include "store/error.hpp"
 #include "store/restorer.hpp"
+#include "world/text.hpp"
 
 namespace drctl::capture {
 
@@ -43,12 +44,7 @@ std::string go_duration(Duration d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  return s.substr(start);
-}
+using text::trim;
 
 CommandResult run(Host& host, const std::string& script, Duration timeout) {
   Command c;

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "store/error.hpp"
+#include "world/text.hpp"
 
 namespace drctl::capture {
 
@@ -15,16 +16,9 @@ namespace {
 
 // --- small helpers ----------------------------------------------------------------------------
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using text::lower;
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+using text::trim;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;

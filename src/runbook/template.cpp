@@ -1,4 +1,5 @@
 #include "runbook/template.hpp"
+#include "world/text.hpp"
 
 #include <kainjow/mustache.hpp>
 
@@ -40,12 +41,7 @@ struct SyntaxError {
   TemplateProblem problem;
 };
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
+using text::trim;
 
 
 std::string join(const std::vector<std::string>& parts, std::size_t from, std::size_t to, const char* sep = ".") {

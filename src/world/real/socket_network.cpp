@@ -1,6 +1,7 @@
 #include "world/real/socket_network.hpp"
 
 #include "world/url.hpp"
+#include "world/text.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -159,17 +160,9 @@ Socket connect_to(const std::string& host, int port, const Deadline& deadline, s
   return {};
 }
 
-std::string trim(std::string s) {
-  const char* ws = " \t";
-  s.erase(0, s.find_first_not_of(ws));
-  s.erase(s.find_last_not_of(ws) + 1);
-  return s;
-}
+using text::trim;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
+using text::lower;
 
 /// Reads an HTTP/1.1 response as its bytes arrive: head, then a body framed by
 /// Content-Length, chunked transfer encoding, or the end of the connection.

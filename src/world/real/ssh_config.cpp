@@ -1,4 +1,5 @@
 #include "world/real/ssh_config.hpp"
+#include "world/text.hpp"
 
 #include <glob.h>
 #include <pwd.h>
@@ -22,17 +23,9 @@ namespace fs = std::filesystem;
 
 constexpr int kMaxIncludeDepth = 16;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using text::lower;
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
+using text::trim;
 
 SshConfigError error_at(const std::string& where, const std::string& message) {
   return SshConfigError(where + ": " + message);

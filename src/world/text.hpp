@@ -1,0 +1,23 @@
+// Small text helpers shared across drctl (configuration files, command output, HTTP headers).
+#pragma once
+#include <cctype>
+#include <string>
+#include <string_view>
+
+namespace drctl::text {
+
+/// ASCII lower case ("Port" → "port"); other bytes unchanged.
+inline std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// `s` without leading and trailing whitespace (space, tab, CR, LF, FF, VT).
+inline std::string trim(std::string_view s) {
+  constexpr std::string_view ws = " \t\r\n\f\v";
+  const auto b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return "";
+  return std::string(s.substr(b, s.find_last_not_of(ws) - b + 1));
+}
+
+}  // namespace drctl::text
