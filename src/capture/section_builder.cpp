@@ -25,21 +25,22 @@ void FileWriter::write(const char* data, std::size_t size) {
   cut(false);
 }
 
-/// Stores the chunks of the pending bytes: all of them at the end, else only while a full
-/// window is left (the chunker needs `max` bytes to choose a cut), as tar_stream.cpp does.
-void FileWriter::cut(bool end) {
-  const std::size_t keep = end ? 0 : chunker_.params().max - 1;
+void store_chunks(Repository& repo, Chunker& chunker, Bytes& pending, std::vector<Part>& parts, Progress& progress,
+                  bool end) {
+  const std::size_t keep = end ? 0 : chunker.params().max - 1;
   std::size_t start = 0;
-  while (pending_.size() - start > keep) {
-    std::span<const std::uint8_t> rest(pending_.data() + start, pending_.size() - start);
-    auto chunk = rest.first(chunker_.cut(rest));
+  while (pending.size() - start > keep) {
+    std::span<const std::uint8_t> rest(pending.data() + start, pending.size() - start);
+    auto chunk = rest.first(chunker.cut(rest));
     Id id = sha256(chunk);
-    progress_.bytes_added += repo_.add_blob(BlobType::Data, id, chunk);
-    parts_.push_back({id, chunk.size()});
+    progress.bytes_added += repo.add_blob(BlobType::Data, id, chunk);
+    parts.push_back({id, chunk.size()});
     start += chunk.size();
   }
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(start));
+  pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(start));
 }
+
+void FileWriter::cut(bool end) { store_chunks(repo_, chunker_, pending_, parts_, progress_, end); }
 
 Node FileWriter::finish(const std::string& name, std::uint32_t mode, std::int64_t mtime_ns, std::string* sha256_hex) {
   if (finished_) throw Failure("internal error: FileWriter::finish called twice");

@@ -22,6 +22,12 @@ namespace drctl::capture {
 /// blobs as soon as a cut is certain, so at most one chunker window (ChunkerParams::max, 4 MiB
 /// by default) plus the piece being written is held in memory, whatever the file's size.
 /// The caller holds the repository's lock.
+/// Stores the chunks of `pending` as data blobs, appending them to `parts` and taking them off
+/// `pending`: all of it at the `end` of a run of data, else only while a full window is left
+/// (the chunker needs `max` bytes to choose a cut). Counts the bytes added in `progress`.
+void store_chunks(store::Repository& repo, store::Chunker& chunker, store::Bytes& pending,
+                  std::vector<store::Part>& parts, Progress& progress, bool end);
+
 class FileWriter {
  public:
   /// A writer storing into `repo`; `progress` counts the bytes read and added.

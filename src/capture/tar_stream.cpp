@@ -1,4 +1,5 @@
 #include "capture/tar_stream.hpp"
+#include "capture/section_builder.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -295,20 +296,9 @@ class TarCapture {
     else parts.push_back({std::nullopt, len});
   }
 
-  /// Stores the chunks of the pending bytes; all of them at the end of a run of data, else only while a
-  /// full-size window is left (the chunker needs `max` bytes to choose a cut).
+  /// Stores the chunks of the pending bytes (all of them at the end of a run of data).
   void cut(std::vector<Part>& parts, bool end_of_run) {
-    const std::size_t keep = end_of_run ? 0 : chunker_.params().max - 1;
-    std::size_t start = 0;
-    while (pending_.size() - start > keep) {
-      std::span<const std::uint8_t> rest(pending_.data() + start, pending_.size() - start);
-      auto chunk = rest.first(chunker_.cut(rest));
-      Id id = sha256(chunk);
-      progress_.bytes_added += repo_.add_blob(BlobType::Data, id, chunk);
-      parts.push_back({id, chunk.size()});
-      start += chunk.size();
-    }
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(start));
+    store_chunks(repo_, chunker_, pending_, parts, progress_, end_of_run);
   }
 
   NasResult finish() {
