@@ -302,10 +302,10 @@ class KubeRestore : public Action {
  private:
   /// The snapshot's objects in restore order (capture::kube_restore_phases).
   static std::vector<capture::KubeRestorePhase> phases(Context& ctx) {
+    // etcd's snapshot travels beside the objects (etcd.restore's, not ours): not even read.
     auto files = snapshot_files(ctx.inputs.at("repo").get<std::string>(), ctx.inputs.at("snapshot").get<std::string>(),
-                                ctx.inputs.at("section").get<std::string>());
-    files.erase("etcd.json");  // etcd's snapshot travels beside the objects: etcd.restore's, not ours
-    files.erase("etcd.db");
+                                ctx.inputs.at("section").get<std::string>(),
+                                [](const std::string& path) { return path != "etcd.db" && path != "etcd.json"; });
     try {
       return capture::kube_restore_phases(files);
     } catch (const std::exception& e) {
@@ -387,13 +387,14 @@ class EtcdRestore : public Action {
 }  // namespace
 
 std::map<std::string, std::string> snapshot_files(const std::string& repo_path, const std::string& snapshot,
-                                                  const std::string& section) {
+                                                  const std::string& section,
+                                                  const std::function<bool(const std::string&)>& keep) {
   if (!fs::exists(fs::path(repo_path) / "config")) throw ActionError("no snapshot repository at " + repo_path);
   store::Repository repo(repo_path);
   const store::Snapshot snap = repo.find_snapshot(snapshot);
   const store::Section* s = snap.section(section);
   if (!s) throw ActionError("snapshot " + snap.id.short_hex() + " has no section " + section);
-  return capture::section_files(repo, *s);
+  return capture::section_files(repo, *s, keep);
 }
 
 void add_backup_actions(Registry& registry) {

@@ -576,23 +576,51 @@ std::string tar_bytes(const Repository& repo, const Section& section) {
   return out;
 }
 
-std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section) {
-  const std::string tar = tar_bytes(repo, section);
+namespace {
+
+std::string file_content(const Repository& repo, const Node& n) {
+  std::string content;
+  content.reserve(n.size);
+  for (const Part& p : n.content) {
+    if (!p.blob) {
+      content.append(p.size, '\0');
+      continue;
+    }
+    const Bytes b = repo.read_blob(*p.blob);
+    content.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  return content;
+}
+
+void collect_files(const Repository& repo, const Id& tree_id, const std::string& prefix,
+                   const std::function<bool(const std::string&)>& keep, std::map<std::string, std::string>& out,
+                   std::vector<std::pair<std::string, std::string>>& links) {
+  const Tree tree = repo.load_tree(tree_id);
+  for (const Node& n : tree.nodes) {
+    const std::string path = prefix + n.name;
+    if (n.type == NodeType::Dir && n.subtree) collect_files(repo, *n.subtree, path + "/", keep, out, links);
+    if (keep && !keep(path)) continue;
+    if (n.type == NodeType::File) out[path] = file_content(repo, n);
+    else if (n.type == NodeType::Hardlink) links.emplace_back(path, n.target);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section,
+                                                 const std::function<bool(const std::string& path)>& keep) {
   std::map<std::string, std::string> out;
-  struct archive* a = archive_read_new();
-  archive_read_support_format_all(a);
-  if (archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK) {
-    struct archive_entry* e;
-    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-      if (archive_entry_filetype(e) != AE_IFREG) continue;
-      std::string name = archive_entry_pathname(e), content;
-      if (name.rfind("./", 0) == 0) name.erase(0, 2);
-      char buf[65536];
-      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
-      out[name] = std::move(content);
+  std::vector<std::pair<std::string, std::string>> links;  // name → its first name
+  collect_files(repo, section.tree, "", keep, out, links);
+  for (const auto& [path, target] : links) {
+    if (auto it = out.find(target); it != out.end()) {
+      out[path] = it->second;
+    } else if (auto first = store::find_node(repo, section.tree, target); first && first->type == NodeType::File) {
+      out[path] = file_content(repo, *first);  // its first name was not kept
+    } else {
+      throw Failure("hard link target " + target + " is missing from section " + section.name);
     }
   }
-  archive_read_free(a);
   return out;
 }
 

@@ -309,3 +309,26 @@ TEST_CASE("tar stream: names outside the section are skipped and reported, missi
   CHECK(r.section.files == 1);
   CHECK(r.section.dirs == 2);
 }
+
+TEST_CASE("tar stream: section_files reads every regular file's content, hard links and holes included, only what keep accepts") {
+  Fixture f;
+  Progress progress;
+  NasResult captured = capture_tar_bytes(f.repo, "nas/remote", "nas:/src", tar_of(f.src, f.tmp.path()), progress, no_warn);
+  f.repo.flush();
+  auto all = section_files(f.repo, captured.section);
+  CHECK(all.at("docs/small.txt") == "hello\n");
+  CHECK(all.at("docs/empty").empty());
+  CHECK(all.at("big-6m.bin") == support::read_file(f.src / "big-6m.bin"));
+  CHECK(all.at("sparse.img") == support::read_file(f.src / "sparse.img"));  // holes read as zeros
+  CHECK(all.at("b-link") == support::read_file(f.src / "z-first/a"));       // both names of one file
+  CHECK(all.at("z-first/a") == all.at("b-link"));
+  CHECK_FALSE(all.contains("links/sym"));  // not regular files
+  CHECK_FALSE(all.contains("fifo"));
+  CHECK_FALSE(all.contains("docs"));
+
+  // keep: only those paths are read; a hard link whose first name is not kept still has its content.
+  auto some = section_files(f.repo, captured.section, [](const std::string& p) { return p == "z-first/a" || p == "docs/small.txt"; });
+  CHECK(some.size() == 2);
+  CHECK(some.at("z-first/a") == all.at("b-link"));
+  CHECK(some.at("docs/small.txt") == "hello\n");
+}
