@@ -9,10 +9,12 @@
 #include "capture/digest.hpp"
 #include "capture/etcd.hpp"
 #include "capture/kube.hpp"
+#include "capture/remote.hpp"
 #include "capture/tar_stream.hpp"
 
 #include <fnmatch.h>
 #include "store/lock.hpp"
+#include "world/shell.hpp"
 #include "store/repository.hpp"
 #include "store/snapshot.hpp"
 
@@ -64,7 +66,7 @@ std::map<std::string, std::string> kube_objects(world::Host& host, const json& s
   capture::KubeTarget target;
   target.kubeconfig = src["kube"].get<std::string>();
   target.context = src.value("context", "");
-  target.kubectl = "sudo kubectl";
+  target.kubectl = "kubectl";  // as the step's host runs commands: root through its become: sudo
   capture::KubeFilter filter;
   filter.include_namespaces = strings(src, "include_namespaces");
   filter.exclude_namespaces = strings(src, "exclude_namespaces");
@@ -112,12 +114,18 @@ class BackupSnapshot : public Action {
         throw ActionError("sources: each entry needs `section` and one of path, kube, vms");
       const std::string section = src["section"].get<std::string>();
       std::string tar, origin;
-      if (src.contains("path")) {
+      std::optional<capture::NasResult> streamed;
+      if (src.contains("path")) {  // streamed from the host's tar into the chunker, never whole in memory
         world::Host& host = ctx.world.host(src.value("host", "local"));
         const std::string path = src["path"].get<std::string>();
-        tar = run_or_fail(host, "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + path + " .", "tar of " + path,
-                          kLong).out;
         origin = host.name() + ":" + path;
+        try {
+          streamed = capture::capture_host_dir(repo, section, origin, host, path, progress, warn);
+        } catch (const ActionError&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw ActionError(e.what());
+        }
       } else if (src.contains("kube")) {
         world::Host& host = ctx.world.host(src.value("host", "local"));
         auto objects = kube_objects(host, src);
@@ -144,7 +152,7 @@ class BackupSnapshot : public Action {
       } else {
         throw ActionError("sources: " + section + " needs one of path, kube, vms");
       }
-      auto result = capture::capture_tar_bytes(repo, section, origin, tar, progress, warn);
+      auto result = streamed ? std::move(*streamed) : capture::capture_tar_bytes(repo, section, origin, tar, progress, warn);
       if (src.contains("kube") && src.value("etcd", false)) {  // etcd's own snapshot, for etcd.restore
         try {
           const auto etcd = capture::etcd_snapshot_files(ctx.world.host(src.value("host", "local")), capture::EtcdEndpoint{},
@@ -208,21 +216,23 @@ class NasRestore : public Action {
   }
   bool check(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.host.run(world::shell_command("test -d " + path)).ok()) return false;
+    if (!ctx.host.run(world::shell_command("test -d " + world::shell_quote(path))).ok()) return false;
     return OpenSection(ctx.inputs).compare(ctx.host, path).equal();
   }
   json apply(Context& ctx) const override {
     const OpenSection open(ctx.inputs);
     const std::string name = open.section->name, path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.inputs.value("force", false) && ctx.host.run(world::shell_command("test -d " + path)).ok()) {
+    if (!ctx.inputs.value("force", false) && ctx.host.run(world::shell_command("test -d " + world::shell_quote(path))).ok()) {
       const auto diff = open.compare(ctx.host, path);
       if (!diff.changed.empty())
         throw ActionError(ctx.host.name() + ":" + path + " holds other versions of files in the snapshot: " +
                           diff.describe() + "; restore with force: true to replace them");
     }
-    const std::string tar = capture::tar_bytes(open.repo, *open.section);
-    run_or_fail(ctx.host, "mkdir -p " + path + " && tar -xpf - --numeric-owner -C " + path, "restore of " + name + " into " + path,
-                kLong, tar);
+    try {  // streamed: the section's tar is made as the host's tar -x takes it (xattrs, owners, holes)
+      capture::restore_host_dir(open.repo, *open.section, ctx.host, path);
+    } catch (const std::exception& e) {
+      throw ActionError(e.what());
+    }
     ctx.log("restored " + name + " (" + std::to_string(open.section->files) + " files) into " + ctx.host.name() + ":" + path + "\n");
     return {{"snapshot", open.snap.id.hex()}, {"files", open.section->files}};
   }
@@ -292,7 +302,7 @@ class KubeRestore : public Action {
       if (!phase.wait_established) continue;
       for (const auto& crd : phase.objects)  // its custom resources are refused until the API serves them
         run_or_fail(ctx.host,
-                    "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() +
+                    "kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() +
                         " wait --for=condition=Established --timeout=60s crd/" + crd.name,
                     "waiting for CRD " + crd.name, Duration(90000));
     }
@@ -324,7 +334,7 @@ class KubeRestore : public Action {
   }
   static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
     world::Command c;
-    c.script = "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " " + verb + " -f -";
+    c.script = "kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " " + verb + " -f -";
     c.stdin_data = docs;
     c.timeout = Duration(10 * 60000);
     return ctx.host.run(c);

@@ -45,7 +45,7 @@ class KubeadmInit : public Action {
   }
   /// Done when the host already runs a control plane that answers.
   bool check(Context& ctx) const override {
-    return succeeds(ctx.host, std::string("sudo kubectl --kubeconfig ") + kAdminConf + " get nodes");
+    return succeeds(ctx.host, std::string("kubectl --kubeconfig ") + kAdminConf + " get nodes");
   }
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
@@ -55,7 +55,7 @@ class KubeadmInit : public Action {
     } catch (const std::exception& e) {
       throw ActionError("cannot write " + path + " on " + ctx.host.name() + ": " + e.what());
     }
-    auto r = run_or_fail(ctx.host, "sudo kubeadm init --config " + path, "kubeadm init", ctx.timeout);
+    auto r = run_or_fail(ctx.host, "kubeadm init --config " + path, "kubeadm init", ctx.timeout);
     mark_join_token(ctx, r.out);  // its join command's token is shown as «secret:join-token»
     ctx.log(r.out);
     return json::object();
@@ -76,12 +76,12 @@ class KubeadmJoin : public Action {
   json apply(Context& ctx) const override {
     world::Host& cp = ctx.world.host(ctx.inputs.at("control_plane").get<std::string>());
     auto token =
-        run_or_fail(cp, "sudo kubeadm token create --print-join-command", "kubeadm token create", Duration(60000));
+        run_or_fail(cp, "kubeadm token create --print-join-command", "kubeadm token create", Duration(60000));
     std::string join = token.out.substr(0, token.out.find('\n'));
     if (join.rfind("kubeadm join ", 0) != 0) throw ActionError("kubeadm token create printed no join command", token.out);
     mark_join_token(ctx, join);
     ctx.log("joining with a fresh token\n");
-    run_or_fail(ctx.host, "sudo " + join, "kubeadm join", ctx.timeout);
+    run_or_fail(ctx.host, join, "kubeadm join", ctx.timeout);
     return json::object();
   }
 };
@@ -121,7 +121,7 @@ class ManifestAction : public Action {
   virtual std::string ready(Context&) const { return ""; }
 
   static std::string kubectl(Context& ctx) {
-    return "sudo kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>();
+    return "kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>();
   }
   /// "" when the rollout of `what` (deployment/x, daemonset/y) in `ns` is complete, else kubectl's words.
   static std::string rollout(Context& ctx, const std::string& ns, const std::string& what) {

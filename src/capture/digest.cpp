@@ -2,8 +2,10 @@
 
 #include <stdexcept>
 
+#include "capture/section_reader.hpp"
 #include "store/bytes.hpp"
 #include "store/tree.hpp"
+#include "world/shell.hpp"
 
 namespace drctl::capture {
 
@@ -11,30 +13,6 @@ using store::Node;
 using store::NodeType;
 
 namespace {
-
-void walk(const store::Repository& repo, const store::Id& tree_id, const std::string& prefix,
-          std::map<std::string, std::string>& out, std::vector<std::pair<std::string, std::string>>& links) {
-  static const std::uint8_t zeros[64 * 1024] = {};
-  for (const Node& n : repo.load_tree(tree_id).nodes) {
-    const std::string path = prefix + n.name;
-    if (n.type == NodeType::Dir && n.subtree) walk(repo, *n.subtree, path + "/", out, links);
-    if (n.type == NodeType::Hardlink) links.emplace_back(path, n.target);
-    if (n.type != NodeType::File) continue;
-    store::Sha256 h;
-    for (const auto& part : n.content) {
-      if (part.blob) {
-        h.update(repo.read_blob(*part.blob));
-        continue;
-      }
-      for (std::uint64_t left = part.size; left > 0;) {
-        const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof zeros));
-        h.update({zeros, piece});
-        left -= piece;
-      }
-    }
-    out[path] = h.finish().hex();
-  }
-}
 
 /// sha256sum escapes a name holding a backslash or a line break: the line starts with '\'.
 std::string unescape(const std::string& name) {
@@ -54,16 +32,17 @@ std::string unescape(const std::string& name) {
 
 std::map<std::string, std::string> section_digests(const store::Repository& repo, const store::Section& section) {
   std::map<std::string, std::string> out;
-  std::vector<std::pair<std::string, std::string>> links;
-  walk(repo, section.tree, "", out, links);
-  for (const auto& [path, target] : links)
-    if (auto it = out.find(target); it != out.end()) out[path] = it->second;
+  for_each_file(repo, section, nullptr, [&](const std::string& path, const Node& n) {
+    store::Sha256 h;
+    read_content(repo, n, [&](const std::uint8_t* d, std::size_t size) { h.update({d, size}); });
+    out[path] = h.finish().hex();
+  });
   return out;
 }
 
 std::map<std::string, std::string> host_digests(world::Host& host, const std::string& dir, world::Duration timeout) {
   world::Command c;
-  c.script = "sudo find " + dir + " -type f -exec sha256sum {} +";
+  c.script = "find " + world::shell_quote(dir) + " -type f -exec sha256sum {} +";
   c.timeout = timeout;
   const auto r = host.run(c);
   if (!r.ok())

@@ -81,45 +81,45 @@ std::string remote_tar_command(const std::string& dir) {
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
                            const std::function<void(const std::string&)>& warn) {
+  // The command runs on this thread (a simulated host must not be called from another one);
+  // the chunker reads the stream on a helper thread through a bounded pipe.
   Pipe pipe;
-  world::CommandResult result;
+  NasResult out;
   std::exception_ptr failed;
-  std::thread producer([&] {
+  std::thread consumer([&] {
+    std::string pending;
+    std::size_t at = 0;
+    auto read = [&](char* buf, std::size_t size) -> std::size_t {
+      while (at == pending.size()) {
+        pending = pipe.read();
+        at = 0;
+        if (pending.empty()) return 0;
+      }
+      const std::size_t n = std::min(size, pending.size() - at);
+      std::memcpy(buf, pending.data() + at, n);
+      at += n;
+      return n;
+    };
     try {
-      result = host.run_stream(world::shell_command(remote_tar_command(dir)),
-                               [&](const char* data, std::size_t n) { pipe.write(data, n); });
+      out = capture_tar(repo, name, source, read, progress, warn);
     } catch (...) {
       failed = std::current_exception();
     }
-    pipe.close();
+    pipe.abandon();  // anything after the end of the archive is not ours; after a failure, nothing is
   });
-  std::string pending;
-  std::size_t at = 0;
-  auto read = [&](char* buf, std::size_t size) -> std::size_t {
-    while (at == pending.size()) {
-      pending = pipe.read();
-      at = 0;
-      if (pending.empty()) return 0;
-    }
-    const std::size_t n = std::min(size, pending.size() - at);
-    std::memcpy(buf, pending.data() + at, n);
-    at += n;
-    return n;
-  };
-  NasResult out;
+  world::CommandResult result;
   try {
-    out = capture_tar(repo, name, source, read, progress, warn);
+    result = host.run_stream(world::shell_command(remote_tar_command(dir)),
+                             [&](const char* data, std::size_t n) { pipe.write(data, n); });
   } catch (...) {
-    pipe.abandon();
-    producer.join();
-    if (failed) std::rethrow_exception(failed);
-    if (!result.ok()) throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(result) + ")");
+    pipe.close();
+    consumer.join();
     throw;
   }
-  pipe.abandon();  // anything after the end of the archive is not ours
-  producer.join();
-  if (failed) std::rethrow_exception(failed);
+  pipe.close();
+  consumer.join();
   if (!result.ok()) throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(result) + ")");
+  if (failed) std::rethrow_exception(failed);
   return out;
 }
 

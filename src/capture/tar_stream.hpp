@@ -8,6 +8,7 @@
 #include <string>
 
 #include "capture/nas.hpp"
+#include "capture/section_reader.hpp"  // section_files
 #include "store/repository.hpp"
 
 namespace drctl::capture {
@@ -44,10 +45,5 @@ void write_tar(const store::Repository& repo, const store::Section& section,
 /// Convenience: into a string.
 std::string tar_bytes(const store::Repository& repo, const store::Section& section);
 
-/// The regular files of a section (hard links included), path (relative, "a/b") → content, read
-/// straight from the store: for small sections (configuration exports, Kubernetes objects) and
-/// for checking restored data. With `keep`, only the paths it accepts are read.
-std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section,
-                                                 const std::function<bool(const std::string& path)>& keep = nullptr);
 
 }  // namespace drctl::capture

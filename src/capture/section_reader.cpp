@@ -1,0 +1,72 @@
+#include "capture/section_reader.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "store/error.hpp"
+#include "store/restorer.hpp"
+
+namespace drctl::capture {
+
+using store::Node;
+using store::NodeType;
+
+namespace {
+
+using FileFn = std::function<void(const std::string&, const Node&)>;
+
+void walk(const store::Repository& repo, const store::Id& tree_id, const std::string& prefix, const KeepFn& keep,
+          const FileFn& on_file, std::vector<std::pair<std::string, std::string>>& links) {
+  for (const Node& n : repo.load_tree(tree_id).nodes) {
+    const std::string path = prefix + n.name;
+    if (n.type == NodeType::Dir && n.subtree) walk(repo, *n.subtree, path + "/", keep, on_file, links);
+    if (keep && !keep(path)) continue;
+    if (n.type == NodeType::File) on_file(path, n);
+    else if (n.type == NodeType::Hardlink) links.emplace_back(path, n.target);
+  }
+}
+
+}  // namespace
+
+void for_each_file(const store::Repository& repo, const store::Section& section, const KeepFn& keep,
+                   const FileFn& on_file) {
+  std::vector<std::pair<std::string, std::string>> links;  // a name → its first name (rare: looked up)
+  walk(repo, section.tree, "", keep, on_file, links);
+  for (const auto& [path, target] : links) {
+    auto first = store::find_node(repo, section.tree, target);
+    if (!first || first->type != NodeType::File)
+      throw Failure("hard link target " + target + " is missing from section " + section.name);
+    on_file(path, *first);
+  }
+}
+
+void read_content(const store::Repository& repo, const Node& file,
+                  const std::function<void(const std::uint8_t*, std::size_t)>& sink) {
+  static const std::uint8_t zeros[64 * 1024] = {};
+  for (const auto& part : file.content) {
+    if (part.blob) {
+      const store::Bytes b = repo.read_blob(*part.blob);
+      sink(b.data(), b.size());
+      continue;
+    }
+    for (std::uint64_t left = part.size; left > 0;) {
+      const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof zeros));
+      sink(zeros, piece);
+      left -= piece;
+    }
+  }
+}
+
+std::map<std::string, std::string> section_files(const store::Repository& repo, const store::Section& section,
+                                                 const KeepFn& keep) {
+  std::map<std::string, std::string> out;
+  for_each_file(repo, section, keep, [&](const std::string& path, const Node& n) {
+    std::string& content = out[path];
+    content.reserve(n.size);
+    read_content(repo, n, [&](const std::uint8_t* d, std::size_t size) { content.append(reinterpret_cast<const char*>(d), size); });
+  });
+  return out;
+}
+
+}  // namespace drctl::capture
