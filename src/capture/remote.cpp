@@ -6,6 +6,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "capture/tar_stream.hpp"
@@ -15,8 +16,14 @@ namespace drctl::capture {
 
 namespace {
 
+/// Thrown by Pipe::write once the reader failed: it ends the command that feeds the pipe.
+struct PipeBroken : std::runtime_error {
+  PipeBroken() : std::runtime_error("the reader of the stream failed") {}
+};
+
 /// Chunks from a producer thread to a consumer, at most `cap` of them waiting. Either side may
-/// give up: a closed pipe reads as its end, an abandoned one swallows what is still written.
+/// give up: a closed pipe reads as its end; an abandoned one swallows what is still written, or
+/// (abandoned after a failure) throws PipeBroken at the writer.
 class Pipe {
  public:
   explicit Pipe(std::size_t cap = 16) : cap_(cap) {}
@@ -24,6 +31,7 @@ class Pipe {
   void write(const char* data, std::size_t n) {
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return abandoned_ || chunks_.size() < cap_; });
+    if (abandoned_ && broken_) throw PipeBroken();
     if (abandoned_) return;
     chunks_.emplace_back(data, n);
     cv_.notify_all();
@@ -33,9 +41,10 @@ class Pipe {
     closed_ = true;
     cv_.notify_all();
   }
-  void abandon() {
+  void abandon(bool broken = false) {
     std::lock_guard lock(mutex_);
     abandoned_ = true;
+    broken_ = broken;
     chunks_.clear();
     cv_.notify_all();
   }
@@ -55,7 +64,7 @@ class Pipe {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::string> chunks_;
-  bool closed_ = false, abandoned_ = false;
+  bool closed_ = false, abandoned_ = false, broken_ = false;
 };
 
 
@@ -102,10 +111,11 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
     };
     try {
       out = capture_tar(repo, name, source, read, progress, warn);
+      pipe.abandon();  // anything after the end of the archive is not ours
     } catch (...) {
       failed = std::current_exception();
+      pipe.abandon(true);  // the next write ends the command: no reading the rest of a dataset for nothing
     }
-    pipe.abandon();  // anything after the end of the archive is not ours; after a failure, nothing is
   });
   world::CommandResult result;
   try {
@@ -114,6 +124,7 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
   } catch (...) {
     pipe.close();
     consumer.join();
+    if (failed) std::rethrow_exception(failed);  // why the pipe broke
     throw;
   }
   pipe.close();

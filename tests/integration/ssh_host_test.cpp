@@ -679,3 +679,28 @@ TEST_CASE("drctl run: a site host with become: sudo runs its steps through sudo,
   CHECK_MESSAGE(support::is_one_error_line(refused.err), refused.describe());
   CHECK(refused.err.find("site.yaml: host box: become: must be 'sudo'") != std::string::npos);
 }
+
+TEST_CASE("ssh host: a stream sink that throws ends the remote command, and the host stays usable") {
+  Lab lab;
+  auto host = lab.host();
+  const std::string pidfile = (lab.tmp / "yes.pid").string();
+  Command c;
+  c.script = "echo $$ > " + pidfile + "; exec yes 'endless output'";
+  std::size_t got = 0;
+  struct Enough {};
+  CHECK_THROWS_AS(host->run_stream(c,
+                                   [&](const char*, std::size_t n) {
+                                     got += n;
+                                     if (got > 1024 * 1024) throw Enough{};
+                                   }),
+                  Enough);
+  const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
+  REQUIRE(!pid.empty());
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = remote_process_gone(*host, pid);
+    if (!gone) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(gone);
+  CHECK(sh(*host, "echo still usable").out == "still usable\n");
+}

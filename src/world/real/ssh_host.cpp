@@ -135,6 +135,7 @@ class RemoteCommand {
       : conn_(conn), result_(result), on_out_(on_out), buf_(kReadChunk) {}
   ~RemoteCommand() {
     if (!ch_) return;
+    ssh_remove_channel_callbacks(ch_, &callbacks_);  // libssh may keep the channel past this object
     if (ssh_channel_is_open(ch_)) ssh_channel_close(ch_);
     ssh_channel_free(ch_);
   }
@@ -485,107 +486,120 @@ CommandResult SshHost::execute(const Command& command, const OutFn* on_out, cons
       return ssh_failure("cannot start the command on " + endpoint_.describe() + ": " + error);
     }
 
-    // Input: stdin_data, or pieces pulled from `in`; written only as far as the window allows,
-    // so the loop never blocks on a command that does not read while it writes.
-    const std::string* input = in ? nullptr : preamble.empty() ? &command.stdin_data : &stdin_data;
-    std::string piece;
-    std::size_t pos = 0;
-    bool stdin_open = true;
-    auto close_stdin = [&] {
-      if (stdin_open) ssh_channel_send_eof(cmd.channel());
-      stdin_open = false;
-    };
-    if (!in && input->empty()) close_stdin();
+    try {  // a sink or source that throws: the command is killed and the connection not reused
+      // Input: stdin_data, or pieces pulled from `in`; written only as far as the window allows,
+      // so the loop never blocks on a command that does not read while it writes.
+      const std::string* input = in ? nullptr : preamble.empty() ? &command.stdin_data : &stdin_data;
+      std::string piece;
+      std::size_t pos = 0;
+      bool stdin_open = true;
+      auto close_stdin = [&] {
+        if (stdin_open) ssh_channel_send_eof(cmd.channel());
+        stdin_open = false;
+      };
+      if (!in && input->empty()) close_stdin();
 
-    enum class End { finished, timed_out, cancelled, lost } end = End::finished;
-    auto last_traffic = Clock_::now();
-    for (;;) {
-      bool progress = false;
-      if (!cmd.read_ready(progress)) {
-        end = End::lost;
-        break;
-      }
-      if (cmd.finished()) break;
-      if (stdin_open) {
-        const std::string* src = input;
-        if (in) {
-          if (pos == piece.size()) {
-            piece = (*in)();
-            pos = 0;
-            if (piece.empty()) close_stdin();
-          }
-          src = &piece;
-        }
-        if (stdin_open && src) {
-          const std::size_t n = std::min<std::size_t>({src->size() - pos, kWriteChunk, ssh_channel_window_size(cmd.channel())});
-          if (n > 0) {
-            const int w = ssh_channel_write(cmd.channel(), src->data() + pos, static_cast<std::uint32_t>(n));
-            if (w > 0) {
-              pos += static_cast<std::size_t>(w);
-              progress = true;
-              if (!in && pos == src->size()) close_stdin();
-            } else if (!conn.alive()) {
-              end = End::lost;
-              break;
-            } else {
-              stdin_open = false;  // the command is gone or closed its input
-            }
-          }
-        }
-      }
-      const auto now = Clock_::now();
-      if (cancel_.requested()) {
-        end = End::cancelled;
-        break;
-      }
-      if (limited && now >= deadline) {
-        end = End::timed_out;
-        break;
-      }
-      if (progress) {
-        last_traffic = now;
-        continue;
-      }
-      if (now - last_traffic >= endpoint_.keepalive_interval) {
-        if (!conn.keepalive()) {
+      enum class End { finished, timed_out, cancelled, lost } end = End::finished;
+      auto last_traffic = Clock_::now();
+      for (;;) {
+        bool progress = false;
+        if (!cmd.read_ready(progress)) {
           end = End::lost;
           break;
         }
-        last_traffic = now;
+        if (cmd.finished()) break;
+        if (stdin_open) {
+          const std::string* src = input;
+          if (in) {
+            if (pos == piece.size()) {
+              piece = (*in)();
+              pos = 0;
+              if (piece.empty()) close_stdin();
+            }
+            src = &piece;
+          }
+          if (stdin_open && src) {
+            const std::size_t n =
+                std::min<std::size_t>({src->size() - pos, kWriteChunk, ssh_channel_window_size(cmd.channel())});
+            if (n > 0) {
+              const int w = ssh_channel_write(cmd.channel(), src->data() + pos, static_cast<std::uint32_t>(n));
+              if (w > 0) {
+                pos += static_cast<std::size_t>(w);
+                progress = true;
+                if (!in && pos == src->size()) close_stdin();
+              } else if (!conn.alive()) {
+                end = End::lost;
+                break;
+              } else {
+                stdin_open = false;  // the command is gone or closed its input
+              }
+            }
+          }
+        }
+        const auto now = Clock_::now();
+        if (cancel_.requested()) {
+          end = End::cancelled;
+          break;
+        }
+        if (limited && now >= deadline) {
+          end = End::timed_out;
+          break;
+        }
+        if (progress) {
+          last_traffic = now;
+          continue;
+        }
+        if (now - last_traffic >= endpoint_.keepalive_interval) {
+          if (!conn.keepalive()) {
+            end = End::lost;
+            break;
+          }
+          last_traffic = now;
+        }
+        if (!cmd.buffered()) cmd.wait(limited ? std::min(kPoll, left_until(deadline)) : kPoll);
       }
-      if (!cmd.buffered()) cmd.wait(limited ? std::min(kPoll, left_until(deadline)) : kPoll);
-    }
 
-    if (end == End::lost) {
-      conn.mark_dead();
-      return ssh_failure("the connection to " + endpoint_.describe() +
-                         " was lost while the command was running (it may have run in part): " + conn.last_error());
-    }
-    if (end == End::timed_out || end == End::cancelled) {
-      (end == End::timed_out ? result.timed_out : result.cancelled) = true;
-      result.exit_code = -1;
-      cmd.pump_until([&] { return cmd.header_done() || cmd.finished(); }, kGroupWait);
-      if (cmd.group_known()) {
-        const std::string failed = kill_remote(conn, cmd.kill_target(), endpoint_.sudo);
-        if (!failed.empty())
-          result.err += "drctl: could not kill the command on " + name() + " (" + failed + "); it may still be running\n";
-      } else if (!cmd.finished()) {
-        result.err += "drctl: the command on " + name() + " did not say its process group; it may still be running\n";
+      if (end == End::lost) {
+        conn.mark_dead();
+        return ssh_failure("the connection to " + endpoint_.describe() +
+                           " was lost while the command was running (it may have run in part): " + conn.last_error());
       }
-      cmd.pump_until([&] { return cmd.finished(); }, kDrain);
-      if (!cmd.finished()) conn.mark_dead();  // a channel still talking: not for the next command
+      if (end == End::timed_out || end == End::cancelled) {
+        (end == End::timed_out ? result.timed_out : result.cancelled) = true;
+        result.exit_code = -1;
+        cmd.pump_until([&] { return cmd.header_done() || cmd.finished(); }, kGroupWait);
+        if (cmd.group_known()) {
+          const std::string failed = kill_remote(conn, cmd.kill_target(), endpoint_.sudo);
+          if (!failed.empty())
+            result.err +=
+                "drctl: could not kill the command on " + name() + " (" + failed + "); it may still be running\n";
+        } else if (!cmd.finished()) {
+          result.err += "drctl: the command on " + name() + " did not say its process group; it may still be running\n";
+        }
+        cmd.pump_until([&] { return cmd.finished(); }, kDrain);
+        if (!cmd.finished()) conn.mark_dead();  // a channel still talking: not for the next command
+        return finish();
+      }
+      const int status = ssh_channel_get_exit_status(cmd.channel());
+      if (cmd.exit_signal) {
+        result.exit_code = 128 + cmd.exit_signal;
+      } else if (status >= 0) {
+        result.exit_code = status;
+      } else {
+        if (!conn.alive()) conn.mark_dead();
+        return ssh_failure("the server sent no exit status for the command (" + conn.last_error() + ")");
+      }
       return finish();
+    } catch (...) {
+      if (conn.alive() && cmd.group_known() && !cmd.finished()) {
+        try {
+          kill_remote(conn, cmd.kill_target(), endpoint_.sudo);
+        } catch (...) {  // the first exception is the one to report
+        }
+      }
+      conn.mark_dead();
+      throw;
     }
-    const int status = ssh_channel_get_exit_status(cmd.channel());
-    if (cmd.exit_signal) {
-      result.exit_code = 128 + cmd.exit_signal;
-    } else if (status >= 0) {
-      result.exit_code = status;
-    } else {
-      if (!conn.alive()) conn.mark_dead();
-      return ssh_failure("the server sent no exit status for the command (" + conn.last_error() + ")");
-    }
-    return finish();
   }
 }
 
