@@ -1,12 +1,21 @@
 // `drctl hosts trust`: adds a host's SSH key to known_hosts once the operator has named its
-// fingerprint — drctl itself never trusts a key on first use.
+// fingerprint — drctl itself never trusts a key on first use. `drctl hosts check`: whether
+// every SSH host of a site answers, with a known key, a login and (become: sudo) sudo.
+#include <yaml-cpp/yaml.h>
+
 #include <cstdio>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/site_hosts.hpp"
+#include "runbook/loader.hpp"
 #include "store/error.hpp"
 #include "world/real/known_hosts.hpp"
 #include "world/real/ssh_config.hpp"
+#include "world/real/ssh_host.hpp"
+#include "world/shell.hpp"
 
 namespace drctl::cli {
 
@@ -53,11 +62,82 @@ int cmd_trust(const TrustArgs& a) {
   return kOk;
 }
 
+struct CheckArgs {
+  std::string file, ssh_config;
+};
+
+/// The site of FILE: a runbook's (it has `steps`), or FILE itself.
+runbook::Site site_of(const std::string& file) {
+  try {
+    YAML::Node doc = YAML::LoadFile(file);
+    if (doc.IsMap() && doc["steps"]) {
+      runbook::Runbook rb = runbook::load_runbook(file);
+      if (!rb.site) throw InputError(file + ": the runbook has no site: it runs on this machine only");
+      return *rb.site;
+    }
+    return runbook::load_site(file);
+  } catch (const runbook::LoadError& e) {
+    throw InputError(e.what());
+  } catch (const YAML::Exception& e) {
+    throw InputError(file + ": " + e.what());
+  }
+}
+
+/// What became of one host: "" when it answered as it should, else why not.
+std::string check_host(const SshHostSpec& spec) {
+  try {
+    world::Cancel cancel;
+    SshHost host(resolve_ssh_endpoint(spec), cancel);
+    world::Command c = world::shell_command("true");
+    c.timeout = std::chrono::seconds(30);
+    const world::CommandResult r = host.run(c);
+    if (!r.transport_error.empty()) return r.transport_error;
+    if (r.timed_out) return "`true` did not finish within 30 s";
+    if (!r.ok()) {
+      std::string err = r.err;
+      while (!err.empty() && err.back() == '\n') err.pop_back();
+      return (spec.sudo ? "sudo -n true" : "true") + std::string(" exited with status ") + std::to_string(r.exit_code) +
+             (err.empty() ? "" : ": " + err);
+    }
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+int cmd_check(const CheckArgs& a) {
+  const runbook::Site site = site_of(a.file);
+  const auto specs = site_ssh_specs(site, a.ssh_config);
+  std::vector<std::string> problems(specs.size());
+  std::vector<std::thread> workers;  // side by side: an unreachable host waits out its connect timeout
+  for (std::size_t i = 0; i < specs.size(); ++i) workers.emplace_back([&, i] { problems[i] = check_host(specs[i]); });
+  for (auto& w : workers) w.join();
+  int failed = 0;
+  for (const auto& h : site.hosts)
+    if (h.connection == "local") std::printf("%-14s ok      this machine\n", h.name.c_str());
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    std::string where;
+    try {
+      where = resolve_ssh_endpoint(specs[i]).describe();
+    } catch (const std::exception&) {
+      where = specs[i].address;
+    }
+    if (problems[i].empty()) {
+      std::printf("%-14s ok      %s%s\n", specs[i].name.c_str(), where.c_str(), specs[i].sudo ? ", root through sudo" : "");
+      continue;
+    }
+    ++failed;
+    std::printf("%-14s FAILED  %s\n", specs[i].name.c_str(), problems[i].c_str());
+  }
+  if (failed) std::fprintf(stderr, "drctl: %d of %zu SSH hosts of %s cannot be used\n", failed, specs.size(), site.file.c_str());
+  return failed ? kFailed : kOk;
+}
+
 }  // namespace
 
 void add_hosts_command(CLI::App& app, Action& run) {
   auto a = std::make_shared<TrustArgs>();
-  auto* hosts = app.add_subcommand("hosts", "SSH hosts: trust a host's key");
+  auto* hosts = app.add_subcommand("hosts", "SSH hosts: trust a host's key, check a site's hosts");
   hosts->require_subcommand(1);
   auto* trust = hosts->add_subcommand(
       "trust", "Add a host's SSH key to known_hosts, after checking it has the fingerprint you give (compare it with "
@@ -68,6 +148,14 @@ void add_hosts_command(CLI::App& app, Action& run) {
   trust->add_option("--known-hosts", a->known_hosts, "The known_hosts file to add to (default: the SSH config's, else ~/.ssh/known_hosts)");
   trust->add_option("--ssh-config", a->ssh_config, "The SSH client config to read (default: ~/.ssh/config)");
   trust->callback([&run, a] { run = [a] { return cmd_trust(*a); }; });
+
+  auto c = std::make_shared<CheckArgs>();
+  auto* check = hosts->add_subcommand(
+      "check", "Check every SSH host of a site (or of a runbook's site) before a run: it answers, its key is known, the "
+               "login works and, for become: sudo, sudo -n does; exit 1 when one does not");
+  check->add_option("FILE", c->file, "A site.yaml, or a runbook with a site")->required()->check(CLI::ExistingFile);
+  check->add_option("--ssh-config", c->ssh_config, "The SSH client config to read (default: ~/.ssh/config)");
+  check->callback([&run, c] { run = [c] { return cmd_check(*c); }; });
 }
 
 }  // namespace drctl::cli

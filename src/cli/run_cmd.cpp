@@ -10,6 +10,7 @@
 #include "actions/action.hpp"
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
+#include "cli/site_hosts.hpp"
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/plan.hpp"
@@ -250,32 +251,17 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
     }
   }
   world::real::RealWorld world;
-  if (rb.site)
-    for (const auto& h : rb.site->hosts) {
-      if (h.connection == "local") {
-        world.add_local_alias(h.name);
-        continue;
-      }
-      world::real::SshHostSpec spec;
-      spec.name = h.name;
-      spec.address = h.address;
-      spec.port = h.port;
-      spec.user = h.user;
-      spec.identity_file = h.vars.value("identity_file", "");
-      spec.known_hosts = h.vars.value("known_hosts_file", "");
-      spec.ssh_config = ssh_config;
-      if (h.vars.contains("become")) {
-        const auto& become = h.vars["become"];
-        if (!become.is_string() || become.get<std::string>() != "sudo")
-          throw InputError(rb.site->file + ": host " + h.name + ": become: must be 'sudo' (commands and files as root through sudo -n), not " + become.dump());
-        spec.sudo = true;
-      }
+  if (rb.site) {
+    for (const auto& h : rb.site->hosts)
+      if (h.connection == "local") world.add_local_alias(h.name);
+    for (const auto& spec : site_ssh_specs(*rb.site, ssh_config)) {
       try {
         world.add_ssh_host(spec);
       } catch (const world::real::SshConfigError& e) {
-        throw InputError(rb.site->file + ": host " + h.name + ": " + e.what());
+        throw InputError(rb.site->file + ": host " + spec.name + ": " + e.what());
       }
     }
+  }
   if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
   if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
   return execute_and_report(rb, world, options, report);

@@ -704,3 +704,46 @@ TEST_CASE("ssh host: a stream sink that throws ends the remote command, and the 
   CHECK(gone);
   CHECK(sh(*host, "echo still usable").out == "still usable\n");
 }
+
+TEST_CASE("drctl hosts check: every SSH host of a site answers with a known key and a login, or is named with why not") {
+  support::Sshd sshd;
+  support::TempDir t("hosts-check");
+  support::write_file(t / "empty_known_hosts", "");
+  // A port nothing listens on: bound and closed again.
+  int closed_port = 0;
+  {
+    support::Sshd other;
+    closed_port = other.port();
+  }
+  auto host = [&](const std::string& name, int port, const std::filesystem::path& known, const std::string& extra) {
+    return "  " + name + ":\n    address: 127.0.0.1\n    port: " + std::to_string(port) + "\n    user: " + sshd.user() +
+           "\n    identity_file: " + sshd.client_key().string() + "\n    known_hosts_file: " + known.string() + "\n" + extra;
+  };
+  support::write_file(t / "site.yaml", "name: lab\nhosts:\n  me: {connection: local}\n" +
+                                           host("good", sshd.port(), sshd.known_hosts(), "    become: sudo\n") +
+                                           host("stranger", sshd.port(), t / "empty_known_hosts", "") +
+                                           host("gone", closed_port, sshd.known_hosts(), ""));
+  auto r = support::drctl({"hosts", "check", (t / "site.yaml").string()});
+  CHECK(r.exit_code == 1);
+  const auto lines = r.out_lines();
+  REQUIRE_MESSAGE(lines.size() == 4, r.describe());
+  CHECK(lines[0].rfind("me ", 0) == 0);
+  CHECK(lines[0].find(" ok ") != std::string::npos);
+  CHECK(lines[1].find("good") == 0);
+  CHECK(lines[1].find(" ok      " + sshd.user() + "@127.0.0.1:" + std::to_string(sshd.port()) + ", root through sudo") !=
+        std::string::npos);
+  CHECK(lines[2].find("stranger") == 0);
+  CHECK(lines[2].find("FAILED  ssh: stranger: the host key of 127.0.0.1 port " + std::to_string(sshd.port()) +
+                      " is not known") != std::string::npos);
+  CHECK(lines[2].find(sshd.host_fingerprint()) != std::string::npos);
+  CHECK(lines[3].find("FAILED  ssh: gone: cannot connect to " + sshd.user() + "@127.0.0.1:" + std::to_string(closed_port) +
+                      ": Connection refused") != std::string::npos);
+  CHECK(r.err == "drctl: 2 of 3 SSH hosts of " + (t / "site.yaml").string() + " cannot be used\n");
+
+  // Through a runbook naming the site; all good: exit 0.
+  support::write_file(t / "good.yaml", "name: lab\nhosts:\n" + host("good", sshd.port(), sshd.known_hosts(), ""));
+  support::write_file(t / "rb.yaml", "site: good.yaml\nsteps:\n  - {id: hi, on: good, run: \"true\"}\n");
+  auto ok = support::drctl({"hosts", "check", (t / "rb.yaml").string()});
+  CHECK_MESSAGE(ok.exit_code == 0, ok.describe());
+  CHECK(ok.out.find("good") == 0);
+}
