@@ -421,23 +421,64 @@ void KubeCluster::add_node(const KubeNode& node, bool control_plane) {
 
 KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0,
-                      {"--token", "--discovery-token", "--discovery-token-ca-cert-hash", "--ignore-preflight-errors",
-                       "--cri-socket", "--node-name"},
+                      {"--config", "--token", "--discovery-token", "--discovery-token-ca-cert-hash",
+                       "--ignore-preflight-errors", "--cri-socket", "--node-name"},
                       {"--discovery-token-unsafe-skip-ca-verification", "--control-plane"});
   if (!a.error.empty()) return fail(a.error + "\n" + kStackHint);
   if (a.has("--control-plane")) return fail("sim: joining further control-plane nodes is not modelled\n");
-  const std::string token = a.get("--token", a.get("--discovery-token"));
-  const std::string hash = a.get("--discovery-token-ca-cert-hash");
-  if (a.positional.size() != 1)
+  std::string token = a.get("--token", a.get("--discovery-token"));
+  std::string hash = a.get("--discovery-token-ca-cert-hash");
+  std::string endpoint_arg = a.positional.size() == 1 ? a.positional[0] : "";
+  std::string node_name = a.get("--node-name", node.name);
+  bool skip_ca = a.has("--discovery-token-unsafe-skip-ca-verification");
+  if (a.has("--config")) {  // a JoinConfiguration: the token stays off the command line
+    std::vector<std::string> mixed;
+    for (const char* f : {"--token", "--discovery-token", "--discovery-token-ca-cert-hash", "--node-name",
+                          "--discovery-token-unsafe-skip-ca-verification"})
+      if (a.has(f)) mixed.push_back(std::string(f).substr(2));
+    if (!a.positional.empty()) mixed.push_back(a.positional[0]);
+    if (!mixed.empty()) {
+      std::string list;
+      for (const auto& m : mixed) list += (list.empty() ? "" : " ") + m;
+      return fail("can not mix '--config' with arguments [" + list + "]\n" + kStackHint);
+    }
+    const std::string path = a.get("--config");
+    auto text = files.read(path);
+    if (!text)
+      return fail("unable to read config from \"" + path + "\" : open " + path + ": no such file or directory\n" +
+                  kStackHint);
+    std::vector<json> docs;
+    try {
+      docs = kube_parse_yaml(*text);
+    } catch (const std::exception& e) {
+      return fail("error converting YAML to JSON in \"" + path + "\": " + e.what() + "\n" + kStackHint);
+    }
+    bool found = false;
+    for (const auto& d : docs) {
+      const std::string api = d.value("apiVersion", "");
+      if (d.value("kind", "") != "JoinConfiguration" || (api != "kubeadm.k8s.io/v1beta3" && api != "kubeadm.k8s.io/v1beta4"))
+        continue;
+      found = true;
+      endpoint_arg = str(d, "/discovery/bootstrapToken/apiServerEndpoint"_json_pointer);
+      token = str(d, "/discovery/bootstrapToken/token"_json_pointer);
+      const json hashes = d.value("/discovery/bootstrapToken/caCertHashes"_json_pointer, json::array());
+      hash = hashes.is_array() && !hashes.empty() && hashes[0].is_string() ? hashes[0].get<std::string>() : "";
+      skip_ca = d.value("/discovery/bootstrapToken/unsafeSkipCAVerification"_json_pointer, false);
+      if (auto n = str(d, "/nodeRegistration/name"_json_pointer); !n.empty()) node_name = n;
+    }
+    if (!found)
+      return fail("no JoinConfiguration (kubeadm.k8s.io/v1beta3 or v1beta4) in \"" + path + "\"\n" + kStackHint);
+  }
+  if (endpoint_arg.empty())
     return fail(
         "discovery.bootstrapToken.apiServerEndpoint: Invalid value: \"\": the API server endpoint is required "
         "(kubeadm join ENDPOINT --token T --discovery-token-ca-cert-hash sha256:H)\n" +
         kStackHint);
-  const std::string endpoint = with_port(a.positional[0]);
+  const std::string endpoint = with_port(endpoint_arg);
   if (!valid_token(token))
     return fail("discovery.bootstrapToken.token: Invalid value: \"" + token + "\": the bootstrap token \"" + token +
                 "\" was not of the form \"^([a-z0-9]{6})\\.([a-z0-9]{16})$\"\n" + kStackHint);
-  if (hash.empty() && !a.has("--discovery-token-unsafe-skip-ca-verification"))
+  if (hash.empty() && !skip_ca)
     return fail(
         "discovery.bootstrapToken: Invalid value: \"\": using token-based discovery without caCertHashes can be "
         "unsafe. Set unsafeSkipCAVerification as true in your kubeadm config file or pass "
@@ -478,7 +519,7 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
                   "error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found "
                   "in cluster-info ConfigMap is invalid: none of the public keys \"" +
                       ca_hash(ca_) + "\" are pinned\n" + kStackHint);
-  const std::string name = a.get("--node-name", node.name);
+  const std::string name = node_name;
   if (auto n = nodes_.find(name); n != nodes_.end() && n->second.ready)
     return refuse("node name taken", "error execution phase kubelet-start: a Node with name \"" + name +
                                          "\" and status \"Ready\" already exists in the cluster. You must delete the "

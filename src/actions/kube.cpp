@@ -1,5 +1,7 @@
 #include "actions/kube.hpp"
 
+#include <sstream>
+
 #include "actions/generic.hpp"
 
 #include <algorithm>
@@ -62,6 +64,36 @@ class KubeadmInit : public Action {
   }
 };
 
+constexpr const char* kJoinConfig = "/var/tmp/drctl-kubeadm-join.yaml";
+
+/// What `kubeadm token create --print-join-command` prints: the endpoint, the token, the CA hashes.
+struct JoinParts {
+  std::string endpoint, token;
+  std::vector<std::string> ca_hashes;
+};
+
+JoinParts parse_join_command(const std::string& join) {
+  std::istringstream in(join);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  JoinParts p;
+  for (std::size_t i = 2; i < words.size(); ++i) {
+    if (words[i] == "--token" && i + 1 < words.size()) p.token = words[++i];
+    else if (words[i] == "--discovery-token-ca-cert-hash" && i + 1 < words.size()) p.ca_hashes.push_back(words[++i]);
+    else if (words[i].rfind("--", 0) != 0 && p.endpoint.empty()) p.endpoint = words[i];
+  }
+  if (p.endpoint.empty() || p.token.empty() || p.ca_hashes.empty())
+    throw ActionError("kubeadm token create printed a join command without an endpoint, a token and a CA hash");
+  return p;
+}
+
+std::string join_configuration(const JoinParts& p) {
+  std::string hashes;
+  for (const auto& h : p.ca_hashes) hashes += "    - \"" + h + "\"\n";
+  return "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n"
+         "    apiServerEndpoint: \"" + p.endpoint + "\"\n    token: \"" + p.token + "\"\n    caCertHashes:\n" + hashes;
+}
+
 /// kubeadm.join: a node joins with a fresh token from the control plane.
 class KubeadmJoin : public Action {
  public:
@@ -80,8 +112,19 @@ class KubeadmJoin : public Action {
     std::string join = token.out.substr(0, token.out.find('\n'));
     if (join.rfind("kubeadm join ", 0) != 0) throw ActionError("kubeadm token create printed no join command", token.out);
     mark_join_token(ctx, join);
-    ctx.log("joining with a fresh token\n");
-    run_or_fail(ctx.host, join, "kubeadm join", ctx.timeout);
+    // The token goes in a JoinConfiguration readable by root only, not on the node's command
+    // line (where any local user's ps would see it), and the file goes once kubeadm is done.
+    const JoinParts parts = parse_join_command(join);
+    ctx.host.put_file(kJoinConfig, join_configuration(parts), 0600);
+    ctx.log("joining " + parts.endpoint + " with a fresh token\n");
+    auto r = ctx.host.run({"kubeadm join --config " + std::string(kJoinConfig) + "; s=$?; rm -f " + kJoinConfig + "; exit $s",
+                           "", ctx.timeout, {}, ""});
+    if (!r.ok() && (r.timed_out || r.cancelled))  // killed before its own rm: the token file must not stay
+      ctx.host.run({"rm -f " + std::string(kJoinConfig), "", Duration(30000), {}, ""});
+    if (!r.ok()) throw ActionError(r.timed_out ? "kubeadm join timed out" : "kubeadm join failed (exit " +
+                                                                                 std::to_string(r.exit_code) + ")",
+                                   tail_lines(r.out + r.err, 20));
+    ctx.log(r.out);
     return json::object();
   }
 };

@@ -71,6 +71,18 @@ TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to
   CHECK(world.load_balancer_ips().at("mail/mailserver") == "10.0.20.200");
   CHECK(world.load_balancer_ips().at("wireguard/wireguard") == "10.0.20.200");
   CHECK(world.check_invariants(true).empty());
+  // The workers joined with the token in a root-only JoinConfiguration, never on a command line,
+  // and the file is gone.
+  int joins = 0;
+  for (const auto& e : world.engine().events()) {
+    if (e.value("event", "") != "command") continue;
+    const std::string script = e.value("script", "");
+    CHECK_MESSAGE(script.find("--token") == std::string::npos, script);
+    joins += script.find("kubeadm join --config /var/tmp/drctl-kubeadm-join.yaml") != std::string::npos;
+  }
+  CHECK(joins == 3);
+  for (const std::string w : {"k8s-node1", "k8s-node2", "k8s-node3"})
+    CHECK_FALSE(world.host(w).get_file("/var/tmp/drctl-kubeadm-join.yaml").has_value());
   // The same runbook on the rebuilt site finds everything in place.
   auto second = rebuild(world, t.path() / "state");
   REQUIRE_MESSAGE(second.ok(), failures(second));

@@ -287,3 +287,33 @@ TEST_CASE("sim cluster: the legacy MetalLB ConfigMap works too, and a stopped AP
   c.w().set_service("k8s-master", "kube-apiserver", true);
   CHECK(c.run("k8s-master", kAdmin + "get nodes").ok());
 }
+
+TEST_CASE("sim cluster: kubeadm join --config reads a JoinConfiguration, and refuses flags beside it") {
+  Cluster c(3);
+  const std::string join = c.init();  // kubeadm join ENDPOINT --token T --discovery-token-ca-cert-hash H
+  std::istringstream words(join);
+  std::string kubeadm, verb, endpoint, flag, token, flag2, hash;
+  words >> kubeadm >> verb >> endpoint >> flag >> token >> flag2 >> hash;
+  REQUIRE(flag == "--token");
+  REQUIRE(flag2 == "--discovery-token-ca-cert-hash");
+  const std::string config = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n"
+                             "    apiServerEndpoint: \"" + endpoint + "\"\n    token: \"" + token +
+                             "\"\n    caCertHashes:\n    - \"" + hash + "\"\n";
+  c.world->host("k8s-node1").put_file("/root/join.yaml", config, 0600);
+  auto mixed = c.run("k8s-node1", "sudo kubeadm join --config /root/join.yaml --token " + token);
+  CHECK(mixed.exit_code == 1);
+  CHECK(mixed.err.find("can not mix '--config' with arguments [token]") != std::string::npos);
+  c.world->host("k8s-node1").put_file("/root/other.yaml", "apiVersion: v1\nkind: ConfigMap\n", 0600);
+  auto none = c.run("k8s-node1", "sudo kubeadm join --config /root/other.yaml");
+  CHECK(none.exit_code == 1);
+  CHECK(none.err.find("no JoinConfiguration") != std::string::npos);
+  auto wrong = config;
+  wrong.replace(wrong.find(hash), hash.size(), "sha256:" + std::string(64, '0'));
+  c.world->host("k8s-node1").put_file("/root/wrong.yaml", wrong, 0600);
+  auto pinned = c.run("k8s-node1", "sudo kubeadm join --config /root/wrong.yaml");
+  CHECK(pinned.exit_code == 1);
+  CHECK(pinned.err.find("are pinned") != std::string::npos);
+  c.sh("k8s-node1", "sudo kubeadm join --config /root/join.yaml");
+  c.engine().run_for(1min);
+  CHECK(c.sh("k8s-master", kAdmin + "get nodes").find("k8s-node1") != std::string::npos);
+}
