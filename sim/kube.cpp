@@ -202,6 +202,33 @@ void node_checks(Preflight& p, const KubeNode& node) {
 
 bool exists(const KubeFiles& files, const std::string& path) { return files.read && files.read(path).has_value(); }
 
+/// The documents of `kubeadm … --config PATH` into `docs`; nullopt when read, else the failure:
+/// a flag of `flags` or an argument of `args` beside --config, an unreadable file, bad YAML.
+std::optional<KubeResult> config_documents(const Args& a, const std::vector<std::string>& flags,
+                                           const std::vector<std::string>& args, const KubeFiles& files,
+                                           std::vector<json>& docs) {
+  std::vector<std::string> mixed;
+  for (const auto& f : flags)
+    if (a.has(f)) mixed.push_back(f.substr(2));
+  mixed.insert(mixed.end(), args.begin(), args.end());
+  if (!mixed.empty()) {
+    std::string list;
+    for (const auto& m : mixed) list += (list.empty() ? "" : " ") + m;
+    return fail("can not mix '--config' with arguments [" + list + "]\n" + kStackHint);
+  }
+  const std::string path = a.get("--config");
+  auto text = files.read(path);
+  if (!text)
+    return fail("unable to read config from \"" + path + "\" : open " + path + ": no such file or directory\n" +
+                kStackHint);
+  try {
+    docs = kube_parse_yaml(*text);
+  } catch (const std::exception& e) {
+    return fail("error converting YAML to JSON in \"" + path + "\": " + e.what() + "\n" + kStackHint);
+  }
+  return std::nullopt;
+}
+
 const std::vector<std::string> kManifests = {"kube-apiserver.yaml", "kube-controller-manager.yaml",
                                              "kube-scheduler.yaml", "etcd.yaml"};
 
@@ -222,26 +249,12 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   std::string ttl_text = a.get("--token-ttl", "24h0m0s");
 
   if (a.has("--config")) {
-    std::vector<std::string> mixed;
-    for (const char* f : {"--pod-network-cidr", "--service-cidr", "--control-plane-endpoint", "--kubernetes-version",
-                          "--apiserver-advertise-address", "--token", "--token-ttl"})
-      if (a.has(f)) mixed.push_back(std::string(f).substr(2));
-    if (!mixed.empty()) {
-      std::string list;
-      for (const auto& m : mixed) list += (list.empty() ? "" : " ") + m;
-      return fail("can not mix '--config' with arguments [" + list + "]\n" + kStackHint);
-    }
-    const std::string path = a.get("--config");
-    auto text = files.read(path);
-    if (!text)
-      return fail("unable to read config from \"" + path + "\" : open " + path + ": no such file or directory\n" +
-                  kStackHint);
     std::vector<json> docs;
-    try {
-      docs = kube_parse_yaml(*text);
-    } catch (const std::exception& e) {
-      return fail("error converting YAML to JSON in \"" + path + "\": " + e.what() + "\n" + kStackHint);
-    }
+    if (auto refused = config_documents(a, {"--pod-network-cidr", "--service-cidr", "--control-plane-endpoint",
+                                            "--kubernetes-version", "--apiserver-advertise-address", "--token",
+                                            "--token-ttl"},
+                                        {}, files, docs))
+      return *refused;
     for (const auto& d : docs) {
       std::string api = d.value("apiVersion", ""), kind = d.value("kind", "");
       if (api == "kubeadm.k8s.io/v1beta1" || api == "kubeadm.k8s.io/v1beta2")
@@ -432,27 +445,12 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
   std::string node_name = a.get("--node-name", node.name);
   bool skip_ca = a.has("--discovery-token-unsafe-skip-ca-verification");
   if (a.has("--config")) {  // a JoinConfiguration: the token stays off the command line
-    std::vector<std::string> mixed;
-    for (const char* f : {"--token", "--discovery-token", "--discovery-token-ca-cert-hash", "--node-name",
-                          "--discovery-token-unsafe-skip-ca-verification"})
-      if (a.has(f)) mixed.push_back(std::string(f).substr(2));
-    if (!a.positional.empty()) mixed.push_back(a.positional[0]);
-    if (!mixed.empty()) {
-      std::string list;
-      for (const auto& m : mixed) list += (list.empty() ? "" : " ") + m;
-      return fail("can not mix '--config' with arguments [" + list + "]\n" + kStackHint);
-    }
     const std::string path = a.get("--config");
-    auto text = files.read(path);
-    if (!text)
-      return fail("unable to read config from \"" + path + "\" : open " + path + ": no such file or directory\n" +
-                  kStackHint);
     std::vector<json> docs;
-    try {
-      docs = kube_parse_yaml(*text);
-    } catch (const std::exception& e) {
-      return fail("error converting YAML to JSON in \"" + path + "\": " + e.what() + "\n" + kStackHint);
-    }
+    if (auto refused = config_documents(a, {"--token", "--discovery-token", "--discovery-token-ca-cert-hash", "--node-name",
+                                            "--discovery-token-unsafe-skip-ca-verification"},
+                                        a.positional, files, docs))
+      return *refused;
     bool found = false;
     for (const auto& d : docs) {
       const std::string api = d.value("apiVersion", "");
