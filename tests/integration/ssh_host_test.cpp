@@ -640,6 +640,10 @@ TEST_CASE("ssh host: become sudo runs commands and file transfers through sudo -
   for ([[maybe_unused]] const auto& e : support::fs::directory_iterator(file.parent_path())) ++entries;
   CHECK(entries == 1);  // no temporary file left
   CHECK(host->get_file(file.string()) == std::optional<std::string>("second\n"));
+  const path odd = lab.tmp / "sudo/it's \"$(echo x)\" `y` $HOME.conf";  // quoted, never run
+  host->put_file(odd.string(), "odd\n", 0644);
+  CHECK(support::read_file(odd) == "odd\n");
+  CHECK(host->get_file(odd.string()) == std::optional<std::string>("odd\n"));
   CHECK(host->get_file((lab.tmp / "sudo/none").string()) == std::nullopt);
   const std::string not_a_file = "get " + (lab.tmp / "sudo/a").string() + " (sudo): cat:";
   CHECK_THROWS_WITH(host->get_file((lab.tmp / "sudo/a").string()), doctest::Contains(not_a_file.c_str()));

@@ -693,7 +693,7 @@ void SshHost::put_stream(const std::string& path, unsigned mode, const InFn& nex
     std::snprintf(octal, sizeof octal, "%04o", mode & 07777);
     Command put;
     put.script = "set -e; p=" + shell_quote(path) + "; d=" + shell_quote(dir.empty() ? "." : dir) +
-                 "; mkdir -p -- \"$d\"; t=$(mktemp \"$d/." + base + ".drctl-XXXXXX\"); "
+                 "; b=" + shell_quote(base) + "; mkdir -p -- \"$d\"; t=$(mktemp \"$d/.$b.drctl-XXXXXX\"); "
                  "trap 'rm -f -- \"$t\"' EXIT; cat > \"$t\"; chmod " + octal + " \"$t\"; "
                  "sync -- \"$t\" 2>/dev/null || sync; mv -f -- \"$t\" \"$p\"; trap - EXIT";
     CommandResult r = execute(put, nullptr, &next_chunk, true);
