@@ -302,7 +302,7 @@ class KubeRestore : public Action {
       if (!phase.wait_established) continue;
       for (const auto& crd : phase.objects)  // its custom resources are refused until the API serves them
         run_or_fail(ctx.host,
-                    "kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() +
+                    "kubectl --kubeconfig " + world::shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) +
                         " wait --for=condition=Established --timeout=60s crd/" + crd.name,
                     "waiting for CRD " + crd.name, Duration(90000));
     }
@@ -334,7 +334,7 @@ class KubeRestore : public Action {
   }
   static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
     world::Command c;
-    c.script = "kubectl --kubeconfig " + ctx.inputs.at("kubeconfig").get<std::string>() + " " + verb + " -f -";
+    c.script = "kubectl --kubeconfig " + world::shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) + " " + verb + " -f -";
     c.stdin_data = docs;
     c.timeout = Duration(10 * 60000);
     return ctx.host.run(c);

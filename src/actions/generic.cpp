@@ -1,4 +1,5 @@
 #include "actions/generic.hpp"
+#include "world/shell.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -135,7 +136,7 @@ class ShellRun : public Action {
 
   bool check(Context& ctx) const override {
     if (ctx.inputs.contains("creates")) {
-      auto r = ctx.host.run({"test -e '" + quote(ctx.inputs["creates"].get<std::string>()) + "'", "", Duration(30000), {}, ""});
+      auto r = ctx.host.run({"test -e " + world::shell_quote(ctx.inputs["creates"].get<std::string>()), "", Duration(30000), {}, ""});
       if (r.ok()) return true;
     }
     if (ctx.inputs.contains("unless")) {
@@ -157,13 +158,6 @@ class ShellRun : public Action {
     if (!r.transport_error.empty()) throw ActionError(r.transport_error, tail_lines(r.out + r.err, 20));
     if (!r.ok()) throw ActionError("exited with status " + std::to_string(r.exit_code), tail_lines(r.out + r.err, 20));
     return {{"stdout", r.out}, {"stderr", r.err}, {"exit_code", r.exit_code}};
-  }
-
- private:
-  static std::string quote(const std::string& s) {
-    std::string out;
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out;
   }
 };
 
@@ -188,7 +182,7 @@ class FilePut : public Action {
   bool check(Context& ctx) const override {
     auto current = ctx.host.get_file(ctx.inputs.at("path").get<std::string>());
     if (!current || *current != content(ctx)) return false;
-    auto r = ctx.host.run({"stat -c %a '" + ctx.inputs.at("path").get<std::string>() + "'", "", Duration(30000), {}, ""});
+    auto r = ctx.host.run({"stat -c %a " + world::shell_quote(ctx.inputs.at("path").get<std::string>()), "", Duration(30000), {}, ""});
     return r.ok() && std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8) == mode(ctx);
   }
 
