@@ -751,3 +751,63 @@ TEST_CASE("drctl hosts check: every SSH host of a site answers with a known key 
   CHECK_MESSAGE(ok.exit_code == 0, ok.describe());
   CHECK(ok.out.find("good") == 0);
 }
+
+TEST_CASE("ssh host: become sudo for users who are not root: with a NOPASSWD entry as root, without one sudo's refusal") {
+  // Two users that exist only for this sshd and what it runs (sudo included): a passwd, group,
+  // shadow and sudoers.d bind-mounted in a mount namespace of the server's own.
+  support::TempDir t("sudo-users");
+  const std::string passwd = support::read_file("/etc/passwd") +
+                             "drctl-op:x:4242:4242:drctl test operator:/nonexistent:/bin/sh\n"
+                             "drctl-nosudo:x:4243:4243:drctl test user:/nonexistent:/bin/sh\n";
+  support::write_file(t / "passwd", passwd, 0644);
+  support::write_file(t / "group", support::read_file("/etc/group") + "drctl-op:x:4242:\ndrctl-nosudo:x:4243:\n", 0644);
+  support::write_file(t / "shadow",
+                      support::read_file("/etc/shadow") + "drctl-op:*:19000:0:99999:7:::\ndrctl-nosudo:*:19000:0:99999:7:::\n",
+                      0640);
+  support::fs::create_directories(t / "sudoers.d");
+  support::write_file(t / "sudoers.d/drctl-op", "drctl-op ALL=(ALL) NOPASSWD: ALL\n", 0440);
+  support::SshdPlace place;
+  place.bind_mounts = {{(t / "passwd").string(), "/etc/passwd"},
+                       {(t / "group").string(), "/etc/group"},
+                       {(t / "shadow").string(), "/etc/shadow"},
+                       {(t / "sudoers.d").string(), "/etc/sudoers.d"}};
+  support::Sshd sshd(place);
+  // The users read authorized_keys themselves (sshd drops to them for it).
+  ::chmod(sshd.dir().c_str(), 0755);
+  ::chmod((sshd.dir() / "authorized_keys").c_str(), 0644);
+  auto spec = [&](const std::string& user, bool sudo) {
+    SshHostSpec s;
+    s.name = user;
+    s.address = "127.0.0.1";
+    s.port = sshd.port();
+    s.user = user;
+    s.identity_file = sshd.client_key().string();
+    s.known_hosts = sshd.known_hosts().string();
+    s.ssh_config = "/dev/null";
+    s.sudo = sudo;
+    return s;
+  };
+  Cancel cancel;
+  const path root_only = t / "root-only/app.conf";  // t is 0700 root: no way in for the users
+  SshHost plain(resolve_ssh_endpoint(spec("drctl-op", false)), cancel);
+  CommandResult r = sh(plain, "id -u");
+  REQUIRE_MESSAGE(r.ok(), r.err);
+  CHECK(r.out == "4242\n");
+  CHECK_THROWS(plain.put_file(root_only.string(), "x\n", 0600));
+  CHECK_FALSE(support::fs::exists(root_only));
+
+  SshHost become(resolve_ssh_endpoint(spec("drctl-op", true)), cancel);
+  r = sh(become, "echo \"$(id -u) $SUDO_USER\"");
+  CHECK(r.out == "0 drctl-op\n");
+  become.put_file(root_only.string(), "as root\n", 0600);
+  CHECK(support::read_file(root_only) == "as root\n");
+  CHECK(support::lstat_or_throw(root_only).st_uid == 0);
+  CHECK(become.get_file(root_only.string()) == std::optional<std::string>("as root\n"));
+
+  SshHost refused(resolve_ssh_endpoint(spec("drctl-nosudo", true)), cancel);
+  r = sh(refused, "true");
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("sudo: a password is required") != std::string::npos, r.err);
+  const std::string put_refused = "put " + (t / "x").string() + " (sudo): sudo: a password is required";
+  CHECK_THROWS_WITH(refused.put_file((t / "x").string(), "x", 0600), doctest::Contains(put_refused.c_str()));
+}

@@ -63,7 +63,10 @@ TEST_CASE("drctl run over SSH to three namespaced hosts: one host's sshd stops m
   std::vector<std::unique_ptr<support::Sshd>> sshd;
   std::string known_hosts;
   for (int i = 1; i <= 3; ++i) {
-    sshd.push_back(std::make_unique<support::Sshd>(support::SshdPlace{net.host_ns(i), net.address(i), 0}));
+    support::SshdPlace place;
+    place.netns = net.host_ns(i);
+    place.address = net.address(i);
+    sshd.push_back(std::make_unique<support::Sshd>(place));
     known_hosts += support::read_file(sshd.back()->known_hosts());
   }
   support::TempDir t("run-netns");

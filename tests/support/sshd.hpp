@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/fs_tree.hpp"
@@ -32,6 +33,9 @@ struct SshdPlace {
   std::string netns;                  // "" = this machine's own network
   std::string address = "127.0.0.1";
   int port = 0;                       // 0 = a free port on 127.0.0.1, or 22 in a namespace
+  /// Files bind-mounted over others (file, what it hides) in a mount namespace of the server's
+  /// own: e.g. a passwd with a test user, seen by sshd and what it runs (sudo too), by nothing else.
+  std::vector<std::pair<std::string, std::string>> bind_mounts;
 };
 
 /// One sshd, logging VERBOSE to a file.
@@ -200,6 +204,12 @@ class Sshd {
     std::error_code ec;
     fs::remove(log(), ec);
     std::vector<std::string> argv{"/usr/sbin/sshd", "-D", "-f", (dir_ / "sshd_config").string(), "-E", log().string()};
+    if (!place_.bind_mounts.empty()) {  // unshare and sh exec in place: the pid stays the server's
+      std::string mounts;
+      for (const auto& [file, over] : place_.bind_mounts) mounts += "mount --bind '" + file + "' '" + over + "' && ";
+      argv.insert(argv.begin(), {"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                                 mounts + "exec \"$@\"", "sh"});
+    }
     if (!place_.netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", place_.netns});  // execs sshd in place
     auto p = std::make_unique<Process>(argv);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
