@@ -62,6 +62,9 @@ struct Context {
   std::function<std::string(const std::string& text, const json& extra)> render_with;
   /// The site as templates see it (`site`: hosts with their vm:, groups, vars); null without a site.
   json site = nullptr;
+  /// How far a long step has got ("12.4 GiB read, 3100 files"), for the operator's status
+  /// line; not journaled. May be called from any thread.
+  std::function<void(const std::string&)> progress = [](const std::string&) {};
 };
 
 /// A failure with the reason in one line and, optionally, the output that explains it.

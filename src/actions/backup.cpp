@@ -4,6 +4,10 @@
 #include <archive_entry.h>
 
 #include <filesystem>
+#include <cstdio>
+#include <thread>
+#include <mutex>
+#include <condition_variable>
 
 #include "actions/generic.hpp"
 #include "capture/digest.hpp"
@@ -80,6 +84,45 @@ std::map<std::string, std::string> kube_objects(world::Host& host, const json& s
   }
 }
 
+std::string amount(std::uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1ULL << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1ULL << 30));
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1ULL << 20));
+  return buf;
+}
+
+/// Tells the operator how far a capture has got, every 2 s of wall time, until destroyed.
+class ProgressReporter {
+ public:
+  ProgressReporter(const std::function<void(const std::string&)>& report, const capture::Progress& p)
+      : report_(report), progress_(p), thread_([this] { loop(); }) {}
+  ~ProgressReporter() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stop_; }))
+      report_(amount(progress_.bytes_seen) + " captured, " + std::to_string(progress_.files.load()) + " files, " +
+              amount(progress_.bytes_added) + " new");
+  }
+
+  const std::function<void(const std::string&)>& report_;
+  const capture::Progress& progress_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is ready
+};
+
 /// backup.snapshot: several sources, one snapshot.
 class BackupSnapshot : public Action {
  public:
@@ -107,6 +150,7 @@ class BackupSnapshot : public Action {
     snap.host = "drctl";
     for (const auto& t : ctx.inputs.value("tags", json::array())) snap.tags.push_back(t.get<std::string>());
     capture::Progress progress;
+    const ProgressReporter reporter(ctx.progress, progress);
     auto warn = [&](const std::string& w) { ctx.log("warning: " + w + "\n"); };
     std::uint64_t files = 0, bytes = 0;
     for (const auto& src : ctx.inputs.at("sources")) {

@@ -105,6 +105,7 @@ class ConsoleObserver : public Observer {
     {
       std::lock_guard lock(mutex_);
       running_.erase(r.id);
+      progress_.erase(r.id);
       done_ = done;
       total_ = total;
     }
@@ -132,6 +133,11 @@ class ConsoleObserver : public Observer {
 
   void note(const std::string& l) override { status_.print("drctl: " + l); }
 
+  void progress(const InstanceResult& r, const std::string& text) override {
+    std::lock_guard lock(mutex_);
+    if (running_.contains(r.id)) progress_[r.id] = text;
+  }
+
  private:
   static std::string format_seconds(double s) {
     char buf[32];
@@ -142,14 +148,18 @@ class ConsoleObserver : public Observer {
     std::lock_guard lock(mutex_);
     std::string out = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "]";
     auto now = std::chrono::steady_clock::now();
-    for (const auto& [id, since] : running_)
-      out += " " + id + " (" + format_seconds(std::chrono::duration<double>(now - since).count()) + ")";
+    for (const auto& [id, since] : running_) {
+      out += " " + id + " (" + format_seconds(std::chrono::duration<double>(now - since).count());
+      if (auto p = progress_.find(id); p != progress_.end()) out += ": " + p->second;
+      out += ")";
+    }
     return out;
   }
 
   bool tty_;
   std::mutex mutex_;
   std::map<std::string, std::chrono::steady_clock::time_point> running_;
+  std::map<std::string, std::string> progress_;  // the last progress of running instances
   std::size_t done_ = 0, total_ = 0;
   StatusLine status_;
 };

@@ -293,6 +293,7 @@ class Runner {
                               return render(text, c, s.with_pos);
                             },
                             ctx.contains("site") ? ctx["site"] : json()};
+      actx.progress = [this, i](const std::string& text) { observer_.progress(results_[i], redact_.apply(text)); };
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
       // Each attempt checks first: the state may have come about meanwhile. A host that

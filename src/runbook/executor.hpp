@@ -46,6 +46,8 @@ class Observer {
   virtual void started(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
   virtual void finished(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
   virtual void note(const std::string& line) = 0;
+  /// How far a running instance has got (secrets already redacted); from any thread.
+  virtual void progress(const InstanceResult& r, const std::string& text) { (void)r, (void)text; }
 };
 
 struct RunSummary {

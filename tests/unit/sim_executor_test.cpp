@@ -131,3 +131,44 @@ TEST_CASE("sim executor: the same seed gives the same event log") {
   CHECK(a.log != c.log);
   CHECK(c.ok);
 }
+
+namespace {
+
+/// test.progress: learns a secret, then reports how far it got, naming it.
+class Reports : public actions::Action {
+ public:
+  const actions::ActionSpec& spec() const override {
+    static const actions::ActionSpec s{"test.progress", "report progress", {}, {}};
+    return s;
+  }
+  bool check(actions::Context&) const override { return false; }
+  actions::json apply(actions::Context& ctx) const override {
+    ctx.secret("token", "hunter2-token");
+    ctx.progress("half way, token hunter2-token");
+    return actions::json::object();
+  }
+};
+
+class Recorder : public Quiet {
+ public:
+  void progress(const runbook::InstanceResult& r, const std::string& text) override { seen += r.id + ": " + text + "\n"; }
+  std::string seen;
+};
+
+}  // namespace
+
+TEST_CASE("executor: an action's progress reaches the observer under the instance's id, secrets redacted") {
+  support::TempDir t("sim-progress");
+  std::ofstream(t.path() / "rb.yaml") << "name: p\nsteps:\n  - {id: long, uses: test.progress, for_each: [a, b]}\n";
+  sim::Engine engine(1);
+  actions::Registry registry;
+  registry.add(std::make_unique<Reports>());
+  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
+  runbook::validate(rb, registry);
+  EngineWorld world(engine);
+  runbook::ExecOptions options;
+  options.state_dir = t.path() / "state";
+  Recorder recorder;
+  CHECK(runbook::execute(rb, registry, world, options, recorder).ok());
+  CHECK(recorder.seen == "long[a]: half way, token «secret:token»\nlong[b]: half way, token «secret:token»\n");
+}
