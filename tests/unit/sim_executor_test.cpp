@@ -85,6 +85,18 @@ class Quiet : public runbook::Observer {
   void note(const std::string&) override {}
 };
 
+/// Runs the runbook `yaml` (written into `dir`) with `registry`'s actions on the engine's world.
+runbook::RunSummary run_text(const support::TempDir& dir, const std::string& yaml, const actions::Registry& registry,
+                             sim::Engine& engine, runbook::Observer& observer) {
+  std::ofstream(dir.path() / "rb.yaml") << yaml;
+  runbook::Runbook rb = runbook::load_runbook((dir.path() / "rb.yaml").string());
+  runbook::validate(rb, registry);
+  EngineWorld world(engine);
+  runbook::ExecOptions options;
+  options.state_dir = dir.path() / "state";
+  return runbook::execute(rb, registry, world, options, observer);
+}
+
 struct Outcome {
   std::string log;
   world::Duration virtual_time;
@@ -93,22 +105,16 @@ struct Outcome {
 
 Outcome run_six(std::uint64_t seed) {
   support::TempDir t("sim-exec");
-  {
-    std::ofstream rb(t.path() / "rb.yaml");
-    rb << "name: six\nsteps:\n"
-          "  - id: install\n    uses: test.install\n    for_each: [vm1, vm2, vm3, vm4, vm5, vm6]\n    with:\n      vm: \"{{item}}\"\n"
-          "  - id: after\n    uses: test.install\n    needs: install\n    with:\n      vm: last\n";
-  }
   sim::Engine engine(seed);
   actions::Registry registry;
   registry.add(std::make_unique<Install>(engine));
-  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
-  runbook::validate(rb, registry);
-  EngineWorld world(engine);
-  runbook::ExecOptions options;
-  options.state_dir = t.path() / "state";
   Quiet quiet;
-  auto summary = runbook::execute(rb, registry, world, options, quiet);
+  auto summary = run_text(t,
+                          "name: six\nsteps:\n"
+                          "  - id: install\n    uses: test.install\n    for_each: [vm1, vm2, vm3, vm4, vm5, vm6]\n"
+                          "    with:\n      vm: \"{{item}}\"\n"
+                          "  - id: after\n    uses: test.install\n    needs: install\n    with:\n      vm: last\n",
+                          registry, engine, quiet);
   return {engine.log_jsonl(), engine.now(), summary.ok()};
 }
 
@@ -159,16 +165,11 @@ class Recorder : public Quiet {
 
 TEST_CASE("executor: an action's progress reaches the observer under the instance's id, secrets redacted") {
   support::TempDir t("sim-progress");
-  std::ofstream(t.path() / "rb.yaml") << "name: p\nsteps:\n  - {id: long, uses: test.progress, for_each: [a, b]}\n";
   sim::Engine engine(1);
   actions::Registry registry;
   registry.add(std::make_unique<Reports>());
-  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
-  runbook::validate(rb, registry);
-  EngineWorld world(engine);
-  runbook::ExecOptions options;
-  options.state_dir = t.path() / "state";
   Recorder recorder;
-  CHECK(runbook::execute(rb, registry, world, options, recorder).ok());
+  CHECK(run_text(t, "name: p\nsteps:\n  - {id: long, uses: test.progress, for_each: [a, b]}\n", registry, engine, recorder)
+            .ok());
   CHECK(recorder.seen == "long[a]: half way, token «secret:token»\nlong[b]: half way, token «secret:token»\n");
 }
