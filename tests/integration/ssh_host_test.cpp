@@ -42,7 +42,7 @@ struct Lab {
   Cancel cancel;
   std::string config;
 
-  Lab() {
+  explicit Lab(std::string log_level = "VERBOSE") : sshd(std::move(log_level)) {
     config = (tmp / "ssh_config").string();
     support::write_file(config, "");
   }
@@ -541,32 +541,21 @@ TEST_CASE("ssh host: kill_tagged ends what a killed run left behind") {
 }
 
 TEST_CASE("ssh host: keepalives go out during a silent command and on idle connections") {
-  support::Sshd sshd("DEBUG");  // logs each global request, keepalives included
-  support::TempDir tmp("keepalive");
-  const std::string config = (tmp / "ssh_config").string();
-  support::write_file(config, "Host 127.0.0.1\n  ServerAliveInterval 1\n");
-  SshHostSpec s;
-  s.name = "box";
-  s.address = "127.0.0.1";
-  s.port = sshd.port();
-  s.user = sshd.user();
-  s.identity_file = sshd.client_key().string();
-  s.known_hosts = sshd.known_hosts().string();
-  s.ssh_config = config;
-  Cancel cancel;
-  SshHost host(resolve_ssh_endpoint(s), cancel);
-  CHECK(host.endpoint().keepalive_interval == 1s);
+  Lab lab("DEBUG");  // logs each global request, keepalives included
+  support::write_file(lab.config, "Host 127.0.0.1\n  ServerAliveInterval 1\n");
+  auto host = lab.host();
+  CHECK(host->endpoint().keepalive_interval == 1s);
   const std::string keepalive = "rtype keepalive@openssh.com";
-  CHECK(sh(host, "sleep 2.2; echo done").out == "done\n");
-  const int during = sshd.log_lines_with(keepalive);
+  CHECK(sh(*host, "sleep 2.2; echo done").out == "done\n");
+  const int during = lab.sshd.log_lines_with(keepalive);
   CHECK(during >= 1);
   // Idle in the pool: one goes out about a second later (allow for a loaded machine).
   const auto end = std::chrono::steady_clock::now() + 8s;
-  while (sshd.log_lines_with(keepalive) == during && std::chrono::steady_clock::now() < end)
+  while (lab.sshd.log_lines_with(keepalive) == during && std::chrono::steady_clock::now() < end)
     std::this_thread::sleep_for(100ms);
-  CHECK(sshd.log_lines_with(keepalive) > during);
-  CHECK(sh(host, "echo idle").out == "idle\n");
-  CHECK(host.connections_opened() == 1);
+  CHECK(lab.sshd.log_lines_with(keepalive) > during);
+  CHECK(sh(*host, "echo idle").out == "idle\n");
+  CHECK(host->connections_opened() == 1);
 }
 
 TEST_CASE("real world: site hosts over ssh next to the local host") {
