@@ -83,51 +83,56 @@ runbook::Site site_of(const std::string& file) {
   }
 }
 
-/// What became of one host: "" when it answered as it should, else why not.
-std::string check_host(const SshHostSpec& spec) {
+/// What became of one host: where it was reached (user@host:port) and, when it did not answer
+/// as it should, why not.
+struct HostCheck {
+  std::string where, problem;
+};
+
+HostCheck check_host(const SshHostSpec& spec) {
+  HostCheck out{spec.address, ""};
   try {
+    SshEndpoint ep = resolve_ssh_endpoint(spec);
+    out.where = ep.describe();
     world::Cancel cancel;
-    SshHost host(resolve_ssh_endpoint(spec), cancel);
+    SshHost host(std::move(ep), cancel);
     world::Command c = world::shell_command("true");
     c.timeout = std::chrono::seconds(30);
     const world::CommandResult r = host.run(c);
-    if (!r.transport_error.empty()) return r.transport_error;
-    if (r.timed_out) return "`true` did not finish within 30 s";
-    if (!r.ok()) {
+    if (!r.transport_error.empty()) {
+      out.problem = r.transport_error;
+    } else if (r.timed_out) {
+      out.problem = "`true` did not finish within 30 s";
+    } else if (!r.ok()) {
       std::string err = r.err;
       while (!err.empty() && err.back() == '\n') err.pop_back();
-      return (spec.sudo ? "sudo -n true" : "true") + std::string(" exited with status ") + std::to_string(r.exit_code) +
-             (err.empty() ? "" : ": " + err);
+      out.problem = (spec.sudo ? "sudo -n true" : "true") + std::string(" exited with status ") +
+                    std::to_string(r.exit_code) + (err.empty() ? "" : ": " + err);
     }
-    return "";
   } catch (const std::exception& e) {
-    return e.what();
+    out.problem = e.what();
   }
+  return out;
 }
 
 int cmd_check(const CheckArgs& a) {
   const runbook::Site site = site_of(a.file);
   const auto specs = site_ssh_specs(site, a.ssh_config);
-  std::vector<std::string> problems(specs.size());
+  std::vector<HostCheck> checks(specs.size());
   std::vector<std::thread> workers;  // side by side: an unreachable host waits out its connect timeout
-  for (std::size_t i = 0; i < specs.size(); ++i) workers.emplace_back([&, i] { problems[i] = check_host(specs[i]); });
+  for (std::size_t i = 0; i < specs.size(); ++i) workers.emplace_back([&, i] { checks[i] = check_host(specs[i]); });
   for (auto& w : workers) w.join();
   int failed = 0;
   for (const auto& h : site.hosts)
     if (h.connection == "local") std::printf("%-14s ok      this machine\n", h.name.c_str());
   for (std::size_t i = 0; i < specs.size(); ++i) {
-    std::string where;
-    try {
-      where = resolve_ssh_endpoint(specs[i]).describe();
-    } catch (const std::exception&) {
-      where = specs[i].address;
-    }
-    if (problems[i].empty()) {
-      std::printf("%-14s ok      %s%s\n", specs[i].name.c_str(), where.c_str(), specs[i].sudo ? ", root through sudo" : "");
+    if (checks[i].problem.empty()) {
+      std::printf("%-14s ok      %s%s\n", specs[i].name.c_str(), checks[i].where.c_str(),
+                  specs[i].sudo ? ", root through sudo" : "");
       continue;
     }
     ++failed;
-    std::printf("%-14s FAILED  %s\n", specs[i].name.c_str(), problems[i].c_str());
+    std::printf("%-14s FAILED  %s\n", specs[i].name.c_str(), checks[i].problem.c_str());
   }
   if (failed) std::fprintf(stderr, "drctl: %d of %zu SSH hosts of %s cannot be used\n", failed, specs.size(), site.file.c_str());
   return failed ? kFailed : kOk;
