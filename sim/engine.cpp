@@ -88,7 +88,8 @@ void Engine::log(const std::string& component, const std::string& event, const j
 std::string Engine::log_jsonl() const {
   std::lock_guard lock(mutex_);
   std::string out;
-  for (const auto& e : events_) out += e.dump() + "\n";
+  // A runbook's commands are logged as given, and need not be UTF-8: the log stays JSON.
+  for (const auto& e : events_) out += e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   return out;
 }
 

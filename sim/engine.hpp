@@ -52,7 +52,7 @@ class Engine {
   /// Calls `fn` with every event logged from now on (after it is recorded). An observer may log
   /// in turn; those events reach the observers too.
   void on_log(std::function<void(const json& event)> fn) { observers_.push_back(std::move(fn)); }
-  /// The event log as JSON lines.
+  /// The event log as JSON lines (bytes of logged text that are not UTF-8 become U+FFFD).
   std::string log_jsonl() const;
   const std::vector<json>& events() const { return events_; }
 

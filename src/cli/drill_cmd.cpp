@@ -1,14 +1,16 @@
 // `drctl drill`: scenarios run in the simulator, with their reports.
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdio>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "drill/report.hpp"
 #include "drill/runner.hpp"
+#include "runbook/private_output.hpp"
 #include "store/error.hpp"
 
 namespace drctl::cli {
@@ -29,12 +31,6 @@ std::vector<std::uint64_t> parse_seeds(const std::string& text) {
   std::vector<std::uint64_t> out;
   for (std::uint64_t s = a; s <= b; ++s) out.push_back(s);
   return out;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out.flush()) throw Failure("cannot write " + path);
 }
 
 int cmd_drill(const std::vector<std::string>& files, const std::string& seeds_text, const std::string& junit,
@@ -75,8 +71,9 @@ int cmd_drill(const std::vector<std::string>& files, const std::string& seeds_te
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
   std::fputs(drill::text_report(runs, single).c_str(), stdout);
-  if (!junit.empty()) write_file(junit, drill::junit_report(runs));
-  if (!report.empty()) write_file(report, drill::json_report(runs).dump(2) + "\n");
+  if (!junit.empty()) runbook::write_private_file(junit, drill::junit_report(runs));
+  if (!report.empty())
+    runbook::write_private_file(report, drill::json_report(runs).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   for (const auto& r : runs)
     if (!r.passed) return kFailed;
   return kOk;
@@ -96,7 +93,8 @@ void add_drill_command(CLI::App& app, Action& run) {
   d->add_option("--seeds", a->seeds, "A seed or a range A..B: one run per scenario and seed")->capture_default_str();
   d->add_option("--junit", a->junit, "Write JUnit XML for CI");
   d->add_option("--report", a->report, "Write every result as JSON");
-  d->add_option("-j,--jobs", a->jobs, "Rebuild steps at once (1: the serial plan, for comparing RTO; default: all that can)");
+  d->add_option("-j,--jobs", a->jobs, "Rebuild steps at once (1: the serial plan, for comparing RTO; default: all that can)")
+      ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "-j", 1, INT_MAX); }, "", "COUNT"));
   d->callback([&run, a] { run = [a] { return cmd_drill(a->files, a->seeds, a->junit, a->report, a->jobs); }; });
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "cli/site_hosts.hpp"
 #include "runbook/loader.hpp"
 #include "store/error.hpp"
@@ -149,7 +150,8 @@ void add_hosts_command(CLI::App& app, Action& run) {
                "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host's console)");
   trust->add_option("HOST", a->host, "The host, as in the site or after `ssh` (resolved through the SSH config)")->required();
   trust->add_option("--fingerprint", a->fingerprint, "The key's fingerprint: SHA256:…")->required();
-  trust->add_option("--port", a->port, "The SSH port (default: the SSH config's, else 22)");
+  trust->add_option("--port", a->port, "The SSH port (default: the SSH config's, else 22)")
+      ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 1, 65535); }, "", "PORT"));
   trust->add_option("--known-hosts", a->known_hosts, "The known_hosts file to add to (default: the SSH config's, else ~/.ssh/known_hosts)");
   trust->add_option("--ssh-config", a->ssh_config, "The SSH client config to read (default: ~/.ssh/config)");
   trust->callback([&run, a] { run = [a] { return cmd_trust(*a); }; });

@@ -1,11 +1,44 @@
 // drctl: disaster recovery and rebuild orchestration for self-hosted clouds.
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "store/error.hpp"
 
+namespace {
+
+using namespace drctl::cli;
+
+/// Every value of every option and argument of every command is one line of printable text:
+/// anything else is refused while parsing, before a command starts, naming the option.
+void refuse_control_characters(CLI::App& app) {
+  const CLI::Validator one_line([](std::string& value) { return control_character_problem(value); }, "", "ONE_LINE");
+  for (CLI::Option* option : app.get_options()) option->check(one_line);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) refuse_control_characters(*sub);
+}
+
+/// The one line `drctl: error: MESSAGE` on stderr, whatever MESSAGE quotes (control characters
+/// and bytes that are not UTF-8 are escaped); the exit code.
+int report(const std::string& message, int code) {
+  std::fprintf(stderr, "drctl: error: %s\n", printable(message).c_str());
+  return code;
+}
+
+/// A JSON library error that got this far, without the library's "[json.exception.…] " tag.
+/// Text that is not UTF-8 can only have come from the user's files or arguments: bad input.
+int report_json(const nlohmann::json::exception& e) {
+  std::string what = e.what();
+  if (const auto end = what.find("] "); what.rfind("[json.exception.", 0) == 0 && end != std::string::npos)
+    what.erase(0, end + 2);
+  if (e.id == 316) return report("text that is not valid UTF-8 cannot be shown as JSON (" + what + ")", kBadInput);
+  return report("unexpected JSON (" + what + ")", kFailed);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace drctl::cli;
   CLI::App app{"drctl: back up, rebuild and drill a self-hosted cloud"};
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or bad input, 3 partial (finished, but something was skipped).\n"
@@ -18,6 +51,7 @@ int main(int argc, char** argv) {
   add_run_commands(app, run);
   add_drill_command(app, run);
   add_hosts_command(app, run);
+  refuse_control_characters(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -27,16 +61,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "drctl: error: %s (see --help)\n", e.what());
-    return kBadInput;
+    return report(std::string(e.what()) + " (see --help)", kBadInput);
   }
   try {
     return run ? run() : kOk;
   } catch (const drctl::InputError& e) {
-    std::fprintf(stderr, "drctl: error: %s\n", e.what());
-    return kBadInput;
+    return report(e.what(), kBadInput);
+  } catch (const nlohmann::json::exception& e) {
+    return report_json(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "drctl: error: %s\n", e.what());
-    return kFailed;
+    return report(e.what(), kFailed);
+  } catch (...) {
+    return report("an unexpected error that carries no message", kFailed);
   }
 }

@@ -3,17 +3,20 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "actions/action.hpp"
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "cli/progress.hpp"
 #include "cli/site_hosts.hpp"
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/plan.hpp"
+#include "runbook/private_output.hpp"
 #include "runbook/validate.hpp"
 #include "store/error.hpp"
 #include "sim/sim_world.hpp"
@@ -196,11 +199,9 @@ int execute_and_report(const Runbook& rb, world::World& world, ExecOptions optio
     return kOk;
   }
   print_summary(summary);
-  if (!report.empty()) {
-    std::ofstream out(report);
-    out << summary.to_json(rb).dump(2) << "\n";
-    if (!out.flush()) throw Failure("cannot write the report " + report);
-  }
+  // Text a step printed need not be UTF-8: such bytes show as U+FFFD in the report.
+  if (!report.empty())
+    write_private_file(report, summary.to_json(rb).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   if (summary.interrupted) return 130;
   return summary.ok() ? kOk : kFailed;
 }
@@ -225,11 +226,7 @@ int cmd_run_sim(const std::string& path, ExecOptions options, const std::string&
   if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
   const auto wall = std::chrono::steady_clock::now();
   int code = execute_and_report(rb, *world, options, report);
-  if (!events.empty()) {
-    std::ofstream out(events);
-    out << world->engine().log_jsonl();
-    if (!out.flush()) throw Failure("cannot write the event log " + events);
-  }
+  if (!events.empty()) write_private_file(events, world->engine().log_jsonl());
   std::printf("simulated %s of site %s (seed %llu) in %.2f s of wall time\n",
               format_duration(world->engine().now()).c_str(), rb.site->name.c_str(),
               static_cast<unsigned long long>(seed),
@@ -329,7 +326,8 @@ void add_run_commands(CLI::App& app, Action& run) {
   auto* r = app.add_subcommand("run", "Run a runbook: its steps in dependency order, in parallel, resumable");
   r->add_option("RUNBOOK", a->path, "The runbook (YAML)")->required();
   r->add_option("--target", a->target, "real (this machine and the site's hosts) or sim")->capture_default_str();
-  r->add_option("-j,--jobs", a->options.jobs, "Steps to run at once (default: all that can run)");
+  r->add_option("-j,--jobs", a->options.jobs, "Steps to run at once (default: all that can run)")
+      ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "-j", 1, INT_MAX); }, "", "COUNT"));
   r->add_flag("--resume", a->options.resume, "Continue the last run: finished steps are not run again");
   r->add_flag("--dry-run", a->options.dry_run, "Render every template into --render-dir and run nothing");
   r->add_option("--render-dir", a->render, "Where --dry-run writes (default: STATE/rendered)");
@@ -337,7 +335,9 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--only", a->options.only, "Run only this step (repeatable)");
   r->add_option("--from", a->options.from, "Run this step and everything that needs it (repeatable)");
   r->add_option("--report", a->report, "Write the summary as JSON to this file");
-  r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")->capture_default_str();
+  r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")
+      ->capture_default_str()
+      ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 0, UINT64_MAX); }, "", "SEED"));
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
   r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.version=0.12.1)");
   r->add_option("--ssh-config", a->ssh_config, "An OpenSSH client configuration for the site's SSH hosts (as ssh -F; default ~/.ssh/config)");

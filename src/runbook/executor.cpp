@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "actions/generic.hpp"
 #include "actions/redact.hpp"
 #include "runbook/loader.hpp"
+#include "runbook/private_output.hpp"
 #include "runbook/template.hpp"
 #include "runbook/validate.hpp"
 
@@ -334,9 +334,8 @@ class Runner {
 
   /// Renders every instance into render_dir and says what would run where.
   RunSummary dry_run() {
-    fs::create_directories(options_.render_dir);
     // Rendered files hold the secrets they were given (that is what they are for): owner only.
-    fs::permissions(options_.render_dir, fs::perms::owner_all, fs::perm_options::replace);
+    make_private_dirs(options_.render_dir);
     RunSummary summary;
     for (std::size_t i = 0; i < instances_.size(); ++i) {
       const Instance& inst = instances_[i];
@@ -348,16 +347,18 @@ class Runner {
       const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
       InstanceResult& r = results_[i];
       fs::path dir = options_.render_dir / safe_dir_name(inst.id);
-      fs::create_directories(dir);
+      make_private_dirs(dir);
       json inputs = step_inputs(rb_, s, *action, ctx);
-      std::ofstream(dir / "inputs.json") << inputs.dump(2) << "\n";
-      if (inputs.contains("command")) std::ofstream(dir / "command.sh") << inputs["command"].get<std::string>() << "\n";
+      // inputs.json is for reading: bytes that are not UTF-8 show as U+FFFD there, while
+      // command.sh and content keep them as the step would run them.
+      write_private_file(dir / "inputs.json", inputs.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+      if (inputs.contains("command")) write_private_file(dir / "command.sh", inputs["command"].get<std::string>() + "\n");
       if (inputs.contains("content") && inputs["content"].is_string())
-        std::ofstream(dir / "content") << inputs["content"].get<std::string>();
+        write_private_file(dir / "content", inputs["content"].get<std::string>());
       if (inputs.contains("template") && inputs["template"].is_string()) {
         try {
-          std::ofstream(dir / "content") << actions::render_template_file(
-              inputs["template"].get<std::string>(), [&](const std::string& text) { return render(text, ctx, s.with_pos); });
+          write_private_file(dir / "content", actions::render_template_file(
+              inputs["template"].get<std::string>(), [&](const std::string& text) { return render(text, ctx, s.with_pos); }));
         } catch (const ActionError& e) {
           throw LoadError(s.with_pos, e.what());  // a dry run reports it as bad input, before anything runs
         }

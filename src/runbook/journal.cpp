@@ -2,12 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
+
+#include "runbook/private_output.hpp"
 
 namespace drctl::runbook {
 
@@ -20,15 +21,13 @@ double unix_now() {
 }  // namespace
 
 Journal::Journal(const fs::path& dir) : path_(dir / "journal.jsonl") {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("cannot create state directory " + dir.string() + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw std::runtime_error("cannot open journal " + path_.string());
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0)
+  make_private_dirs(dir);
+  fd_ = open_private_file(path_, O_WRONLY | O_APPEND);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);  // the destructor does not run for a constructor that throws
     throw std::runtime_error("another drctl run is using the state directory " + dir.string() +
                              " (wait for it, or give this run another --state)");
+  }
 }
 
 Journal::~Journal() {

@@ -14,8 +14,8 @@ using json = nlohmann::json;
 
 class Journal {
  public:
-  /// Opens (creating with mode 0700/0600) DIR/journal.jsonl for appending, and locks it:
-  /// throws when another drctl run uses the same state directory.
+  /// Opens DIR/journal.jsonl for appending (the file 0600, the directories it creates 0700,
+  /// whatever the umask), and locks it: throws when another drctl run uses the same state directory.
   explicit Journal(const std::filesystem::path& dir);
   ~Journal();
   Journal(const Journal&) = delete;
