@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "world/real/known_hosts_file.hpp"
+
 namespace drctl::world::real {
 
 namespace {
@@ -28,13 +30,79 @@ std::string console_hint(const std::string& type) {
   return "ssh-keygen -lf /etc/ssh/" + file;
 }
 
-// The name a known_hosts line gives the host: "host", or "[host]:port" off port 22.
-std::string known_hosts_name(const SshEndpoint& ep) {
-  return ep.port == 22 ? ep.hostname : "[" + ep.hostname + "]:" + std::to_string(ep.port);
+std::string remove_command(const SshEndpoint& ep) {
+  return "ssh-keygen -R " + shell_quote(known_hosts_name(ep.hostname, ep.port)) + " -f " + shell_quote(ep.known_hosts);
 }
 
-std::string remove_command(const SshEndpoint& ep) {
-  return "ssh-keygen -R " + shell_quote(known_hosts_name(ep)) + " -f " + shell_quote(ep.known_hosts);
+// The public key in SSH wire form, as known_hosts lines hold it.
+std::string wire_form(ssh_key key) {
+  char* base64 = nullptr;
+  if (ssh_pki_export_pubkey_base64(key, &base64) != SSH_OK || !base64)
+    throw SshError("cannot read the host key's public part");
+  const std::string text = base64;
+  ssh_string_free_char(base64);
+  return key_blob_from_base64(text);
+}
+
+KnownHostsFile read_known_hosts(const SshEndpoint& ep) {
+  try {
+    return KnownHostsFile::load(ep.known_hosts);
+  } catch (const SshError& e) {
+    throw HostKeyError("cannot check the host key of " + ep.host_and_port() + ": " + e.what());
+  }
+}
+
+std::string at_line(const SshEndpoint& ep, int line) { return ep.known_hosts + ":" + std::to_string(line); }
+
+std::string offered(const HostKey& key) {
+  return "it offered an " + key.type + " key with fingerprint " + key.fingerprint;
+}
+
+std::string compare_hint(const HostKey& key) {
+  return "Compare that with the host's own fingerprint (on its console: " + console_hint(key.type) +
+         "); if they match, ";
+}
+
+std::string revoked_message(const SshEndpoint& ep, const HostKey& key, int line) {
+  return "the host key of " + ep.host_and_port() + " was REVOKED: " + offered(key) + ", which " + at_line(ep, line) +
+         " marks @revoked. A revoked key may have been stolen to impersonate the host; drctl refuses to connect, "
+         "and it will not trust this key again: the host needs a new key";
+}
+
+std::string changed_message(const SshEndpoint& ep, const HostKey& key, const KnownHostsVerdict& v) {
+  const std::string what =
+      v.status == KnownHostsVerdict::Status::changed ? "a different key" : "only a key of another type";
+  return "the host key of " + ep.host_and_port() + " has CHANGED: " + offered(key) + ", but " + at_line(ep, v.line) +
+         " holds " + what + " for it. Either the host was reinstalled or someone is intercepting the connection; "
+         "drctl refuses to connect. " + compare_hint(key) + "remove the old key (" + remove_command(ep) +
+         ") and trust the new one: " + trust_command(ep, key.fingerprint);
+}
+
+// The file's @cert-authority lines for the host, which drctl cannot use.
+std::string cert_authority_note(const SshEndpoint& ep, const KnownHostsVerdict& v) {
+  if (v.cert_authority_lines.empty()) return "";
+  std::string lines;
+  for (int line : v.cert_authority_lines) lines += (lines.empty() ? "" : ", ") + at_line(ep, line);
+  return " (" + lines + " trust" + (v.cert_authority_lines.size() == 1 ? "s" : "") +
+         " a certificate authority for it with @cert-authority, but host certificates are not supported: drctl "
+         "checks the host's own key only)";
+}
+
+// The lines ssh(1) and drctl skip, which may have been meant for this host.
+std::string skipped_note(const SshEndpoint& ep, const KnownHostsFile& file) {
+  if (file.skipped.empty()) return "";
+  std::string lines;
+  for (std::size_t i = 0; i < file.skipped.size() && i < 3; ++i) lines += (i ? ", " : "") + at_line(ep, file.skipped[i]);
+  return " (" + lines + (file.skipped.size() > 3 ? ", …" : "") + " cannot be read, by ssh(1) either)";
+}
+
+std::string unknown_message(const SshEndpoint& ep, const HostKey& key, const KnownHostsFile& file,
+                            const KnownHostsVerdict& v) {
+  const std::string missing = file.exists ? "" : " (the file does not exist yet)";
+  return "the host key of " + ep.host_and_port() + " is not known: " + offered(key) + ", and " + ep.known_hosts +
+         missing + " holds no key for it" + cert_authority_note(ep, v) + skipped_note(ep, file) +
+         ". drctl does not trust a key on first use. " + compare_hint(key) + "trust it: " +
+         trust_command(ep, key.fingerprint);
 }
 
 // Appends `line` to `path` (created 0600, its directory 0700), on a line of its own.
@@ -95,7 +163,7 @@ HostKey offered_host_key(ssh_session session) {
     throw SshError(std::string("the server offered no host key: ") + ssh_get_error(session));
   KeyPtr key(raw);
   const char* type = ssh_key_type_to_char(ssh_key_type(key.get()));
-  return {type ? type : "unknown", sha256_fingerprint(key.get())};
+  return {type ? type : "unknown", sha256_fingerprint(key.get()), wire_form(key.get())};
 }
 
 std::string normalize_fingerprint(const std::string& typed) {
@@ -120,27 +188,21 @@ std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint)
 }
 
 void verify_host_key(ssh_session session, const SshEndpoint& ep) {
-  const ssh_known_hosts_e state = ssh_session_is_known_server(session);
-  if (state == SSH_KNOWN_HOSTS_OK) return;
-  if (state == SSH_KNOWN_HOSTS_ERROR)
-    throw HostKeyError("cannot check the host key of " + ep.host_and_port() + " against " + ep.known_hosts + ": " +
-                       ssh_get_error(session));
   const HostKey key = offered_host_key(session);
-  const std::string offered = "it offered an " + key.type + " key with fingerprint " + key.fingerprint;
-  const std::string compare = "Compare that with the host's own fingerprint (on its console: " + console_hint(key.type) +
-                              "); if they match, ";
-  if (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER) {
-    const std::string what = state == SSH_KNOWN_HOSTS_CHANGED ? "a different key" : "a key of another type";
-    throw HostKeyError("the host key of " + ep.host_and_port() + " has CHANGED: " + offered + ", but " +
-                       ep.known_hosts + " holds " + what +
-                       " for it. Either the host was reinstalled or someone is intercepting the connection; drctl "
-                       "refuses to connect. " + compare + "remove the old key (" + remove_command(ep) +
-                       ") and trust the new one: " + trust_command(ep, key.fingerprint));
+  const KnownHostsFile file = read_known_hosts(ep);
+  const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, key.blob);
+  switch (v.status) {
+    case KnownHostsVerdict::Status::trusted:
+      return;
+    case KnownHostsVerdict::Status::revoked:
+      throw HostKeyError(revoked_message(ep, key, v.line));
+    case KnownHostsVerdict::Status::changed:
+    case KnownHostsVerdict::Status::other_type:
+      throw HostKeyError(changed_message(ep, key, v));
+    case KnownHostsVerdict::Status::unknown:
+      break;
   }
-  const std::string missing = state == SSH_KNOWN_HOSTS_NOT_FOUND ? " (the file does not exist yet)" : "";
-  throw HostKeyError("the host key of " + ep.host_and_port() + " is not known: " + offered + ", and " + ep.known_hosts +
-                     missing + " holds no key for it. drctl does not trust a key on first use. " + compare +
-                     "trust it: " + trust_command(ep, key.fingerprint));
+  throw HostKeyError(unknown_message(ep, key, file, v));
 }
 
 TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout) {
@@ -153,8 +215,14 @@ TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprin
                        out.key.fingerprint + ", not the " + wanted + " you gave; nothing was written to " +
                        ep.known_hosts + ". Check the fingerprint on the host's console (" +
                        console_hint(out.key.type) + ")");
-  const ssh_known_hosts_e state = ssh_session_is_known_server(session.get());
-  if (state == SSH_KNOWN_HOSTS_OK) return out;
+  const KnownHostsFile file = read_known_hosts(ep);
+  // Whatever hosts the @revoked line names: the file says this key must never be accepted.
+  if (const int line = revoked_line_for_key(file, out.key.blob))
+    throw HostKeyError(ep.host_and_port() + " offers the " + out.key.type + " key " + out.key.fingerprint + ", which " +
+                       at_line(ep, line) + " marks @revoked; a revoked key is never trusted again, and nothing was "
+                       "written. The host needs a new key");
+  const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, out.key.blob);
+  if (v.status == KnownHostsVerdict::Status::trusted) return out;
   char* entry = nullptr;
   if (ssh_session_export_known_hosts_entry(session.get(), &entry) != SSH_OK || !entry)
     throw SshError("cannot form the known_hosts line of " + ep.host_and_port() + ": " + ssh_get_error(session.get()));
@@ -162,7 +230,8 @@ TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprin
   ssh_string_free_char(entry);
   append_line(ep.known_hosts, out.line);
   out.written = true;
-  out.other_keys = state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER;
+  out.other_keys =
+      v.status == KnownHostsVerdict::Status::changed || v.status == KnownHostsVerdict::Status::other_type;
   if (out.other_keys) out.remove_hint = remove_command(ep);
   return out;
 }

@@ -1,5 +1,6 @@
-// Strict host-key checking against one known_hosts file, and `drctl hosts trust`: a key is
-// added only when the operator typed its fingerprint. There is no trust on first use.
+// Strict host-key checking against one known_hosts file (read as OpenSSH reads it, see
+// known_hosts_file.hpp), and `drctl hosts trust`: a key is added only when the operator typed
+// its fingerprint, and never when the file marks it revoked. There is no trust on first use.
 #pragma once
 #include <libssh/libssh.h>
 
@@ -15,9 +16,10 @@ namespace drctl::world::real {
 struct HostKey {
   std::string type;         // "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", …
   std::string fingerprint;  // OpenSSH's form: "SHA256:" + base64 without padding
+  std::string blob;         // the key in SSH wire form (what known_hosts lines hold, base64-encoded)
 };
 
-/// drctl refuses the host's key: unknown, changed, or not the one the operator named.
+/// drctl refuses the host's key: unknown, changed, revoked, or not the one the operator named.
 struct HostKeyError : SshError {
   using SshError::SshError;
 };
@@ -36,9 +38,12 @@ std::string normalize_fingerprint(const std::string& typed);
 /// "drctl hosts trust ALIAS [--port N] [--known-hosts FILE] [--ssh-config FILE] --fingerprint FP".
 std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint);
 
-/// Checks the key `session` was offered against ep.known_hosts. An unknown key and a changed
-/// one throw HostKeyError with one message: the host and port, the key's type and fingerprint,
-/// and the `drctl hosts trust` command that trusts it after the operator compared it.
+/// Checks the key `session` was offered against ep.known_hosts as ssh(1) would. An unknown key
+/// and a changed one throw HostKeyError with one message: the host and port, the key's type and
+/// fingerprint, and the `drctl hosts trust` command that trusts it after the operator compared
+/// it (an unknown one also names the file's @cert-authority lines for the host: host certificates
+/// are not supported). A revoked key throws HostKeyError naming the @revoked line and offering
+/// no way to trust it. An unreadable file throws HostKeyError.
 void verify_host_key(ssh_session session, const SshEndpoint& ep);
 
 /// What `drctl hosts trust` did.
@@ -52,7 +57,8 @@ struct TrustOutcome {
 
 /// Connects to ep (no login) and compares the offered key's fingerprint with `fingerprint`.
 /// Equal: appends the host's line ("host" or "[host]:port") to ep.known_hosts, creating it with
-/// mode 0600. Different: writes nothing and throws HostKeyError naming both fingerprints.
+/// mode 0600. Different, or a key an @revoked line of the file holds (for any host): writes
+/// nothing and throws HostKeyError saying why.
 TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout);
 
 }  // namespace drctl::world::real

@@ -34,9 +34,10 @@ SshSessionPtr open_transport(const SshEndpoint& ep, std::chrono::milliseconds ti
 /// A verified, logged-in connection.
 class SshConnection {
  public:
-  /// Connects, refuses a host key that ep.known_hosts does not hold (HostKeyError), and logs in
-  /// with the agent (when ep has one) or the identity files; never with a password. Throws
-  /// SshError with the reason (libssh's text, and for a failed login what each key got).
+  /// Connects, refuses a host key that ep.known_hosts does not hold or marks @revoked, read as
+  /// ssh(1) reads it (HostKeyError, see known_hosts.hpp), and logs in with the agent (when ep has
+  /// one) or the identity files; never with a password. Throws SshError with the reason
+  /// (libssh's text, and for a failed login what each key got).
   static std::unique_ptr<SshConnection> open(const SshEndpoint& ep, std::chrono::milliseconds timeout);
   ~SshConnection();
   SshConnection(const SshConnection&) = delete;

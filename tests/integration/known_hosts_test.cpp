@@ -1,0 +1,215 @@
+// known_hosts variants against the private sshd (tests/support/sshd.hpp), with the real OpenSSH
+// client's verdict beside drctl's: for each file, `ssh -o StrictHostKeyChecking=yes` and drctl's
+// SSH connection must agree on accepting or refusing the host, a revoked key must be refused by
+// both as revoked, and drctl's reason must name the @revoked or @cert-authority line. Then
+// `drctl hosts check` and `drctl hosts trust` through the binary with a revoked key.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/fs_tree.hpp"
+#include "support/run.hpp"
+#include "support/sshd.hpp"
+#include "world/real/ssh_config.hpp"
+#include "world/real/ssh_host.hpp"
+
+using namespace drctl::world;
+using namespace drctl::world::real;
+
+namespace {
+
+/// A private sshd, an empty SSH config (nothing of ~/.ssh or /etc/ssh is read) and the host's
+/// key as known_hosts lines hold it ("TYPE BASE64").
+struct Lab {
+  support::Sshd sshd;
+  support::TempDir tmp{"knownhosts"};
+  std::string config, key, other_key, port;
+  int files = 0;
+
+  Lab() {
+    config = (tmp / "ssh_config").string();
+    support::write_file(config, "");
+    key = key_of(support::read_file(sshd.known_hosts()));
+    other_key = key_of(sshd.other_key_line());
+    port = std::to_string(sshd.port());
+  }
+
+  // "TYPE BASE64" of a line "HOST TYPE BASE64\n".
+  static std::string key_of(const std::string& line) {
+    std::istringstream in(line);
+    std::string host, type, base64;
+    in >> host >> type >> base64;
+    return type + " " + base64;
+  }
+
+  /// A new known_hosts file holding `text`.
+  std::string known_hosts(const std::string& text) {
+    const auto p = tmp / ("known_hosts_" + std::to_string(++files));
+    support::write_file(p, text, 0600);
+    return p.string();
+  }
+
+  /// What the real ssh(1) does with the host given this known_hosts file.
+  support::RunResult openssh(const std::string& known_hosts) const {
+    return support::run({"ssh", "-F", config, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o",
+                         "UserKnownHostsFile=" + known_hosts, "-o", "GlobalKnownHostsFile=/dev/null", "-o",
+                         "IdentitiesOnly=yes", "-p", port, "-i", sshd.client_key().string(),
+                         sshd.user() + "@127.0.0.1", "true"});
+  }
+
+  /// What drctl's SSH connection does: `true` run on the host with this known_hosts file.
+  CommandResult drctl(const std::string& known_hosts) const {
+    SshHostSpec s;
+    s.name = "box";
+    s.address = "127.0.0.1";
+    s.port = sshd.port();
+    s.user = sshd.user();
+    s.identity_file = sshd.client_key().string();
+    s.known_hosts = known_hosts;
+    s.ssh_config = config;
+    Cancel cancel;
+    SshHost host(resolve_ssh_endpoint(s), cancel);
+    return host.run(shell_command("true"));
+  }
+
+  /// The first line of the OpenSSH known_hosts `text` hashed by `ssh-keygen -H`.
+  std::string hashed(const std::string& text) {
+    const std::string file = known_hosts(text);
+    support::expect_exit(support::run({"ssh-keygen", "-H", "-f", file}), 0);
+    const std::string out = support::read_file(file);
+    REQUIRE(out.rfind("|1|", 0) == 0);
+    return out.substr(0, out.find('\n') + 1);
+  }
+};
+
+struct Variant {
+  std::string what;
+  std::string text;
+};
+
+}  // namespace
+
+TEST_CASE("known hosts against the real ssh client: both accept or both refuse, and revoked keys are refused as revoked") {
+  Lab lab;
+  const std::string at_port = "[127.0.0.1]:" + lab.port;
+  const std::string line = at_port + " " + lab.key + "\n";
+  const std::string base64 = lab.key.substr(lab.key.find(' ') + 1);
+  const std::vector<Variant> variants = {
+      {"plain entry", line},
+      {"the same key also marked @revoked", line + "@revoked " + at_port + " " + lab.key + "\n"},
+      {"@revoked before the key line, with a wildcard", "@revoked * " + lab.key + "\n" + line},
+      {"@revoked with a different host pattern", line + "@revoked other.lan " + lab.key + "\n"},
+      {"@revoked naming only another key", line + "@revoked " + at_port + " " + lab.other_key + "\n"},
+      {"hashed entry", lab.hashed(line)},
+      {"hashed @revoked entry", line + "@revoked " + lab.hashed(line)},
+      {"@cert-authority only", "@cert-authority " + at_port + " " + lab.key + "\n"},
+      {"@cert-authority for every host", "@cert-authority * " + lab.key + "\n"},
+      {"@cert-authority beside the key line", "@cert-authority * " + lab.other_key + "\n" + line},
+      {"wildcard pattern", "[127.0.0.?]:* " + lab.key + "\n"},
+      {"star", "* " + lab.key + "\n"},
+      {"negated pattern", "*,!127.0.0.1,!" + at_port + " " + lab.key + "\n"},
+      {"negated other host", at_port + ",!other.lan " + lab.key + "\n"},
+      {"only a negation", "!other.lan " + lab.key + "\n"},
+      {"comma list with comments and blank lines", "# known hosts\n\n  other.lan," + at_port + " " + lab.key + " c\n"},
+      {"host without the port", "127.0.0.1 " + lab.key + "\n"},
+      {"host without the port, revoked there", "127.0.0.1 " + lab.key + "\n@revoked 127.0.0.1 " + lab.key + "\n"},
+      {"[host]:port entry, revoked without the port", line + "@revoked 127.0.0.1 " + lab.key + "\n"},
+      {"changed key", at_port + " " + lab.other_key + "\n"},
+      {"unknown marker", "@revokedx " + at_port + " " + lab.key + "\n" + line},
+      {"key line naming the wrong key type", at_port + " ssh-rsa " + base64 + "\n"},
+      {"@revoked line naming the wrong key type", line + "@revoked " + at_port + " ssh-rsa " + base64 + "\n"},
+      {"empty file", ""},
+  };
+  int accepted = 0, revoked = 0;
+  for (const auto& v : variants) {
+    CAPTURE(v.what);
+    CAPTURE(v.text);
+    const std::string file = lab.known_hosts(v.text);
+    const support::RunResult ssh = lab.openssh(file);
+    const bool ssh_accepts = ssh.exit_code == 0;
+    if (!ssh_accepts)
+      REQUIRE_MESSAGE(ssh.err.find("Host key verification failed.") != std::string::npos, ssh.describe());
+    const bool ssh_says_revoked = ssh.err.find("REVOKED HOST KEY DETECTED") != std::string::npos;
+
+    const int logins = lab.sshd.accepted_logins();
+    const CommandResult mine = lab.drctl(file);
+    CAPTURE(mine.err);
+    const bool drctl_accepts = mine.ok() && mine.transport_error.empty();
+    CHECK(drctl_accepts == ssh_accepts);
+    if (drctl_accepts) {
+      ++accepted;
+      continue;
+    }
+    CHECK(lab.sshd.accepted_logins() == logins);  // refused before any login
+    const bool drctl_says_revoked = mine.transport_error.find("was REVOKED") != std::string::npos;
+    CHECK(drctl_says_revoked == ssh_says_revoked);
+    if (drctl_says_revoked) {
+      ++revoked;
+      CHECK(mine.transport_error.find(lab.sshd.host_fingerprint()) != std::string::npos);
+      CHECK(mine.transport_error.find(" marks @revoked") != std::string::npos);
+      // The @revoked line's number, found in the file itself.
+      std::istringstream in(v.text);
+      int number = 0, revoked_line = 0;
+      for (std::string l; std::getline(in, l) && !revoked_line;) {
+        ++number;
+        if (l.rfind("@revoked ", 0) == 0 && l.find(lab.key) != std::string::npos) revoked_line = number;
+      }
+      CHECK(mine.transport_error.find(file + ":" + std::to_string(revoked_line)) != std::string::npos);
+      CHECK(mine.transport_error.find("drctl hosts trust") == std::string::npos);
+    }
+    if (v.what.rfind("@cert-authority", 0) == 0) {
+      CHECK(mine.transport_error.find(file + ":1 trusts a certificate authority for it with @cert-authority, but host "
+                                      "certificates are not supported") != std::string::npos);
+      CHECK(mine.transport_error.find("unknown key") == std::string::npos);
+    }
+  }
+  // The variants cover both outcomes and revocation, so agreement means something.
+  CHECK(accepted >= 8);
+  CHECK(revoked >= 4);
+}
+
+TEST_CASE("drctl hosts check prints FAILED saying revoked for a revoked host key, and hosts trust will not add it") {
+  Lab lab;
+  const std::string at_port = "[127.0.0.1]:" + lab.port;
+  const std::string revoked_file =
+      lab.known_hosts(at_port + " " + lab.key + "\n@revoked " + at_port + " " + lab.key + "\n");
+  const std::string site = (lab.tmp / "site.yaml").string();
+  support::write_file(site, "name: lab\nhosts:\n  box:\n    address: 127.0.0.1\n    port: " + lab.port +
+                                "\n    user: " + lab.sshd.user() + "\n    identity_file: " +
+                                lab.sshd.client_key().string() + "\n    known_hosts_file: " + revoked_file + "\n");
+  const support::RunResult check = support::drctl({"hosts", "check", site, "--ssh-config", lab.config});
+  CHECK(check.exit_code == 1);
+  const auto lines = check.out_lines();
+  REQUIRE_MESSAGE(lines.size() == 1, check.describe());
+  CHECK(lines[0].rfind("box ", 0) == 0);
+  CHECK(lines[0].find("FAILED  ssh: box: the host key of 127.0.0.1 port " + lab.port + " was REVOKED") !=
+        std::string::npos);
+  CHECK(lines[0].find(revoked_file + ":2 marks @revoked") != std::string::npos);
+  CHECK(lines[0].find(lab.sshd.host_fingerprint()) != std::string::npos);
+
+  // hosts trust with the right fingerprint: refused while any @revoked line holds the key, even
+  // one naming other hosts; the file is left as it was.
+  auto trust = [&](const std::string& known) {
+    return support::drctl({"hosts", "trust", "127.0.0.1", "--port", lab.port, "--known-hosts", known, "--ssh-config",
+                           lab.config, "--fingerprint", lab.sshd.host_fingerprint()});
+  };
+  for (const std::string& text : {"@revoked " + at_port + " " + lab.key + "\n",
+                                 "# other hosts\n@revoked other.lan,*.example " + lab.key + "\n"}) {
+    CAPTURE(text);
+    const std::string known = lab.known_hosts(text);
+    const support::RunResult r = trust(known);
+    CHECK(r.exit_code == 1);
+    CHECK(support::is_one_error_line(r.err));
+    CHECK(r.err.find("marks @revoked") != std::string::npos);
+    CHECK(r.err.find(known + ":" + (text[0] == '#' ? "2" : "1")) != std::string::npos);
+    CHECK(r.err.find("nothing was written") != std::string::npos);
+    CHECK(support::read_file(known) == text);
+  }
+  // The same file without the revocation: trusted, and then ssh(1) accepts the host.
+  const std::string clean = lab.known_hosts("@revoked other.lan " + lab.other_key + "\n");
+  support::expect_exit(trust(clean), 0);
+  CHECK(lab.openssh(clean).exit_code == 0);
+}
