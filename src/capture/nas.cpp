@@ -15,6 +15,7 @@
 #include "store/chunker.hpp"
 #include "store/error.hpp"
 #include "store/files.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::capture {
 
@@ -29,6 +30,7 @@ struct Item {
   Node node;
   std::string fs_path;       // where to read it
   std::string section_path;  // "a/b/c" inside the section
+  std::size_t depth = 0;     // names in section_path
   bool skipped = false;
   std::vector<Item> children;  // Dir; never resized once filled, so pointers stay valid
   std::optional<Tree> earlier;  // Dir: its tree in the parent snapshot
@@ -79,6 +81,7 @@ class NasCapture {
   }
 
   NasResult run(const std::string& source, const std::optional<Id>& parent, unsigned threads) {
+    require_section_name(section_);
     struct stat st;
     if (::stat(source.c_str(), &st) != 0)
       throw InputError("source path " + source + " does not exist or cannot be read (" + std::strerror(errno) + ")");
@@ -89,10 +92,7 @@ class NasCapture {
     Item root;
     root.fs_path = source;
     describe_root(root, st);
-    if (parent) {
-      root.earlier = repo_.load_tree(*parent);
-      root.earlier_id = parent;
-    }
+    if (parent) root.earlier = earlier_tree(*parent, source, root.earlier_id);
     walk_dir(root, root.earlier ? &*root.earlier : nullptr);
     read_contents(threads ? threads : std::max(2u, std::thread::hardware_concurrency()));
 
@@ -117,6 +117,20 @@ class NasCapture {
     std::lock_guard lock(skipped_mutex_);
     skipped_.push_back({section_, item.section_path, error});
     warn_("skipped " + item.fs_path + ": " + error);
+  }
+
+  /// The earlier snapshot's tree for a directory, to reuse what did not change; nullopt (read
+  /// everything again) when it cannot be read.
+  std::optional<Tree> earlier_tree(const Id& id, const std::string& fs_path, std::optional<Id>& earlier_id) {
+    try {
+      Tree tree = repo_.load_tree(id);
+      if (tree.is_section_root()) throw Failure("a section root stands for a directory listing");
+      earlier_id = id;
+      return tree;
+    } catch (const Failure& e) {
+      warn_("cannot read the earlier snapshot's tree for " + fs_path + " (" + e.what() + "); reading it in full");
+      return std::nullopt;
+    }
   }
 
   void describe_root(Item& root, const struct stat& st) {
@@ -145,6 +159,7 @@ class NasCapture {
       item.node.name = names[i];
       item.fs_path = dir.fs_path + "/" + names[i];
       item.section_path = dir.section_path.empty() ? names[i] : dir.section_path + "/" + names[i];
+      item.depth = dir.depth + 1;
       describe(item, parent ? parent->find(names[i]) : nullptr);
     }
   }
@@ -171,15 +186,12 @@ class NasCapture {
       }
       n.type = NodeType::Dir;
       n.xattrs = read_xattrs(item.fs_path);
-      ++dirs_;
-      if (earlier && earlier->type == NodeType::Dir && earlier->subtree) {
-        try {
-          item.earlier = repo_.load_tree(*earlier->subtree);
-          item.earlier_id = earlier->subtree;
-        } catch (const Failure& e) {
-          warn_("cannot read the earlier snapshot's tree for " + item.fs_path + " (" + e.what() + "); reading it in full");
-        }
+      if (item.depth >= kMaxTreeDepth) {  // its tree would be deeper than readers accept
+        skip(item, "nested deeper than " + std::to_string(kMaxTreeDepth) + " levels");
+        return;
       }
+      if (earlier && earlier->type == NodeType::Dir && earlier->subtree)
+        item.earlier = earlier_tree(*earlier->subtree, item.fs_path, item.earlier_id);
       walk_dir(item, item.earlier ? &*item.earlier : nullptr);
       return;
     }
@@ -201,9 +213,7 @@ class NasCapture {
       return;
     }
 
-    ++files_;
     n.size = static_cast<std::uint64_t>(st.st_size);
-    bytes_ += n.size;
     if (st.st_nlink > 1) {
       auto [it, first] = hardlinks_.try_emplace({st.st_dev, st.st_ino}, item.section_path);
       if (!first) {
@@ -327,6 +337,13 @@ class NasCapture {
       if (child.skipped) continue;
       if (child.node.type == NodeType::Dir) child.node.subtree = save(child);
       if (child.skipped) continue;  // its directory could not be opened
+      // The counts are of what the trees hold (FORMAT.md): directories, and every other entry as a file.
+      if (child.node.type == NodeType::Dir) {
+        ++dirs_;
+      } else {
+        ++files_;
+        if (child.node.type == NodeType::File || child.node.type == NodeType::Hardlink) bytes_ += child.node.size;
+      }
       tree.nodes.push_back(std::move(child.node));
     }
     dir.children.clear();

@@ -82,6 +82,7 @@ void check_file(const Node& n) {
 
 Section make_section(Repository& repo, const std::string& name, const std::string& source, std::vector<Node> files,
                      std::int64_t mtime_ns) {
+  require_section_name(name);
   Section section;
   section.name = name;
   section.source = source;

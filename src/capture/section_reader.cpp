@@ -6,37 +6,33 @@
 
 #include "store/error.hpp"
 #include "store/restorer.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::capture {
 
 using store::Node;
 using store::NodeType;
 
-namespace {
-
 using FileFn = std::function<void(const std::string&, const Node&)>;
-
-void walk(const store::Repository& repo, const store::Id& tree_id, const std::string& prefix, const KeepFn& keep,
-          const FileFn& on_file, std::vector<std::pair<std::string, std::string>>& links) {
-  for (const Node& n : repo.load_tree(tree_id).nodes) {
-    const std::string path = prefix + n.name;
-    if (n.type == NodeType::Dir && n.subtree) walk(repo, *n.subtree, path + "/", keep, on_file, links);
-    if (keep && !keep(path)) continue;
-    if (n.type == NodeType::File) on_file(path, n);
-    else if (n.type == NodeType::Hardlink) links.emplace_back(path, n.target);
-  }
-}
-
-}  // namespace
 
 void for_each_file(const store::Repository& repo, const store::Section& section, const KeepFn& keep,
                    const FileFn& on_file) {
   std::vector<std::pair<std::string, std::string>> links;  // a name → its first name (rare: looked up)
-  walk(repo, section.tree, "", keep, on_file, links);
+  store::WalkGuard guard(store::node_budget(section));
+  try {
+    store::walk_tree(repo, section.tree, guard, [&](const std::string& path, const Node& n) {
+      if (keep && !keep(path)) return true;  // a directory left out may hold files kept
+      if (n.type == NodeType::File) on_file(path, n);
+      else if (n.type == NodeType::Hardlink) links.emplace_back(path, n.target);
+      return true;
+    });
+  } catch (const store::TreeDamage& d) {
+    throw Failure(d.in_section(section.name));
+  }
   for (const auto& [path, target] : links) {
     auto first = store::find_node(repo, section.tree, target);
     if (!first || first->type != NodeType::File)
-      throw Failure("hard link target " + target + " is missing from section " + section.name);
+      throw Failure("hard link target " + store::escape_bytes(target) + " is missing from section " + section.name);
     on_file(path, *first);
   }
 }

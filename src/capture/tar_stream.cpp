@@ -15,6 +15,7 @@
 #include "store/chunker.hpp"
 #include "store/error.hpp"
 #include "store/restorer.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::capture {
 
@@ -113,6 +114,7 @@ class TarCapture {
   }
 
   NasResult run(const ReadFn& read) {
+    require_section_name(section_);
     std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_gzip(a.get());
@@ -156,6 +158,10 @@ class TarCapture {
       root_.node.type = NodeType::Dir;
       return;
     }
+    // Trees nest at most kMaxTreeDepth levels: a directory at that depth could not hold its tree.
+    if (name.parts.size() > kMaxTreeDepth ||
+        (name.parts.size() == kMaxTreeDepth && archive_entry_filetype(entry) == AE_IFDIR))
+      return skip(current_, "nested deeper than " + std::to_string(kMaxTreeDepth) + " levels");
     Item* dir = parent_dir(name.parts);
     if (!dir) return skip(current_, "a parent of it is not a directory");
     const std::string& base = name.parts.back();
@@ -173,6 +179,7 @@ class TarCapture {
       case AE_IFLNK:
         n.type = NodeType::Symlink;
         n.target = archive_entry_symlink(entry) ? archive_entry_symlink(entry) : "";
+        if (n.target.empty()) return skip(current_, "a symlink without a target");
         break;
       case AE_IFIFO:
         n.type = NodeType::Fifo;
@@ -251,6 +258,7 @@ class TarCapture {
     const void* value;
     std::size_t size;
     while (archive_entry_xattr_next(entry, &key, &value, &size) == ARCHIVE_OK) {
+      if (!key || !*key) continue;  // no attribute has an empty name
       const auto* bytes = static_cast<const std::uint8_t*>(value);
       n.xattrs.emplace_back(key, Bytes(bytes, bytes + size));
     }
@@ -322,12 +330,13 @@ class TarCapture {
     for (auto& [name, child] : dir.children) {
       std::string child_path = path.empty() ? name : path + "/" + name;
       Node n = child->link ? link_node(*child->link, name, child_path) : std::move(child->node);
+      // The counts are of what the trees hold (FORMAT.md): directories, and every other entry as a file.
       if (n.type == NodeType::Dir) {
         ++dirs_;
         n.subtree = save(*child, child_path);
-      } else if (n.type == NodeType::File || n.type == NodeType::Hardlink) {
+      } else {
         ++files_;
-        bytes_ += n.size;
+        if (n.type == NodeType::File || n.type == NodeType::Hardlink) bytes_ += n.size;
       }
       tree.nodes.push_back(std::move(n));
     }
@@ -400,13 +409,17 @@ class TarWriter {
     // GNU tar reads only SCHILY.xattr (it warns about LIBARCHIVE.xattr).
     check(archive_write_set_format_option(a_, "pax", "xattrheader", "SCHILY"), "cannot set xattrheader");
     check(archive_write_open(a_, &sink_, nullptr, write_callback, nullptr), "cannot start the tar stream");
-    if (section.root) {
-      Tree root = repo_.load_tree(*section.root);
-      if (root.nodes.size() != 1 || root.nodes[0].type != NodeType::Dir)
-        throw Failure("section root " + section.root->short_hex() + " is malformed");
-      write_header(root.nodes[0], "./");
+    try {
+      if (section.root) {
+        Tree root = repo_.load_tree(*section.root);
+        check_section_root(section, root);
+        write_header(root.nodes[0], "./");
+      }
+      WalkGuard guard(node_budget(section));
+      walk_tree(repo_, section.tree, guard, [&](const std::string& rel, const Node& n) { return write_entry(rel, n); });
+    } catch (const TreeDamage& d) {
+      throw Failure(d.in_section(section.name));
     }
-    write_dir(section.tree, "./");
     check(archive_write_close(a_), "cannot finish the tar stream");
   }
 
@@ -423,30 +436,27 @@ class TarWriter {
     throw Failure(what + ": " + archive_message(a_));
   }
 
-  void write_dir(const Id& tree_id, const std::string& prefix) {
-    Tree tree = repo_.load_tree(tree_id);
-    for (const Node& n : tree.nodes) {
-      std::string path = prefix + n.name;
-      const std::string rel = path.substr(2);  // without "./"
-      if (!store::path_included(includes_, rel)) continue;
-      if (!includes_.empty()) {
-        if (n.type == NodeType::File) {
-          first_names_[rel] = rel;
-        } else if (n.type == NodeType::Hardlink && !first_names_.contains(n.target)) {
-          // Its first name is left out: this name carries the content, and later names link to it.
-          auto first = store::find_node(repo_, tree_, n.target);
-          if (!first || first->type != NodeType::File)
-            throw Failure("hard link target " + n.target + " is missing from the snapshot");
-          write_header(*first, path);
-          write_content(*first, path);
-          first_names_[n.target] = rel;
-          continue;
-        }
+  /// Writes one entry (`rel`: its section-relative path); whether to go into it.
+  bool write_entry(const std::string& rel, const Node& n) {
+    if (!store::path_included(includes_, rel)) return false;
+    const std::string path = "./" + rel;
+    if (!includes_.empty()) {
+      if (n.type == NodeType::File) {
+        first_names_[rel] = rel;
+      } else if (n.type == NodeType::Hardlink && !first_names_.contains(n.target)) {
+        // Its first name is left out: this name carries the content, and later names link to it.
+        auto first = store::find_node(repo_, tree_, n.target);
+        if (!first || first->type != NodeType::File)
+          throw Failure("hard link target " + escape_bytes(n.target) + " is missing from the snapshot");
+        write_header(*first, path);
+        write_content(*first, path);
+        first_names_[n.target] = rel;
+        return false;
       }
-      write_header(n, path);
-      if (n.type == NodeType::Dir && n.subtree) write_dir(*n.subtree, path + "/");
-      if (n.type == NodeType::File) write_content(n, path);
     }
+    write_header(n, path);
+    if (n.type == NodeType::File) write_content(n, path);
+    return true;
   }
 
   void write_header(const Node& n, const std::string& path) {

@@ -1,4 +1,5 @@
 // `drctl snapshot …`: argument wiring for the repository commands.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <array>
 #include <regex>
 #include <set>
@@ -24,6 +26,8 @@
 #include "store/lock.hpp"
 #include "store/prune.hpp"
 #include "store/restorer.hpp"
+#include "store/walk.hpp"
+#include "world/shell.hpp"
 
 namespace drctl::cli {
 
@@ -86,15 +90,28 @@ std::string mtime_string(std::int64_t ns) {
   return buf;
 }
 
-void list_tree(const Repository& repo, const Id& tree, const std::string& prefix) {
-  for (const Node& n : repo.load_tree(tree).nodes) {
-    std::string path = prefix + "/" + n.name;
-    std::string line = mode_string(n) + " " + std::to_string(n.uid) + "/" + std::to_string(n.gid) + " " +
-                       std::to_string(n.size) + " " + mtime_string(n.mtime_ns) + " " + printable(path);
-    if (n.type == NodeType::Symlink) line += " -> " + printable(n.target);
-    if (n.type == NodeType::Hardlink) line += " => " + printable(n.target);
-    std::puts(line.c_str());
-    if (n.subtree) list_tree(repo, *n.subtree, path);
+std::string list_line(const Node& n, const std::string& path) {
+  std::string line = mode_string(n) + " " + std::to_string(n.uid) + "/" + std::to_string(n.gid) + " " +
+                     std::to_string(n.size) + " " + mtime_string(n.mtime_ns) + " " + printable(path);
+  if (n.type == NodeType::Symlink) line += " -> " + printable(n.target);
+  if (n.type == NodeType::Hardlink) line += " => " + printable(n.target);
+  return line;
+}
+
+/// Lists everything under the tree `tree` of a section: its top (`below` empty) or the
+/// directory `below` inside it. Damage ends the listing with a Failure naming it.
+void list_tree(const Repository& repo, const Snapshot& s, const Section& sec, const Id& tree, const std::string& below) {
+  std::size_t level = 1;
+  if (!below.empty()) level += static_cast<std::size_t>(std::count(below.begin(), below.end(), '/')) + 1;
+  WalkGuard guard(node_budget(sec), level);
+  try {
+    walk_tree(repo, tree, guard, [&](const std::string& path, const Node& n) {
+      std::puts(list_line(n, sec.name + "/" + path).c_str());
+      return true;
+    }, below);
+  } catch (const TreeDamage& d) {
+    std::fflush(stdout);
+    throw Failure("snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name));
   }
 }
 
@@ -141,6 +158,18 @@ std::pair<std::string, std::string> parse_nas(const std::string& spec) {
   std::string normal = abs.lexically_normal().string();
   while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
   return {"nas/" + name, normal};
+}
+
+/// A count option (--keep-last N): digits only, at most 9 of them (an int). CLI11 puts the
+/// option's name before the message; the value is shown as given.
+CLI::Validator count_option() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos)
+          return "takes a count from 0 to 999999999, not '" + printable(value) + "'";
+        return "";
+      },
+      "COUNT");
 }
 
 // ---- the commands ------------------------------------------------------------------------
@@ -292,8 +321,8 @@ int cmd_list(const Common& c, bool as_json) {
     for (const auto& sec : s.sections) secs += (secs.empty() ? "" : " ") + sec.name;
     std::string tags;
     for (const auto& t : s.tags) tags += " #" + t;
-    std::printf("%-8s  %-19s  %-16s  %-10s  %s%s\n", s.id.short_hex().c_str(), short_time(s.time).c_str(),
-                s.host.c_str(), human_bytes(s.added_bytes).c_str(), secs.c_str(), tags.c_str());
+    std::printf("%-8s  %-19s  %-16s  %-10s  %s%s\n", s.id.short_hex().c_str(), printable(short_time(s.time)).c_str(),
+                printable(s.host).c_str(), human_bytes(s.added_bytes).c_str(), secs.c_str(), printable(tags).c_str());
   }
   std::printf("%zu snapshots\n", all.size());
   return kOk;
@@ -306,11 +335,11 @@ int cmd_show(const Common& c, const std::string& ref, bool as_json) {
     std::puts(snapshot_json(s).dump(1, ' ', false, json::error_handler_t::replace).c_str());
     return kOk;
   }
-  std::printf("snapshot %s\ntime     %s\nhost     %s\n", s.id.hex().c_str(), s.time.c_str(), s.host.c_str());
+  std::printf("snapshot %s\ntime     %s\nhost     %s\n", s.id.hex().c_str(), printable(s.time).c_str(), printable(s.host).c_str());
   if (!s.tags.empty()) {
     std::string tags;
     for (const auto& t : s.tags) tags += (tags.empty() ? "" : ", ") + t;
-    std::printf("tags     %s\n", tags.c_str());
+    std::printf("tags     %s\n", printable(tags).c_str());
   }
   if (s.parent) std::printf("parent   %s\n", s.parent->short_hex().c_str());
   std::printf("added    %s\n", human_bytes(s.added_bytes).c_str());
@@ -319,7 +348,7 @@ int cmd_show(const Common& c, const std::string& ref, bool as_json) {
                 static_cast<unsigned long long>(sec.files), static_cast<unsigned long long>(sec.dirs),
                 human_bytes(sec.bytes).c_str());
   for (const auto& k : s.skipped)
-    std::printf("skipped  %s/%s: %s\n", k.section.c_str(), printable(k.path).c_str(), k.error.c_str());
+    std::printf("skipped  %s/%s: %s\n", k.section.c_str(), printable(k.path).c_str(), printable(k.error).c_str());
   return kOk;
 }
 
@@ -330,13 +359,13 @@ int cmd_ls(const Common& c, const std::string& ref, std::string path) {
   bool found = path.empty();
   for (const auto& sec : s.sections) {
     if (path.empty() || path == sec.name) {
-      list_tree(repo, sec.tree, sec.name);
+      list_tree(repo, s, sec, sec.tree, "");
       found = true;
     } else if (path.starts_with(sec.name + "/")) {
       auto node = find_node(repo, sec.tree, path.substr(sec.name.size() + 1));
       if (!node) break;
       found = true;
-      if (node->subtree) list_tree(repo, *node->subtree, path);
+      if (node->subtree) list_tree(repo, s, sec, *node->subtree, path.substr(sec.name.size() + 1));
       else std::puts((mode_string(*node) + " " + std::to_string(node->size) + " " + printable(path)).c_str());
     }
   }
@@ -356,6 +385,34 @@ int cmd_diff(const Common& c, const std::string& a, const std::string& b) {
   return kOk;
 }
 
+/// Creates `to` (the user's path, followed as given) and below it the directories of `rel` (a
+/// section's name), refusing a symlink among those: in a --force target one must not lead elsewhere.
+void make_section_dirs(const fs::path& to, const std::string& rel) {
+  fs::create_directories(to);
+  Fd fd(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw_errno("cannot open directory", to, errno);
+  fs::path at = to;
+  for (const auto& part : fs::path(rel)) {
+    at /= part;
+    if (::mkdirat(fd.get(), part.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("cannot create directory", at, errno);
+    Fd next(::openat(fd.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) {
+      if (errno == ELOOP || errno == ENOTDIR) throw InputError(at.string() + " is a symlink or not a directory; not restoring through it");
+      throw_errno("cannot open directory", at, errno);
+    }
+    fd = std::move(next);
+  }
+}
+
+/// Checks a section's trees before anything is restored from them (check_section).
+void check_trees(const Repository& repo, const Snapshot& s, const Section& sec) {
+  try {
+    check_section(repo, sec);
+  } catch (const TreeDamage& d) {
+    throw Failure("snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name) + " (run `drctl snapshot verify`)");
+  }
+}
+
 /// restore --to ssh://…: one section streamed into tar -x on the host.
 int restore_over_ssh(const Common& c, const std::string& ref, const std::string& section,
                      const std::vector<std::string>& includes, const std::string& to, const std::string& ssh_config) {
@@ -371,9 +428,11 @@ int restore_over_ssh(const Common& c, const std::string& ref, const std::string&
     if (!find_node(repo, sec->tree, paths.back()))
       throw InputError("no " + printable(paths.back()) + " in section " + sec->name + " of snapshot " + s.id.short_hex());
   }
+  check_trees(repo, s, *sec);
   SourceHosts hosts(ssh_config);
   world::Host& host = hosts.ssh(target);
-  auto probe = host.run(world::shell_command("test ! -e '" + target.path + "' || test -z \"$(ls -A '" + target.path + "')\""));
+  const std::string quoted = world::shell_quote(target.path);
+  auto probe = host.run(world::shell_command("test ! -e " + quoted + " || test -z \"$(ls -A " + quoted + ")\""));
   if (!probe.ok()) throw InputError("restore target " + to + " is not empty (restore into an empty or new directory)");
   const auto started = std::chrono::steady_clock::now();
   capture::restore_host_dir(repo, *sec, host, target.path, paths);
@@ -389,8 +448,8 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
   Snapshot s = repo.find_snapshot(ref);
   for (auto& inc : includes) inc = strip_slashes(inc);
 
-  // (tree, directory, includes) for each section to restore
-  struct Job { const Section* sec; fs::path dir; std::vector<std::string> includes; };
+  // (section, its directory below --to: "" or its name, includes) for each section to restore
+  struct Job { const Section* sec; std::string subdir; std::vector<std::string> includes; };
   std::vector<Job> jobs;
   if (!section.empty()) {
     const Section* sec = s.section(strip_slashes(section));
@@ -399,7 +458,7 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
       for (const auto& x : s.sections) names += " " + x.name;
       throw InputError("snapshot " + s.id.short_hex() + " has no section " + section + " (it has:" + names + ")");
     }
-    jobs.push_back({sec, to, includes});
+    jobs.push_back({sec, "", includes});
   } else {
     for (const auto& sec : s.sections) {
       std::vector<std::string> mine;
@@ -408,10 +467,11 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
         if (inc == sec.name) any = true;
         else if (inc.starts_with(sec.name + "/")) mine.push_back(inc.substr(sec.name.size() + 1));
       }
-      if (any || !mine.empty()) jobs.push_back({&sec, fs::path(to) / sec.name, any ? std::vector<std::string>{} : mine});
+      if (any || !mine.empty()) jobs.push_back({&sec, sec.name, any ? std::vector<std::string>{} : mine});
     }
     if (jobs.empty()) throw InputError("no --include path names a section of snapshot " + s.id.short_hex());
   }
+  for (const auto& job : jobs) check_trees(repo, s, *job.sec);
   for (const auto& job : jobs)
     for (const auto& inc : job.includes)
       if (!find_node(repo, job.sec->tree, inc))
@@ -430,11 +490,12 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
   });
   auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
   for (const auto& job : jobs) {
-    fs::create_directories(job.dir);
+    make_section_dirs(to, job.subdir);
+    const std::string dir = job.subdir.empty() ? to : (fs::path(to) / job.subdir).string();
     RestoreOptions options;
     options.includes = job.includes;
-    restore_tree(repo, job.sec->tree, job.dir.string(), options, stats, say);
-    if (job.includes.empty() && job.sec->root) restore_root_metadata(repo, *job.sec->root, job.dir.string());
+    restore_tree(repo, job.sec->tree, dir, options, stats, say);
+    if (job.includes.empty() && job.sec->root) restore_root_metadata(repo, *job.sec->root, dir);
   }
   char summary[200];
   std::snprintf(summary, sizeof summary, "drctl: restored %llu files, %s in %.1fs",
@@ -493,10 +554,10 @@ int cmd_forget(const Common& c, const RetentionPolicy& policy, bool do_prune, bo
   return kOk;
 }
 
-int cmd_export(const Common& c, const std::string& ref, const std::string& file) {
+int cmd_export(const Common& c, const std::string& ref, const std::string& file, bool force) {
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
-  auto stats = export_snapshot(repo, s, file);
+  auto stats = export_snapshot(repo, s, file, force);
   std::printf("exported snapshot %s to %s: %llu blobs, %s\n", s.id.short_hex().c_str(), file.c_str(),
               static_cast<unsigned long long>(stats.blobs), human_bytes(stats.bytes).c_str());
   return kOk;
@@ -504,10 +565,13 @@ int cmd_export(const Common& c, const std::string& ref, const std::string& file)
 
 int cmd_import(const Common& c, const std::string& file) {
   if (!fs::exists(file)) throw InputError("export file " + file + " does not exist");
+  // The whole file is checked before the repository is touched (or created).
+  std::optional<ImportPlan> plan;
   if (!fs::exists(c.path() / "config")) {
     std::error_code ec;
     if (fs::exists(c.path(), ec) && !fs::is_empty(c.path(), ec))
       throw InputError(c.path().string() + " is not a drctl repository (it has no config file)");
+    plan = plan_import(file, nullptr);
     Repository::init(c.path(), RepoConfig{});
     std::fprintf(stderr, "drctl: initialised repository %s\n", c.path().c_str());
   }
@@ -515,8 +579,9 @@ int cmd_import(const Common& c, const std::string& file) {
   RepoLock lock = c.lock();
   repo.reload_index();
   repo.clean_tmp();
-  Id id;
-  auto stats = import_snapshot(repo, file, id);
+  if (!plan) plan = plan_import(file, &repo);
+  ArchiveStats stats = plan->stats;
+  const Id id = apply_import(repo, *plan, stats);
   std::printf("imported snapshot %s: %llu blobs (%llu new), %s\n", id.hex().c_str(),
               static_cast<unsigned long long>(stats.blobs), static_cast<unsigned long long>(stats.new_blobs),
               human_bytes(stats.bytes).c_str());
@@ -613,10 +678,11 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto do_prune = std::make_shared<bool>(false);
   auto dry_run = std::make_shared<bool>(false);
   auto* forget = snap->add_subcommand("forget", "Remove snapshots a retention policy does not keep");
-  forget->add_option("--keep-last", policy->last, "Keep the newest N")->check(CLI::NonNegativeNumber);
-  forget->add_option("--keep-daily", policy->daily, "Keep the newest of each of the last N days")->check(CLI::NonNegativeNumber);
-  forget->add_option("--keep-weekly", policy->weekly, "Keep the newest of each of the last N weeks")->check(CLI::NonNegativeNumber);
-  forget->add_option("--keep-monthly", policy->monthly, "Keep the newest of each of the last N months")->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-last", policy->last, "Keep the newest N")->check(count_option());
+  forget->add_option("--keep-daily", policy->daily, "Keep the newest of each of the last N days")->check(count_option());
+  forget->add_option("--keep-weekly", policy->weekly, "Keep the newest of each of the last N weeks")->check(count_option());
+  forget->add_option("--keep-monthly", policy->monthly, "Keep the newest of each of the last N months")
+      ->check(count_option());
   forget->add_flag("--prune", *do_prune, "Then remove the data no snapshot needs any more");
   forget->add_flag("--dry-run", *dry_run, "Only print what would be removed");
   forget->callback([&run, common, policy, do_prune, dry_run] {
@@ -637,8 +703,12 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto file = std::make_shared<std::string>();
   auto* exp = snap->add_subcommand("export", "Write one snapshot to a portable .tar.zst file");
   exp->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
-  exp->add_option("FILE", *file, "Output file, e.g. backup.tar.zst")->required();
-  exp->callback([&run, common, id1, file] { run = [=] { return cmd_export(*common, *id1, *file); }; });
+  exp->add_option("FILE", *file, "Output file, e.g. backup.tar.zst (created 0600)")->required();
+  auto export_force = std::make_shared<bool>(false);
+  exp->add_flag("--force", *export_force, "Replace FILE if it exists");
+  exp->callback([&run, common, id1, file, export_force] {
+    run = [=] { return cmd_export(*common, *id1, *file, *export_force); };
+  });
 
   auto* imp = snap->add_subcommand("import", "Read a snapshot from an exported .tar.zst file");
   imp->add_option("FILE", *file, "The exported file")->required();

@@ -44,6 +44,10 @@ class Sha256 {
 
 std::string to_hex(std::span<const std::uint8_t> data);
 
+/// Raw bytes (names from trees and manifests) made safe for one line of a message: valid UTF-8
+/// kept, \n \t and backslash escaped, control characters and other bytes as \xNN.
+std::string escape_bytes(std::string_view s);
+
 /// Little-endian fixed-width integers in byte buffers.
 void put_u32(Bytes& out, std::uint32_t v);
 void put_u64(Bytes& out, std::uint64_t v);

@@ -11,6 +11,7 @@
 #include "store/compress.hpp"
 #include "store/error.hpp"
 #include "store/files.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::store {
 
@@ -81,7 +82,8 @@ class Checker {
     if (progress) progress(done, indexed_packs_.size());
   }
 
-  /// Walks every snapshot; reports each damaged or missing file and directory under it.
+  /// Walks every snapshot; reports each damaged or missing file and directory under it, and
+  /// trees a walk could not finish (cycles, depth, more entries than the counts allow).
   void check_snapshots() {
     std::vector<Id> ids = repo_.list_ids("snapshots");
     for (const Id& id : ids) {
@@ -92,57 +94,124 @@ class Checker {
         report_.errors.push_back("snapshot " + id.short_hex() + ": " + e.what());
         continue;
       }
-      for (const auto& sec : s.sections) {
-        if (sec.root && !blob_ok(*sec.root))
-          report_.errors.push_back("snapshot " + id.short_hex() + ": " + sec.name + ": root directory metadata is damaged or missing");
-        for (const auto& problem : problems_in(sec.tree))
-          report_.errors.push_back("snapshot " + id.short_hex() + ": " + sec.name + "/" + problem);
-      }
+      for (const auto& sec : s.sections) check_section_trees(id, sec);
     }
   }
 
  private:
+  /// What verify found in one tree: why it cannot be read, or its damaged files and its
+  /// directories (in name order) until the problems under them are known.
+  struct Record {
+    std::string unreadable;
+    std::vector<std::pair<std::string, std::string>> files;  // name, problem
+    std::size_t dirs = 0;
+    std::vector<std::size_t> order;  // in name order: 2i for files[i], 2i + 1 for the tree's i-th directory
+  };
+
+  /// Section-relative paths (with the problem) of what is damaged under one tree; at most
+  /// kMaxListed, so a subtree shared many times does not repeat its problems without end.
+  struct Problems {
+    std::vector<std::string> lines;
+    bool truncated = false;
+  };
+  static constexpr std::size_t kMaxListed = 100;
+
+  void check_section_trees(const Id& snapshot, const Section& sec) {
+    const std::string where = "snapshot " + snapshot.short_hex() + ": " + sec.name;
+    if (sec.root) {
+      if (!blob_ok(*sec.root)) {
+        report_.errors.push_back(where + ": root directory metadata is damaged or missing");
+      } else {
+        try {
+          check_section_root(sec, repo_.load_tree(*sec.root));
+        } catch (const TreeDamage& d) {
+          report_.errors.push_back(where + ": " + d.problem);
+        } catch (const Failure& e) {
+          report_.errors.push_back(where + ": root directory metadata is damaged (" + e.what() + ")");
+        }
+      }
+    }
+    try {
+      check_budget(sec, graph_.explore(sec.tree));
+    } catch (const TreeDamage& d) {
+      report_.errors.push_back(where + (d.path.empty() ? "" : "/" + d.path) + ": " + d.problem);
+      return;
+    }
+    const Problems& found = problems_.at(sec.tree);
+    for (const auto& problem : found.lines) report_.errors.push_back(where + "/" + problem);
+    if (found.truncated) report_.errors.push_back(where + ": more damaged entries than listed here");
+  }
+
   bool blob_ok(const Id& id) { return !damaged_.contains(id) && repo_.index().contains(id); }
 
-  /// Section-relative paths (with the problem) of everything damaged under a tree; memoised.
-  const std::vector<std::string>& problems_in(const Id& tree_id) {
-    if (auto it = memo_.find(tree_id); it != memo_.end()) return it->second;
-    std::vector<std::string> out;
-    Tree tree;
-    bool loaded = false;
-    if (blob_ok(tree_id)) {
-      try {
-        tree = repo_.load_tree(tree_id);
-        loaded = true;
-      } catch (const std::exception&) {
-        damaged_.insert(tree_id);
-      }
+  /// TreeGraph's loader: reads a tree once, noting its damaged files; an unreadable tree is a
+  /// leaf with its problem noted.
+  TreeShape load(const Id& tree_id) {
+    Record& rec = records_[tree_id];
+    rec = Record{};
+    Bytes raw;
+    try {
+      if (!blob_ok(tree_id)) throw Failure("not in the index");
+      raw = repo_.read_blob(tree_id);
+    } catch (const Failure&) {
+      damaged_.insert(tree_id);
+      rec.unreadable = "directory listing (tree " + tree_id.short_hex() + ") is damaged or missing";
+      return {};
     }
-    if (!loaded) {
-      out.push_back(std::string(": directory listing (tree ") + tree_id.short_hex() + ") is damaged or missing");
-      return memo_[tree_id] = out;
+    Tree tree;
+    try {
+      tree = decode_tree(raw);
+    } catch (const Failure& e) {
+      rec.unreadable = "directory listing (tree " + tree_id.short_hex() + ") is damaged (" + e.what() + ")";
+      return {};
     }
     for (const Node& n : tree.nodes) {
-      if (n.type == NodeType::File) {
-        for (const Part& p : n.content)
-          if (p.blob && !blob_ok(*p.blob)) {
-            out.push_back(n.name + ": content chunk " + p.blob->short_hex() +
-                          (repo_.index().contains(*p.blob) ? " is damaged" : " is missing"));
-            break;
-          }
-      } else if (n.type == NodeType::Dir && n.subtree) {
-        for (const auto& sub : problems_in(*n.subtree))
-          out.push_back(sub.starts_with(":") ? n.name + sub : n.name + "/" + sub);
+      if (n.type == NodeType::Dir) {
+        rec.order.push_back(2 * rec.dirs++ + 1);
+        continue;
       }
+      for (const Part& p : n.content)
+        if (p.blob && !blob_ok(*p.blob)) {
+          rec.order.push_back(2 * rec.files.size());
+          rec.files.emplace_back(n.name, "content chunk " + p.blob->short_hex() +
+                                             (repo_.index().contains(*p.blob) ? " is damaged" : " is missing"));
+          break;
+        }
     }
-    return memo_[tree_id] = out;
+    return shape_of(tree);
+  }
+
+  /// TreeGraph's post-order step: the problems under a tree from its own and its directories'.
+  void done(const Id& tree_id, const TreeShape& shape) {
+    Record rec = std::move(records_.at(tree_id));
+    records_.erase(tree_id);
+    Problems out;
+    auto add = [&](std::string line) {
+      if (out.lines.size() < kMaxListed) out.lines.push_back(std::move(line));
+      else out.truncated = true;
+    };
+    if (!rec.unreadable.empty()) add(": " + rec.unreadable);
+    for (std::size_t k : rec.order) {
+      if (k % 2 == 0) {
+        add(rec.files[k / 2].first + ": " + rec.files[k / 2].second);
+        continue;
+      }
+      const auto& [name, subtree] = shape.dirs[k / 2];
+      const Problems& sub = problems_.at(subtree);
+      out.truncated = out.truncated || sub.truncated;
+      for (const auto& line : sub.lines) add(line.starts_with(":") ? name + line : name + "/" + line);
+    }
+    problems_[tree_id] = std::move(out);
   }
 
   const Repository& repo_;
   VerifyReport& report_;
   std::map<Id, std::vector<BlobEntry>> indexed_packs_;
   std::unordered_set<Id> damaged_;
-  std::unordered_map<Id, std::vector<std::string>> memo_;
+  std::unordered_map<Id, Record> records_;     // trees read whose subtrees are not all known yet
+  std::unordered_map<Id, Problems> problems_;  // every tree TreeGraph has finished
+  TreeGraph graph_{[this](const Id& id) { return load(id); },
+                   [this](const Id& id, const TreeShape& shape) { done(id, shape); }};
 };
 
 }  // namespace

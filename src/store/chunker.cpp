@@ -13,6 +13,8 @@ void ChunkerParams::validate() const {
   if (!(min >= 64 && min < avg && avg < max))
     throw InputError("chunker sizes must satisfy 64 <= min < avg < max (got min=" + std::to_string(min) +
                      " avg=" + std::to_string(avg) + " max=" + std::to_string(max) + ")");
+  if (max > kMaxChunkSize)
+    throw InputError("the largest chunk may be " + std::to_string(kMaxChunkSize) + " bytes (got max=" + std::to_string(max) + ")");
 }
 
 const std::uint64_t* Chunker::gear() {

@@ -7,12 +7,15 @@
 
 namespace drctl::store {
 
+/// The largest chunk any repository may cut: data blobs are never bigger (readers refuse them).
+inline constexpr std::uint32_t kMaxChunkSize = 64 * 1024 * 1024;
+
 /// Chunk size bounds in bytes. avg is rounded to a power of two for the masks.
 struct ChunkerParams {
   std::uint32_t min = 256 * 1024;
   std::uint32_t avg = 1024 * 1024;
   std::uint32_t max = 4 * 1024 * 1024;
-  void validate() const;  // throws InputError when min < avg < max does not hold
+  void validate() const;  // throws InputError unless 64 <= min < avg < max <= kMaxChunkSize
 };
 
 class Chunker {

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "store/error.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::store {
 
@@ -41,14 +42,28 @@ void keep_buckets(const std::vector<const Snapshot*>& newest_first, int n, const
   }
 }
 
-void collect_used(const Repository& repo, const Id& tree_id, std::unordered_set<Id>& used) {
-  if (!used.insert(tree_id).second) return;
-  Tree tree = repo.load_tree(tree_id);
-  for (const Node& n : tree.nodes) {
-    for (const Part& p : n.content)
-      if (p.blob) used.insert(*p.blob);
-    if (n.subtree) collect_used(repo, *n.subtree, used);
-  }
+/// Every blob the snapshots need: trees (each distinct one read once) and the data they list.
+std::unordered_set<Id> collect_used(const Repository& repo, const std::vector<Snapshot>& snapshots) {
+  std::unordered_set<Id> used;
+  TreeGraph graph([&](const Id& id) {
+    used.insert(id);
+    Tree tree = repo.load_tree(id);
+    for (const Node& n : tree.nodes)
+      for (const Part& p : n.content)
+        if (p.blob) used.insert(*p.blob);
+    return shape_of(tree);
+  });
+  for (const Snapshot& s : snapshots)
+    for (const auto& sec : s.sections) {
+      if (sec.root) used.insert(*sec.root);
+      try {
+        graph.explore(sec.tree);
+      } catch (const TreeDamage& d) {
+        throw Failure("not pruning: snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name) +
+                      "; the data it needs cannot be told apart (remove it or repair it first)");
+      }
+    }
+  return used;
 }
 
 }  // namespace
@@ -77,13 +92,11 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
   if (!repo.index_problems().empty())
     throw Failure("not pruning: " + repo.index_problems().front() + "; packs it lists would look unused");
   PruneStats stats;
-  std::unordered_set<Id> used;
   std::vector<std::string> damaged;
   std::vector<Snapshot> snapshots = repo.snapshots(&damaged);
   if (!damaged.empty())
     throw Failure("not pruning: " + damaged.front() + "; the data it needs cannot be told apart (remove it or repair it first)");
-  for (const Snapshot& s : snapshots)
-    for (const auto& sec : s.sections) collect_used(repo, sec.root.value_or(sec.tree), used);
+  const std::unordered_set<Id> used = collect_used(repo, snapshots);
 
   // Packs no index file names were left by an interrupted write, or their index file was lost:
   // read their headers so that what they hold is kept if a snapshot needs it.

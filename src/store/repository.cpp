@@ -312,6 +312,9 @@ Id Repository::write_index_file(const PackContents& contents) {
 
 Id Repository::save_tree(const Tree& tree) {
   Bytes data = encode_tree(tree);
+  if (data.size() > kMaxTreeSize)
+    throw Failure("a directory of " + std::to_string(tree.nodes.size()) + " entries is too big to store (its listing takes " +
+                  std::to_string(data.size()) + " bytes; at most " + std::to_string(kMaxTreeSize) + ")");
   Id id = sha256(data);
   add_blob(BlobType::Tree, id, data);
   return id;
@@ -331,12 +334,14 @@ void Repository::flush() {
 }
 
 Id Repository::save_snapshot(Snapshot& snapshot) {
+  snapshot.validate();
   snapshot.id = save_snapshot_text(snapshot.to_json());
   return snapshot.id;
 }
 
 Id Repository::save_snapshot_text(const std::string& text) {
   Id id = sha256(text);
+  Snapshot::from_json(text, id);  // nothing a reader would refuse is written
   write_file_atomic(tmp_dir(), path_ / "snapshots" / id.hex(), as_bytes(text));
   return id;
 }

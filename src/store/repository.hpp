@@ -76,11 +76,14 @@ class Repository {
   }
   /// Stored bytes of every blob this process added (data and trees).
   std::uint64_t added_bytes() const { return added_bytes_; }
+  /// Stores a tree; throws Failure when its encoding exceeds kMaxTreeSize.
   Id save_tree(const Tree& tree);
   /// Writes out the open packs and an index file for every blob added so far.
   void flush();
-  Id save_snapshot(Snapshot& snapshot);  // sets snapshot.id
-  /// Stores a manifest exactly as given (import keeps the id it had).
+  /// Stores a snapshot's manifest and sets snapshot.id; throws Failure when it is not valid.
+  Id save_snapshot(Snapshot& snapshot);
+  /// Stores a manifest exactly as given (import keeps the id it had); throws Failure when
+  /// Snapshot::from_json would refuse it.
   Id save_snapshot_text(const std::string& text);
   void remove_snapshot(const Id& id);
   void remove_index_file(const Id& id);

@@ -33,6 +33,76 @@ std::string Snapshot::to_json() const {
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+namespace {
+
+bool section_char(char c, bool first) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') return true;
+  return !first && (c == '.' || c == '-' || c == '+' || c == ':' || c == '@');
+}
+
+/// A count in a manifest: an unsigned integer (a negative or fractional one is damage).
+std::uint64_t count_field(const json& section, const char* key) {
+  if (!section.contains(key)) return 0;
+  const json& v = section.at(key);
+  if (!v.is_number_unsigned()) throw Failure(std::string("section field '") + key + "' is not a count");
+  return v.get<std::uint64_t>();
+}
+
+/// "2026-11-26T12:00:00Z", optionally with a fraction of a second (".123456789").
+bool valid_time(std::string_view t) {
+  static constexpr std::string_view form = "dddd-dd-ddTdd:dd:dd";
+  if (t.size() < form.size() + 1 || t.back() != 'Z') return false;
+  for (std::size_t i = 0; i < form.size(); ++i)
+    if (form[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != form[i]) return false;
+  std::string_view fraction = t.substr(form.size(), t.size() - form.size() - 1);
+  if (fraction.empty()) return true;
+  if (fraction[0] != '.' || fraction.size() < 2 || fraction.size() > 10) return false;
+  return fraction.find_first_not_of("0123456789", 1) == std::string_view::npos;
+}
+
+/// Whether section `inner` lies inside section `outer` ("nas" holds "nas/media").
+bool inside(const std::string& inner, const std::string& outer) {
+  return inner.size() > outer.size() && inner.starts_with(outer) && inner[outer.size()] == '/';
+}
+
+}  // namespace
+
+bool valid_section_name(std::string_view name) {
+  if (name.empty() || name.size() > 1024) return false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '/') {
+      if (i == start || i - start > 255) return false;  // empty component: leading, trailing or double slash
+      start = i + 1;
+      continue;
+    }
+    if (!section_char(name[i], i == start)) return false;
+  }
+  return true;
+}
+
+void require_section_name(const std::string& name) {
+  if (!valid_section_name(name))
+    throw InputError("section name '" + escape_bytes(name) +
+                     "' is not valid: use letters, digits and . _ + : @ - in parts joined by /, e.g. nas/media");
+}
+
+void Snapshot::validate() const {
+  if (!valid_time(time)) throw Failure("time '" + escape_bytes(time) + "' is not ISO 8601 UTC (2026-11-26T12:00:00Z)");
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    const std::string& name = sections[i].name;
+    if (!valid_section_name(name)) throw Failure("section name '" + escape_bytes(name) + "' is not valid (e.g. nas/media)");
+    for (std::size_t j = 0; j < i; ++j) {
+      const std::string& other = sections[j].name;
+      if (other == name) throw Failure("section " + name + " appears twice");
+      if (inside(name, other) || inside(other, name))
+        throw Failure("section " + (inside(name, other) ? name + " lies inside section " + other : other + " lies inside section " + name));
+    }
+  }
+  for (const auto& k : skipped)
+    if (!section(k.section)) throw Failure("a skipped entry names section '" + escape_bytes(k.section) + "', which the snapshot does not have");
+}
+
 Snapshot Snapshot::from_json(std::string_view text, const Id& id) {
   try {
     json j = json::parse(text);
@@ -44,13 +114,16 @@ Snapshot Snapshot::from_json(std::string_view text, const Id& id) {
     s.tags = j.at("tags").get<std::vector<std::string>>();
     for (const auto& x : j.at("sections")) {
       s.sections.push_back({x.at("name"), x.at("source"), Id::from_hex(x.at("tree").get<std::string>()),
-                            std::nullopt, x.value("files", 0ULL), x.value("dirs", 0ULL), x.value("bytes", 0ULL)});
+                            std::nullopt, count_field(x, "files"), count_field(x, "dirs"), count_field(x, "bytes")});
       if (x.contains("root")) s.sections.back().root = Id::from_hex(x["root"].get<std::string>());
     }
     for (const auto& x : j.at("skipped")) s.skipped.push_back({x.at("section"), x.at("path"), x.at("error")});
     if (j.contains("parent")) s.parent = Id::from_hex(j["parent"].get<std::string>());
     s.added_bytes = j.value("added_bytes", 0ULL);
+    s.validate();
     return s;
+  } catch (const Failure& e) {
+    throw Failure("snapshot " + id.short_hex() + " is malformed: " + e.what());
   } catch (const json::exception& e) {
     throw Failure("snapshot " + id.short_hex() + " is malformed: " + e.what());
   } catch (const std::runtime_error& e) {

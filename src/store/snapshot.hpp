@@ -36,8 +36,20 @@ struct Snapshot {
 
   const Section* section(std::string_view name) const;
   std::string to_json() const;
-  static Snapshot from_json(std::string_view text, const Id& id);  // throws Failure
+  static Snapshot from_json(std::string_view text, const Id& id);  // throws Failure, also when validate() does
+  /// Throws Failure unless the time is ISO 8601 UTC, every section has a valid name, no section
+  /// lies inside another (restore puts each in a directory of its name) and skipped entries
+  /// name a section.
+  void validate() const;
 };
+
+/// Whether `name` can name a section: components of ASCII letters, digits and `._+:@-` (the
+/// first a letter, digit or `_`), joined by single slashes; at most 255 bytes a component
+/// and 1024 in all. What drctl writes: nas/NAME, kube, vm, appliance/NAME.
+bool valid_section_name(std::string_view name);
+
+/// Throws InputError unless `name` is a valid section name; capturing calls it first.
+void require_section_name(const std::string& name);
 
 /// Current time as ISO 8601 UTC with nanoseconds: 2026-11-26T12:00:00.123456789Z.
 std::string precise_utc_now();

@@ -45,10 +45,23 @@ struct Node {
 struct Tree {
   std::vector<Node> nodes;
   const Node* find(std::string_view name) const;
+  /// A section's root tree: a single directory named "." that holds the root's own metadata
+  /// (Section::root), never a directory listing.
+  bool is_section_root() const;
 };
+
+/// The largest tree blob readers accept (some eight million entries in one directory).
+inline constexpr std::size_t kMaxTreeSize = std::size_t(1) << 30;
+
+/// Whether `name` can name a directory entry: not empty, `.` or `..`, no `/` or NUL.
+bool valid_node_name(std::string_view name);
+/// Whether `path` is valid entry names joined by single slashes ("a/b/c": relative, no `..`).
+bool valid_relative_path(std::string_view path);
 
 /// Trees are stored as CBOR (RFC 8949); see FORMAT.md.
 Bytes encode_tree(const Tree& tree);
-Tree decode_tree(std::span<const std::uint8_t> data);  // throws Failure when malformed
+/// Decodes and checks a tree (FORMAT.md, "Reading trees"): names valid, unique and in order,
+/// fields that fit their node's type. Throws Failure ("tree: …") when it is malformed.
+Tree decode_tree(std::span<const std::uint8_t> data);
 
 }  // namespace drctl::store

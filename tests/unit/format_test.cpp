@@ -10,7 +10,7 @@ using namespace drctl::store;
 TEST_CASE("tree objects round-trip names and targets of any bytes") {
   Tree t;
   Node a;
-  a.name = std::string("bad \xff\xfe name\nwith newline", 26);
+  a.name = "bad \xff\xfe name\nwith newline";  // any bytes but / and NUL
   a.type = NodeType::File;
   a.mode = 04755;
   a.size = 10;
