@@ -494,6 +494,7 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
     const std::string dir = job.subdir.empty() ? to : (fs::path(to) / job.subdir).string();
     RestoreOptions options;
     options.includes = job.includes;
+    options.max_nodes = node_budget(*job.sec);  // a DAG of shared subtrees costs what the section records, no more
     restore_tree(repo, job.sec->tree, dir, options, stats, say);
     if (job.includes.empty() && job.sec->root) restore_root_metadata(repo, *job.sec->root, dir);
   }

@@ -24,7 +24,7 @@ struct UmaskScope {
 
 }  // namespace
 
-TEST_CASE("private output: files 0600 and new directories 0700 under any umask; existing directories left alone") {
+TEST_CASE("private output: files 0600 and new directories 0700 under any umask, existing directories left alone") {
   TempDir t("private");
   for (mode_t mask : {0000, 0022, 0277, 0777}) {
     CAPTURE(mask);

@@ -529,7 +529,7 @@ TEST_CASE("trees sharing one subtree 40 levels deep stop at the node budget with
   honest.check_outside_unchanged();
 }
 
-TEST_CASE("directories nested 2048 levels deep restore with their files and modes; one level more is damage") {
+TEST_CASE("directories nested 2048 levels deep restore with their files and modes, and one level more is damage") {
   Scene s;
   Forge& f = s.forge;
   // Each level's directory holds `d` (the next level); some also a file `f` naming their depth.
