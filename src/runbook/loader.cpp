@@ -5,9 +5,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
+#include <map>
 #include <set>
-#include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "runbook/template.hpp"
 
@@ -52,33 +53,31 @@ void check_keys_unique(const Doc& doc, const YAML::Node& node) {
     return;
   }
   if (!node.IsMap()) return;
-  std::map<std::string, int> seen;
+  std::unordered_map<std::string_view, int> seen;  // key -> its line; the keys live in the document
   for (auto it = node.begin(); it != node.end(); ++it) {
     const YAML::Node key = it->first;
     if (!key.IsScalar()) throw LoadError(doc.at(key), "a map key must be a plain name, not " + kind_name(key));
-    Pos p = doc.at(key);
-    auto [where, fresh] = seen.emplace(key.Scalar(), p.line);
+    auto [where, fresh] = seen.emplace(key.Scalar(), key.Mark().line + 1);
     if (!fresh)
-      throw LoadError(p, "duplicate key '" + key.Scalar() + "' (first at line " + std::to_string(where->second) + ")");
+      throw LoadError(doc.at(key), "duplicate key '" + key.Scalar() + "' (first at line " + std::to_string(where->second) + ")");
     check_keys_unique(doc, it->second);
   }
 }
 
-Doc parse_yaml(const std::string& file, const Pos& named_at, const std::string& what) {
+// Reads and parses a file within the limits of world/yaml_json.hpp (size, aliases expanded),
+// so that every walk over the document below is bounded by them.
+Doc read_doc(const std::string& file, const Pos& named_at, const std::string& what) {
   Doc doc;
   doc.file = file;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  if (!std::ifstream(file, std::ios::binary)) {
     std::string which = named_at.file == file ? what : what + " '" + file + "'";
     throw LoadError(named_at, "cannot read " + which + ": " + std::strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  doc.text = ss.str();
   try {
-    doc.root = YAML::Load(doc.text);
-  } catch (const YAML::ParserException& e) {
-    throw LoadError(pos_of(file, e.mark), e.msg);
+    doc.text = read_yaml_file(file);
+    doc.root = parse_yaml(doc.text, file);
+  } catch (const YamlError& e) {
+    throw LoadError(Pos{file, e.line, e.col}, e.message);
   }
   check_keys_unique(doc, doc.root);
   return doc;
@@ -250,19 +249,21 @@ SiteHost load_host(const Doc& doc, const YAML::Node& key, const YAML::Node& node
   return h;
 }
 
-void add_member(Site& site, const std::string& group, const std::string& host) {
-  auto& members = site.groups[group];
-  if (std::find(members.begin(), members.end(), host) == members.end()) members.push_back(host);
-  SiteHost* h = nullptr;
-  for (auto& x : site.hosts)
-    if (x.name == host) h = &x;
-  if (h && std::find(h->groups.begin(), h->groups.end(), group) == h->groups.end()) h->groups.push_back(group);
+// `host` joins `group` once; `joined` holds the (group, host) pairs so far.
+void add_member(Site& site, const std::string& group, const std::string& host,
+                std::set<std::pair<std::string, std::string>>& joined) {
+  if (!joined.emplace(group, host).second) return;
+  site.groups[group].push_back(host);
+  const SiteHost* found = site.host(host);
+  if (!found) return;
+  SiteHost& h = site.hosts[static_cast<std::size_t>(found - site.hosts.data())];
+  if (std::find(h.groups.begin(), h.groups.end(), group) == h.groups.end()) h.groups.push_back(group);
 }
 
 /// The site's secrets file: a flat map of names to strings (a password hash, a key), kept out of
 /// `site` and `vars` so nothing prints them by accident.
 std::map<std::string, std::string> load_secrets(const std::string& file, const Pos& named_at) {
-  Doc doc = parse_yaml(file, named_at, "secrets file");
+  Doc doc = read_doc(file, named_at, "secrets file");
   std::map<std::string, std::string> out;
   if (doc.root.IsNull()) return out;
   require_map(doc, doc.root, "a secrets file (NAME: value)");
@@ -278,7 +279,7 @@ std::map<std::string, std::string> load_secrets(const std::string& file, const P
 }
 
 Site load_site_at(const std::string& file, const Pos& named_at) {
-  Doc doc = parse_yaml(file, named_at, "site");
+  Doc doc = read_doc(file, named_at, "site");
   Site site;
   site.file = file;
   site.pos = Pos{file, 1, 1};
@@ -333,8 +334,10 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
     }
   }
 
+  site.index_hosts();
   std::vector<std::string> host_names;
   for (const auto& h : site.hosts) host_names.push_back(h.name);
+  std::set<std::pair<std::string, std::string>> joined;
   auto check_group_name = [&](const std::string& group, const Pos& pos) {
     if (site.host(group)) throw LoadError(pos, "group '" + group + "' has the name of a host; 'on: " + group + "' would be ambiguous");
     if (!valid_name(group))
@@ -346,12 +349,12 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
     for (const auto& [member, pos] : l.members) {
       if (!site.host(member))
         throw LoadError(pos, "group '" + l.group + "' names unknown host '" + member + "'" + did_you_mean(member, host_names));
-      add_member(site, l.group, member);
+      add_member(site, l.group, member, joined);
     }
   }
   for (const auto& d : declared) {
     check_group_name(d.group, d.pos);
-    add_member(site, d.group, d.host);
+    add_member(site, d.group, d.host, joined);
   }
   return site;
 }
@@ -460,7 +463,7 @@ Site load_site(const std::string& path) {
 Runbook load_runbook(const std::string& path) {
   Runbook rb;
   rb.file = absolute_path(path);
-  Doc doc = parse_yaml(rb.file, Pos{rb.file, 0, 0}, "runbook");
+  Doc doc = read_doc(rb.file, Pos{rb.file, 0, 0}, "runbook");
   rb.source = doc.text;
   rb.name = fs::path(rb.file).stem().string();
   const YAML::Node& root = doc.root;
@@ -482,10 +485,12 @@ Runbook load_runbook(const std::string& path) {
       has_steps = true;
       if (!v.IsSequence() || v.size() == 0)
         throw LoadError(doc.at(v.IsNull() ? it->first : v), "'steps' must be a list of at least one step");
+      rb.steps.reserve(v.size());  // a Step is copied, not moved, when the vector grows
       for (const auto& step : v) rb.steps.push_back(load_step(doc, step));
     }
   }
   if (!has_steps) throw LoadError(Pos{rb.file, 1, 1}, "a runbook needs 'steps'");
+  rb.index_steps();
   return rb;
 }
 

@@ -37,10 +37,41 @@ json SiteHost::to_json() const {
   return out;
 }
 
+namespace {
+
+// What `index` says of `key` when it is current (made for `size` entries, the entry found has that
+// name): its position, or `size` for none. nullopt when the caller must scan.
+template <typename T, typename Name>
+std::optional<std::size_t> indexed(const std::unordered_map<std::string, std::size_t>& index, std::size_t indexed_size,
+                                   const std::vector<T>& items, const std::string& key, Name name) {
+  if (indexed_size == 0 || indexed_size != items.size()) return std::nullopt;
+  auto it = index.find(key);
+  if (it == index.end()) return items.size();
+  if (it->second < items.size() && name(items[it->second]) == key) return it->second;
+  return std::nullopt;
+}
+
+template <typename T, typename Name>
+void make_index(std::unordered_map<std::string, std::size_t>& index, std::size_t& indexed_size, const std::vector<T>& items,
+                Name name) {
+  index.clear();
+  index.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) index.emplace(name(items[i]), i);  // the first of a name wins
+  indexed_size = items.size();
+}
+
+}  // namespace
+
 const SiteHost* Site::host(const std::string& name) const {
+  auto at = indexed(host_index, indexed_hosts, hosts, name, [](const SiteHost& h) -> const std::string& { return h.name; });
+  if (at) return *at < hosts.size() ? &hosts[*at] : nullptr;
   for (const auto& h : hosts)
     if (h.name == name) return &h;
   return nullptr;
+}
+
+void Site::index_hosts() {
+  make_index(host_index, indexed_hosts, hosts, [](const SiteHost& h) -> const std::string& { return h.name; });
 }
 
 std::vector<const SiteHost*> Site::targets(const std::string& target) const {
@@ -78,9 +109,15 @@ json Site::world_json() const {
 }
 
 const Step* Runbook::step(const std::string& id) const {
+  auto at = indexed(step_index, indexed_steps, steps, id, [](const Step& s) -> const std::string& { return s.id; });
+  if (at) return *at < steps.size() ? &steps[*at] : nullptr;
   for (const auto& s : steps)
     if (s.id == id) return &s;
   return nullptr;
+}
+
+void Runbook::index_steps() {
+  make_index(step_index, indexed_steps, steps, [](const Step& s) -> const std::string& { return s.id; });
 }
 
 json Runbook::merged_vars() const {

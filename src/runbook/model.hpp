@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "store/error.hpp"
@@ -66,12 +67,18 @@ struct Site {
   std::string secrets_file;  // absolute; "" when the site has none
   /// The host of that name; nullptr if none.
   const SiteHost* host(const std::string& name) const;
+  /// Makes host() a lookup rather than a scan of `hosts`; the loader calls it once the hosts are
+  /// read. Hosts added afterwards are found by scanning again.
+  void index_hosts();
   /// The hosts `on: target` runs on: the host itself, or a group's members in order; empty if neither.
   std::vector<const SiteHost*> targets(const std::string& target) const;
   /// The site as templates see it (`site`): name, file, dir, hypervisor, networks, hosts, groups, vars.
   json to_json() const;
   /// to_json() plus `secrets`: what a World is built from (the simulator installs the keys).
   json world_json() const;
+
+  std::unordered_map<std::string, std::size_t> host_index;  // name -> position in `hosts` (index_hosts)
+  std::size_t indexed_hosts = 0;                              // hosts.size() when indexed
 };
 
 /// One entry of a runbook's `steps:`.
@@ -105,8 +112,14 @@ struct Runbook {
   json vars = json::object();
   std::vector<Step> steps;
   std::string source;  // the file's text, to point errors at a template tag inside a value
-  /// The step with that id; nullptr if none.
+
+  std::unordered_map<std::string, std::size_t> step_index;  // id -> position in `steps` (index_steps)
+  std::size_t indexed_steps = 0;                              // steps.size() when indexed
+  /// The step with that id (the first, if several have it); nullptr if none.
   const Step* step(const std::string& id) const;
+  /// Makes step() a lookup rather than a scan of `steps`; the loader calls it once the steps are
+  /// read. Steps added afterwards are found by scanning again.
+  void index_steps();
   /// Site vars overridden by runbook vars (objects merge key by key): what templates see as `vars`.
   json merged_vars() const;
 };

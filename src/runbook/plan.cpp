@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace drctl::runbook {
 
@@ -27,9 +28,15 @@ std::vector<const Step*> ordered(const Runbook& rb) {
 }  // namespace
 
 std::vector<Instance> expand(const Runbook& rb) {
+  // A step's instances: all of them, and those of each host when it fans out over a group.
+  struct Expanded {
+    std::vector<std::size_t> all;
+    std::map<std::string, std::vector<std::size_t>> by_host;
+    bool fans_hosts = false;
+  };
   std::vector<Instance> out;
-  std::map<std::string, std::vector<std::size_t>> by_step;
-  std::map<std::string, bool> fans_hosts;
+  std::map<std::string, Expanded> by_step;
+  std::optional<json> shared;  // shared_context(rb), made when a for_each first names a list
   for (const Step* sp : ordered(rb)) {
     const Step& s = *sp;
     std::vector<std::string> hosts;
@@ -38,22 +45,21 @@ std::vector<Instance> expand(const Runbook& rb) {
       for (const SiteHost* h : rb.site->targets(*s.on)) hosts.push_back(h->name);
     if (hosts.empty()) throw LoadError(s.on_pos, "unknown host or group '" + s.on.value_or("") + "'");
     const bool fan_hosts = s.on && !(rb.site && rb.site->host(*s.on));
-    fans_hosts[s.id] = fan_hosts;
-    json items = for_each_items(rb, s);
+    if (s.for_each && s.for_each.IsScalar() && !shared) shared = shared_context(rb);
+    json items = for_each_items(rb, s, shared ? *shared : json::object());
     auto& mine = by_step[s.id];
+    mine.fans_hosts = fan_hosts;
     for (const auto& host : hosts) {
       // A step fanned out over a group waits, per host, for that host's instances of a need
       // fanned out likewise: a host that fails stops its own chain, not the others'. Every
       // other need (a single host, local, or a group this host is not in) waits for all.
       std::vector<std::size_t> deps;
       for (const auto& [need, pos] : s.needs) {
-        const auto& theirs = by_step.at(need);
-        std::vector<std::size_t> same_host;
-        if (fan_hosts && fans_hosts.at(need))
-          for (std::size_t d : theirs)
-            if (out[d].host == host) same_host.push_back(d);
-        const auto& chosen = same_host.empty() ? theirs : same_host;
-        deps.insert(deps.end(), chosen.begin(), chosen.end());
+        const Expanded& theirs = by_step.at(need);
+        const std::vector<std::size_t>* chosen = &theirs.all;
+        if (fan_hosts && theirs.fans_hosts)
+          if (auto same = theirs.by_host.find(host); same != theirs.by_host.end()) chosen = &same->second;
+        deps.insert(deps.end(), chosen->begin(), chosen->end());
       }
       std::size_t n = items.is_array() ? items.size() : 1;
       for (std::size_t i = 0; i < n; ++i) {
@@ -67,7 +73,8 @@ std::vector<Instance> expand(const Runbook& rb) {
           inst.id += "[" + item_label(items[i], i) + "]";
         }
         inst.deps = deps;
-        mine.push_back(out.size());
+        mine.all.push_back(out.size());
+        if (fan_hosts) mine.by_host[host].push_back(out.size());
         out.push_back(std::move(inst));
       }
     }
@@ -110,9 +117,10 @@ CriticalPath critical_path(const Runbook& rb) {
   }
   CriticalPath cp;
   for (std::string id = end; !id.empty(); id = best[id].second) {
-    cp.steps.insert(cp.steps.begin(), id);
+    cp.steps.push_back(id);
     if (weight(*steps[id]) == world::Duration(0)) cp.complete = false;
   }
+  std::reverse(cp.steps.begin(), cp.steps.end());
   if (!end.empty()) cp.total = best[end].first.first;
   return cp;
 }

@@ -1,10 +1,13 @@
 #include "runbook/validate.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "runbook/loader.hpp"
+#include "runbook/step_graph.hpp"
 #include "runbook/template.hpp"
 
 namespace drctl::runbook {
@@ -122,32 +125,38 @@ void check_step(const Runbook& rb, const Step& step, const actions::Registry& re
 // --- pass 2: cycles ----------------------------------------------------------------------------
 
 // The first cycle, found from the steps in file order: ids with the first repeated at the end.
+// Iterative: a chain of needs as long as the runbook must not exhaust the stack.
 std::vector<std::string> find_cycle(const Runbook& rb) {
-  enum Color { White, Grey, Black };
-  std::map<std::string, Color> color;
-  std::vector<std::string> path;
-  std::vector<std::string> cycle;
-  auto visit = [&](auto& self, const Step& s) -> bool {
-    color[s.id] = Grey;
-    path.push_back(s.id);
-    for (const auto& [need, pos] : s.needs) {
-      const Step* next = rb.step(need);
-      if (!next) continue;
-      if (color[need] == Grey) {
-        auto from = std::find(path.begin(), path.end(), need);
-        cycle.assign(from, path.end());
-        cycle.push_back(need);
-        return true;
+  enum Color : char { White, Grey, Black };
+  const auto graph = needs_graph(rb);
+  std::vector<Color> color(rb.steps.size(), White);
+  std::vector<std::pair<std::size_t, std::size_t>> path;  // (step, how many of its needs are done)
+  for (std::size_t root = 0; root < rb.steps.size(); ++root) {
+    if (color[position(rb, rb.steps[root].id)] != White) continue;
+    color[root] = Grey;
+    path.push_back({root, 0});
+    while (!path.empty()) {
+      auto& [at, next] = path.back();
+      if (next == graph[at].size()) {
+        color[at] = Black;
+        path.pop_back();
+        continue;
       }
-      if (color[need] == White && self(self, *next)) return true;
+      std::size_t need = graph[at][next++];
+      if (color[need] == Grey) {
+        std::vector<std::string> cycle;
+        auto from = std::find_if(path.begin(), path.end(), [&](const auto& p) { return p.first == need; });
+        for (auto it = from; it != path.end(); ++it) cycle.push_back(rb.steps[it->first].id);
+        cycle.push_back(rb.steps[need].id);
+        return cycle;
+      }
+      if (color[need] == White) {
+        color[need] = Grey;
+        path.push_back({need, 0});
+      }
     }
-    path.pop_back();
-    color[s.id] = Black;
-    return false;
-  };
-  for (const auto& s : rb.steps)
-    if (color[s.id] == White && visit(visit, s)) break;
-  return cycle;
+  }
+  return {};
 }
 
 [[noreturn]] void cycle_error(const Runbook& rb, std::vector<std::string> cycle) {
@@ -195,93 +204,234 @@ std::vector<Templated> templates_of(const Runbook& rb, const Step& step) {
   return out;
 }
 
-// A better message for an undefined `steps.…` name, knowing the runbook; empty when generic is fine.
-std::string steps_message(const Runbook& rb, const Step& step, const std::string& name, const std::set<std::string>& deps) {
-  auto parts = split_name(name);
-  if (parts.size() < 2 || parts[0] != "steps") return "";
-  std::string prefix = "undefined template variable '" + name + "' (";
-  for (std::size_t k = parts.size() - 1; k >= 1; --k) {
-    std::string id = join(parts, 1, k + 1, ".");
-    if (!rb.step(id)) continue;
-    if (id == step.id) return prefix + "a step cannot use its own outputs)";
-    if (!deps.count(id))
-      return prefix + "step '" + id + "' is not in the needs of '" + step.id + "'; add it to use its outputs)";
-    if (k + 1 >= parts.size() || parts[k + 1] != "outputs") return prefix + "use steps." + id + ".outputs.NAME)";
-    return "";
+// Sets keys of a context for one step and, when it goes, puts back what was there: pass 3 checks
+// every step against one context instead of a copy of it per step.
+class Overlay {
+ public:
+  explicit Overlay(json& context) : context_(context) {}
+  Overlay(const Overlay&) = delete;
+  Overlay& operator=(const Overlay&) = delete;
+  ~Overlay() {
+    for (auto& [key, old] : saved_)
+      if (old)
+        context_[key] = std::move(*old);
+      else
+        context_.erase(key);
   }
-  auto near = closest(parts[1], step_ids(rb));
-  return prefix + "no step '" + parts[1] + "'" + (near ? "; did you mean '" + *near + "'?)" : ")");
-}
-
-std::size_t occurrences_before(const std::string& text, const std::string& needle, std::size_t offset) {
-  std::size_t n = 0;
-  for (auto p = text.find(needle); p != std::string::npos && p < offset; p = text.find(needle, p + needle.size())) ++n;
-  return n;
-}
-
-void check_templated(const Runbook& rb, const Step& step, const Templated& t, const json& context,
-                     const std::set<std::string>& deps) {
-  auto problem = check_template(t.text, context);
-  if (!problem) return;
-  if (t.whole && !problem->undefined && single_tag(t.text)) return;  // a whole list or map is fine here
-  std::string message = problem->message;
-  if (problem->undefined) {
-    std::string better = steps_message(rb, step, problem->name, deps);
-    if (!better.empty()) message = better;
-  }
-  Pos at = locate(rb.source, t.pos, problem->raw, occurrences_before(t.text, problem->raw, problem->offset));
-  throw LoadError(at, message);
-}
-
-void check_templates(const Runbook& rb, const Step& step, const actions::Registry& registry) {
-  json items = for_each_items(rb, step);
-  std::vector<const json*> item_choices;
-  static const json unknown = kUnknown;
-  if (items.is_array() && !items.empty())
-    for (const auto& item : items) item_choices.push_back(&item);
-  else if (items.is_array())
-    item_choices.push_back(&unknown);
-  else
-    item_choices.push_back(nullptr);
-
-  std::vector<const SiteHost*> hosts;
-  bool host_unknown = false;
-  if (step.on && rb.site) hosts = rb.site->targets(*step.on);
-  if (hosts.empty()) {
-    hosts.push_back(nullptr);
-    host_unknown = step.on.has_value();
+  void set(const std::string& key, json value) {
+    if (!saved_.count(key))
+      saved_[key] = context_.contains(key) ? std::optional<json>(std::move(context_[key])) : std::nullopt;
+    context_[key] = std::move(value);
   }
 
-  auto deps = dependencies(rb, step.id);
-  json outputs = json::object();
-  for (const auto& dep : deps) {
-    json declared = json::object();
-    for (const auto& name : declared_outputs(*rb.step(dep), registry)) declared[name] = kUnknown;
-    outputs[dep] = declared;
-  }
+ private:
+  json& context_;
+  std::map<std::string, std::optional<json>> saved_;
+};
 
-  auto templates = templates_of(rb, step);
-  if (templates.empty()) return;
-  std::vector<json> contexts;
-  for (const auto* host : hosts)
-    for (const auto* item : item_choices) {
-      contexts.push_back(render_context(rb, step, host, item, outputs));
-      if (host_unknown) contexts.back()["host"] = kUnknown;
+bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
+
+// The steps the templates name as `steps.ID…` (every prefix of such a name that is a step id);
+// nullopt when one uses `steps` otherwise (`{{#steps}}`), which may reach any step it depends on.
+std::optional<std::set<std::string>> named_steps(const Runbook& rb, const std::vector<Templated>& templates) {
+  std::set<std::string> out;
+  const std::string word = "steps";
+  for (const auto& t : templates) {
+    for (auto at = t.text.find(word); at != std::string::npos; at = t.text.find(word, at + word.size())) {
+      std::size_t end = at + word.size();
+      bool starts_name = at == 0 || !name_char(t.text[at - 1]) || t.text[at - 1] == '.';
+      if (!starts_name) continue;
+      if (end >= t.text.size() || !name_char(t.text[end])) return std::nullopt;
+      if (t.text[end] != '.') continue;
+      std::size_t stop = end + 1;
+      while (stop < t.text.size() && name_char(t.text[stop])) ++stop;
+      auto parts = split_name(t.text.substr(end + 1, stop - end - 1));
+      for (std::size_t k = 1; k <= parts.size(); ++k)
+        if (std::string id = join(parts, 0, k, "."); rb.step(id)) out.insert(id);
     }
-  for (const auto& t : templates)
-    for (const auto& context : contexts) check_templated(rb, step, t, context, deps);
+  }
+  return out;
 }
+
+// The top-level names the templates use (`host`, `item`, `steps`, vars…).
+std::set<std::string> used_names(const std::vector<Templated>& templates) {
+  std::set<std::string> out;
+  for (const auto& t : templates)
+    for (auto& name : variables(t.text)) out.insert(std::move(name));
+  return out;
+}
+
+// Pass 3: each step's templates against the context its instances will have, with the outputs of
+// the steps it needs as unknown values. Costs what the templates and the instances they are
+// checked for cost: the context is made once, and only the steps a template names are looked for
+// among the ones a step depends on.
+class TemplatePass {
+ public:
+  TemplatePass(const Runbook& rb, const actions::Registry& registry)
+      : rb_(rb), registry_(registry), context_(shared_context(rb)), graph_(needs_graph(rb)), seen_(rb.steps.size(), 0),
+        of_step_(rb.steps.size()) {
+    find_named_dependencies();
+  }
+
+  void check(const Step& step) {
+    json items = for_each_items(rb_, step, context_);
+    const StepTemplates& mine = of_step_[position(rb_, step.id)];
+    if (mine.list.empty()) return;
+    std::vector<const json*> item_choices;
+    static const json unknown = kUnknown;
+    if (items.is_array() && !items.empty() && mine.used.count("item"))  // else every item gives the same answer
+      for (const auto& item : items) item_choices.push_back(&item);
+    else
+      item_choices.push_back(items.is_array() ? (items.empty() ? &unknown : &items[0]) : nullptr);
+    std::vector<const json*> host_choices;
+    if (step.on && rb_.site)
+      for (const SiteHost* h : rb_.site->targets(*step.on)) {
+        host_choices.push_back(&host_json(h));
+        if (!mine.used.count("host")) break;  // every host gives the same answer
+      }
+    static const json unknown_host = kUnknown;
+    if (host_choices.empty() && step.on) host_choices.push_back(&unknown_host);
+
+    Overlay instance(context_);
+    if (json steps = outputs_for(step); !steps.empty()) instance.set("steps", std::move(steps));
+    for (const auto& t : mine.list) {
+      for (std::size_t h = 0; h < std::max<std::size_t>(host_choices.size(), 1); ++h) {
+        if (!host_choices.empty()) instance.set("host", *host_choices[h]);
+        for (const json* item : item_choices) {
+          if (item) instance.set("item", *item);
+          check_templated(step, t);
+        }
+      }
+    }
+  }
+
+ private:
+  // A step's templates in file order, the top-level names they use, and the steps they name as
+  // `steps.ID…` that it depends on (nullopt when they use `steps` otherwise).
+  struct StepTemplates {
+    std::vector<Templated> list;
+    std::set<std::string> used;
+    std::optional<std::vector<std::size_t>> named;
+  };
+
+  // Reads every step's templates, and asks the whole runbook at once which steps they name are
+  // among those their step depends on.
+  void find_named_dependencies() {
+    std::vector<std::pair<std::size_t, std::size_t>> asked;
+    for (std::size_t i = 0; i < rb_.steps.size(); ++i) {
+      StepTemplates& mine = of_step_[i];
+      mine.list = templates_of(rb_, rb_.steps[i]);
+      mine.used = used_names(mine.list);
+      if (!mine.used.count("steps")) {
+        mine.named.emplace();
+        continue;
+      }
+      auto named = named_steps(rb_, mine.list);
+      if (!named) continue;
+      mine.named.emplace();
+      for (const auto& id : *named)
+        if (std::size_t target = position(rb_, id); target != i) asked.push_back({i, target});
+    }
+    for (const auto& [from, target] : depending_pairs(graph_, ordered_positions(graph_), asked))
+      of_step_[from].named->push_back(target);
+  }
+
+  // A host as templates see it, made once per host.
+  const json& host_json(const SiteHost* host) {
+    auto it = hosts_.find(host);
+    if (it == hosts_.end()) it = hosts_.emplace(host, host->to_json()).first;
+    return it->second;
+  }
+
+  // Whether `step` depends on the step `id`, directly or through others.
+  bool depends_on(const Step& step, const std::string& id) {
+    std::size_t target = position(rb_, id);
+    if (target == std::string::npos) return false;
+    return reaches(graph_, position(rb_, step.id), target, seen_, ++stamp_);
+  }
+
+  // `steps` as the step's templates see it: the declared outputs, unknown until the run, of the
+  // steps it needs directly and of the others it depends on that its templates name.
+  json outputs_for(const Step& step) {
+    const std::size_t at = position(rb_, step.id);
+    std::set<std::string> ids;
+    if (const auto& named = of_step_[at].named) {
+      for (std::size_t need : graph_[at]) ids.insert(rb_.steps[need].id);
+      for (std::size_t dep : *named) ids.insert(rb_.steps[dep].id);
+    } else {
+      ids = dependencies(rb_, step.id);
+    }
+    json steps = json::object();
+    for (const auto& id : ids) {
+      json declared = json::object();
+      for (const auto& name : declared_outputs(*rb_.step(id), registry_)) declared[name] = kUnknown;
+      if (id.find('.') == std::string::npos) {
+        steps[id]["outputs"] = std::move(declared);
+        continue;
+      }
+      std::string pointer;  // a dotted id reaches into maps, as render_context does
+      for (const auto& part : split_name(id)) pointer += "/" + part;
+      steps[json::json_pointer(pointer + "/outputs")] = std::move(declared);
+    }
+    return steps;
+  }
+
+  void check_templated(const Step& step, const Templated& t) {
+    auto problem = check_template(t.text, context_);
+    if (!problem) return;
+    if (t.whole && !problem->undefined && single_tag(t.text)) return;  // a whole list or map is fine here
+    std::string message = problem->message;
+    if (problem->undefined) {
+      std::string better = steps_message(step, problem->name);
+      if (!better.empty()) message = better;
+    }
+    Pos at = locate(rb_.source, t.pos, problem->raw, occurrences_before(t.text, problem->raw, problem->offset));
+    throw LoadError(at, message);
+  }
+
+  // A better message for an undefined `steps.…` name, knowing the runbook; empty when generic is fine.
+  std::string steps_message(const Step& step, const std::string& name) {
+    auto parts = split_name(name);
+    if (parts.size() < 2 || parts[0] != "steps") return "";
+    std::string prefix = "undefined template variable '" + name + "' (";
+    for (std::size_t k = parts.size() - 1; k >= 1; --k) {
+      std::string id = join(parts, 1, k + 1, ".");
+      if (!rb_.step(id)) continue;
+      if (id == step.id) return prefix + "a step cannot use its own outputs)";
+      if (!depends_on(step, id))
+        return prefix + "step '" + id + "' is not in the needs of '" + step.id + "'; add it to use its outputs)";
+      if (k + 1 >= parts.size() || parts[k + 1] != "outputs") return prefix + "use steps." + id + ".outputs.NAME)";
+      return "";
+    }
+    auto near = closest(parts[1], step_ids(rb_));
+    return prefix + "no step '" + parts[1] + "'" + (near ? "; did you mean '" + *near + "'?)" : ")");
+  }
+
+  static std::size_t occurrences_before(const std::string& text, const std::string& needle, std::size_t offset) {
+    std::size_t n = 0;
+    for (auto p = text.find(needle); p != std::string::npos && p < offset; p = text.find(needle, p + needle.size())) ++n;
+    return n;
+  }
+
+  const Runbook& rb_;
+  const actions::Registry& registry_;
+  json context_;  // shared_context(rb), with one step's instance set on it at a time
+  StepGraph graph_;
+  std::vector<std::size_t> seen_;  // scratch for reaches()
+  std::size_t stamp_ = 0;
+  std::vector<StepTemplates> of_step_;  // by position
+  std::map<const SiteHost*, json> hosts_;  // host_json()
+};
 
 // The value a for_each '{{name}}' names in vars or site.
-json for_each_value(const Runbook& rb, const Step& step, const std::string& name) {
-  json base = shared_context(rb);
+json for_each_value(const Runbook& rb, const Step& step, const std::string& name, const json& shared) {
   Pos at = locate(rb.source, value_pos(rb, step.for_each), "{{", 0);
   auto first = split_name(name)[0];
   if (first == "host" || first == "item" || first == "steps")
     throw LoadError(at, "undefined template variable '" + name + "' (for_each names a list in vars or site; '" + first +
                             "' is not available there)");
-  auto value = lookup(name, base);
-  if (!value) throw LoadError(at, undefined_message(name, base));
+  auto value = lookup(name, shared);
+  if (!value) throw LoadError(at, undefined_message(name, shared));
   return *value;
 }
 
@@ -301,37 +451,35 @@ void validate(const Runbook& rb, const actions::Registry& registry) {
   for (const auto& step : rb.steps) check_step(rb, step, registry, seen, ids);
   auto cycle = find_cycle(rb);
   if (!cycle.empty()) cycle_error(rb, cycle);
-  for (const auto& step : rb.steps) check_templates(rb, step, registry);
+  TemplatePass templates(rb, registry);
+  for (const auto& step : rb.steps) templates.check(step);
 }
 
 std::vector<std::string> topological_order(const Runbook& rb) {
   auto cycle = find_cycle(rb);
   if (!cycle.empty()) cycle_error(rb, cycle);
   std::vector<std::string> order;
-  std::set<std::string> done;
-  while (order.size() < rb.steps.size()) {
-    for (const auto& s : rb.steps) {
-      if (done.count(s.id)) continue;
-      bool ready = std::all_of(s.needs.begin(), s.needs.end(),
-                               [&](const auto& n) { return done.count(n.first) || !rb.step(n.first); });
-      if (!ready) continue;
-      order.push_back(s.id);
-      done.insert(s.id);
-      break;
-    }
-  }
+  order.reserve(rb.steps.size());
+  for (std::size_t at : ordered_positions(needs_graph(rb))) order.push_back(rb.steps[at].id);
   return order;
 }
 
 std::set<std::string> dependencies(const Runbook& rb, const std::string& id) {
   std::set<std::string> out;
-  std::vector<std::string> todo{id};
+  std::size_t from = position(rb, id);
+  if (from == std::string::npos) return out;
+  std::vector<bool> seen(rb.steps.size(), false);
+  std::vector<std::size_t> todo{from};
   while (!todo.empty()) {
-    const Step* s = rb.step(todo.back());
+    const Step& s = rb.steps[todo.back()];
     todo.pop_back();
-    if (!s) continue;
-    for (const auto& [need, pos] : s->needs)
-      if (rb.step(need) && out.insert(need).second) todo.push_back(need);
+    for (const auto& [need, pos] : s.needs) {
+      std::size_t at = position(rb, need);
+      if (at == std::string::npos || seen[at]) continue;
+      seen[at] = true;
+      out.insert(need);
+      todo.push_back(at);
+    }
   }
   out.erase(id);
   return out;
@@ -376,11 +524,17 @@ json render_context(const Runbook& rb, const Step& step, const SiteHost* host, c
 
 json for_each_items(const Runbook& rb, const Step& step) {
   const YAML::Node& node = step.for_each;
+  if (!node || node.IsNull() || node.IsSequence()) return for_each_items(rb, step, json::object());
+  return for_each_items(rb, step, shared_context(rb));
+}
+
+json for_each_items(const Runbook& rb, const Step& step, const json& shared) {
+  const YAML::Node& node = step.for_each;
   if (!node || node.IsNull()) return nullptr;
   if (node.IsSequence()) return yaml_to_json(node);
   auto name = single_tag(node.Scalar());
   if (!name) throw LoadError(value_pos(rb, node), "for_each needs a list: a YAML list, or '{{name}}' naming a list in vars or site");
-  json value = for_each_value(rb, step, *name);
+  json value = for_each_value(rb, step, *name, shared);
   if (!value.is_array())
     throw LoadError(value_pos(rb, node), "for_each needs a list: '" + *name + "' is " + kind_of(value));
   return value;

@@ -37,6 +37,9 @@ json render_context(const Runbook& rb, const Step& step, const SiteHost* host, c
 /// A step's for_each items: its YAML list, or the vars/site list its '{{name}}' names; null without for_each.
 json for_each_items(const Runbook& rb, const Step& step);
 
+/// The same, `shared` being shared_context(rb), made once for many steps.
+json for_each_items(const Runbook& rb, const Step& step, const json& shared);
+
 /// `value` as an input of type `type`: text to integer or boolean, numbers and booleans to text
 /// for strings; a duration stays text as written ("90s"; a plain integer becomes "90", seconds),
 /// checked to parse. nullopt when the value is not of that type.
