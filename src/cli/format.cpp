@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "store/bytes.hpp"
 #include "store/error.hpp"
 
 namespace drctl::cli {
@@ -20,38 +21,7 @@ std::string human_bytes(std::uint64_t n) {
   return buf;
 }
 
-namespace {
-/// Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
-std::size_t utf8_len(std::string_view s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return 0;
-  return n;
-}
-}  // namespace
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\n') { out += "\\n"; ++i; continue; }
-    if (c == '\t') { out += "\\t"; ++i; continue; }
-    if (c == '\\') { out += "\\\\"; ++i; continue; }
-    std::size_t n = utf8_len(s, i);
-    if (n == 0 || c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-      ++i;
-      continue;
-    }
-    out.append(s.substr(i, n));
-    i += n;
-  }
-  return out;
-}
+std::string printable(std::string_view s) { return store::escape_bytes(s); }
 
 std::int64_t parse_duration_ms(const std::string& text, const std::string& what) {
   std::size_t pos = 0;

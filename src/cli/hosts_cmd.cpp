@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "cli/site_hosts.hpp"
+#include "world/yaml_json.hpp"
 #include "runbook/loader.hpp"
 #include "store/error.hpp"
 #include "world/real/known_hosts.hpp"
@@ -70,7 +71,7 @@ struct CheckArgs {
 /// The site of FILE: a runbook's (it has `steps`), or FILE itself.
 runbook::Site site_of(const std::string& file) {
   try {
-    YAML::Node doc = YAML::LoadFile(file);
+    YAML::Node doc = load_yaml_file(file);
     if (doc.IsMap() && doc["steps"]) {
       runbook::Runbook rb = runbook::load_runbook(file);
       if (!rb.site) throw InputError(file + ": the runbook has no site: it runs on this machine only");

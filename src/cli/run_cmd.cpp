@@ -51,9 +51,9 @@ void set_var(Runbook& rb, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value = text;
   try {
-    json parsed = yaml_to_json(YAML::Load(text));
+    json parsed = yaml_to_json(parse_yaml(text, "--set " + key));
     if (!parsed.is_number_float() && !parsed.is_null()) value = parsed;
-  } catch (const YAML::Exception&) {
+  } catch (const YamlSyntaxError&) {
   }
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "store/chunker.hpp"
 #include "store/compress.hpp"
 #include "store/error.hpp"
 
@@ -179,6 +180,12 @@ Bytes Repository::read_blob(const Id& id) const {
     fd = ::dup(pack_fd(pack));
   }
   Fd owned(fd);
+  // An index from elsewhere (a repository a compromised host wrote) must not make us allocate
+  // what no blob can be: sizes beyond a blob's limit are damage, found before any allocation.
+  const std::uint64_t limit = loc.entry.type == BlobType::Tree ? kMaxTreeSize : kMaxChunkSize;
+  if (loc.entry.raw_length > limit || loc.entry.length > limit)
+    throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (the index gives it " +
+                  std::to_string(std::max(loc.entry.raw_length, loc.entry.length)) + " bytes, more than a blob can be)");
   Bytes stored(loc.entry.length);
   pread_all(owned.get(), stored.data(), stored.size(), loc.entry.offset, pack_path(pack));
   Bytes raw;

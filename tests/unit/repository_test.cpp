@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include "store/error.hpp"
+#include "store/files.hpp"
+#include "store/index.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "support/fs_tree.hpp"
@@ -93,4 +95,38 @@ TEST_CASE("a lock held by a live process blocks, and one left by a dead process 
   CHECK_FALSE(read_lock(path).has_value());  // released on destruction
   ::close(ready[0]);
   ::close(ready[1]);
+}
+
+TEST_CASE("an index that gives a blob more bytes than a blob can be is damage, found before allocating them") {
+  support::TempDir t("repo-huge-index");
+  fs::path path = t.path() / "repo";
+  Repository::init(path, RepoConfig{});
+  const Bytes blob = support::random_bytes(1000, 7);
+  const Id id = sha256(blob);
+  {
+    Repository repo(path);
+    repo.add_blob(BlobType::Data, id, blob);
+    repo.flush();
+  }
+  // Rewrite the one index file as a hostile writer would: the entry claims ~4 GiB.
+  fs::path index_file;
+  for (const auto& e : fs::directory_iterator(path / "index")) index_file = e.path();
+  REQUIRE(!index_file.empty());
+  PackContents packs = decode_index(read_file(index_file));
+  REQUIRE(packs.size() == 1);
+  for (auto& [pack, entries] : packs)
+    for (auto& entry : entries) entry.length = entry.raw_length = 0xfffffff0u;
+  const Bytes forged = encode_index(packs);
+  fs::remove(index_file);
+  write_file_atomic(path / "tmp", path / "index" / sha256(forged).hex(), forged);
+
+  Repository repo(path);
+  CHECK(repo.index_problems().empty());  // well-formed, and named by its hash: only the sizes lie
+  std::string error;
+  try {
+    repo.read_blob(id);
+  } catch (const drctl::Failure& e) {
+    error = e.what();
+  }
+  CHECK_MESSAGE(error.find("more than a blob can be") != std::string::npos, error);
 }

@@ -148,7 +148,7 @@ TEST_CASE("yaml limits: an alias bomb as a site is refused naming the site's fil
   check_names_alias_at_its_place(error, absolute_name(dir / "site.yaml"));
 }
 
-TEST_CASE("yaml limits: an alias bomb as a drill file is refused; as a --set value too") {
+TEST_CASE("yaml limits: an alias bomb as a drill file is refused, and as a --set value too") {
   support::TempDir dir("yaml-bomb-drill");
   fs::path drill = dir / "drill.yaml";
   write(drill, "name: bomb\nsite: site.yaml\nbackup: rb.yaml\nrebuild: rb.yaml\nrebuild_vars:\n" + billion_laughs("  "));
@@ -321,7 +321,7 @@ TEST_CASE("yaml limits: a runbook of 10,000 steps in 100 waves loads, validates 
   CHECK(dependencies(rb, id(3, 0)).size() == 2 + 3 + 4);  // two waves of 2, 3 and 4 steps back
 }
 
-TEST_CASE("yaml limits: a chain of 10,000 steps using outputs from far up it plans; a cycle through all is reported") {
+TEST_CASE("yaml limits: a chain of 10,000 steps using outputs from far up it plans, and a cycle through all is reported") {
   support::TempDir dir("yaml-chain");
   const int length = 10000;
   // Each step names the outputs of the first step and of the one halfway up the chain to it.
