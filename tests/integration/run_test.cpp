@@ -237,15 +237,25 @@ TEST_CASE("runbook run: steps run in needs order and independent steps in parall
   CHECK(st.size() == 6);
   for (const auto& [id, s] : st) CHECK_MESSAGE(s == "done", id);
 
-  // Two independent 1 s steps: under 2 s together with -j 2 and by default, 2 s or more with -j 1.
+  // Two independent steps run side by side with -j 2 and by default: each marks that it started
+  // and succeeds only when it sees the other start while it is still running (it gives up after
+  // 60 s), so the runs below pass only if the steps overlapped, however busy the machine is.
+  auto meet = [&](const std::string& name) {
+    const std::string dir = (t / name).string();
+    fs::create_directories(dir);
+    auto step = [&](const std::string& me, const std::string& other) {
+      return "  - id: " + me + "\n    run: touch " + dir + "/" + me + "; for i in $(seq 600); do [ -e " + dir + "/" +
+             other + " ] && exit 0; sleep 0.1; done; exit 1\n";
+    };
+    write_file(t / (name + ".yaml"), "steps:\n" + step("a", "b") + step("b", "a"));
+    return t / (name + ".yaml");
+  };
+  RunResult par = run_book(meet("meet-j2"), t / "state-par", {"-j", "2"});
+  CHECK_MESSAGE(par.exit_code == 0, par.describe());
+  RunResult dflt = run_book(meet("meet-default"), t / "state-par-default");
+  CHECK_MESSAGE(dflt.exit_code == 0, dflt.describe());
+  // Two independent 1 s steps with -j 1: one after the other, 2 s or more.
   write_file(t / "par.yaml", "steps:\n  - id: a\n    run: sleep 1\n  - id: b\n    run: sleep 1\n");
-  RunResult par = run_book(t / "par.yaml", t / "state-par", {"-j", "2"});
-  REQUIRE_MESSAGE(par.exit_code == 0, par.describe());
-  CHECK_MESSAGE(par.seconds < 1.8, par.describe());
-  CHECK(par.seconds >= 0.95);
-  RunResult dflt = run_book(t / "par.yaml", t / "state-par-default");
-  REQUIRE_MESSAGE(dflt.exit_code == 0, dflt.describe());
-  CHECK_MESSAGE(dflt.seconds < 1.8, dflt.describe());
   RunResult serial = run_book(t / "par.yaml", t / "state-par-serial", {"-j", "1"});
   REQUIRE_MESSAGE(serial.exit_code == 0, serial.describe());
   CHECK_MESSAGE(serial.seconds >= 1.95, serial.describe());
@@ -772,7 +782,7 @@ TEST_CASE("runbook run: SIGINT kills the running step's processes, records it in
   INFO(r.describe());
   CHECK_FALSE(r.timed_out);
   CHECK(r.exit_code == 130);
-  CHECK(took < 2.0);
+  CHECK(took < 15);  // ended by Ctrl-C, not by the step's sleep 30 (p->wait gives it 15 s)
   CHECK_MESSAGE(!alive(gc[0]), "the step's background grandchild survived Ctrl-C");
   CHECK_MESSAGE(live_in_group(pgid[0]).empty(), "the step's process group survived Ctrl-C");
   CHECK(statuses(r)["long"] == "interrupted");

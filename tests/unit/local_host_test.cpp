@@ -210,7 +210,7 @@ TEST_CASE("local host: timeout kills the whole process group") {
   CHECK_FALSE(r.ok());
   CHECK(r.out == "started\n");
   CHECK(took >= 0.29);
-  CHECK(took < 1.5);
+  CHECK(took < 20);  // ended by the kill, not by its sleep 30 (generous: CI is a busy 2-core box)
   CHECK(r.elapsed >= milliseconds(300));
   const pid_t grandchild = read_pid(dir, "grandchild.pid");
   const pid_t nested = read_pid(dir, "nested.pid");
@@ -229,7 +229,7 @@ TEST_CASE("local host: a group that ignores SIGTERM is killed with SIGKILL") {
                        milliseconds(300));
   CHECK(r.timed_out);
   CHECK(r.exit_code == -1);
-  CHECK(seconds_since(start) < 1.5);
+  CHECK(seconds_since(start) < 20);  // killed, not its sleep 30 run out
   const pid_t grandchild = read_pid(dir, "grandchild.pid");
   REQUIRE(grandchild > 0);
   CHECK(gone_within(grandchild, milliseconds(1000)));
@@ -250,7 +250,7 @@ TEST_CASE("local host: cancel from another thread kills the whole process group"
   CHECK(r.cancelled);
   CHECK_FALSE(r.timed_out);
   CHECK(r.exit_code == -1);
-  CHECK(took < 1.5);
+  CHECK(took < 20);  // ended by the kill, not by its sleep 30 (generous: CI is a busy 2-core box)
   const pid_t grandchild = read_pid(dir, "grandchild.pid");
   REQUIRE(grandchild > 0);
   CHECK(gone_within(grandchild, milliseconds(1000)));
