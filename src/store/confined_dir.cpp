@@ -72,11 +72,6 @@ std::vector<std::string> entry_names(int dir) {
 
 }  // namespace
 
-bool is_plain_name(std::string_view name) {
-  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&
-         name.find('\0') == std::string_view::npos;
-}
-
 Fd open_subdir(int dir, const std::string& name) {
   int fd = ::openat(dir, name.c_str(), kDirFlags);
   if (fd < 0) throw_sys("cannot open directory " + name, errno);

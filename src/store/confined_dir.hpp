@@ -11,10 +11,6 @@
 
 namespace drctl::store {
 
-/// Whether `name` can only mean one entry of a directory: not empty, ".", or "..", and
-/// without '/' or NUL.
-bool is_plain_name(std::string_view name);
-
 /// Opens the directory `name` inside `dir` without following a symlink. Throws Failure.
 Fd open_subdir(int dir, const std::string& name);
 

@@ -19,12 +19,12 @@
 
 #include "store/confined_dir.hpp"
 #include "store/error.hpp"
+#include "store/walk.hpp"
 
 namespace drctl::store {
 
 namespace {
 
-constexpr std::size_t kMaxDepth = 2048;  // directory levels below the target
 constexpr std::size_t kOpenDirs = 64;    // directories the walk keeps open however deep it goes
 
 [[noreturn]] void throw_sys(const std::string& what, int err) { throw Failure(what + ": " + std::strerror(err)); }
@@ -221,7 +221,7 @@ class Restorer {
                       " entries (subtrees shared or repeated); restore stopped");
       std::string rel = f.rel.empty() ? n.name : f.rel + "/" + n.name;
       if (!path_included(options_.includes, rel)) continue;
-      if (!is_plain_name(n.name)) {
+      if (!valid_node_name(n.name)) {
         fail(display(f.dir, n.name), "the snapshot is damaged: an entry name that is not a plain name");
         continue;
       }
@@ -243,8 +243,8 @@ class Restorer {
   /// Makes the directory `n` in the one walked now and, when it has entries, walks into it.
   void enter_dir(std::vector<Frame>& frames, std::unordered_set<Id>& on_path, DirStack& open_dirs, const Node& n,
                  std::string rel) {
-    if (frames.size() > kMaxDepth)
-      throw Failure("the snapshot is damaged: directories nested more than " + std::to_string(kMaxDepth) +
+    if (frames.size() > kMaxTreeDepth)
+      throw Failure("the snapshot is damaged: directories nested more than " + std::to_string(kMaxTreeDepth) +
                     " levels deep");
     const Tree* tree = nullptr;
     if (n.subtree) {
@@ -268,7 +268,7 @@ class Restorer {
       int fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0) return Fd(fd);
       if (errno != ELOOP && errno != ENOTDIR) throw_sys("cannot open directory", errno);
-      remove_beneath(dir, name, kMaxDepth);  // a file or symlink in the way: never write through it
+      remove_beneath(dir, name, kMaxTreeDepth);  // a file or symlink in the way: never write through it
       if (::mkdirat(dir, name.c_str(), 0700) != 0) throw_sys("cannot create directory", errno);
     }
     return open_subdir(dir, name);
@@ -276,7 +276,7 @@ class Restorer {
 
   /// Makes a symlink, fifo or device, or lists a file or hard link for later.
   void make_entry(int dir, std::uint32_t dir_index, const Node& n, const std::string& rel) {
-    if (replace_) remove_beneath(dir, n.name, kMaxDepth);
+    if (replace_) remove_beneath(dir, n.name, kMaxTreeDepth);
     switch (n.type) {
       case NodeType::File:
         file_jobs_[rel] = add_job({&n, dir_index, &n.name});

@@ -144,26 +144,15 @@ void append_line(const std::string& path, const std::string& line) {
 
 }  // namespace
 
-std::string sha256_fingerprint(ssh_key key) {
-  unsigned char* hash = nullptr;
-  std::size_t len = 0;
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != SSH_OK)
-    throw SshError("cannot compute the host key's fingerprint");
-  char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
-  ssh_clean_pubkey_hash(&hash);
-  if (!text) throw SshError("cannot format the host key's fingerprint");
-  std::string out = text;
-  ssh_string_free_char(text);
-  return normalize_fingerprint(out);
-}
-
 HostKey offered_host_key(ssh_session session) {
   ssh_key raw = nullptr;
   if (ssh_get_server_publickey(session, &raw) != SSH_OK || !raw)
     throw SshError(std::string("the server offered no host key: ") + ssh_get_error(session));
   KeyPtr key(raw);
   const char* type = ssh_key_type_to_char(ssh_key_type(key.get()));
-  return {type ? type : "unknown", sha256_fingerprint(key.get()), wire_form(key.get())};
+  std::string blob = wire_form(key.get());
+  std::string fingerprint = blob_fingerprint(blob);
+  return {type ? type : "unknown", std::move(fingerprint), std::move(blob)};
 }
 
 std::string normalize_fingerprint(const std::string& typed) {

@@ -27,9 +27,6 @@ struct HostKeyError : SshError {
 /// The key the server of `session` offered in the key exchange. Throws SshError.
 HostKey offered_host_key(ssh_session session);
 
-/// "SHA256:…" of a public key. Throws SshError.
-std::string sha256_fingerprint(ssh_key key);
-
 /// A fingerprint as the operator typed it, in OpenSSH's form (trailing '=' padding dropped).
 /// Throws SshConfigError unless it is "SHA256:" followed by base64.
 std::string normalize_fingerprint(const std::string& typed);
