@@ -1,5 +1,5 @@
 #include "sim/dhcp.hpp"
-#include "world/text.hpp"
+#include "base/text.hpp"
 
 #include <algorithm>
 #include <cctype>

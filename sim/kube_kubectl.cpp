@@ -9,7 +9,7 @@
 
 #include "sim/kube.hpp"
 #include "sim/kube_util.hpp"
-#include "world/yaml_json.hpp"
+#include "base/yaml_json.hpp"
 
 namespace drctl::sim {
 

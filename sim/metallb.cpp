@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "sim/dhcp.hpp"
-#include "world/text.hpp"
+#include "base/text.hpp"
 
 namespace drctl::sim {
 

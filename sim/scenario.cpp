@@ -1,5 +1,8 @@
 #include "sim/scenario.hpp"
 
+#include "base/duration.hpp"
+#include "base/suggest.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -29,33 +32,6 @@ const std::map<std::string, ActionRule> kActions = {
 };
 
 const std::vector<std::string> kKeys = {"action", "target", "value", "at", "on", "after", "duration"};
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-/// " (did you mean 'x'?)" for the closest candidate within two edits, else "".
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  std::size_t best_distance = 3;
-  for (const auto& c : candidates)
-    if (std::size_t d = edit_distance(word, c); d < best_distance) {
-      best = c;
-      best_distance = d;
-    }
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
 
 std::string format_duration(world::Duration d) {
   std::int64_t ms = d.count();
@@ -103,10 +79,9 @@ void check_target(const FaultSpec& f, Target kind, const std::string& field) {
 }
 
 world::Duration read_duration(const nlohmann::json& v, const std::string& field) {
-  if (!v.is_string())
-    throw std::invalid_argument(field + ": " + v.dump() + " is not a duration: write it with a unit, like 90s, 5m or 1h30m");
-  auto d = parse_duration(v.get<std::string>());
-  if (!d) throw std::invalid_argument(field + ": '" + v.get<std::string>() + "' is not a duration (like 90s, 5m or 1h30m)");
+  const auto d = duration_value(v);
+  const std::string given = v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump();
+  if (!d) throw std::invalid_argument(field + ": " + given + " is not a duration (" + std::string(kDurationExamples) + ")");
   return *d;
 }
 
@@ -179,25 +154,6 @@ bool matches(const nlohmann::json& on, const nlohmann::json& event) {
 }
 
 }  // namespace
-
-std::optional<world::Duration> parse_duration(const std::string& text) {
-  static const std::map<std::string, std::int64_t> kUnits = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
-  std::int64_t total = 0;
-  std::size_t i = 0;
-  if (text.empty()) return std::nullopt;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || i - start > 9) return std::nullopt;
-    const std::int64_t n = std::stoll(text.substr(start, i - start));
-    start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-    auto unit = kUnits.find(text.substr(start, i - start));
-    if (unit == kUnits.end()) return std::nullopt;
-    total += n * unit->second;
-  }
-  return world::Duration(total);
-}
 
 std::vector<FaultSpec> read_faults(const nlohmann::json& faults) {
   if (faults.is_null()) return {};

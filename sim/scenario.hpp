@@ -32,11 +32,8 @@ struct FaultSpec {
 /// Reads a scenario's `faults:` list (JSON converted from YAML by the caller; null is an empty list):
 /// every field checked, errors as std::invalid_argument naming the field, e.g.
 /// "faults[2].action: 'powr_off' is not a fault (did you mean 'power_off'?)".
-/// Times and durations are written like "90s", "5m", "1h30m", "500ms".
+/// Times and durations follow base/duration.hpp ("90s", "5m", "1h30m", "1.5s").
 std::vector<FaultSpec> read_faults(const nlohmann::json& faults);
-
-/// "90s" → 90000 ms, "1h30m" → 5400000 ms; nullopt when it is not such a duration.
-std::optional<world::Duration> parse_duration(const std::string& text);
 
 /// Fires the faults on `engine`. A firing logs {"component": "faults", "event": "fault", "action",
 /// "target", "trigger": "at"|"on", "where"}, then calls apply(fault, false); the undo after `duration`

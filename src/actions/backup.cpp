@@ -18,7 +18,7 @@
 
 #include <fnmatch.h>
 #include "store/lock.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 #include "store/repository.hpp"
 #include "store/snapshot.hpp"
 
@@ -260,13 +260,13 @@ class NasRestore : public Action {
   }
   bool check(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.host.run(world::shell_command("test -d " + world::shell_quote(path))).ok()) return false;
+    if (!ctx.host.run(world::shell_command("test -d " + shell_quote(path))).ok()) return false;
     return OpenSection(ctx.inputs).compare(ctx.host, path).equal();
   }
   json apply(Context& ctx) const override {
     const OpenSection open(ctx.inputs);
     const std::string name = open.section->name, path = ctx.inputs.at("path").get<std::string>();
-    if (!ctx.inputs.value("force", false) && ctx.host.run(world::shell_command("test -d " + world::shell_quote(path))).ok()) {
+    if (!ctx.inputs.value("force", false) && ctx.host.run(world::shell_command("test -d " + shell_quote(path))).ok()) {
       const auto diff = open.compare(ctx.host, path);
       if (!diff.changed.empty())
         throw ActionError(ctx.host.name() + ":" + path + " holds other versions of files in the snapshot: " +
@@ -346,7 +346,7 @@ class KubeRestore : public Action {
       if (!phase.wait_established) continue;
       for (const auto& crd : phase.objects)  // its custom resources are refused until the API serves them
         run_or_fail(ctx.host,
-                    "kubectl --kubeconfig " + world::shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) +
+                    "kubectl --kubeconfig " + shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) +
                         " wait --for=condition=Established --timeout=60s crd/" + crd.name,
                     "waiting for CRD " + crd.name, Duration(90000));
     }
@@ -378,7 +378,7 @@ class KubeRestore : public Action {
   }
   static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
     world::Command c;
-    c.script = "kubectl --kubeconfig " + world::shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) + " " + verb + " -f -";
+    c.script = "kubectl --kubeconfig " + shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) + " " + verb + " -f -";
     c.stdin_data = docs;
     c.timeout = Duration(10 * 60000);
     return ctx.host.run(c);

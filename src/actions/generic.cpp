@@ -1,5 +1,5 @@
 #include "actions/generic.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -9,36 +9,6 @@
 namespace drctl::actions {
 
 using world::Duration;
-
-std::optional<Duration> parse_duration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  if (std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    if (text.size() > 9) return std::nullopt;
-    return Duration(std::stoll(text) * 1000);
-  }
-  long long total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || i - start > 9) return std::nullopt;
-    long long n = std::stoll(text.substr(start, i - start));
-    std::size_t unit_start = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-    std::string unit = text.substr(unit_start, i - unit_start);
-    if (unit == "ms")
-      total += n;
-    else if (unit == "s")
-      total += n * 1000;
-    else if (unit == "m")
-      total += n * 60 * 1000;
-    else if (unit == "h")
-      total += n * 3600 * 1000;
-    else
-      return std::nullopt;
-  }
-  return Duration(total);
-}
 
 std::string read_local_file(const std::string& file, const std::string& what) {
   std::ifstream in(file, std::ios::binary);
@@ -111,9 +81,8 @@ std::string seconds_text(Duration d) {
 
 Duration duration_input(const json& inputs, const std::string& name) {
   const json& v = inputs.at(name);
-  if (v.is_number()) return Duration(static_cast<std::int64_t>(v.get<double>() * 1000));
-  auto d = parse_duration(v.get<std::string>());
-  if (!d) throw ActionError("input " + name + ": bad duration '" + v.get<std::string>() + "'");
+  const auto d = duration_value(v);
+  if (!d) throw ActionError("input " + name + ": bad duration " + v.dump() + " (" + std::string(kDurationExamples) + ")");
   return *d;
 }
 
@@ -136,7 +105,7 @@ class ShellRun : public Action {
 
   bool check(Context& ctx) const override {
     if (ctx.inputs.contains("creates")) {
-      auto r = ctx.host.run({"test -e " + world::shell_quote(ctx.inputs["creates"].get<std::string>()), "", Duration(30000), {}, ""});
+      auto r = ctx.host.run({"test -e " + shell_quote(ctx.inputs["creates"].get<std::string>()), "", Duration(30000), {}, ""});
       if (r.ok()) return true;
     }
     if (ctx.inputs.contains("unless")) {
@@ -182,7 +151,7 @@ class FilePut : public Action {
   bool check(Context& ctx) const override {
     auto current = ctx.host.get_file(ctx.inputs.at("path").get<std::string>());
     if (!current || *current != content(ctx)) return false;
-    auto r = ctx.host.run({"stat -c %a " + world::shell_quote(ctx.inputs.at("path").get<std::string>()), "", Duration(30000), {}, ""});
+    auto r = ctx.host.run({"stat -c %a " + shell_quote(ctx.inputs.at("path").get<std::string>()), "", Duration(30000), {}, ""});
     return r.ok() && std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8) == mode(ctx);
   }
 

@@ -3,14 +3,12 @@
 #include <functional>
 
 #include "actions/action.hpp"
+#include "base/duration.hpp"
 
 namespace drctl::actions {
 
 /// Adds the generic actions to `registry`.
 void add_generic_actions(Registry& registry);
-
-/// "90s", "20m", "1h30m", "500ms", or plain seconds; nullopt when malformed or negative.
-std::optional<world::Duration> parse_duration(const std::string& text);
 
 /// A file on this machine, whole; throws ActionError("cannot read WHAT FILE").
 std::string read_local_file(const std::string& file, const std::string& what);

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "actions/generic.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -58,7 +58,7 @@ class KubeadmInit : public Action {
     } catch (const std::exception& e) {
       throw ActionError("cannot write " + path + " on " + ctx.host.name() + ": " + e.what());
     }
-    auto r = run_or_fail(ctx.host, "kubeadm init --config " + world::shell_quote(path), "kubeadm init", ctx.timeout);
+    auto r = run_or_fail(ctx.host, "kubeadm init --config " + shell_quote(path), "kubeadm init", ctx.timeout);
     mark_join_token(ctx, r.out);  // its join command's token is shown as «secret:join-token»
     ctx.log(r.out);
     return json::object();
@@ -165,7 +165,7 @@ class ManifestAction : public Action {
   virtual std::string ready(Context&) const { return ""; }
 
   static std::string kubectl(Context& ctx) {
-    return "kubectl --kubeconfig " + world::shell_quote(ctx.inputs.at("kubeconfig").get<std::string>());
+    return "kubectl --kubeconfig " + shell_quote(ctx.inputs.at("kubeconfig").get<std::string>());
   }
   /// "" when the rollout of `what` (deployment/x, daemonset/y) in `ns` is complete, else kubectl's words.
   static std::string rollout(Context& ctx, const std::string& ns, const std::string& what) {

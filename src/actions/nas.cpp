@@ -1,7 +1,7 @@
 // nas.export: an NFS share of a dataset on a TrueNAS host (its middleware, `midclt`), so the
 // cluster's volumes can mount it. nas.restore and verify.data are with the backup actions.
 #include "actions/nas.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 #include "actions/generic.hpp"
 
@@ -34,7 +34,7 @@ class NasExport : public Action {
     if (find(ctx).is_object())
       throw ActionError(ctx.host.name() + " already shares " + path + " with other networks; change or remove that share first");
     const json data = {{"path", path}, {"networks", ctx.inputs.at("networks")}, {"comment", ctx.inputs.at("comment")}};
-    auto r = run_or_fail(ctx.host, "midclt call sharing.nfs.create " + world::shell_quote(data.dump()), "sharing " + path, kShort);
+    auto r = run_or_fail(ctx.host, "midclt call sharing.nfs.create " + shell_quote(data.dump()), "sharing " + path, kShort);
     const json created = json::parse(r.out, nullptr, false);
     ctx.log("shared " + path + " over NFS\n");
     return {{"id", created.is_object() ? created.value("id", 0) : 0}};
@@ -44,7 +44,7 @@ class NasExport : public Action {
   static json find(Context& ctx) {
     const std::string path = ctx.inputs.at("path").get<std::string>();
     const json filter = json::array({json::array({"path", "=", path})});
-    auto r = run_or_fail(ctx.host, "midclt call sharing.nfs.query " + world::shell_quote(filter.dump()), "listing the NFS shares", kShort);
+    auto r = run_or_fail(ctx.host, "midclt call sharing.nfs.query " + shell_quote(filter.dump()), "listing the NFS shares", kShort);
     const json shares = json::parse(r.out, nullptr, false);
     if (!shares.is_array()) throw ActionError("midclt sharing.nfs.query printed no JSON list", r.out);
     return shares.empty() ? json() : shares[0];

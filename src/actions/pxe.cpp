@@ -5,7 +5,7 @@
 #include <regex>
 
 #include "actions/generic.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 namespace drctl::actions {
 
@@ -61,7 +61,7 @@ std::string dhcp_problem(Context& ctx) {
   const std::string me = ctx.target.is_object() ? ctx.target.value("address", "") : "";
   const std::string file = ctx.inputs.at("boot_file").get<std::string>();
   world::Host& host = ctx.world.host(dhcp);
-  const auto r = host.run(world::shell_command("cat " + world::shell_quote(ctx.inputs.at("dhcp_config").get<std::string>())));
+  const auto r = host.run(world::shell_command("cat " + shell_quote(ctx.inputs.at("dhcp_config").get<std::string>())));
   if (!r.ok()) return "cannot read " + dhcp + "'s DHCP configuration: " + tail_lines(r.err, 1);
   auto has = [&](const std::string& tag, const std::string& value) {
     return std::regex_search(r.out, std::regex("<" + tag + ">\\s*" + std::regex_replace(value, std::regex("\\."), "\\.") +

@@ -1,5 +1,5 @@
 #include "actions/vm.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 #include "actions/backup.hpp"
 #include "actions/generic.hpp"
@@ -269,7 +269,7 @@ class ApplianceRestore : public Action {
   /// Done when the appliance already has exactly this configuration.
   bool check(Context& ctx) const override {
     world::Command c;
-    c.script = "cat " + world::shell_quote(ctx.inputs.at("path").get<std::string>());
+    c.script = "cat " + shell_quote(ctx.inputs.at("path").get<std::string>());
     try {
       auto r = hypervisor(ctx).guest_run(vm_name(ctx), c);
       return r.ok() && r.out == configuration(ctx);

@@ -5,7 +5,7 @@
 #include "capture/section_reader.hpp"
 #include "store/bytes.hpp"
 #include "store/tree.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 namespace drctl::capture {
 
@@ -42,7 +42,7 @@ std::map<std::string, std::string> section_digests(const store::Repository& repo
 
 std::map<std::string, std::string> host_digests(world::Host& host, const std::string& dir, world::Duration timeout) {
   world::Command c;
-  c.script = "find " + world::shell_quote(dir) + " -type f -exec sha256sum {} +";
+  c.script = "find " + shell_quote(dir) + " -type f -exec sha256sum {} +";
   c.timeout = timeout;
   const auto r = host.run(c);
   if (!r.ok())

@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "capture/section_builder.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/restorer.hpp"
-#include "world/text.hpp"
+#include "base/shell.hpp"
+#include "base/text.hpp"
 
 namespace drctl::capture {
 
@@ -30,13 +31,6 @@ namespace {
 constexpr const char* kDbName = "etcd.db";
 constexpr const char* kInfoName = "etcd.json";
 constexpr Duration kShort = std::chrono::seconds(30);  // housekeeping commands (mktemp, rm, mv, status)
-
-/// `s` single-quoted for /bin/sh.
-std::string q(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 /// A duration as Go's flags take it: "3s", "1500ms".
 std::string go_duration(Duration d) {
@@ -108,10 +102,10 @@ std::string etcdctl_failure(const CommandResult& r, const EtcdEndpoint* e, const
 }
 
 std::string etcdctl(const EtcdEndpoint& e, const std::string& endpoints, Duration command_timeout) {
-  std::string s = "ETCDCTL_API=3 etcdctl --endpoints=" + q(endpoints);
-  if (!e.cacert.empty()) s += " --cacert=" + q(e.cacert);
-  if (!e.cert.empty()) s += " --cert=" + q(e.cert);
-  if (!e.key.empty()) s += " --key=" + q(e.key);
+  std::string s = "ETCDCTL_API=3 etcdctl --endpoints=" + shell_quote(endpoints);
+  if (!e.cacert.empty()) s += " --cacert=" + shell_quote(e.cacert);
+  if (!e.cert.empty()) s += " --cert=" + shell_quote(e.cert);
+  if (!e.key.empty()) s += " --key=" + shell_quote(e.key);
   return s + " --dial-timeout=" + go_duration(e.dial_timeout) + " --command-timeout=" + go_duration(command_timeout);
 }
 
@@ -130,7 +124,7 @@ class RemoveOnExit {
   ~RemoveOnExit() {
     if (path_.empty()) return;
     try {
-      run(host_, "rm -rf -- " + q(path_), kShort);
+      run(host_, "rm -rf -- " + shell_quote(path_), kShort);
     } catch (...) {  // nothing better to do while unwinding; the name says drctl made it
     }
   }
@@ -142,7 +136,7 @@ class RemoveOnExit {
 
 /// A fresh directory under `base` on the host (mode 0700), for the db on its way.
 std::string make_work_dir(Host& host, const std::string& base) {
-  CommandResult r = run(host, "umask 077 && mktemp -d " + q(base + "/drctl-etcd.XXXXXX"), kShort);
+  CommandResult r = run(host, "umask 077 && mktemp -d " + shell_quote(base + "/drctl-etcd.XXXXXX"), kShort);
   std::string dir = trim(r.out);
   if (!r.ok() || dir.empty() || dir.find("drctl-etcd.") == std::string::npos)
     throw Failure("cannot make a temporary directory under " + base + " on " + host.name() + ": " +
@@ -156,7 +150,7 @@ struct DbStatus {
 };
 
 DbStatus db_status(Host& host, const std::string& path, Duration timeout) {
-  CommandResult r = run(host, "wc -c < " + q(path) + " && " + snapshot_tool("status " + q(path) + " -w json"), timeout);
+  CommandResult r = run(host, "wc -c < " + shell_quote(path) + " && " + snapshot_tool("status " + shell_quote(path) + " -w json"), timeout);
   if (!r.ok())
     throw Failure("the etcd snapshot " + path + " on " + host.name() + " is not readable: " +
                   etcdctl_failure(r, nullptr, "etcdutl/etcdctl"));
@@ -280,7 +274,7 @@ EtcdFiles etcd_snapshot_files(Host& host, const EtcdEndpoint& endpoint, store::R
   const std::string dir = make_work_dir(host, options.work_dir);
   RemoveOnExit cleanup(host, dir);
   const std::string db = dir + "/" + kDbName;
-  CommandResult saved = run(host, etcdctl(endpoint, chosen, options.timeout) + " snapshot save " + q(db),
+  CommandResult saved = run(host, etcdctl(endpoint, chosen, options.timeout) + " snapshot save " + shell_quote(db),
                             options.timeout + std::chrono::seconds(30));
   if (!saved.ok())
     throw Failure("etcdctl snapshot save from " + chosen + " on " + host.name() + " failed: " +
@@ -289,7 +283,7 @@ EtcdFiles etcd_snapshot_files(Host& host, const EtcdEndpoint& endpoint, store::R
 
   FileWriter writer(repo, progress);
   Command cat;
-  cat.script = "cat -- " + q(db);
+  cat.script = "cat -- " + shell_quote(db);
   cat.timeout = options.timeout;
   CommandResult streamed = host.run_stream(cat, [&](const char* data, std::size_t size) { writer.write(data, size); });
   if (!streamed.ok())
@@ -428,7 +422,7 @@ EtcdRestoreResult etcd_snapshot_restore(Host& host, EtcdSnapshotSource& source, 
                      here.major_minor());
 
   CommandResult state = run(host,
-                            "D=" + q(data_dir) +
+                            "D=" + shell_quote(data_dir) +
                                 "; if [ -L \"$D\" ] || { [ -e \"$D\" ] && [ ! -d \"$D\" ]; }; then echo other; "
                                 "elif [ ! -e \"$D\" ]; then echo absent; "
                                 "elif [ -z \"$(ls -A \"$D\")\" ]; then echo empty; else echo full; fi",
@@ -447,7 +441,7 @@ EtcdRestoreResult etcd_snapshot_restore(Host& host, EtcdSnapshotSource& source, 
   RemoveOnExit cleanup(host, dir);
   const std::string db = dir + "/" + kDbName;
   Command put;
-  put.script = "cat > " + q(db);
+  put.script = "cat > " + shell_quote(db);
   put.timeout = o.timeout;
   auto read = [&]() {
     std::string piece = source.read();
@@ -470,24 +464,24 @@ EtcdRestoreResult etcd_snapshot_restore(Host& host, EtcdSnapshotSource& source, 
   const std::string parent = std::filesystem::path(data_dir).parent_path().string();
   CommandResult restored =
       run(host,
-          "mkdir -p -- " + q(parent) + " && rm -rf -- " + q(fresh) + " && " +
-              snapshot_tool("restore " + q(db) + " --data-dir=" + q(fresh) + " --name=" + q(o.name) +
-                            " --initial-cluster=" + q(initial_cluster) + " --initial-cluster-token=" +
-                            q(o.initial_cluster_token) + " --initial-advertise-peer-urls=" +
-                            q(o.initial_advertise_peer_urls)),
+          "mkdir -p -- " + shell_quote(parent) + " && rm -rf -- " + shell_quote(fresh) + " && " +
+              snapshot_tool("restore " + shell_quote(db) + " --data-dir=" + shell_quote(fresh) + " --name=" + shell_quote(o.name) +
+                            " --initial-cluster=" + shell_quote(initial_cluster) + " --initial-cluster-token=" +
+                            shell_quote(o.initial_cluster_token) + " --initial-advertise-peer-urls=" +
+                            shell_quote(o.initial_advertise_peer_urls)),
           o.timeout);
   if (!restored.ok())
     throw Failure("etcd snapshot restore of " + source.description + " into " + fresh + " on " + host.name() +
                   " failed: " + etcdctl_failure(restored, nullptr, "etcdutl/etcdctl"));
 
-  std::string swap = "mv -- " + q(fresh) + " " + q(data_dir);
-  if (existing == "empty") swap = "rmdir -- " + q(data_dir) + " && " + swap;
+  std::string swap = "mv -- " + shell_quote(fresh) + " " + shell_quote(data_dir);
+  if (existing == "empty") swap = "rmdir -- " + shell_quote(data_dir) + " && " + swap;
   if (existing == "full") {
     std::string stamp = now_utc().first;
     for (char& c : stamp)
       if (c == ':') c = '-';
     result.replaced_dir = data_dir + ".replaced-" + stamp;
-    swap = "mv -- " + q(data_dir) + " " + q(result.replaced_dir) + " && " + swap;
+    swap = "mv -- " + shell_quote(data_dir) + " " + shell_quote(result.replaced_dir) + " && " + swap;
   }
   CommandResult moved = run(host, swap, kShort);
   if (!moved.ok())

@@ -5,8 +5,9 @@
 #include <string_view>
 #include <tuple>
 
-#include "store/error.hpp"
-#include "world/text.hpp"
+#include "base/error.hpp"
+#include "base/shell.hpp"
+#include "base/text.hpp"
 
 namespace drctl::capture {
 
@@ -47,17 +48,6 @@ std::vector<std::string> lines_of(const std::string& text) {
     start = end + 1;
   }
   return out;
-}
-
-/// A word for /bin/sh: as is when plain, else single-quoted.
-std::string shell_word(const std::string& s) {
-  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_./:@%+=,-").find(c) != std::string_view::npos;
-  });
-  if (plain) return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 /// A string member of a JSON object, "" when absent or not a string.
@@ -231,8 +221,8 @@ class Kubectl {
 
   /// The script for `kubectl ARGS`.
   std::string script(const std::string& args) const {
-    std::string s = target_.kubectl + " --kubeconfig " + shell_word(target_.kubeconfig);
-    if (!target_.context.empty()) s += " --context " + shell_word(target_.context);
+    std::string s = target_.kubectl + " --kubeconfig " + shell_quote(target_.kubeconfig);
+    if (!target_.context.empty()) s += " --context " + shell_quote(target_.context);
     return s + " " + args;
   }
 
@@ -648,7 +638,7 @@ KubeCapture capture_kube(world::Host& host, const KubeTarget& target, const Kube
   std::map<std::string, json> lists;  // kubectl arguments → the list they printed
   auto list_of = [&](const KubeResource& r, bool with_selector) -> const json& {
     std::string args = "get " + r.qualified() + (r.namespaced ? " -A" : "") + " -o json";
-    if (with_selector && !filter.selector.empty()) args += " -l " + shell_word(filter.selector);
+    if (with_selector && !filter.selector.empty()) args += " -l " + shell_quote(filter.selector);
     auto it = lists.find(args);
     if (it != lists.end()) return it->second;
     json list = kubectl.json_of(args, "get " + r.qualified());

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "store/chunker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/walk.hpp"
 

@@ -1,5 +1,5 @@
 #include "capture/remote.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 #include <condition_variable>
 #include <cstring>
@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::capture {
 
@@ -84,7 +84,7 @@ std::string why(const world::CommandResult& r) {
 }  // namespace
 
 std::string remote_tar_command(const std::string& dir) {
-  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + world::shell_quote(dir) + " .";
+  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + shell_quote(dir) + " .";
 }
 
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
@@ -149,7 +149,7 @@ void restore_host_dir(const store::Repository& repo, const store::Section& secti
   world::CommandResult result;
   try {
     result = host.run_stream(
-        world::shell_command("mkdir -p " + world::shell_quote(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + world::shell_quote(dir)),
+        world::shell_command("mkdir -p " + shell_quote(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + shell_quote(dir)),
         [](const char*, std::size_t) {}, [&] { return pipe.read(); });
   } catch (...) {
     pipe.abandon();

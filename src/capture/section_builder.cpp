@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/restorer.hpp"
 
 namespace drctl::capture {

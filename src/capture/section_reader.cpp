@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/restorer.hpp"
 #include "store/walk.hpp"
 

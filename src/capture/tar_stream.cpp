@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "store/chunker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/restorer.hpp"
 #include "store/walk.hpp"
 

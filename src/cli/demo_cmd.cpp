@@ -12,7 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "store/checker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/lock.hpp"
 #include "store/restorer.hpp"

@@ -11,7 +11,7 @@
 #include "drill/report.hpp"
 #include "drill/runner.hpp"
 #include "runbook/private_output.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::cli {
 

@@ -3,8 +3,9 @@
 #include <charconv>
 #include <cstdio>
 
+#include "base/duration.hpp"
+#include "base/error.hpp"
 #include "store/bytes.hpp"
-#include "store/error.hpp"
 
 namespace drctl::cli {
 
@@ -24,18 +25,9 @@ std::string human_bytes(std::uint64_t n) {
 std::string printable(std::string_view s) { return store::escape_bytes(s); }
 
 std::int64_t parse_duration_ms(const std::string& text, const std::string& what) {
-  std::size_t pos = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
-  if (pos == 0 || scale < 0 || value < 0)
-    throw InputError(what + ": '" + text + "' is not a duration (e.g. 30s, 5m, 1h)");
-  return static_cast<std::int64_t>(value * scale);
+  const auto d = parse_duration(text);
+  if (!d) throw InputError(what + ": '" + text + "' is not a duration (" + std::string(kDurationExamples) + ")");
+  return d->count();
 }
 
 std::string control_character_problem(std::string_view value) {

@@ -11,13 +11,13 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "cli/site_hosts.hpp"
-#include "world/yaml_json.hpp"
+#include "base/yaml_json.hpp"
 #include "runbook/loader.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "world/real/known_hosts.hpp"
 #include "world/real/ssh_config.hpp"
 #include "world/real/ssh_host.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 namespace drctl::cli {
 

@@ -5,7 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace {
 

@@ -18,10 +18,10 @@
 #include "runbook/plan.hpp"
 #include "runbook/private_output.hpp"
 #include "runbook/validate.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "sim/sim_world.hpp"
 #include "world/real/real_world.hpp"
-#include "world/yaml_json.hpp"
+#include "base/yaml_json.hpp"
 
 #include <yaml-cpp/yaml.h>
 

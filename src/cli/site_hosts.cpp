@@ -1,6 +1,6 @@
 #include "cli/site_hosts.hpp"
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::cli {
 

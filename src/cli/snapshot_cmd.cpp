@@ -22,12 +22,12 @@
 #include "store/archive.hpp"
 #include "store/checker.hpp"
 #include "store/diff.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/lock.hpp"
 #include "store/prune.hpp"
 #include "store/restorer.hpp"
 #include "store/walk.hpp"
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 
 namespace drctl::cli {
 
@@ -431,7 +431,7 @@ int restore_over_ssh(const Common& c, const std::string& ref, const std::string&
   check_trees(repo, s, *sec);
   SourceHosts hosts(ssh_config);
   world::Host& host = hosts.ssh(target);
-  const std::string quoted = world::shell_quote(target.path);
+  const std::string quoted = shell_quote(target.path);
   auto probe = host.run(world::shell_command("test ! -e " + quoted + " || test -z \"$(ls -A " + quoted + ")\""));
   if (!probe.ok()) throw InputError("restore target " + to + " is not empty (restore into an empty or new directory)");
   const auto started = std::chrono::steady_clock::now();

@@ -7,12 +7,13 @@
 #include <regex>
 
 #include "actions/action.hpp"
+#include "base/duration.hpp"
 #include "capture/tar_stream.hpp"
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/repository.hpp"
 
 namespace drctl::drill {
@@ -29,8 +30,8 @@ double minutes(Duration d) { return static_cast<double>(d.count()) / 60000.0; }
 Duration duration_field(const json& doc, const std::string& key, Duration fallback, const std::string& file) {
   if (!doc.contains(key)) return fallback;
   const json& v = doc[key];
-  std::optional<Duration> d = v.is_string() ? sim::parse_duration(v.get<std::string>()) : std::nullopt;
-  if (!d) throw InputError(file + ": " + key + ": '" + v.dump() + "' is not a duration like 90s, 45m, 1h30m");
+  const std::optional<Duration> d = duration_value(v);
+  if (!d) throw InputError(file + ": " + key + ": '" + v.dump() + "' is not a duration (" + std::string(kDurationExamples) + ")");
   return *d;
 }
 

@@ -128,7 +128,7 @@ world::Duration duration(const Doc& doc, const YAML::Node& node, const std::stri
   std::string text = node.IsScalar() ? node.Scalar() : "";
   auto d = parse_duration(text);
   if (!node.IsScalar() || !d)
-    throw LoadError(doc.at(node), "bad duration '" + (node.IsScalar() ? text : key) + "' (use e.g. 90s, 20m, 1h)");
+    throw LoadError(doc.at(node), "bad duration '" + (node.IsScalar() ? text : key) + "' (" + std::string(kDurationExamples) + ")");
   return *d;
 }
 

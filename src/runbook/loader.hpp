@@ -8,7 +8,7 @@
 #include <string>
 
 #include "runbook/model.hpp"
-#include "world/yaml_json.hpp"
+#include "base/yaml_json.hpp"
 
 namespace drctl::runbook {
 

@@ -10,7 +10,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "store/error.hpp"
+#include "base/duration.hpp"
+#include "base/error.hpp"
+#include "base/suggest.hpp"
 #include "actions/generic.hpp"
 #include "world/world.hpp"
 
@@ -123,16 +125,5 @@ struct Runbook {
   /// Site vars overridden by runbook vars (objects merge key by key): what templates see as `vars`.
   json merged_vars() const;
 };
-
-/// Edit distance with transpositions (optimal string alignment), for "did you mean".
-std::size_t edit_distance(const std::string& a, const std::string& b);
-
-/// The candidate closest to `word` within edit distance 2 (and shorter than the word); nullopt if none.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
-
-/// " (did you mean 'X'?)" for the closest candidate, or "" when none is close.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
-
-using actions::parse_duration;  // "90s", "20m", "1h30m", "500ms" or plain seconds
 
 }  // namespace drctl::runbook

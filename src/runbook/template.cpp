@@ -1,5 +1,5 @@
 #include "runbook/template.hpp"
-#include "world/text.hpp"
+#include "base/text.hpp"
 
 #include <kainjow/mustache.hpp>
 

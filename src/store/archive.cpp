@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "store/chunker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/walk.hpp"
 

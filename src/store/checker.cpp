@@ -9,7 +9,7 @@
 #include <unordered_set>
 
 #include "store/compress.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/walk.hpp"
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <deque>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

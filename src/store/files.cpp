@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

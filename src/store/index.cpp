@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <utility>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 
 namespace drctl::store {

@@ -6,7 +6,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/walk.hpp"
 
 namespace drctl::store {

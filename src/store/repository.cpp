@@ -13,7 +13,7 @@
 
 #include "store/chunker.hpp"
 #include "store/compress.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

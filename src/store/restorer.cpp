@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 
 #include "store/confined_dir.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/walk.hpp"
 
 namespace drctl::store {

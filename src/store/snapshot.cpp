@@ -4,7 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

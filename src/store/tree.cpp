@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/chunker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl::store {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/repository.hpp"
 
 namespace drctl::store {

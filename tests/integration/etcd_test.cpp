@@ -20,7 +20,7 @@
 #include "capture/etcd.hpp"
 #include "capture/section_builder.hpp"
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "support/fs_tree.hpp"

@@ -576,7 +576,7 @@ TEST_CASE("runbook run: every validation error exits 2 with one file:line:col li
        "steps:\n" + first + "  - id: w\n    uses: wait.tcp\n    with:\n      host: 127.0.0.1\n      port: \"abc\"\n", "",
        "8:13", "input 'port' of wait.tcp must be an integer, not 'abc'"},
       {"bad duration", "steps:\n" + first + "  - id: b\n    run: x\n    timeout: ten minutes\n", "", "6:14",
-       "bad duration 'ten minutes' (use e.g. 90s, 20m, 1h)"},
+       "bad duration 'ten minutes' (e.g. 90, 90s, 1h30m, 1.5s)"},
       {"for_each over a non-list",
        "vars:\n  region: south\nsteps:\n" + first + "  - id: b\n    run: echo {{item}}\n    for_each: \"{{region}}\"\n", "",
        "8:15", "for_each needs a list: 'region' is a string"},

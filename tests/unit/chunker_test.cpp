@@ -3,7 +3,7 @@
 #include "store/bytes.hpp"
 #include "support/fs_tree.hpp"
 #include "store/chunker.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 using namespace drctl::store;
 

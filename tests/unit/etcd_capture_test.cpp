@@ -9,7 +9,7 @@
 #include "capture/etcd.hpp"
 #include "capture/section_builder.hpp"
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "support/fs_tree.hpp"
 
 using namespace drctl;
@@ -158,15 +158,15 @@ TEST_CASE("etcd: a snapshot streams from the host into a section with etcd.json 
   CHECK(info.taken_at.size() == 20);
 
   const std::string status = host.script("endpoint status");
-  CHECK(status.find("ETCDCTL_API=3 etcdctl --endpoints='https://127.0.0.1:2379'") == 0);
+  CHECK(status.find("ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379") == 0);
   CHECK(status.find("--cacert='/etc/my pki/ca.crt'") != std::string::npos);
-  CHECK(status.find("--cert='/etc/kubernetes/pki/etcd/healthcheck-client.crt'") != std::string::npos);
-  CHECK(status.find("--key='/etc/kubernetes/pki/etcd/healthcheck-client.key'") != std::string::npos);
+  CHECK(status.find("--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt") != std::string::npos);
+  CHECK(status.find("--key=/etc/kubernetes/pki/etcd/healthcheck-client.key") != std::string::npos);
   CHECK(status.find("--dial-timeout=3s --command-timeout=6s") != std::string::npos);
-  CHECK(host.script("mktemp").find("'/var/tmp/drctl-etcd.XXXXXX'") != std::string::npos);
+  CHECK(host.script("mktemp").find("/var/tmp/drctl-etcd.XXXXXX") != std::string::npos);
   const std::string save = host.script("snapshot save");
-  CHECK(save.find("--command-timeout=300s snapshot save '" + kWork + "/etcd.db'") != std::string::npos);
-  CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+  CHECK(save.find("--command-timeout=300s snapshot save " + kWork + "/etcd.db") != std::string::npos);
+  CHECK(host.scripts.back() == "rm -rf -- " + kWork);
 }
 
 TEST_CASE("etcd: with several endpoints the snapshot is read from the first that answers") {
@@ -181,9 +181,9 @@ TEST_CASE("etcd: with several endpoints the snapshot is read from the first that
   EtcdFiles files = etcd_snapshot_files(host, e, *r.repo, r.progress);
   CHECK(files.info.endpoint == "https://10.0.0.2:2379");
   CHECK(files.info.etcd_version == "3.5.9");
-  CHECK(host.script("endpoint status").find("--endpoints='https://10.0.0.1:2379,https://10.0.0.2:2379'") !=
+  CHECK(host.script("endpoint status").find("--endpoints=https://10.0.0.1:2379,https://10.0.0.2:2379") !=
         std::string::npos);
-  CHECK(host.script("snapshot save").find("--endpoints='https://10.0.0.2:2379'") != std::string::npos);
+  CHECK(host.script("snapshot save").find("--endpoints=https://10.0.0.2:2379") != std::string::npos);
 }
 
 TEST_CASE("etcd: a TLS mistake is reported with the endpoint, etcdctl's reason and what to check") {
@@ -229,7 +229,7 @@ TEST_CASE("etcd: the temporary snapshot is removed when saving or reading it bac
     host.on("rm -rf", 0);
     std::string m = message_of([&] { capture_etcd(host, EtcdEndpoint{}, *r.repo, "kube", r.progress); });
     CHECK(m.starts_with("etcdctl snapshot save from https://127.0.0.1:2379 on cp1 failed: context deadline exceeded"));
-    CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+    CHECK(host.scripts.back() == "rm -rf -- " + kWork);
   }
   SUBCASE("fewer bytes come back than the file has") {
     ScriptedHost host;
@@ -237,7 +237,7 @@ TEST_CASE("etcd: the temporary snapshot is removed when saving or reading it bac
     host.rules[4].result.out = "01234";  // cat
     std::string m = message_of([&] { capture_etcd(host, EtcdEndpoint{}, *r.repo, "kube", r.progress); });
     CHECK(m == "received 5 bytes of " + kWork + "/etcd.db from cp1, but the file has 10");
-    CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+    CHECK(host.scripts.back() == "rm -rf -- " + kWork);
   }
   SUBCASE("the file is not a snapshot") {
     ScriptedHost host;
@@ -246,7 +246,7 @@ TEST_CASE("etcd: the temporary snapshot is removed when saving or reading it bac
     host.rules[3].result.err = "Error: invalid database\n";
     std::string m = message_of([&] { capture_etcd(host, EtcdEndpoint{}, *r.repo, "kube", r.progress); });
     CHECK(m == "the etcd snapshot " + kWork + "/etcd.db on cp1 is not readable: invalid database");
-    CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+    CHECK(host.scripts.back() == "rm -rf -- " + kWork);
   }
 }
 
@@ -303,21 +303,21 @@ TEST_CASE("etcd: a restore puts the db on the host, restores beside the data dir
   CHECK(result.total_keys == 3);
   CHECK(result.replaced_dir.empty());
 
-  REQUIRE(host.ran("cat > '" + kWork + "/etcd.db'"));
+  REQUIRE(host.ran("cat > " + kWork + "/etcd.db"));
   for (std::size_t i = 0; i < host.scripts.size(); ++i)
     if (host.scripts[i].starts_with("cat > ")) CHECK(host.stdins[i] == "db");
   const std::string restore = host.script("snapshot restore");
-  CHECK(restore.find("mkdir -p -- '/var/lib' && rm -rf -- '/var/lib/etcd.drctl-restore' && ") == 0);
-  CHECK(restore.find("if command -v etcdutl >/dev/null 2>&1; then etcdutl snapshot restore '" + kWork +
-                     "/etcd.db' --data-dir='/var/lib/etcd.drctl-restore' --name='cp1' "
-                     "--initial-cluster='cp1=https://10.0.30.11:2380' --initial-cluster-token='etcd-cluster' "
-                     "--initial-advertise-peer-urls='https://10.0.30.11:2380'; else ETCDCTL_API=3 etcdctl snapshot "
+  CHECK(restore.find("mkdir -p -- /var/lib && rm -rf -- /var/lib/etcd.drctl-restore && ") == 0);
+  CHECK(restore.find("if command -v etcdutl >/dev/null 2>&1; then etcdutl snapshot restore " + kWork +
+                     "/etcd.db --data-dir=/var/lib/etcd.drctl-restore --name=cp1 "
+                     "--initial-cluster=cp1=https://10.0.30.11:2380 --initial-cluster-token=etcd-cluster "
+                     "--initial-advertise-peer-urls=https://10.0.30.11:2380; else ETCDCTL_API=3 etcdctl snapshot "
                      "restore") != std::string::npos);
-  CHECK(host.script("mv -- ") == "mv -- '/var/lib/etcd.drctl-restore' '/var/lib/etcd'");
+  CHECK(host.script("mv -- ") == "mv -- /var/lib/etcd.drctl-restore /var/lib/etcd");
   // Both temporary places are removed at the end, the restore's first.
   REQUIRE(host.scripts.size() >= 2);
-  CHECK(host.scripts[host.scripts.size() - 2] == "rm -rf -- '/var/lib/etcd.drctl-restore'");
-  CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+  CHECK(host.scripts[host.scripts.size() - 2] == "rm -rf -- /var/lib/etcd.drctl-restore");
+  CHECK(host.scripts.back() == "rm -rf -- " + kWork);
 }
 
 TEST_CASE("etcd: a restore refuses another major.minor version before sending anything") {
@@ -367,15 +367,15 @@ TEST_CASE("etcd: a restore keeps an existing data dir unless asked to replace it
     o.replace_existing = true;
     EtcdRestoreResult result = etcd_snapshot_restore(host, source, o);
     CHECK(result.replaced_dir.starts_with("/var/lib/etcd.replaced-"));
-    CHECK(host.script("mv -- ") == "mv -- '/var/lib/etcd' '" + result.replaced_dir +
-                                       "' && mv -- '/var/lib/etcd.drctl-restore' '/var/lib/etcd'");
+    CHECK(host.script("mv -- ") == "mv -- /var/lib/etcd " + result.replaced_dir +
+                                       " && mv -- /var/lib/etcd.drctl-restore /var/lib/etcd");
   }
   SUBCASE("empty: used") {
     ScriptedHost host;
     restore_host(host, "3.4.23", "empty");
     EtcdSnapshotSource source = etcd_source_from_section(*r.repo, section, "section kube");
     etcd_snapshot_restore(host, source, restore_options());
-    CHECK(host.script("mv -- ") == "rmdir -- '/var/lib/etcd' && mv -- '/var/lib/etcd.drctl-restore' '/var/lib/etcd'");
+    CHECK(host.script("mv -- ") == "rmdir -- /var/lib/etcd && mv -- /var/lib/etcd.drctl-restore /var/lib/etcd");
   }
   SUBCASE("bad options are refused before touching the host") {
     ScriptedHost host;
@@ -402,8 +402,8 @@ TEST_CASE("etcd: a restore that fails still removes its temporary files and says
   CHECK(m == "etcd snapshot restore of section kube into /var/lib/etcd.drctl-restore on cp1 failed: expected sha256 "
              "[1 2 3], got [4 5 6]");
   CHECK_FALSE(host.ran("mv -- "));
-  CHECK(host.scripts[host.scripts.size() - 2] == "rm -rf -- '/var/lib/etcd.drctl-restore'");
-  CHECK(host.scripts.back() == "rm -rf -- '" + kWork + "'");
+  CHECK(host.scripts[host.scripts.size() - 2] == "rm -rf -- /var/lib/etcd.drctl-restore");
+  CHECK(host.scripts.back() == "rm -rf -- " + kWork);
 }
 
 TEST_CASE("etcd: a section without an etcd snapshot, and a db file without a known version, are refused") {

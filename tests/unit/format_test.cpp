@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/index.hpp"
 #include "store/pack.hpp"
 #include "store/tree.hpp"

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "capture/kube.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 using namespace drctl;
 using namespace drctl::capture;

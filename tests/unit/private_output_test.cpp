@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 
 #include "runbook/private_output.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "support/fs_tree.hpp"
 
 using namespace support;

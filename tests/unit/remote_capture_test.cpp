@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "capture/remote.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "support/fs_tree.hpp"
 #include "world/real/local_host.hpp"
 

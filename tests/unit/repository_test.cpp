@@ -3,7 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/index.hpp"
 #include "store/lock.hpp"

@@ -18,7 +18,7 @@
 #include <optional>
 #include <set>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/repository.hpp"
 #include "store/restorer.hpp"
 #include "support/fs_tree.hpp"

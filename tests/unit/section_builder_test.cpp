@@ -7,7 +7,7 @@
 
 #include "capture/section_builder.hpp"
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "support/fs_tree.hpp"
 
 using namespace drctl;

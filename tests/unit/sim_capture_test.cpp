@@ -21,7 +21,7 @@
 #include "runbook/validate.hpp"
 #include "sim/host.hpp"
 #include "sim/sim_world.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/repository.hpp"
 #include "support/fs_tree.hpp"
 

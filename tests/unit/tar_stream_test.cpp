@@ -10,7 +10,7 @@
 
 #include "capture/nas.hpp"
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "support/fs_tree.hpp"
 #include "support/run.hpp"
 

@@ -11,7 +11,7 @@
 #include "capture/nas.hpp"
 #include "capture/section_builder.hpp"
 #include "capture/tar_stream.hpp"
-#include "store/error.hpp"
+#include "base/error.hpp"
 #include "store/snapshot.hpp"
 #include "store/tree.hpp"
 #include "store/walk.hpp"

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/text.hpp"
 #include "world/real/ssh_config.hpp"
 #include "world/real/ssh_connection.hpp"
 
@@ -102,11 +103,6 @@ bool parse_entry(const std::string& line, KnownHostsEntry& entry) {
   entry.key_type = words[1];
   return base64_decode(words[2], entry.key_blob) && blob_type(entry.key_blob) == entry.key_type &&
          is_public_key(entry.key_type, words[2]);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // "|1|salt|hash": the HMAC-SHA1 of `name` keyed with the salt equals the hash.
@@ -214,7 +210,7 @@ std::string known_hosts_name(const std::string& host, int port) {
 
 bool known_hosts_field_matches(const std::string& hosts_field, const std::string& name) {
   // ssh(1) lowercases the host name before it looks it up; patterns match in any case.
-  const std::string lowered = lower(name);
+  const std::string lowered = text::lower(name);
   if (!hosts_field.empty() && hosts_field[0] == '|') return hashed_name_matches(hosts_field, lowered);
   bool positive = false;
   std::istringstream in(hosts_field);

@@ -1,7 +1,7 @@
 #include "world/real/socket_network.hpp"
 
 #include "world/url.hpp"
-#include "world/text.hpp"
+#include "base/text.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

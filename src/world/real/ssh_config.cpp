@@ -1,5 +1,5 @@
 #include "world/real/ssh_config.hpp"
-#include "world/text.hpp"
+#include "base/text.hpp"
 
 #include <glob.h>
 #include <pwd.h>

@@ -1,7 +1,7 @@
 // Where and how drctl reaches a host over SSH: the site's explicit settings, then an OpenSSH
 // client config file (read as `ssh -F FILE` would), then ssh(1)'s defaults.
 #pragma once
-#include "world/shell.hpp"
+#include "base/shell.hpp"
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -118,7 +118,5 @@ std::string ssh_expand_path(const std::string& path, const SshEndpoint& ep, cons
 /// (StrictHostKeyChecking no/off/accept-new: drctl never connects to an unverified host) or one
 /// asking for something drctl cannot do (ProxyJump, ProxyCommand).
 SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env = SshLocalEnv::current());
-
-using world::shell_quote;  // for commands printed to the operator
 
 }  // namespace drctl::world::real

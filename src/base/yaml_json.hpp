@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "store/error.hpp"
+#include "base/error.hpp"
 
 namespace drctl {
 

@@ -20,4 +20,7 @@ inline std::string trim(std::string_view s) {
   return std::string(s.substr(b, s.find_last_not_of(ws) - b + 1));
 }
 
+/// The SHA-256 of `data` in lower-case hex, as sha256sum prints it.
+std::string sha256_hex(std::string_view data);
+
 }  // namespace drctl::text

@@ -1,4 +1,4 @@
-#include "world/yaml_json.hpp"
+#include "base/yaml_json.hpp"
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
