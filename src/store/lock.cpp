@@ -99,6 +99,7 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
 
   const auto deadline = std::chrono::steady_clock::now() + wait;
   auto delay = std::chrono::milliseconds(20);
+  bool said_waiting = false;
   for (;;) {
     if (::link(tmp.c_str(), path.c_str()) == 0) {
       ::unlink(tmp.c_str());
@@ -117,13 +118,20 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
       ::unlink(path.c_str());
       continue;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
       ::unlink(tmp.c_str());
       auto h = read_lock(repo);
       throw Failure("repository " + repo.string() + " is locked by " +
                     (h ? h->describe() : std::string("another writer")) + "; waited " +
                     std::to_string(wait.count() / 1000.0).substr(0, 4) +
                     "s (raise --lock-wait, or `drctl snapshot unlock` if that writer is gone)");
+    }
+    if (!said_waiting) {  // a wait can be long: say whom for, once
+      said_waiting = true;
+      auto h = read_lock(repo);
+      warn("waiting up to " + std::to_string(std::chrono::ceil<std::chrono::seconds>(deadline - now).count()) +
+           " s for the repository lock held by " + (h ? h->describe() : std::string("another writer")));
     }
     std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
         delay, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()) +

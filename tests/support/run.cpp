@@ -241,6 +241,8 @@ void Process::signal(int sig) {
   ::kill(-pid_, sig);
 }
 
+std::string Process::err_so_far() const { return read_fd_all(err_fd_); }
+
 RunResult Process::collect(bool timed_out) {
   RunResult r;
   r.argv = argv_;

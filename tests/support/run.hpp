@@ -63,6 +63,8 @@ class Process {
   RunResult kill_after(std::chrono::microseconds delay);
   // Waits until the child exits or `delay` passes; true if it exited.
   bool wait_exit_for(std::chrono::microseconds delay);
+  // What the child has written to stderr so far (it may still be running).
+  std::string err_so_far() const;
 
  private:
   RunResult collect(bool timed_out);

@@ -223,10 +223,11 @@ TEST_CASE("drill report: JUnit XML is well formed, escaped, and has failures exa
   std::string out = total.find_child_by_attribute("testcase", "name", "seed 1").child("system-out").text().get();
   CHECK(contains(out, "PASS total-loss seed 1: RTO 38.5 min"));
 
-  // xmllint checks XML 1.0 strictly (e.g. characters pugixml lets through); it is optional here.
+  // xmllint checks XML 1.0 strictly (e.g. characters pugixml lets through); the test set-up
+  // installs it (libxml2-utils), and without it this check fails rather than passing unchecked.
   support::TempDir dir("junit");
   support::write_file(dir / "junit.xml", xml);
   support::RunResult lint = support::run({"xmllint", "--noout", (dir / "junit.xml").string()});
-  if (lint.exit_code == 127) MESSAGE("xmllint is not installed (Debian: libxml2-utils): skipped its check");
-  else CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
+  REQUIRE_MESSAGE(lint.exit_code != 127, "xmllint is not installed (Debian: libxml2-utils; tools/setup --tests installs it)");
+  CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
 }
