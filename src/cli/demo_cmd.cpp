@@ -1,5 +1,6 @@
-// `drctl demo`: the built-in default job — back up a generated sample tree, change it, back it
-// up again, verify the repository and restore, then check the restore is identical.
+// `drctl demo`: a tour of the snapshot store — back up a generated sample tree, change it, back
+// it up again, verify the repository and restore, then check the restore is identical. (The
+// built-in default job is the total-loss drill, README.md.)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,7 +142,7 @@ int run_demo(std::string dir, bool keep) {
 void add_demo_command(CLI::App& app, Action& run) {
   auto dir = std::make_shared<std::string>();
   auto keep = std::make_shared<bool>(false);
-  auto* demo = app.add_subcommand("demo", "Back up, verify and restore a generated sample tree (the built-in default job)");
+  auto* demo = app.add_subcommand("demo", "A tour of the snapshot store: back up, verify and restore a generated sample tree");
   demo->add_option("--dir", *dir, "Work in this empty directory (default: a temporary one, removed afterwards)");
   demo->add_flag("--keep", *keep, "Keep the temporary directory");
   demo->callback([&run, dir, keep] { run = [=] { return run_demo(*dir, *keep); }; });

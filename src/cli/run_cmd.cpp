@@ -9,21 +9,20 @@
 #include <map>
 
 #include "actions/action.hpp"
+#include "base/error.hpp"
+#include "base/yaml_json.hpp"
 #include "cli/commands.hpp"
+#include "cli/console_observer.hpp"
 #include "cli/format.hpp"
-#include "cli/progress.hpp"
 #include "cli/site_hosts.hpp"
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/plan.hpp"
 #include "runbook/private_output.hpp"
+#include "runbook/set_var.hpp"
 #include "runbook/validate.hpp"
-#include "base/error.hpp"
 #include "sim/sim_world.hpp"
 #include "world/real/real_world.hpp"
-#include "base/yaml_json.hpp"
-
-#include <yaml-cpp/yaml.h>
 
 namespace drctl::cli {
 
@@ -42,40 +41,7 @@ void on_interrupt(int) {
   if (auto* c = g_cancel.load()) c->request();
 }
 
-/// Loads and validates; a LoadError becomes bad input (exit 2).
-/// --set KEY=VALUE: VALUE read as YAML (true, 3, [a, b]; a version like 0.12 stays text); a
-/// dotted KEY changes one field of a map var and keeps the rest.
-void set_var(Runbook& rb, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) throw InputError("--set " + assignment + ": expected KEY=VALUE");
-  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  json value = text;
-  try {
-    json parsed = yaml_to_json(parse_yaml(text, "--set " + key));
-    if (!parsed.is_number_float() && !parsed.is_null()) value = parsed;
-  } catch (const YamlSyntaxError&) {
-  }
-  std::vector<std::string> parts;
-  for (std::size_t start = 0;;) {
-    const auto dot = key.find('.', start);
-    parts.push_back(key.substr(start, dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  const json merged = rb.merged_vars();
-  json top = merged.contains(parts[0]) ? merged[parts[0]] : json();
-  json* at = &top;
-  for (std::size_t i = 1; i < parts.size(); ++i) {
-    if (!at->is_object()) {
-      if (!at->is_null()) throw InputError("--set " + key + ": " + parts[i - 1] + " is not a map");
-      *at = json::object();
-    }
-    at = &(*at)[parts[i]];
-  }
-  *at = value;
-  rb.vars[parts[0]] = top;
-}
-
+/// Loads, applies --set and validates; a LoadError becomes bad input (exit 2).
 Runbook load_checked(const std::string& path, const std::vector<std::string>& sets = {}) {
   try {
     Runbook rb = load_runbook(path);
@@ -90,96 +56,6 @@ Runbook load_checked(const std::string& path, const std::vector<std::string>& se
 std::string default_state_dir(const Runbook& rb) {
   std::string name = std::filesystem::path(rb.file).stem().string();
   return ".drctl/state/" + name;
-}
-
-/// Status line on a terminal, plain lines otherwise; failures with their command and output.
-class ConsoleObserver : public Observer {
- public:
-  ConsoleObserver() : tty_(::isatty(STDERR_FILENO) == 1), status_([this] { return line(); }) {}
-
-  void started(const InstanceResult& r, std::size_t, std::size_t total) override {
-    std::lock_guard lock(mutex_);
-    running_[r.id] = std::chrono::steady_clock::now();
-    total_ = total;
-  }
-
-  void finished(const InstanceResult& r, std::size_t done, std::size_t total) override {
-    std::string text;
-    {
-      std::lock_guard lock(mutex_);
-      running_.erase(r.id);
-      progress_.erase(r.id);
-      done_ = done;
-      total_ = total;
-    }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "[%zu/%zu] ", done, total);
-    text = buf + std::string(status_name(r.status)) + " " + r.id + (r.host != "local" ? " on " + r.host : "") +
-           " (" + format_seconds(r.seconds) + ")";
-    if (r.status == Status::Unchanged) text += ": already done";
-    if (r.status == Status::Failed) {
-      text += ": " + r.error;
-      if (!r.command.empty()) text += "\n    command: " + r.command;
-      if (!r.detail.empty()) {
-        text += "\n    output (last lines):";
-        std::size_t pos = 0;
-        while (pos < r.detail.size()) {
-          std::size_t nl = r.detail.find('\n', pos);
-          text += "\n    | " + r.detail.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-          if (nl == std::string::npos) break;
-          pos = nl + 1;
-        }
-      }
-    }
-    status_.print(text);
-  }
-
-  void note(const std::string& l) override { status_.print("drctl: " + l); }
-
-  void progress(const InstanceResult& r, const std::string& text) override {
-    std::lock_guard lock(mutex_);
-    if (running_.contains(r.id)) progress_[r.id] = text;
-  }
-
- private:
-  static std::string format_seconds(double s) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, s < 10 ? "%.1fs" : "%.0fs", s);
-    return buf;
-  }
-  std::string line() {
-    std::lock_guard lock(mutex_);
-    std::string out = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "]";
-    auto now = std::chrono::steady_clock::now();
-    for (const auto& [id, since] : running_) {
-      out += " " + id + " (" + format_seconds(std::chrono::duration<double>(now - since).count());
-      if (auto p = progress_.find(id); p != progress_.end()) out += ": " + p->second;
-      out += ")";
-    }
-    return out;
-  }
-
-  bool tty_;
-  std::mutex mutex_;
-  std::map<std::string, std::chrono::steady_clock::time_point> running_;
-  std::map<std::string, std::string> progress_;  // the last progress of running instances
-  std::size_t done_ = 0, total_ = 0;
-  StatusLine status_;
-};
-
-void print_summary(const RunSummary& s) {
-  std::size_t width = 4;
-  for (const auto& r : s.results) width = std::max(width, r.id.size());
-  std::printf("%-*s  %-12s  %-11s  %8s  %s\n", static_cast<int>(width), "STEP", "HOST", "STATUS", "SECONDS", "ATTEMPTS");
-  std::map<std::string, int> counts;
-  for (const auto& r : s.results) {
-    std::printf("%-*s  %-12s  %-11s  %8.1f  %d\n", static_cast<int>(width), r.id.c_str(), r.host.c_str(),
-                status_name(r.status), r.seconds, r.attempts);
-    counts[status_name(r.status)]++;
-  }
-  std::string line;
-  for (const auto& [k, v] : counts) line += (line.empty() ? "" : ", ") + std::to_string(v) + " " + k;
-  std::printf("%s\n", line.c_str());
 }
 
 /// Runs, prints the summary, writes the report; the exit code.

@@ -24,7 +24,20 @@ struct ExecOptions {
   std::vector<std::string> from;       // run these and everything after them
 };
 
-enum class Status { Pending, Running, Done, Unchanged, Skipped, Failed, Blocked, Interrupted, NotSelected, Reused };
+/// Where one instance of a step stands. Done, Unchanged, Skipped, Reused and NotSelected let the
+/// steps that need it go on; Failed, Blocked and Interrupted make the run fail.
+enum class Status {
+  Pending,      // not started yet: waiting for its needs or a free job
+  Running,      // its action is being checked or applied (including retries)
+  Done,         // its action changed the site (after a check said it had to), on some attempt
+  Unchanged,    // its first check found the site already as the step wants: nothing was applied
+  Skipped,      // its `when:` was false, so it did not run
+  Failed,       // every attempt failed; the error says the last one's cause
+  Blocked,      // a step it needs failed, was blocked or was interrupted, so it never started
+  Interrupted,  // the run was cancelled (Ctrl-C, SIGTERM) before or while it ran
+  NotSelected,  // left out by --only/--from, or a dry run's step (only its rendering was checked)
+  Reused,       // --resume: it finished in the run being resumed, and its outputs are taken from there
+};
 const char* status_name(Status s);
 
 /// The outcome of one instance, for the summary and the report.
@@ -43,9 +56,12 @@ struct InstanceResult {
 class Observer {
  public:
   virtual ~Observer() = default;
-  virtual void started(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
-  virtual void finished(const InstanceResult& r, std::size_t done, std::size_t total) = 0;
-  virtual void note(const std::string& line) = 0;
+  /// An instance has started (`done` of `total` instances have finished so far).
+  virtual void started(const InstanceResult& r, std::size_t done, std::size_t total) { (void)r, (void)done, (void)total; }
+  /// An instance has finished, whatever its status.
+  virtual void finished(const InstanceResult& r, std::size_t done, std::size_t total) { (void)r, (void)done, (void)total; }
+  /// A line for the operator that belongs to no instance (a dry run's "would run …").
+  virtual void note(const std::string& line) { (void)line; }
   /// How far a running instance has got (secrets already redacted); from any thread.
   virtual void progress(const InstanceResult& r, const std::string& text) { (void)r, (void)text; }
 };

@@ -22,13 +22,6 @@ namespace {
 
 fs::path homelab() { return fs::path(__FILE__).parent_path().parent_path().parent_path() / "runbooks/homelab"; }
 
-class Quiet : public runbook::Observer {
- public:
-  void started(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void finished(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void note(const std::string&) override {}
-};
-
 runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state, const fs::path& dir = homelab(),
                             const nlohmann::json& vars = nlohmann::json::object()) {
   runbook::Runbook rb = runbook::load_runbook((dir / "rebuild.yaml").string());
@@ -36,7 +29,7 @@ runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state, const f
   runbook::validate(rb, actions::Registry::builtin());
   runbook::ExecOptions options;
   options.state_dir = state;
-  Quiet quiet;
+  runbook::Observer quiet;
   return runbook::execute(rb, actions::Registry::builtin(), world, options, quiet);
 }
 

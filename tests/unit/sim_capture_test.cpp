@@ -33,13 +33,6 @@ namespace {
 
 fs::path repo_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
 
-class Quiet : public runbook::Observer {
- public:
-  void started(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void finished(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void note(const std::string&) override {}
-};
-
 /// The homelab rebuilt from empty hardware in the simulator (runbooks/homelab/rebuild.yaml).
 struct Homelab {
   support::TempDir tmp{"sim-capture"};
@@ -52,7 +45,7 @@ struct Homelab {
     runbook::validate(rb, actions::Registry::builtin());
     runbook::ExecOptions options;
     options.state_dir = tmp.path() / "state";
-    Quiet quiet;
+    runbook::Observer quiet;
     auto summary = runbook::execute(rb, actions::Registry::builtin(), *world, options, quiet);
     std::string failures;
     for (const auto& r : summary.results)

@@ -78,13 +78,6 @@ class Install : public actions::Action {
   sim::Engine& engine_;
 };
 
-class Quiet : public runbook::Observer {
- public:
-  void started(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void finished(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void note(const std::string&) override {}
-};
-
 /// Runs the runbook `yaml` (written into `dir`) with `registry`'s actions on the engine's world.
 runbook::RunSummary run_text(const support::TempDir& dir, const std::string& yaml, const actions::Registry& registry,
                              sim::Engine& engine, runbook::Observer& observer) {
@@ -108,7 +101,7 @@ Outcome run_six(std::uint64_t seed) {
   sim::Engine engine(seed);
   actions::Registry registry;
   registry.add(std::make_unique<Install>(engine));
-  Quiet quiet;
+  runbook::Observer quiet;
   auto summary = run_text(t,
                           "name: six\nsteps:\n"
                           "  - id: install\n    uses: test.install\n    for_each: [vm1, vm2, vm3, vm4, vm5, vm6]\n"
@@ -155,7 +148,7 @@ class Reports : public actions::Action {
   }
 };
 
-class Recorder : public Quiet {
+class Recorder : public runbook::Observer {
  public:
   void progress(const runbook::InstanceResult& r, const std::string& text) override { seen += r.id + ": " + text + "\n"; }
   std::string seen;

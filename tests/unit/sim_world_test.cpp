@@ -35,13 +35,6 @@ using support::command;
 using support::lab_site;
 using Lab = support::SimLab;
 
-class Quiet : public runbook::Observer {
- public:
-  void started(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void finished(const runbook::InstanceResult&, std::size_t, std::size_t) override {}
-  void note(const std::string&) override {}
-};
-
 /// Runs a runbook (written next to a copy of the lab's site) on the lab's World.
 runbook::RunSummary run_runbook(Lab& lab, const std::string& steps) {
   support::TempDir t("sim-world");
@@ -54,7 +47,7 @@ runbook::RunSummary run_runbook(Lab& lab, const std::string& steps) {
   runbook::validate(rb, actions::Registry::builtin());
   runbook::ExecOptions options;
   options.state_dir = t.path() / "state";
-  Quiet quiet;
+  runbook::Observer quiet;
   return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
 }
 

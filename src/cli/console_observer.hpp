@@ -1,0 +1,38 @@
+// What `drctl run` shows while a runbook runs: a status line of the running steps on a terminal,
+// one line per finished step (failures with their command and output), and the closing table.
+#pragma once
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "cli/progress.hpp"
+#include "runbook/executor.hpp"
+
+namespace drctl::cli {
+
+/// Status line on a terminal, plain lines otherwise; failures with their command and output.
+class ConsoleObserver : public runbook::Observer {
+ public:
+  ConsoleObserver();
+  void started(const runbook::InstanceResult& r, std::size_t done, std::size_t total) override;
+  void finished(const runbook::InstanceResult& r, std::size_t done, std::size_t total) override;
+  void note(const std::string& line) override;
+  void progress(const runbook::InstanceResult& r, const std::string& text) override;
+
+ private:
+  /// The status line: "[done/total] id (12s: progress) …".
+  std::string line();
+
+  std::mutex mutex_;
+  std::map<std::string, std::chrono::steady_clock::time_point> running_;
+  std::map<std::string, std::string> progress_;  // the last progress of running instances
+  std::size_t done_ = 0, total_ = 0;
+  StatusLine status_;  // last: its thread calls line() as soon as it exists
+};
+
+/// The table of every instance (step, host, status, seconds, attempts) and a count by status,
+/// on stdout.
+void print_summary(const runbook::RunSummary& s);
+
+}  // namespace drctl::cli
