@@ -289,7 +289,7 @@ TEST_CASE("prune after a prune that died right after writing its rewritten pack 
     index += header;
     fs::create_directories(repo / "data" / qid.substr(0, 2));
     fs::copy_file(q, repo / "data" / qid.substr(0, 2) / qid);
-    write_file(repo / "index" / sha256_hex(index), index, 0600);
+    write_file(repo / "index" / oracle_sha256_hex(index), index, 0600);
 
     RunResult v = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data"});
     REQUIRE_MESSAGE(v.exit_code == 0, "the constructed state is not valid (test bug?):\n" << v.describe());

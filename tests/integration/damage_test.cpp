@@ -202,7 +202,7 @@ fs::path write_index_file(const fs::path& repo, const IndexPacks& packs) {
     put_u32(d, static_cast<std::uint32_t>(entries.size() / 46));
     d += entries;
   }
-  fs::path p = repo / "index" / sha256_hex(d);
+  fs::path p = repo / "index" / oracle_sha256_hex(d);
   write_file(p, d, 0600);
   return p;
 }

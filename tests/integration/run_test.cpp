@@ -444,9 +444,9 @@ TEST_CASE("runbook run: SIGKILL mid-run then --resume does not re-run finished s
 }
 
 // A run, SIGKILLed; its --resume, SIGKILLed too; then --resume again. The steps finished in
-// the first run must still not run again. (Fails with the current drctl: the journal's state
-// is taken from the last "run" event only, and a resumed run writes no event for the steps
-// it reuses, so the third run forgets that s1 and s2 were done.)
+// the first run must still not run again: the resumed run records the steps it reuses in the
+// journal, so the third run knows s1 and s2 were done (a journal read from the last "run"
+// event alone would forget them).
 TEST_CASE("runbook run: a second SIGKILL during --resume then --resume again still does not re-run finished steps") {
   TempDir t("run-sigkill2");
   GroupReaper reaper{{t / "s3.pgid"}};

@@ -487,7 +487,7 @@ std::string read_file(const fs::path& p) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
+std::string oracle_sha256_hex(std::string_view data) {
   Sha256 h;
   h.update(data.data(), data.size());
   return h.hex_digest();

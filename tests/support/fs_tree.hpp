@@ -64,7 +64,8 @@ std::uint64_t test_seed();
 void write_file(const fs::path& p, std::string_view data, mode_t mode = 0644);
 void write_random_file(const fs::path& p, std::uint64_t size, Rng& rng, mode_t mode = 0644);
 std::string read_file(const fs::path& p);
-std::string sha256_hex(std::string_view data);
+// SHA-256 in hex with the tests' own hasher, independent of drctl's: an oracle, not the code under test.
+std::string oracle_sha256_hex(std::string_view data);
 std::string sha256_file(const fs::path& p);
 // Sets mtime (and atime) with nanosecond precision, not following symlinks.
 void set_mtime(const fs::path& p, std::int64_t sec, long nsec);
