@@ -1,5 +1,6 @@
 #include "sim/dhcp.hpp"
 #include "base/text.hpp"
+#include "sim/ipv4_text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -7,29 +8,6 @@
 #include <stdexcept>
 
 namespace drctl::sim {
-
-std::uint32_t parse_ipv4(const std::string& text) {
-  std::uint32_t ip = 0;
-  int parts = 0;
-  std::size_t pos = 0, end = 0;
-  while (parts < 4) {
-    end = text.find('.', pos);
-    std::string part = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), ::isdigit) || std::stoi(part) > 255)
-      throw std::invalid_argument("'" + text + "' is not an IPv4 address");
-    ip = ip << 8 | static_cast<std::uint32_t>(std::stoi(part));
-    ++parts;
-    if (end == std::string::npos) break;
-    pos = end + 1;
-  }
-  if (parts != 4 || end != std::string::npos) throw std::invalid_argument("'" + text + "' is not an IPv4 address");
-  return ip;
-}
-
-std::string format_ipv4(std::uint32_t ip) {
-  return std::to_string(ip >> 24) + "." + std::to_string(ip >> 16 & 255) + "." + std::to_string(ip >> 8 & 255) + "." +
-         std::to_string(ip & 255);
-}
 
 namespace {
 using text::lower;
@@ -76,7 +54,7 @@ std::optional<Lease> DhcpServer::request(const std::string& mac_in, const std::s
     std::set<std::string> taken;
     for (const auto& [m, a] : scope.reserved) taken.insert(a);
     for (const auto& [m, a] : leases_[vlan]) taken.insert(a);
-    for (std::uint32_t a = parse_ipv4(scope.range_start); a <= parse_ipv4(scope.range_end); ++a)
+    for (std::uint32_t a = ipv4_or_throw(scope.range_start); a <= ipv4_or_throw(scope.range_end); ++a)
       if (!taken.contains(format_ipv4(a))) {
         ip = format_ipv4(a);
         break;

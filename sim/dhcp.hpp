@@ -44,8 +44,4 @@ class DhcpServer {
   std::string last_refusal_;
 };
 
-/// "10.0.20.5" → 0x0a001405; throws std::invalid_argument for anything else.
-std::uint32_t parse_ipv4(const std::string& text);
-std::string format_ipv4(std::uint32_t ip);
-
 }  // namespace drctl::sim

@@ -84,7 +84,7 @@ class SimHost : public world::Host {
     std::string content;
     unsigned mode = 0644;
   };
-  struct Shell;  // the interpreter (host.cpp)
+  struct Shell;  // the interpreter (sh_interpreter.cpp)
   friend struct Shell;
   struct Own {
     CommandFn fn;

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/text.hpp"
+
 namespace drctl::sim {
 
 namespace {
 
 using nlohmann::json;
+using text::lower;
 
 const json& member(const json& obj, const char* key) {
   static const json none;
@@ -23,11 +26,6 @@ std::string str(const json& obj, const char* key) {
 
 std::string ns_of(const json& obj) { return str(member(obj, "metadata"), "namespace"); }
 std::string name_of(const json& obj) { return ns_of(obj) + "/" + str(member(obj, "metadata"), "name"); }
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 bool class_matches(const json& ingress, const std::string& ingress_class, bool class_is_default) {
   if (const std::string name = str(member(ingress, "spec"), "ingressClassName"); !name.empty())

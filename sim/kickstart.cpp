@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/text.hpp"
+
 namespace drctl::sim {
 
 AnswerError::AnswerError(int line_, const std::string& message_, std::string file_)
@@ -16,11 +18,7 @@ AnswerError::AnswerError(int line_, const std::string& message_, std::string fil
 
 namespace {
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
+using text::trim;
 
 // ---- kickstart --------------------------------------------------------------------------------
 

@@ -173,7 +173,7 @@ class KubeCluster {
     Duration created{0};
   };
 
-  // kubeadm (kube.cpp)
+  // kubeadm (kube_kubeadm.cpp)
   KubeResult init(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
   KubeResult join(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
   KubeResult token(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
@@ -183,7 +183,8 @@ class KubeCluster {
   std::string join_command(const std::string& token, const std::string& break_before_hash) const;
   void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
   void add_node(const KubeNode& node, bool control_plane);
-  void start_api(const nlohmann::json& restored_objects);
+
+  // etcd (kube_etcd.cpp)
   /// etcd's data dir on the control plane now holds `data` (a snapshot this simulator wrote).
   void etcd_data_replaced(const std::string& node, const std::string& data);
   KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output) const;
@@ -197,7 +198,8 @@ class KubeCluster {
   nlohmann::ordered_json endpoint_status() const;
   std::string snapshot_data() const;
 
-  // the store and controllers (kube.cpp)
+  // the API object store (kube_store.cpp)
+  void start_api(const nlohmann::json& restored_objects);
   /// Stores an object as the API server does: uid, creationTimestamp and generation kept from the
   /// object it replaces (generation bumped when the spec changed), a new resourceVersion, and
   /// `manager`'s managedFields entry (none when empty).
@@ -206,6 +208,10 @@ class KubeCluster {
   std::vector<nlohmann::json> generated(const std::string& kind) const;
   std::string uid_of(const std::string& kind, const std::string& ns, const std::string& name) const;
   void erase(const Key& key);
+  void changed();
+  std::string allocate_cluster_ip();
+
+  // the controllers and the scheduler (kube_controllers.cpp)
   void reconcile();
   void reconcile_volumes();
   void reconcile_workload(const std::string& kind, const nlohmann::json& obj);
@@ -213,13 +219,16 @@ class KubeCluster {
   bool claims_bound(const PodState& pod) const;
   std::vector<std::string> eligible_nodes(const nlohmann::json& pod_spec) const;
   std::string next_pod_ip(const std::string& node);
-  void changed();
-  std::string allocate_cluster_ip();
   nlohmann::json pod_json(const PodState& p) const;
-  nlohmann::json node_json(const std::string& name, const NodeState& n) const;
   nlohmann::json workload_status(const std::string& kind, const nlohmann::json& obj) const;
   std::vector<Endpoint> endpoints_for(const std::string& ns, const std::string& service,
                                       const std::function<bool(const nlohmann::json&)>& is_port) const;
+
+  // the nodes (kube_nodes.cpp)
+  nlohmann::json node_json(const std::string& name, const NodeState& n) const;
+
+  // the kinds catalogue (kube_kinds.cpp)
+  std::optional<KubeKind> kind_by_resource(const std::string& name) const;
 
   // kubectl (kube_kubectl.cpp)
   struct Kubectl;
@@ -234,7 +243,6 @@ class KubeCluster {
   KubeResult wait(Kubectl& k);
   KubeResult create(Kubectl& k, const KubeFiles& files);
   KubeResult rollout(Kubectl& k);
-  std::optional<KubeKind> kind_by_resource(const std::string& name) const;
   std::vector<nlohmann::json> listed(const KubeKind& kind, const std::string& ns, bool all_ns) const;
   /// Whether `condition` holds for `obj` of `kind` now (pods/nodes Ready, deployments Available).
   bool condition_met(const KubeKind& kind, const nlohmann::json& obj, const std::string& condition) const;

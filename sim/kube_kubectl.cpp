@@ -1,5 +1,5 @@
-// kubectl against the simulated cluster, the kinds the API server serves (built in and from
-// CRDs), and YAML in and out. Messages are kubectl 1.2x's.
+// kubectl's verbs against the simulated cluster: apply, get, delete, wait, create, rollout, version
+// and api-resources, with their kubeconfig checks. Messages are kubectl 1.2x's.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -7,13 +7,20 @@
 #include <cstdio>
 #include <tuple>
 
-#include "sim/kube.hpp"
-#include "sim/kube_util.hpp"
+#include "base/text.hpp"
 #include "base/yaml_json.hpp"
+#include "sim/kube.hpp"
+#include "sim/kube_formats.hpp"
+#include "sim/kube_kinds.hpp"
+#include "sim/kube_util.hpp"
 
 namespace drctl::sim {
 
+using namespace kube_formats;
+using namespace kube_kinds;
 using namespace kube_util;
+using text::lower;
+using text::sha256_hex;
 using namespace std::chrono_literals;
 
 namespace {
@@ -30,238 +37,6 @@ std::pair<std::string, std::vector<std::string>> type_and_names(const std::vecto
 }
 
 const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-const std::vector<std::string> kNoCollection = {"create", "delete", "get", "list", "patch", "update", "watch"};
-const std::vector<std::string> kCreateOnly = {"create"};
-
-/// What Kubernetes 1.28's API server serves itself. Namespace comes first (`create namespace`), and
-/// the core group before the others (`events` is core's, `events.events.k8s.io` the other).
-const std::vector<KubeKind>& builtin_kinds() {
-  static const std::vector<KubeKind> kinds = {
-      {"", "v1", "Namespace", "namespaces", false, {"ns"}, kNoCollection, {}},
-      {"", "v1", "Pod", "pods", true, {"po"}, {}, {"all"}},
-      {"", "v1", "Node", "nodes", false, {"no"}, {}, {}},
-      {"", "v1", "Service", "services", true, {"svc"}, kNoCollection, {"all"}},
-      {"", "v1", "Secret", "secrets", true, {}, {}, {}},
-      {"", "v1", "ConfigMap", "configmaps", true, {"cm"}, {}, {}},
-      {"", "v1", "ServiceAccount", "serviceaccounts", true, {"sa"}, {}, {}},
-      {"", "v1", "PersistentVolume", "persistentvolumes", false, {"pv"}, {}, {}},
-      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}, {}, {}},
-      {"", "v1", "Binding", "bindings", true, {}, kCreateOnly, {}},
-      {"", "v1", "ComponentStatus", "componentstatuses", false, {"cs"}, {"get", "list"}, {}},
-      {"", "v1", "Endpoints", "endpoints", true, {"ep"}, {}, {}},
-      {"", "v1", "Event", "events", true, {"ev"}, {}, {}},
-      {"", "v1", "LimitRange", "limitranges", true, {"limits"}, {}, {}},
-      {"", "v1", "PodTemplate", "podtemplates", true, {}, {}, {}},
-      {"", "v1", "ReplicationController", "replicationcontrollers", true, {"rc"}, {}, {"all"}},
-      {"", "v1", "ResourceQuota", "resourcequotas", true, {"quota"}, {}, {}},
-      {"apps", "v1", "Deployment", "deployments", true, {"deploy"}, {}, {"all"}},
-      {"apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}, {}, {"all"}},
-      {"apps", "v1", "DaemonSet", "daemonsets", true, {"ds"}, {}, {"all"}},
-      {"apps", "v1", "ReplicaSet", "replicasets", true, {"rs"}, {}, {"all"}},
-      {"apps", "v1", "ControllerRevision", "controllerrevisions", true, {}, {}, {}},
-      {"batch", "v1", "Job", "jobs", true, {}, {}, {"all"}},
-      {"batch", "v1", "CronJob", "cronjobs", true, {"cj"}, {}, {"all"}},
-      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, {"hpa"}, {}, {"all"}},
-      {"networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}, {}, {}},
-      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, {}, {}, {}},
-      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}, {}, {}},
-      {"rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}, {}, {}},
-      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}, {}, {}},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}, {}, {}},
-      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, {}, {}, {}},
-      {"storage.k8s.io", "v1", "StorageClass", "storageclasses", false, {"sc"}, {}, {}},
-      {"storage.k8s.io", "v1", "CSIDriver", "csidrivers", false, {}, {}, {}},
-      {"storage.k8s.io", "v1", "CSINode", "csinodes", false, {}, {}, {}},
-      {"storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", true, {}, {}, {}},
-      {"storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, {}, {}, {}},
-      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}, {}, {}},
-      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, {"crd", "crds"}, {},
-       {"api-extensions"}},
-      {"apiregistration.k8s.io", "v1", "APIService", "apiservices", false, {}, {}, {"api-extensions"}},
-      {"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, {},
-       {}, {"api-extensions"}},
-      {"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, {},
-       {}, {"api-extensions"}},
-      {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, {}, kCreateOnly, {}},
-      {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, {}, kCreateOnly, {}},
-      {"authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", true, {}, kCreateOnly, {}},
-      {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, {}, kCreateOnly, {}},
-      {"authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, {}, kCreateOnly, {}},
-      {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, {}, kCreateOnly, {}},
-      {"certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, {"csr"}, {}, {}},
-      {"coordination.k8s.io", "v1", "Lease", "leases", true, {}, {}, {}},
-      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, {}, {}, {}},
-      {"events.k8s.io", "v1", "Event", "events", true, {"ev"}, {}, {}},
-      {"flowcontrol.apiserver.k8s.io", "v1beta3", "FlowSchema", "flowschemas", false, {}, {}, {}},
-      {"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, {},
-       {}, {}},
-      {"node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", false, {}, {}, {}},
-      {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, {"pc"}, {}, {}},
-  };
-  return kinds;
-}
-
-const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
-const std::vector<std::string>& verbs_of(const KubeKind& k) { return k.verbs.empty() ? kAllVerbs : k.verbs; }
-
-/// Kubernetes' version priority: v1 > v1beta2 > v1beta1 > v1alpha1 > anything else (by name).
-std::tuple<int, int, int, std::string> version_priority(const std::string& v) {
-  int major = 0, minor = 0, stability = 0;
-  char kind[8] = {0};
-  if (std::sscanf(v.c_str(), "v%d%7[a-z]%d", &major, kind, &minor) >= 1) {
-    const std::string k = kind;
-    stability = k.empty() ? 3 : k == "beta" ? 2 : k == "alpha" ? 1 : 0;
-    if (stability == 0) major = minor = 0;
-  }
-  return {stability, major, minor, v};
-}
-
-/// The kinds a CustomResourceDefinition adds, one per served version.
-std::vector<KubeKind> crd_kinds(const json& crd) {
-  std::vector<KubeKind> out;
-  const json spec = spec_of(crd);
-  if (!spec.contains("names") || !spec.contains("versions")) return out;
-  for (const auto& v : spec["versions"]) {
-    if (!v.value("served", true)) continue;
-    KubeKind k{spec.value("group", ""),
-               v.value("name", ""),
-               spec["names"].value("kind", ""),
-               spec["names"].value("plural", ""),
-               spec.value("scope", "Namespaced") == "Namespaced",
-               {},
-               {},
-               {}};
-    if (spec["names"].contains("shortNames") && spec["names"]["shortNames"].is_array())
-      for (const auto& s : spec["names"]["shortNames"])
-        if (s.is_string()) k.short_names.push_back(s.get<std::string>());
-    if (spec["names"].contains("categories") && spec["names"]["categories"].is_array())
-      for (const auto& c : spec["names"]["categories"])
-        if (c.is_string()) k.categories.push_back(c.get<std::string>());
-    out.push_back(k);
-  }
-  return out;
-}
-
-/// Whether a string would read back as something else than a string when written plain.
-bool needs_quotes(const std::string& s) {
-  if (s.empty()) return true;
-  // Go's YAML quotes what would read back as a timestamp ("2024-01-01T00:16:49Z").
-  if (s.size() >= 10 && std::isdigit(static_cast<unsigned char>(s[0])) && s[4] == '-' && s[7] == '-' &&
-      s.find_first_not_of("0123456789-:TZ.+ ") == std::string::npos)
-    return true;
-  if (yaml_to_json(YAML::Load(s)) != json(s)) return true;
-  return s.find(": ") != std::string::npos || s.find(" #") != std::string::npos || s.front() == ' ' || s.back() == ' ';
-}
-
-void emit(YAML::Emitter& out, const json& v) {
-  if ((v.is_object() || v.is_array()) && v.empty()) {
-    out << YAML::Flow << (v.is_object() ? YAML::BeginMap : YAML::BeginSeq)
-        << (v.is_object() ? YAML::EndMap : YAML::EndSeq);
-  } else if (v.is_object()) {
-    out << YAML::BeginMap;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      out << YAML::Key << it.key() << YAML::Value;
-      emit(out, it.value());
-    }
-    out << YAML::EndMap;
-  } else if (v.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& item : v) emit(out, item);
-    out << YAML::EndSeq;
-  } else if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    bool quote = false;
-    try {
-      quote = needs_quotes(s);
-    } catch (const YAML::Exception&) {
-      quote = true;
-    }
-    if (quote) out << YAML::DoubleQuoted;
-    out << s;
-  } else if (v.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << v.dump();
-  }
-}
-
-/// `{.status.loadBalancer.ingress[0].ip}` (kubectl's -o jsonpath, fields, [n] and [*] only).
-std::string jsonpath(const json& root, const std::string& expr) {
-  std::string out;
-  std::size_t pos = 0;
-  while (pos < expr.size()) {
-    auto open = expr.find('{', pos);
-    out += expr.substr(pos, open == std::string::npos ? std::string::npos : open - pos);
-    if (open == std::string::npos) break;
-    auto close = expr.find('}', open);
-    if (close == std::string::npos) break;
-    std::string path = expr.substr(open + 1, close - open - 1);
-    std::vector<json> current = {root};
-    std::size_t i = 0;
-    while (i < path.size()) {
-      std::vector<json> next;
-      if (path[i] == '.') {
-        std::size_t j = path.find_first_of(".[", i + 1);
-        std::string field = path.substr(i + 1, j == std::string::npos ? std::string::npos : j - i - 1);
-        for (const auto& c : current)
-          if (field.empty())
-            next.push_back(c);
-          else if (c.is_object() && c.contains(field))
-            next.push_back(c[field]);
-        i = j == std::string::npos ? path.size() : j;
-      } else if (path[i] == '[') {
-        std::size_t j = path.find(']', i);
-        std::string index = path.substr(i + 1, j - i - 1);
-        for (const auto& c : current) {
-          if (!c.is_array()) continue;
-          if (index == "*")
-            next.insert(next.end(), c.begin(), c.end());
-          else if (std::stoul(index) < c.size())
-            next.push_back(c[std::stoul(index)]);
-        }
-        i = j == std::string::npos ? path.size() : j + 1;
-      } else {
-        break;
-      }
-      current = std::move(next);
-    }
-    for (std::size_t k = 0; k < current.size(); ++k)
-      out += (k ? " " : "") + (current[k].is_string() ? current[k].get<std::string>() : current[k].dump());
-    pos = close + 1;
-  }
-  return out;
-}
-
-std::string table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      width.resize(std::max(width.size(), r.size()));
-      width[i] = std::max(width[i], r[i].size());
-    }
-  std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i)
-      line += i + 1 < r.size() ? r[i] + std::string(width[i] - r[i].size() + 3, ' ') : r[i];
-    out += line + "\n";
-  }
-  return out;
-}
-
-std::string age(Duration d) {
-  auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-  if (s < 120) return std::to_string(s) + "s";
-  if (s < 3 * 3600) return std::to_string(s / 60) + "m";
-  if (s < 2 * 86400) return std::to_string(s / 3600) + "h";
-  return std::to_string(s / 86400) + "d";
-}
 
 /// kubectl's label selector: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated.
 bool selected(const std::string& selector, const json& labels) {
@@ -302,109 +77,6 @@ std::string ports_column(const json& spec) {
 }
 
 }  // namespace
-
-std::string KubeKind::singular() const {
-  std::string s = lower(kind);
-  return group.empty() ? s : s + "." + group;
-}
-
-std::vector<json> kube_parse_yaml(const std::string& text) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::ParserException& e) {
-    throw std::runtime_error("yaml: line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  std::vector<json> out;
-  for (const auto& d : docs) {
-    json j = yaml_to_json(d);
-    if (j.is_null()) continue;
-    if (j.is_object() && j.value("kind", "") == "List" && j.contains("items") && j["items"].is_array()) {
-      for (const auto& item : j["items"]) out.push_back(item);
-    } else {
-      out.push_back(j);
-    }
-  }
-  return out;
-}
-
-std::string kube_to_yaml(const json& value) {
-  YAML::Emitter out;
-  emit(out, value);
-  return std::string(out.c_str()) + "\n";
-}
-
-std::optional<long double> kube_quantity(const std::string& text) {
-  std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  long double n;
-  try {
-    n = std::stold(text.substr(0, i));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  static const std::map<std::string, long double> suffix = {{"", 1},
-                                                            {"m", 1e-3},
-                                                            {"k", 1e3},
-                                                            {"M", 1e6},
-                                                            {"G", 1e9},
-                                                            {"T", 1e12},
-                                                            {"P", 1e15},
-                                                            {"E", 1e18},
-                                                            {"Ki", 1024.0L},
-                                                            {"Mi", 1048576.0L},
-                                                            {"Gi", 1073741824.0L},
-                                                            {"Ti", 1099511627776.0L},
-                                                            {"Pi", 1125899906842624.0L},
-                                                            {"Ei", 1152921504606846976.0L}};
-  auto it = suffix.find(text.substr(i));
-  if (it == suffix.end()) return std::nullopt;
-  return n * it->second;
-}
-
-bool kube_builtin_kind(const std::string& kind) {
-  static const std::set<std::string> names = [] {
-    std::set<std::string> out;
-    for (const auto& k : builtin_kinds()) out.insert(k.kind);
-    return out;
-  }();
-  return names.count(kind) > 0;
-}
-
-std::vector<KubeKind> KubeCluster::served_kinds() const {
-  std::vector<KubeKind> all = builtin_kinds();
-  for (const auto& [key, crd] : store_)
-    if (std::get<0>(key) == "CustomResourceDefinition")
-      for (auto& k : crd_kinds(crd)) all.push_back(std::move(k));
-  return all;
-}
-
-std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, const std::string& kind) const {
-  for (const auto& k : served_kinds())
-    if (k.kind == kind && k.api_version() == api_version) return k;
-  return std::nullopt;
-}
-
-std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) const {
-  std::vector<KubeKind> all = builtin_kinds();
-  for (const auto& [key, crd] : store_)
-    if (std::get<0>(key) == "CustomResourceDefinition") {
-      auto ks = crd_kinds(crd);
-      if (ks.empty()) continue;
-      // the preferred version, as discovery lists it
-      all.push_back(*std::max_element(ks.begin(), ks.end(), [](const KubeKind& a, const KubeKind& b) {
-        return version_priority(a.version) < version_priority(b.version);
-      }));
-    }
-  const std::string n = lower(name);
-  for (const auto& k : all) {
-    std::vector<std::string> names = {k.plural, lower(k.kind), k.resource(), k.singular(), k.plural + "." + k.version + "." + k.group};
-    names.insert(names.end(), k.short_names.begin(), k.short_names.end());
-    if (std::find(names.begin(), names.end(), n) != names.end()) return k;
-  }
-  return std::nullopt;
-}
 
 std::vector<json> KubeCluster::listed(const KubeKind& kind, const std::string& ns, bool all_ns) const {
   std::vector<json> out;

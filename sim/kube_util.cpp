@@ -1,5 +1,8 @@
 #include "sim/kube_util.hpp"
 
+#include "base/ipv4.hpp"
+#include "base/text.hpp"
+
 #include <openssl/evp.h>
 
 #include <cctype>
@@ -8,18 +11,26 @@
 
 namespace drctl::sim::kube_util {
 
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  char buf[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", md[i]);
-    hex += buf;
-  }
-  return hex;
+using text::sha256_hex;
+
+std::string random_chars(Rng& rng, int n) {
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < n; ++i) s += alphabet[rng.range(0, alphabet.size() - 1)];
+  return s;
 }
+
+std::optional<std::pair<std::uint32_t, int>> cluster_subnet(const std::string& cidr) {
+  const auto slash = cidr.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  const auto net = parse_ipv4_cidr(cidr);
+  if (!net) return std::nullopt;
+  return std::pair(*parse_ipv4(cidr.substr(0, slash)), net->bits);
+}
+
+KubeResult fail(const std::string& err, int code) { return {code, "", err}; }
+
+bool exists(const KubeFiles& files, const std::string& path) { return files.read && files.read(path).has_value(); }
 
 std::optional<std::string> unbase64(const std::string& text) {
   std::string clean;

@@ -1,5 +1,5 @@
 // Small helpers shared by the simulated Kubernetes' files (kube*.cpp): argument parsing as
-// cobra does it, hashes and base64, and reading fields of API objects.
+// cobra does it, base64, names and subnets, commands' results, and reading fields of API objects.
 #pragma once
 #include <map>
 #include <optional>
@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "sim/engine.hpp"
+#include "sim/kube.hpp"
 
 namespace drctl::sim::kube_util {
 
-std::string sha256_hex(const std::string& data);
 std::string base64(const std::string& data);
 /// Decodes base64; nullopt if malformed.
 std::optional<std::string> unbase64(const std::string& text);
@@ -21,6 +21,17 @@ std::optional<std::string> unbase64(const std::string& text);
 std::string sim_time(Duration t);
 /// A UUID (version 4 in form) derived from `seed`: the same seed, the same uid.
 std::string sim_uuid(const std::string& seed);
+
+/// `n` characters of [a-z0-9] drawn from the seeded RNG (token ids and secrets, pod name suffixes).
+std::string random_chars(Rng& rng, int n);
+/// A subnet as kubeadm's configuration gives it ("10.244.0.0/16"): its address as written (host
+/// bits kept, the cluster counts its addresses from it) and prefix length; nullopt without a '/'.
+std::optional<std::pair<std::uint32_t, int>> cluster_subnet(const std::string& cidr);
+
+/// A failed command: exit `code`, `err` on stderr.
+KubeResult fail(const std::string& err, int code = 1);
+/// Whether `path` exists among a machine's files.
+bool exists(const KubeFiles& files, const std::string& path);
 
 /// Go's time.ParseDuration for h/m/s/ms units ("24h0m0s", "90s", "1500ms"); nullopt if malformed.
 std::optional<Duration> go_duration(const std::string& text);

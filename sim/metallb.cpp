@@ -9,7 +9,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "sim/dhcp.hpp"
+#include "sim/ipv4_text.hpp"
 #include "base/text.hpp"
 
 namespace drctl::sim {
@@ -63,7 +63,7 @@ Range parse_prefix(const std::string& text) {
   const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t{0} << (32 - bits);
   std::uint32_t ip = 0;
   try {
-    ip = parse_ipv4(text.substr(0, slash));
+    ip = ipv4_or_throw(text.substr(0, slash));
   } catch (const std::invalid_argument&) {
     throw std::invalid_argument("invalid CIDR " + q(text));
   }
@@ -77,7 +77,7 @@ Range parse_range(const std::string& text) {
   const std::string start = text.substr(0, dash), end = text.substr(dash + 1);
   auto ip = [&](const std::string& part, const char* which) {
     try {
-      return parse_ipv4(trim(part));
+      return ipv4_or_throw(trim(part));
     } catch (const std::invalid_argument&) {
       throw std::invalid_argument("invalid IP range " + q(text) + ": invalid " + which + " IP " + q(part));
     }
@@ -308,7 +308,7 @@ Request request_of(const json& svc) {
     r.error = "service can not have both metallb.io/loadBalancerIPs and svc.Spec.LoadBalancerIP";
   } else if (wanted_ips || !spec_ip.empty()) {
     try {
-      r.ip = parse_ipv4(trim(wanted_ips.value_or(spec_ip)));
+      r.ip = ipv4_or_throw(trim(wanted_ips.value_or(spec_ip)));
     } catch (const std::invalid_argument&) {
       r.error = wanted_ips ? "invalid metallb.io/loadBalancerIPs: " + q(*wanted_ips)
                            : "invalid spec.loadBalancerIP " + q(spec_ip);
@@ -442,7 +442,7 @@ std::string allocate(Allocator& alloc, const Request& r, std::uint32_t& ip) {
 bool keep_previous(Allocator& alloc, const Request& r, const std::string& previous) {
   std::uint32_t ip = 0;
   try {
-    ip = parse_ipv4(previous);
+    ip = ipv4_or_throw(previous);
   } catch (const std::invalid_argument&) {
     return false;
   }

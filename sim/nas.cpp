@@ -8,7 +8,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "sim/dhcp.hpp"
+#include "sim/ipv4_text.hpp"
 
 namespace drctl::sim {
 
@@ -84,22 +84,6 @@ Options getopt(const std::vector<std::string>& args, const std::string& flags, c
 NasStorage::Result usage(const std::string& why) { return {2, "", why + "\n"}; }
 NasStorage::Result failure(const std::string& why) { return {1, "", why + "\n"}; }
 NasStorage::Result not_modelled(const std::string& what) { return {127, "", "sim: " + what + " is not modelled\n"}; }
-
-/// "10.0.20.0/24" → (network, mask); nullopt when it is not an IPv4 network.
-std::optional<std::pair<std::uint32_t, std::uint32_t>> parse_cidr(const std::string& text) {
-  auto slash = text.find('/');
-  std::string bits = slash == std::string::npos ? "32" : text.substr(slash + 1);
-  if (bits.empty() || bits.size() > 2 || !std::all_of(bits.begin(), bits.end(), ::isdigit) || std::stoi(bits) > 32)
-    return std::nullopt;
-  try {
-    std::uint32_t ip = parse_ipv4(text.substr(0, slash));
-    int n = std::stoi(bits);
-    std::uint32_t mask = n == 0 ? 0 : ~std::uint32_t(0) << (32 - n);
-    return std::pair(ip & mask, mask);
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;
-  }
-}
 
 }  // namespace
 
@@ -554,7 +538,7 @@ NasStorage::Result NasStorage::nfs_create(const std::string& arg) {
       if (!v.is_array()) return invalid(key, "Not a list");
       for (std::size_t i = 0; i < v.size(); ++i) {
         const std::string field = key + "." + std::to_string(i);
-        if (!v[i].is_string() || !parse_cidr(v[i].get<std::string>()))
+        if (!v[i].is_string() || !parse_ipv4_cidr(v[i].get<std::string>()))
           return invalid(field, v[i].dump() + " is not an IPv4 network (like 10.0.20.0/24)");
         share.networks.push_back(v[i].get<std::string>());
       }
@@ -603,7 +587,7 @@ bool NasStorage::nfs_allows(const std::string& path_in, const std::string& clien
     return refuse("the shared dataset at " + deepest + " no longer exists");
   std::uint32_t ip = 0;
   try {
-    ip = parse_ipv4(client_ip);
+    ip = ipv4_or_throw(client_ip);
   } catch (const std::invalid_argument& e) {
     return refuse(e.what());
   }
@@ -612,8 +596,7 @@ bool NasStorage::nfs_allows(const std::string& path_in, const std::string& clien
     if (!s.enabled || s.path != deepest) continue;
     if (s.networks.empty()) return true;
     for (const auto& n : s.networks) {
-      auto [network, mask] = *parse_cidr(n);
-      if ((ip & mask) == network) return true;
+      if (parse_ipv4_cidr(n)->contains(ip)) return true;
       allowed += (allowed.empty() ? "" : ", ") + n;
     }
   }

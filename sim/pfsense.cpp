@@ -8,9 +8,14 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/text.hpp"
+#include "sim/ipv4_text.hpp"
+
 namespace drctl::sim {
 
 namespace {
+
+using text::lower;
 
 // ---- IPv4 networks and ports ---------------------------------------------------------------
 
@@ -28,7 +33,7 @@ bool all_digits(const std::string& s) {
 /// "10.0.0.0/16" or "10.0.10.5" (a /32); throws std::invalid_argument.
 Net parse_net(const std::string& text) {
   const auto slash = text.find('/');
-  const std::uint32_t ip = parse_ipv4(text.substr(0, slash));
+  const std::uint32_t ip = ipv4_or_throw(text.substr(0, slash));
   int prefix = 32;
   if (slash != std::string::npos) {
     const std::string p = text.substr(slash + 1);
@@ -67,11 +72,6 @@ bool is_mac(const std::string& s) {
   return true;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 bool is_dynamic_address(const std::string& ipaddr) {
   static const std::set<std::string> kinds = {"dhcp", "pppoe", "pptp", "l2tp", "ppp"};
   return kinds.contains(ipaddr);
@@ -80,7 +80,7 @@ bool is_dynamic_address(const std::string& ipaddr) {
 /// The interface's address and network, when it has a static IPv4 address.
 std::optional<std::uint32_t> static_address(const PfInterface& i) {
   if (i.ipaddr.empty() || is_dynamic_address(i.ipaddr)) return std::nullopt;
-  return parse_ipv4(i.ipaddr);
+  return ipv4_or_throw(i.ipaddr);
 }
 
 Net interface_net(const PfInterface& i) {
@@ -141,7 +141,7 @@ class Parser {
   }
   std::uint32_t ipv4(pugi::xml_node at, const std::string& what, const std::string& value) const {
     try {
-      return parse_ipv4(value);
+      return ipv4_or_throw(value);
     } catch (const std::invalid_argument& e) {
       fail(at, what + ": " + e.what());
     }
@@ -442,7 +442,7 @@ PfVerdict evaluate(const PfConfig& config, const std::string& in_interface, cons
                    const std::string& src_ip, const std::string& dst_ip, int port) {
   const PfInterface* in = config.interface(in_interface);
   if (!in) throw std::invalid_argument("pfSense has no interface '" + in_interface + "'");
-  const std::uint32_t src = parse_ipv4(src_ip), dst = parse_ipv4(dst_ip);
+  const std::uint32_t src = ipv4_or_throw(src_ip), dst = ipv4_or_throw(dst_ip);
   const std::string on = " on interface " + in_interface;
   if (!in->enabled) return {"block", "interface " + in_interface + " is disabled"};
   if (auto net = in->block_private ? listed(kPrivateNets, src) : std::nullopt)

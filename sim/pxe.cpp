@@ -6,22 +6,15 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "sim/dhcp.hpp"
+#include "base/text.hpp"
+#include "sim/ipv4_text.hpp"
 
 namespace drctl::sim {
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
+using text::lower;
+using text::trim;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -164,7 +157,7 @@ std::vector<std::string> pxelinux_config_paths(const std::string& mac, const std
   std::string m = lower(mac);
   std::replace(m.begin(), m.end(), ':', '-');
   std::vector<std::string> paths = {"pxelinux.cfg/01-" + m};
-  const std::uint32_t addr = parse_ipv4(ip);
+  const std::uint32_t addr = ipv4_or_throw(ip);
   std::string hex;
   for (int shift = 28; shift >= 0; shift -= 4) hex += "0123456789ABCDEF"[addr >> shift & 15];
   for (std::size_t n = hex.size(); n >= 1; --n) paths.push_back("pxelinux.cfg/" + hex.substr(0, n));

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "sim/dhcp.hpp"
+#include "sim/ipv4_text.hpp"
 #include "world/vm_spec.hpp"
 
 namespace drctl::sim {
@@ -55,7 +55,7 @@ struct Fields {
 
 void check_ip(const Fields& f, const std::string& field, const std::string& ip) {
   try {
-    parse_ipv4(ip);
+    ipv4_or_throw(ip);
   } catch (const std::invalid_argument&) {
     if (ip.find(':') == std::string::npos) f.fail(field, "'" + ip + "' is not an IP address");
   }

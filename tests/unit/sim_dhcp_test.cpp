@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "sim/dhcp.hpp"
+#include "sim/ipv4_text.hpp"
 
 using namespace drctl::sim;
 
@@ -49,10 +50,10 @@ TEST_CASE("sim dhcp: the wrong VLAN, a stopped service and denied unknown client
 }
 
 TEST_CASE("sim dhcp: IPv4 parsing") {
-  CHECK(parse_ipv4("10.0.20.5") == 0x0a001405u);
-  CHECK(format_ipv4(0x0a001405u) == "10.0.20.5");
-  CHECK_THROWS(parse_ipv4("10.0.20"));
-  CHECK_THROWS(parse_ipv4("10.0.20.256"));
-  CHECK_THROWS(parse_ipv4("10.0.20.5.1"));
-  CHECK_THROWS(parse_ipv4("a.b.c.d"));
+  CHECK(ipv4_or_throw("10.0.20.5") == 0x0a001405u);
+  CHECK(drctl::format_ipv4(0x0a001405u) == "10.0.20.5");
+  CHECK_THROWS_WITH_AS(ipv4_or_throw("10.0.20"), "'10.0.20' is not an IPv4 address", std::invalid_argument);
+  CHECK_THROWS_AS(ipv4_or_throw("10.0.20.256"), std::invalid_argument);
+  CHECK_THROWS_AS(ipv4_or_throw("10.0.20.5.1"), std::invalid_argument);
+  CHECK_THROWS_AS(ipv4_or_throw("a.b.c.d"), std::invalid_argument);
 }

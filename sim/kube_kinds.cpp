@@ -1,0 +1,189 @@
+// The kinds catalogue of the simulated API server (see kube_kinds.hpp) and the cluster's
+// lookups in it: the kinds served now, by apiVersion/kind and by kubectl's resource names.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <tuple>
+
+#include "base/text.hpp"
+#include "sim/kube.hpp"
+#include "sim/kube_kinds.hpp"
+#include "sim/kube_util.hpp"
+
+namespace drctl::sim {
+
+using namespace kube_util;
+using text::lower;
+
+namespace kube_kinds {
+
+namespace {
+
+const std::vector<std::string> kNoCollection = {"create", "delete", "get", "list", "patch", "update", "watch"};
+const std::vector<std::string> kCreateOnly = {"create"};
+
+}  // namespace
+
+/// What Kubernetes 1.28's API server serves itself. Namespace comes first (`create namespace`), and
+/// the core group before the others (`events` is core's, `events.events.k8s.io` the other).
+const std::vector<KubeKind>& builtin_kinds() {
+  static const std::vector<KubeKind> kinds = {
+      {"", "v1", "Namespace", "namespaces", false, {"ns"}, kNoCollection, {}},
+      {"", "v1", "Pod", "pods", true, {"po"}, {}, {"all"}},
+      {"", "v1", "Node", "nodes", false, {"no"}, {}, {}},
+      {"", "v1", "Service", "services", true, {"svc"}, kNoCollection, {"all"}},
+      {"", "v1", "Secret", "secrets", true, {}, {}, {}},
+      {"", "v1", "ConfigMap", "configmaps", true, {"cm"}, {}, {}},
+      {"", "v1", "ServiceAccount", "serviceaccounts", true, {"sa"}, {}, {}},
+      {"", "v1", "PersistentVolume", "persistentvolumes", false, {"pv"}, {}, {}},
+      {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, {"pvc"}, {}, {}},
+      {"", "v1", "Binding", "bindings", true, {}, kCreateOnly, {}},
+      {"", "v1", "ComponentStatus", "componentstatuses", false, {"cs"}, {"get", "list"}, {}},
+      {"", "v1", "Endpoints", "endpoints", true, {"ep"}, {}, {}},
+      {"", "v1", "Event", "events", true, {"ev"}, {}, {}},
+      {"", "v1", "LimitRange", "limitranges", true, {"limits"}, {}, {}},
+      {"", "v1", "PodTemplate", "podtemplates", true, {}, {}, {}},
+      {"", "v1", "ReplicationController", "replicationcontrollers", true, {"rc"}, {}, {"all"}},
+      {"", "v1", "ResourceQuota", "resourcequotas", true, {"quota"}, {}, {}},
+      {"apps", "v1", "Deployment", "deployments", true, {"deploy"}, {}, {"all"}},
+      {"apps", "v1", "StatefulSet", "statefulsets", true, {"sts"}, {}, {"all"}},
+      {"apps", "v1", "DaemonSet", "daemonsets", true, {"ds"}, {}, {"all"}},
+      {"apps", "v1", "ReplicaSet", "replicasets", true, {"rs"}, {}, {"all"}},
+      {"apps", "v1", "ControllerRevision", "controllerrevisions", true, {}, {}, {}},
+      {"batch", "v1", "Job", "jobs", true, {}, {}, {"all"}},
+      {"batch", "v1", "CronJob", "cronjobs", true, {"cj"}, {}, {"all"}},
+      {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, {"hpa"}, {}, {"all"}},
+      {"networking.k8s.io", "v1", "Ingress", "ingresses", true, {"ing"}, {}, {}},
+      {"networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, {}, {}, {}},
+      {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, {"netpol"}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "Role", "roles", true, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, {}, {}, {}},
+      {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "StorageClass", "storageclasses", false, {"sc"}, {}, {}},
+      {"storage.k8s.io", "v1", "CSIDriver", "csidrivers", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "CSINode", "csinodes", false, {}, {}, {}},
+      {"storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", true, {}, {}, {}},
+      {"storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, {}, {}, {}},
+      {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, {"pdb"}, {}, {}},
+      {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, {"crd", "crds"}, {},
+       {"api-extensions"}},
+      {"apiregistration.k8s.io", "v1", "APIService", "apiservices", false, {}, {}, {"api-extensions"}},
+      {"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, {},
+       {}, {"api-extensions"}},
+      {"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, {},
+       {}, {"api-extensions"}},
+      {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, {}, kCreateOnly, {}},
+      {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", true, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, {}, kCreateOnly, {}},
+      {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, {}, kCreateOnly, {}},
+      {"certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, {"csr"}, {}, {}},
+      {"coordination.k8s.io", "v1", "Lease", "leases", true, {}, {}, {}},
+      {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, {}, {}, {}},
+      {"events.k8s.io", "v1", "Event", "events", true, {"ev"}, {}, {}},
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "FlowSchema", "flowschemas", false, {}, {}, {}},
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, {},
+       {}, {}},
+      {"node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", false, {}, {}, {}},
+      {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, {"pc"}, {}, {}},
+  };
+  return kinds;
+}
+
+const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+const std::vector<std::string>& verbs_of(const KubeKind& k) { return k.verbs.empty() ? kAllVerbs : k.verbs; }
+
+/// Kubernetes' version priority: v1 > v1beta2 > v1beta1 > v1alpha1 > anything else (by name).
+std::tuple<int, int, int, std::string> version_priority(const std::string& v) {
+  int major = 0, minor = 0, stability = 0;
+  char kind[8] = {0};
+  if (std::sscanf(v.c_str(), "v%d%7[a-z]%d", &major, kind, &minor) >= 1) {
+    const std::string k = kind;
+    stability = k.empty() ? 3 : k == "beta" ? 2 : k == "alpha" ? 1 : 0;
+    if (stability == 0) major = minor = 0;
+  }
+  return {stability, major, minor, v};
+}
+
+/// The kinds a CustomResourceDefinition adds, one per served version.
+std::vector<KubeKind> crd_kinds(const json& crd) {
+  std::vector<KubeKind> out;
+  const json spec = spec_of(crd);
+  if (!spec.contains("names") || !spec.contains("versions")) return out;
+  for (const auto& v : spec["versions"]) {
+    if (!v.value("served", true)) continue;
+    KubeKind k{spec.value("group", ""),
+               v.value("name", ""),
+               spec["names"].value("kind", ""),
+               spec["names"].value("plural", ""),
+               spec.value("scope", "Namespaced") == "Namespaced",
+               {},
+               {},
+               {}};
+    if (spec["names"].contains("shortNames") && spec["names"]["shortNames"].is_array())
+      for (const auto& s : spec["names"]["shortNames"])
+        if (s.is_string()) k.short_names.push_back(s.get<std::string>());
+    if (spec["names"].contains("categories") && spec["names"]["categories"].is_array())
+      for (const auto& c : spec["names"]["categories"])
+        if (c.is_string()) k.categories.push_back(c.get<std::string>());
+    out.push_back(k);
+  }
+  return out;
+}
+
+
+}  // namespace kube_kinds
+
+using namespace kube_kinds;
+
+std::string KubeKind::singular() const {
+  std::string s = lower(kind);
+  return group.empty() ? s : s + "." + group;
+}
+
+bool kube_builtin_kind(const std::string& kind) {
+  static const std::set<std::string> names = [] {
+    std::set<std::string> out;
+    for (const auto& k : builtin_kinds()) out.insert(k.kind);
+    return out;
+  }();
+  return names.count(kind) > 0;
+}
+
+std::vector<KubeKind> KubeCluster::served_kinds() const {
+  std::vector<KubeKind> all = builtin_kinds();
+  for (const auto& [key, crd] : store_)
+    if (std::get<0>(key) == "CustomResourceDefinition")
+      for (auto& k : crd_kinds(crd)) all.push_back(std::move(k));
+  return all;
+}
+
+std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, const std::string& kind) const {
+  for (const auto& k : served_kinds())
+    if (k.kind == kind && k.api_version() == api_version) return k;
+  return std::nullopt;
+}
+
+std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) const {
+  std::vector<KubeKind> all = builtin_kinds();
+  for (const auto& [key, crd] : store_)
+    if (std::get<0>(key) == "CustomResourceDefinition") {
+      auto ks = crd_kinds(crd);
+      if (ks.empty()) continue;
+      // the preferred version, as discovery lists it
+      all.push_back(*std::max_element(ks.begin(), ks.end(), [](const KubeKind& a, const KubeKind& b) {
+        return version_priority(a.version) < version_priority(b.version);
+      }));
+    }
+  const std::string n = lower(name);
+  for (const auto& k : all) {
+    std::vector<std::string> names = {k.plural, lower(k.kind), k.resource(), k.singular(), k.plural + "." + k.version + "." + k.group};
+    names.insert(names.end(), k.short_names.begin(), k.short_names.end());
+    if (std::find(names.begin(), names.end(), n) != names.end()) return k;
+  }
+  return std::nullopt;
+}
+
+}  // namespace drctl::sim

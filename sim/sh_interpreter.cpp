@@ -1,0 +1,563 @@
+// The sh interpreter of a simulated host: runs the tree sh_syntax parses — expansions, variables
+// and the environment, redirections, pipelines, if/and-or/groups/subshells, set -e/-u/-o pipefail
+// and the builtins — and hands each simple command to SimHost::exec (coreutils.cpp).
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "sim/host.hpp"
+#include "sim/host_paths.hpp"
+#include "sim/sh_syntax.hpp"
+
+namespace drctl::sim {
+
+using sh::assignment;
+using sh::is_name;
+using sh::Node;
+using sh::NodeP;
+using sh::Redir;
+using sh::skip_parens;
+using sh::SyntaxError;
+using sh::Unsupported;
+
+namespace {
+
+/// Where a command's stdout or stderr goes.
+struct Sink {
+  enum Kind { Out, Err, Null, File } kind = Out;
+  std::string path, shown;  // File: the file, and how the script named it
+};
+
+}  // namespace
+
+// --- the interpreter ---------------------------------------------------------------------------
+
+struct SimHost::Shell {
+  SimHost& host;
+  std::map<std::string, std::string> vars;
+  std::set<std::string> exported;
+  int last = 0;  // $?
+  bool exiting = false, errexit = false, nounset = false, pipefail = false;
+  int condition = 0;  // inside an if's condition or a tested && / || part: set -e does not apply
+  int substituted = 0;  // the status of the last $(…)
+  std::string umask = "0022";
+
+  using Out = Result;
+  struct Failed {
+    Out result;
+  };
+
+  explicit Shell(SimHost& h) : host(h) {}
+
+  Out run_script(const std::string& script, const std::string& in) {
+    try {
+      const NodeP root = sh::parse(script);
+      return exec(*root, in);
+    } catch (const SyntaxError& e) {
+      return {2, "", "sh: 1: " + e.message + "\n"};
+    } catch (const Unsupported& u) {
+      return {2, "", "sim: " + host.name_ + ": sh: " + u.what + " not modelled\n"};
+    }
+  }
+
+  Out exec(const Node& n, const std::string& in) {
+    switch (n.type) {
+      case Node::List: {
+        Out o;
+        for (const auto& part : n.parts) {
+          if (exiting) break;
+          Out r = exec(*part, in);
+          o.out += r.out;
+          o.err += r.err;
+          o.code = r.code;
+        }
+        return o;
+      }
+      case Node::AndOr: {
+        Out o;
+        for (std::size_t i = 0; i < n.parts.size(); ++i) {
+          if (exiting) break;
+          if (i > 0 && ((n.ops[i - 1] == "&&") != (o.code == 0))) continue;
+          const bool tested = i + 1 < n.parts.size();
+          if (tested) ++condition;
+          Out r = exec(*n.parts[i], in);
+          if (tested) --condition;
+          o.out += r.out;
+          o.err += r.err;
+          o.code = r.code;
+          if (!tested && r.code != 0 && errexit && condition == 0 && !n.parts[i]->negate) exiting = true;
+        }
+        return o;
+      }
+      case Node::Pipeline: {
+        Out o;
+        std::string data = in;
+        int failed = 0;
+        for (std::size_t i = 0; i < n.parts.size(); ++i) {
+          Out r = exec(*n.parts[i], data);
+          o.err += r.err;
+          if (i + 1 == n.parts.size())
+            o.out += r.out;
+          else
+            data = std::move(r.out);
+          if (r.code != 0) failed = r.code;
+          o.code = r.code;
+          if (exiting) break;
+        }
+        if (pipefail && o.code == 0) o.code = failed;
+        if (n.negate) o.code = o.code == 0 ? 1 : 0;
+        last = o.code;
+        return o;
+      }
+      case Node::If:
+        return redirected(n, in, [&](const std::string& input) {
+          Out o;
+          std::size_t i = 0;
+          for (; i + 1 < n.parts.size(); i += 2) {
+            ++condition;
+            Out c = exec(*n.parts[i], input);
+            --condition;
+            o.out += c.out;
+            o.err += c.err;
+            if (exiting) return o;
+            if (c.code == 0) {
+              Out b = exec(*n.parts[i + 1], input);
+              o.out += b.out;
+              o.err += b.err;
+              o.code = b.code;
+              return o;
+            }
+          }
+          o.code = 0;
+          if (i < n.parts.size()) {  // else
+            Out b = exec(*n.parts[i], input);
+            o.out += b.out;
+            o.err += b.err;
+            o.code = b.code;
+          }
+          return o;
+        });
+      case Node::Group:
+        return redirected(n, in, [&](const std::string& input) { return exec(*n.parts[0], input); });
+      case Node::Subshell:
+        return redirected(n, in, [&](const std::string& input) {
+          Shell sub = *this;
+          sub.exiting = false;
+          const std::string cwd = host.cwd_;
+          Out o = sub.exec(*n.parts[0], input);
+          host.cwd_ = cwd;
+          last = o.code;
+          return o;
+        });
+      case Node::Simple:
+        return simple(n, in);
+    }
+    return {};
+  }
+
+  /// A compound command with its redirections.
+  template <typename Fn>
+  Out redirected(const Node& n, const std::string& in, Fn&& body) {
+    Out o;
+    Sink sinks[3];
+    std::optional<std::string> input;
+    Files pending;
+    try {
+      if (!open(n.redirs, sinks, input, pending, o)) return o;
+    } catch (const Failed& f) {
+      exiting = true;
+      return f.result;
+    }
+    Out r = body(input ? *input : in);
+    deliver(sinks, pending, r, o);
+    last = o.code;
+    return o;
+  }
+
+  // --- expansion ----------------------------------------------------------------------------
+
+  /// $(…): the script's output without its trailing newlines; its stderr goes to `err`.
+  std::string substitute(const std::string& script, std::string& err) {
+    Shell sub = *this;
+    sub.exiting = false;
+    const std::string cwd = host.cwd_;
+    Out r = sub.run_script(script, "");
+    host.cwd_ = cwd;
+    err += r.err;
+    substituted = r.code;
+    std::string out = r.out;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+
+  std::string parameter(const std::string& name, std::string& err) {
+    if (name == "?") return std::to_string(last);
+    if (name == "$") return "4242";
+    if (name == "#") return "0";
+    if (name == "0") return "sh";
+    if (name == "@" || name == "*" || (name.size() == 1 && std::isdigit(static_cast<unsigned char>(name[0])))) return "";
+    auto it = vars.find(name);
+    if (it != vars.end()) return it->second;
+    if (nounset) throw Failed{{2, "", err + "sh: 1: " + name + ": parameter not set\n"}};
+    return "";
+  }
+
+  /// The expansion starting at raw[i] == '$' (or '`'); advances i past it.
+  std::string dollar(const std::string& raw, std::size_t& i, std::string& err) {
+    if (raw[i] == '`') {
+      auto close = raw.find('`', i + 1);
+      std::string script = raw.substr(i + 1, close - i - 1);
+      i = close + 1;
+      return substitute(script, err);
+    }
+    const std::size_t n = raw.size();
+    if (i + 1 >= n) {
+      ++i;
+      return "$";
+    }
+    const char c = raw[i + 1];
+    if (c == '(') {
+      const std::size_t end = skip_parens(raw, i + 1);
+      std::string script = raw.substr(i + 2, end - i - 3);
+      i = end;
+      return substitute(script, err);
+    }
+    if (c == '{') {
+      const std::size_t close = raw.find('}', i);
+      std::string body = raw.substr(i + 2, close - i - 2);
+      i = close + 1;
+      std::size_t op = 0;
+      while (op < body.size() && (std::isalnum(static_cast<unsigned char>(body[op])) || body[op] == '_')) ++op;
+      if (op == 0 && !body.empty() && std::strchr("?$#@*", body[0])) op = 1;
+      const std::string name = body.substr(0, op), rest = body.substr(op);
+      if (name.empty()) throw Failed{{2, "", err + "sh: 1: Bad substitution\n"}};
+      if (rest.empty()) return parameter(name, err);
+      const bool colon = rest[0] == ':';
+      const std::string kind = rest.substr(colon ? 1 : 0, 1), word = rest.substr(colon ? 2 : 1);
+      auto it = vars.find(name);
+      const bool unset = it == vars.end(), empty = unset || it->second.empty();
+      const bool use_word = colon ? empty : unset;
+      const std::string value = unset ? "" : it->second;
+      if (kind == "-") return use_word ? join(expand(word, false, err)) : value;
+      if (kind == "=") {
+        if (!use_word) return value;
+        vars[name] = join(expand(word, false, err));
+        return vars[name];
+      }
+      if (kind == "+") return use_word ? "" : join(expand(word, false, err));
+      throw Failed{{2, "", err + "sh: 1: Bad substitution\n"}};
+    }
+    if (std::strchr("?$#@*0123456789", c)) {
+      i += 2;
+      return parameter(std::string(1, c), err);
+    }
+    std::size_t end = i + 1;
+    while (end < n && (std::isalnum(static_cast<unsigned char>(raw[end])) || raw[end] == '_')) ++end;
+    if (end == i + 1 || std::isdigit(static_cast<unsigned char>(raw[i + 1]))) {
+      ++i;
+      return "$";
+    }
+    std::string name = raw.substr(i + 1, end - i - 1);
+    i = end;
+    return parameter(name, err);
+  }
+
+  static std::string join(const std::vector<std::string>& fields) {
+    std::string out;
+    for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? " " : "") + fields[i];
+    return out;
+  }
+
+  /// A word's fields after quote removal and expansion; unquoted expansions are split on blanks
+  /// when `split` (command words), not in assignments and redirections.
+  std::vector<std::string> expand(const std::string& raw, bool split, std::string& err) {
+    std::vector<std::string> fields;
+    std::string cur;
+    bool have = false;
+    auto unquoted = [&](const std::string& text) {
+      if (!split) {
+        cur += text;
+        have = have || !text.empty();
+        return;
+      }
+      for (char c : text) {
+        if (c == ' ' || c == '\t' || c == '\n') {
+          if (have) fields.push_back(std::move(cur));
+          cur.clear();
+          have = false;
+        } else {
+          cur += c;
+          have = true;
+        }
+      }
+    };
+    for (std::size_t i = 0; i < raw.size();) {
+      const char c = raw[i];
+      if (c == '\\') {
+        if (i + 1 < raw.size() && raw[i + 1] != '\n') cur += raw[i + 1];
+        have = true;
+        i += 2;
+      } else if (c == '\'') {
+        auto close = raw.find('\'', i + 1);
+        cur += raw.substr(i + 1, close - i - 1);
+        have = true;
+        i = close + 1;
+      } else if (c == '"') {
+        have = true;
+        for (++i; i < raw.size() && raw[i] != '"';) {
+          if (raw[i] == '\\' && i + 1 < raw.size()) {
+            const char e = raw[i + 1];
+            if (e == '\n') {
+            } else if (std::strchr("$`\"\\", e)) {
+              cur += e;
+            } else {
+              cur += '\\';
+              cur += e;
+            }
+            i += 2;
+          } else if (raw[i] == '$' || raw[i] == '`') {
+            cur += dollar(raw, i, err);
+          } else {
+            cur += raw[i++];
+          }
+        }
+        ++i;
+      } else if (c == '$' || c == '`') {
+        unquoted(dollar(raw, i, err));
+      } else {
+        cur += c;
+        have = true;
+        ++i;
+      }
+    }
+    if (have || !cur.empty()) fields.push_back(std::move(cur));
+    return fields;
+  }
+
+  // --- redirections -------------------------------------------------------------------------
+
+  /// Sets up `redirs`; false (with the shell's message in `o`) when one cannot be opened.
+  struct Pending {
+    bool append = false;
+    std::string data, shown;
+  };
+  using Files = std::map<std::string, Pending>;  // the files a command's output is redirected to
+
+  bool open(const std::vector<Redir>& redirs, Sink (&sinks)[3], std::optional<std::string>& input, Files& files,
+            Out& o) {
+    sinks[1] = {Sink::Out, "", ""};
+    sinks[2] = {Sink::Err, "", ""};
+    for (const auto& r : redirs) {
+      const std::string target = join(expand(r.word, false, o.err));
+      auto fail = [&](const std::string& why) {
+        o.code = 1;
+        o.err += "sh: " + target + ": " + why + "\n";
+        last = 1;
+        return false;
+      };
+      if (r.op == ">&" || r.op == "<&") {
+        if (target == "-") {
+          if (r.fd == 1 || r.fd == 2) sinks[r.fd] = {Sink::Null, "", ""};
+        } else if (target == "1" || target == "2") {
+          if (r.fd == 1 || r.fd == 2) sinks[r.fd] = sinks[target[0] - '0'];
+        } else if (target != "0") {
+          o.code = 2;
+          o.err += "sh: 1: Syntax error: Bad fd number\n";
+          return false;
+        }
+        continue;
+      }
+      if (r.op == "<") {
+        if (target == "/dev/null") {
+          input = "";
+          continue;
+        }
+        const std::string path = host.absolute(target);
+        if (host.is_dir(path)) return fail("Is a directory");
+        auto it = host.files_.find(path);
+        if (it == host.files_.end()) return fail("No such file or directory");
+        if (r.fd == 0) input = it->second.content;
+        continue;
+      }
+      Sink s;
+      if (target == "/dev/null") {
+        s.kind = Sink::Null;
+      } else if (target == "/dev/stderr") {
+        s = sinks[2];
+      } else if (target == "/dev/stdout") {
+        s = sinks[1];
+      } else {
+        const std::string path = host.absolute(target);
+        if (host.is_dir(path)) return fail("Is a directory");
+        if (!host.is_dir(parent_of(path))) return fail("No such file or directory");
+        s = {Sink::File, path, target};
+        files[path].append = r.op == ">>";
+        files[path].shown = target;
+      }
+      if (r.fd == 1 || r.fd == 2) sinks[r.fd] = s;
+    }
+    return true;
+  }
+
+  /// Hands a command's output to its sinks; the files are written once, opened (truncated) or not.
+  void deliver(const Sink (&sinks)[3], Files& files, const Out& r, Out& o) {
+    o.code = r.code;
+    for (int fd : {1, 2}) {
+      const std::string& data = fd == 1 ? r.out : r.err;
+      const Sink& s = sinks[fd];
+      if (s.kind == Sink::Out) o.out += data;
+      if (s.kind == Sink::Err) o.err += data;
+      if (s.kind == Sink::File) files[s.path].data += data;
+    }
+    for (auto& [path, p] : files) {
+      auto it = host.files_.find(path);
+      const std::string before = it == host.files_.end() || !p.append ? "" : it->second.content;
+      std::string why;
+      if (!host.store(path, before + p.data, it == host.files_.end() ? 0644 : it->second.mode, &why)) {
+        o.code = 1;
+        o.err += "sh: " + p.shown + ": " + why + "\n";
+      }
+    }
+  }
+
+  // --- simple commands and builtins ---------------------------------------------------------
+
+  Out simple(const Node& n, const std::string& in) {
+    Out o;
+    try {
+      std::vector<std::pair<std::string, std::string>> assigns;
+      std::size_t k = 0;
+      substituted = 0;  // an assignment alone exits with its last command substitution's status
+      for (; k < n.words.size(); ++k) {
+        auto a = assignment(n.words[k]);
+        if (!a) break;
+        assigns.emplace_back(a->first, join(expand(a->second, false, o.err)));
+      }
+      std::vector<std::string> argv;
+      for (; k < n.words.size(); ++k)
+        for (auto& f : expand(n.words[k], true, o.err)) argv.push_back(std::move(f));
+      Sink sinks[3];
+      std::optional<std::string> input;
+      Files pending;
+      if (!open(n.redirs, sinks, input, pending, o)) return o;
+      Out r;
+      if (argv.empty()) {
+        for (const auto& [name, value] : assigns) vars[name] = value;
+        r.code = substituted;
+      } else {
+        r = command(argv, input ? *input : in, assigns);
+      }
+      deliver(sinks, pending, r, o);
+    } catch (const Failed& f) {
+      o = f.result;
+      exiting = true;  // a shell error in a non-interactive shell ends the script
+    }
+    last = o.code;
+    return o;
+  }
+
+  Out command(const std::vector<std::string>& argv, const std::string& in,
+              const std::vector<std::pair<std::string, std::string>>& assigns) {
+    const std::string& cmd = argv[0];
+    if (cmd == ":") return {};
+    if (cmd == "exit") {
+      exiting = true;
+      return {argv.size() > 1 ? std::atoi(argv[1].c_str()) & 255 : last, "", ""};
+    }
+    if (cmd == "cd") {
+      const std::string dir = argv.size() > 1 ? host.absolute(argv[1]) : "/root";
+      if (!host.is_dir(dir)) return {2, "", "sh: 1: cd: can't cd to " + (argv.size() > 1 ? argv[1] : dir) + "\n"};
+      host.cwd_ = dir;
+      return {};
+    }
+    if (cmd == "export" || cmd == "unset") {
+      for (std::size_t i = 1; i < argv.size(); ++i) {
+        if (argv[i] == "-p" || argv[i] == "-v" || argv[i] == "-f") continue;
+        auto a = assignment(argv[i]);
+        const std::string name = a ? a->first : argv[i];
+        if (!is_name(name)) return {2, "", "sh: 1: " + cmd + ": " + argv[i] + ": bad variable name\n"};
+        if (cmd == "unset") {
+          vars.erase(name);
+          exported.erase(name);
+          continue;
+        }
+        if (a) vars[name] = a->second;
+        exported.insert(name);
+      }
+      return {};
+    }
+    if (cmd == "set") {
+      for (std::size_t i = 1; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if ((a == "-o" || a == "+o") && i + 1 < argv.size()) {
+          const std::string opt = argv[++i];
+          if (opt == "pipefail") pipefail = a == "-o";
+          else if (opt == "errexit") errexit = a == "-o";
+          else if (opt == "nounset") nounset = a == "-o";
+          else return {2, "", "sim: " + host.name_ + ": set: option '" + opt + "' not modelled\n"};
+          continue;
+        }
+        if (a.size() < 2 || (a[0] != '-' && a[0] != '+'))
+          return {2, "", "sim: " + host.name_ + ": set: positional parameters not modelled\n"};
+        for (char c : a.substr(1)) {
+          if (c == 'e') errexit = a[0] == '-';
+          else if (c == 'u') nounset = a[0] == '-';
+          else return {2, "", "sim: " + host.name_ + ": set: option '" + std::string(1, a[0]) + c + "' not modelled\n"};
+        }
+      }
+      return {};
+    }
+    if (cmd == "umask") {
+      if (argv.size() == 1) return {0, umask + "\n", ""};
+      umask = argv[1];
+      return {};
+    }
+    if (cmd == "command") {
+      std::size_t i = 1;
+      if (i < argv.size() && (argv[i] == "-v" || argv[i] == "-V")) {
+        const bool verbose = argv[i] == "-V";
+        Out o;
+        for (++i; i < argv.size(); ++i) {
+          const std::string where = host.which(argv[i]);
+          if (where.empty()) {
+            o.code = 127;
+            if (verbose) o.err += argv[i] + ": not found\n";
+            continue;
+          }
+          o.out += verbose ? argv[i] + " is " + (where == argv[i] ? "a shell builtin" : where) + "\n" : where + "\n";
+        }
+        if (!verbose && o.code == 127) o.code = 1;
+        return o;
+      }
+      if (i < argv.size() && argv[i] == "-p") ++i;
+      if (i >= argv.size()) return {};
+      return command({argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end()}, in, assigns);
+    }
+    Env env;
+    for (const auto& name : exported)
+      if (auto it = vars.find(name); it != vars.end()) env[name] = it->second;
+    for (const auto& [name, value] : assigns) env[name] = value;
+    return host.exec(argv, in, env);
+  }
+};
+
+world::CommandResult SimHost::run(const world::Command& command) {
+  world::CommandResult r;
+  engine_.log(name_, "command", {{"script", command.script}});
+  cwd_ = command.cwd.empty() ? "/" : absolute(command.cwd);
+  Shell sh(*this);
+  for (const auto& [k, v] : command.env) {
+    sh.vars[k] = v;
+    sh.exported.insert(k);
+  }
+  Result res = sh.run_script(command.script, command.stdin_data);
+  r.out = std::move(res.out);
+  r.err = std::move(res.err);
+  r.exit_code = res.code;
+  return r;
+}
+
+}  // namespace drctl::sim

@@ -1,0 +1,311 @@
+// The sh lexer and parser: words with their quoting kept for the interpreter to expand,
+// operators, IO numbers, and the tree of lists, and-or lists, pipelines and compound commands.
+#include "sim/sh_syntax.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <set>
+
+namespace drctl::sim::sh {
+
+bool is_name(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+/// "NAME=value" as a shell assignment word (NAME, value), if it is one.
+std::optional<std::pair<std::string, std::string>> assignment(const std::string& word) {
+  auto eq = word.find('=');
+  if (eq == std::string::npos || !is_name(word.substr(0, eq))) return std::nullopt;
+  return std::pair(word.substr(0, eq), word.substr(eq + 1));
+}
+
+namespace {
+
+enum class Tok { Word, Op, Newline, End };
+struct Token {
+  Tok type;
+  std::string text;
+  int fd = -1;  // an IO number before a redirection operator ("2>")
+};
+
+/// Index just past the quoted string starting at s[i] (' or ").
+std::size_t skip_quoted(const std::string& s, std::size_t i) {
+  const char q = s[i];
+  if (q == '\'') {
+    auto close = s.find('\'', i + 1);
+    if (close == std::string::npos) throw SyntaxError{"Syntax error: Unterminated quoted string"};
+    return close + 1;
+  }
+  for (++i; i < s.size();) {
+    if (s[i] == '\\') {
+      i += 2;
+    } else if (s[i] == '"') {
+      return i + 1;
+    } else if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '(') {
+      i = skip_parens(s, i + 1);
+    } else if (s[i] == '`') {
+      auto close = s.find('`', i + 1);
+      if (close == std::string::npos) throw SyntaxError{"Syntax error: EOF in backquote substitution"};
+      i = close + 1;
+    } else {
+      ++i;
+    }
+  }
+  throw SyntaxError{"Syntax error: Unterminated quoted string"};
+}
+
+}  // namespace
+
+/// Index just past the `)` that closes the `(` at s[open].
+std::size_t skip_parens(const std::string& s, std::size_t open) {
+  int depth = 1;
+  for (std::size_t i = open + 1; i < s.size();) {
+    const char c = s[i];
+    if (c == '\'' || c == '"') {
+      i = skip_quoted(s, i);
+    } else if (c == '\\') {
+      i += 2;
+    } else {
+      if (c == '(') ++depth;
+      if (c == ')' && --depth == 0) return i + 1;
+      ++i;
+    }
+  }
+  throw SyntaxError{"Syntax error: end of file unexpected (expecting \")\")"};
+}
+
+namespace {
+
+std::vector<Token> lex(const std::string& s) {
+  static const char* kOps[] = {"&&", "||", ";;", "<<", ">>", ">&", "<&", ">|", "<>", ";", "|", "&", "(", ")", "<", ">"};
+  std::vector<Token> out;
+  int pending_fd = -1;
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\r') {
+      ++i;
+      continue;
+    }
+    if (c == '\\' && i + 1 < n && s[i + 1] == '\n') {
+      i += 2;
+      continue;
+    }
+    if (c == '#') {
+      while (i < n && s[i] != '\n') ++i;
+      continue;
+    }
+    if (c == '\n') {
+      out.push_back({Tok::Newline, "\n"});
+      ++i;
+      continue;
+    }
+    bool op = false;
+    for (const char* o : kOps) {
+      const std::size_t len = std::strlen(o);
+      if (s.compare(i, len, o) == 0) {
+        out.push_back({Tok::Op, o, pending_fd});
+        pending_fd = -1;
+        i += len;
+        op = true;
+        break;
+      }
+    }
+    if (op) continue;
+    const std::size_t start = i;
+    while (i < n) {
+      const char w = s[i];
+      if (std::strchr(" \t\r\n;&|<>()", w)) break;
+      if (w == '\\') {
+        i = std::min(n, i + 2);
+      } else if (w == '\'' || w == '"') {
+        i = skip_quoted(s, i);
+      } else if (w == '$' && i + 1 < n && s[i + 1] == '(') {
+        i = skip_parens(s, i + 1);
+      } else if (w == '$' && i + 1 < n && s[i + 1] == '{') {
+        auto close = s.find('}', i);
+        if (close == std::string::npos) throw SyntaxError{"Syntax error: Missing '}'"};
+        i = close + 1;
+      } else if (w == '`') {
+        auto close = s.find('`', i + 1);
+        if (close == std::string::npos) throw SyntaxError{"Syntax error: EOF in backquote substitution"};
+        i = close + 1;
+      } else {
+        ++i;
+      }
+    }
+    std::string word = s.substr(start, i - start);
+    if (i < n && (s[i] == '<' || s[i] == '>') && word.size() == 1 && std::isdigit(static_cast<unsigned char>(word[0]))) {
+      pending_fd = word[0] - '0';
+      continue;
+    }
+    out.push_back({Tok::Word, std::move(word)});
+  }
+  out.push_back({Tok::End, ""});
+  return out;
+}
+
+
+class Parser {
+ public:
+  explicit Parser(std::vector<Token> tokens) : t_(std::move(tokens)) {}
+  NodeP script() {
+    NodeP l = list({}, false);
+    if (peek().type != Tok::End) throw unexpected();
+    return l;
+  }
+
+ private:
+  const Token& peek() const { return t_[i_]; }
+  bool word_is(const char* w) const { return peek().type == Tok::Word && peek().text == w; }
+  bool op_is(const char* o) const { return peek().type == Tok::Op && peek().text == o; }
+  void skip_newlines() {
+    while (peek().type == Tok::Newline) ++i_;
+  }
+  SyntaxError unexpected() const {
+    if (peek().type == Tok::End) return {"Syntax error: end of file unexpected"};
+    if (peek().type == Tok::Newline) return {"Syntax error: newline unexpected"};
+    return {"Syntax error: \"" + peek().text + "\" unexpected"};
+  }
+  void expect_word(const char* w) {
+    if (!word_is(w)) {
+      if (peek().type == Tok::End) throw SyntaxError{std::string("Syntax error: end of file unexpected (expecting \"") + w + "\")"};
+      throw SyntaxError{"Syntax error: \"" + peek().text + "\" unexpected (expecting \"" + w + "\")"};
+    }
+    ++i_;
+  }
+  static NodeP make(Node::Type type) {
+    auto n = std::make_shared<Node>();
+    n->type = type;
+    return n;
+  }
+  NodeP list(const std::set<std::string>& stop, bool in_parens) {
+    NodeP node = make(Node::List);
+    for (;;) {
+      skip_newlines();
+      if (peek().type == Tok::End) break;
+      if (peek().type == Tok::Word && stop.count(peek().text)) break;
+      if (in_parens && op_is(")")) break;
+      node->parts.push_back(and_or());
+      if (op_is(";")) {
+        ++i_;
+        continue;
+      }
+      if (peek().type == Tok::Newline) continue;
+      if (op_is("&")) throw Unsupported{"background jobs (&)"};
+      break;
+    }
+    return node;
+  }
+  NodeP and_or() {
+    NodeP node = make(Node::AndOr);
+    node->parts.push_back(pipeline());
+    while (op_is("&&") || op_is("||")) {
+      node->ops.push_back(t_[i_++].text);
+      skip_newlines();
+      node->parts.push_back(pipeline());
+    }
+    return node;
+  }
+  NodeP pipeline() {
+    NodeP node = make(Node::Pipeline);
+    if (word_is("!")) {
+      ++i_;
+      node->negate = true;
+    }
+    node->parts.push_back(command());
+    while (op_is("|")) {
+      ++i_;
+      skip_newlines();
+      node->parts.push_back(command());
+    }
+    return node;
+  }
+  bool at_redirect() const {
+    if (peek().type != Tok::Op) return false;
+    static const std::set<std::string> ops = {">", ">>", "<", ">&", "<&", ">|", "<>", "<<"};
+    return ops.count(peek().text) > 0;
+  }
+  Redir redirect() {
+    const Token op = t_[i_++];
+    if (op.text == "<<") throw Unsupported{"here-documents (<<)"};
+    if (peek().type != Tok::Word) throw unexpected();
+    Redir r;
+    r.op = op.text == "<>" ? "<" : op.text == ">|" ? ">" : op.text;
+    r.fd = op.fd >= 0 ? op.fd : (op.text[0] == '<' ? 0 : 1);
+    r.word = t_[i_++].text;
+    return r;
+  }
+  NodeP command() {
+    static const std::set<std::string> loops = {"for", "while", "until", "case", "select", "function"};
+    static const std::set<std::string> misplaced = {"then", "elif", "else", "fi", "do", "done", "}", "esac"};
+    NodeP node;
+    if (word_is("if")) {
+      node = if_clause();
+    } else if (word_is("{")) {
+      ++i_;
+      node = make(Node::Group);
+      node->parts.push_back(list({"}"}, false));
+      expect_word("}");
+    } else if (op_is("(")) {
+      ++i_;
+      node = make(Node::Subshell);
+      node->parts.push_back(list({}, true));
+      if (!op_is(")")) throw SyntaxError{"Syntax error: end of file unexpected (expecting \")\")"};
+      ++i_;
+    } else if (peek().type == Tok::Word && loops.count(peek().text)) {
+      throw Unsupported{"`" + peek().text + "`"};
+    } else if (peek().type == Tok::Word && misplaced.count(peek().text)) {
+      throw unexpected();
+    } else {
+      return simple();
+    }
+    while (at_redirect()) node->redirs.push_back(redirect());
+    return node;
+  }
+  NodeP simple() {
+    NodeP node = make(Node::Simple);
+    for (;;) {
+      if (peek().type == Tok::Word)
+        node->words.push_back(t_[i_++].text);
+      else if (at_redirect())
+        node->redirs.push_back(redirect());
+      else
+        break;
+    }
+    if (node->words.empty() && node->redirs.empty()) throw unexpected();
+    return node;
+  }
+  NodeP if_clause() {
+    ++i_;
+    NodeP node = make(Node::If);
+    node->parts.push_back(list({"then"}, false));
+    expect_word("then");
+    node->parts.push_back(list({"elif", "else", "fi"}, false));
+    while (word_is("elif")) {
+      ++i_;
+      node->parts.push_back(list({"then"}, false));
+      expect_word("then");
+      node->parts.push_back(list({"elif", "else", "fi"}, false));
+    }
+    if (word_is("else")) {
+      ++i_;
+      node->parts.push_back(list({"fi"}, false));
+    }
+    expect_word("fi");
+    return node;
+  }
+
+  std::vector<Token> t_;
+  std::size_t i_ = 0;
+};
+
+
+}  // namespace
+
+NodeP parse(const std::string& script) { return Parser(lex(script)).script(); }
+
+}  // namespace drctl::sim::sh

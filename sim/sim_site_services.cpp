@@ -1,0 +1,213 @@
+// The site's services as the machines meet them: pfSense's configuration applied (interfaces,
+// DHCP), DHCP on the wire, names through pfSense's host overrides, files fetched over TFTP, NFS
+// and HTTP from the PXE server, and services stopped or started (a fault).
+#include "sim/sim_world.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "sim/ipv4_text.hpp"
+#include "sim/sim_machine.hpp"
+
+namespace drctl::sim {
+
+using json = nlohmann::json;
+using world::Duration;
+
+namespace {
+
+bool is_ip_literal(const std::string& s) {
+  return !s.empty() && (s.find(':') != std::string::npos ||
+                        s.find_first_not_of("0123456789.") == std::string::npos);
+}
+
+std::string value_of(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + "=", 0) != 0) continue;
+    std::string v = line.substr(key.size() + 1);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return "";
+}
+
+/// Is `ip` allowed by an /etc/exports client spec ("*", "10.0.20.0/24", "10.0.20.11")?
+bool client_matches(const std::string& spec, const std::string& ip) {
+  if (spec == "*") return true;
+  const auto slash = spec.find('/');
+  try {
+    if (slash == std::string::npos) return ipv4_or_throw(spec) == ipv4_or_throw(ip);
+    const int bits = std::stoi(spec.substr(slash + 1));
+    const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t(0) << (32 - bits);
+    return (ipv4_or_throw(spec.substr(0, slash)) & mask) == (ipv4_or_throw(ip) & mask);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+// ---- pfSense ------------------------------------------------------------------------------
+
+std::string SimWorld::pf_interface_of(const std::string& segment) const {
+  if (!pf_config_) return "";
+  const Machine& pf = *machines_.at(pf_machine_);
+  for (const auto& i : pf_config_->interfaces) {
+    if (i.device.rfind("vmx", 0) != 0) continue;
+    const std::size_t n = std::stoul(i.device.substr(3));
+    if (n < pf.spec.nics.size() && pf.spec.nics[n].network == segment) return i.name;
+  }
+  return "";
+}
+
+void SimWorld::apply_pfsense_config(Machine& m) {
+  pf_machine_ = m.name;
+  for (std::size_t i = 0; i < m.spec.nics.size(); ++i) net_.clear_addresses(m.name, nic_id(i));
+  pf_dhcp_.reset();
+  pf_config_.reset();
+  const auto xml = m.system->get_file("/cf/conf/config.xml");
+  if (!xml) return problem(m, "pfSense: /cf/conf/config.xml is missing");
+  try {
+    pf_config_ = parse_pfsense_config(*xml);
+  } catch (const std::exception& e) {
+    return problem(m, std::string("pfSense: ") + e.what());
+  }
+  std::vector<DhcpScope> scopes;
+  for (const auto& i : pf_config_->interfaces) {
+    if (!i.enabled || i.device.rfind("vmx", 0) != 0) continue;
+    const std::size_t n = std::stoul(i.device.substr(3));
+    if (n >= m.spec.nics.size()) {
+      problem(m, "pfSense: interface " + i.name + " is on " + i.device + ", but the VM has only " +
+                     std::to_string(m.spec.nics.size()) + " NICs");
+      continue;
+    }
+    const std::string segment = m.spec.nics[n].network;
+    if (i.ipaddr == "dhcp") {
+      if (auto lease = dhcp(m.name, m.spec.nics[n].mac, segment); lease && assign(m, n, lease->ip))
+        if (!lease->router.empty()) net_.set_gateway(m.name, lease->router);
+    } else if (!i.ipaddr.empty() && !assign(m, n, i.ipaddr)) {
+      continue;  // pfSense's interface does not fit the wire: it serves nothing there
+    }
+    for (auto scope : pf_config_->dhcp)
+      if (scope.vlan == i.name) {
+        scope.vlan = segment;
+        scopes.push_back(scope);
+      }
+  }
+  pf_dhcp_ = std::make_unique<DhcpServer>(engine_, scopes);
+  net_.set_router(m.name, [this](const Flow& f) {
+    const std::string iface = pf_interface_of(f.in_segment);
+    if (!pf_config_ || iface.empty()) return Verdict{Verdict::block, "pfSense has no interface on " + f.in_segment};
+    auto v = evaluate(*pf_config_, iface, to_string(f.proto), f.src_ip, f.dst_ip, f.port);
+    return Verdict{v.action == "pass" ? Verdict::pass : v.action == "reject" ? Verdict::reject : Verdict::block,
+                   "pfSense: " + v.reason};
+  });
+  engine_.log(m.name, "config-applied", {{"interfaces", pf_config_->interfaces.size()}, {"dhcp_scopes", scopes.size()}, {"rules", pf_config_->rules.size()}});
+}
+
+// ---- DHCP, DNS, file service ------------------------------------------------------------------
+
+std::optional<Lease> SimWorld::dhcp(const std::string& node, const std::string& mac, const std::string& segment) {
+  last_dhcp_refusal_ = "no DHCP server answers on " + segment;
+  if (!net_.on_wire(node, segment)) {
+    last_dhcp_refusal_ = "the NIC on " + segment + " has no link";
+    return std::nullopt;
+  }
+  auto serves = [&](const std::string& server, const std::string& unit) {
+    const auto it = machines_.find(server);
+    if (it != machines_.end() && (it->second->state != "up" || !it->second->system || !it->second->system->service_active(unit)))
+      return false;
+    return net_.on_wire(server, segment);
+  };
+  if (pf_dhcp_ && !pf_interface_of(segment).empty()) {
+    if (!serves(pf_machine_, "dhcpd")) {
+      last_dhcp_refusal_ = "pfSense's DHCP service does not answer on " + segment;
+    } else {
+      auto lease = pf_dhcp_->request(mac, segment);
+      if (lease) return lease;
+      last_dhcp_refusal_ = pf_dhcp_->last_refusal();
+    }
+  }
+  for (const auto& [server, d] : physical_dhcp_) {
+    if (site_.machine(server)->network != segment || !serves(server, "dhcpd")) continue;
+    auto lease = d->request(mac, segment);
+    if (lease) return lease;
+    last_dhcp_refusal_ = d->last_refusal();
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> SimWorld::resolve_name(const std::string& name) {
+  if (is_ip_literal(name)) return {name};
+  if (const MachineModel* m = site_.machine(name); m && !m->address.empty()) return {m->address};
+  if (pf_config_)
+    for (const auto& h : pf_config_->dns_hosts)
+      if (h.host + "." + h.domain == name || (h.host == name)) return {h.ip};
+  return {};
+}
+
+Fetched SimWorld::fetch(const std::string& node, const Lease& lease, const Location& where) {
+  std::string ip = where.server;
+  if (!is_ip_literal(ip)) {
+    if (lease.dns.empty()) return {false, "", "cannot resolve " + where.server + ": the DHCP lease names no DNS server"};
+    auto dns = net_.connect(node, lease.dns, 53, Proto::udp);
+    if (dns.outcome != SimNetwork::Outcome::connected)
+      return {false, "", "cannot resolve " + where.server + ": DNS server " + lease.dns + ": " + dns.reason};
+    ip.clear();
+    if (dns.node == pf_machine_ && pf_config_)
+      for (const auto& h : pf_config_->dns_hosts)
+        if (h.host + "." + h.domain == where.server) ip = h.ip;
+    if (ip.empty()) return {false, "", "cannot resolve " + where.server + ": DNS server " + lease.dns + " has no record for it"};
+  }
+  const int port = where.scheme == "tftp" ? 69 : where.scheme == "nfs" ? 2049 : where.port ? where.port : 80;
+  const Proto proto = where.scheme == "tftp" ? Proto::udp : Proto::tcp;
+  auto reach = net_.connect(node, ip, port, proto);
+  if (reach.outcome != SimNetwork::Outcome::connected) return {false, "", where.scheme + " " + ip + ": " + reach.reason};
+  SimHost* server = system(reach.node);
+  if (!server) return {false, "", where.scheme + " " + ip + ": the server has no system"};
+  std::string file;
+  if (where.scheme == "tftp") {
+    std::string root = value_of(server->get_file("/etc/default/tftpd-hpa").value_or(""), "TFTP_DIRECTORY");
+    if (root.empty()) root = "/srv/tftp";
+    file = root + "/" + where.path;
+  } else if (where.scheme == "nfs") {
+    const std::string me = lease.ip;
+    bool exported = false;
+    std::istringstream exports(server->get_file("/etc/exports").value_or(""));
+    std::string line;
+    while (std::getline(exports, line)) {
+      std::istringstream words(line);
+      std::string dir, client;
+      if (!(words >> dir) || dir[0] == '#') continue;
+      const bool under = where.path == dir || where.path.rfind(dir.back() == '/' ? dir : dir + "/", 0) == 0;
+      while (under && words >> client)
+        if (client_matches(client.substr(0, client.find('(')), me)) exported = true;
+    }
+    if (!exported) return {false, "", "NFS " + where.server + ": " + where.path + " is not exported to " + me + " (/etc/exports)"};
+    file = where.path;
+  } else {
+    file = "/var/www/html" + where.path;
+  }
+  auto content = server->get_file(file);
+  if (!content) {
+    const std::string why = where.scheme == "tftp" ? "TFTP error 1: file not found" : where.scheme == "nfs" ? "NFS: no such file" : "HTTP 404";
+    return {false, "", why + ": " + where.path + " on " + where.server + " (" + reach.node + ":" + file + ")"};
+  }
+  return {true, *content, ""};
+}
+
+void SimWorld::set_service(const std::string& machine_name, const std::string& unit, bool running) {
+  SimHost* sys = system(machine_name);
+  if (!sys) throw std::runtime_error("sim: " + machine_name + " has no system to " + (running ? "start " : "stop ") + unit + " on");
+  if (unit == "kube-apiserver") {  // a static pod, not a unit: its port closes and opens
+    apiserver_stopped_ = !running;
+    engine_.log(machine_name, running ? "service-started" : "service-stopped", {{"unit", unit}});
+    if (running) return reconcile_cluster();
+    return net_.unlisten(machine_name, 6443, Proto::tcp);
+  }
+  sys->set_service(unit, running);
+}
+
+}  // namespace drctl::sim

@@ -1,0 +1,139 @@
+// `tar` on a simulated host: real tar bytes (pax, gzip optional) made and read with libarchive
+// in the simulated file system.
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <cstring>
+#include <memory>
+
+#include "sim/host.hpp"
+#include "sim/host_paths.hpp"
+
+namespace drctl::sim {
+
+namespace {
+
+std::string join_path(const std::string& dir, const std::string& rel) {
+  if (rel.empty() || rel == ".") return dir;
+  if (rel[0] == '/') return rel;
+  std::string r = rel.rfind("./", 0) == 0 ? rel.substr(2) : rel;
+  return dir == "/" ? "/" + r : dir + "/" + r;
+}
+
+la_ssize_t append_to_string(struct archive*, void* out, const void* buf, std::size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+}  // namespace
+
+/// tar -c|-x|-t [-z] [-v] -f FILE [-C DIR] [PATH…]: real tar bytes (pax, via libarchive) in the
+/// simulated file system, so an archive made here reads anywhere.
+SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::string& stdin_data) {
+  char mode = 0;
+  bool gzip = false;
+  std::string file, dir = "/";
+  std::vector<std::string> paths;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "-C" && i + 1 < argv.size()) {
+      dir = argv[++i];
+    } else if (a == "-f" && i + 1 < argv.size()) {
+      file = argv[++i];
+    } else if ((i == 1 || a[0] == '-') && a.find_first_not_of("-cxtzvfp") == std::string::npos) {
+      for (char c : a) {
+        if (c == 'c' || c == 'x' || c == 't') mode = c;
+        if (c == 'z') gzip = true;
+        if (c == 'f' && i + 1 < argv.size()) file = argv[++i];
+      }
+    } else if (a == "--format=pax" || a == "--xattrs" || a == "--sparse" || a == "--numeric-owner" || a == "-p") {
+      continue;  // what drctl asks for; the simulated files have no more to keep
+    } else if (a[0] == '-') {
+      return {2, "", "tar: sim: unsupported option '" + a + "'\n"};
+    } else {
+      paths.push_back(a);
+    }
+  }
+  if (!mode || file.empty()) return {2, "", "tar: sim: give one of -c -x -t and -f FILE\n"};
+  if (!is_dir(dir)) return {2, "", "tar: " + dir + ": Cannot open: No such file or directory\n"};
+  std::string out;
+  if (mode == 'c') {
+    std::string bytes;
+    struct archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    if (gzip) archive_write_add_filter_gzip(a);
+    archive_write_open(a, &bytes, nullptr, append_to_string, nullptr);
+    int missing = 0;
+    std::string err;
+    for (const auto& p : paths) {
+      const std::string base = join_path(dir, p);
+      bool found = false;
+      for (const auto& [path, f] : files_) {
+        if (path != base && path.rfind(base == "/" ? "/" : base + "/", 0) != 0) continue;
+        found = true;
+        std::string name = (p == "/" ? "" : p) + path.substr(base == "/" ? 0 : base.size());
+        if (name[0] == '/') name.erase(0, 1);  // as GNU tar: "Removing leading `/' from member names"
+        struct archive_entry* e = archive_entry_new();
+        archive_entry_set_pathname(e, name.c_str());
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, f.mode);
+        archive_entry_set_size(e, static_cast<la_int64_t>(f.content.size()));
+        archive_write_header(a, e);
+        archive_write_data(a, f.content.data(), f.content.size());
+        archive_entry_free(e);
+      }
+      if (!found && !is_dir(base)) {
+        ++missing;
+        err += "tar: " + p + ": Cannot stat: No such file or directory\n";
+      }
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    if (file == "-")
+      out = bytes;
+    else
+      put_file(file[0] == '/' ? file : "/" + file, bytes, 0644);
+    return {missing ? 2 : 0, out, err};
+  }
+  std::string bytes = file == "-" ? stdin_data : "";
+  if (file != "-") {
+    auto it = files_.find(file[0] == '/' ? file : "/" + file);
+    if (it == files_.end()) return {2, "", "tar: " + file + ": Cannot open: No such file or directory\n"};
+    bytes = it->second.content;
+  }
+  struct archive* a = archive_read_new();
+  archive_read_support_format_all(a);
+  archive_read_support_filter_all(a);
+  Result r;
+  if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    r = {2, "", "tar: " + file + ": This does not look like a tar archive\n"};
+  } else {
+    struct archive_entry* e;
+    int rc;
+    while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+      const std::string name = archive_entry_pathname(e);
+      if (mode == 't') {
+        r.out += name + "\n";
+        continue;
+      }
+      const std::string path = join_path(dir, name);
+      if (archive_entry_filetype(e) == AE_IFDIR) {
+        dirs_.insert(path.size() > 1 && path.back() == '/' ? path.substr(0, path.size() - 1) : path);
+        continue;
+      }
+      std::string content;
+      char buf[65536];
+      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) content.append(buf, static_cast<std::size_t>(n));
+      std::string why;
+      if (!store(path, content, archive_entry_perm(e), &why)) {  // GNU tar goes on, and exits 2 at the end
+        r.code = 2;
+        r.err += "tar: " + name + ": Cannot write: " + why + "\n";
+      }
+    }
+    if (rc != ARCHIVE_EOF) r = {2, r.out, std::string("tar: ") + archive_error_string(a) + "\n"};
+  }
+  archive_read_free(a);
+  return r;
+}
+
+}  // namespace drctl::sim
