@@ -1,8 +1,5 @@
 #include "actions/backup.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <filesystem>
 #include <cstdio>
 #include <thread>
@@ -10,13 +7,13 @@
 #include <condition_variable>
 
 #include "actions/generic.hpp"
+#include "capture/backup.hpp"
 #include "capture/digest.hpp"
 #include "capture/etcd.hpp"
 #include "capture/kube.hpp"
 #include "capture/remote.hpp"
 #include "capture/tar_stream.hpp"
 
-#include <fnmatch.h>
 #include "store/lock.hpp"
 #include "base/shell.hpp"
 #include "store/repository.hpp"
@@ -30,59 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const Duration kLong(30 * 60000);  // a dataset's tar may take a while
-
-la_ssize_t append(struct archive*, void* out, const void* buf, std::size_t n) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
-  return static_cast<la_ssize_t>(n);
-}
-
-/// A pax tar of `files` (path → content, mode 0644): how generated data (objects, VM definitions)
-/// enters the store through the same door as a host's files.
-std::string make_tar(const std::map<std::string, std::string>& files) {
-  std::string bytes;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(a, &bytes, nullptr, append, nullptr);
-  for (const auto& [path, content] : files) {
-    struct archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, content.data(), content.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return bytes;
-}
-
-/// A list input of strings (`exclude_namespaces`, …) as a vector.
-std::vector<std::string> strings(const json& src, const char* key) {
-  std::vector<std::string> out;
-  for (const auto& v : src.value(key, json::array())) out.push_back(v.get<std::string>());
-  return out;
-}
-
-/// The objects of a cluster, as capture_kube finds and normalises them, with the source's filters.
-std::map<std::string, std::string> kube_objects(world::Host& host, const json& src) {
-  capture::KubeTarget target;
-  target.kubeconfig = src["kube"].get<std::string>();
-  target.context = src.value("context", "");
-  target.kubectl = "kubectl";  // as the step's host runs commands: root through its become: sudo
-  capture::KubeFilter filter;
-  filter.include_namespaces = strings(src, "include_namespaces");
-  filter.exclude_namespaces = strings(src, "exclude_namespaces");
-  filter.include_kinds = strings(src, "include_kinds");
-  filter.exclude_kinds = strings(src, "exclude_kinds");
-  filter.selector = src.value("selector", "");
-  try {
-    return capture::capture_kube(host, target, filter).files;
-  } catch (const std::exception& e) {
-    throw ActionError(e.what());
-  }
-}
 
 std::string amount(std::uint64_t bytes) {
   char buf[32];
@@ -123,101 +67,105 @@ class ProgressReporter {
   std::thread thread_;  // last: starts once the rest is ready
 };
 
-/// backup.snapshot: several sources, one snapshot.
+/// A list input of strings (`exclude_namespaces`, …) as a vector.
+std::vector<std::string> strings(const json& src, const char* key) {
+  std::vector<std::string> out;
+  for (const auto& v : src.value(key, json::array())) out.push_back(v.get<std::string>());
+  return out;
+}
+
+/// A `pre` or `post` input of a source, as the pipeline runs it.
+capture::Hook hook(const json& src, const char* key, const std::string& section) {
+  const json& command = src.value(key, json(""));
+  if (!command.is_string()) throw ActionError("sources: " + section + ": `" + key + "` is a command (a string)");
+  return {key, command.get<std::string>()};
+}
+
+/// One entry of `sources` as the backup pipeline takes it; ActionError when it is malformed.
+capture::BackupSource source_of(world::World& world, const json& src) {
+  if (!src.is_object() || !src.contains("section"))
+    throw ActionError("sources: each entry needs `section` and one of path, kube, vms");
+  capture::BackupSource s;
+  s.section = src["section"].get<std::string>();
+  s.host = src.value("host", "local");
+  s.pre = hook(src, "pre", s.section);
+  s.post = hook(src, "post", s.section);
+  if (src.contains("path")) {
+    s.kind = capture::BackupSource::Kind::Directory;
+    s.path = src["path"].get<std::string>();
+    s.origin = world.host(s.host).name() + ":" + s.path;
+  } else if (src.contains("kube")) {
+    s.kind = capture::BackupSource::Kind::Kube;
+    s.kube.kubeconfig = src["kube"].get<std::string>();
+    s.kube.context = src.value("context", "");
+    s.kube.kubectl = "kubectl";  // as the step's host runs commands: root through its become: sudo
+    s.filter.include_namespaces = strings(src, "include_namespaces");
+    s.filter.exclude_namespaces = strings(src, "exclude_namespaces");
+    s.filter.include_kinds = strings(src, "include_kinds");
+    s.filter.exclude_kinds = strings(src, "exclude_kinds");
+    s.filter.selector = src.value("selector", "");
+    s.exclude = strings(src, "exclude");
+    s.etcd = src.value("etcd", false);
+    s.origin = world.host(s.host).name() + ": kubectl";
+  } else if (src.value("vms", false)) {
+    s.kind = capture::BackupSource::Kind::Vms;
+    s.origin = "hypervisor";
+    if (!s.pre.command.empty() || !s.post.command.empty())
+      throw ActionError("sources: " + s.section + ": `pre` and `post` run on a source's host; `vms` has none");
+  } else {
+    throw ActionError("sources: " + s.section + " needs one of path, kube, vms");
+  }
+  return s;
+}
+
+/// backup.snapshot: several sources, one snapshot, through the backup pipeline `drctl snapshot
+/// create` uses (capture::Backup).
 class BackupSnapshot : public Action {
  public:
   const ActionSpec& spec() const override {
     static const ActionSpec s{
         "backup.snapshot",
-        "Capture the site's data into one snapshot: directories of hosts (as tar streams), Kubernetes objects, VM definitions",
+        "Capture the site's data into one snapshot: directories of hosts (as tar streams; this machine's read in place, "
+        "unchanged files not read again), Kubernetes objects, VM definitions",
         {{"repo", InputType::String, true, std::nullopt, "The repository on this machine (created when missing)"},
          {"sources", InputType::List, true, std::nullopt,
           "Entries {section, host, path} (a directory); {section, host, kube: KUBECONFIG} (the cluster's objects; "
           "optional context, include_namespaces, exclude_namespaces, include_kinds, exclude_kinds, selector, exclude: "
           "[shell patterns of paths, e.g. website/*/tls-secret.json], etcd: true to add an etcd snapshot as etcd.db); "
-          "{section, vms: true}"},
+          "{section, vms: true}. A directory or cluster entry may have pre and post: commands run on its host before "
+          "and after its capture (post also when it failed)"},
          {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
         {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};
     return s;
   }
   bool check(Context&) const override { return false; }  // every backup is a new snapshot
   json apply(Context& ctx) const override {
+    std::vector<capture::BackupSource> sources;
+    for (const auto& src : ctx.inputs.at("sources")) sources.push_back(source_of(ctx.world, src));
+    std::vector<std::string> tags;
+    for (const auto& t : ctx.inputs.value("tags", json::array())) tags.push_back(t.get<std::string>());
     const fs::path repo_path = ctx.inputs.at("repo").get<std::string>();
     if (!fs::exists(repo_path / "config")) store::Repository::init(repo_path, store::RepoConfig{});
     auto lock = store::RepoLock::acquire(repo_path, std::chrono::milliseconds(60000), [&](const std::string& w) { ctx.log(w + "\n"); });
     store::Repository repo(repo_path);
-    store::Snapshot snap;
-    snap.host = "drctl";
-    for (const auto& t : ctx.inputs.value("tags", json::array())) snap.tags.push_back(t.get<std::string>());
     capture::Progress progress;
     const ProgressReporter reporter(ctx.progress, progress);
-    auto warn = [&](const std::string& w) { ctx.log("warning: " + w + "\n"); };
-    std::uint64_t files = 0, bytes = 0;
-    for (const auto& src : ctx.inputs.at("sources")) {
-      if (!src.is_object() || !src.contains("section"))
-        throw ActionError("sources: each entry needs `section` and one of path, kube, vms");
-      const std::string section = src["section"].get<std::string>();
-      std::string tar, origin;
-      std::optional<capture::NasResult> streamed;
-      if (src.contains("path")) {  // streamed from the host's tar into the chunker, never whole in memory
-        world::Host& host = ctx.world.host(src.value("host", "local"));
-        const std::string path = src["path"].get<std::string>();
-        origin = host.name() + ":" + path;
-        try {
-          streamed = capture::capture_host_dir(repo, section, origin, host, path, progress, warn);
-        } catch (const ActionError&) {
-          throw;
-        } catch (const std::exception& e) {
-          throw ActionError(e.what());
-        }
-      } else if (src.contains("kube")) {
-        world::Host& host = ctx.world.host(src.value("host", "local"));
-        auto objects = kube_objects(host, src);
-        for (const auto& pattern : src.value("exclude", json::array()))
-          std::erase_if(objects, [&](const auto& file) {
-            return ::fnmatch(pattern.get<std::string>().c_str(), file.first.c_str(), 0) == 0;
-          });
-        tar = make_tar(objects);
-        origin = host.name() + ": kubectl";
-      } else if (src.value("vms", false)) {
-        world::Hypervisor* hv = ctx.world.hypervisor();
-        if (!hv) throw ActionError("sources: `vms` needs a site with a hypervisor");
-        std::map<std::string, std::string> defs;
-        for (const auto& vm : hv->list()) {
-          json nics = json::array(), disks = json::array();
-          for (const auto& n : vm.spec.nics) nics.push_back({{"network", n.network}, {"mac", n.mac}});
-          for (const auto& d : vm.spec.disks) disks.push_back({{"name", d.name}, {"size", std::to_string(d.size_gb) + "G"}, {"image", d.image}});
-          defs[vm.spec.name + ".json"] = json{{"vcpus", vm.spec.vcpus}, {"memory", std::to_string(vm.spec.memory_mb) + "M"},
-                                              {"disks", disks}, {"nics", nics}, {"boot", vm.spec.boot_order},
-                                              {"cdrom", vm.spec.cdrom}}.dump(2) + "\n";
-        }
-        tar = make_tar(defs);
-        origin = "hypervisor";
-      } else {
-        throw ActionError("sources: " + section + " needs one of path, kube, vms");
-      }
-      auto result = streamed ? std::move(*streamed) : capture::capture_tar_bytes(repo, section, origin, tar, progress, warn);
-      if (src.contains("kube") && src.value("etcd", false)) {  // etcd's own snapshot, for etcd.restore
-        try {
-          const auto etcd = capture::etcd_snapshot_files(ctx.world.host(src.value("host", "local")), capture::EtcdEndpoint{},
-                                                         repo, progress);
-          capture::add_etcd_files(repo, result.section, etcd);
-          ctx.log("captured etcd " + etcd.info.etcd_version + " (" + std::to_string(etcd.info.size) + " bytes) into " +
-                  section + "/etcd.db\n");
-        } catch (const std::exception& e) {
-          throw ActionError("etcd snapshot for " + section + ": " + e.what());
-        }
-      }
-      files += result.section.files;
-      bytes += result.section.bytes;
-      snap.sections.push_back(result.section);
-      for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
-      ctx.log("captured " + section + " from " + origin + ": " + std::to_string(result.section.files) + " files\n");
+    capture::Backup backup(ctx.world, repo,
+                           {[&](const std::string& w) { ctx.log("warning: " + w + "\n"); },
+                            [&](const std::string& line) { ctx.log(line + "\n"); }});
+    store::Snapshot snap;
+    try {
+      snap = backup.run(sources, tags, progress);
+    } catch (const ActionError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ActionError(e.what());
     }
-    repo.flush();
-    snap.added_bytes = repo.added_bytes();
-    snap.time = store::precise_utc_now();
-    repo.save_snapshot(snap);
+    std::uint64_t files = 0, bytes = 0;
+    for (const auto& section : snap.sections) {
+      files += section.files;
+      bytes += section.bytes;
+    }
     ctx.log("snapshot " + snap.id.hex() + " saved\n");
     return {{"snapshot", snap.id.hex()}, {"files", files}, {"bytes", bytes}};
   }
