@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include "actions/snapshot_section.hpp"
+#include "capture/kube.hpp"
 #include "store/bytes.hpp"
 
 namespace drctl::actions {
@@ -340,9 +342,84 @@ class IngressInstall : public ManifestAction {
   }
 };
 
+/// kube.restore: the snapshot's Kubernetes objects, applied in a safe order.
+class KubeRestore : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "kube.restore",
+        "Re-create the snapshot's Kubernetes objects with kubectl on the step's host: CRDs, Namespaces, storage, "
+        "Secrets and ConfigMaps, Services and workloads, then Ingresses and custom resources",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, false, json("kube"), "The section holding the objects"},
+         {"kubeconfig", InputType::String, false, json("/etc/kubernetes/admin.conf"), "The kubeconfig on the host"}},
+        {{"objects", "Objects applied"}}};
+    return s;
+  }
+  /// Done when every object of the snapshot exists in the cluster.
+  bool check(Context& ctx) const override {
+    try {
+      return !phases(ctx).empty() && run(ctx, "get", all(ctx)).ok();
+    } catch (const ActionError&) {
+      return false;
+    }
+  }
+  json apply(Context& ctx) const override {
+    std::size_t count = 0;
+    for (const auto& phase : phases(ctx)) {
+      auto r = run(ctx, "apply", manifest(phase));
+      if (!r.ok())
+        throw ActionError("kubectl apply of the snapshot's " + phase.name + " failed: " + r.err.substr(0, r.err.find('\n')),
+                          tail_lines(r.err, 8));
+      ctx.log(r.out);
+      count += phase.objects.size();
+      if (!phase.wait_established) continue;
+      for (const auto& crd : phase.objects)  // its custom resources are refused until the API serves them
+        run_or_fail(ctx.host,
+                    "kubectl --kubeconfig " + shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) +
+                        " wait --for=condition=Established --timeout=60s crd/" + crd.name,
+                    "waiting for CRD " + crd.name, Duration(90000));
+    }
+    return {{"objects", count}};
+  }
+
+ private:
+  /// The snapshot's objects in restore order (capture::kube_restore_phases).
+  static std::vector<capture::KubeRestorePhase> phases(Context& ctx) {
+    // etcd's snapshot travels beside the objects (etcd.restore's, not ours): not even read.
+    auto files = snapshot_files(ctx.inputs.at("repo").get<std::string>(), ctx.inputs.at("snapshot").get<std::string>(),
+                                ctx.inputs.at("section").get<std::string>(),
+                                [](const std::string& path) { return path != "etcd.db" && path != "etcd.json"; });
+    try {
+      return capture::kube_restore_phases(files);
+    } catch (const std::exception& e) {
+      throw ActionError(e.what());
+    }
+  }
+  static std::string manifest(const capture::KubeRestorePhase& phase) {
+    std::string docs;
+    for (const auto& o : phase.objects) docs += "---\n" + o.content;
+    return docs;
+  }
+  static std::string all(Context& ctx) {
+    std::string docs;
+    for (const auto& p : phases(ctx)) docs += manifest(p);
+    return docs;
+  }
+  static world::CommandResult run(Context& ctx, const std::string& verb, const std::string& docs) {
+    world::Command c;
+    c.script = "kubectl --kubeconfig " + shell_quote(ctx.inputs.at("kubeconfig").get<std::string>()) + " " + verb + " -f -";
+    c.stdin_data = docs;
+    c.timeout = Duration(10 * 60000);
+    return ctx.host.run(c);
+  }
+};
+
 }  // namespace
 
 void add_kube_actions(Registry& registry) {
+  registry.add(std::make_unique<KubeRestore>());
   registry.add(std::make_unique<KubeadmInit>());
   registry.add(std::make_unique<KubeadmJoin>());
   registry.add(std::make_unique<KubeApply>());

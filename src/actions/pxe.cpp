@@ -5,9 +5,12 @@
 #include <regex>
 
 #include "actions/generic.hpp"
+#include "actions/vm.hpp"
 #include "base/shell.hpp"
 
 namespace drctl::actions {
+
+using world::Duration;
 
 std::string pxelinux_config_name(const std::string& mac) {
   std::string out = "01-" + mac;
@@ -111,8 +114,72 @@ class PxeRender : public Action {
   }
 };
 
+/// pxe.install: boots the VM from the network (reset if it runs) and waits until SSH answers as the host.
+class PxeInstall : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "pxe.install",
+        "Boot a VM (from the network when its disk is empty) and wait until SSH answers with the expected host name",
+        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
+         {"hostname", InputType::String, false, json(""), "The name `hostname` must print (default: the VM name)"},
+         {"timeout", InputType::Duration, false, json("30m"), "Give up after this long"},
+         {"interval", InputType::Duration, false, json("15s"), "Time between SSH attempts"}},
+        {}};
+    return s;
+  }
+  bool check(Context& ctx) const override { return answers(ctx).empty(); }
+  json apply(Context& ctx) const override {
+    const std::string name = vm_name(ctx);
+    auto vm = find_vm(ctx, name);
+    if (!vm) throw ActionError("no VM named " + name + " on the hypervisor (create it first: vm.create)");
+    try {
+      if (vm->running) hypervisor(ctx).stop(name);  // a fresh boot: firmware, DHCP, PXE
+      hypervisor(ctx).start(name);
+    } catch (const std::runtime_error& e) {
+      throw ActionError(e.what());
+    }
+    std::string last, stopped;
+    const Duration timeout = duration_input(ctx.inputs, "timeout");
+    if (poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] {
+          if ((last = answers(ctx)).empty()) return true;
+          // No use waiting for a VM that will not come up by itself: the step's retry boots it again.
+          if (auto now = find_vm(ctx, name); now && !now->running) stopped = "it was powered off";
+          else stopped = ctx.world.halted(name);
+          return !stopped.empty();
+        }) && stopped.empty())
+      return json::object();
+    if (!stopped.empty()) throw ActionError(name + " stopped before SSH answered: " + stopped);
+    std::string why = ctx.world.diagnose(name);
+    throw ActionError(name + " did not answer SSH within " + ctx.inputs["timeout"].get<std::string>() + ": " + last +
+                      (why.empty() ? "" : " (" + why + ")"));
+  }
+
+ private:
+  /// "" when the host answers SSH as expected, else why not.
+  static std::string answers(Context& ctx) {
+    world::Command c;
+    c.script = "hostname";
+    c.timeout = Duration(30000);
+    auto r = ctx.host.run(c);
+    if (!r.ok()) {
+      std::string err = tail_lines(r.err, 1);
+      return err.empty() ? "hostname exited " + std::to_string(r.exit_code) : err;
+    }
+    std::string expected = ctx.inputs.value("hostname", "");
+    if (expected.empty()) expected = vm_name(ctx);
+    std::string got = r.out;
+    while (!got.empty() && (got.back() == '\n' || got.back() == '\r')) got.pop_back();
+    if (got != expected) return "it answers as '" + got + "', not '" + expected + "'";
+    return "";
+  }
+};
+
 }  // namespace
 
-void add_pxe_actions(Registry& registry) { registry.add(std::make_unique<PxeRender>()); }
+void add_pxe_actions(Registry& registry) {
+  registry.add(std::make_unique<PxeRender>());
+  registry.add(std::make_unique<PxeInstall>());
+}
 
 }  // namespace drctl::actions

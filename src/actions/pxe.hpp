@@ -1,11 +1,12 @@
 // Network installs: pxe.render writes what a PXE server hands out (the pxelinux menu, one entry
-// per node's MAC, the kickstart) and checks that DHCP sends the nodes to it.
+// per node's MAC, the kickstart) and checks that DHCP sends the nodes to it; pxe.install boots a
+// VM from the network and waits until SSH answers as the installed host.
 #pragma once
 #include "actions/action.hpp"
 
 namespace drctl::actions {
 
-/// Adds pxe.render to `registry` (pxe.install is with the VM actions).
+/// Adds pxe.render and pxe.install to `registry`.
 void add_pxe_actions(Registry& registry);
 
 /// pxelinux's per-client file name for a MAC: "01-" (Ethernet) and the MAC in lower case with

@@ -1,7 +1,9 @@
 #include <algorithm>
 
 #include "actions/action.hpp"
+#include "actions/appliance.hpp"
 #include "actions/backup.hpp"
+#include "actions/etcd.hpp"
 #include "actions/generic.hpp"
 #include "actions/kube.hpp"
 #include "actions/nas.hpp"
@@ -61,6 +63,8 @@ const Registry& Registry::builtin() {
     add_verify_actions(r);
     add_backup_actions(r);
     add_nas_actions(r);
+    add_etcd_actions(r);
+    add_appliance_actions(r);
     return r;
   }();
   return registry;

@@ -1,6 +1,7 @@
 #include "actions/verify.hpp"
 
 #include "actions/generic.hpp"
+#include "actions/snapshot_section.hpp"
 #include "world/url.hpp"
 
 namespace drctl::actions {
@@ -114,9 +115,39 @@ class VerifyIngress : public Probe {
   }
 };
 
+/// verify.data: the files of a directory on the step's host hash as the snapshot's section says.
+class VerifyData : public Action {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "verify.data",
+        "Check restored data: every file of a snapshot's section is in a directory of the step's host with the same "
+        "SHA-256 (hashed there; files added since are listed, not counted as differences)",
+        {{"repo", InputType::String, true, std::nullopt, "The repository on this machine"},
+         {"snapshot", InputType::String, false, json("latest"), "Snapshot id, prefix, or latest"},
+         {"section", InputType::String, true, std::nullopt, "e.g. nas/mail"},
+         {"path", InputType::String, true, std::nullopt, "The directory on the host"}},
+        {{"files", "Files checked"}, {"differences", "Files missing or changed"}, {"extra", "Files not in the snapshot"}}};
+    return s;
+  }
+  bool check(Context&) const override { return false; }  // a check is cheap and always worth doing
+  json apply(Context& ctx) const override {
+    const OpenSection open(ctx.inputs);
+    const std::string path = ctx.inputs.at("path").get<std::string>();
+    const auto diff = open.compare(ctx.host, path);
+    ctx.log(ctx.host.name() + ":" + path + " against " + open.section->name + " of " + open.snap.id.short_hex() + ": " +
+            std::to_string(diff.same) + " files equal, " + diff.describe() + "\n");
+    if (!diff.equal())
+      throw ActionError(ctx.host.name() + ":" + path + " differs from " + open.section->name + " of snapshot " +
+                        open.snap.id.short_hex() + ": " + diff.describe());
+    return {{"files", diff.same}, {"differences", 0}, {"extra", diff.extra.size()}};
+  }
+};
+
 }  // namespace
 
 void add_verify_actions(Registry& registry) {
+  registry.add(std::make_unique<VerifyData>());
   registry.add(std::make_unique<VerifyVip>());
   registry.add(std::make_unique<VerifyIngress>());
 }

@@ -1,16 +1,13 @@
+// VM lifecycle actions: vm.create, vm.power, vm.upload and vm.exec.
 #include "actions/vm.hpp"
-#include "base/shell.hpp"
 
-#include "actions/backup.hpp"
 #include "actions/generic.hpp"
-#include "actions/action.hpp"
+#include "actions/snapshot_section.hpp"
 #include "world/vm_spec.hpp"
 
 namespace drctl::actions {
 
 using world::Duration;
-
-namespace {
 
 world::Hypervisor& hypervisor(Context& ctx) {
   world::Hypervisor* hv = ctx.world.hypervisor();
@@ -18,7 +15,6 @@ world::Hypervisor& hypervisor(Context& ctx) {
   return *hv;
 }
 
-/// The `vm` input, else the step's host's name.
 std::string vm_name(Context& ctx) {
   std::string name = ctx.inputs.value("vm", "");
   if (name.empty() && ctx.target.is_object()) name = ctx.target.value("name", "");
@@ -31,6 +27,8 @@ std::optional<world::VmState> find_vm(Context& ctx, const std::string& name) {
     if (vm.spec.name == name) return vm;
   return std::nullopt;
 }
+
+namespace {
 
 /// vm.create: defines a VM from the host's `vm:` in the site (or an explicit spec).
 class VmCreate : public Action {
@@ -120,67 +118,6 @@ class VmPower : public Action {
   }
 };
 
-/// pxe.install: boots the VM from the network (reset if it runs) and waits until SSH answers as the host.
-class PxeInstall : public Action {
- public:
-  const ActionSpec& spec() const override {
-    static const ActionSpec s{
-        "pxe.install",
-        "Boot a VM (from the network when its disk is empty) and wait until SSH answers with the expected host name",
-        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
-         {"hostname", InputType::String, false, json(""), "The name `hostname` must print (default: the VM name)"},
-         {"timeout", InputType::Duration, false, json("30m"), "Give up after this long"},
-         {"interval", InputType::Duration, false, json("15s"), "Time between SSH attempts"}},
-        {}};
-    return s;
-  }
-  bool check(Context& ctx) const override { return answers(ctx).empty(); }
-  json apply(Context& ctx) const override {
-    const std::string name = vm_name(ctx);
-    auto vm = find_vm(ctx, name);
-    if (!vm) throw ActionError("no VM named " + name + " on the hypervisor (create it first: vm.create)");
-    try {
-      if (vm->running) hypervisor(ctx).stop(name);  // a fresh boot: firmware, DHCP, PXE
-      hypervisor(ctx).start(name);
-    } catch (const std::runtime_error& e) {
-      throw ActionError(e.what());
-    }
-    std::string last, stopped;
-    const Duration timeout = duration_input(ctx.inputs, "timeout");
-    if (poll_until(ctx, timeout, duration_input(ctx.inputs, "interval"), [&] {
-          if ((last = answers(ctx)).empty()) return true;
-          // No use waiting for a VM that will not come up by itself: the step's retry boots it again.
-          if (auto now = find_vm(ctx, name); now && !now->running) stopped = "it was powered off";
-          else stopped = ctx.world.halted(name);
-          return !stopped.empty();
-        }) && stopped.empty())
-      return json::object();
-    if (!stopped.empty()) throw ActionError(name + " stopped before SSH answered: " + stopped);
-    std::string why = ctx.world.diagnose(name);
-    throw ActionError(name + " did not answer SSH within " + ctx.inputs["timeout"].get<std::string>() + ": " + last +
-                      (why.empty() ? "" : " (" + why + ")"));
-  }
-
- private:
-  /// "" when the host answers SSH as expected, else why not.
-  static std::string answers(Context& ctx) {
-    world::Command c;
-    c.script = "hostname";
-    c.timeout = Duration(30000);
-    auto r = ctx.host.run(c);
-    if (!r.ok()) {
-      std::string err = tail_lines(r.err, 1);
-      return err.empty() ? "hostname exited " + std::to_string(r.exit_code) : err;
-    }
-    std::string expected = ctx.inputs.value("hostname", "");
-    if (expected.empty()) expected = vm_name(ctx);
-    std::string got = r.out;
-    while (!got.empty() && (got.back() == '\n' || got.back() == '\r')) got.pop_back();
-    if (got != expected) return "it answers as '" + got + "', not '" + expected + "'";
-    return "";
-  }
-};
-
 /// vm.upload: a file into the VM through the hypervisor's guest tools (no network needed).
 class VmUpload : public Action {
  public:
@@ -243,97 +180,13 @@ class VmExec : public Action {
   }
 };
 
-/// appliance.restore: an appliance's configuration file put in place through the guest tools and
-/// applied with its own command (pfSense: /cf/conf/config.xml and /etc/rc.reload_all).
-class ApplianceRestore : public Action {
- public:
-  const ActionSpec& spec() const override {
-    static const ActionSpec s{
-        "appliance.restore",
-        "Load an appliance's configuration through the hypervisor's guest tools and apply it (no network needed)",
-        {{"vm", InputType::String, false, json(""), "VM name (default: the step's host)"},
-         {"path", InputType::String, true, std::nullopt, "The configuration file inside the appliance"},
-         {"content", InputType::String, false, std::nullopt, "The configuration (give one of content, template, source)"},
-         {"template", InputType::String, false, std::nullopt, "A Mustache template file on this machine"},
-         {"source", InputType::String, false, std::nullopt, "A file on this machine"},
-         {"repo", InputType::String, false, std::nullopt, "Or from a snapshot: the repository on this machine,"},
-         {"snapshot", InputType::String, false, json("latest"), "the snapshot,"},
-         {"section", InputType::String, false, std::nullopt, "its section (e.g. appliance/pfsense),"},
-         {"file", InputType::String, false, std::nullopt, "and the file in it (e.g. config.xml)"},
-         {"apply", InputType::String, true, std::nullopt, "The appliance's command that loads it, e.g. /etc/rc.reload_all"},
-         {"mode", InputType::String, false, json("0644"), "Octal permission bits"},
-         {"timeout", InputType::Duration, false, json("15m"), "How long to wait for the appliance to come up (install and boot)"}},
-        {}};
-    return s;
-  }
-  /// Done when the appliance already has exactly this configuration.
-  bool check(Context& ctx) const override {
-    world::Command c;
-    c.script = "cat " + shell_quote(ctx.inputs.at("path").get<std::string>());
-    try {
-      auto r = hypervisor(ctx).guest_run(vm_name(ctx), c);
-      return r.ok() && r.out == configuration(ctx);
-    } catch (const std::runtime_error&) {
-      return false;  // not up yet: apply says why
-    }
-  }
-  json apply(Context& ctx) const override {
-    const std::string name = vm_name(ctx), path = ctx.inputs.at("path").get<std::string>();
-    const std::string content = configuration(ctx);
-    const unsigned mode = mode_input(ctx);
-    world::Command c;
-    c.script = ctx.inputs.at("apply").get<std::string>();
-    c.timeout = ctx.timeout;
-    // A fresh appliance installs and boots before its guest tools answer; if they never do,
-    // the guest_put below says why.
-    poll_until(ctx, duration_input(ctx.inputs, "timeout"), Duration(10000), [&] {
-      try {
-        world::Command probe;
-        probe.script = "true";
-        return hypervisor(ctx).guest_run(name, probe).ok();
-      } catch (const std::runtime_error&) {
-        return false;
-      }
-    });
-    world::CommandResult r;
-    try {
-      hypervisor(ctx).guest_put(name, path, content, mode);
-      r = hypervisor(ctx).guest_run(name, c);
-    } catch (const std::runtime_error& e) {
-      throw ActionError("cannot restore " + name + "'s configuration: " + e.what());
-    }
-    if (!r.ok())
-      throw ActionError(name + " refused its configuration: `" + c.script + "` exited " + std::to_string(r.exit_code),
-                        tail_lines(r.err.empty() ? r.out : r.err, 5));
-    ctx.log("restored " + path + " in " + name + " and applied it\n");
-    return json::object();
-  }
-
- private:
-  /// The configuration: given, rendered, a local file, or a file of a snapshot's section.
-  static std::string configuration(Context& ctx) {
-    if (!ctx.inputs.contains("section")) return file_content(ctx, "appliance.restore");
-    if (!ctx.inputs.contains("repo") || !ctx.inputs.contains("file"))
-      throw ActionError("appliance.restore from a snapshot needs repo, section and file");
-    const auto files = snapshot_files(ctx.inputs["repo"].get<std::string>(), ctx.inputs["snapshot"].get<std::string>(),
-                                      ctx.inputs["section"].get<std::string>());
-    auto it = files.find(ctx.inputs["file"].get<std::string>());
-    if (it == files.end())
-      throw ActionError("section " + ctx.inputs["section"].get<std::string>() + " of the snapshot has no " +
-                        ctx.inputs["file"].get<std::string>());
-    return it->second;
-  }
-};
-
 }  // namespace
 
 void add_vm_actions(Registry& registry) {
-  registry.add(std::make_unique<ApplianceRestore>());
   registry.add(std::make_unique<VmUpload>());
   registry.add(std::make_unique<VmExec>());
   registry.add(std::make_unique<VmCreate>());
   registry.add(std::make_unique<VmPower>());
-  registry.add(std::make_unique<PxeInstall>());
 }
 
 }  // namespace drctl::actions

@@ -586,4 +586,33 @@ std::string tar_bytes(const Repository& repo, const Section& section) {
   return out;
 }
 
+namespace {
+
+la_ssize_t append_to_string(struct archive*, void* out, const void* buf, std::size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+}  // namespace
+
+std::string tar_of_files(const std::map<std::string, std::string>& files) {
+  std::string bytes;
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(a, &bytes, nullptr, append_to_string, nullptr);
+  for (const auto& [path, content] : files) {
+    struct archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, path.c_str());
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+    archive_write_header(a, e);
+    archive_write_data(a, content.data(), content.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return bytes;
+}
+
 }  // namespace drctl::capture

@@ -45,5 +45,9 @@ void write_tar(const store::Repository& repo, const store::Section& section,
 /// Convenience: into a string.
 std::string tar_bytes(const store::Repository& repo, const store::Section& section);
 
+/// A pax tar of `files` (path → content, regular files of mode 0644): how generated data
+/// (Kubernetes objects, VM definitions) enters a snapshot through the same door as a host's files.
+std::string tar_of_files(const std::map<std::string, std::string>& files);
+
 
 }  // namespace drctl::capture

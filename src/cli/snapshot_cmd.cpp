@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "capture/backup.hpp"
 #include "capture/nas.hpp"
 #include "capture/remote.hpp"
 #include "world/real/real_world.hpp"
@@ -184,7 +185,8 @@ int cmd_init(const Common& c, const RepoConfig& config) {
 class SourceHosts {
  public:
   explicit SourceHosts(std::string ssh_config) : ssh_config_(std::move(ssh_config)) {}
-  world::Host& local() { return world_.host("local"); }
+  /// The World holding this machine ("local") and every SSH host made so far.
+  world::World& world() { return world_; }
   world::Host& ssh(const SshSource& s) {
     const std::string name = (s.user.empty() ? "" : s.user + "@") + s.host + (s.port ? ":" + std::to_string(s.port) : "");
     if (!added_.count(name)) {
@@ -210,25 +212,31 @@ class SourceHosts {
   std::set<std::string> added_;
 };
 
-/// Runs a --pre/--post command on a source's host; Failure naming it when it fails.
-void run_hook(world::Host& host, const std::string& which, const std::string& command) {
-  if (command.empty()) return;
-  auto r = host.run(world::shell_command(command));
-  if (!r.ok()) {
-    std::string line = r.err.substr(0, r.err.find('\n'));
-    throw Failure(which + " command on " + host.name() + " failed (exit " + std::to_string(r.exit_code) + ")" +
-                  (line.empty() ? "" : ": " + line));
-  }
-}
-
 int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::vector<std::string>& tags,
                const std::string& pre, const std::string& post, const std::string& ssh_config) {
-  std::vector<std::pair<std::string, std::string>> sources;
+  std::vector<std::pair<std::string, std::string>> named;
   for (const auto& spec : nas) {
     auto s = parse_nas(spec);
-    for (const auto& other : sources)
+    for (const auto& other : named)
       if (other.first == s.first) throw InputError("--nas " + s.first.substr(4) + " is given twice");
-    sources.push_back(s);
+    named.push_back(s);
+  }
+  SourceHosts hosts(ssh_config);
+  std::vector<capture::BackupSource> sources;
+  for (const auto& [name, origin] : named) {
+    capture::BackupSource s;
+    s.section = name;
+    s.origin = origin;
+    s.pre = {"--pre", pre};
+    s.post = {"--post", post};
+    if (origin.rfind("ssh://", 0) == 0) {
+      const SshSource url = parse_ssh_url(origin, "--nas");
+      s.host = hosts.ssh(url).name();
+      s.path = url.path;
+    } else {
+      s.path = origin;
+    }
+    sources.push_back(std::move(s));
   }
   Repository repo(c.path());
   RepoLock lock = c.lock();
@@ -236,8 +244,6 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
   repo.clean_tmp();
 
   const auto started = std::chrono::steady_clock::now();
-  std::vector<Snapshot> earlier = repo.snapshots();
-  const std::string host = local_hostname();
   capture::Progress progress;
   StatusLine status([&] {
     double secs = std::max(seconds_since(started), 0.001);
@@ -246,43 +252,8 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
            human_bytes(progress.bytes_added) + " added";
   });
   auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
-
-  Snapshot snap;
-  snap.host = host;
-  snap.tags = tags;
-  SourceHosts hosts(ssh_config);
-  for (const auto& [name, source] : sources) {
-    std::optional<Id> parent_tree;
-    for (auto it = earlier.rbegin(); it != earlier.rend() && !parent_tree; ++it) {
-      const Section* sec = it->section(name);
-      if (it->host == host && sec && sec->source == source) {
-        parent_tree = sec->tree;
-        if (!snap.parent) snap.parent = it->id;
-      }
-    }
-    const bool remote = source.rfind("ssh://", 0) == 0;
-    world::Host& src_host = remote ? hosts.ssh(parse_ssh_url(source, "--nas")) : hosts.local();
-    run_hook(src_host, "--pre", pre);
-    capture::NasResult result;
-    try {
-      result = remote ? capture::capture_host_dir(repo, name, source, src_host, parse_ssh_url(source, "--nas").path, progress, say)
-                      : capture::capture_nas(repo, name, source, parent_tree, progress, say);
-    } catch (...) {
-      try {
-        run_hook(src_host, "--post", post);  // e.g. releasing a ZFS snapshot: also when the capture failed
-      } catch (const std::exception& e) {
-        say(e.what());
-      }
-      throw;
-    }
-    run_hook(src_host, "--post", post);
-    snap.sections.push_back(result.section);
-    for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
-  }
-  repo.flush();
-  snap.added_bytes = repo.added_bytes();
-  snap.time = precise_utc_now();
-  repo.save_snapshot(snap);
+  capture::Backup backup(hosts.world(), repo, {say, nullptr});
+  const Snapshot snap = backup.run(sources, tags, progress);
 
   std::uint64_t files = 0, bytes = 0;
   for (const auto& s : snap.sections) {

@@ -1,0 +1,183 @@
+#include "capture/backup.hpp"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+#include "base/error.hpp"
+#include "capture/etcd.hpp"
+#include "capture/remote.hpp"
+#include "capture/tar_stream.hpp"
+#include "capture/vm_definitions.hpp"
+#include "store/lock.hpp"
+
+namespace drctl::capture {
+
+namespace fs = std::filesystem;
+using std::chrono::system_clock;
+
+namespace {
+
+/// True when `host` reads the files of the machine this process runs on: a file made here with
+/// a fresh random content reads back through it. The World has no other way to tell its local
+/// host (the real one) from a simulated machine called "local".
+bool reads_this_machine(world::Host& host, const fs::path& dir) {
+  std::random_device random;
+  const std::string token = std::to_string(random()) + "-" + std::to_string(random()) + "\n";
+  const fs::path probe = dir / ("here." + std::to_string(::getpid()) + "." + std::to_string(random()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const bool written = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  ::close(fd);
+  bool same = false;
+  try {
+    same = written && host.get_file(probe.string()) == token;
+  } catch (const std::exception&) {
+    same = false;  // a host that cannot read it is not this machine
+  }
+  ::unlink(probe.c_str());
+  return same;
+}
+
+/// ISO 8601 in UTC with nanoseconds, as snapshots record their time.
+std::string utc_text(system_clock::time_point t) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[64];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+/// Runs a hook on `host`; Failure naming it, the host, its exit code and first error line when it fails.
+void run_hook(world::Host& host, const Hook& hook) {
+  if (hook.command.empty()) return;
+  auto r = host.run(world::shell_command(hook.command));
+  if (!r.ok()) {
+    const std::string line = r.err.substr(0, r.err.find('\n'));
+    throw Failure(hook.label + " command on " + host.name() + " failed (exit " + std::to_string(r.exit_code) + ")" +
+                  (line.empty() ? "" : ": " + line));
+  }
+}
+
+/// The parent of `source`: the newest of `earlier` made on `machine` with the same section from
+/// the same origin; its snapshot's id and the section's tree.
+std::optional<std::pair<store::Id, store::Id>> parent_of(const std::vector<store::Snapshot>& earlier,
+                                                         const std::string& machine, const BackupSource& source) {
+  for (auto it = earlier.rbegin(); it != earlier.rend(); ++it) {
+    const store::Section* sec = it->section(source.section);
+    if (it->host == machine && sec && sec->source == source.origin) return std::pair{it->id, sec->tree};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Backup::Backup(world::World& world, store::Repository& repo, BackupMessages messages)
+    : world_(world), repo_(repo), messages_(std::move(messages)) {
+  if (!messages_.warn) messages_.warn = [](const std::string&) {};
+  if (!messages_.note) messages_.note = [](const std::string&) {};
+  try {
+    world::Host& local = world_.host("local");
+    here_ = reads_this_machine(local, repo_.tmp_dir());
+    machine_ = here_ ? store::local_hostname() : local.name();
+  } catch (const std::out_of_range&) {  // a World without a local host (a test's)
+    here_ = false;
+    machine_ = "drctl";
+  }
+}
+
+store::Snapshot Backup::run(const std::vector<BackupSource>& sources, const std::vector<std::string>& tags,
+                            Progress& progress) {
+  const std::vector<store::Snapshot> earlier = repo_.snapshots();
+  store::Snapshot snap;
+  snap.host = machine_;
+  snap.tags = tags;
+  for (const auto& source : sources) {
+    const auto parent = parent_of(earlier, machine_, source);
+    if (parent && !snap.parent) snap.parent = parent->first;
+    world::Host& host = world_.host(source.host);
+    run_hook(host, source.pre);
+    NasResult result;
+    try {
+      result = capture(source, parent ? std::optional(parent->second) : std::nullopt, progress);
+    } catch (...) {
+      try {
+        run_hook(host, source.post);  // e.g. releasing a ZFS snapshot: also when the capture failed
+      } catch (const std::exception& e) {
+        messages_.warn(e.what());
+      }
+      throw;
+    }
+    run_hook(host, source.post);
+    messages_.note("captured " + source.section + " from " + source.origin + ": " + std::to_string(result.section.files) +
+                   " files");
+    snap.sections.push_back(result.section);
+    for (auto& s : result.skipped) snap.skipped.push_back(std::move(s));
+  }
+  repo_.flush();
+  snap.added_bytes = repo_.added_bytes();
+  snap.time = stamp_time();
+  repo_.save_snapshot(snap);
+  return snap;
+}
+
+NasResult Backup::capture(const BackupSource& source, const std::optional<store::Id>& parent_tree, Progress& progress) {
+  switch (source.kind) {
+    case BackupSource::Kind::Directory: {
+      world::Host& host = world_.host(source.host);
+      if (here_ && &host == &world_.host("local")) {  // read in place: unchanged files are not read again
+        NasResult result = capture_nas(repo_, source.section, source.path, parent_tree, progress, messages_.warn);
+        result.section.source = source.origin;
+        return result;
+      }
+      return capture_host_dir(repo_, source.section, source.origin, host, source.path, progress, messages_.warn);
+    }
+    case BackupSource::Kind::Kube:
+      return capture_kube_source(source, progress);
+    case BackupSource::Kind::Vms: {
+      world::Hypervisor* hv = world_.hypervisor();
+      if (!hv) throw Failure("sources: `vms` needs a site with a hypervisor");
+      return capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(vm_definition_files(*hv)), progress,
+                               messages_.warn);
+    }
+  }
+  throw Failure("sources: " + source.section + ": unknown kind of source");
+}
+
+NasResult Backup::capture_kube_source(const BackupSource& source, Progress& progress) {
+  world::Host& host = world_.host(source.host);
+  auto objects = capture_kube(host, source.kube, source.filter).files;
+  for (const auto& pattern : source.exclude)
+    std::erase_if(objects, [&](const auto& file) { return ::fnmatch(pattern.c_str(), file.first.c_str(), 0) == 0; });
+  NasResult result = capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(objects), progress, messages_.warn);
+  if (!source.etcd) return result;
+  try {  // etcd's own snapshot, for etcd.restore
+    const auto etcd = etcd_snapshot_files(host, EtcdEndpoint{}, repo_, progress);
+    add_etcd_files(repo_, result.section, etcd);
+    messages_.note("captured etcd " + etcd.info.etcd_version + " (" + std::to_string(etcd.info.size) + " bytes) into " +
+                   source.section + "/etcd.db");
+  } catch (const std::exception& e) {
+    throw Failure("etcd snapshot for " + source.section + ": " + e.what());
+  }
+  return result;
+}
+
+std::string Backup::stamp_time() {
+  const auto now = world_.clock().now();
+  if (here_)  // the steady clock: the calendar is the system clock's, at the same instant
+    return utc_text(system_clock::now() +
+                    std::chrono::duration_cast<system_clock::duration>(now - world::Clock_::now()));
+  // A virtual clock counts from the simulation's start: its calendar starts at the epoch.
+  return utc_text(system_clock::time_point(std::chrono::duration_cast<system_clock::duration>(now.time_since_epoch())));
+}
+
+}  // namespace drctl::capture
