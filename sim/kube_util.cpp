@@ -1,5 +1,7 @@
 #include "sim/kube_util.hpp"
 
+#include "sim/tasks.hpp"
+
 #include "base/ipv4.hpp"
 #include "base/text.hpp"
 
@@ -55,7 +57,7 @@ std::string base64(const std::string& data) {
 }
 
 std::string sim_time(Duration t) {
-  const std::time_t secs = 1704067200 + static_cast<std::time_t>(std::chrono::duration_cast<std::chrono::seconds>(t).count());
+  const std::time_t secs = static_cast<std::time_t>((kCalendarStart + std::chrono::duration_cast<std::chrono::seconds>(t)).count());
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
   char buf[32];

@@ -21,11 +21,18 @@ class EngineTasks : public world::Tasks {
   Engine& engine_;
 };
 
+/// The simulation's calendar starts at 2024-01-01T00:00:00Z (what the cluster's timestamps and a
+/// simulated snapshot's time show).
+inline constexpr std::chrono::seconds kCalendarStart{1704067200};
+
 /// Virtual time: now() is the simulation's start plus Engine::now(); sleep waits in it.
 class EngineClock : public world::Clock {
  public:
   explicit EngineClock(Engine& engine) : engine_(engine) {}
   world::Clock_::time_point now() override { return world::Clock_::time_point(engine_.now()); }
+  std::chrono::system_clock::time_point calendar_now() override {
+    return std::chrono::system_clock::time_point(kCalendarStart) + engine_.now();
+  }
   bool sleep(world::Duration d) override {
     engine_.sleep(d);
     return true;

@@ -1,14 +1,9 @@
 #include "capture/backup.hpp"
 
-#include <fcntl.h>
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <filesystem>
-#include <random>
 
 #include "base/error.hpp"
 #include "capture/etcd.hpp"
@@ -20,42 +15,8 @@
 namespace drctl::capture {
 
 namespace fs = std::filesystem;
-using std::chrono::system_clock;
 
 namespace {
-
-/// True when `host` reads the files of the machine this process runs on: a file made here with
-/// a fresh random content reads back through it. The World has no other way to tell its local
-/// host (the real one) from a simulated machine called "local".
-bool reads_this_machine(world::Host& host, const fs::path& dir) {
-  std::random_device random;
-  const std::string token = std::to_string(random()) + "-" + std::to_string(random()) + "\n";
-  const fs::path probe = dir / ("here." + std::to_string(::getpid()) + "." + std::to_string(random()));
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  const bool written = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
-  ::close(fd);
-  bool same = false;
-  try {
-    same = written && host.get_file(probe.string()) == token;
-  } catch (const std::exception&) {
-    same = false;  // a host that cannot read it is not this machine
-  }
-  ::unlink(probe.c_str());
-  return same;
-}
-
-/// ISO 8601 in UTC with nanoseconds, as snapshots record their time.
-std::string utc_text(system_clock::time_point t) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[64];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
-}
 
 /// Runs a hook on `host`; Failure naming it, the host, its exit code and first error line when it fails.
 void run_hook(world::Host& host, const Hook& hook) {
@@ -87,10 +48,8 @@ Backup::Backup(world::World& world, store::Repository& repo, BackupMessages mess
   if (!messages_.note) messages_.note = [](const std::string&) {};
   try {
     world::Host& local = world_.host("local");
-    here_ = reads_this_machine(local, repo_.tmp_dir());
-    machine_ = here_ ? store::local_hostname() : local.name();
+    machine_ = local.is_this_machine() ? store::local_hostname() : local.name();
   } catch (const std::out_of_range&) {  // a World without a local host (a test's)
-    here_ = false;
     machine_ = "drctl";
   }
 }
@@ -125,7 +84,7 @@ store::Snapshot Backup::run(const std::vector<BackupSource>& sources, const std:
   }
   repo_.flush();
   snap.added_bytes = repo_.added_bytes();
-  snap.time = stamp_time();
+  snap.time = store::utc_text(world_.clock().calendar_now());
   repo_.save_snapshot(snap);
   return snap;
 }
@@ -134,7 +93,7 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
   switch (source.kind) {
     case BackupSource::Kind::Directory: {
       world::Host& host = world_.host(source.host);
-      if (here_ && &host == &world_.host("local")) {  // read in place: unchanged files are not read again
+      if (host.is_this_machine()) {  // read in place: unchanged files are not read again
         NasResult result = capture_nas(repo_, source.section, source.path, parent_tree, progress, messages_.warn);
         result.section.source = source.origin;
         return result;
@@ -171,13 +130,5 @@ NasResult Backup::capture_kube_source(const BackupSource& source, Progress& prog
   return result;
 }
 
-std::string Backup::stamp_time() {
-  const auto now = world_.clock().now();
-  if (here_)  // the steady clock: the calendar is the system clock's, at the same instant
-    return utc_text(system_clock::now() +
-                    std::chrono::duration_cast<system_clock::duration>(now - world::Clock_::now()));
-  // A virtual clock counts from the simulation's start: its calendar starts at the epoch.
-  return utc_text(system_clock::time_point(std::chrono::duration_cast<system_clock::duration>(now.time_since_epoch())));
-}
 
 }  // namespace drctl::capture

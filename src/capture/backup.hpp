@@ -66,12 +66,10 @@ class Backup {
  private:
   NasResult capture(const BackupSource& source, const std::optional<store::Id>& parent_tree, Progress& progress);
   NasResult capture_kube_source(const BackupSource& source, Progress& progress);
-  std::string stamp_time();
 
   world::World& world_;
   store::Repository& repo_;
   BackupMessages messages_;
-  bool here_;  // the World's local host is the machine this process runs on
   std::string machine_;
 };
 

@@ -131,16 +131,17 @@ Snapshot Snapshot::from_json(std::string_view text, const Id& id) {
   }
 }
 
-std::string precise_utc_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+std::string utc_text(std::chrono::system_clock::time_point t) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
   char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
   return buf;
 }
+
+std::string precise_utc_now() { return utc_text(std::chrono::system_clock::now()); }
 
 }  // namespace drctl::store

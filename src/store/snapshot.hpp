@@ -1,5 +1,6 @@
 // Snapshot manifests: what was captured, when, from where, and what was skipped.
 #pragma once
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,5 +54,7 @@ void require_section_name(const std::string& name);
 
 /// Current time as ISO 8601 UTC with nanoseconds: 2026-11-26T12:00:00.123456789Z.
 std::string precise_utc_now();
+/// `t` as snapshots record their time: ISO 8601 in UTC with nanoseconds ("2026-12-02T03:43:03.123456789Z").
+std::string utc_text(std::chrono::system_clock::time_point t);
 
 }  // namespace drctl::store

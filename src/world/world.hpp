@@ -66,6 +66,9 @@ class Host {
   virtual void put_file(const std::string& path, const std::string& content, unsigned mode) = 0;
   /// Reads a file; nullopt when it does not exist.
   virtual std::optional<std::string> get_file(const std::string& path) = 0;
+  /// True when the host's files are the ones this process sees (the real local host): a backup
+  /// reads its directories in place, reusing the previous snapshot's trees, instead of as a tar.
+  virtual bool is_this_machine() const { return false; }
 
   /// Streams a command's data (a tar of a NAS dataset, an etcd snapshot) without holding it in
   /// memory: stdout goes to `on_out` as it arrives (the result's `out` stays empty); when `in`
@@ -89,6 +92,9 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual Clock_::time_point now() = 0;
+  /// The date and time now, for what is stamped with it (a snapshot): the system clock for
+  /// real, the simulation's calendar in the simulator, so a drill stays reproducible.
+  virtual std::chrono::system_clock::time_point calendar_now() = 0;
   /// Sleeps up to `d`; returns false when cancelled early.
   virtual bool sleep(Duration d) = 0;
 };

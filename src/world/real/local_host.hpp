@@ -38,6 +38,7 @@ class LocalHost : public Host {
 
   /// Reads the whole file; nullopt when it does not exist, std::runtime_error otherwise.
   std::optional<std::string> get_file(const std::string& path) override;
+  bool is_this_machine() const override { return true; }
 
   /// Every command from now on gets DRCTL_RUN_TAG=tag in its environment (inherited by its
   /// children), so kill_tagged_processes() can find what a killed drctl left behind.
