@@ -1,7 +1,8 @@
 // SshHost against a private sshd on 127.0.0.1 (tests/support/sshd.hpp): commands with exit
 // codes, stdin, stderr, env and cwd; 100 MB of output and a 1 GiB SFTP round trip in constant
 // memory; timeouts and cancel killing the remote process group; atomic put_file; connection
-// reuse and reconnect; the strict host-key check; and `drctl hosts trust` through the binary.
+// reuse and reconnect; the strict host-key check; `drctl hosts trust` and `hosts check`
+// through the binary; and a site host reached at the port its SSH config names.
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>

@@ -1,6 +1,7 @@
-// The SSH client config as drctl reads it (like `ssh -F FILE`): Host patterns, first value
-// wins, tokens and ~, the site's explicit settings over the file over the defaults, and the
-// refusal of settings that would connect to an unverified host.
+// The SSH client config as drctl reads it (like `ssh -F FILE`): Host patterns, Match, Include,
+// first value wins, tokens and ~, the site's explicit settings over the file over the
+// defaults, and the refusal of settings that would connect to an unverified host or run a
+// command. tests/integration/ssh_config_g_test.cpp compares the same reading with `ssh -G`.
 #include <doctest/doctest.h>
 
 #include <string>
