@@ -11,7 +11,7 @@ std::vector<world::real::SshHostSpec> site_ssh_specs(const runbook::Site& site, 
     world::real::SshHostSpec spec;
     spec.name = h.name;
     spec.address = h.address;
-    spec.port = h.port;
+    spec.port = h.port_given ? h.port : 0;  // not given: the SSH config's Port, else 22, as ssh does
     spec.user = h.user;
     spec.ssh_config = ssh_config;
     auto text = [&](const char* var) -> std::string {

@@ -235,6 +235,7 @@ SiteHost load_host(const Doc& doc, const YAML::Node& key, const YAML::Node& node
         if (!digits || std::stoi(p) < 1 || std::stoi(p) > 65535)
           throw LoadError(doc.at(v), "port must be an integer from 1 to 65535, not '" + p + "'");
         h.port = std::stoi(p);
+        h.port_given = true;
       } else if (k == "role") {
         h.role = scalar(doc, v, k);
       } else if (k == "groups") {

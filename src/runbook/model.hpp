@@ -46,7 +46,8 @@ struct SiteHost {
   std::string address;              // IP or name; empty for connection: local; the name when not given for ssh
   std::string connection = "ssh";   // "local" or "ssh"
   std::string user;                 // ssh user
-  int port = 22;
+  int port = 22;                    // as templates see it; 22 when not given
+  bool port_given = false;          // the site gave port: (else SSH takes the config's Port, then 22)
   std::string role;                 // free-form: "control-plane", "worker", "nas", …
   std::vector<std::string> groups;  // groups it belongs to
   json vars = json::object();       // everything else given for the host (mac, vlan, size, …)

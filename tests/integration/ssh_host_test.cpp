@@ -1,7 +1,8 @@
 // SshHost against a private sshd on 127.0.0.1 (tests/support/sshd.hpp): commands with exit
 // codes, stdin, stderr, env and cwd; 100 MB of output and a 1 GiB SFTP round trip in constant
 // memory; timeouts and cancel killing the remote process group; atomic put_file; connection
-// reuse and reconnect; the strict host-key check; and `drctl hosts trust` through the binary.
+// reuse and reconnect; the strict host-key check; `drctl hosts trust` and `hosts check`
+// through the binary; and a site host reached at the port its SSH config names.
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -799,4 +800,41 @@ TEST_CASE("ssh host: become sudo for users who are not root: with a NOPASSWD ent
   CHECK_MESSAGE(r.err.find("sudo: a password is required") != std::string::npos, r.err);
   const std::string put_refused = "put " + (t / "x").string() + " (sudo): sudo: a password is required";
   CHECK_THROWS_WITH(refused.put_file((t / "x").string(), "x", 0600), doctest::Contains(put_refused.c_str()));
+}
+
+TEST_CASE("drctl hosts check and drctl run: a site host without a port is reached at the port its SSH config names") {
+  support::Sshd sshd;
+  support::TempDir t("config-port");
+  // Everything but the name comes from the config, as `ssh box` would take it.
+  support::write_file(t / "ssh_config", "Host box\n  HostName 127.0.0.1\n  Port=" + std::to_string(sshd.port()) +
+                                            "\n  User " + sshd.user() + "\n  IdentityFile " + sshd.client_key().string() +
+                                            "\n  UserKnownHostsFile " + sshd.known_hosts().string() + "\n");
+  support::write_file(t / "site.yaml", "name: lab\nhosts:\n  box: {}\n");
+  const std::string config = (t / "ssh_config").string();
+  auto check = support::drctl({"hosts", "check", (t / "site.yaml").string(), "--ssh-config", config});
+  CHECK_MESSAGE(check.exit_code == 0, check.describe());
+  CHECK(check.out.find("box            ok      " + sshd.user() + "@127.0.0.1:" + std::to_string(sshd.port())) == 0);
+
+  support::write_file(t / "rb.yaml", "site: site.yaml\nsteps:\n  - {id: who, on: box, run: \"echo $SSH_CONNECTION > " +
+                                         (t / "who").string() + "\"}\n");
+  auto run = support::drctl({"run", (t / "rb.yaml").string(), "--state", (t / "state").string(), "--ssh-config", config});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.describe());
+  // SSH_CONNECTION: client address, client port, server address, server port.
+  std::istringstream words(support::read_file(t / "who"));
+  std::string client, client_port, server, server_port;
+  words >> client >> client_port >> server >> server_port;
+  CHECK(server_port == std::to_string(sshd.port()));
+  CHECK(sshd.accepted_logins() >= 2);
+
+  // A port the site gives wins over the config's, as `ssh -p` does: here one nothing listens on.
+  int closed_port = 0;
+  {
+    support::Sshd other;
+    closed_port = other.port();
+  }
+  support::write_file(t / "site.yaml", "name: lab\nhosts:\n  box: {port: " + std::to_string(closed_port) + "}\n");
+  auto refused = support::drctl({"hosts", "check", (t / "site.yaml").string(), "--ssh-config", config});
+  CHECK(refused.exit_code == 1);
+  CHECK_MESSAGE(refused.out.find("127.0.0.1:" + std::to_string(closed_port) + ": Connection refused") != std::string::npos,
+                refused.describe());
 }

@@ -1,6 +1,7 @@
-// The SSH client config as drctl reads it (like `ssh -F FILE`): Host patterns, first value
-// wins, tokens and ~, the site's explicit settings over the file over the defaults, and the
-// refusal of settings that would connect to an unverified host.
+// The SSH client config as drctl reads it (like `ssh -F FILE`): Host patterns, Match, Include,
+// first value wins, tokens and ~, the site's explicit settings over the file over the
+// defaults, and the refusal of settings that would connect to an unverified host or run a
+// command. tests/integration/ssh_config_g_test.cpp compares the same reading with `ssh -G`.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -50,7 +51,7 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("ssh config: Host patterns with star and question mark and negation match like ssh(1) ignoring case") {
+TEST_CASE("ssh config: Host patterns with star and question mark and negation match like ssh(1), case by case") {
   CHECK(ssh_pattern_match("nas.lab", "*.lab"));
   CHECK(ssh_pattern_match("NAS.Lab", "nas.*"));
   CHECK(ssh_pattern_match("node1", "node?"));
@@ -58,6 +59,11 @@ TEST_CASE("ssh config: Host patterns with star and question mark and negation ma
   CHECK(ssh_pattern_match("anything", "*"));
   CHECK(ssh_pattern_match("a", "**a"));
   CHECK_FALSE(ssh_pattern_match("nas", "nas?"));
+  CHECK_FALSE(ssh_pattern_match_case("NAS.Lab", "nas.*"));  // a Host line compares case by case
+  CHECK(ssh_pattern_match_case("NAS.Lab", "NAS.*"));
+  CHECK(ssh_pattern_list_match("db1", "db*,!db2", true) == SshListMatch::positive);
+  CHECK(ssh_pattern_list_match("DB2", "db*,!db2", true) == SshListMatch::negated);
+  CHECK(ssh_pattern_list_match("Root", "root", false) == SshListMatch::none);
 
   Local l;
   const auto cfg = l.config(
@@ -68,7 +74,9 @@ TEST_CASE("ssh config: Host patterns with star and question mark and negation ma
   CHECK(l.resolve(host("node1", cfg)).user == "worker");
   CHECK(l.resolve(host("node9", cfg)).user == "alice");  // negated: the block does not apply
   CHECK(l.resolve(host("node10", cfg)).user == "alice");
-  CHECK(l.resolve(host("NAS", cfg)).port == 2200);
+  CHECK(l.resolve(host("nas", cfg)).port == 2200);
+  CHECK(l.resolve(host("NAS", cfg)).port == 22);  // ssh(1) matches Host patterns against the name as typed
+  CHECK(l.resolve(host("NAS", cfg)).hostname == "nas");  // and connects to it in lower case
   CHECK(l.resolve(host("pxe.lab", cfg)).port == 2200);
   CHECK(l.resolve(host("pxe.lan", cfg)).port == 22);
 }
@@ -224,7 +232,7 @@ TEST_CASE("ssh config: bad values and ProxyJump and a missing --ssh-config are e
   CHECK(error_of([&] { l.resolve(host("nas", missing)); }).find("cannot read the SSH config file " + missing) == 0);
 }
 
-TEST_CASE("ssh config: Include relative to ~/.ssh with globs and Match all apply while other Match blocks are skipped") {
+TEST_CASE("ssh config: Include relative to ~/.ssh with globs applies only where the including block does") {
   Local l;
   support::fs::create_directories(l.dir / ".ssh/conf.d");
   support::write_file(l.dir / ".ssh/conf.d/10-nas", "Host nas\n  User nasadmin\n");
@@ -233,8 +241,6 @@ TEST_CASE("ssh config: Include relative to ~/.ssh with globs and Match all apply
       "Host nas pxe\n"
       "  Include conf.d/*\n"
       "  Port 2201\n"  // back in the including block after the Include
-      "Match host nas exec \"true\"\n"
-      "  User matched\n"
       "Match all\n"
       "  IdentityFile ~/.ssh/all\n");
   const SshEndpoint nas = l.resolve(host("nas", cfg));
@@ -246,6 +252,68 @@ TEST_CASE("ssh config: Include relative to ~/.ssh with globs and Match all apply
   // The included files are read only for the hosts of the block that includes them.
   CHECK(l.resolve(host("other", cfg)).user == "alice");
   CHECK(l.resolve(host("other", cfg)).port == 22);
+}
+
+TEST_CASE("ssh config: Match host, originalhost, user and localuser with negation, the criteria ANDed, in file order") {
+  Local l;
+  const auto cfg = l.config(
+      "Host db*\n"
+      "  HostName %h.Internal\n"
+      "Match host db1.internal\n"  // the HostName so far, in lower case
+      "  User dbadmin\n"
+      "Match user dbadmin localuser alice\n"  // the User set two lines up
+      "  Port 3306\n"
+      "Match originalhost db2 !user root\n"
+      "  Port 2202\n"
+      "Match !localuser alice\n"
+      "  Port 9\n");
+  const SshEndpoint db1 = l.resolve(host("db1", cfg));
+  CHECK(db1.hostname == "db1.internal");
+  CHECK(db1.user == "dbadmin");
+  CHECK(db1.port == 3306);
+  CHECK(l.resolve(host("db2", cfg)).port == 2202);
+  SshHostSpec as_root = host("db2", cfg);
+  as_root.user = "root";  // the site's user is what `Match user` sees, as with ssh -l
+  CHECK(l.resolve(as_root).port == 22);
+}
+
+TEST_CASE("ssh config: Match final reads the file again for the HostName, where canonical holds too") {
+  Local l;
+  const auto cfg = l.config(
+      "Host web\n"
+      "  HostName real-%h.example\n"
+      "Host real-web.example\n"  // not in the first reading (the host is `web`), in the second
+      "  Port 1111\n"
+      "Match final host real-web.example\n"
+      "  Port 2222\n"
+      "  User final\n"
+      "Match canonical\n"
+      "  IdentityFile ~/canonical\n");
+  const SshEndpoint web = l.resolve(host("web", cfg));
+  CHECK(web.port == 1111);
+  CHECK(web.user == "final");
+  REQUIRE(web.identity_files.size() == 1);
+  CHECK(web.identity_files[0] == l.dir.str() + "/canonical");
+  // Without `final` anywhere there is one reading, where canonical never holds.
+  const SshEndpoint once = l.resolve(host("web", l.config("Match canonical\n  Port 7\n", "once")));
+  CHECK(once.port == 22);
+}
+
+TEST_CASE("ssh config: Match exec is refused with file:line where ssh would run it, and unknown criteria are errors") {
+  Local l;
+  const auto cfg = l.config("Host *\n  Port 22\nMatch host nas exec \"test -e /x\"\n  User matched\n");
+  const std::string e = error_of([&] { l.resolve(host("nas", cfg)); });
+  CHECK(e.find(cfg + ":3: Match exec would run `test -e /x`") == 0);
+  CHECK(e.find("never runs a command from an SSH config") != std::string::npos);
+  // For another host ssh(1) stops at `host nas` and never runs it: no concern.
+  CHECK(error_of([&] { l.resolve(host("pxe", cfg)); }).empty());
+  const auto bad = l.config("Match address 10.0.0.0/8\n  User x\n", "bad");
+  CHECK(error_of([&] { l.resolve(host("nas", bad)); }).find(bad + ":1: drctl does not know the Match criterion 'address'") ==
+        0);
+  const auto alone = l.config("Match host nas user root all\n", "alone");
+  CHECK(error_of([&] { l.resolve(host("nas", alone)); }).find(alone + ":1: Match all cannot be combined") == 0);
+  const auto missing = l.config("Match user\n", "missing");
+  CHECK(error_of([&] { l.resolve(host("nas", missing)); }).find(missing + ":1: Match user needs a pattern") == 0);
 }
 
 TEST_CASE("ssh config: IdentitiesOnly and IdentityAgent decide whether the agent is used") {

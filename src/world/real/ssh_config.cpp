@@ -63,33 +63,22 @@ std::vector<std::string> split_args(const std::string& text, const std::string& 
   return args;
 }
 
-bool match_here(const char* t, const char* p) {
-  for (; *p; ++p, ++t) {
-    if (*p == '*') {
-      while (p[1] == '*') ++p;
-      if (!p[1]) return true;
-      for (; *t; ++t)
-        if (match_here(t, p + 1)) return true;
-      return false;
-    }
-    if (!*t) return false;
-    if (*p != '?' && std::tolower(static_cast<unsigned char>(*p)) != std::tolower(static_cast<unsigned char>(*t)))
-      return false;
-  }
-  return *t == '\0';
-}
-
-// Host patterns: applies when one positive pattern matches and no negated one does.
-bool host_matches(const std::vector<std::string>& patterns, const std::string& alias) {
+// A Host line's patterns: it applies when one positive pattern matches the host and no negated
+// one does, compared case by case as ssh(1) compares them.
+bool host_matches(const std::vector<std::string>& patterns, const std::string& host) {
   bool positive = false;
   for (const auto& p : patterns) {
-    if (!p.empty() && p[0] == '!') {
-      if (ssh_pattern_match(alias, p.substr(1))) return false;
-    } else if (ssh_pattern_match(alias, p)) {
-      positive = true;
-    }
+    const bool negated = !p.empty() && p[0] == '!';
+    if (!ssh_pattern_match_case(host, negated ? p.substr(1) : p)) continue;
+    if (negated) return false;
+    positive = true;
   }
   return positive;
+}
+
+// A host name as ssh(1) uses it once it is known: in lower case, unless it is an IPv6 address.
+std::string host_name_case(const std::string& host) {
+  return host.find(':') == std::string::npos ? lower(host) : host;
 }
 
 bool parse_int(const std::string& s, long lo, long hi, long& out) {
@@ -192,28 +181,61 @@ std::string SshEndpoint::host_and_port() const {
   return port == 22 ? hostname : hostname + " port " + std::to_string(port);
 }
 
-bool ssh_pattern_match(const std::string& text, const std::string& pattern) {
-  return match_here(text.c_str(), pattern.c_str());
-}
-
 SshConfig SshConfig::load(const std::string& path, const SshLocalEnv& env) {
-  SshConfig config;
-  config.read(read_text(path), path, env, 0, {});
-  return config;
+  return parse(read_text(path), path, env);
 }
 
 SshConfig SshConfig::parse(const std::string& text, const std::string& file, const SshLocalEnv& env) {
   SshConfig config;
-  config.read(text, file, env, 0, {});
+  config.env_ = env;
+  config.read(text, file, 0, -1);
   return config;
 }
 
-void SshConfig::read(const std::string& text, const std::string& file, const SshLocalEnv& env, int depth,
-                     const Block& context) {
-  // A file starts in the block that included it (the top file: every host). Its Host and Match
-  // lines open blocks that also need that block's patterns, as in ssh(1), where an Include inside
-  // a Host block is read only for the hosts the block matches.
-  blocks_.push_back({context.patterns, context.never, {}});
+namespace {
+
+// The criteria of a Match line, checked as ssh(1) checks them when it reads the line: `all`
+// alone (or after one other), every other one but canonical and final with a pattern list.
+template <class Criterion>
+std::vector<Criterion> parse_match(const std::vector<std::string>& args, const std::string& where) {
+  if (args.empty()) throw error_at(where, "Match needs a criterion");
+  std::vector<Criterion> out;
+  int attributes = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    Criterion c;
+    c.negated = !args[i].empty() && args[i][0] == '!';
+    const std::string original = c.negated ? args[i].substr(1) : args[i];
+    c.attribute = lower(original);
+    if (c.attribute == "all") {
+      if (attributes > 1 || i + 1 < args.size())
+        throw error_at(where, "Match all cannot be combined with other Match criteria");
+      out.push_back(c);
+      break;
+    }
+    ++attributes;
+    if (c.attribute == "canonical" || c.attribute == "final") {
+      out.push_back(c);
+      continue;
+    }
+    static const std::vector<std::string> with_pattern = {"host", "originalhost", "user", "localuser", "exec"};
+    if (std::find(with_pattern.begin(), with_pattern.end(), c.attribute) == with_pattern.end())
+      throw error_at(where, "drctl does not know the Match criterion '" + original +
+                                "' (it knows host, originalhost, user, localuser, all, canonical and final)");
+    if (i + 1 >= args.size()) throw error_at(where, "Match " + original + " needs a pattern");
+    c.argument = args[++i];
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+void SshConfig::read(const std::string& text, const std::string& file, int depth, int parent) {
+  // A file starts in the block in force where it was included (the top file: every host).
+  Block start;
+  start.kind = parent < 0 ? Kind::top : Kind::same;
+  start.same_as = parent;
+  blocks_.push_back(std::move(start));
   std::istringstream in(text);
   std::string raw;
   int number = 0;
@@ -232,30 +254,41 @@ void SshConfig::read(const std::string& text, const std::string& file, const Ssh
 
     if (keyword == "host") {
       if (args.empty()) throw error_at(where, "Host needs at least one pattern");
-      Block b{context.patterns, context.never, {}};
-      b.patterns.push_back(args);
+      Block b;
+      b.kind = Kind::host;
+      b.patterns = std::move(args);
+      b.where = where;
+      b.parent = parent;
       blocks_.push_back(std::move(b));
     } else if (keyword == "match") {
-      if (args.empty()) throw error_at(where, "Match needs a criterion");
-      const bool all = args.size() == 1 && lower(args[0]) == "all";
-      blocks_.push_back({context.patterns, context.never || !all, {}});
+      Block b;
+      b.kind = Kind::match;
+      b.criteria = parse_match<Criterion>(args, where);
+      b.where = where;
+      b.parent = parent;
+      for (const auto& c : b.criteria)
+        if (c.attribute == "final") final_pass_ = true;
+      blocks_.push_back(std::move(b));
     } else if (keyword == "include") {
       if (args.empty()) throw error_at(where, "Include needs a file");
       if (depth >= kMaxIncludeDepth) throw error_at(where, "Include nested more than 16 deep");
-      const Block current{blocks_.back().patterns, blocks_.back().never, {}};
+      const int current = static_cast<int>(blocks_.size()) - 1;
       for (const auto& arg : args) {
-        std::string pattern = expand_tilde(arg, env, where);
-        if (pattern.empty() || pattern[0] != '/') pattern = env.home + "/.ssh/" + pattern;
+        std::string pattern = expand_tilde(arg, env_, where);
+        if (pattern.empty() || pattern[0] != '/') pattern = env_.home + "/.ssh/" + pattern;
         glob_t g{};
         if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
           std::vector<std::string> paths(g.gl_pathv, g.gl_pathv + g.gl_pathc);
           ::globfree(&g);
-          for (const auto& p : paths) read(read_text(p), p, env, depth + 1, current);
+          for (const auto& p : paths) read(read_text(p), p, depth + 1, current);
         } else {
           ::globfree(&g);
         }
       }
-      blocks_.push_back(current);  // back in this file, in the block the Include was in
+      Block back;  // back in this file, in the block the Include was in
+      back.kind = Kind::same;
+      back.same_as = current;
+      blocks_.push_back(std::move(back));
     } else {
       validate(keyword, args, where, original);
       blocks_.back().lines.push_back({keyword, std::move(args), where});
@@ -263,19 +296,66 @@ void SshConfig::read(const std::string& text, const std::string& file, const Ssh
   }
 }
 
-SshConfigValues SshConfig::lookup(const std::string& alias) const {
-  SshConfigValues v;
+/// One reading of the config for a host, as ssh(1) does it once or twice.
+struct SshConfig::Pass {
+  std::string alias;  // as typed: `Match originalhost`, %h in HostName, the first pass's host
+  std::string host;   // what Host lines are matched against
+  std::string user;   // given as with `ssh -l`; "" when not
+  bool final = false;
+  SshConfigValues values;
+};
+
+bool SshConfig::criteria_hold(const Block& block, const Pass& pass) const {
+  const SshConfigValues& v = pass.values;
+  // What ssh(1) knows at this line: the HostName so far, the user so far.
+  const std::string host = v.hostname ? v.hostname->text : pass.alias;
+  const std::string user = !pass.user.empty() ? pass.user : v.user ? v.user->text : env_.user;
+  bool result = true;
+  for (const auto& c : block.criteria) {
+    bool holds = true;
+    if (c.attribute == "canonical" || c.attribute == "final") {
+      holds = pass.final;
+    } else if (c.attribute == "exec") {
+      if (!result) continue;  // ssh(1) runs it only when the criteria before it held
+      throw error_at(block.where, "Match exec would run `" + c.argument + "` to decide whether the block applies to " +
+                                      pass.alias + ", but drctl never runs a command from an SSH config; use Match "
+                                      "host or user instead, or point drctl at another file with --ssh-config");
+    } else if (c.attribute == "host") {
+      holds = ssh_pattern_list_match(host, c.argument, true) == SshListMatch::positive;
+    } else if (c.attribute == "originalhost") {
+      holds = ssh_pattern_list_match(pass.alias, c.argument, true) == SshListMatch::positive;
+    } else if (c.attribute == "user") {
+      holds = ssh_pattern_list_match(user, c.argument, false) == SshListMatch::positive;
+    } else if (c.attribute == "localuser") {
+      holds = ssh_pattern_list_match(env_.user, c.argument, false) == SshListMatch::positive;
+    }
+    if (holds == c.negated) result = false;
+  }
+  return result;
+}
+
+void SshConfig::apply(Pass& pass) const {
+  SshConfigValues& v = pass.values;
   auto first = [](std::optional<SshConfigValues::Value>& slot, const Line& l) {
     if (!slot) slot = SshConfigValues::Value{l.args[0], l.where};
   };
-  for (const auto& block : blocks_) {
-    if (block.never) continue;
-    if (!std::all_of(block.patterns.begin(), block.patterns.end(),
-                     [&](const std::vector<std::string>& p) { return host_matches(p, alias); }))
-      continue;
+  std::vector<char> active(blocks_.size(), 0);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& block = blocks_[i];
+    const bool parent_applies = block.parent < 0 || active[static_cast<std::size_t>(block.parent)];
+    switch (block.kind) {
+      case Kind::top: active[i] = 1; break;
+      case Kind::same: active[i] = active[static_cast<std::size_t>(block.same_as)]; break;
+      case Kind::host: active[i] = parent_applies && host_matches(block.patterns, pass.host); break;
+      case Kind::match: active[i] = criteria_hold(block, pass) && parent_applies; break;  // ssh(1) reads it either way
+    }
+    if (!active[i]) continue;
     for (const auto& l : block.lines) {
-      if (l.keyword == "hostname") first(v.hostname, l);
-      else if (l.keyword == "port") first(v.port, l);
+      if (l.keyword == "hostname") {
+        if (!v.hostname)
+          v.hostname = SshConfigValues::Value{
+              host_name_case(expand_tokens(l.args[0], "h", [&](char) { return pass.alias; }, l.where)), l.where};
+      } else if (l.keyword == "port") first(v.port, l);
       else if (l.keyword == "user") first(v.user, l);
       else if (l.keyword == "userknownhostsfile") first(v.known_hosts, l);
       else if (l.keyword == "stricthostkeychecking") first(v.strict_host_key_checking, l);
@@ -286,11 +366,30 @@ SshConfigValues SshConfig::lookup(const std::string& alias) const {
       else if (l.keyword == "proxyjump" || l.keyword == "proxycommand") {
         if (!v.proxy) v.proxy = SshConfigValues::Value{(l.keyword == "proxyjump" ? "ProxyJump " : "ProxyCommand ") + l.args[0], l.where};
       } else if (l.keyword == "identityfile") {
-        v.identity_files.push_back({l.args[0], l.where});
+        // ssh(1) keeps the first of two equal lines (the second pass reads every line again).
+        if (std::none_of(v.identity_files.begin(), v.identity_files.end(),
+                         [&](const SshConfigValues::Value& f) { return f.text == l.args[0]; }))
+          v.identity_files.push_back({l.args[0], l.where});
       }
     }
   }
-  return v;
+}
+
+SshConfigValues SshConfig::lookup(const std::string& alias, const std::string& user) const {
+  Pass pass;
+  pass.alias = alias;
+  pass.host = alias;
+  pass.user = user;
+  apply(pass);
+  if (final_pass_) {
+    // The second reading is for the host ssh(1) connects to: Host lines see the HostName,
+    // `Match canonical` and `Match final` hold, and values already set stay.
+    if (!pass.values.hostname) pass.values.hostname = SshConfigValues::Value{host_name_case(alias), ""};
+    pass.host = pass.values.hostname->text;
+    pass.final = true;
+    apply(pass);
+  }
+  return pass.values;
 }
 
 std::string ssh_expand_path(const std::string& path, const SshEndpoint& ep, const SshLocalEnv& env,
@@ -324,7 +423,7 @@ SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env
   } else if (std::error_code ec; fs::exists(env.home + "/.ssh/config", ec)) {
     ep.config_file = env.home + "/.ssh/config";
   }
-  if (!ep.config_file.empty()) v = SshConfig::load(ep.config_file, env).lookup(ep.alias);
+  if (!ep.config_file.empty()) v = SshConfig::load(ep.config_file, env).lookup(ep.alias, spec.user);
 
   if (v.strict_host_key_checking) {
     const std::string s = lower(v.strict_host_key_checking->text);
@@ -339,9 +438,7 @@ SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env
                                        ", but drctl connects directly and cannot use it; give the host an address "
                                        "drctl can reach, or a config without it (--ssh-config)");
 
-  ep.hostname = ep.alias;
-  if (v.hostname)
-    ep.hostname = expand_tokens(v.hostname->text, "h", [&](char) { return ep.alias; }, v.hostname->where);
+  ep.hostname = v.hostname ? v.hostname->text : host_name_case(ep.alias);
 
   ep.explicit_port = spec.port > 0;
   long n = 22;

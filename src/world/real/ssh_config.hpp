@@ -2,6 +2,7 @@
 // client config file (read as `ssh -F FILE` would), then ssh(1)'s defaults.
 #pragma once
 #include "base/shell.hpp"
+#include "world/real/ssh_pattern.hpp"
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -70,15 +71,21 @@ struct SshConfigValues {
     std::string text;
     std::string where;  // "FILE:LINE"
   };
+  // hostname: HostName with %h expanded and, unless it is an IPv6 address, in lower case (as
+  // ssh(1) connects to it and prints it).
   std::optional<Value> hostname, port, user, known_hosts, strict_host_key_checking, identities_only, identity_agent,
       connect_timeout, server_alive_interval, proxy;
-  std::vector<Value> identity_files;  // every IdentityFile line that applies, in order
+  std::vector<Value> identity_files;  // every IdentityFile line that applies, in order, each once
 };
 
-/// An OpenSSH client config file: Host blocks with patterns (*, ?, !negation), Include, and the
+/// An OpenSSH client config file read as ssh(1) reads it: Host blocks with patterns (*, ?,
+/// !negation; case-sensitive), Match blocks (host, originalhost, user, localuser, all,
+/// canonical, final, `!` negation, criteria ANDed; with `final` in any Match line the file is
+/// read a second time for the host named by HostName, as ssh(1) does), Include, and the
 /// keywords drctl uses (HostName, Port, User, IdentityFile, IdentitiesOnly, IdentityAgent,
-/// UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval; ProxyJump and
-/// ProxyCommand are refused). `Match all` applies; other Match blocks are skipped.
+/// UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval). ProxyJump,
+/// ProxyCommand and `Match exec` are refused where they would apply: drctl connects directly
+/// and never runs a command from a config to decide.
 class SshConfig {
  public:
   /// Reads and parses `path`; throws SshConfigError when it cannot be read or a line is bad.
@@ -86,8 +93,10 @@ class SshConfig {
   /// Parses `text` as if read from `file` (Include paths are still read from disk).
   static SshConfig parse(const std::string& text, const std::string& file, const SshLocalEnv& env);
 
-  /// The options for `alias` (what you would type after `ssh`).
-  SshConfigValues lookup(const std::string& alias) const;
+  /// The options for `alias` (what you would type after `ssh`) when logging in as `user` (as
+  /// `ssh -l`; "" when not given: the config's User, else the local user, is what `Match user`
+  /// sees). Throws SshConfigError for a `Match exec` that ssh(1) would run, or a bad HostName.
+  SshConfigValues lookup(const std::string& alias, const std::string& user = "") const;
 
  private:
   struct Line {
@@ -95,19 +104,33 @@ class SshConfig {
     std::vector<std::string> args;
     std::string where;
   };
+  /// One criterion of a Match line.
+  struct Criterion {
+    std::string attribute;  // lower case: all, canonical, final, host, originalhost, user, localuser, exec
+    std::string argument;   // the pattern list (the command for exec); "" for all, canonical, final
+    bool negated = false;
+  };
+  enum class Kind { top, host, match, same };
   struct Block {
-    // Every one of these Host pattern lists must match (more than one inside an Include);
-    // none: applies to every host (lines before the first Host, Match all).
-    std::vector<std::vector<std::string>> patterns;
-    bool never = false;  // a Match block drctl does not evaluate, or inside one
+    Kind kind = Kind::top;
+    std::vector<std::string> patterns;  // host: the Host line's patterns
+    std::vector<Criterion> criteria;    // match: the Match line's criteria
+    std::string where;                  // of the Host or Match line
+    // The block in force at the Include that read this block's file (-1: the top file): an
+    // included file's blocks apply only when that one did, as in ssh(1).
+    int parent = -1;
+    int same_as = -1;  // same: goes on with block same_as (after an Include; an included file's start)
     std::vector<Line> lines;
   };
-  void read(const std::string& text, const std::string& file, const SshLocalEnv& env, int depth, const Block& context);
-  std::vector<Block> blocks_;
-};
+  struct Pass;
+  void read(const std::string& text, const std::string& file, int depth, int parent);
+  void apply(Pass& pass) const;
+  bool criteria_hold(const Block& block, const Pass& pass) const;
 
-/// True when `text` matches an ssh pattern: `*` any run, `?` one character; case-insensitive.
-bool ssh_pattern_match(const std::string& text, const std::string& pattern);
+  std::vector<Block> blocks_;
+  SshLocalEnv env_;
+  bool final_pass_ = false;  // a Match line says `final`: ssh(1) reads the file a second time
+};
 
 /// Expands a leading ~ or ~user and the tokens %d %h %p %r %u %n %l %i %% in a path the config
 /// gives; throws SshConfigError naming `where` for an unknown token.

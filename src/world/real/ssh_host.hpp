@@ -1,17 +1,13 @@
 // A site machine reached over SSH (libssh) as a Host: commands on exec channels, files over
 // SFTP, with the strict host-key check and public-key login of SshConnection.
 #pragma once
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "world/real/ssh_config.hpp"
+#include "world/real/ssh_pool.hpp"
 #include "world/world.hpp"
 
 namespace drctl::world::real {
@@ -38,11 +34,11 @@ class SshConnection;
 class SshHost : public Host {
  public:
   /// Connections to the same host at once, at most.
-  static constexpr int kMaxConnections = 8;
+  static constexpr int kMaxConnections = SshPool::kMaxConnections;
 
   /// The host at `endpoint` (see resolve_ssh_endpoint); commands end early on `cancel`.
   SshHost(SshEndpoint endpoint, const Cancel& cancel);
-  /// Stops the keepalive thread and closes every connection.
+  /// Stops the keepalive thread and closes every connection (see SshPool).
   ~SshHost() override;
   SshHost(const SshHost&) = delete;
   SshHost& operator=(const SshHost&) = delete;
@@ -83,13 +79,10 @@ class SshHost : public Host {
   int connections_opened() const;
 
  private:
-  class Lease;
-  struct Exec;
-  Lease acquire(Clock_::time_point deadline);
-  void release(std::unique_ptr<SshConnection> conn);
-  void keepalive_loop();
   CommandResult execute(const Command& command, const std::function<void(const char*, std::size_t)>* on_out,
                         const std::function<std::string()>* in, bool tagged);
+  /// Runs f(connection, sftp) on a connection of the pool, once more on a new connection when
+  /// a reused one died before anything was done; errors become std::runtime_error naming `what`.
   template <class F>
   auto with_sftp(const std::string& what, F&& f);
   std::string where() const;
@@ -97,14 +90,7 @@ class SshHost : public Host {
   SshEndpoint endpoint_;
   const Cancel& cancel_;
   std::string tag_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;  // a connection came back, or stop_
-  std::vector<std::unique_ptr<SshConnection>> idle_;
-  int open_ = 0;     // connections that exist: idle or in use
-  int opened_ = 0;   // connections ever opened
-  bool stop_ = false;
-  std::thread keepalive_;
+  SshPool pool_;  // after endpoint_ and cancel_, which it uses
 };
 
 }  // namespace drctl::world::real
