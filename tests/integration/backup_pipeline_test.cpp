@@ -123,7 +123,7 @@ std::string this_machine() {
 
 }  // namespace
 
-TEST_CASE("backup pipeline: snapshot create and backup.snapshot make the same trees; an unchanged directory is not read again") {
+TEST_CASE("backup pipeline: snapshot create and backup.snapshot make the same trees, and an unchanged directory is not read again") {
   TempDir t("backup-pipeline");
   const fs::path data = t / "data";
   const TreeInfo info = make_full_tree(data, {.seed = 14, .sparse_size = 4 * MiB});

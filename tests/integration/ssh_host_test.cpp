@@ -108,6 +108,17 @@ bool remote_process_gone(Host& host, const std::string& pid) {
   return r.exit_code == 0;
 }
 
+/// Whether `pid` ends within a generous minute: a signalled process takes a moment to go, longer
+/// on a busy machine.
+bool remote_process_ends(Host& host, const std::string& pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!remote_process_gone(host, pid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
 bool wait_for_file(const path& p, std::chrono::milliseconds limit) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {
@@ -256,13 +267,13 @@ TEST_CASE("ssh host: a timeout kills the remote process group and a new command 
   CHECK(seconds < 150);  // ended by the timeout, not by sleep 300 (generous: CI is a busy 2-core box)
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   REQUIRE(!pid.empty());
-  CHECK(remote_process_gone(*host, pid));
+  CHECK(remote_process_ends(*host, pid));
 
   // A command that ignores SIGTERM gets SIGKILL.
   r = sh(*host, "trap '' TERM; sleep 300 & echo $! > " + pidfile + ".2; wait; wait", 500ms);
   CHECK(r.timed_out);
   const std::string pid2 = support::read_file(pidfile + ".2").substr(0, support::read_file(pidfile + ".2").find('\n'));
-  CHECK(remote_process_gone(*host, pid2));
+  CHECK(remote_process_ends(*host, pid2));
   CHECK(sh(*host, "echo still usable").out == "still usable\n");
 }
 
@@ -282,7 +293,7 @@ TEST_CASE("ssh host: cancel ends a running command and kills what it started") {
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   Cancel fresh;
   SshHost checker(resolve_ssh_endpoint(lab.spec()), fresh);
-  CHECK(remote_process_gone(checker, pid));
+  CHECK(remote_process_ends(checker, pid));
   CHECK(sh(*host, "true").cancelled);  // cancel stays requested: nothing new starts
 }
 
@@ -538,7 +549,7 @@ TEST_CASE("ssh host: kill_tagged ends what a killed run left behind") {
   CHECK_FALSE(remote_process_gone(*host, pid));
   CHECK(host->kill_tagged("/state/of/other run") == 0);
   CHECK(host->kill_tagged("/state/of/run 1") >= 1);
-  CHECK(remote_process_gone(*host, pid));
+  CHECK(remote_process_ends(*host, pid));
 }
 
 TEST_CASE("ssh host: keepalives go out during a silent command and on idle connections") {
@@ -644,7 +655,7 @@ TEST_CASE("ssh host: become sudo runs commands and file transfers through sudo -
   CHECK(r.timed_out);
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   REQUIRE(!pid.empty());
-  CHECK(remote_process_gone(*host, pid));
+  CHECK(remote_process_ends(*host, pid));
 }
 
 TEST_CASE("drctl run: a site host with become: sudo runs its steps through sudo, and another value is refused") {
@@ -690,12 +701,7 @@ TEST_CASE("ssh host: a stream sink that throws ends the remote command, and the 
                   Enough);
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   REQUIRE(!pid.empty());
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    gone = remote_process_gone(*host, pid);
-    if (!gone) std::this_thread::sleep_for(50ms);
-  }
-  CHECK(gone);
+  CHECK(remote_process_ends(*host, pid));
   CHECK(sh(*host, "echo still usable").out == "still usable\n");
 }
 
