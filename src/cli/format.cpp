@@ -24,7 +24,7 @@ std::string human_bytes(std::uint64_t n) {
 
 std::string printable(std::string_view s) { return store::escape_bytes(s); }
 
-std::int64_t parse_duration_ms(const std::string& text, const std::string& what) {
+std::int64_t duration_option(const std::string& text, const std::string& what) {
   const auto d = parse_duration(text);
   if (!d) throw InputError(what + ": '" + text + "' is not a duration (" + std::string(kDurationExamples) + ")");
   return d->count();

@@ -13,8 +13,8 @@ std::string human_bytes(std::uint64_t n);
 /// A path with control characters and invalid UTF-8 escaped (\n, \xff), like `ls -b`.
 std::string printable(std::string_view s);
 
-/// "30s", "2m", "1h" or plain seconds → milliseconds; throws InputError naming `what`.
-std::int64_t parse_duration_ms(const std::string& text, const std::string& what);
+/// A duration option (base/duration.hpp's grammar) in milliseconds; throws InputError naming `what`.
+std::int64_t duration_option(const std::string& text, const std::string& what);
 
 /// Why an argument value cannot be taken ("" if it can): it holds a control character (< 0x20
 /// or 0x7f), named in words ("a newline", "ESC", "byte 0x01"). Values are one line of text.

@@ -44,7 +44,7 @@ struct Common {
   std::string lock_wait = "60s";
   fs::path path() const { return default_repo_path(repo); }
   RepoLock lock() const {
-    return RepoLock::acquire(path(), std::chrono::milliseconds(parse_duration_ms(lock_wait, "--lock-wait")), warn);
+    return RepoLock::acquire(path(), std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait")), warn);
   }
 };
 
