@@ -39,14 +39,14 @@ std::string human_size(std::size_t bytes) {
 }  // namespace
 
 bool KubeCluster::etcd_up() const {
-  auto it = nodes_.find(api_node_);
-  return api_running_ && etcd_pod_ && it != nodes_.end() && it->second.up;
+  auto it = nodes_.states().find(setup_.api_node);
+  return api_running_ && etcd_pod_ && it != nodes_.states().end() && it->second.up;
 }
 
 
 void KubeCluster::etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
   const std::string data_dir = kEtcdDataDir;
-  if (node.name != api_node_ || !(dir == data_dir || dir.starts_with(data_dir + "/"))) return;
+  if (node.name != setup_.api_node || !(dir == data_dir || dir.starts_with(data_dir + "/"))) return;
   if (auto data = files.read(kEtcdDb)) etcd_data_replaced(node.name, *data);
 }
 
@@ -70,9 +70,9 @@ void KubeCluster::etcd_data_replaced(const std::string& node, const std::string&
 
 std::string KubeCluster::snapshot_data() const {
   json objs = json::array();
-  for (const auto& [key, obj] : store_) objs.push_back(obj);
-  return std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion + "\nrevision: " + std::to_string(revision_) +
-         "\nkeys: " + std::to_string(store_.size()) + "\n\n" + objs.dump();
+  for (const auto& [key, obj] : store_.objects()) objs.push_back(obj);
+  return std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion + "\nrevision: " + std::to_string(store_.revision()) +
+         "\nkeys: " + std::to_string(store_.objects().size()) + "\n\n" + objs.dump();
 }
 
 namespace {
@@ -177,44 +177,44 @@ std::string KubeCluster::etcd_dial_error(const KubeNode& node, const std::string
   if (host == "127.0.0.1" || host == "localhost" || host == "::1") {
     serving = node.name;
   } else {
-    for (const auto& [name, n] : nodes_)
+    for (const auto& [name, n] : nodes_.states())
       if (n.address == host) serving = name;
   }
   if (serving.empty())
     return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": i/o timeout\"";
-  if (serving != api_node_ || !etcd_up() || port != "2379")
+  if (serving != setup_.api_node || !etcd_up() || port != "2379")
     return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": connect: connection refused\"";
   // Without any TLS flags the simulator lets etcdctl in (its earlier scripts relied on it); with
   // them, kubeadm's rules: etcd's own CA, and a client certificate that CA signed.
   if (cacert.empty() && cert.empty() && key.empty()) return "";
   if (scheme == "http" || (scheme.empty() && cacert.empty() && cert.empty())) return "connection closed";
   const std::string ca = cacert.empty() ? "" : pem_text(files.read(cacert).value_or(""));
-  if (ca != "drctl-sim etcd ca of CA " + ca_)
+  if (ca != "drctl-sim etcd ca of CA " + setup_.ca)
     return "connection error: desc = \"transport: authentication handshake failed: x509: certificate signed by unknown "
            "authority\"";
   const std::string client = cert.empty() ? "" : pem_text(files.read(cert).value_or(""));
   bool signed_by_etcd = false;
   for (const char* role : {"healthcheck-client", "server", "peer", "apiserver-etcd-client"})
-    if (client == "drctl-sim etcd " + std::string(role) + " of CA " + ca_) signed_by_etcd = true;
+    if (client == "drctl-sim etcd " + std::string(role) + " of CA " + setup_.ca) signed_by_etcd = true;
   if (!signed_by_etcd || key.empty())
     return "connection error: desc = \"error reading server preface: remote error: tls: bad certificate\"";
   return "";
 }
 
 nlohmann::ordered_json KubeCluster::endpoint_status() const {
-  const std::uint64_t member = id_of("etcd member " + api_node_ + " " + ca_);
+  const std::uint64_t member = id_of("etcd member " + setup_.api_node + " " + setup_.ca);
   const auto size = static_cast<std::uint64_t>(snapshot_data().size());
   return {{"header",
-           {{"cluster_id", id_of("etcd cluster " + ca_)},
+           {{"cluster_id", id_of("etcd cluster " + setup_.ca)},
             {"member_id", member},
-            {"revision", revision_},
+            {"revision", store_.revision()},
             {"raft_term", static_cast<std::uint64_t>(2)}}},
           {"version", kEtcdVersion},
           {"dbSize", size},
           {"leader", member},
-          {"raftIndex", revision_ + 4},
+          {"raftIndex", store_.revision() + 4},
           {"raftTerm", static_cast<std::uint64_t>(2)},
-          {"raftAppliedIndex", revision_ + 4},
+          {"raftAppliedIndex", store_.revision() + 4},
           {"dbSizeInUse", size}};
 }
 
@@ -279,7 +279,7 @@ KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::str
     const std::string& path = pos[2];
     const std::string data = snapshot_data();
     files.write(path, data, 0600);
-    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.size()}});
+    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.objects().size()}});
     const Duration now = engine_.now();
     std::string err = zap_json(now, "info", "snapshot/v3_snapshot.go:65", "created temporary db file", {{"path", path + ".part"}});
     err += zap_json(now, "info", "v3@v3.5.9/maintenance.go:212", "opened snapshot stream; downloading", ordered::object(), "client");
@@ -458,7 +458,7 @@ KubeResult KubeCluster::snapshot_restore(const KubeNode& node, const std::vector
                            "\", \"added-peer-peer-urls\": [" + list + "]}");
   }
   err += zap_console(now, "snapshot/v3_snapshot.go:269", "restored snapshot", dirs);
-  if (dir == kEtcdDataDir && node.name == api_node_) etcd_data_replaced(node.name, *data);
+  if (dir == kEtcdDataDir && node.name == setup_.api_node) etcd_data_replaced(node.name, *data);
   return {0, note, err};
 }
 
