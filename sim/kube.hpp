@@ -33,34 +33,13 @@
 
 #include "sim/engine.hpp"
 #include "sim/kube_controllers.hpp"
+#include "sim/kube_etcd.hpp"
 #include "sim/kube_nodes.hpp"
 #include "sim/kube_setup.hpp"
 #include "sim/kube_store.hpp"
+#include "sim/kube_types.hpp"
 
 namespace drctl::sim {
-
-/// What a machine offers Kubernetes, from its simulated system (the lead fills it in).
-struct KubeNode {
-  std::string name;                // the machine's hostname
-  std::string address;             // its IP on the cluster network
-  bool container_runtime = false;  // containerd (or docker.io) installed and running
-  bool kubelet = false;            // kubelet installed
-  bool swap_on = false;            // swap enabled (kubeadm's preflight refuses it)
-};
-
-/// A machine's files, for reading --config / -f files and writing admin.conf, snapshots,
-/// certificates. `remove` may be empty (then `kubeadm reset` leaves the files behind).
-struct KubeFiles {
-  std::function<std::optional<std::string>(const std::string& path)> read;
-  std::function<void(const std::string& path, const std::string& content, unsigned mode)> write;
-  std::function<void(const std::string& path)> remove;
-};
-
-/// A command's exit code and output.
-struct KubeResult {
-  int code = 0;
-  std::string out, err;
-};
 
 /// A kind the API server serves: built in, or from a CustomResourceDefinition.
 struct KubeKind {
@@ -170,20 +149,6 @@ class KubeCluster {
   void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
   void add_node(const KubeNode& node, bool control_plane);
 
-  // etcd (kube_etcd.cpp)
-  /// etcd's data dir on the control plane now holds `data` (a snapshot this simulator wrote).
-  void etcd_data_replaced(const std::string& node, const std::string& data);
-  KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output) const;
-  KubeResult snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files,
-                              bool deprecated);
-  /// Why etcdctl cannot reach etcd at `endpoint` from `node` with these TLS files ("" when it can),
-  /// in etcdctl's words (the gRPC connection error).
-  std::string etcd_dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
-                              const std::string& cert, const std::string& key, const KubeFiles& files) const;
-  /// `endpoint status -w json`'s Status of the control plane's etcd, in etcdctl's field order.
-  nlohmann::ordered_json endpoint_status() const;
-  std::string snapshot_data() const;
-
   // the API server over the pieces (kube_cluster.cpp, kube_served.cpp)
   void start_api(const nlohmann::json& restored_objects);
   void changed();
@@ -218,10 +183,9 @@ class KubeCluster {
   KubeStore store_;
   KubeNodes nodes_;
   KubeControllers controllers_;
+  KubeEtcd etcd_;
   std::map<std::string, Duration> tokens_;  // "id.secret" -> expiry
-  bool api_running_ = false;
-  bool apiserver_pod_ = true, etcd_pod_ = true;  // their manifests are in place on the control plane
-  std::optional<std::string> pending_etcd_data_;   // restored while etcd's manifest was away
+  bool apiserver_pod_ = true;  // its manifest is in place on the control plane
   Duration api_started_{0};
 };
 

@@ -26,12 +26,29 @@ KubeCluster::KubeCluster(Engine& engine)
     : engine_(engine),
       store_(engine, setup_),
       nodes_(setup_, store_),
-      controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }) {}
+      controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }),
+      etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }) {}
+
+KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return etcd_.etcdctl(node, argv, files);
+}
+
+KubeResult KubeCluster::etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return etcd_.etcdutl(node, argv, files);
+}
+
+KubeResult KubeCluster::etcd(const std::vector<std::string>& argv) const { return etcd_.etcd(argv); }
+
+void KubeCluster::etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
+  etcd_.data_moved(node, dir, files);
+}
+
+bool KubeCluster::etcd_up() const { return etcd_.up(); }
 
 void KubeCluster::start_api(const json& restored_objects) {
   store_.clear();
   controllers_.pod_states().clear();
-  api_running_ = true;
+  etcd_.start();
   api_started_ = engine_.now();
   if (restored_objects.empty()) {
     for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -178,7 +195,7 @@ void KubeCluster::wipe() {
   store_.clear();
   controllers_.pod_states().clear();
   tokens_.clear();
-  api_running_ = false;
+  etcd_.stop();
   engine_.log("kube", "control-plane-wiped", {{"node", setup_.api_node}});
   changed();
 }
@@ -186,7 +203,7 @@ void KubeCluster::wipe() {
 void KubeCluster::remove_node(const std::string& name) {
   if (!nodes_.states().count(name)) return;
   if (name == setup_.api_node) {  // its etcd went with it
-    api_running_ = false;
+    etcd_.stop();
     setup_.api_node.clear();
     store_.clear();
     tokens_.clear();
@@ -206,18 +223,15 @@ void KubeCluster::static_pods_changed(const KubeNode& node, const KubeFiles& fil
   if (node.name != setup_.api_node || !nodes_.states().count(setup_.api_node)) return;
   const bool api = exists(files, "/etc/kubernetes/manifests/kube-apiserver.yaml");
   const bool etcd = exists(files, "/etc/kubernetes/manifests/etcd.yaml");
-  if (api == apiserver_pod_ && etcd == etcd_pod_) return;
+  if (api == apiserver_pod_ && etcd == etcd_.pod()) return;
   const bool was_up = api_up();
   if (api != apiserver_pod_)
     engine_.log("kube", api ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "kube-apiserver-" + node.name}});
-  if (etcd != etcd_pod_)
+  if (etcd != etcd_.pod())
     engine_.log("kube", etcd ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "etcd-" + node.name}});
   apiserver_pod_ = api;
-  etcd_pod_ = etcd;
-  if (etcd && pending_etcd_data_) {
-    const std::string data = *pending_etcd_data_;
-    pending_etcd_data_.reset();
-    etcd_data_replaced(node.name, data);
+  if (const auto data = etcd_.set_pod(etcd)) {  // etcd restarts on data restored while it was away
+    etcd_.data_replaced(node.name, *data);
     return;
   }
   if (api_up() && !was_up) controllers_.reconcile();

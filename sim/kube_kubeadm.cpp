@@ -269,8 +269,8 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   }
   setup_.ca = ca;
   setup_.api_node = node.name;
-  apiserver_pod_ = etcd_pod_ = true;
-  pending_etcd_data_.reset();
+  apiserver_pod_ = true;
+  etcd_.pod_from_init();
   setup_.endpoint = with_port(endpoint.empty() ? advertise : endpoint);
   setup_.version = version;
   setup_.pod_subnet = pod_subnet.empty() ? "10.244.0.0/16" : pod_subnet;
@@ -499,7 +499,7 @@ KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::strin
                 "[reset] Are you sure you want to proceed? [y/N]: ",
             "error execution phase preflight: aborted reset operation\n" + std::string(kStackHint)};
   if (node.name == setup_.api_node) {
-    api_running_ = false;
+    etcd_.stop();
     setup_.api_node.clear();
     store_.clear();
     controllers_.pod_states().clear();

@@ -19,7 +19,7 @@ using text::sha256_hex;
 
 std::vector<json> KubeCluster::generated(const std::string& kind) const {
   std::vector<json> out;
-  if (!api_running_) return out;
+  if (!etcd_.started()) return out;
   auto meta_from = [&](const std::string& seed, const std::string& ns, const std::string& name, Duration created,
                        const std::string& rv) {
     json m = {{"name", name},
