@@ -34,6 +34,7 @@
 #include "sim/engine.hpp"
 #include "sim/kube_controllers.hpp"
 #include "sim/kube_etcd.hpp"
+#include "sim/kube_kubeadm.hpp"
 #include "sim/kube_nodes.hpp"
 #include "sim/kube_setup.hpp"
 #include "sim/kube_store.hpp"
@@ -138,17 +139,6 @@ class KubeCluster {
   using NodeState = KubeNodeState;
   using PodState = KubePodState;
 
-  // kubeadm (kube_kubeadm.cpp)
-  KubeResult init(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult join(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult token(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult reset(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  std::string new_token(Duration ttl);
-  /// `init` breaks the line before the hash (" \\\n\t"), `token create` prints one line (" ").
-  std::string join_command(const std::string& token, const std::string& break_before_hash) const;
-  void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
-  void add_node(const KubeNode& node, bool control_plane);
-
   // the API server over the pieces (kube_cluster.cpp, kube_served.cpp)
   void start_api(const nlohmann::json& restored_objects);
   void changed();
@@ -184,7 +174,7 @@ class KubeCluster {
   KubeNodes nodes_;
   KubeControllers controllers_;
   KubeEtcd etcd_;
-  std::map<std::string, Duration> tokens_;  // "id.secret" -> expiry
+  KubeAdm kubeadm_;
   bool apiserver_pod_ = true;  // its manifest is in place on the control plane
   Duration api_started_{0};
 };

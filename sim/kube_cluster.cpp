@@ -27,7 +27,14 @@ KubeCluster::KubeCluster(Engine& engine)
       store_(engine, setup_),
       nodes_(setup_, store_),
       controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }),
-      etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }) {}
+      etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }),
+      kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_,
+               {[this] { return api_up(); }, [this] { apiserver_pod_ = true; },
+                [this](const json& restored) { start_api(restored); }, [this] { changed(); }}) {}
+
+KubeResult KubeCluster::kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return kubeadm_.run(node, argv, files);
+}
 
 KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   return etcd_.etcdctl(node, argv, files);
@@ -194,7 +201,7 @@ void KubeCluster::set_node_up(const std::string& name, bool up) {
 void KubeCluster::wipe() {
   store_.clear();
   controllers_.pod_states().clear();
-  tokens_.clear();
+  kubeadm_.forget_tokens();
   etcd_.stop();
   engine_.log("kube", "control-plane-wiped", {{"node", setup_.api_node}});
   changed();
@@ -206,7 +213,7 @@ void KubeCluster::remove_node(const std::string& name) {
     etcd_.stop();
     setup_.api_node.clear();
     store_.clear();
-    tokens_.clear();
+    kubeadm_.forget_tokens();
     controllers_.pod_states().clear();
   }
   nodes_.states().erase(name);

@@ -1,6 +1,6 @@
 // kubeadm on the simulated cluster: init (preflight, the control plane and its files), join
 // (flags or a JoinConfiguration), bootstrap tokens and reset; and the nodes kubeadm adds.
-#include "sim/kube.hpp"
+#include "sim/kube_kubeadm.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -60,7 +60,17 @@ std::string kubeconfig(const std::string& endpoint, const std::string& ca, const
 
 // --- kubeadm ---------------------------------------------------------------------------------
 
-KubeResult KubeCluster::kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeAdm::KubeAdm(Engine& engine, KubeSetup& setup, KubeStore& store, KubeNodes& nodes, KubeControllers& controllers,
+                 KubeEtcd& etcd, KubeAdmHooks hooks)
+    : engine_(engine),
+      setup_(setup),
+      store_(store),
+      nodes_(nodes),
+      controllers_(controllers),
+      etcd_(etcd),
+      hooks_(std::move(hooks)) {}
+
+KubeResult KubeAdm::run(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   std::size_t i = first_arg(argv, "kubeadm");
   if (i >= argv.size()) return fail("kubeadm: missing command (init, join, token, reset)\n");
   const std::string& cmd = argv[i];
@@ -160,7 +170,7 @@ const std::vector<std::string> kManifests = {"kube-apiserver.yaml", "kube-contro
 
 }  // namespace
 
-KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>& argv, const KubeFiles& files) {
   KubeNode node = machine;  // named by --node-name or nodeRegistration.name, else the hostname
   Args a = parse_args(argv, 0,
                       {"--config", "--pod-network-cidr", "--service-cidr", "--control-plane-endpoint",
@@ -269,7 +279,7 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   }
   setup_.ca = ca;
   setup_.api_node = node.name;
-  apiserver_pod_ = true;
+  hooks_.apiserver_manifest_written();
   etcd_.pod_from_init();
   setup_.endpoint = with_port(endpoint.empty() ? advertise : endpoint);
   setup_.version = version;
@@ -283,7 +293,7 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
       "kube", "control-plane-initialized",
       {{"node", node.name}, {"endpoint", setup_.endpoint}, {"version", setup_.version}, {"restored_objects", restored.size()}});
   add_node(node, true);
-  start_api(restored);
+  hooks_.start_api(restored);
 
   r.out +=
       "[certs] Using certificateDir folder \"/etc/kubernetes/pki\"\n"
@@ -303,12 +313,12 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   return r;
 }
 
-std::string KubeCluster::join_command(const std::string& token, const std::string& break_before_hash) const {
+std::string KubeAdm::join_command(const std::string& token, const std::string& break_before_hash) const {
   return "kubeadm join " + setup_.endpoint + " --token " + token + break_before_hash + "--discovery-token-ca-cert-hash " +
          ca_hash(setup_.ca);
 }
 
-void KubeCluster::write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const {
+void KubeAdm::write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const {
   files.write("/etc/kubernetes/pki/ca.crt", ca_certificate(setup_.ca), 0644);
   files.write("/etc/kubernetes/kubelet.conf", kubeconfig(setup_.endpoint, setup_.ca, "system:node:" + node.name), 0600);
   if (!control_plane) return;
@@ -328,7 +338,7 @@ void KubeCluster::write_node_files(const KubeNode& node, const KubeFiles& files,
     files.write("/etc/kubernetes/manifests/" + m, "# static pod " + m + " (drctl simulator)\n", 0600);
 }
 
-void KubeCluster::add_node(const KubeNode& node, bool control_plane) {
+void KubeAdm::add_node(const KubeNode& node, bool control_plane) {
   const std::uint64_t gen = nodes_.register_node(node.name, node.address, control_plane, engine_.now());
   const std::string name = node.name;
   engine_.log("kube", "node-registered", {{"node", name}, {"control_plane", control_plane}});
@@ -339,12 +349,12 @@ void KubeCluster::add_node(const KubeNode& node, bool control_plane) {
     it->second.since = engine_.now();
     engine_.log("kube", "node-ready", {{"node", name}});
     controllers_.reconcile();
-    changed();
+    hooks_.changed();
   });
-  changed();
+  hooks_.changed();
 }
 
-KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::join(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0,
                       {"--config", "--token", "--discovery-token", "--discovery-token-ca-cert-hash",
                        "--ignore-preflight-errors", "--cri-socket", "--node-name"},
@@ -413,7 +423,7 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
     return r;
   };
   if (std::string err = p.fatal(r.out); !err.empty()) return refuse("preflight", err);
-  if (!api_up() || endpoint != setup_.endpoint)
+  if (!hooks_.api_up() || endpoint != setup_.endpoint)
     return refuse("API server unreachable",
                   "error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://" +
                       endpoint + "/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp " +
@@ -451,7 +461,7 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
   return r;
 }
 
-KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::token(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0, {"--ttl", "--kubeconfig", "--description"}, {"--print-join-command"});
   if (!a.error.empty()) return fail(a.error + "\n" + kStackHint);
   const std::string sub = a.positional.empty() ? "" : a.positional[0];
@@ -459,7 +469,7 @@ KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::strin
   const std::string kc = a.get("--kubeconfig", "/etc/kubernetes/admin.conf");
   auto conf = files.read(kc);
   if (!conf) return fail("failed to load admin kubeconfig: open " + kc + ": no such file or directory\n" + kStackHint);
-  if (!api_up() || conf->find("server: https://" + setup_.endpoint + "\n") == std::string::npos)
+  if (!hooks_.api_up() || conf->find("server: https://" + setup_.endpoint + "\n") == std::string::npos)
     return fail("failed to create or update bootstrap token: Get \"https://" + setup_.endpoint +
                 "/api/v1/namespaces/kube-system/secrets\": dial tcp " + setup_.endpoint + ": connect: connection refused\n" +
                 kStackHint);
@@ -482,13 +492,13 @@ KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::strin
   return {0, (a.has("--print-join-command") ? join_command(t, " ") + " " : t) + "\n", ""};
 }
 
-std::string KubeCluster::new_token(Duration ttl) {
+std::string KubeAdm::new_token(Duration ttl) {
   std::string t = random_chars(engine_.rng(), 6) + "." + random_chars(engine_.rng(), 16);
   tokens_[t] = ttl.count() == 0 ? Duration::max() : engine_.now() + ttl;
   return t;
 }
 
-KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::reset(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0, {"--cri-socket", "--ignore-preflight-errors"}, {"-f", "--force"});
   if (!a.error.empty()) return fail(a.error + "\n" + kStackHint);
   std::string out = "[reset] Reading configuration from the cluster...\n";
@@ -519,7 +529,7 @@ KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::strin
     }
   }
   controllers_.reconcile();
-  changed();
+  hooks_.changed();
   out +=
       "[reset] Stopping the kubelet service\n"
       "[reset] Unmounting mounted directories in \"/var/lib/kubelet\"\n"
