@@ -32,31 +32,15 @@
 #include <vector>
 
 #include "sim/engine.hpp"
+#include "sim/kube_controllers.hpp"
+#include "sim/kube_etcd.hpp"
+#include "sim/kube_kubeadm.hpp"
+#include "sim/kube_nodes.hpp"
+#include "sim/kube_setup.hpp"
+#include "sim/kube_store.hpp"
+#include "sim/kube_types.hpp"
 
 namespace drctl::sim {
-
-/// What a machine offers Kubernetes, from its simulated system (the lead fills it in).
-struct KubeNode {
-  std::string name;                // the machine's hostname
-  std::string address;             // its IP on the cluster network
-  bool container_runtime = false;  // containerd (or docker.io) installed and running
-  bool kubelet = false;            // kubelet installed
-  bool swap_on = false;            // swap enabled (kubeadm's preflight refuses it)
-};
-
-/// A machine's files, for reading --config / -f files and writing admin.conf, snapshots,
-/// certificates. `remove` may be empty (then `kubeadm reset` leaves the files behind).
-struct KubeFiles {
-  std::function<std::optional<std::string>(const std::string& path)> read;
-  std::function<void(const std::string& path, const std::string& content, unsigned mode)> write;
-  std::function<void(const std::string& path)> remove;
-};
-
-/// A command's exit code and output.
-struct KubeResult {
-  int code = 0;
-  std::string out, err;
-};
 
 /// A kind the API server serves: built in, or from a CustomResourceDefinition.
 struct KubeKind {
@@ -75,6 +59,9 @@ struct KubeKind {
 class KubeCluster {
  public:
   explicit KubeCluster(Engine& engine);
+  // The pieces hold references to one another inside the cluster: it stays where it was made.
+  KubeCluster(const KubeCluster&) = delete;
+  KubeCluster& operator=(const KubeCluster&) = delete;
 
   /// `kubeadm init [--config FILE] [--pod-network-cidr C] [--service-cidr C]
   /// [--control-plane-endpoint E] [--kubernetes-version V] [--ignore-preflight-errors=L]`,
@@ -130,18 +117,9 @@ class KubeCluster {
   /// Every object of a kind (e.g. "Service"; "Pod" and "Node" included), sorted by namespace/name.
   std::vector<nlohmann::json> objects(const std::string& kind) const;
   std::optional<nlohmann::json> object(const std::string& kind, const std::string& ns, const std::string& name) const;
-  /// A pod as the kubelet runs it. `owner` is "Deployment/web", "" for a bare Pod.
-  struct Pod {
-    std::string ns, name, node, ip;
-    nlohmann::json labels;
-    bool ready;
-    std::string owner;
-  };
+  using Pod = KubePod;
   std::vector<Pod> pods() const;
-  struct Endpoint {
-    std::string pod, node, ip;
-    int port;
-  };
+  using Endpoint = KubeEndpoint;
   /// Ready endpoints of a Service for a service port, resolving targetPort (number or name).
   std::vector<Endpoint> endpoints(const std::string& ns, const std::string& service, int port) const;
   /// The same, for a service port given by its name.
@@ -157,75 +135,15 @@ class KubeCluster {
   std::optional<KubeKind> find_kind(const std::string& api_version, const std::string& kind) const;
 
  private:
-  using Key = std::tuple<std::string, std::string, std::string>;  // kind, namespace, name
-  struct NodeState {
-    std::string address, ca;  // ca: the cluster CA its kubelet trusts
-    int index = 0;            // its pod CIDR: the index-th /24 of the pod subnet
-    bool control_plane = false, up = true, ready = false;
-    std::uint64_t generation = 0;  // bumped on every power change: stale timers do nothing
-    Duration since{0}, registered{0};
-  };
-  struct PodState {
-    std::string ns, name, node, ip, owner_kind, owner_name;
-    nlohmann::json labels, spec;
-    bool ready = false;
-    std::uint64_t uid = 0, revision = 0;
-    Duration created{0};
-  };
+  using Key = KubeKey;
+  using NodeState = KubeNodeState;
+  using PodState = KubePodState;
 
-  // kubeadm (kube_kubeadm.cpp)
-  KubeResult init(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult join(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult token(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  KubeResult reset(const KubeNode& node, const std::vector<std::string>& args, const KubeFiles& files);
-  std::string new_token(Duration ttl);
-  /// `init` breaks the line before the hash (" \\\n\t"), `token create` prints one line (" ").
-  std::string join_command(const std::string& token, const std::string& break_before_hash) const;
-  void write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const;
-  void add_node(const KubeNode& node, bool control_plane);
-
-  // etcd (kube_etcd.cpp)
-  /// etcd's data dir on the control plane now holds `data` (a snapshot this simulator wrote).
-  void etcd_data_replaced(const std::string& node, const std::string& data);
-  KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output) const;
-  KubeResult snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files,
-                              bool deprecated);
-  /// Why etcdctl cannot reach etcd at `endpoint` from `node` with these TLS files ("" when it can),
-  /// in etcdctl's words (the gRPC connection error).
-  std::string etcd_dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
-                              const std::string& cert, const std::string& key, const KubeFiles& files) const;
-  /// `endpoint status -w json`'s Status of the control plane's etcd, in etcdctl's field order.
-  nlohmann::ordered_json endpoint_status() const;
-  std::string snapshot_data() const;
-
-  // the API object store (kube_store.cpp)
+  // the API server over the pieces (kube_cluster.cpp, kube_served.cpp)
   void start_api(const nlohmann::json& restored_objects);
-  /// Stores an object as the API server does: uid, creationTimestamp and generation kept from the
-  /// object it replaces (generation bumped when the spec changed), a new resourceVersion, and
-  /// `manager`'s managedFields entry (none when empty).
-  void put(nlohmann::json obj, const std::string& manager = "");
+  void changed();
   /// What the controllers and the API server itself serve of `kind` (not in etcd's store here).
   std::vector<nlohmann::json> generated(const std::string& kind) const;
-  std::string uid_of(const std::string& kind, const std::string& ns, const std::string& name) const;
-  void erase(const Key& key);
-  void changed();
-  std::string allocate_cluster_ip();
-
-  // the controllers and the scheduler (kube_controllers.cpp)
-  void reconcile();
-  void reconcile_volumes();
-  void reconcile_workload(const std::string& kind, const nlohmann::json& obj);
-  void schedule(PodState pod);
-  bool claims_bound(const PodState& pod) const;
-  std::vector<std::string> eligible_nodes(const nlohmann::json& pod_spec) const;
-  std::string next_pod_ip(const std::string& node);
-  nlohmann::json pod_json(const PodState& p) const;
-  nlohmann::json workload_status(const std::string& kind, const nlohmann::json& obj) const;
-  std::vector<Endpoint> endpoints_for(const std::string& ns, const std::string& service,
-                                      const std::function<bool(const nlohmann::json&)>& is_port) const;
-
-  // the nodes (kube_nodes.cpp)
-  nlohmann::json node_json(const std::string& name, const NodeState& n) const;
 
   // the kinds catalogue (kube_kinds.cpp)
   std::optional<KubeKind> kind_by_resource(const std::string& name) const;
@@ -251,17 +169,14 @@ class KubeCluster {
 
   Engine& engine_;
   std::vector<std::function<void()>> observers_;
-  std::map<Key, nlohmann::json> store_;
-  std::map<std::pair<std::string, std::string>, PodState> pods_;  // ns, name
-  std::map<std::string, NodeState> nodes_;
-  std::map<std::string, Duration> tokens_;  // "id.secret" -> expiry
-  std::string api_node_, endpoint_, ca_, version_, pod_subnet_, service_subnet_;
-  bool api_running_ = false;
-  bool apiserver_pod_ = true, etcd_pod_ = true;  // their manifests are in place on the control plane
-  std::optional<std::string> pending_etcd_data_;   // restored while etcd's manifest was away
+  KubeSetup setup_;
+  KubeStore store_;
+  KubeNodes nodes_;
+  KubeControllers controllers_;
+  KubeEtcd etcd_;
+  KubeAdm kubeadm_;
+  bool apiserver_pod_ = true;  // its manifest is in place on the control plane
   Duration api_started_{0};
-  std::uint64_t next_uid_ = 1, revision_ = 0;
-  std::map<std::string, int> next_pod_host_;  // node -> last pod IP host part
 };
 
 /// Multi-document YAML (a `kind: List` expands to its items) as JSON; throws std::runtime_error

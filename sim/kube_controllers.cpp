@@ -1,7 +1,7 @@
 // The simulated cluster's controllers and kubelets: PVC binding, Deployments/ReplicaSets,
 // StatefulSets and DaemonSets, the scheduler, pod IPs and readiness, workload status, and
 // Service endpoints.
-#include "sim/kube.hpp"
+#include "sim/kube_controllers.hpp"
 #include "base/text.hpp"
 
 #include <algorithm>
@@ -33,15 +33,24 @@ bool tolerates(const json& pod_spec, const std::string& key) {
 
 }  // namespace
 
-void KubeCluster::reconcile() {
-  if (!api_up()) return;
+KubeControllers::KubeControllers(Engine& engine, const KubeSetup& setup, KubeStore& store, const KubeNodes& nodes,
+                                 std::function<bool()> api_up, std::function<void()> changed)
+    : engine_(engine),
+      setup_(setup),
+      store_(store),
+      nodes_(nodes),
+      api_up_(std::move(api_up)),
+      changed_(std::move(changed)) {}
+
+void KubeControllers::reconcile() {
+  if (!api_up_()) return;
   reconcile_volumes();
   // Pods whose owner or node is gone go with them.
   for (auto it = pods_.begin(); it != pods_.end();) {
-    const PodState& p = it->second;
-    bool owner = p.owner_kind.empty() ? store_.count({"Pod", p.ns, p.name}) > 0
-                                      : store_.count({p.owner_kind, p.ns, p.owner_name}) > 0;
-    bool node = p.node.empty() || nodes_.count(p.node);
+    const KubePodState& p = it->second;
+    bool owner = p.owner_kind.empty() ? store_.objects().count({"Pod", p.ns, p.name}) > 0
+                                      : store_.objects().count({p.owner_kind, p.ns, p.owner_name}) > 0;
+    bool node = p.node.empty() || nodes_.states().count(p.node);
     if (owner && node) {
       ++it;
       continue;
@@ -52,30 +61,30 @@ void KubeCluster::reconcile() {
   }
   for (const char* kind : {"Deployment", "StatefulSet", "DaemonSet", "Pod"}) {
     std::vector<json> objs;
-    for (const auto& [key, obj] : store_)
+    for (const auto& [key, obj] : store_.objects())
       if (std::get<0>(key) == kind) objs.push_back(obj);
     for (const auto& obj : objs) reconcile_workload(kind, obj);
   }
-  std::vector<PodState> pending;
+  std::vector<KubePodState> pending;
   for (const auto& [key, p] : pods_)
     if (p.node.empty()) pending.push_back(p);
   for (auto& p : pending) schedule(std::move(p));
 }
 
-void KubeCluster::reconcile_volumes() {
-  std::vector<Key> claims;
-  for (const auto& [key, obj] : store_)
+void KubeControllers::reconcile_volumes() {
+  std::vector<KubeKey> claims;
+  for (const auto& [key, obj] : store_.objects())
     if (std::get<0>(key) == "PersistentVolumeClaim" && str(obj, "/status/phase"_json_pointer) != "Bound")
       claims.push_back(key);
   for (const auto& key : claims) {
-    json& pvc = store_[key];
+    json& pvc = store_.objects()[key];
     const json spec = spec_of(pvc);
     auto request = kube_quantity(str(pvc, "/spec/resources/requests/storage"_json_pointer));
     const std::string cls = spec.value("storageClassName", "");
     const std::string wanted = spec.value("volumeName", "");
-    std::optional<Key> best;
+    std::optional<KubeKey> best;
     long double best_size = 0;
-    for (const auto& [pv_key, pv] : store_) {
+    for (const auto& [pv_key, pv] : store_.objects()) {
       if (std::get<0>(pv_key) != "PersistentVolume" || str(pv, "/status/phase"_json_pointer) == "Bound") continue;
       const json pv_spec = spec_of(pv);
       if (!wanted.empty() && wanted != std::get<2>(pv_key)) continue;
@@ -102,25 +111,25 @@ void KubeCluster::reconcile_volumes() {
       pvc["status"]["phase"] = "Pending";
       continue;
     }
-    json& pv = store_[*best];
+    json& pv = store_.objects()[*best];
     pv["spec"]["claimRef"] = {
         {"kind", "PersistentVolumeClaim"}, {"namespace", std::get<1>(key)}, {"name", std::get<2>(key)}};
     pv["status"]["phase"] = "Bound";
     pvc["spec"]["volumeName"] = std::get<2>(*best);
     pvc["status"]["phase"] = "Bound";
     pvc["status"]["capacity"]["storage"] = str(pv, "/spec/capacity/storage"_json_pointer);
-    pv["metadata"]["resourceVersion"] = std::to_string(++revision_);
-    pvc["metadata"]["resourceVersion"] = std::to_string(++revision_);
+    pv["metadata"]["resourceVersion"] = std::to_string(store_.next_revision());
+    pvc["metadata"]["resourceVersion"] = std::to_string(store_.next_revision());
     engine_.log("kube", "pvc-bound", {{"pvc", std::get<1>(key) + "/" + std::get<2>(key)}, {"pv", std::get<2>(*best)}});
   }
-  for (auto& [key, obj] : store_)
+  for (auto& [key, obj] : store_.objects())
     if (std::get<0>(key) == "PersistentVolume" && !obj.contains("/status/phase"_json_pointer)) {
       obj["status"]["phase"] = "Available";
-      obj["metadata"]["resourceVersion"] = std::to_string(++revision_);
+      obj["metadata"]["resourceVersion"] = std::to_string(store_.next_revision());
     }
 }
 
-void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
+void KubeControllers::reconcile_workload(const std::string& kind, const json& obj) {
   const std::string ns = str(obj, "/metadata/namespace"_json_pointer), name = str(obj, "/metadata/name"_json_pointer);
   json tmpl =
       kind == "Pod" ? obj : (obj.contains("/spec/template"_json_pointer) ? obj["spec"]["template"] : json::object());
@@ -130,7 +139,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
         ((kind == "Pod" && p.owner_kind.empty() && p.name == name) || (p.owner_kind == kind && p.owner_name == name)))
       owned.push_back(p.name);
   auto make = [&](const std::string& pod_name, const std::string& node) {
-    PodState p;
+    KubePodState p;
     p.ns = ns;
     p.name = pod_name;
     p.node = node;
@@ -139,7 +148,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
     p.labels = labels_of(tmpl);
     p.spec = spec_of(tmpl);
     p.uid = next_uid_++;
-    p.revision = revision_;
+    p.revision = store_.revision();
     p.created = engine_.now();
     return p;
   };
@@ -149,7 +158,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
     const std::string hash = sha256_hex(tmpl.dump()).substr(0, 10);
     int current = 0;
     for (const auto& pod_name : owned) {
-      const PodState& p = pods_.at({ns, pod_name});
+      const KubePodState& p = pods_.at({ns, pod_name});
       if (p.labels.value("pod-template-hash", "") != hash) {
         engine_.log("kube", "pod-deleted", {{"pod", ns + "/" + pod_name}, {"reason", "rollout"}});
         pods_.erase({ns, pod_name});
@@ -159,7 +168,7 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
       }
     }
     for (; current < replicas_of(obj); ++current) {
-      PodState p = make(name + "-" + hash + "-" + random_chars(engine_.rng(), 5), "");
+      KubePodState p = make(name + "-" + hash + "-" + random_chars(engine_.rng(), 5), "");
       p.labels["pod-template-hash"] = hash;
       schedule(std::move(p));
     }
@@ -178,16 +187,16 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
         if (!it->second.ready) break;  // OrderedReady: the next one waits for this one
         continue;
       }
-      PodState p = make(pod_name, "");
+      KubePodState p = make(pod_name, "");
       for (const auto& c : claims) {
         const std::string claim = c["metadata"].value("name", "") + "-" + pod_name;
-        if (!store_.count({"PersistentVolumeClaim", ns, claim})) {
+        if (!store_.objects().count({"PersistentVolumeClaim", ns, claim})) {
           json pvc = c;
           pvc["apiVersion"] = "v1";
           pvc["kind"] = "PersistentVolumeClaim";
           pvc["metadata"]["name"] = claim;
           pvc["metadata"]["namespace"] = ns;
-          put(pvc, "kube-controller-manager");
+          store_.put(pvc, "kube-controller-manager");
           reconcile_volumes();
         }
         p.spec["volumes"].push_back(
@@ -206,15 +215,15 @@ void KubeCluster::reconcile_workload(const std::string& kind, const json& obj) {
   }
 }
 
-std::vector<std::string> KubeCluster::eligible_nodes(const json& pod_spec) const {
+std::vector<std::string> KubeControllers::eligible_nodes(const json& pod_spec) const {
   std::vector<std::string> out;
-  for (const auto& [name, n] : nodes_) {
+  for (const auto& [name, n] : nodes_.states()) {
     if (!n.ready || !n.up) continue;
     if (n.control_plane && !tolerates(pod_spec, "node-role.kubernetes.io/control-plane") &&
         !tolerates(pod_spec, "node-role.kubernetes.io/master"))
       continue;
     if (pod_spec.contains("nodeSelector") && pod_spec["nodeSelector"].is_object()) {
-      json labels = node_json(name, n)["metadata"]["labels"];
+      json labels = nodes_.node_json(name, n)["metadata"]["labels"];
       bool ok = true;
       for (auto it = pod_spec["nodeSelector"].begin(); it != pod_spec["nodeSelector"].end(); ++it)
         if (!labels.contains(it.key()) || labels[it.key()] != it.value()) ok = false;
@@ -225,17 +234,17 @@ std::vector<std::string> KubeCluster::eligible_nodes(const json& pod_spec) const
   return out;
 }
 
-bool KubeCluster::claims_bound(const PodState& pod) const {
+bool KubeControllers::claims_bound(const KubePodState& pod) const {
   if (!pod.spec.contains("volumes") || !pod.spec["volumes"].is_array()) return true;
   for (const auto& v : pod.spec["volumes"]) {
     if (!v.contains("persistentVolumeClaim")) continue;
-    auto it = store_.find({"PersistentVolumeClaim", pod.ns, v["persistentVolumeClaim"].value("claimName", "")});
-    if (it == store_.end() || str(it->second, "/status/phase"_json_pointer) != "Bound") return false;
+    auto it = store_.objects().find({"PersistentVolumeClaim", pod.ns, v["persistentVolumeClaim"].value("claimName", "")});
+    if (it == store_.objects().end() || str(it->second, "/status/phase"_json_pointer) != "Bound") return false;
   }
   return true;
 }
 
-void KubeCluster::schedule(PodState pod) {
+void KubeControllers::schedule(KubePodState pod) {
   const bool fresh = !pods_.count({pod.ns, pod.name});
   std::string reason;
   if (!claims_bound(pod)) {
@@ -244,12 +253,12 @@ void KubeCluster::schedule(PodState pod) {
   } else if (pod.node.empty()) {
     auto candidates = eligible_nodes(pod.spec);
     if (candidates.empty()) {
-      reason = "0/" + std::to_string(nodes_.size()) + " nodes are available";
+      reason = "0/" + std::to_string(nodes_.states().size()) + " nodes are available";
     } else {
       // Spread a workload's pods: the node with the fewest of them, then by name.
       auto count = [&](const std::string& node) {
         return std::count_if(pods_.begin(), pods_.end(), [&](const auto& kv) {
-          const PodState& p = kv.second;
+          const KubePodState& p = kv.second;
           return p.node == node && p.ns == pod.ns && p.owner_kind == pod.owner_kind && p.owner_name == pod.owner_name &&
                  !pod.owner_kind.empty();
         });
@@ -272,18 +281,18 @@ void KubeCluster::schedule(PodState pod) {
   engine_.background(engine_.now() + engine_.rng().between(2s, 10s), [this, key, uid] {
     auto it = pods_.find(key);
     if (it == pods_.end() || it->second.uid != uid || it->second.ready) return;
-    auto n = nodes_.find(it->second.node);
-    if (n == nodes_.end() || !n->second.ready) return;
+    auto n = nodes_.states().find(it->second.node);
+    if (n == nodes_.states().end() || !n->second.ready) return;
     it->second.ready = true;
     engine_.log("kube", "pod-ready", {{"pod", key.first + "/" + key.second}, {"node", it->second.node}});
     reconcile();
-    changed();
+    changed_();
   });
 }
 
-std::string KubeCluster::next_pod_ip(const std::string& node) {
-  auto cidr = cluster_subnet(pod_subnet_);
-  const std::uint32_t base = cidr->first + (static_cast<std::uint32_t>(nodes_.at(node).index) << 8);
+std::string KubeControllers::next_pod_ip(const std::string& node) {
+  auto cidr = cluster_subnet(setup_.pod_subnet);
+  const std::uint32_t base = cidr->first + (static_cast<std::uint32_t>(nodes_.states().at(node).index) << 8);
   std::set<std::string> used;
   for (const auto& [key, p] : pods_) used.insert(p.ip);
   int& host = next_pod_host_[node];
@@ -295,18 +304,16 @@ std::string KubeCluster::next_pod_ip(const std::string& node) {
   return "";
 }
 
-// --- power, the disaster, queries ------------------------------------------------------------
 
-
-json KubeCluster::pod_json(const PodState& p) const {
+json KubeControllers::pod_json(const KubePodState& p) const {
   json meta = {{"name", p.name},
                {"namespace", p.ns},
                {"labels", p.labels},
-               {"uid", sim_uuid(ca_ + "/pod/" + std::to_string(p.uid))},
+               {"uid", sim_uuid(setup_.ca + "/pod/" + std::to_string(p.uid))},
                {"resourceVersion", std::to_string(p.revision)},
                {"creationTimestamp", sim_time(p.created)}};
   if (!p.owner_kind.empty()) {
-    std::string kind = p.owner_kind, name = p.owner_name, uid = uid_of(p.owner_kind, p.ns, p.owner_name);
+    std::string kind = p.owner_kind, name = p.owner_name, uid = store_.uid_of(p.owner_kind, p.ns, p.owner_name);
     if (p.owner_kind == "Deployment") {  // a Deployment's pods belong to its ReplicaSet
       kind = "ReplicaSet";
       name = p.owner_name + "-" + p.labels.value("pod-template-hash", "");
@@ -331,12 +338,12 @@ json KubeCluster::pod_json(const PodState& p) const {
   if (!p.ip.empty()) pod["status"]["podIP"] = p.ip;
   if (!p.ip.empty()) pod["status"]["podIPs"] = {{{"ip", p.ip}}};
   if (!p.node.empty())
-    if (auto n = nodes_.find(p.node); n != nodes_.end()) pod["status"]["hostIP"] = n->second.address;
+    if (auto n = nodes_.states().find(p.node); n != nodes_.states().end()) pod["status"]["hostIP"] = n->second.address;
   return pod;
 }
 
 
-json KubeCluster::workload_status(const std::string& kind, const json& obj) const {
+json KubeControllers::workload_status(const std::string& kind, const json& obj) const {
   const std::string ns = str(obj, "/metadata/namespace"_json_pointer), name = str(obj, "/metadata/name"_json_pointer);
   int total = 0, ready = 0;
   for (const auto& [key, p] : pods_)
@@ -356,8 +363,8 @@ json KubeCluster::workload_status(const std::string& kind, const json& obj) cons
 }
 
 
-std::vector<KubeCluster::Pod> KubeCluster::pods() const {
-  std::vector<Pod> out;
+std::vector<KubePod> KubeControllers::pods() const {
+  std::vector<KubePod> out;
   for (const auto& [key, p] : pods_)
     out.push_back(
         {p.ns, p.name, p.node, p.ip, p.labels, p.ready, p.owner_kind.empty() ? "" : p.owner_kind + "/" + p.owner_name});
@@ -365,11 +372,11 @@ std::vector<KubeCluster::Pod> KubeCluster::pods() const {
 }
 
 
-std::vector<KubeCluster::Endpoint> KubeCluster::endpoints_for(const std::string& ns, const std::string& service,
+std::vector<KubeEndpoint> KubeControllers::endpoints_for(const std::string& ns, const std::string& service,
                                                               const std::function<bool(const json&)>& is_port) const {
-  std::vector<Endpoint> out;
-  auto svc = store_.find({"Service", ns, service});
-  if (svc == store_.end() || !api_up()) return out;
+  std::vector<KubeEndpoint> out;
+  auto svc = store_.objects().find({"Service", ns, service});
+  if (svc == store_.objects().end() || !api_up_()) return out;
   const json spec = spec_of(svc->second);
   if (!spec.contains("selector") || !spec.contains("ports")) return out;
   for (const auto& sp : spec["ports"]) {
@@ -394,13 +401,13 @@ std::vector<KubeCluster::Endpoint> KubeCluster::endpoints_for(const std::string&
   return out;
 }
 
-std::vector<KubeCluster::Endpoint> KubeCluster::endpoints(const std::string& ns, const std::string& service,
+std::vector<KubeEndpoint> KubeControllers::endpoints(const std::string& ns, const std::string& service,
                                                           int port) const {
   return endpoints_for(ns, service,
                        [&](const json& sp) { return sp.is_object() && sp.contains("port") && sp["port"] == port; });
 }
 
-std::vector<KubeCluster::Endpoint> KubeCluster::endpoints(const std::string& ns, const std::string& service,
+std::vector<KubeEndpoint> KubeControllers::endpoints(const std::string& ns, const std::string& service,
                                                           const std::string& port_name) const {
   return endpoints_for(
       ns, service, [&](const json& sp) { return sp.is_object() && sp.contains("name") && sp["name"] == port_name; });

@@ -1,7 +1,7 @@
 // etcd 3.5 on the simulated control plane: etcdctl (version, endpoint status/health, snapshot
 // save/status/restore) with kubeadm's TLS, etcdutl, etcd --version, and a restored data dir
 // replacing the store.
-#include "sim/kube.hpp"
+#include "sim/kube_etcd.hpp"
 #include "base/text.hpp"
 
 #include <algorithm>
@@ -38,19 +38,36 @@ std::string human_size(std::size_t bytes) {
 
 }  // namespace
 
-bool KubeCluster::etcd_up() const {
-  auto it = nodes_.find(api_node_);
-  return api_running_ && etcd_pod_ && it != nodes_.end() && it->second.up;
+KubeEtcd::KubeEtcd(Engine& engine, const KubeSetup& setup, const KubeStore& store, const KubeNodes& nodes,
+                   std::function<void(const json& objects)> restart)
+    : engine_(engine), setup_(setup), store_(store), nodes_(nodes), restart_(std::move(restart)) {}
+
+bool KubeEtcd::up() const {
+  auto it = nodes_.states().find(setup_.api_node);
+  return running_ && pod_ && it != nodes_.states().end() && it->second.up;
 }
 
 
-void KubeCluster::etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
+std::optional<std::string> KubeEtcd::set_pod(bool running) {
+  pod_ = running;
+  if (!running || !pending_data_) return std::nullopt;
+  std::optional<std::string> data = std::move(pending_data_);
+  pending_data_.reset();
+  return data;
+}
+
+void KubeEtcd::pod_from_init() {
+  pod_ = true;
+  pending_data_.reset();
+}
+
+void KubeEtcd::data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
   const std::string data_dir = kEtcdDataDir;
-  if (node.name != api_node_ || !(dir == data_dir || dir.starts_with(data_dir + "/"))) return;
-  if (auto data = files.read(kEtcdDb)) etcd_data_replaced(node.name, *data);
+  if (node.name != setup_.api_node || !(dir == data_dir || dir.starts_with(data_dir + "/"))) return;
+  if (auto data = files.read(kEtcdDb)) data_replaced(node.name, *data);
 }
 
-void KubeCluster::etcd_data_replaced(const std::string& node, const std::string& data) {
+void KubeEtcd::data_replaced(const std::string& node, const std::string& data) {
   json objs;
   try {
     if (!data.starts_with(kSnapshotMagic) || data.find("\n\n") == std::string::npos) throw std::runtime_error("foreign");
@@ -59,20 +76,20 @@ void KubeCluster::etcd_data_replaced(const std::string& node, const std::string&
     engine_.log("kube", "etcd-data-unreadable", {{"node", node}, {"data_dir", kEtcdDataDir}});
     return;
   }
-  if (!etcd_pod_) {  // the kubelet starts etcd on it when its manifest is back
-    pending_etcd_data_ = data;
+  if (!pod_) {  // the kubelet starts etcd on it when its manifest is back
+    pending_data_ = data;
     engine_.log("kube", "etcd-data-replaced", {{"node", node}, {"data_dir", kEtcdDataDir}, {"keys", objs.size()}});
     return;
   }
   engine_.log("kube", "etcd-restarted", {{"node", node}, {"data_dir", kEtcdDataDir}, {"keys", objs.size()}});
-  start_api(objs);
+  restart_(objs);
 }
 
-std::string KubeCluster::snapshot_data() const {
+std::string KubeEtcd::snapshot_data() const {
   json objs = json::array();
-  for (const auto& [key, obj] : store_) objs.push_back(obj);
-  return std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion + "\nrevision: " + std::to_string(revision_) +
-         "\nkeys: " + std::to_string(store_.size()) + "\n\n" + objs.dump();
+  for (const auto& [key, obj] : store_.objects()) objs.push_back(obj);
+  return std::string(kSnapshotMagic) + "\netcd-version: " + kEtcdVersion + "\nrevision: " + std::to_string(store_.revision()) +
+         "\nkeys: " + std::to_string(store_.objects().size()) + "\n\n" + objs.dump();
 }
 
 namespace {
@@ -161,7 +178,7 @@ const std::set<std::string> kEtcdBoolFlags = {"--skip-hash-check", "--insecure-s
 
 }  // namespace
 
-std::string KubeCluster::etcd_dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
+std::string KubeEtcd::dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
                                          const std::string& cert, const std::string& key, const KubeFiles& files) const {
   std::string scheme, rest = endpoint;
   if (auto at = endpoint.find("://"); at != std::string::npos) {
@@ -177,48 +194,48 @@ std::string KubeCluster::etcd_dial_error(const KubeNode& node, const std::string
   if (host == "127.0.0.1" || host == "localhost" || host == "::1") {
     serving = node.name;
   } else {
-    for (const auto& [name, n] : nodes_)
+    for (const auto& [name, n] : nodes_.states())
       if (n.address == host) serving = name;
   }
   if (serving.empty())
     return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": i/o timeout\"";
-  if (serving != api_node_ || !etcd_up() || port != "2379")
+  if (serving != setup_.api_node || !up() || port != "2379")
     return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": connect: connection refused\"";
   // Without any TLS flags the simulator lets etcdctl in (its earlier scripts relied on it); with
   // them, kubeadm's rules: etcd's own CA, and a client certificate that CA signed.
   if (cacert.empty() && cert.empty() && key.empty()) return "";
   if (scheme == "http" || (scheme.empty() && cacert.empty() && cert.empty())) return "connection closed";
   const std::string ca = cacert.empty() ? "" : pem_text(files.read(cacert).value_or(""));
-  if (ca != "drctl-sim etcd ca of CA " + ca_)
+  if (ca != "drctl-sim etcd ca of CA " + setup_.ca)
     return "connection error: desc = \"transport: authentication handshake failed: x509: certificate signed by unknown "
            "authority\"";
   const std::string client = cert.empty() ? "" : pem_text(files.read(cert).value_or(""));
   bool signed_by_etcd = false;
   for (const char* role : {"healthcheck-client", "server", "peer", "apiserver-etcd-client"})
-    if (client == "drctl-sim etcd " + std::string(role) + " of CA " + ca_) signed_by_etcd = true;
+    if (client == "drctl-sim etcd " + std::string(role) + " of CA " + setup_.ca) signed_by_etcd = true;
   if (!signed_by_etcd || key.empty())
     return "connection error: desc = \"error reading server preface: remote error: tls: bad certificate\"";
   return "";
 }
 
-nlohmann::ordered_json KubeCluster::endpoint_status() const {
-  const std::uint64_t member = id_of("etcd member " + api_node_ + " " + ca_);
+nlohmann::ordered_json KubeEtcd::endpoint_status() const {
+  const std::uint64_t member = id_of("etcd member " + setup_.api_node + " " + setup_.ca);
   const auto size = static_cast<std::uint64_t>(snapshot_data().size());
   return {{"header",
-           {{"cluster_id", id_of("etcd cluster " + ca_)},
+           {{"cluster_id", id_of("etcd cluster " + setup_.ca)},
             {"member_id", member},
-            {"revision", revision_},
+            {"revision", store_.revision()},
             {"raft_term", static_cast<std::uint64_t>(2)}}},
           {"version", kEtcdVersion},
           {"dbSize", size},
           {"leader", member},
-          {"raftIndex", revision_ + 4},
+          {"raftIndex", store_.revision() + 4},
           {"raftTerm", static_cast<std::uint64_t>(2)},
-          {"raftAppliedIndex", revision_ + 4},
+          {"raftAppliedIndex", store_.revision() + 4},
           {"dbSizeInUse", size}};
 }
 
-KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeEtcd::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, first_arg(argv, "etcdctl"), kEtcdValueFlags, kEtcdBoolFlags, {{"-w", "--write-out"}});
   if (!a.error.empty()) return fail("Error: " + a.error + "\n");
   const auto& pos = a.positional;
@@ -270,7 +287,7 @@ KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::str
       for (const auto& e : endpoints) list += (list.empty() ? "" : " ") + e;
       return fail("Error: snapshot must be requested to one selected node, not multiple [" + list + "]\n");
     }
-    const std::string why = etcd_dial_error(node, endpoints[0], a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
+    const std::string why = dial_error(node, endpoints[0], a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
     if (!why.empty()) {
       engine_.log("kube", "etcd-snapshot-failed", {{"node", node.name}, {"endpoint", endpoints[0]}, {"reason", why}});
       wait(timeout("--dial-timeout", "2s"));
@@ -279,7 +296,7 @@ KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::str
     const std::string& path = pos[2];
     const std::string data = snapshot_data();
     files.write(path, data, 0600);
-    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.size()}});
+    engine_.log("kube", "etcd-snapshot-saved", {{"node", node.name}, {"file", path}, {"keys", store_.objects().size()}});
     const Duration now = engine_.now();
     std::string err = zap_json(now, "info", "snapshot/v3_snapshot.go:65", "created temporary db file", {{"path", path + ".part"}});
     err += zap_json(now, "info", "v3@v3.5.9/maintenance.go:212", "opened snapshot stream; downloading", ordered::object(), "client");
@@ -296,7 +313,7 @@ KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::str
   ordered list = ordered::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto& ep : endpoints) {
-    const std::string why = etcd_dial_error(node, ep, a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
+    const std::string why = dial_error(node, ep, a.get("--cacert"), a.get("--cert"), a.get("--key"), files);
     std::string target = ep.find("://") == std::string::npos ? ep : ep.substr(ep.find("://") + 3);
     if (!why.empty()) {
       engine_.log("kube", "etcd-unreachable", {{"node", node.name}, {"endpoint", ep}, {"reason", why}});
@@ -354,7 +371,7 @@ KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::str
   return r;
 }
 
-KubeResult KubeCluster::etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeEtcd::etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, first_arg(argv, "etcdutl"), kEtcdValueFlags, kEtcdBoolFlags, {{"-w", "--write-out"}});
   if (!a.error.empty()) return fail("Error: " + a.error + "\n");
   const auto& pos = a.positional;
@@ -365,7 +382,7 @@ KubeResult KubeCluster::etcdutl(const KubeNode& node, const std::vector<std::str
   return fail("sim: etcdutl supports version, snapshot status FILE, snapshot restore FILE --data-dir DIR\n");
 }
 
-KubeResult KubeCluster::etcd(const std::vector<std::string>& argv) const {
+KubeResult KubeEtcd::etcd(const std::vector<std::string>& argv) const {
   const std::size_t i = first_arg(argv, "etcd");
   if (i < argv.size() && argv.size() == i + 1 && argv[i] == "--version")
     return {0, std::string("etcd Version: ") + kEtcdVersion + "\nGit SHA: " + kEtcdGitSha + "\nGo Version: " + kEtcdGo +
@@ -374,7 +391,7 @@ KubeResult KubeCluster::etcd(const std::vector<std::string>& argv) const {
   return fail("sim: etcd: only `etcd --version` is modelled (the cluster's etcd runs as kubeadm's static pod)\n");
 }
 
-KubeResult KubeCluster::snapshot_status(const std::vector<std::string>& pos, const KubeFiles& files,
+KubeResult KubeEtcd::snapshot_status(const std::vector<std::string>& pos, const KubeFiles& files,
                                         const std::string& output) const {
   if (pos.size() != 3) return fail("Error: snapshot status requires exactly one argument\n");
   const std::string& path = pos[2];
@@ -399,7 +416,7 @@ KubeResult KubeCluster::snapshot_status(const std::vector<std::string>& pos, con
   return {0, row[0] + ", " + row[1] + ", " + row[2] + ", " + row[3] + ", " + row[4] + "\n", ""};
 }
 
-KubeResult KubeCluster::snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv,
+KubeResult KubeEtcd::snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv,
                                          const KubeFiles& files, bool deprecated) {
   Args a = parse_args(argv, first_arg(argv, deprecated ? "etcdctl" : "etcdutl"), kEtcdValueFlags, kEtcdBoolFlags,
                       {{"-w", "--write-out"}});
@@ -458,7 +475,7 @@ KubeResult KubeCluster::snapshot_restore(const KubeNode& node, const std::vector
                            "\", \"added-peer-peer-urls\": [" + list + "]}");
   }
   err += zap_console(now, "snapshot/v3_snapshot.go:269", "restored snapshot", dirs);
-  if (dir == kEtcdDataDir && node.name == api_node_) etcd_data_replaced(node.name, *data);
+  if (dir == kEtcdDataDir && node.name == setup_.api_node) data_replaced(node.name, *data);
   return {0, note, err};
 }
 

@@ -154,7 +154,7 @@ bool kube_builtin_kind(const std::string& kind) {
 
 std::vector<KubeKind> KubeCluster::served_kinds() const {
   std::vector<KubeKind> all = builtin_kinds();
-  for (const auto& [key, crd] : store_)
+  for (const auto& [key, crd] : store_.objects())
     if (std::get<0>(key) == "CustomResourceDefinition")
       for (auto& k : crd_kinds(crd)) all.push_back(std::move(k));
   return all;
@@ -168,7 +168,7 @@ std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, c
 
 std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) const {
   std::vector<KubeKind> all = builtin_kinds();
-  for (const auto& [key, crd] : store_)
+  for (const auto& [key, crd] : store_.objects())
     if (std::get<0>(key) == "CustomResourceDefinition") {
       auto ks = crd_kinds(crd);
       if (ks.empty()) continue;

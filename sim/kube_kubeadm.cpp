@@ -1,6 +1,6 @@
 // kubeadm on the simulated cluster: init (preflight, the control plane and its files), join
 // (flags or a JoinConfiguration), bootstrap tokens and reset; and the nodes kubeadm adds.
-#include "sim/kube.hpp"
+#include "sim/kube_kubeadm.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -58,11 +58,19 @@ std::string kubeconfig(const std::string& endpoint, const std::string& ca, const
 
 }  // namespace
 
-KubeCluster::KubeCluster(Engine& engine) : engine_(engine) {}
-
 // --- kubeadm ---------------------------------------------------------------------------------
 
-KubeResult KubeCluster::kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeAdm::KubeAdm(Engine& engine, KubeSetup& setup, KubeStore& store, KubeNodes& nodes, KubeControllers& controllers,
+                 KubeEtcd& etcd, KubeAdmHooks hooks)
+    : engine_(engine),
+      setup_(setup),
+      store_(store),
+      nodes_(nodes),
+      controllers_(controllers),
+      etcd_(etcd),
+      hooks_(std::move(hooks)) {}
+
+KubeResult KubeAdm::run(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   std::size_t i = first_arg(argv, "kubeadm");
   if (i >= argv.size()) return fail("kubeadm: missing command (init, join, token, reset)\n");
   const std::string& cmd = argv[i];
@@ -162,7 +170,7 @@ const std::vector<std::string> kManifests = {"kube-apiserver.yaml", "kube-contro
 
 }  // namespace
 
-KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>& argv, const KubeFiles& files) {
   KubeNode node = machine;  // named by --node-name or nodeRegistration.name, else the hostname
   Args a = parse_args(argv, 0,
                       {"--config", "--pod-network-cidr", "--service-cidr", "--control-plane-endpoint",
@@ -253,8 +261,8 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
     r.err = err;
     return r;
   }
-  if (!api_node_.empty() && api_node_ != node.name && nodes_.count(api_node_))
-    return fail("sim: the simulator models one cluster, and " + api_node_ + " already runs its control plane\n");
+  if (!setup_.api_node.empty() && setup_.api_node != node.name && nodes_.states().count(setup_.api_node))
+    return fail("sim: the simulator models one cluster, and " + setup_.api_node + " already runs its control plane\n");
 
   json restored = json::array();
   if (etcd_data) {
@@ -265,27 +273,27 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   auto existing_ca = files.read("/etc/kubernetes/pki/ca.crt");
   std::string ca = existing_ca ? ca_of(*existing_ca) : "";
   if (ca.empty()) ca = random_chars(engine_.rng(), 16);
-  if (ca != ca_) {
-    nodes_.clear();
-    next_pod_host_.clear();
+  if (ca != setup_.ca) {
+    nodes_.states().clear();
+    controllers_.clear_pod_hosts();
   }
-  ca_ = ca;
-  api_node_ = node.name;
-  apiserver_pod_ = etcd_pod_ = true;
-  pending_etcd_data_.reset();
-  endpoint_ = with_port(endpoint.empty() ? advertise : endpoint);
-  version_ = version;
-  pod_subnet_ = pod_subnet.empty() ? "10.244.0.0/16" : pod_subnet;
-  service_subnet_ = service_subnet;
+  setup_.ca = ca;
+  setup_.api_node = node.name;
+  hooks_.apiserver_manifest_written();
+  etcd_.pod_from_init();
+  setup_.endpoint = with_port(endpoint.empty() ? advertise : endpoint);
+  setup_.version = version;
+  setup_.pod_subnet = pod_subnet.empty() ? "10.244.0.0/16" : pod_subnet;
+  setup_.service_subnet = service_subnet;
   tokens_.clear();
   if (token.empty()) token = random_chars(engine_.rng(), 6) + "." + random_chars(engine_.rng(), 16);
   tokens_[token] = ttl->count() == 0 ? Duration::max() : engine_.now() + *ttl;
   write_node_files(node, files, true);
   engine_.log(
       "kube", "control-plane-initialized",
-      {{"node", node.name}, {"endpoint", endpoint_}, {"version", version_}, {"restored_objects", restored.size()}});
+      {{"node", node.name}, {"endpoint", setup_.endpoint}, {"version", setup_.version}, {"restored_objects", restored.size()}});
   add_node(node, true);
-  start_api(restored);
+  hooks_.start_api(restored);
 
   r.out +=
       "[certs] Using certificateDir folder \"/etc/kubernetes/pki\"\n"
@@ -305,62 +313,48 @@ KubeResult KubeCluster::init(const KubeNode& machine, const std::vector<std::str
   return r;
 }
 
-std::string KubeCluster::join_command(const std::string& token, const std::string& break_before_hash) const {
-  return "kubeadm join " + endpoint_ + " --token " + token + break_before_hash + "--discovery-token-ca-cert-hash " +
-         ca_hash(ca_);
+std::string KubeAdm::join_command(const std::string& token, const std::string& break_before_hash) const {
+  return "kubeadm join " + setup_.endpoint + " --token " + token + break_before_hash + "--discovery-token-ca-cert-hash " +
+         ca_hash(setup_.ca);
 }
 
-void KubeCluster::write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const {
-  files.write("/etc/kubernetes/pki/ca.crt", ca_certificate(ca_), 0644);
-  files.write("/etc/kubernetes/kubelet.conf", kubeconfig(endpoint_, ca_, "system:node:" + node.name), 0600);
+void KubeAdm::write_node_files(const KubeNode& node, const KubeFiles& files, bool control_plane) const {
+  files.write("/etc/kubernetes/pki/ca.crt", ca_certificate(setup_.ca), 0644);
+  files.write("/etc/kubernetes/kubelet.conf", kubeconfig(setup_.endpoint, setup_.ca, "system:node:" + node.name), 0600);
   if (!control_plane) return;
-  files.write("/etc/kubernetes/pki/ca.key", pem("RSA PRIVATE KEY", "drctl-sim CA key " + ca_), 0600);
+  files.write("/etc/kubernetes/pki/ca.key", pem("RSA PRIVATE KEY", "drctl-sim CA key " + setup_.ca), 0600);
   for (const char* f : {"ca", "server", "peer", "healthcheck-client"}) {
     std::string base = std::string("/etc/kubernetes/pki/etcd/") + f;
-    files.write(base + ".crt", pem("CERTIFICATE", "drctl-sim etcd " + std::string(f) + " of CA " + ca_), 0644);
-    files.write(base + ".key", pem("RSA PRIVATE KEY", "drctl-sim etcd " + std::string(f) + " key of CA " + ca_), 0600);
+    files.write(base + ".crt", pem("CERTIFICATE", "drctl-sim etcd " + std::string(f) + " of CA " + setup_.ca), 0644);
+    files.write(base + ".key", pem("RSA PRIVATE KEY", "drctl-sim etcd " + std::string(f) + " key of CA " + setup_.ca), 0600);
   }
   // The API server's client certificate for etcd, signed by etcd's CA.
   files.write("/etc/kubernetes/pki/apiserver-etcd-client.crt",
-              pem("CERTIFICATE", "drctl-sim etcd apiserver-etcd-client of CA " + ca_), 0644);
+              pem("CERTIFICATE", "drctl-sim etcd apiserver-etcd-client of CA " + setup_.ca), 0644);
   files.write("/etc/kubernetes/pki/apiserver-etcd-client.key",
-              pem("RSA PRIVATE KEY", "drctl-sim etcd apiserver-etcd-client key of CA " + ca_), 0600);
-  files.write("/etc/kubernetes/admin.conf", kubeconfig(endpoint_, ca_, "kubernetes-admin"), 0600);
+              pem("RSA PRIVATE KEY", "drctl-sim etcd apiserver-etcd-client key of CA " + setup_.ca), 0600);
+  files.write("/etc/kubernetes/admin.conf", kubeconfig(setup_.endpoint, setup_.ca, "kubernetes-admin"), 0600);
   for (const auto& m : kManifests)
     files.write("/etc/kubernetes/manifests/" + m, "# static pod " + m + " (drctl simulator)\n", 0600);
 }
 
-void KubeCluster::add_node(const KubeNode& node, bool control_plane) {
-  NodeState& n = nodes_[node.name];
-  if (n.ca != ca_ || n.address.empty()) {
-    int index = 0;
-    for (const auto& [name, other] : nodes_)
-      if (name != node.name) index = std::max(index, other.index + 1);
-    n.index = index;
-  }
-  n.address = node.address;
-  n.ca = ca_;
-  n.control_plane = control_plane;
-  n.up = true;
-  n.ready = false;
-  n.since = engine_.now();
-  n.registered = engine_.now();
-  const std::uint64_t gen = ++n.generation;
+void KubeAdm::add_node(const KubeNode& node, bool control_plane) {
+  const std::uint64_t gen = nodes_.register_node(node.name, node.address, control_plane, engine_.now());
   const std::string name = node.name;
   engine_.log("kube", "node-registered", {{"node", name}, {"control_plane", control_plane}});
   engine_.background(engine_.now() + engine_.rng().between(5s, 15s), [this, name, gen] {
-    auto it = nodes_.find(name);
-    if (it == nodes_.end() || it->second.generation != gen || !it->second.up) return;
+    auto it = nodes_.states().find(name);
+    if (it == nodes_.states().end() || it->second.generation != gen || !it->second.up) return;
     it->second.ready = true;
     it->second.since = engine_.now();
     engine_.log("kube", "node-ready", {{"node", name}});
-    reconcile();
-    changed();
+    controllers_.reconcile();
+    hooks_.changed();
   });
-  changed();
+  hooks_.changed();
 }
 
-KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::join(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0,
                       {"--config", "--token", "--discovery-token", "--discovery-token-ca-cert-hash",
                        "--ignore-preflight-errors", "--cri-socket", "--node-name"},
@@ -429,7 +423,7 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
     return r;
   };
   if (std::string err = p.fatal(r.out); !err.empty()) return refuse("preflight", err);
-  if (!api_up() || endpoint != endpoint_)
+  if (!hooks_.api_up() || endpoint != setup_.endpoint)
     return refuse("API server unreachable",
                   "error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://" +
                       endpoint + "/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp " +
@@ -440,13 +434,13 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
                   "error execution phase preflight: couldn't validate the identity of the API Server: could not find a "
                   "JWS signature in the cluster-info ConfigMap for token ID \"" +
                       token.substr(0, 6) + "\"\n" + kStackHint);
-  if (!hash.empty() && hash != ca_hash(ca_))
+  if (!hash.empty() && hash != ca_hash(setup_.ca))
     return refuse("CA hash mismatch",
                   "error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found "
                   "in cluster-info ConfigMap is invalid: none of the public keys \"" +
-                      ca_hash(ca_) + "\" are pinned\n" + kStackHint);
+                      ca_hash(setup_.ca) + "\" are pinned\n" + kStackHint);
   const std::string name = node_name;
-  if (auto n = nodes_.find(name); n != nodes_.end() && n->second.ready)
+  if (auto n = nodes_.states().find(name); n != nodes_.states().end() && n->second.ready)
     return refuse("node name taken", "error execution phase kubelet-start: a Node with name \"" + name +
                                          "\" and status \"Ready\" already exists in the cluster. You must delete the "
                                          "existing Node or change the name of this new joining Node\n" +
@@ -467,7 +461,7 @@ KubeResult KubeCluster::join(const KubeNode& node, const std::vector<std::string
   return r;
 }
 
-KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::token(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0, {"--ttl", "--kubeconfig", "--description"}, {"--print-join-command"});
   if (!a.error.empty()) return fail(a.error + "\n" + kStackHint);
   const std::string sub = a.positional.empty() ? "" : a.positional[0];
@@ -475,9 +469,9 @@ KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::strin
   const std::string kc = a.get("--kubeconfig", "/etc/kubernetes/admin.conf");
   auto conf = files.read(kc);
   if (!conf) return fail("failed to load admin kubeconfig: open " + kc + ": no such file or directory\n" + kStackHint);
-  if (!api_up() || conf->find("server: https://" + endpoint_ + "\n") == std::string::npos)
-    return fail("failed to create or update bootstrap token: Get \"https://" + endpoint_ +
-                "/api/v1/namespaces/kube-system/secrets\": dial tcp " + endpoint_ + ": connect: connection refused\n" +
+  if (!hooks_.api_up() || conf->find("server: https://" + setup_.endpoint + "\n") == std::string::npos)
+    return fail("failed to create or update bootstrap token: Get \"https://" + setup_.endpoint +
+                "/api/v1/namespaces/kube-system/secrets\": dial tcp " + setup_.endpoint + ": connect: connection refused\n" +
                 kStackHint);
   if (sub == "list") {
     std::string out = "TOKEN                     TTL         EXPIRES   USAGES                   DESCRIPTION\n";
@@ -498,13 +492,13 @@ KubeResult KubeCluster::token(const KubeNode& node, const std::vector<std::strin
   return {0, (a.has("--print-join-command") ? join_command(t, " ") + " " : t) + "\n", ""};
 }
 
-std::string KubeCluster::new_token(Duration ttl) {
+std::string KubeAdm::new_token(Duration ttl) {
   std::string t = random_chars(engine_.rng(), 6) + "." + random_chars(engine_.rng(), 16);
   tokens_[t] = ttl.count() == 0 ? Duration::max() : engine_.now() + ttl;
   return t;
 }
 
-KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+KubeResult KubeAdm::reset(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   Args a = parse_args(argv, 0, {"--cri-socket", "--ignore-preflight-errors"}, {"-f", "--force"});
   if (!a.error.empty()) return fail(a.error + "\n" + kStackHint);
   std::string out = "[reset] Reading configuration from the cluster...\n";
@@ -514,15 +508,15 @@ KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::strin
                 "[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted.\n"
                 "[reset] Are you sure you want to proceed? [y/N]: ",
             "error execution phase preflight: aborted reset operation\n" + std::string(kStackHint)};
-  if (node.name == api_node_) {
-    api_running_ = false;
-    api_node_.clear();
+  if (node.name == setup_.api_node) {
+    etcd_.stop();
+    setup_.api_node.clear();
     store_.clear();
-    pods_.clear();
+    controllers_.pod_states().clear();
     tokens_.clear();
     engine_.log("kube", "control-plane-reset", {{"node", node.name}});
   }
-  if (nodes_.erase(node.name)) engine_.log("kube", "node-reset", {{"node", node.name}});
+  if (nodes_.states().erase(node.name)) engine_.log("kube", "node-reset", {{"node", node.name}});
   if (files.remove) {
     for (const char* f : {"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/ca.crt",
                           "/etc/kubernetes/pki/ca.key", kEtcdDb, kEtcdWal, "/etc/kubernetes/pki/apiserver-etcd-client.crt",
@@ -534,8 +528,8 @@ KubeResult KubeCluster::reset(const KubeNode& node, const std::vector<std::strin
       files.remove(std::string("/etc/kubernetes/pki/etcd/") + f + ".key");
     }
   }
-  reconcile();
-  changed();
+  controllers_.reconcile();
+  hooks_.changed();
   out +=
       "[reset] Stopping the kubelet service\n"
       "[reset] Unmounting mounted directories in \"/var/lib/kubelet\"\n"

@@ -127,13 +127,13 @@ std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path,
     return KubeResult{1, "", "error: error loading config file \"" + path + "\": " + e.what() + "\n"};
   }
   const std::string host = server.starts_with("https://") ? server.substr(8) : server;
-  if (!api_up() || host != endpoint_)
+  if (!api_up() || host != setup_.endpoint)
     return KubeResult{
         1, "", "The connection to the server " + host + " was refused - did you specify the right host or port?\n"};
   auto ca_pem = unbase64(ca_data);
   if (!ca_pem || ca_pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos ||
       unbase64(ca_pem->substr(ca_pem->find('\n') + 1, ca_pem->find("\n-----END") - ca_pem->find('\n') - 1)) !=
-          "drctl-sim cluster CA " + ca_)
+          "drctl-sim cluster CA " + setup_.ca)
     return KubeResult{1, "",
                       "Unable to connect to the server: x509: certificate signed by unknown authority (possibly "
                       "because of \"crypto/rsa: verification error\" while trying to verify candidate authority "
@@ -214,7 +214,7 @@ KubeResult KubeCluster::version(Kubectl& k, std::optional<KubeResult> refused) c
   const std::string output = k.args.get("--output");
   nlohmann::ordered_json doc = {{"clientVersion", version_info(kKubectlVersion, "2023-09-13T09:35:06Z")},
                                 {"kustomizeVersion", "v5.0.4-0.20230601165947-6ce0bf390ce3"}};
-  if (!refused && !k.args.has("--client")) doc["serverVersion"] = version_info(version_, "2023-09-13T09:29:07Z");
+  if (!refused && !k.args.has("--client")) doc["serverVersion"] = version_info(setup_.version, "2023-09-13T09:29:07Z");
   KubeResult r;
   if (output == "json") {
     r.out = doc.dump(2) + "\n";
@@ -222,7 +222,7 @@ KubeResult KubeCluster::version(Kubectl& k, std::optional<KubeResult> refused) c
     r.out = kube_to_yaml(json::parse(doc.dump()));
   } else if (output.empty()) {
     r.out = "Client Version: " + std::string(kKubectlVersion) + "\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n";
-    if (doc.contains("serverVersion")) r.out += "Server Version: " + version_ + "\n";
+    if (doc.contains("serverVersion")) r.out += "Server Version: " + setup_.version + "\n";
   } else {
     return {1, "", "error: --output must be 'yaml' or 'json'\n"};
   }
@@ -410,8 +410,8 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
       continue;
     }
     const Key key{kind.kind, ns, name};
-    auto existing = store_.find(key);
-    if (kind.namespaced && !store_.count({"Namespace", "", ns})) {
+    auto existing = store_.objects().find(key);
+    if (kind.namespaced && !store_.objects().count({"Namespace", "", ns})) {
       error("Error from server (NotFound): error when creating \"" + file + "\": namespaces \"" + ns + "\" not found");
       continue;
     }
@@ -433,7 +433,7 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
     }
     const std::string applied = sources[i].doc.dump() + "\n";  // kubectl's annotation ends with a newline
     std::string action = "created";
-    if (existing != store_.end()) {
+    if (existing != store_.objects().end()) {
       const json& old = existing->second;
       if (old.contains("metadata") && old["metadata"].contains("annotations") &&
           old["metadata"]["annotations"].value(kLastApplied, "") == applied) {
@@ -448,16 +448,16 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
       }
     }
     doc["metadata"]["annotations"][kLastApplied] = applied;
-    const std::optional<json> previous = existing == store_.end() ? std::nullopt : std::optional(existing->second);
-    put(doc, "kubectl-client-side-apply");
+    const std::optional<json> previous = existing == store_.objects().end() ? std::nullopt : std::optional(existing->second);
+    store_.put(doc, "kubectl-client-side-apply");
     try {
-      reconcile();
+      controllers_.reconcile();
     } catch (const json::exception& e) {  // a field of the wrong type: the API server cannot decode it
       if (previous)
-        store_[key] = *previous;
+        store_.objects()[key] = *previous;
       else
-        store_.erase(key);
-      reconcile();
+        store_.objects().erase(key);
+      controllers_.reconcile();
       error("Error from server (BadRequest): error when creating \"" + file + "\": " + kind.kind + " in version \"" +
             kind.version + "\" cannot be handled as a " + kind.kind + ": " + e.what());
       continue;
@@ -465,7 +465,7 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
     engine_.log("kube", "object-applied", {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", action}});
     r.out += kind.singular() + "/" + name + " " + action + "\n";
   }
-  reconcile();
+  controllers_.reconcile();
   changed();
   return r;
 }
@@ -500,7 +500,7 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
   }
   for (auto& obj : items)
     if (kind->kind == "Deployment" || kind->kind == "StatefulSet" || kind->kind == "DaemonSet")
-      obj["status"] = workload_status(kind->kind, obj);
+      obj["status"] = controllers_.workload_status(kind->kind, obj);
   const std::string output = k.args.get("--output");
   if (output == "json" || output == "yaml") {  // as kubectl 1.21+ prints them: without managedFields unless asked
     if (!k.args.has("--show-managed-fields"))
@@ -540,7 +540,7 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
       if (with_ns) row.push_back(header ? "NAMESPACE" : ns_of(obj));
       row.push_back(header ? "NAME" : name_of(obj));
       if (kind->kind == "Pod") {
-        auto p = header ? pods_.end() : pods_.find({ns_of(obj), name_of(obj)});
+        auto p = header ? controllers_.pod_states().end() : controllers_.pod_states().find({ns_of(obj), name_of(obj)});
         bool ready = !header && p->second.ready;
         std::string status = header                   ? "STATUS"
                              : p->second.node.empty() ? "Pending"
@@ -552,14 +552,14 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
                             : "0/1",
                     status, header ? "RESTARTS" : "0", header ? "AGE" : age(engine_.now() - p->second.created)});
       } else if (kind->kind == "Node") {
-        const NodeState* n = header ? nullptr : &nodes_.at(name_of(obj));
+        const NodeState* n = header ? nullptr : &nodes_.states().at(name_of(obj));
         row.insert(row.end(), {header     ? "STATUS"
                                : n->ready ? "Ready"
                                           : "NotReady",
                                header             ? "ROLES"
                                : n->control_plane ? "control-plane"
                                                   : "<none>",
-                               header ? "AGE" : age(engine_.now() - n->since), header ? "VERSION" : version_});
+                               header ? "AGE" : age(engine_.now() - n->since), header ? "VERSION" : setup_.version});
       } else if (kind->kind == "Namespace") {
         row.push_back(header ? "STATUS" : "Active");
       } else if (kind->kind == "Deployment" || kind->kind == "StatefulSet") {
@@ -640,17 +640,17 @@ KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::st
     const auto& [ns, name] = where;
     bool found = false;
     if (kind.kind == "Pod") {
-      found = pods_.erase({ns, name}) > 0;
-      erase({"Pod", ns, name});
+      found = controllers_.pod_states().erase({ns, name}) > 0;
+      store_.erase({"Pod", ns, name});
     } else if (kind.kind == "Node") {
-      found = nodes_.erase(name) > 0;
+      found = nodes_.states().erase(name) > 0;
     } else {
-      found = store_.count({kind.kind, ns, name}) > 0;
+      found = store_.objects().count({kind.kind, ns, name}) > 0;
       if (found && kind.kind == "CustomResourceDefinition")
-        for (const auto& ck : crd_kinds(store_.at({kind.kind, ns, name})))
-          for (auto it = store_.begin(); it != store_.end();)
-            it = std::get<0>(it->first) == ck.kind ? store_.erase(it) : std::next(it);
-      erase({kind.kind, ns, name});
+        for (const auto& ck : crd_kinds(store_.objects().at({kind.kind, ns, name})))
+          for (auto it = store_.objects().begin(); it != store_.objects().end();)
+            it = std::get<0>(it->first) == ck.kind ? store_.objects().erase(it) : std::next(it);
+      store_.erase({kind.kind, ns, name});
     }
     if (!found) {
       if (k.args.has("--ignore-not-found")) continue;
@@ -661,7 +661,7 @@ KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::st
     engine_.log("kube", "object-deleted", {{"kind", kind.kind}, {"namespace", ns}, {"name", name}});
     r.out += kind.singular() + " \"" + name + "\" deleted\n";
   }
-  reconcile();
+  controllers_.reconcile();
   changed();
   return r;
 }
@@ -669,18 +669,18 @@ KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::st
 bool KubeCluster::condition_met(const KubeKind& kind, const json& obj, const std::string& condition) const {
   const std::string c = lower(condition);
   if (kind.kind == "Pod") {
-    auto p = pods_.find({ns_of(obj), name_of(obj)});
-    return c == "ready" && p != pods_.end() && p->second.ready;
+    auto p = controllers_.pod_states().find({ns_of(obj), name_of(obj)});
+    return c == "ready" && p != controllers_.pod_states().end() && p->second.ready;
   }
   if (kind.kind == "Node") {
-    auto n = nodes_.find(name_of(obj));
-    return c == "ready" && n != nodes_.end() && n->second.ready;
+    auto n = nodes_.states().find(name_of(obj));
+    return c == "ready" && n != nodes_.states().end() && n->second.ready;
   }
   if (kind.kind == "Deployment") {
     auto current = object("Deployment", ns_of(obj), name_of(obj));
     if (!current) return false;
     const int replicas = replicas_of(*current);
-    const int ready = workload_status("Deployment", *current).value("readyReplicas", 0);
+    const int ready = controllers_.workload_status("Deployment", *current).value("readyReplicas", 0);
     if (c == "available") return ready >= replicas - replicas / 4;  // maxUnavailable 25%, rounded down
     return c == "progressing";
   }
@@ -758,7 +758,7 @@ KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
       return {1, "", "error: tls: failed to find any PEM data in certificate input\n"};
     if (key->find("PRIVATE KEY-----") == std::string::npos)
       return {1, "", "error: tls: failed to find any PEM data in key input\n"};
-    if (!store_.count({"Namespace", "", k.ns()}))
+    if (!store_.objects().count({"Namespace", "", k.ns()}))
       return {1, "", "error: failed to create secret namespaces \"" + k.ns() + "\" not found\n"};
     obj = {{"apiVersion", "v1"},
            {"kind", "Secret"},
@@ -770,12 +770,12 @@ KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
     return {1, "", "sim: kubectl create supports `namespace NAME` and `secret tls NAME --cert F --key F`\n"};
   }
   const std::string ns = kind.namespaced ? k.ns() : "", name = name_of(obj);
-  if (store_.count({kind.kind, ns, name}))
+  if (store_.objects().count({kind.kind, ns, name}))
     return {1, "", "Error from server (AlreadyExists): " + kind.resource() + " \"" + name + "\" already exists\n"};
-  put(obj, "kubectl-create");
+  store_.put(obj, "kubectl-create");
   engine_.log("kube", "object-applied",
               {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", "created"}});
-  reconcile();
+  controllers_.reconcile();
   changed();
   return {0, kind.singular() + "/" + name + " created\n", ""};
 }
@@ -798,7 +798,7 @@ KubeResult KubeCluster::rollout(Kubectl& k) {
   if (!timeout) return {1, "", "error: invalid argument \"" + k.args.get("--timeout") + "\" for \"--timeout\" flag\n"};
   auto status = [&] {
     auto obj = object(kind->kind, k.ns(), name);
-    return obj ? workload_status(kind->kind, *obj) : json::object();
+    return obj ? controllers_.workload_status(kind->kind, *obj) : json::object();
   };
   auto desired = [&] {
     auto obj = object(kind->kind, k.ns(), name);

@@ -1,0 +1,248 @@
+// KubeCluster put together: the store, the nodes and the controllers composed, the API server
+// started on a store (fresh or etcd's), the change observers, the queries the world makes, and
+// what spans the pieces: node power and readiness timing, the disaster, a destroyed node, and
+// the control plane's static pods following their manifests.
+#include "sim/kube.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "sim/kube_util.hpp"
+
+namespace drctl::sim {
+
+using namespace kube_util;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+const Duration kNodeMonitorGrace = 40s;
+const Duration kEvictionTimeout = 300s;
+
+}  // namespace
+
+KubeCluster::KubeCluster(Engine& engine)
+    : engine_(engine),
+      store_(engine, setup_),
+      nodes_(setup_, store_),
+      controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }),
+      etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }),
+      kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_,
+               {[this] { return api_up(); }, [this] { apiserver_pod_ = true; },
+                [this](const json& restored) { start_api(restored); }, [this] { changed(); }}) {}
+
+KubeResult KubeCluster::kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return kubeadm_.run(node, argv, files);
+}
+
+KubeResult KubeCluster::etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return etcd_.etcdctl(node, argv, files);
+}
+
+KubeResult KubeCluster::etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
+  return etcd_.etcdutl(node, argv, files);
+}
+
+KubeResult KubeCluster::etcd(const std::vector<std::string>& argv) const { return etcd_.etcd(argv); }
+
+void KubeCluster::etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files) {
+  etcd_.data_moved(node, dir, files);
+}
+
+bool KubeCluster::etcd_up() const { return etcd_.up(); }
+
+void KubeCluster::start_api(const json& restored_objects) {
+  store_.clear();
+  controllers_.pod_states().clear();
+  etcd_.start();
+  api_started_ = engine_.now();
+  if (restored_objects.empty()) {
+    for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"})
+      store_.put({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}, "kube-apiserver");
+    store_.put({{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", "kubernetes"}, {"namespace", "default"},
+                              {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec",
+                 {{"ports", json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", 6443}}})},
+                  {"sessionAffinity", "None"},
+                  {"type", "ClusterIP"}}}},
+               "kube-apiserver");
+  } else {
+    store_.load(restored_objects);  // etcd's data as it was: uids, resourceVersions and creation times included
+  }
+  controllers_.reconcile();
+  changed();
+}
+
+void KubeCluster::changed() {
+  for (const auto& fn : observers_) fn();
+}
+
+void KubeCluster::on_change(std::function<void()> fn) { observers_.push_back(std::move(fn)); }
+
+std::vector<json> KubeCluster::objects(const std::string& kind) const {
+  std::vector<json> out;
+  if (kind == "Pod") {
+    for (const auto& [key, p] : controllers_.pod_states()) out.push_back(controllers_.pod_json(p));
+    return out;
+  }
+  if (kind == "Node") {
+    for (const auto& [name, n] : nodes_.states()) out.push_back(nodes_.node_json(name, n));
+    return out;
+  }
+  for (const auto& [key, obj] : store_.objects())
+    if (std::get<0>(key) == kind) out.push_back(obj);
+  std::vector<json> made = generated(kind);
+  if (made.empty()) return out;
+  auto where = [](const json& o) {
+    return std::pair(str(o, "/metadata/namespace"_json_pointer), str(o, "/metadata/name"_json_pointer));
+  };
+  std::set<std::pair<std::string, std::string>> stored;
+  for (const auto& o : out) stored.insert(where(o));
+  for (auto& o : made)
+    if (!stored.count(where(o))) out.push_back(std::move(o));
+  std::stable_sort(out.begin(), out.end(), [&](const json& a, const json& b) { return where(a) < where(b); });
+  return out;
+}
+
+std::optional<json> KubeCluster::object(const std::string& kind, const std::string& ns, const std::string& name) const {
+  if (kind == "Pod") {
+    auto it = controllers_.pod_states().find({ns, name});
+    return it == controllers_.pod_states().end() ? std::nullopt : std::optional(controllers_.pod_json(it->second));
+  }
+  if (kind == "Node") {
+    auto it = nodes_.states().find(name);
+    return it == nodes_.states().end() ? std::nullopt : std::optional(nodes_.node_json(name, it->second));
+  }
+  auto it = store_.objects().find({kind, ns, name});
+  if (it != store_.objects().end()) return it->second;
+  for (auto& o : generated(kind))
+    if (str(o, "/metadata/namespace"_json_pointer) == ns && str(o, "/metadata/name"_json_pointer) == name) return o;
+  return std::nullopt;
+}
+
+void KubeCluster::set_load_balancer_ip(const std::string& ns, const std::string& service, const std::string& ip) {
+  auto it = store_.objects().find({"Service", ns, service});
+  if (it == store_.objects().end()) return;
+  json ingress = ip.empty() ? json::array() : json::array({{{"ip", ip}}});
+  if (it->second.contains("/status/loadBalancer/ingress"_json_pointer) &&
+      it->second["status"]["loadBalancer"]["ingress"] == ingress)
+    return;
+  it->second["status"]["loadBalancer"]["ingress"] = ingress;
+  it->second["metadata"]["resourceVersion"] = std::to_string(store_.next_revision());
+  engine_.log("kube", "load-balancer-ip", {{"service", ns + "/" + service}, {"ip", ip}});
+  changed();
+}
+
+std::vector<KubeCluster::Pod> KubeCluster::pods() const { return controllers_.pods(); }
+
+std::vector<KubeCluster::Endpoint> KubeCluster::endpoints(const std::string& ns, const std::string& service,
+                                                          int port) const {
+  return controllers_.endpoints(ns, service, port);
+}
+
+std::vector<KubeCluster::Endpoint> KubeCluster::endpoints(const std::string& ns, const std::string& service,
+                                                          const std::string& port_name) const {
+  return controllers_.endpoints(ns, service, port_name);
+}
+
+std::vector<std::string> KubeCluster::nodes(bool ready_only) const { return nodes_.names(ready_only); }
+
+void KubeCluster::set_node_up(const std::string& name, bool up) {
+  auto it = nodes_.states().find(name);
+  if (it == nodes_.states().end()) return;
+  NodeState& n = it->second;
+  if (n.up == up) return;
+  n.up = up;
+  const std::uint64_t gen = ++n.generation;
+  if (up) {
+    n.ready = true;
+    n.since = engine_.now();
+    engine_.log("kube", "node-ready", {{"node", name}});
+    std::vector<PodState> restarted;
+    for (auto& [key, p] : controllers_.pod_states())
+      if (p.node == name) restarted.push_back(p);
+    for (auto& p : restarted) {  // the machine rebooted: its pods start again
+      p.node = name;
+      p.uid = controllers_.next_uid();
+      controllers_.schedule(std::move(p));
+    }
+    controllers_.reconcile();
+    changed();
+    return;
+  }
+  engine_.log("kube", "node-down", {{"node", name}});
+  changed();
+  engine_.background(engine_.now() + kNodeMonitorGrace, [this, name, gen] {
+    auto it = nodes_.states().find(name);
+    if (it == nodes_.states().end() || it->second.generation != gen) return;
+    it->second.ready = false;
+    it->second.since = engine_.now();
+    for (auto& [key, p] : controllers_.pod_states())
+      if (p.node == name) p.ready = false;
+    engine_.log("kube", "node-not-ready", {{"node", name}});
+    changed();
+    engine_.background(engine_.now() + kEvictionTimeout, [this, name, gen] {
+      auto it = nodes_.states().find(name);
+      if (it == nodes_.states().end() || it->second.generation != gen || !api_up()) return;
+      for (auto p = controllers_.pod_states().begin(); p != controllers_.pod_states().end();) {
+        bool evict = p->second.node == name && (p->second.owner_kind == "Deployment" || p->second.owner_kind.empty());
+        if (evict) engine_.log("kube", "pod-evicted", {{"pod", p->second.ns + "/" + p->second.name}, {"node", name}});
+        p = evict ? controllers_.pod_states().erase(p) : std::next(p);
+      }
+      controllers_.reconcile();
+      changed();
+    });
+  });
+}
+
+void KubeCluster::wipe() {
+  store_.clear();
+  controllers_.pod_states().clear();
+  kubeadm_.forget_tokens();
+  etcd_.stop();
+  engine_.log("kube", "control-plane-wiped", {{"node", setup_.api_node}});
+  changed();
+}
+
+void KubeCluster::remove_node(const std::string& name) {
+  if (!nodes_.states().count(name)) return;
+  if (name == setup_.api_node) {  // its etcd went with it
+    etcd_.stop();
+    setup_.api_node.clear();
+    store_.clear();
+    kubeadm_.forget_tokens();
+    controllers_.pod_states().clear();
+  }
+  nodes_.states().erase(name);
+  for (auto it = controllers_.pod_states().begin(); it != controllers_.pod_states().end();) it = it->second.node == name ? controllers_.pod_states().erase(it) : std::next(it);
+  engine_.log("kube", "node-gone", {{"node", name}});
+  changed();
+}
+
+bool KubeCluster::api_up() const { return etcd_up() && apiserver_pod_; }
+
+std::string KubeCluster::api_node() const { return setup_.api_node; }
+
+void KubeCluster::static_pods_changed(const KubeNode& node, const KubeFiles& files) {
+  if (node.name != setup_.api_node || !nodes_.states().count(setup_.api_node)) return;
+  const bool api = exists(files, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+  const bool etcd = exists(files, "/etc/kubernetes/manifests/etcd.yaml");
+  if (api == apiserver_pod_ && etcd == etcd_.pod()) return;
+  const bool was_up = api_up();
+  if (api != apiserver_pod_)
+    engine_.log("kube", api ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "kube-apiserver-" + node.name}});
+  if (etcd != etcd_.pod())
+    engine_.log("kube", etcd ? "static-pod-started" : "static-pod-stopped", {{"node", node.name}, {"pod", "etcd-" + node.name}});
+  apiserver_pod_ = api;
+  if (const auto data = etcd_.set_pod(etcd)) {  // etcd restarts on data restored while it was away
+    etcd_.data_replaced(node.name, *data);
+    return;
+  }
+  if (api_up() && !was_up) controllers_.reconcile();
+  changed();
+}
+
+}  // namespace drctl::sim
