@@ -21,6 +21,12 @@
 // ServiceAccount and kube-root-ca.crt ConfigMap, Deployments' ReplicaSets, Services' Endpoints and
 // EndpointSlices, the default ClusterRoles, the system PriorityClasses, APIServices and
 // ComponentStatuses.
+//
+// The class composes one piece per concept, each with its own header: KubeSetup (what kubeadm
+// init decided), KubeStore (the objects and the revision), KubeNodes (node state, Node objects),
+// KubeControllers (pods, scheduler, workload status, endpoints), KubeEtcd (etcdctl/etcdutl and
+// etcd's own state), and the front ends KubeAdm (kubeadm) and KubeCtl (kubectl). What spans them
+// (the API server's view, node power timing, the static pods) stays here.
 #pragma once
 #include <functional>
 #include <map>
@@ -35,26 +41,13 @@
 #include "sim/kube_controllers.hpp"
 #include "sim/kube_etcd.hpp"
 #include "sim/kube_kubeadm.hpp"
+#include "sim/kube_kubectl.hpp"
 #include "sim/kube_nodes.hpp"
 #include "sim/kube_setup.hpp"
 #include "sim/kube_store.hpp"
 #include "sim/kube_types.hpp"
 
 namespace drctl::sim {
-
-/// A kind the API server serves: built in, or from a CustomResourceDefinition.
-struct KubeKind {
-  std::string group, version, kind, plural;
-  bool namespaced = true;
-  std::vector<std::string> short_names;
-  std::vector<std::string> verbs;       // empty: create,delete,deletecollection,get,list,patch,update,watch
-  std::vector<std::string> categories;  // "all", "api-extensions"
-  std::string api_version() const { return group.empty() ? version : group + "/" + version; }
-  /// "deployments.apps", "services": how kubectl names the resource in messages.
-  std::string resource() const { return group.empty() ? plural : plural + "." + group; }
-  /// "deployment.apps", "service": the prefix of `kubectl apply`'s lines.
-  std::string singular() const;
-};
 
 class KubeCluster {
  public:
@@ -135,7 +128,6 @@ class KubeCluster {
   std::optional<KubeKind> find_kind(const std::string& api_version, const std::string& kind) const;
 
  private:
-  using Key = KubeKey;
   using NodeState = KubeNodeState;
   using PodState = KubePodState;
 
@@ -145,28 +137,7 @@ class KubeCluster {
   /// What the controllers and the API server itself serve of `kind` (not in etcd's store here).
   std::vector<nlohmann::json> generated(const std::string& kind) const;
 
-  // the kinds catalogue (kube_kinds.cpp)
-  std::optional<KubeKind> kind_by_resource(const std::string& name) const;
-
-  // kubectl (kube_kubectl.cpp)
-  struct Kubectl;
-  std::optional<KubeResult> check_kubeconfig(const std::string& path, bool from_flag, const std::string& context,
-                                             const KubeFiles& files) const;
-  KubeResult apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
-  KubeResult get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
-  KubeResult get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
-  KubeResult version(Kubectl& k, std::optional<KubeResult> refused) const;
-  KubeResult api_resources(Kubectl& k) const;
-  KubeResult remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data);
-  KubeResult wait(Kubectl& k);
-  KubeResult create(Kubectl& k, const KubeFiles& files);
-  KubeResult rollout(Kubectl& k);
-  std::vector<nlohmann::json> listed(const KubeKind& kind, const std::string& ns, bool all_ns) const;
-  /// Whether `condition` holds for `obj` of `kind` now (pods/nodes Ready, deployments Available).
-  bool condition_met(const KubeKind& kind, const nlohmann::json& obj, const std::string& condition) const;
-  /// Polls `check` every second of virtual time up to `timeout` when called from an actor.
-  bool await(Duration timeout, const std::function<bool()>& check);
-
+  // The pieces, each owning its state; built in this order, each given what it reads and writes.
   Engine& engine_;
   std::vector<std::function<void()>> observers_;
   KubeSetup setup_;
@@ -175,6 +146,7 @@ class KubeCluster {
   KubeControllers controllers_;
   KubeEtcd etcd_;
   KubeAdm kubeadm_;
+  KubeCtl kubectl_;
   bool apiserver_pod_ = true;  // its manifest is in place on the control plane
   Duration api_started_{0};
 };

@@ -30,7 +30,13 @@ KubeCluster::KubeCluster(Engine& engine)
       etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }),
       kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_,
                {[this] { return api_up(); }, [this] { apiserver_pod_ = true; },
-                [this](const json& restored) { start_api(restored); }, [this] { changed(); }}) {}
+                [this](const json& restored) { start_api(restored); }, [this] { changed(); }}),
+      kubectl_(engine, setup_, store_, nodes_, controllers_, *this, [this] { changed(); }) {}
+
+KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
+                                const std::map<std::string, std::string>& env, const KubeFiles& files) {
+  return kubectl_.run(argv, stdin_data, env, files);
+}
 
 KubeResult KubeCluster::kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files) {
   return kubeadm_.run(node, argv, files);

@@ -2,6 +2,7 @@
 // StatefulSets and DaemonSets, the scheduler, pod IPs and readiness, workload status, and
 // Service endpoints.
 #include "sim/kube_controllers.hpp"
+#include "sim/kube.hpp"  // kube_quantity
 #include "base/text.hpp"
 
 #include <algorithm>

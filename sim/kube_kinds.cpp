@@ -166,9 +166,9 @@ std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, c
   return std::nullopt;
 }
 
-std::optional<KubeKind> KubeCluster::kind_by_resource(const std::string& name) const {
+std::optional<KubeKind> kube_kinds::kind_by_resource(const KubeStore& store, const std::string& name) {
   std::vector<KubeKind> all = builtin_kinds();
-  for (const auto& [key, crd] : store_.objects())
+  for (const auto& [key, crd] : store.objects())
     if (std::get<0>(key) == "CustomResourceDefinition") {
       auto ks = crd_kinds(crd);
       if (ks.empty()) continue;

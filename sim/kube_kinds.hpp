@@ -2,11 +2,13 @@
 // CustomResourceDefinition adds, with kubectl's names for them and their verbs.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "sim/kube.hpp"
+#include "sim/kube_store.hpp"
 
 namespace drctl::sim::kube_kinds {
 
@@ -19,5 +21,8 @@ const std::vector<std::string>& verbs_of(const KubeKind& k);
 std::tuple<int, int, int, std::string> version_priority(const std::string& v);
 /// The kinds a CustomResourceDefinition adds, one per served version.
 std::vector<KubeKind> crd_kinds(const nlohmann::json& crd);
+/// The kind kubectl means by a resource name ("deploy", "deployments.apps", a CRD's plural; a
+/// CRD by its preferred version), among those the store serves now.
+std::optional<KubeKind> kind_by_resource(const KubeStore& store, const std::string& name);
 
 }  // namespace drctl::sim::kube_kinds

@@ -1,6 +1,7 @@
 // kubeadm on the simulated cluster: init (preflight, the control plane and its files), join
 // (flags or a JoinConfiguration), bootstrap tokens and reset; and the nodes kubeadm adds.
 #include "sim/kube_kubeadm.hpp"
+#include "sim/kube.hpp"  // kube_parse_yaml, kube_to_yaml
 
 #include <algorithm>
 #include <cstdio>

@@ -78,16 +78,30 @@ std::string ports_column(const json& spec) {
 
 }  // namespace
 
-std::vector<json> KubeCluster::listed(const KubeKind& kind, const std::string& ns, bool all_ns) const {
+std::vector<json> KubeCtl::listed(const KubeKind& kind, const std::string& ns, bool all_ns) const {
   std::vector<json> out;
-  for (auto& obj : objects(kind.kind))
+  for (auto& obj : api_.objects(kind.kind))
     if (!kind.namespaced || all_ns || ns_of(obj) == ns) out.push_back(std::move(obj));
   return out;
 }
 
 // --- kubectl ---------------------------------------------------------------------------------
 
-struct KubeCluster::Kubectl {
+KubeCtl::KubeCtl(Engine& engine, const KubeSetup& setup, KubeStore& store, KubeNodes& nodes, KubeControllers& controllers,
+                 const KubeCluster& api, std::function<void()> changed)
+    : engine_(engine),
+      setup_(setup),
+      store_(store),
+      nodes_(nodes),
+      controllers_(controllers),
+      api_(api),
+      changed_(std::move(changed)) {}
+
+std::optional<KubeKind> KubeCtl::kind_by_resource(const std::string& name) const {
+  return kube_kinds::kind_by_resource(store_, name);
+}
+
+struct KubeCtl::Kubectl {
   Args args;
   std::string verb;
   std::vector<std::string> positional;  // after the verb
@@ -95,7 +109,7 @@ struct KubeCluster::Kubectl {
   bool all_ns() const { return args.has("--all-namespaces"); }
 };
 
-std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path, bool from_flag, const std::string& context,
+std::optional<KubeResult> KubeCtl::check_kubeconfig(const std::string& path, bool from_flag, const std::string& context,
                                                         const KubeFiles& files) const {
   const KubeResult no_server{
       1, "", "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n"};
@@ -127,7 +141,7 @@ std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path,
     return KubeResult{1, "", "error: error loading config file \"" + path + "\": " + e.what() + "\n"};
   }
   const std::string host = server.starts_with("https://") ? server.substr(8) : server;
-  if (!api_up() || host != setup_.endpoint)
+  if (!api_.api_up() || host != setup_.endpoint)
     return KubeResult{
         1, "", "The connection to the server " + host + " was refused - did you specify the right host or port?\n"};
   auto ca_pem = unbase64(ca_data);
@@ -141,7 +155,7 @@ std::optional<KubeResult> KubeCluster::check_kubeconfig(const std::string& path,
   return std::nullopt;
 }
 
-KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
+KubeResult KubeCtl::run(const std::vector<std::string>& argv, const std::string& stdin_data,
                                 const std::map<std::string, std::string>& env, const KubeFiles& files) {
   Kubectl k;
   k.args = parse_args(argv, first_arg(argv, "kubectl"),
@@ -210,7 +224,7 @@ nlohmann::ordered_json version_info(const std::string& git_version, const char* 
 
 }  // namespace
 
-KubeResult KubeCluster::version(Kubectl& k, std::optional<KubeResult> refused) const {
+KubeResult KubeCtl::version(Kubectl& k, std::optional<KubeResult> refused) const {
   const std::string output = k.args.get("--output");
   nlohmann::ordered_json doc = {{"clientVersion", version_info(kKubectlVersion, "2023-09-13T09:35:06Z")},
                                 {"kustomizeVersion", "v5.0.4-0.20230601165947-6ce0bf390ce3"}};
@@ -233,7 +247,7 @@ KubeResult KubeCluster::version(Kubectl& k, std::optional<KubeResult> refused) c
   return r;
 }
 
-KubeResult KubeCluster::api_resources(Kubectl& k) const {
+KubeResult KubeCtl::api_resources(Kubectl& k) const {
   const std::string output = k.args.get("--output");
   if (!output.empty() && output != "wide" && output != "name")
     return {1, "", "error: --output wide or name is accepted\n"};
@@ -261,7 +275,7 @@ KubeResult KubeCluster::api_resources(Kubectl& k) const {
   }
   // One row per resource: for a CRD the preferred of its served versions.
   std::map<std::pair<std::string, std::string>, KubeKind> rows;  // (group, plural) → kind
-  for (const auto& kind : served_kinds()) {
+  for (const auto& kind : api_.served_kinds()) {
     auto key = std::pair(kind.group, kind.plural);
     auto it = rows.find(key);
     if (it == rows.end() || version_priority(kind.version) > version_priority(it->second.version)) rows[key] = kind;
@@ -347,13 +361,13 @@ std::string invalid_workload(const KubeKind& kind, const json& obj) {
 
 }  // namespace
 
-KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
   std::vector<Source> sources;
   if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
   // kubectl maps every document to a resource before it applies any: a CRD and its custom
   // resources in one file fail for the resources.
   std::vector<std::optional<KubeKind>> kinds;
-  for (const auto& s : sources) kinds.push_back(find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", "")));
+  for (const auto& s : sources) kinds.push_back(api_.find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", "")));
 
   KubeResult r;
   for (std::size_t i = 0; i < sources.size(); ++i) {
@@ -409,7 +423,7 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
             "\": resource name may not be empty");
       continue;
     }
-    const Key key{kind.kind, ns, name};
+    const KubeKey key{kind.kind, ns, name};
     auto existing = store_.objects().find(key);
     if (kind.namespaced && !store_.objects().count({"Namespace", "", ns})) {
       error("Error from server (NotFound): error when creating \"" + file + "\": namespaces \"" + ns + "\" not found");
@@ -466,11 +480,11 @@ KubeResult KubeCluster::apply(Kubectl& k, const KubeFiles& files, const std::str
     r.out += kind.singular() + "/" + name + " " + action + "\n";
   }
   controllers_.reconcile();
-  changed();
+  changed_();
   return r;
 }
 
-KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+KubeResult KubeCtl::get(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
   if (k.args.has("--filename")) return get_files(k, files, stdin_data);
   if (k.positional.empty()) return {1, "", "error: you must specify the type of resource to get\n"};
   auto [type, names] = type_and_names(k.positional);
@@ -489,7 +503,7 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
       if (selected(k.args.get("--selector"), labels_of(obj))) items.push_back(std::move(obj));
   } else {
     for (const auto& n : names) {
-      auto obj = object(kind->kind, kind->namespaced ? k.ns() : "", n);
+      auto obj = api_.object(kind->kind, kind->namespaced ? k.ns() : "", n);
       if (obj)
         items.push_back(*obj);
       else if (!k.args.has("--ignore-not-found")) {
@@ -552,7 +566,7 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
                             : "0/1",
                     status, header ? "RESTARTS" : "0", header ? "AGE" : age(engine_.now() - p->second.created)});
       } else if (kind->kind == "Node") {
-        const NodeState* n = header ? nullptr : &nodes_.states().at(name_of(obj));
+        const KubeNodeState* n = header ? nullptr : &nodes_.states().at(name_of(obj));
         row.insert(row.end(), {header     ? "STATUS"
                                : n->ready ? "Ready"
                                           : "NotReady",
@@ -591,14 +605,14 @@ KubeResult KubeCluster::get(Kubectl& k, const KubeFiles& files, const std::strin
 }
 
 /// `kubectl get -f FILE`: the objects a manifest names, each found or NotFound (only -o name is modelled).
-KubeResult KubeCluster::get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+KubeResult KubeCtl::get_files(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
   std::vector<Source> sources;
   if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
   KubeResult r;
   for (const auto& s : sources) {
-    auto kind = find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
+    auto kind = api_.find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
     const std::string ns = kind && kind->namespaced ? (ns_of(s.doc).empty() ? k.ns() : ns_of(s.doc)) : "";
-    if (kind && object(kind->kind, ns, name_of(s.doc))) {
+    if (kind && api_.object(kind->kind, ns, name_of(s.doc))) {
       r.out += kind->singular() + "/" + name_of(s.doc) + "\n";
       continue;
     }
@@ -609,14 +623,14 @@ KubeResult KubeCluster::get_files(Kubectl& k, const KubeFiles& files, const std:
   return r;
 }
 
-KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
+KubeResult KubeCtl::remove(Kubectl& k, const KubeFiles& files, const std::string& stdin_data) {
   std::vector<std::pair<KubeKind, std::pair<std::string, std::string>>> targets;  // kind, (ns, name)
   KubeResult r;
   if (k.args.has("--filename")) {
     std::vector<Source> sources;
     if (auto err = read_sources(k.args.values("--filename"), stdin_data, files, sources)) return {1, "", *err};
     for (const auto& s : sources) {
-      auto kind = find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
+      auto kind = api_.find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", ""));
       if (!kind) {
         r.code = 1;
         r.err += "error: resource mapping not found for name: \"" + name_of(s.doc) + "\" namespace: \"" + ns_of(s.doc) +
@@ -662,11 +676,11 @@ KubeResult KubeCluster::remove(Kubectl& k, const KubeFiles& files, const std::st
     r.out += kind.singular() + " \"" + name + "\" deleted\n";
   }
   controllers_.reconcile();
-  changed();
+  changed_();
   return r;
 }
 
-bool KubeCluster::condition_met(const KubeKind& kind, const json& obj, const std::string& condition) const {
+bool KubeCtl::condition_met(const KubeKind& kind, const json& obj, const std::string& condition) const {
   const std::string c = lower(condition);
   if (kind.kind == "Pod") {
     auto p = controllers_.pod_states().find({ns_of(obj), name_of(obj)});
@@ -677,21 +691,21 @@ bool KubeCluster::condition_met(const KubeKind& kind, const json& obj, const std
     return c == "ready" && n != nodes_.states().end() && n->second.ready;
   }
   if (kind.kind == "Deployment") {
-    auto current = object("Deployment", ns_of(obj), name_of(obj));
+    auto current = api_.object("Deployment", ns_of(obj), name_of(obj));
     if (!current) return false;
     const int replicas = replicas_of(*current);
     const int ready = controllers_.workload_status("Deployment", *current).value("readyReplicas", 0);
     if (c == "available") return ready >= replicas - replicas / 4;  // maxUnavailable 25%, rounded down
     return c == "progressing";
   }
-  auto current = object(kind.kind, ns_of(obj), name_of(obj));
+  auto current = api_.object(kind.kind, ns_of(obj), name_of(obj));
   if (!current || !current->contains("/status/conditions"_json_pointer)) return false;
   for (const auto& cond : (*current)["status"]["conditions"])
     if (lower(cond.value("type", "")) == c && cond.value("status", "") == "True") return true;
   return false;
 }
 
-bool KubeCluster::await(Duration timeout, const std::function<bool()>& check) {
+bool KubeCtl::await(Duration timeout, const std::function<bool()>& check) {
   if (check()) return true;
   if (!engine_.in_actor()) return false;
   for (Duration waited(0); waited < timeout; waited += 1s) {
@@ -701,7 +715,7 @@ bool KubeCluster::await(Duration timeout, const std::function<bool()>& check) {
   return false;
 }
 
-KubeResult KubeCluster::wait(Kubectl& k) {
+KubeResult KubeCtl::wait(Kubectl& k) {
   const std::string for_flag = k.args.get("--for");
   if (!for_flag.starts_with("condition="))
     return {1, "", "sim: kubectl wait supports --for=condition=NAME (got \"" + for_flag + "\")\n"};
@@ -720,7 +734,7 @@ KubeResult KubeCluster::wait(Kubectl& k) {
       if (selected(k.args.get("--selector"), labels_of(obj))) targets.push_back(std::move(obj));
   } else {
     for (const auto& n : names) {
-      auto obj = object(kind->kind, kind->namespaced ? k.ns() : "", n);
+      auto obj = api_.object(kind->kind, kind->namespaced ? k.ns() : "", n);
       if (!obj) return {1, "", "Error from server (NotFound): " + kind->resource() + " \"" + n + "\" not found\n"};
       targets.push_back(*obj);
     }
@@ -740,7 +754,7 @@ KubeResult KubeCluster::wait(Kubectl& k) {
   return r;
 }
 
-KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
+KubeResult KubeCtl::create(Kubectl& k, const KubeFiles& files) {
   const auto& p = k.positional;
   json obj;
   KubeKind kind;
@@ -776,11 +790,11 @@ KubeResult KubeCluster::create(Kubectl& k, const KubeFiles& files) {
   engine_.log("kube", "object-applied",
               {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", "created"}});
   controllers_.reconcile();
-  changed();
+  changed_();
   return {0, kind.singular() + "/" + name + " created\n", ""};
 }
 
-KubeResult KubeCluster::rollout(Kubectl& k) {
+KubeResult KubeCtl::rollout(Kubectl& k) {
   if (k.positional.size() < 2 || k.positional[0] != "status")
     return {1, "", "sim: kubectl rollout supports `status TYPE/NAME`\n"};
   std::string type = k.positional[1], name = k.positional.size() > 2 ? k.positional[2] : "";
@@ -791,17 +805,17 @@ KubeResult KubeCluster::rollout(Kubectl& k) {
   auto kind = kind_by_resource(type);
   if (!kind || (kind->kind != "Deployment" && kind->kind != "StatefulSet" && kind->kind != "DaemonSet"))
     return {1, "", "error: no status viewer has been implemented for " + type + "\n"};
-  if (!object(kind->kind, k.ns(), name))
+  if (!api_.object(kind->kind, k.ns(), name))
     return {1, "", "Error from server (NotFound): " + kind->resource() + " \"" + name + "\" not found\n"};
   // kubectl waits without limit by default; the simulator stops after ten minutes of virtual time.
   auto timeout = go_duration(k.args.get("--timeout", "10m"));
   if (!timeout) return {1, "", "error: invalid argument \"" + k.args.get("--timeout") + "\" for \"--timeout\" flag\n"};
   auto status = [&] {
-    auto obj = object(kind->kind, k.ns(), name);
+    auto obj = api_.object(kind->kind, k.ns(), name);
     return obj ? controllers_.workload_status(kind->kind, *obj) : json::object();
   };
   auto desired = [&] {
-    auto obj = object(kind->kind, k.ns(), name);
+    auto obj = api_.object(kind->kind, k.ns(), name);
     if (!obj) return 0;
     if (kind->kind == "DaemonSet") return status().value("desiredNumberScheduled", 0);
     return replicas_of(*obj);

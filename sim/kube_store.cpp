@@ -1,6 +1,7 @@
 // The simulated API server's object store: what put adds to an object (uid, resourceVersion,
 // generation, managedFields), ClusterIPs, and etcd's objects loaded as they were.
 #include "sim/kube_store.hpp"
+#include "sim/kube.hpp"  // kube_builtin_kind
 #include "base/text.hpp"
 
 #include <algorithm>

@@ -1,9 +1,10 @@
-// What the simulated cluster's commands take and give: the machine running them, its files, and
-// the command's result. Shared by KubeCluster and its command pieces (kubeadm, kubectl, etcd).
+// What the simulated cluster's commands take and give: the machine running them, its files, the
+// command's result, and the kinds the API server serves. Shared by KubeCluster and its command pieces (kubeadm, kubectl, etcd).
 #pragma once
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace drctl::sim {
 
@@ -28,6 +29,20 @@ struct KubeFiles {
 struct KubeResult {
   int code = 0;
   std::string out, err;
+};
+
+/// A kind the API server serves: built in, or from a CustomResourceDefinition.
+struct KubeKind {
+  std::string group, version, kind, plural;
+  bool namespaced = true;
+  std::vector<std::string> short_names;
+  std::vector<std::string> verbs;       // empty: create,delete,deletecollection,get,list,patch,update,watch
+  std::vector<std::string> categories;  // "all", "api-extensions"
+  std::string api_version() const { return group.empty() ? version : group + "/" + version; }
+  /// "deployments.apps", "services": how kubectl names the resource in messages.
+  std::string resource() const { return group.empty() ? plural : plural + "." + group; }
+  /// "deployment.apps", "service": the prefix of `kubectl apply`'s lines.
+  std::string singular() const;
 };
 
 }  // namespace drctl::sim

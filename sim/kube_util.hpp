@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sim/engine.hpp"
-#include "sim/kube.hpp"
+#include "sim/kube_types.hpp"
 
 namespace drctl::sim::kube_util {
 
