@@ -130,5 +130,4 @@ NasResult Backup::capture_kube_source(const BackupSource& source, Progress& prog
   return result;
 }
 
-
 }  // namespace drctl::capture
