@@ -288,8 +288,7 @@ TEST_CASE("ssh host: cancel ends a running command and kills what it started") {
   t.join();
   REQUIRE(started);
   CHECK(r.cancelled);
-  CHECK(r.exit_code == -1);
-  CHECK(r.elapsed < 150s);  // ended by the cancel, not by sleep 300 (generous: CI is a busy 2-core box)
+  CHECK(r.exit_code == -1);  // `cancelled` and no exit status: the cancel ended it, not sleep 300
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   Cancel fresh;
   SshHost checker(resolve_ssh_endpoint(lab.spec()), fresh);
