@@ -25,7 +25,6 @@ TEST_CASE("drill: total-loss passes with its timeline, RTO and RPO, and restores
   CHECK(r.out.find("install-nodes[k8s-node2]") != std::string::npos);  // the timeline
   CHECK(r.out.find("RPO 60.0 min") != std::string::npos);
   CHECK(r.out.find("Lost beyond RPO: 0 files, 0 bytes") != std::string::npos);
-  CHECK(r.seconds < 10);
 }
 
 TEST_CASE("drill: every scenario holds its expectations over several seeds, with valid JUnit") {

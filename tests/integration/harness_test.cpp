@@ -74,13 +74,12 @@ TEST_CASE("harness: processes, timeouts and kills") {
   o.timeout = 300ms;
   r = run({"sleep", "5"}, o);
   CHECK(r.timed_out);
-  CHECK(r.seconds < 2);
+  CHECK(r.term_signal == 9);  // killed at the timeout, not ended by sleep 5
 
   Process p({"sh", "-c", "sleep 5"});
   RunResult k = p.kill_after(200ms);
   CHECK(k.term_signal == 9);
   CHECK(k.seconds >= 0.2);
-  CHECK(k.seconds < 2);
 
   o = {};
   o.env["FOO"] = "bar";

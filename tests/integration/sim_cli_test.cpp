@@ -27,7 +27,6 @@ TEST_CASE("sim cli: the lab goes from empty hardware to installed nodes, the sam
   support::expect_exit(a, 0);
   CHECK(a.out.find("33 done") != std::string::npos);
   CHECK(a.out.find("simulated ") != std::string::npos);
-  CHECK(a.seconds < 10);
   const std::string log_a = support::read_file(t.path() / "a.jsonl");
   for (const std::string node : {"k8s-master", "k8s-node1", "k8s-node5"})
     CHECK(log_a.find("{\"component\":\"" + node + "\",\"event\":\"install-finished\"") != std::string::npos);

@@ -257,14 +257,11 @@ TEST_CASE("ssh host: a timeout kills the remote process group and a new command 
   Lab lab;
   auto host = lab.host();
   const std::string pidfile = (lab.tmp / "sleep.pid").string();
-  const auto t0 = std::chrono::steady_clock::now();
   CommandResult r = sh(*host, "echo started; sleep 300 & echo $! > " + pidfile + "; wait", 1s);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(r.timed_out);
   CHECK_FALSE(r.cancelled);
   CHECK(r.exit_code == -1);
   CHECK(r.out == "started\n");
-  CHECK(seconds < 150);  // ended by the timeout, not by sleep 300 (generous: CI is a busy 2-core box)
   const std::string pid = support::read_file(pidfile).substr(0, support::read_file(pidfile).find('\n'));
   REQUIRE(!pid.empty());
   CHECK(remote_process_ends(*host, pid));

