@@ -138,8 +138,8 @@ TEST_CASE("network: tcp_probe finds a listening port and fails fast on a closed 
 
   const int closed = closed_port();
   const auto start = Clock_::now();
-  CHECK_FALSE(net.tcp_probe("127.0.0.1", closed, milliseconds(2000)));
-  CHECK(seconds_since(start) < 0.5);
+  CHECK_FALSE(net.tcp_probe("127.0.0.1", closed, milliseconds(120000)));
+  CHECK(seconds_since(start) < 60);  // refused, not its two-minute limit waited out
   CHECK_FALSE(net.tcp_probe("127.0.0.1", 0, milliseconds(500)));
   CHECK_FALSE(net.tcp_probe("127.0.0.1", 70000, milliseconds(500)));
 }
@@ -151,10 +151,8 @@ TEST_CASE("network: http_get with Content-Length and an overridden Host header")
   TestServer server({"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Test:  Value  \r\nSet-Cookie: a\r\n",
                      "Set-Cookie: b\r\n\r\nhello", " world"},
                     true);
-  const auto start = Clock_::now();
   HttpResponse r = net.http_get(server.url("/health?full=1#frag"), "app.example.test", milliseconds(5000));
-  CHECK(seconds_since(start) < 2.0);
-  CHECK(r.error == "");
+  CHECK(r.error == "");  // stopped after Content-Length: waiting for the close would time out
   CHECK(r.status == 200);
   CHECK(r.body == "hello world");
   CHECK(r.headers["content-length"] == "11");
@@ -222,7 +220,6 @@ TEST_CASE("network: http_get times out on a server that never answers") {
   CHECK(r.status == 0);
   CHECK(contains(r.error, "timed out after 300 ms"));
   CHECK(took >= 0.29);
-  CHECK(took < 1.0);
 }
 
 TEST_CASE("network: http_get returns early when cancelled") {
@@ -233,12 +230,10 @@ TEST_CASE("network: http_get returns early when cancelled") {
     std::this_thread::sleep_for(milliseconds(200));
     cancel.request();
   });
-  const auto start = Clock_::now();
   HttpResponse r = net.http_get(server.url(), "", milliseconds(10000));
   canceller.join();
   CHECK(r.status == 0);
-  CHECK(contains(r.error, "cancelled"));
-  CHECK(seconds_since(start) < 1.0);
+  CHECK(contains(r.error, "cancelled"));  // ended by the cancel, not by its 10 s limit
   CHECK_FALSE(net.tcp_probe("127.0.0.1", server.port(), milliseconds(1000)));
 }
 
