@@ -7,6 +7,7 @@
 #include "actions/generic.hpp"
 #include "actions/vm.hpp"
 #include "base/shell.hpp"
+#include "base/text.hpp"
 
 namespace drctl::actions {
 
@@ -57,6 +58,12 @@ std::map<std::string, std::string> rendered(Context& ctx) {
   return files;
 }
 
+/// The address of site host `name` ("" when the site does not give one).
+std::string dhcp_address(const Context& ctx, const std::string& name) {
+  const json& hosts = ctx.site["hosts"];
+  return hosts.contains(name) ? hosts[name].value("address", "") : "";
+}
+
 /// The DHCP server's configuration must send network boots here; "" when it does, else why not.
 std::string dhcp_problem(Context& ctx) {
   const std::string dhcp = ctx.inputs.value("dhcp_host", "");
@@ -64,8 +71,22 @@ std::string dhcp_problem(Context& ctx) {
   const std::string me = ctx.target.is_object() ? ctx.target.value("address", "") : "";
   const std::string file = ctx.inputs.at("boot_file").get<std::string>();
   world::Host& host = ctx.world.host(dhcp);
-  const auto r = host.run(world::shell_command("cat " + shell_quote(ctx.inputs.at("dhcp_config").get<std::string>())));
+  const std::string kind = ctx.inputs.at("dhcp_kind").get<std::string>();
+  std::string config = ctx.inputs.at("dhcp_config").get<std::string>();
+  if (config.empty()) config = kind == "dnsmasq" ? "/etc/dnsmasq.d/drctl-pxe.conf" : "/cf/conf/config.xml";
+  const auto r = host.run(world::shell_command("cat " + shell_quote(config)));
   if (!r.ok()) return "cannot read " + dhcp + "'s DHCP configuration: " + tail_lines(r.err, 1);
+  if (kind == "dnsmasq") {
+    // dhcp-boot=FILE[,SERVER-NAME[,SERVER-ADDRESS]] (dnsmasq(8)); without an address, dnsmasq itself.
+    std::smatch m;
+    if (!std::regex_search(r.out, m, std::regex(R"((^|\n)dhcp-boot=([^,\n]*)(,[^,\n]*)?(,([^,\n]*))?)")))
+      return dhcp + "'s dnsmasq configuration " + config + " has no dhcp-boot line";
+    if (text::trim(m[2].str()) != file) return dhcp + "'s dnsmasq does not hand out the boot file " + file;
+    const std::string next = m[5].matched ? text::trim(m[5].str()) : dhcp_address(ctx, dhcp);
+    if (next != me) return dhcp + "'s dnsmasq does not name this PXE server (" + me + ") as next-server";
+    return "";
+  }
+  if (kind != "pfsense") return "dhcp_kind: '" + kind + "' is not a DHCP server drctl knows (pfsense or dnsmasq)";
   auto has = [&](const std::string& tag, const std::string& value) {
     return std::regex_search(r.out, std::regex("<" + tag + ">\\s*" + std::regex_replace(value, std::regex("\\."), "\\.") +
                                                "\\s*</" + tag + ">"));
@@ -90,7 +111,10 @@ class PxeRender : public Action {
          {"root", InputType::String, false, json("/tftpboot"), "The TFTP root on the step's host"},
          {"kickstart_path", InputType::String, false, json("ks.cfg"), "Where the kickstart goes, under root"},
          {"dhcp_host", InputType::String, false, json(""), "The DHCP server (pfSense) whose configuration is checked"},
-         {"dhcp_config", InputType::String, false, json("/cf/conf/config.xml"), "Its configuration file"},
+         {"dhcp_kind", InputType::String, false, json("pfsense"),
+          "What it is: pfsense (its config.xml) or dnsmasq (a dhcp-boot line, as dhcp.render writes it)"},
+         {"dhcp_config", InputType::String, false, json(""),
+          "Its configuration file (default: /cf/conf/config.xml; dnsmasq: /etc/dnsmasq.d/drctl-pxe.conf)"},
          {"boot_file", InputType::String, false, json("pxelinux.0"), "The boot file DHCP must hand out"}},
         {{"files", "The files written"}, {"nodes", "name → pxelinux entry"}}};
     return s;

@@ -3,6 +3,7 @@
 #include "actions/action.hpp"
 #include "actions/appliance.hpp"
 #include "actions/backup.hpp"
+#include "actions/dhcp.hpp"
 #include "actions/etcd.hpp"
 #include "actions/generic.hpp"
 #include "actions/kube.hpp"
@@ -59,6 +60,7 @@ const Registry& Registry::builtin() {
     add_generic_actions(r);
     add_vm_actions(r);
     add_pxe_actions(r);
+    add_dhcp_actions(r);
     add_kube_actions(r);
     add_verify_actions(r);
     add_backup_actions(r);
