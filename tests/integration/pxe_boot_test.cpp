@@ -78,6 +78,9 @@ RunResult run_pxe_steps(const PxeLab& lab, const fs::path& runbooks) {
 std::string mac_of(const fs::path& runbooks, const std::string& host) {
   return YAML::LoadFile((runbooks / "site.yaml").string())["hosts"][host]["vm"]["nics"][0]["mac"].as<std::string>();
 }
+std::string address_of(const fs::path& runbooks, const std::string& host) {
+  return YAML::LoadFile((runbooks / "site.yaml").string())["hosts"][host]["address"].as<std::string>();
+}
 std::string site_key_sha256(const fs::path& runbooks) {
   return oracle_sha256_hex(YAML::LoadFile((runbooks / "secrets.yaml").string())["ssh_key"].as<std::string>());
 }
@@ -94,6 +97,8 @@ TEST_CASE("a homelab node boots from the network for real through what the rebui
   const std::string serial = lab.boot(mac_of(runbooks, "k8s-master"));
   INFO("serial console:\n" << serial);
   CHECK(serial.find("PXELINUX") != std::string::npos);  // through pxelinux and the menu, not a shortcut
+  // DHCP from the dnsmasq configuration drctl rendered: the address the site reserves for this MAC.
+  CHECK(PxeLab::reported(serial, "address").rfind(address_of(runbooks, "k8s-master") + " ", 0) == 0);
   CHECK(PxeLab::reported(serial, "hostname") == "k8s-master");
   CHECK(PxeLab::reported(serial, "key-sha256") == site_key_sha256(runbooks));
   CHECK(serial.find("drctl-boot: done") != std::string::npos);
