@@ -40,6 +40,12 @@ std::string unquote(const std::string& s) {
   return s;
 }
 
+// "ROOT/" as messages name the tree's files, "" for a root with no name.
+std::string shown_root(const Serving& s) {
+  const std::string& root = s.shown_root.empty() ? s.tftp_root : s.shown_root;
+  return root.empty() || root.ends_with('/') ? root : root + "/";
+}
+
 // The extensions load_kernel() tries, in order, for a command naming no label and no extension
 // (ldlinux.c file_extensions[] through get_extension()).
 const char* const kImplicitExtensions[] = {".c32", ".img", ".bss", ".bin", ".bs", ".0"};
@@ -78,9 +84,7 @@ class MenuLint {
   void error(const Where& at, const std::string& message) {
     errors_.push_back(shown(at.file) + ":" + std::to_string(at.line) + ": " + message);
   }
-  std::string shown(const std::string& rel) const {
-    return serving_.tftp_root.empty() ? rel : serving_.tftp_root + "/" + rel;
-  }
+  std::string shown(const std::string& rel) const { return shown_root(serving_) + rel; }
 
   // A name as pxelinux opens it over TFTP: from the root with "::" or "/", else relative to
   // the directory of pxelinux.0, which is the root here.
@@ -289,7 +293,7 @@ std::vector<std::string> lint_tree(const TftpTree& tree, const Serving& serving)
   auto add = [&](const std::string& e) {
     if (std::find(errors.begin(), errors.end(), e) == errors.end()) errors.push_back(e);
   };
-  const std::string root = serving.tftp_root.empty() ? "" : serving.tftp_root + "/";
+  const std::string root = shown_root(serving);
   if (!tree.files.count("pxelinux.0"))
     add(root + "pxelinux.0: not in the TFTP tree: the firmware's TFTP read fails (PXE-E32) and nothing boots");
   if (!tree.files.count("ldlinux.c32"))

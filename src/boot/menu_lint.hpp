@@ -19,6 +19,7 @@ struct TftpTree {
 /// What the PXE server serves besides its TFTP tree, for the installer's answers (ks=, url=, ds=).
 struct Serving {
   std::string tftp_root = "/tftpboot";     // the TFTP root on the server: tftp: paths and the tree
+  std::string shown_root;                  // how messages name the tree's root; empty: tftp_root
   std::vector<std::string> servers;        // addresses and names that reach the server; empty: not checked
   std::optional<std::string> exports;      // its /etc/exports; nullopt: unknown, not checked
   std::string web_root = "/var/www/html";  // where its HTTP server serves http: paths from
