@@ -226,10 +226,8 @@ void plan_menu(const PxeMenu& m, BootPlan& plan) {
     return;
   }
   if (m.ontimeout.set() && !m.ontimeout.value.empty()) {
-    const std::string module = plan.module;
     plan.entry = nullptr;
     resolve(m, plan, m.ontimeout.value, "ONTIMEOUT", m.ontimeout.where);
-    plan.module = module;
   }
 }
 

@@ -82,7 +82,7 @@ struct BootPlan {
   Where module_at;
   bool waits_forever = false;        // a prompt or menu with no timeout: nothing boots unattended
   Where wait_at;                     // the TIMEOUT line, else the line that shows the prompt or menu
-  const BootEntry* entry = nullptr;  // the label booted
+  const BootEntry* entry = nullptr;  // the label booted (when it waits forever: the one highlighted)
   std::string chosen_by;             // "DEFAULT", "MENU DEFAULT", "ONTIMEOUT" or "the first label"
   std::string image;                 // a DEFAULT/ONTIMEOUT naming no label: the file loaded instead
   std::string image_directive;       // "DEFAULT" or "ONTIMEOUT"
