@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <sstream>
 
 #include "actions/generic.hpp"
 #include "actions/vm.hpp"
 #include "base/shell.hpp"
 #include "base/text.hpp"
+#include "boot/menu_lint.hpp"
 
 namespace drctl::actions {
 
@@ -64,6 +66,48 @@ std::string dhcp_address(const Context& ctx, const std::string& name) {
   return hosts.contains(name) ? hosts[name].value("address", "") : "";
 }
 
+/// The names a kernel command line may use for this PXE server: its site address, its site
+/// name, and NAME.DOMAIN with the site's `vars.domain` (as the site's DNS resolves it).
+std::vector<std::string> pxe_server_names(const Context& ctx) {
+  std::vector<std::string> out;
+  if (!ctx.target.is_object()) return out;
+  const std::string name = ctx.target.value("name", ""), address = ctx.target.value("address", "");
+  for (const auto& n : {address, name}) if (!n.empty()) out.push_back(n);
+  const json vars = ctx.site.is_object() ? ctx.site.value("vars", json::object()) : json::object();
+  if (!name.empty() && vars.is_object() && vars.contains("domain") && vars["domain"].is_string())
+    out.push_back(name + "." + vars["domain"].get<std::string>());
+  return out;
+}
+
+/// The menu lint (src/boot/menu_lint.hpp) over the TFTP tree as it will be once `files` are
+/// written: what `find ROOT -type f` lists on the host (GNU and BSD find alike) plus `files`,
+/// the host's /etc/exports, and its web root. Every error line, in order.
+std::vector<std::string> lint_problems(Context& ctx, const std::map<std::string, std::string>& files) {
+  std::string root = ctx.inputs.at("root").get<std::string>();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  const std::string prefix = root + "/";
+  boot::TftpTree tree;
+  const auto found = ctx.host.run(world::shell_command("find " + shell_quote(root) + " -type f"));
+  std::istringstream listed(found.ok() ? found.out : "");  // no root yet: an empty tree
+  for (std::string line; std::getline(listed, line);)
+    if (line.starts_with(prefix)) tree.files.insert(line.substr(prefix.size()));
+  std::map<std::string, std::string> pending;
+  for (const auto& [path, content] : files)
+    if (path.starts_with(prefix)) tree.files.insert(path.substr(prefix.size())), pending[path.substr(prefix.size())] = content;
+  tree.read = [&](const std::string& rel) -> std::optional<std::string> {
+    if (auto it = pending.find(rel); it != pending.end()) return it->second;
+    return ctx.host.get_file(prefix + rel);
+  };
+  boot::Serving serving;
+  serving.tftp_root = root;
+  serving.servers = pxe_server_names(ctx);
+  serving.exports = ctx.host.get_file("/etc/exports").value_or("");
+  serving.exists = [&](const std::string& path) {
+    return ctx.host.run(world::shell_command("test -f " + shell_quote(path))).ok();
+  };
+  return boot::lint_tree(tree, serving);
+}
+
 /// The DHCP server's configuration must send network boots here; "" when it does, else why not.
 std::string dhcp_problem(Context& ctx) {
   const std::string dhcp = ctx.inputs.value("dhcp_host", "");
@@ -103,7 +147,8 @@ class PxeRender : public Action {
     static const ActionSpec s{
         "pxe.render",
         "Write the PXE server's pxelinux menu, one pxelinux.cfg/01-<mac> entry per node (rendered with `node`: name, mac, "
-        "address, config) and the kickstart, from templates; check that DHCP sends network boots here",
+        "address, config) and the kickstart, from templates; check that DHCP sends network boots here and lint the menus "
+        "against the TFTP tree before writing (a menu a real pxelinux hangs on or fails at is not written)",
         {{"nodes", InputType::List, true, std::nullopt, "Site hosts to install (their vm.nics[0].mac names their entry)"},
          {"menu", InputType::String, true, std::nullopt, "Template of pxelinux.cfg/default (on this machine)"},
          {"entry", InputType::String, true, std::nullopt, "Template of each node's pxelinux.cfg/01-<mac>"},
@@ -126,8 +171,16 @@ class PxeRender : public Action {
   }
   json apply(Context& ctx) const override {
     if (const std::string why = dhcp_problem(ctx); !why.empty()) throw ActionError(why);
+    const auto to_write = rendered(ctx);
+    // Before anything is written: a menu a real pxelinux would hang on or fail at stays off the server.
+    if (const auto problems = lint_problems(ctx, to_write); !problems.empty()) {
+      std::string all;
+      for (const auto& p : problems) all += p + "\n";
+      ctx.log("menu lint: " + std::to_string(problems.size()) + " error(s), nothing written\n" + all);
+      throw ActionError(problems.front(), all);
+    }
     json files = json::array();
-    for (const auto& [path, content] : rendered(ctx)) {
+    for (const auto& [path, content] : to_write) {
       if (ctx.host.get_file(path) != content) ctx.host.put_file(path, content, 0644);
       files.push_back(path);
     }

@@ -81,7 +81,7 @@ TEST_CASE("sim pxe: the seed's menu and ks.cfg followed end to end") {
   REQUIRE(o.ok);
   CHECK_FALSE(o.localboot);
   CHECK(o.config_path == "pxelinux.cfg/default");
-  CHECK(o.label == "Ubuntu20.04");
+  CHECK(o.label == "\"Ubuntu20.04\"");  // syslinux keeps a label's quotes (readconfig.c __refdup_word)
   REQUIRE(o.plan);
   CHECK(o.plan->installer == "kickstart");
   CHECK(o.plan->hostname == "ubuntu2004");  // from APPEND: the kickstart names none
@@ -140,13 +140,38 @@ TEST_CASE("sim pxe: DEFAULT naming a label boots it, a menu boots the last MENU 
   const std::string labels =
       "LABEL one\n LOCALBOOT 0\n MENU DEFAULT\nLABEL two\n LOCALBOOT 0\n MENU DEFAULT\nLABEL three\n LOCALBOOT 0\n";
   CHECK(site_with_menu("DEFAULT three\n" + labels).boot().label == "three");
-  Site text_menu = site_with_menu("DEFAULT menu.c32\n" + labels);
+  Site text_menu = site_with_menu("DEFAULT menu.c32\nTIMEOUT 50\n" + labels);
   text_menu.put("menu.c32");
   CHECK(text_menu.boot().label == "two");
-  CHECK(site_with_menu("UI vesamenu.c32\nDEFAULT three\nLABEL one\n LOCALBOOT 0\nLABEL three\n LOCALBOOT 0\n")
+  CHECK(site_with_menu("UI vesamenu.c32\nTIMEOUT 50\nDEFAULT three\nLABEL one\n LOCALBOOT 0\nLABEL three\n LOCALBOOT 0\n")
             .boot()
             .label == "three");
-  CHECK(site_with_menu("DEFAULT vesamenu.c32\nLABEL one\n LOCALBOOT 0\nLABEL two\n LOCALBOOT 0\n").boot().label == "one");
+  CHECK(site_with_menu("DEFAULT vesamenu.c32\nTIMEOUT 50\nLABEL one\n LOCALBOOT 0\nLABEL two\n LOCALBOOT 0\n").boot().label ==
+        "one");
+}
+
+TEST_CASE("sim pxe: with UI, a DEFAULT naming a label wins over MENU DEFAULT, and ONTIMEOUT over both") {
+  // com32/menu/readconfig.c parse_configs(): "Handle global default" runs after every MENU DEFAULT.
+  const std::string labels = "LABEL one\n LOCALBOOT 0\n MENU DEFAULT\nLABEL two\n LOCALBOOT 0\n";
+  CHECK(site_with_menu("UI vesamenu.c32\nTIMEOUT 50\nDEFAULT two\n" + labels).boot().label == "two");
+  CHECK(site_with_menu("UI vesamenu.c32\nTIMEOUT 50\nONTIMEOUT two\n" + labels).boot().label == "two");
+}
+
+TEST_CASE("sim pxe: a menu or PROMPT 1 without a timeout waits forever, and the boot says so") {
+  PxeOutcome menu = site_with_menu("UI vesamenu.c32\nTIMEOUT 0\nLABEL one\n LOCALBOOT 0\n").boot();
+  CHECK_FALSE(menu.ok);
+  CHECK(menu.error ==
+        "pxelinux.cfg/default has no timeout (TIMEOUT 0 or none): the vesamenu.c32 menu waits forever for a key");
+  CHECK(site_with_menu("PROMPT 1\nDEFAULT one\nLABEL one\n LOCALBOOT 0\n").boot().error ==
+        "pxelinux.cfg/default has PROMPT 1 and no timeout (TIMEOUT 0 or none): the boot: prompt waits forever");
+  // PROMPT 0 (the default) boots DEFAULT at once: TIMEOUT plays no part.
+  CHECK(site_with_menu("TIMEOUT 0\nDEFAULT one\nLABEL one\n LOCALBOOT 0\n").boot().label == "one");
+}
+
+TEST_CASE("sim pxe: labels are compared byte for byte, quotes and case included") {
+  CHECK(site_with_menu("DEFAULT Ubuntu20.04\nLABEL \"Ubuntu20.04\"\n LOCALBOOT 0\n").boot().error ==
+        "pxelinux.cfg/default: DEFAULT names 'Ubuntu20.04', which is no label there");
+  CHECK(site_with_menu("DEFAULT \"Ubuntu20.04\"\nLABEL \"Ubuntu20.04\"\n LOCALBOOT 0\n").boot().ok);
 }
 
 TEST_CASE("sim pxe: DEFAULT naming an unknown label is an error naming it") {
@@ -161,7 +186,7 @@ TEST_CASE("sim pxe: a missing kernel names the file and the label") {
   Site s = seed_site();
   s.remove("Ubuntu20.04/linux");
   CHECK(s.boot().error ==
-        "label 'Ubuntu20.04' (pxelinux.cfg/default line 15): cannot load kernel Ubuntu20.04/linux: "
+        "label '\"Ubuntu20.04\"' (pxelinux.cfg/default line 15): cannot load kernel Ubuntu20.04/linux: "
         "tftp://10.0.10.5/Ubuntu20.04/linux: file not found");
 }
 
@@ -169,7 +194,7 @@ TEST_CASE("sim pxe: a missing initrd names the file and the label") {
   Site s = seed_site();
   s.remove("Ubuntu20.04/initrd.gz");
   CHECK(s.boot().error ==
-        "label 'Ubuntu20.04' (pxelinux.cfg/default line 15): cannot load initrd Ubuntu20.04/initrd.gz: "
+        "label '\"Ubuntu20.04\"' (pxelinux.cfg/default line 15): cannot load initrd Ubuntu20.04/initrd.gz: "
         "tftp://10.0.10.5/Ubuntu20.04/initrd.gz: file not found");
 }
 
@@ -259,7 +284,7 @@ TEST_CASE("sim pxe: pxelinux's config search order") {
 TEST_CASE("sim pxe: reading a pxelinux.cfg") {
   PxeMenu m = parse_pxelinux(kSeedMenu);
   CHECK(m.default_directive == "vesamenu.c32");
-  CHECK(m.menu_default == "Ubuntu20.04");
+  CHECK(m.menu_default == "\"Ubuntu20.04\"");
   CHECK(m.includes == std::vector<std::string>{"pxelinux.cfg/pxe.conf"});
   REQUIRE(m.entries.size() == 2);
   CHECK(m.entries[0].label == "BootLocal");
@@ -267,8 +292,12 @@ TEST_CASE("sim pxe: reading a pxelinux.cfg") {
   CHECK(m.entries[1].kernel == "Ubuntu20.04/linux");
   CHECK(m.entries[1].initrds == std::vector<std::string>{"Ubuntu20.04/initrd.gz"});
   CHECK(m.entries[1].line == 15);
+  // INITRD goes after APPEND on the command line and the kernel loader reads the first initrd=
+  // only (ldlinux/kernel.c: strstr(cmdline, "initrd=")).
   PxeMenu both = parse_pxelinux("label x\n linux vmlinuz\n initrd a.img\n append initrd=b.img,c.img quiet\n");
-  CHECK(both.entries[0].initrds == std::vector<std::string>{"a.img", "b.img", "c.img"});
+  CHECK(both.entries[0].initrds == std::vector<std::string>{"b.img", "c.img"});
+  CHECK(parse_pxelinux("label x\n linux vmlinuz\n initrd a.img,d.img\n").entries[0].initrds ==
+        std::vector<std::string>{"a.img", "d.img"});
 }
 
 TEST_CASE("sim pxe: reading a location") {
