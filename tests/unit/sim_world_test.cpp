@@ -440,3 +440,19 @@ TEST_CASE("file.put then: runs only when the file changed, shows in the journal,
   CHECK(broken.results[0].detail.find("Job for tftpd-hpa.service failed") != std::string::npos);
   CHECK(lab.w().system("pxe")->get_file(sim::kTftpDefaults) == kept);
 }
+
+TEST_CASE("appliance.restore: an apply that fails puts the old configuration back, so the retry applies again") {
+  support::TempDir t("appliance-restore");
+  Lab lab(3);
+  lab.infra();
+  sim::SimHost* pf = lab.w().system("pfsense");
+  const std::string applied = *pf->get_file("/cf/conf/config.xml");
+  auto r = run_steps(lab, t.path(),
+                     "  - id: restore\n    uses: appliance.restore\n    on: pfsense\n    retries: 1\n    retry_delay: 1s\n"
+                     "    with: {path: /cf/conf/config.xml, content: \"<pfsense><broken\", apply: /etc/rc.reload_all}\n");
+  CHECK_FALSE(r.ok());
+  CHECK(r.results[0].attempts == 2);  // the second attempt found the old file and applied again
+  CHECK_MESSAGE(r.results[0].error.find("refused its configuration: `/etc/rc.reload_all` exited 1") != std::string::npos,
+                r.results[0].error);
+  CHECK(pf->get_file("/cf/conf/config.xml") == applied);
+}
