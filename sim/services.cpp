@@ -136,6 +136,8 @@ void ServiceManager::booted(const std::vector<std::string>& units) {
 }
 
 SimHost::Result ServiceManager::unit_verb(const std::string& verb, const std::string& unit) {
+  if (!host_.installed(unit) && verb == "enable")  // not a job: systemctl looks for the unit file itself
+    return {1, "", "Failed to enable unit: Unit file " + with_suffix(unit) + " does not exist.\n"};
   if (!host_.installed(unit)) return not_found(verb, unit);
   const bool active = host_.service_active(unit);
   const bool reloads = unit_def(unit).reloads;

@@ -147,6 +147,9 @@ TEST_CASE("sim services: unknown units get systemd's messages and exit codes") {
   auto stop = s.systemctl("stop frobd.service");
   CHECK(stop.code == 5);
   CHECK(stop.err == "Failed to stop frobd.service: Unit frobd.service not loaded.\n");
+  auto enable = s.systemctl("enable --now frobd");
+  CHECK(enable.code == 1);
+  CHECK(enable.err == "Failed to enable unit: Unit file frobd.service does not exist.\n");
   auto active = s.systemctl("is-active frobd");
   CHECK(active.code == 3);
   CHECK(active.out == "inactive\n");
