@@ -10,6 +10,7 @@
 #include "base/text.hpp"
 #include "sim/host.hpp"
 #include "sim/host_paths.hpp"
+#include "sim/services.hpp"
 #include "sim/sh_syntax.hpp"
 
 namespace drctl::sim {
@@ -272,16 +273,7 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     }
     return {0, "", ""};
   }
-  if (cmd == "systemctl") {
-    const std::string verb = arg(1), unit = arg(argv.size() > 3 && arg(2) == "--now" ? 3 : 2);
-    if (verb == "is-active") return {active_.contains(unit) ? 0 : 3, active_.contains(unit) ? "active\n" : "inactive\n", ""};
-    if (verb != "start" && verb != "stop" && verb != "restart" && verb != "enable") return unknown("systemctl " + verb);
-    if (!installed_.contains(unit)) return {5, "", "Failed to " + verb + " " + unit + ".service: Unit " + unit + ".service not found.\n"};
-    if (verb == "enable") enabled_.insert(unit);
-    if (verb == "stop" || verb == "restart") set_service(unit, false);
-    if (verb == "start" || verb == "restart" || (verb == "enable" && arg(2) == "--now")) set_service(unit, true);
-    return {};
-  }
+  if (cmd == "systemctl") return sim::systemctl(engine_, *this, argv);  // sim/services.cpp
   return unknown(argv[0]);
 }
 

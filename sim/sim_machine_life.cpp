@@ -161,7 +161,8 @@ void SimWorld::network_boot(Machine& m, std::uint64_t gen, std::size_t index, in
   if (!assign(m, 0, lease->ip)) return boot_device(m, gen, index + 1);
   net_.set_gateway(m.name, lease->router);  // the firmware routes through the lease's router
   if (lease->filename.empty() || lease->next_server.empty()) {
-    problem(m, "PXE-E53: no boot filename received (the DHCP scope on " + nic.network + " has no next-server/filename)");
+    problem(m, "PXE-E53: no boot filename received (the DHCP scope on " + nic.network + " has no next-server/filename" +
+                   pf_stale_note() + ")");
     return boot_device(m, gen, index + 1);
   }
   const std::string name = m.name;
@@ -248,6 +249,7 @@ void SimWorld::install_appliance(Machine& m, std::uint64_t gen, std::size_t) {
                        const ApplianceImage image = appliance_image(kind);
                        for (const auto& unit : image.units) sys->install_package(unit);
                        for (const auto& [path, content] : image.files) sys->put_file(path, content, 0644);
+                       if (sys->installed("tftpd-hpa")) sys->make_dir("/srv/tftp");  // the package's directory
                        const std::string user = m.model->user.empty() ? "root" : m.model->user;
                        if (!m.model->ssh_key.empty())
                          sys->put_file((user == "root" ? "/root" : "/home/" + user) + "/.ssh/authorized_keys",
@@ -279,10 +281,6 @@ void SimWorld::install_appliance(Machine& m, std::uint64_t gen, std::size_t) {
                                if (!nas_->dataset_of(path).empty()) nas_->commit(path, delta);
                              });
                        }
-                       if (kind == "pxe-server")
-                         sys->add_command("exportfs", [](const std::vector<std::string>&, const std::string&) {
-                           return SimHost::Result{0, "", ""};
-                         });
                        wire_services(*sys, name);
                        m.system = std::move(sys);
                        m.on_disk = true;
@@ -309,8 +307,7 @@ void SimWorld::system_up(Machine& m, std::uint64_t gen) {
   }
   const std::vector<std::string> units =
       m.model && m.model->kind == MachineModel::Kind::appliance ? appliance_image(m.model->appliance).units : std::vector<std::string>{"ssh"};
-  for (const auto& unit : units)
-    if (m.system->installed(unit)) m.system->set_service(unit, true);
+  services(m.name)->booted(units);  // each daemon reads its configuration as the disk has it now
   engine_.log(m.name, "system-up", {{"addresses", net_.addresses(m.name)}});
 }
 
@@ -342,7 +339,11 @@ void SimWorld::request_addresses(Machine& m, std::uint64_t gen) {
 }
 
 void SimWorld::wire_services(SimHost& host, const std::string& node) {
-  host.on_service_change([this, node](const std::string& unit, bool active) {
+  // The system owns its service manager (through these functions): it goes when the disk is wiped.
+  auto manager = std::make_shared<ServiceManager>(engine_, host);
+  services_[node] = manager;
+  host.on_service_change([this, node, manager](const std::string& unit, bool active) {
+    if (active) manager->started(unit);
     for (const auto& p : ports_of(unit)) {
       if (active)
         net_.listen(node, p.port, p.proto, unit);
@@ -350,6 +351,18 @@ void SimWorld::wire_services(SimHost& host, const std::string& node) {
         net_.unlisten(node, p.port, p.proto);
     }
   });
+  const MachineModel* model = site_.machine(node);
+  if (model && (model->appliance == "pfsense" || model->appliance == "truenas")) return;  // FreeBSD: no systemd
+  host.add_command("systemctl", [manager](const std::vector<std::string>& argv, const std::string&) {
+    return manager->systemctl(argv);
+  });
+  host.add_command(
+      "exportfs",
+      [manager, &host](const std::vector<std::string>& argv, const std::string&) {
+        if (!host.installed("nfs-kernel-server")) return SimHost::Result{127, "", "sh: 1: exportfs: not found\n"};
+        return manager->exportfs(argv);
+      },
+      [&host] { return host.installed("nfs-kernel-server"); });
 }
 
 }  // namespace drctl::sim

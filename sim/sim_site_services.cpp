@@ -1,6 +1,7 @@
 // The site's services as the machines meet them: pfSense's configuration applied (interfaces,
 // DHCP), DHCP on the wire, names through pfSense's host overrides, files fetched over TFTP, NFS
-// and HTTP from the PXE server, and services stopped or started (a fault).
+// and HTTP from the PXE server as its daemons read their configuration when they started (a
+// request that meets a stale one says so), and services stopped or started (a fault).
 #include "sim/sim_world.hpp"
 
 #include <algorithm>
@@ -21,18 +22,6 @@ bool is_ip_literal(const std::string& s) {
                         s.find_first_not_of("0123456789.") == std::string::npos);
 }
 
-std::string value_of(const std::string& text, const std::string& key) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + "=", 0) != 0) continue;
-    std::string v = line.substr(key.size() + 1);
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    return v;
-  }
-  return "";
-}
-
 /// Is `ip` allowed by an /etc/exports client spec ("*", "10.0.20.0/24", "10.0.20.11")?
 bool client_matches(const std::string& spec, const std::string& ip) {
   if (spec == "*") return true;
@@ -47,7 +36,57 @@ bool client_matches(const std::string& spec, const std::string& ip) {
   }
 }
 
+/// Does an /etc/exports text export `path` to `ip`?
+bool exports_allow(const std::string& exports, const std::string& path, const std::string& ip) {
+  std::istringstream lines(exports);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string dir, client;
+    if (!(words >> dir) || dir[0] == '#') continue;
+    const bool under = path == dir || path.rfind(dir.back() == '/' ? dir : dir + "/", 0) == 0;
+    while (under && words >> client)
+      if (client_matches(client.substr(0, client.find('(')), ip)) return true;
+  }
+  return false;
+}
+
+/// "when it started at 00:01:02", "when exportfs -r ran at …": when a daemon read its files.
+std::string when_read(const ConfigRead& r) {
+  if (r.how == "exportfs -r") return "when exportfs -r ran at " + clock_text(r.at);
+  return "when it " + r.how + " at " + clock_text(r.at);
+}
+
+const std::string kPfConfig = "/cf/conf/config.xml";
+
 }  // namespace
+
+// ---- the daemons' configuration ---------------------------------------------------------------
+
+ServiceManager* SimWorld::services(const std::string& machine_name) {
+  auto it = services_.find(machine_name);
+  if (it == services_.end()) return nullptr;
+  auto manager = it->second.lock();
+  auto m = machines_.find(machine_name);
+  // A reinstalled machine has a new system; the old one's manager went with it.
+  if (!manager || m == machines_.end() || &manager->host() != m->second->system.get()) return nullptr;
+  return manager.get();
+}
+
+std::string SimWorld::stale_note(const std::string& node, const std::string& unit, const std::string& serves,
+                                 const std::string& path, const std::string& now_says, const std::string& fix) {
+  ServiceManager* sm = services(node);
+  if (!sm || !sm->stale(unit, path)) return "";
+  return unit + " on " + node + " serves " + serves + ", as configured " + when_read(*sm->read(unit)) + "; " + path +
+         " now says " + now_says + ": " + fix;
+}
+
+std::string SimWorld::pf_stale_note() {
+  SimHost* pf = pf_machine_.empty() ? nullptr : system(pf_machine_);
+  if (!pf || !pf_config_ || pf->get_file(kPfConfig).value_or("") == pf_applied_xml_) return "";
+  return "; pfSense serves the configuration it applied at " + clock_text(pf_applied_at_) + ", and " + kPfConfig +
+         " has changed since: run /etc/rc.reload_all";
+}
 
 // ---- pfSense ------------------------------------------------------------------------------
 
@@ -67,7 +106,9 @@ void SimWorld::apply_pfsense_config(Machine& m) {
   for (std::size_t i = 0; i < m.spec.nics.size(); ++i) net_.clear_addresses(m.name, nic_id(i));
   pf_dhcp_.reset();
   pf_config_.reset();
-  const auto xml = m.system->get_file("/cf/conf/config.xml");
+  const auto xml = m.system->get_file(kPfConfig);
+  pf_applied_xml_ = xml.value_or("");
+  pf_applied_at_ = engine_.now();
   if (!xml) return problem(m, "pfSense: /cf/conf/config.xml is missing");
   try {
     pf_config_ = parse_pfsense_config(*xml);
@@ -127,7 +168,7 @@ std::optional<Lease> SimWorld::dhcp(const std::string& node, const std::string& 
     } else {
       auto lease = pf_dhcp_->request(mac, segment);
       if (lease) return lease;
-      last_dhcp_refusal_ = pf_dhcp_->last_refusal();
+      last_dhcp_refusal_ = pf_dhcp_->last_refusal() + pf_stale_note();
     }
   }
   for (const auto& [server, d] : physical_dhcp_) {
@@ -167,33 +208,36 @@ Fetched SimWorld::fetch(const std::string& node, const Lease& lease, const Locat
   if (reach.outcome != SimNetwork::Outcome::connected) return {false, "", where.scheme + " " + ip + ": " + reach.reason};
   SimHost* server = system(reach.node);
   if (!server) return {false, "", where.scheme + " " + ip + ": the server has no system"};
-  std::string file;
+  ServiceManager* sm = services(reach.node);
+  auto served = [&](const std::string& unit, const std::string& path) {
+    return sm ? sm->served(unit, path) : server->get_file(path);
+  };
+  std::string file, stale;
   if (where.scheme == "tftp") {
-    std::string root = value_of(server->get_file("/etc/default/tftpd-hpa").value_or(""), "TFTP_DIRECTORY");
-    if (root.empty()) root = "/srv/tftp";
+    const std::string root = tftp_directory(served("tftpd-hpa", kTftpDefaults));
     file = root + "/" + where.path;
+    stale = stale_note(reach.node, "tftpd-hpa", root, kTftpDefaults, tftp_directory(server->get_file(kTftpDefaults)),
+                       "restart tftpd-hpa");
   } else if (where.scheme == "nfs") {
     const std::string me = lease.ip;
-    bool exported = false;
-    std::istringstream exports(server->get_file("/etc/exports").value_or(""));
-    std::string line;
-    while (std::getline(exports, line)) {
-      std::istringstream words(line);
-      std::string dir, client;
-      if (!(words >> dir) || dir[0] == '#') continue;
-      const bool under = where.path == dir || where.path.rfind(dir.back() == '/' ? dir : dir + "/", 0) == 0;
-      while (under && words >> client)
-        if (client_matches(client.substr(0, client.find('(')), me)) exported = true;
+    if (!exports_allow(served("nfs-kernel-server", kExports).value_or(""), where.path, me)) {
+      const bool would = exports_allow(server->get_file(kExports).value_or(""), where.path, me);
+      const std::string note = would ? stale_note(reach.node, "nfs-kernel-server", "the exports", kExports,
+                                                  "it is exported", "run exportfs -ra")
+                                     : "";
+      return {false, "", "NFS " + where.server + ": " + where.path + " is not exported to " + me + " (" +
+                             (note.empty() ? kExports : note) + ")"};
     }
-    if (!exported) return {false, "", "NFS " + where.server + ": " + where.path + " is not exported to " + me + " (/etc/exports)"};
     file = where.path;
   } else {
-    file = "/var/www/html" + where.path;
+    const std::string root = nginx_root(served("nginx", kNginxSite));
+    file = root + where.path;
+    stale = stale_note(reach.node, "nginx", root, kNginxSite, nginx_root(server->get_file(kNginxSite)), "reload nginx");
   }
   auto content = server->get_file(file);
   if (!content) {
     const std::string why = where.scheme == "tftp" ? "TFTP error 1: file not found" : where.scheme == "nfs" ? "NFS: no such file" : "HTTP 404";
-    return {false, "", why + ": " + where.path + " on " + where.server + " (" + reach.node + ":" + file + ")"};
+    return {false, "", why + ": " + where.path + " on " + where.server + " (" + (stale.empty() ? reach.node + ":" + file : stale) + ")"};
   }
   return {true, *content, ""};
 }

@@ -22,6 +22,7 @@
 #include "sim/pfsense.hpp"
 #include "sim/pxe.hpp"
 #include "sim/scenario.hpp"
+#include "sim/services.hpp"
 #include "sim/site_model.hpp"
 #include "sim/tasks.hpp"
 
@@ -73,8 +74,12 @@ class SimWorld : public world::World {
   /// Multiplies install times from now on (a slow installer fault).
   void set_install_slowdown(double factor) { slowdown_ = factor; }
   /// Stops or starts a service of a machine (DHCP on pfSense is "dhcpd", TFTP "tftpd-hpa", NFS
-  /// "nfs-kernel-server", the control plane's "kube-apiserver").
+  /// "nfs-kernel-server", the control plane's "kube-apiserver"). A unit that starts reads its
+  /// configuration as it is now.
   void set_service(const std::string& machine, const std::string& unit, bool running);
+  /// The service manager of a machine's installed system (what each daemon read when it
+  /// started); nullptr when the machine has no system.
+  ServiceManager* services(const std::string& machine);
   /// A text description of the site: hosts, networks, addresses, services.
   std::string describe();
 
@@ -118,6 +123,12 @@ class SimWorld : public world::World {
   void system_up(Machine& m, std::uint64_t gen);
   void request_addresses(Machine& m, std::uint64_t gen);
   void apply_pfsense_config(Machine& m);
+  /// Why pfSense may be serving old settings: its config.xml changed since it was applied ("" if not).
+  std::string pf_stale_note();
+  /// "tftpd-hpa on pxe serves /srv/tftp, as configured when it started at 00:01:02; …": why a
+  /// request met a daemon still serving what it read before its configuration changed.
+  std::string stale_note(const std::string& node, const std::string& unit, const std::string& serves,
+                         const std::string& path, const std::string& now_says, const std::string& fix);
   void problem(Machine& m, const std::string& what);
   void halt(Machine& m, const std::string& why);
   /// Puts `ip` on the machine's NIC; false (with the problem noted) when it does not fit the wire.
@@ -152,6 +163,9 @@ class SimWorld : public world::World {
   std::optional<PfConfig> pf_config_;
   std::string pf_machine_;
   std::unique_ptr<DhcpServer> pf_dhcp_;
+  std::string pf_applied_xml_;            // config.xml as /etc/rc.reload_all (or the boot) last applied it
+  world::Duration pf_applied_at_{0};
+  std::map<std::string, std::weak_ptr<ServiceManager>> services_;  // machine -> its system's (owned by the system)
   std::string last_dhcp_refusal_;  // why the last dhcp() got no lease
   // Kubernetes and what runs on it.
   KubeCluster kube_{engine_};

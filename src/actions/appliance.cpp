@@ -7,6 +7,8 @@
 #include "actions/vm.hpp"
 #include "base/shell.hpp"
 
+#include <optional>
+
 namespace drctl::actions {
 
 using world::Duration;
@@ -14,7 +16,8 @@ using world::Duration;
 namespace {
 
 /// appliance.restore: an appliance's configuration file put in place through the guest tools and
-/// applied with its own command (pfSense: /cf/conf/config.xml and /etc/rc.reload_all).
+/// applied with its own command (pfSense: /cf/conf/config.xml and /etc/rc.reload_all) — only when
+/// the file changed, as check() skips the step otherwise.
 class ApplianceRestore : public Action {
  public:
   const ActionSpec& spec() const override {
@@ -38,11 +41,9 @@ class ApplianceRestore : public Action {
   }
   /// Done when the appliance already has exactly this configuration.
   bool check(Context& ctx) const override {
-    world::Command c;
-    c.script = "cat " + shell_quote(ctx.inputs.at("path").get<std::string>());
     try {
-      auto r = hypervisor(ctx).guest_run(vm_name(ctx), c);
-      return r.ok() && r.out == configuration(ctx);
+      auto now = current(ctx, vm_name(ctx), ctx.inputs.at("path").get<std::string>());
+      return now && *now == configuration(ctx);
     } catch (const std::runtime_error&) {
       return false;  // not up yet: apply says why
     }
@@ -66,20 +67,43 @@ class ApplianceRestore : public Action {
       }
     });
     world::CommandResult r;
+    std::optional<std::string> before;
     try {
+      before = current(ctx, name, path);
       hypervisor(ctx).guest_put(name, path, content, mode);
       r = hypervisor(ctx).guest_run(name, c);
+      // apply runs only when the file changed (check); put the old one back so a retry does not
+      // find the new file in place, skip, and leave it never applied.
+      if (!r.ok()) put_back(ctx, name, path, before, mode);
     } catch (const std::runtime_error& e) {
       throw ActionError("cannot restore " + name + "'s configuration: " + e.what());
     }
     if (!r.ok())
-      throw ActionError(name + " refused its configuration: `" + c.script + "` exited " + std::to_string(r.exit_code),
+      throw ActionError(name + " refused its configuration: `" + c.script + "` exited " + std::to_string(r.exit_code) +
+                            " (" + path + " is put back as it was)",
                         tail_lines(r.err.empty() ? r.out : r.err, 5));
     ctx.log("restored " + path + " in " + name + " and applied it\n");
     return json::object();
   }
 
  private:
+  /// The configuration file inside the VM now; nullopt when there is none.
+  static std::optional<std::string> current(Context& ctx, const std::string& vm, const std::string& path) {
+    world::Command c;
+    c.script = "cat " + shell_quote(path);
+    auto r = hypervisor(ctx).guest_run(vm, c);
+    if (!r.ok()) return std::nullopt;
+    return r.out;
+  }
+
+  static void put_back(Context& ctx, const std::string& vm, const std::string& path,
+                       const std::optional<std::string>& before, unsigned mode) {
+    if (before) return hypervisor(ctx).guest_put(vm, path, *before, mode);
+    world::Command rm;
+    rm.script = "rm -f " + shell_quote(path);
+    hypervisor(ctx).guest_run(vm, rm);
+  }
+
   /// The configuration: given, rendered, a local file, or a file of a snapshot's section.
   static std::string configuration(Context& ctx) {
     if (!ctx.inputs.contains("section")) return file_content(ctx, "appliance.restore");

@@ -2,6 +2,7 @@
 #include "base/shell.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <fstream>
 #include <iterator>
 #include <cctype>
@@ -130,39 +131,46 @@ class ShellRun : public Action {
   }
 };
 
-/// file.put: a file with given content and mode on the step's host.
+/// file.put: a file with given content and mode on the step's host, and what makes its reader
+/// read it again (`then`), run only when the file changed.
 class FilePut : public Action {
  public:
   const ActionSpec& spec() const override {
     static const ActionSpec s{
         "file.put",
         "Write a file on the step's host: `content`, a Mustache `template` file rendered with the step's "
-        "context, or a `source` file copied as it is",
+        "context, or a `source` file copied as it is; then, only if it changed, run `then`",
         {{"path", InputType::String, true, std::nullopt, "Absolute path on the host"},
          {"content", InputType::String, false, std::nullopt, "The file's content (give one of content, template, source)"},
          {"template", InputType::String, false, std::nullopt,
           "A template file on this machine, e.g. ./templates/x.mustache (relative to the runbook)"},
          {"source", InputType::String, false, std::nullopt, "A file on this machine, copied byte for byte"},
-         {"mode", InputType::String, false, json("0644"), "Octal permission bits"}},
+         {"mode", InputType::String, false, json("0644"), "Octal permission bits"},
+         {"then", InputType::String, false, std::nullopt,
+          "A command run by /bin/sh on the host after the file changed, so the daemon that reads it reads it again "
+          "(e.g. systemctl restart tftpd-hpa, exportfs -ra); not run when the file was already so. Its failure fails "
+          "the step and puts the file back as it was, so a retry writes it and runs the command again"}},
         {{"path", "The path written"}}};
     return s;
   }
 
   bool check(Context& ctx) const override {
-    auto current = ctx.host.get_file(ctx.inputs.at("path").get<std::string>());
-    if (!current || *current != content(ctx)) return false;
-    auto r = ctx.host.run({"stat -c %a " + shell_quote(ctx.inputs.at("path").get<std::string>()), "", Duration(30000), {}, ""});
-    return r.ok() && std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8) == mode(ctx);
+    const std::string path = ctx.inputs.at("path").get<std::string>();
+    auto current = ctx.host.get_file(path);
+    return current && *current == content(ctx) && current_mode(ctx, path) == mode(ctx);
   }
 
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
-    try {
-      ctx.host.put_file(path, content(ctx), mode(ctx));
-    } catch (const std::exception& e) {
-      throw ActionError(std::string("cannot write ") + path + ": " + e.what());
+    std::optional<std::string> before;
+    unsigned before_mode = 0;
+    if (ctx.inputs.contains("then")) {
+      before = ctx.host.get_file(path);
+      if (before) before_mode = current_mode(ctx, path).value_or(0644);
     }
+    put(ctx, path, content(ctx), mode(ctx));
     ctx.log("wrote " + path + "\n");
+    if (ctx.inputs.contains("then")) run_then(ctx, path, before, before_mode);
     return {{"path", path}};
   }
 
@@ -170,6 +178,44 @@ class FilePut : public Action {
   static std::string content(Context& ctx) { return file_content(ctx, "file.put"); }
 
   static unsigned mode(Context& ctx) { return mode_input(ctx); }
+
+  /// The file's permission bits on the host; nullopt when stat cannot tell.
+  static std::optional<unsigned> current_mode(Context& ctx, const std::string& path) {
+    auto r = ctx.host.run({"stat -c %a " + shell_quote(path), "", Duration(30000), {}, ""});
+    if (!r.ok()) return std::nullopt;
+    return static_cast<unsigned>(std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8));
+  }
+
+  static void put(Context& ctx, const std::string& path, const std::string& text, unsigned mode) {
+    try {
+      ctx.host.put_file(path, text, mode);
+    } catch (const std::exception& e) {
+      throw ActionError(std::string("cannot write ") + path + ": " + e.what());
+    }
+  }
+
+  /// Runs `then`; when it fails, the file goes back to what it was (or away, if it was new):
+  /// otherwise a retry would find the file in place, skip the step, and the command never runs.
+  static void run_then(Context& ctx, const std::string& path, const std::optional<std::string>& before,
+                       unsigned before_mode) {
+    const std::string command = ctx.inputs.at("then").get<std::string>();
+    ctx.log("then: " + command + "\n");
+    auto r = ctx.host.run({command, "", ctx.timeout, {}, ""});
+    if (!r.out.empty()) ctx.log(r.out);
+    if (!r.err.empty()) ctx.log(r.err);
+    if (r.ok()) return;
+    if (before) {
+      put(ctx, path, *before, before_mode);
+    } else {
+      ctx.host.run({"rm -f " + shell_quote(path), "", Duration(30000), {}, ""});
+    }
+    const std::string why = r.cancelled       ? "interrupted"
+                            : r.timed_out     ? "timed out after " + seconds_text(ctx.timeout)
+                            : !r.transport_error.empty() ? r.transport_error
+                                                         : "exited with status " + std::to_string(r.exit_code);
+    throw ActionError("then: `" + command + "` " + why + " (" + path + " is put back as it was)",
+                      tail_lines(r.out + r.err, 20));
+  }
 };
 
 }  // namespace

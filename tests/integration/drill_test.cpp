@@ -16,6 +16,17 @@ fs::path homelab() { return fs::path(__FILE__).parent_path().parent_path().paren
 
 std::string scenario(const std::string& name) { return (homelab() / "drills" / (name + ".yaml")).string(); }
 
+/// The homelab copied into `dir` with `from` (which must be in rebuild.yaml) replaced by `to`.
+fs::path homelab_with(const fs::path& dir, const std::string& from, const std::string& to) {
+  fs::copy(homelab(), dir / "homelab", fs::copy_options::recursive);
+  const fs::path rebuild = dir / "homelab/rebuild.yaml";
+  std::string text = support::read_file(rebuild);
+  REQUIRE_MESSAGE(text.find(from) != std::string::npos, from);
+  text.replace(text.find(from), from.size(), to);
+  std::ofstream(rebuild) << text;
+  return dir / "homelab/drills/total-loss.yaml";
+}
+
 }  // namespace
 
 TEST_CASE("drill: total-loss passes with its timeline, RTO and RPO, and restores every file") {
@@ -74,6 +85,30 @@ TEST_CASE("drill: the blog's TLS secret left out of the snapshot makes total-los
   CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
   CHECK_MESSAGE(r.out.find("First failing step: verify-ingress") != std::string::npos, r.out);
   CHECK(r.out.find("https://www.viktorbarzin.me: TLS") != std::string::npos);
+}
+
+TEST_CASE("drill: the rebuild without its tftpd-hpa restart fails at the installs, naming the stale service") {
+  support::TempDir t("drill-tftpd");
+  // The whole `then:` of tftp-root goes: /etc/default/tftpd-hpa changes, the daemon keeps /srv/tftp.
+  const std::string then_line = "      then: mkdir -p /tftpboot && systemctl restart tftpd-hpa";
+  const fs::path copy = homelab_with(t.path(), then_line, "     ");
+  auto r = support::drctl({"drill", copy.string()});
+  support::expect_exit(r, 1);
+  CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
+  CHECK_MESSAGE(r.out.find("TFTP error 1: file not found: pxelinux.0") != std::string::npos, r.out);
+  CHECK(r.out.find("tftpd-hpa on pxe serves /srv/tftp") != std::string::npos);
+  CHECK(r.out.find("restart tftpd-hpa") != std::string::npos);
+}
+
+TEST_CASE("drill: the rebuild without exportfs -ra fails at the kickstart, naming the NFS server") {
+  support::TempDir t("drill-exportfs");
+  const fs::path copy = homelab_with(t.path(), ", then: exportfs -ra}", "}");
+  auto r = support::drctl({"drill", copy.string()});
+  support::expect_exit(r, 1);
+  CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
+  CHECK_MESSAGE(r.out.find("/tftpboot/ks.cfg is not exported to") != std::string::npos, r.out);
+  CHECK(r.out.find("nfs-kernel-server on pxe") != std::string::npos);
+  CHECK(r.out.find("run exportfs -ra") != std::string::npos);
 }
 
 TEST_CASE("drill: a bad scenario is one error line naming the file and the field") {

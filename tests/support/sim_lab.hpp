@@ -71,6 +71,8 @@ struct SimLab {
     REQUIRE(pxe);
     for (const auto& [path, content] : pxe_files)
       if (!content.empty() || path == "/etc/exports") pxe->put_file(path, content, 0644);
+    // As the rebuild does: tftpd-hpa and the NFS server read their new configuration.
+    REQUIRE(pxe->run(command("systemctl restart tftpd-hpa && exportfs -ra")).ok());
   }
   /// Defines and powers on a node, and lets `d` of virtual time pass.
   void install(const std::string& node, drctl::world::Duration d = std::chrono::minutes(16)) {

@@ -314,3 +314,145 @@ TEST_CASE("sim world: the border router forwards IPv6 DNS to pfSense, and 443 to
   CHECK(web.outcome != sim::SimNetwork::Outcome::connected);
   CHECK_MESSAGE(web.reason.find("10.0.20.200") != std::string::npos, web.reason);
 }
+
+namespace {
+
+/// Lab::infra() without its last line: the PXE server's files written, its daemons not restarted.
+void infra_without_restarts(Lab& lab) {
+  lab.start("pfsense");
+  lab.start("pxe");
+  lab.engine().run_for(6min);
+  sim::SimHost* pf = lab.w().system("pfsense");
+  REQUIRE(pf);
+  pf->put_file("/cf/conf/config.xml", lab.pf_config, 0644);
+  REQUIRE(pf->run(command("/etc/rc.reload_all")).ok());
+  lab.engine().run_for(2min);
+  sim::SimHost* pxe = lab.w().system("pxe");
+  REQUIRE(pxe);
+  for (const auto& [path, content] : lab.pxe_files) pxe->put_file(path, content, 0644);
+}
+
+/// Powers the node off and on again and lets an install's worth of virtual time pass.
+void boot_again(Lab& lab, const std::string& node) {
+  lab.w().hv().stop(node);
+  lab.w().hv().start(node);
+  lab.engine().run_for(16min);
+}
+
+}  // namespace
+
+TEST_CASE("sim world: tftpd-hpa and the NFS server serve what they read at start until restarted, and the boot says which") {
+  Lab lab(3);
+  infra_without_restarts(lab);
+  lab.install("k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "halted");
+  // The image's tftpd-hpa started with Debian's /srv/tftp; the file now says /tftpboot.
+  std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("TFTP error 1: file not found: pxelinux.0") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("tftpd-hpa on pxe serves /srv/tftp, as configured when it started at ") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("/etc/default/tftpd-hpa now says /tftpboot: restart tftpd-hpa") != std::string::npos, why);
+
+  sim::SimHost* pxe = lab.w().system("pxe");
+  REQUIRE(pxe->run(command("systemctl restart tftpd-hpa")).ok());
+  boot_again(lab, "k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "halted");
+  why = lab.w().diagnose("k8s-node1");  // TFTP now works; the kickstart over NFS is not exported yet
+  CHECK_MESSAGE(why.find("/tftpboot/ks.cfg is not exported to 10.0.20.") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("nfs-kernel-server on pxe") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("run exportfs -ra") != std::string::npos, why);
+
+  REQUIRE(pxe->run(command("exportfs -ra")).ok());
+  boot_again(lab, "k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "up");
+  CHECK(lab.w().ssh_login("k8s-node1").ok);
+}
+
+TEST_CASE("sim world: pfSense serves the configuration it applied until /etc/rc.reload_all, and the boot says so") {
+  Lab lab(3);
+  // pfSense applied a configuration without network boot options (no next-server/filename)…
+  const std::string boot_options = "<nextserver>10.0.10.5</nextserver>";
+  lab.pf_config = replace(lab.pf_config, boot_options, "");
+  lab.infra();
+  // …then its config.xml gets them, and nobody runs /etc/rc.reload_all.
+  sim::SimHost* pf = lab.w().system("pfsense");
+  const std::string applied = *pf->get_file("/cf/conf/config.xml");
+  pf->put_file("/cf/conf/config.xml", replace(applied, "<filename>", boot_options + "<filename>"), 0644);
+  lab.install("k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "halted");
+  const std::string why = lab.w().diagnose("k8s-node1");
+  CHECK_MESSAGE(why.find("PXE-E53") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("pfSense serves the configuration it applied at ") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("/cf/conf/config.xml has changed since: run /etc/rc.reload_all") != std::string::npos, why);
+  REQUIRE(pf->run(command("/etc/rc.reload_all")).ok());
+  boot_again(lab, "k8s-node1");
+  CHECK(lab.w().state("k8s-node1") == "up");
+}
+
+namespace {
+
+/// Runs steps on the lab's World with a state directory the caller keeps (its journal).
+runbook::RunSummary run_steps(Lab& lab, const fs::path& dir, const std::string& steps) {
+  fs::copy_file(fixtures() / "lab.yaml", dir / "lab.yaml", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "rb.yaml") << "name: steps\nsite: lab.yaml\nsteps:\n" << steps;
+  runbook::Runbook rb = runbook::load_runbook((dir / "rb.yaml").string());
+  runbook::validate(rb, actions::Registry::builtin());
+  runbook::ExecOptions options;
+  options.state_dir = dir / "state";
+  runbook::Observer quiet;
+  return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+}
+
+std::string tftp_step(const std::string& dir, const std::string& then) {
+  return "  - id: tftp-root\n    uses: file.put\n    on: pxe\n    with:\n      path: /etc/default/tftpd-hpa\n"
+         "      content: \"TFTP_DIRECTORY=\\\"" + dir + "\\\"\\n\"\n      then: " + then + "\n";
+}
+
+}  // namespace
+
+TEST_CASE("file.put then: runs only when the file changed, shows in the journal, and a failure puts the file back") {
+  support::TempDir t("file-put-then");
+  Lab lab(3);
+  lab.infra();
+  sim::ServiceManager* services = lab.w().services("pxe");
+  REQUIRE(services);
+  auto first = run_steps(lab, t.path(), tftp_step("/srv/boot", "mkdir -p /srv/boot && systemctl restart tftpd-hpa"));
+  REQUIRE_MESSAGE(first.ok(), first.results[0].error);
+  CHECK(first.results[0].status == runbook::Status::Done);
+  CHECK(sim::tftp_directory(services->served("tftpd-hpa", sim::kTftpDefaults)) == "/srv/boot");
+  CHECK(support::read_file(t.path() / "state/journal.jsonl").find("then: mkdir -p /srv/boot && systemctl restart tftpd-hpa") !=
+        std::string::npos);
+
+  // The same file again: nothing written, nothing restarted.
+  const std::size_t before = lab.engine().events().size();
+  auto again = run_steps(lab, t.path(), tftp_step("/srv/boot", "mkdir -p /srv/boot && systemctl restart tftpd-hpa"));
+  REQUIRE(again.ok());
+  CHECK(again.results[0].status == runbook::Status::Unchanged);
+  for (std::size_t i = before; i < lab.engine().events().size(); ++i)
+    CHECK_MESSAGE(lab.engine().events()[i].value("event", "") != "service-started", lab.engine().events()[i].dump());
+
+  // A directory that does not exist: tftpd-hpa's start script refuses it, the step fails naming
+  // the command, the old file is back — and the retry writes and restarts again instead of skipping.
+  const std::string kept = *lab.w().system("pxe")->get_file(sim::kTftpDefaults);
+  auto broken = run_steps(lab, t.path(), tftp_step("/srv/nowhere", "systemctl restart tftpd-hpa") + "    retries: 1\n    retry_delay: 1s\n");
+  CHECK_FALSE(broken.ok());
+  CHECK(broken.results[0].attempts == 2);
+  CHECK_MESSAGE(broken.results[0].error.find("then: `systemctl restart tftpd-hpa` exited with status 1") == 0, broken.results[0].error);
+  CHECK(broken.results[0].detail.find("Job for tftpd-hpa.service failed") != std::string::npos);
+  CHECK(lab.w().system("pxe")->get_file(sim::kTftpDefaults) == kept);
+}
+
+TEST_CASE("appliance.restore: an apply that fails puts the old configuration back, so the retry applies again") {
+  support::TempDir t("appliance-restore");
+  Lab lab(3);
+  lab.infra();
+  sim::SimHost* pf = lab.w().system("pfsense");
+  const std::string applied = *pf->get_file("/cf/conf/config.xml");
+  auto r = run_steps(lab, t.path(),
+                     "  - id: restore\n    uses: appliance.restore\n    on: pfsense\n    retries: 1\n    retry_delay: 1s\n"
+                     "    with: {path: /cf/conf/config.xml, content: \"<pfsense><broken\", apply: /etc/rc.reload_all}\n");
+  CHECK_FALSE(r.ok());
+  CHECK(r.results[0].attempts == 2);  // the second attempt found the old file and applied again
+  CHECK_MESSAGE(r.results[0].error.find("refused its configuration: `/etc/rc.reload_all` exited 1") != std::string::npos,
+                r.results[0].error);
+  CHECK(pf->get_file("/cf/conf/config.xml") == applied);
+}
