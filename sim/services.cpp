@@ -115,8 +115,17 @@ void ServiceManager::started(const std::string& unit) { reread(unit_name(unit), 
 std::string ServiceManager::start_refusal(const std::string& unit) {
   if (unit != "tftpd-hpa") return "";
   // Debian's init script: "Ensure server directories exist" before start-stop-daemon.
-  const std::string dir = tftp_directory(host_.get_file(kTftpDefaults));
-  return host_.is_dir(dir) ? "" : dir + " missing, aborting.";
+  const auto defaults = host_.get_file(kTftpDefaults);
+  const std::string dir = tftp_directory(defaults);
+  if (!host_.is_dir(dir)) return dir + " missing, aborting.";
+  // The script passes `--user $TFTP_USERNAME --address $TFTP_ADDRESS` unquoted: an empty value
+  // makes the option take the next word, and in.tftpd exits 66 (Debian 12's in.tftpd 5.2, run as
+  // `in.tftpd --listen --user tftp --address --secure /tftpboot`).
+  for (const char* key : {"TFTP_USERNAME", "TFTP_ADDRESS"})
+    if (sourced_value(defaults.value_or(""), key).empty())
+      return std::string("in.tftpd exited with status 66: ") + key + " is empty in " + kTftpDefaults +
+             " (its option takes the next word as its value)";
+  return "";
 }
 
 bool ServiceManager::start(const std::string& unit, std::string* why) {

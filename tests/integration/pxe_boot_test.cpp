@@ -113,3 +113,25 @@ TEST_CASE("a homelab node boots from the network for real through what the rebui
     CHECK(PxeLab::reported(wrong, "hostname") == "k8s-node1");
   }
 }
+
+TEST_CASE("without the tftpd-hpa restart the rebuild's files are there but a real boot stops at TFTP") {
+  // tftpd-hpa reads /etc/default/tftpd-hpa when it starts: left running, it keeps serving
+  // /srv/tftp, as the simulator's drill of the same runbook reports (drill_test.cpp).
+  PxeLab lab;
+  const fs::path runbooks = lab_runbooks(lab);
+  const std::string rebuild = read_file(runbooks / "rebuild.yaml");
+  const std::string restart = "      then: mkdir -p /tftpboot && systemctl restart tftpd-hpa";
+  const auto at = rebuild.find(restart);
+  REQUIRE(at != std::string::npos);
+  write_file(runbooks / "rebuild.yaml", rebuild.substr(0, at) + rebuild.substr(rebuild.find('\n', at) + 1));
+  const RunResult steps = run_pxe_steps(lab, runbooks);
+  INFO(steps.describe());
+  REQUIRE(steps.exit_code == 0);  // every file is where the rebuild puts it
+  CHECK(fs::exists(lab.server_root() / "tftpboot/pxelinux.0"));
+
+  const std::string serial = lab.boot(mac_of(runbooks, "k8s-master"));
+  INFO("serial console:\n" << serial);
+  CHECK(serial.find("pxelinux.0... No such file or directory") != std::string::npos);
+  CHECK(serial.find("PXELINUX") == std::string::npos);
+  CHECK(PxeLab::reported(serial, "hostname").empty());
+}

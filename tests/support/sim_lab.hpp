@@ -45,7 +45,7 @@ struct SimLab {
     const auto root = sim_fixtures() / "tftpboot";
     for (const auto& e : std::filesystem::recursive_directory_iterator(root))
       if (e.is_regular_file()) pxe_files["/tftpboot/" + std::filesystem::relative(e.path(), root).string()] = read_file(e.path());
-    pxe_files["/etc/default/tftpd-hpa"] = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_OPTIONS=\"--secure\"\n";
+    pxe_files["/etc/default/tftpd-hpa"] = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_ADDRESS=\":69\"\nTFTP_OPTIONS=\"--secure\"\n";
     pxe_files["/etc/exports"] = "/tftpboot 10.0.20.0/24(ro,no_subtree_check)\n";
   }
   drctl::sim::SimWorld& w() { return *world; }

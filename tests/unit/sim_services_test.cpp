@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kOld = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/srv/tftp\"\nTFTP_OPTIONS=\"--secure\"\n";
-const std::string kNew = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_OPTIONS=\"--secure\"\n";
+const std::string kOld = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/srv/tftp\"\nTFTP_ADDRESS=\":69\"\nTFTP_OPTIONS=\"--secure\"\n";
+const std::string kNew = "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_ADDRESS=\":69\"\nTFTP_OPTIONS=\"--secure\"\n";
 
 /// A PXE server's system as SimWorld wires it: every unit that starts reads its configuration.
 struct Server {
@@ -87,7 +87,7 @@ TEST_CASE("sim services: tftpd-hpa serves the directory it started with until it
 TEST_CASE("sim services: tftpd-hpa's start script refuses a directory that does not exist, and the unit stays down") {
   Server s;
   REQUIRE(s.systemctl("start tftpd-hpa").code == 0);
-  s.host.put_file(sim::kTftpDefaults, "TFTP_DIRECTORY=\"/srv/missing\"\n", 0644);
+  s.host.put_file(sim::kTftpDefaults, "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/srv/missing\"\nTFTP_ADDRESS=\":69\"\n", 0644);
   auto r = s.systemctl("restart tftpd-hpa");
   CHECK(r.code == 1);
   CHECK(r.err.find("Job for tftpd-hpa.service failed because the control process exited with error code.") == 0);
@@ -96,6 +96,21 @@ TEST_CASE("sim services: tftpd-hpa's start script refuses a directory that does 
   s.host.make_dir("/srv/missing");
   CHECK(s.systemctl("restart tftpd-hpa").code == 0);
   CHECK(s.tftp_root() == "/srv/missing");
+}
+
+TEST_CASE("sim services: tftpd-hpa does not start when /etc/default/tftpd-hpa leaves TFTP_ADDRESS or TFTP_USERNAME empty") {
+  // Debian's init script passes both unquoted; the real in.tftpd then takes the next word as
+  // the value and exits 66 (seen with Debian 12's in.tftpd 5.2).
+  Server s;
+  REQUIRE(s.systemctl("start tftpd-hpa").code == 0);
+  s.host.make_dir("/tftpboot");
+  s.host.put_file(sim::kTftpDefaults, "TFTP_USERNAME=\"tftp\"\nTFTP_DIRECTORY=\"/tftpboot\"\nTFTP_OPTIONS=\"--secure\"\n", 0644);
+  auto r = s.systemctl("restart tftpd-hpa");
+  CHECK(r.code == 1);
+  CHECK_FALSE(s.host.service_active("tftpd-hpa"));
+  s.host.put_file(sim::kTftpDefaults, kNew, 0644);
+  CHECK(s.systemctl("restart tftpd-hpa").code == 0);
+  CHECK(s.tftp_root() == "/tftpboot");
 }
 
 TEST_CASE("sim services: nginx and ssh reload (ExecReload); a reload of a stopped unit fails") {

@@ -404,7 +404,7 @@ runbook::RunSummary run_steps(Lab& lab, const fs::path& dir, const std::string& 
 
 std::string tftp_step(const std::string& dir, const std::string& then) {
   return "  - id: tftp-root\n    uses: file.put\n    on: pxe\n    with:\n      path: /etc/default/tftpd-hpa\n"
-         "      content: \"TFTP_DIRECTORY=\\\"" + dir + "\\\"\\n\"\n      then: " + then + "\n";
+         "      content: \"TFTP_USERNAME=tftp\\nTFTP_ADDRESS=:69\\nTFTP_DIRECTORY=\\\"" + dir + "\\\"\\n\"\n      then: " + then + "\n";
 }
 
 }  // namespace
