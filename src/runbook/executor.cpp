@@ -365,6 +365,8 @@ class Runner {
       }
       std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
       if (s.when) what += "  (when " + *s.when + ")";
+      if (inputs.contains("then") && inputs["then"].is_string() && !inputs["then"].get<std::string>().empty())
+        what += "  then (when it changes): " + inputs["then"].get<std::string>();
       observer_.note(redact_.apply("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200)));
       r.status = Status::NotSelected;
     }
