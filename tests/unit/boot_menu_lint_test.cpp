@@ -83,7 +83,7 @@ TEST_CASE("boot lint: a sound menu has no errors") {
   CHECK(joined(t.lint("DEFAULT install\n" + kLabels)) == "");  // PROMPT 0: DEFAULT boots at once
 }
 
-TEST_CASE("boot lint: TIMEOUT 0 at a menu waits forever; not where nothing waits") {
+TEST_CASE("boot lint: TIMEOUT 0 at a menu waits forever, and not where nothing waits") {
   Tree t;
   one_error(t.lint("UI vesamenu.c32\nDEFAULT install\nTIMEOUT 0\n" + kLabels), "/tftpboot/pxelinux.cfg/default:3",
             "waits forever at the vesamenu.c32 menu");
@@ -166,7 +166,7 @@ TEST_CASE("boot lint: the ELF reader lists DT_NEEDED as readelf does, for the re
   CHECK_FALSE(elf_needed(slurp("/usr/lib/PXELINUX/pxelinux.0")));
 }
 
-TEST_CASE("boot lint: a real vesamenu.c32 without its libraries fails to load; with them it passes") {
+TEST_CASE("boot lint: a real vesamenu.c32 without its libraries fails to load, and with them it passes") {
   Tree t;
   t.files["vesamenu.c32"] = slurp(kBiosModules / "vesamenu.c32");
   const std::string menu = "UI vesamenu.c32\nTIMEOUT 50\nDEFAULT install\n" + kLabels;

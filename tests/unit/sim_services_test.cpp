@@ -64,7 +64,7 @@ runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state) {
 
 }  // namespace
 
-TEST_CASE("sim services: tftpd-hpa serves the directory it started with until it is restarted; reload is not applicable") {
+TEST_CASE("sim services: tftpd-hpa serves the directory it started with until it is restarted, and reload is not applicable") {
   Server s;
   REQUIRE(s.systemctl("start tftpd-hpa").code == 0);
   CHECK(s.tftp_root() == "/srv/tftp");
@@ -113,7 +113,7 @@ TEST_CASE("sim services: tftpd-hpa does not start when /etc/default/tftpd-hpa le
   CHECK(s.tftp_root() == "/tftpboot");
 }
 
-TEST_CASE("sim services: nginx and ssh reload (ExecReload); a reload of a stopped unit fails") {
+TEST_CASE("sim services: nginx and ssh reload (ExecReload), and a reload of a stopped unit fails") {
   Server s;
   s.host.put_file(sim::kNginxSite, "server {\n  listen 80;\n  root /var/www/html;\n}\n", 0644);
   REQUIRE(s.systemctl("start nginx").code == 0);
