@@ -1,7 +1,8 @@
 // The commands of a simulated installed system (SimHost::exec): sudo, apt and dpkg, systemctl,
 // swapon/swapoff and coreutils (cat, test, mkdir, rm, rmdir, mv, ls, mktemp, wc, which,
-// sha256sum, stat, find, …) with coreutils' messages, and where each is found on PATH. tar is
-// tar.cpp.
+// sha256sum, stat, find, uname, sh, …) with coreutils' messages, and where each is found on
+// PATH; on FreeBSD its own tools instead where they differ (sha256, BSD stat and find, with their
+// messages: sim/CONFORMANCE.md). tar is tar.cpp.
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -33,6 +34,8 @@ const std::map<std::string, std::string>& system_commands() {
       {"find", "/usr/bin/find"},       {"hostname", "/usr/bin/hostname"},   {"ls", "/usr/bin/ls"},
       {"mkdir", "/usr/bin/mkdir"},     {"mktemp", "/usr/bin/mktemp"},       {"mv", "/usr/bin/mv"},
       {"rm", "/usr/bin/rm"},           {"rmdir", "/usr/bin/rmdir"},         {"sha256sum", "/usr/bin/sha256sum"},
+      {"sha256", "/sbin/sha256"},      {"uname", "/usr/bin/uname"},         {"sh", "/bin/sh"},
+      {"exec", "exec"},                {"printf", "printf"},
       {"stat", "/usr/bin/stat"},       {"sudo", "/usr/bin/sudo"},           {"swapoff", "/usr/sbin/swapoff"},
       {"swapon", "/usr/sbin/swapon"},  {"systemctl", "/usr/bin/systemctl"}, {"tar", "/usr/bin/tar"},
       {"test", "test"},                {"[", "["},                          {"true", "true"},
@@ -43,9 +46,17 @@ const std::map<std::string, std::string>& system_commands() {
   return commands;
 }
 
+/// What only one of the systems has: FreeBSD hashes with sha256(1) and has no GNU sha256sum.
+bool on_system(const std::string& name, SimHost::Os os) {
+  if (name == "sha256sum") return os == SimHost::Os::gnu_linux;
+  if (name == "sha256") return os == SimHost::Os::freebsd;
+  return true;
+}
+
 }  // namespace
 
 std::string SimHost::which(const std::string& name) const {
+  if (!on_system(base_of(name), os_)) return "";
   if (auto own = commands_.find(name); own != commands_.end())
     return !own->second.present || own->second.present() ? (name.find('/') != std::string::npos ? name : "/usr/bin/" + name)
                                                          : "";
@@ -85,6 +96,7 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     return exec({argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end()}, stdin_data, next);
   }
   std::string cmd = argv[0];
+  if (!on_system(base_of(cmd), os_)) return {127, "", cmd + ": not found\n"};  // FreeBSD sh's words
   if (cmd.find('/') != std::string::npos && !commands_.count(cmd) && which(base_of(cmd)) == cmd) cmd = base_of(cmd);
   auto arg = [&](std::size_t i) { return i < argv.size() ? argv[i] : std::string(); };
   if (auto own = commands_.find(cmd); own != commands_.end()) {
@@ -231,29 +243,9 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     swap_on_ = cmd == "swapon";
     return {};
   }
-  if (cmd == "stat" && arg(1) == "-c" && arg(2) == "%a" && argv.size() == 4) {
-    auto it = files_.find(absolute(arg(3)));
-    if (it == files_.end()) return {1, "", "stat: cannot statx '" + arg(3) + "': No such file or directory\n"};
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%o\n", it->second.mode);
-    return {0, mode, ""};
-  }
+  if (cmd == "stat") return stat(argv);
   if (cmd == "tar") return tar(argv, stdin_data);
-  if (cmd == "find") {  // find DIR [-type f] [-exec sha256sum {} +]: regular files, sorted
-    const std::string dir = arg(1);
-    if (dir.empty() || dir[0] != '/') return {1, "", "sim: " + name_ + ": find: give an absolute directory\n"};
-    if (!is_dir(dir)) return {1, "", "find: '" + dir + "': No such file or directory\n"};
-    std::vector<std::string> rest(argv.begin() + 2, argv.end());
-    const bool files_only = rest.size() >= 2 && rest[0] == "-type" && rest[1] == "f";
-    if (files_only) rest.erase(rest.begin(), rest.begin() + 2);
-    const bool hash = rest == std::vector<std::string>{"-exec", "sha256sum", "{}", "+"};
-    if (!rest.empty() && !hash) return {2, "", "sim: " + name_ + ": find: only -type f and -exec sha256sum {} +\n"};
-    const std::string prefix = dir.back() == '/' ? dir : dir + "/";
-    std::string out;
-    for (const auto& [path, f] : files_)
-      if (path.rfind(prefix, 0) == 0) out += hash ? sha256_hex(f.content) + "  " + path + "\n" : path + "\n";
-    return {0, out, ""};
-  }
+  if (cmd == "find") return find(argv);
   if (cmd == "sha256sum") {
     std::string out;
     for (std::size_t i = 1; i < argv.size(); ++i) {
@@ -263,6 +255,13 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
     }
     return {0, out, ""};
   }
+  if (cmd == "sha256") return sha256(argv);
+  if (cmd == "uname") {
+    if (argv.size() > 2 || (argv.size() == 2 && argv[1] != "-s"))
+      return {2, "", "sim: " + name_ + ": uname: only `uname -s` is modelled\n"};
+    return {0, os_ == Os::freebsd ? "FreeBSD\n" : "Linux\n", ""};
+  }
+  if (cmd == "sh") return sh_c(argv, stdin_data, env);
   if (cmd == "apt-get" || cmd == "apt") {
     if (arg(1) != "install") return unknown(cmd + " " + arg(1));
     for (std::size_t i = 2; i < argv.size(); ++i) {
@@ -658,6 +657,81 @@ SimHost::Result SimHost::wc(const std::vector<std::string>& argv, const std::str
       line += std::string(width > s.size() ? width - s.size() : 0, ' ') + s + " ";
     }
     r.out += line + n + "\n";
+  }
+  return r;
+}
+
+SimHost::Result SimHost::stat(const std::vector<std::string>& argv) {
+  // GNU: stat -c %a FILE. BSD: stat -f %Lp FILE (the permission bits in octal), no -c.
+  const bool bsd = os_ == Os::freebsd;
+  const std::string flag = bsd ? "-f" : "-c", format = bsd ? "%Lp" : "%a";
+  if (bsd && argv.size() > 1 && argv[1].rfind("-c", 0) == 0)
+    return {1, "", "stat: illegal option -- c\n"
+                   "usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file|handle ...]\n"};
+  if (argv.size() != 4 || argv[1] != flag || argv[2] != format)
+    return {2, "", "sim: " + name_ + ": stat: only `stat " + flag + " " + format + " FILE` is modelled\n"};
+  auto it = files_.find(absolute(argv[3]));
+  if (it == files_.end())
+    return {1, "", bsd ? "stat: " + argv[3] + ": stat: No such file or directory\n"
+                       : "stat: cannot statx '" + argv[3] + "': No such file or directory\n"};
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%o\n", it->second.mode);
+  return {0, mode, ""};
+}
+
+SimHost::Result SimHost::find(const std::vector<std::string>& argv) {
+  // find DIR [-type f] [-exec TOOL [ARG…] {} +]: regular files, sorted; TOOL runs as the host has it.
+  const std::string dir = argv.size() > 1 ? argv[1] : "";
+  if (dir.empty() || dir[0] != '/') return {1, "", "sim: " + name_ + ": find: give an absolute directory\n"};
+  if (!is_dir(dir)) return {1, "", os_ == Os::freebsd ? "find: " + dir + ": No such file or directory\n"
+                                                      : "find: '" + dir + "': No such file or directory\n"};
+  std::vector<std::string> rest(argv.begin() + 2, argv.end());
+  if (rest.size() >= 2 && rest[0] == "-type" && rest[1] == "f") rest.erase(rest.begin(), rest.begin() + 2);
+  if (os_ == Os::freebsd && !rest.empty() && rest[0] == "-printf")  // GNU's; BSD find has none
+    return {1, "", "find: -printf: unknown primary or operator\n"};
+  const bool exec_all = rest.size() >= 4 && rest[0] == "-exec" && rest[rest.size() - 2] == "{}" && rest.back() == "+";
+  if (!rest.empty() && !exec_all) return {2, "", "sim: " + name_ + ": find: only -type f and -exec TOOL {} +\n"};
+  const std::string prefix = dir.back() == '/' ? dir : dir + "/";
+  std::vector<std::string> found;
+  for (const auto& [path, f] : files_)
+    if (path.rfind(prefix, 0) == 0) found.push_back(path);
+  if (!exec_all) {
+    std::string out;
+    for (const auto& p : found) out += p + "\n";
+    return {0, out, ""};
+  }
+  std::vector<std::string> tool(rest.begin() + 1, rest.end() - 2);
+  if (which(tool[0]).empty())  // find's own words when it cannot run the tool
+    return {1, "", os_ == Os::freebsd ? "find: " + tool[0] + ": No such file or directory\n"
+                                      : "find: '" + tool[0] + "': No such file or directory\n"};
+  if (found.empty()) return {};
+  tool.insert(tool.end(), found.begin(), found.end());
+  Result r = exec(tool, "", {});
+  if (r.code != 0) r.code = 1;
+  return r;
+}
+
+SimHost::Result SimHost::sha256(const std::vector<std::string>& argv) {
+  // FreeBSD's md5(1) family: "SHA256 (FILE) = HASH"; -r "HASH FILE"; -q the hash alone.
+  bool reverse = false, quiet = false;
+  std::size_t i = 1;
+  for (; i < argv.size() && argv[i].size() > 1 && argv[i][0] == '-'; ++i) {
+    if (argv[i].find_first_not_of("rq", 1) != std::string::npos)
+      return {1, "", "sha256: illegal option -- " + argv[i].substr(argv[i].find_first_not_of("rq", 1), 1) +
+                         "\nusage: sha256 [-pqrtx] [-c string] [-s string] [files ...]\n"};
+    reverse = reverse || argv[i].find('r') != std::string::npos;
+    quiet = quiet || argv[i].find('q') != std::string::npos;
+  }
+  Result r;
+  for (; i < argv.size(); ++i) {
+    auto it = files_.find(absolute(argv[i]));
+    if (it == files_.end()) {
+      r.code = 1;
+      r.err += "sha256: " + argv[i] + ": No such file or directory\n";
+      continue;
+    }
+    const std::string hash = sha256_hex(it->second.content);
+    r.out += quiet ? hash + "\n" : reverse ? hash + " " + argv[i] + "\n" : "SHA256 (" + argv[i] + ") = " + hash + "\n";
   }
   return r;
 }

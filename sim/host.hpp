@@ -7,7 +7,12 @@
 // no globbing); NAME=value (a shell variable, or the environment of one command); ; && || |
 // and newlines; `if … then … elif … else … fi`, `{ …; }`, `( … )`, `!`; redirections [n]> [n]>>
 // < [n]>&m (/dev/null too); the builtins : cd command (-v) exit export set (-e -u -o pipefail)
-// umask unset. Loops, case, here-documents and background jobs exit 2 saying so.
+// umask unset exec printf, and `sh -c SCRIPT [NAME [ARG…]]` with its positional parameters.
+// Loops, case, here-documents and background jobs exit 2 saying so.
+//
+// A host runs GNU/Linux or FreeBSD (pfSense, TrueNAS CORE: set_os): FreeBSD's tar is bsdtar,
+// it hashes with sha256 and has no sha256sum, its stat is BSD's, and its login shell is tcsh,
+// which is what reads the line an SSH client sends (login()).
 #pragma once
 #include <functional>
 #include <map>
@@ -20,9 +25,23 @@
 
 namespace drctl::sim {
 
+struct CshCommand;  // a command of a tcsh line (sh_csh.cpp)
+
 class SimHost : public world::Host {
  public:
   SimHost(Engine& engine, std::string name);
+
+  /// The system a machine runs: what its tools accept and print, and its login shell.
+  enum class Os {
+    gnu_linux,  // Debian/Ubuntu: GNU tar and coreutils; login shell sh
+    freebsd,    // FreeBSD 13 (pfSense, TrueNAS CORE): bsdtar, sha256, BSD stat; login shell tcsh
+  };
+  void set_os(Os os) { os_ = os; }
+  Os os() const { return os_; }
+  /// What sshd does with the line an SSH client sends: `$SHELL -c LINE` with the login shell
+  /// (sh, or tcsh on FreeBSD: see sh_csh.cpp), `command`'s env, cwd and stdin given to it.
+  /// The engine's log shows `command.script`, the script the line carries.
+  world::CommandResult login(const std::string& line, const world::Command& command);
 
   /// What one command of a line did.
   struct Result {
@@ -94,6 +113,14 @@ class SimHost : public world::Host {
   Result exec(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
   Result unknown(const std::string& cmd);
   Result tar(const std::vector<std::string>& argv, const std::string& stdin_data);
+  Result bsdtar_refusal(const std::string& option) const;
+  Result sh_c(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
+  Result csh_c(const std::string& text, const std::string& stdin_data, const Env& env);
+  /// Runs one csh line's commands, adding to `total`; true when `exec` ended the shell.
+  bool csh_line(const std::vector<CshCommand>& cmds, const std::string& stdin_data, const Env& env, Result& total);
+  Result sha256(const std::vector<std::string>& argv);
+  Result stat(const std::vector<std::string>& argv);
+  Result find(const std::vector<std::string>& argv);
   Result mv(const std::vector<std::string>& argv);
   Result rm(const std::vector<std::string>& argv);
   Result ls(const std::vector<std::string>& argv);
@@ -126,6 +153,7 @@ class SimHost : public world::Host {
   Fits fits_;
   Commit commit_;
   bool swap_on_ = false;
+  Os os_ = Os::gnu_linux;
 };
 
 }  // namespace drctl::sim

@@ -39,6 +39,8 @@ struct SimHost::Shell {
   SimHost& host;
   std::map<std::string, std::string> vars;
   std::set<std::string> exported;
+  std::string name0 = "sh";        // $0
+  std::vector<std::string> args;  // $1 … (`sh -c SCRIPT NAME ARGS…`)
   int last = 0;  // $?
   bool exiting = false, errexit = false, nounset = false, pipefail = false;
   int condition = 0;  // inside an if's condition or a tested && / || part: set -e does not apply
@@ -196,9 +198,13 @@ struct SimHost::Shell {
   std::string parameter(const std::string& name, std::string& err) {
     if (name == "?") return std::to_string(last);
     if (name == "$") return "4242";
-    if (name == "#") return "0";
-    if (name == "0") return "sh";
-    if (name == "@" || name == "*" || (name.size() == 1 && std::isdigit(static_cast<unsigned char>(name[0])))) return "";
+    if (name == "#") return std::to_string(args.size());
+    if (name == "0") return name0;
+    if (name == "@" || name == "*") return join(args);
+    if (name.size() == 1 && std::isdigit(static_cast<unsigned char>(name[0]))) {
+      const std::size_t k = static_cast<std::size_t>(name[0] - '0');
+      return k <= args.size() ? args[k - 1] : "";
+    }
     auto it = vars.find(name);
     if (it != vars.end()) return it->second;
     if (nounset) throw Failed{{2, "", err + "sh: 1: " + name + ": parameter not set\n"}};
@@ -459,10 +465,90 @@ struct SimHost::Shell {
     return o;
   }
 
+  /// printf FORMAT [ARG…] with %s, %b, %d and %%, the format reused while arguments are left
+  /// (dash's builtin, as far as drctl's scripts go).
+  Out printf_builtin(const std::vector<std::string>& argv) {
+    if (argv.size() < 2) return {2, "", "printf: usage: printf format [arg ...]\n"};
+    const std::string& format = argv[1];
+    std::size_t next = 2;
+    Out o;
+    do {
+      bool converted = false;
+      for (std::size_t i = 0; i < format.size(); ++i) {
+        const char c = format[i];
+        if (c == '\\' && i + 1 < format.size()) {
+          bool stop = false;
+          o.out += unescape_one(format, i, false, stop);
+        } else if (c == '%' && i + 1 < format.size()) {
+          const char conv = format[++i];
+          if (conv == '%') {
+            o.out += '%';
+            continue;
+          }
+          if (conv != 's' && conv != 'b' && conv != 'd')
+            return {2, o.out, "sim: " + host.name_ + ": printf: %" + std::string(1, conv) + " not modelled\n"};
+          converted = true;
+          const std::string arg = next < argv.size() ? argv[next++] : (conv == 'd' ? "0" : "");
+          if (conv != 'b') {
+            o.out += arg;
+            continue;
+          }
+          bool stop = false;
+          for (std::size_t k = 0; k < arg.size() && !stop; ++k) {
+            if (arg[k] == '\\' && k + 1 < arg.size()) o.out += unescape_one(arg, k, true, stop);
+            else o.out += arg[k];
+          }
+          if (stop) return o;
+        } else {
+          o.out += c;
+        }
+      }
+      if (!converted) break;
+    } while (next < argv.size());
+    return o;
+  }
+
+  /// The escape at s[i] == '\\' (i left on its last character). In %b's argument an octal
+  /// escape is \0ddd and \c ends the output (`stop`); in the format it is \ddd.
+  static std::string unescape_one(const std::string& s, std::size_t& i, bool percent_b, bool& stop) {
+    const char e = s[++i];
+    switch (e) {
+      case 'n': return "\n";
+      case 't': return "\t";
+      case 'r': return "\r";
+      case 'a': return "\a";
+      case 'b': return "\b";
+      case 'f': return "\f";
+      case 'v': return "\v";
+      case '\\': return "\\";
+      case 'c':
+        if (percent_b) {
+          stop = true;
+          return "";
+        }
+        break;
+      default: break;
+    }
+    const bool octal = percent_b ? e == '0' : (e >= '0' && e <= '7');
+    if (!octal) return std::string("\\") + e;
+    std::size_t k = percent_b ? i + 1 : i;
+    int value = 0, digits = 0;
+    for (; k < s.size() && digits < 3 && s[k] >= '0' && s[k] <= '7'; ++k, ++digits) value = value * 8 + (s[k] - '0');
+    i = k - 1;
+    return std::string(1, static_cast<char>(value));
+  }
+
   Out command(const std::vector<std::string>& argv, const std::string& in,
               const std::vector<std::pair<std::string, std::string>>& assigns) {
     const std::string& cmd = argv[0];
     if (cmd == ":") return {};
+    if (cmd == "exec") {  // the command replaces the shell: nothing after it runs
+      if (argv.size() == 1) return {};
+      Out r = command({argv.begin() + 1, argv.end()}, in, assigns);
+      exiting = true;
+      return r;
+    }
+    if (cmd == "printf") return printf_builtin(argv);
     if (cmd == "exit") {
       exiting = true;
       return {argv.size() > 1 ? std::atoi(argv[1].c_str()) & 255 : last, "", ""};
@@ -543,6 +629,25 @@ struct SimHost::Shell {
     return host.exec(argv, in, env);
   }
 };
+
+SimHost::Result SimHost::sh_c(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env) {
+  std::size_t i = 1;
+  for (; i < argv.size() && argv[i] != "-c"; ++i)
+    if (argv[i] != "-e" && argv[i] != "-u") return {2, "", "sim: " + name_ + ": sh: option '" + argv[i] + "' not modelled\n"};
+  if (i + 1 >= argv.size()) return {2, "", "sim: " + name_ + ": sh: only `sh -c SCRIPT [NAME [ARG…]]` is modelled\n"};
+  Shell sh(*this);
+  for (std::size_t o = 1; o < i; ++o) (argv[o] == "-e" ? sh.errexit : sh.nounset) = true;
+  for (const auto& [k, v] : env) {
+    sh.vars[k] = v;
+    sh.exported.insert(k);
+  }
+  if (i + 2 < argv.size()) sh.name0 = argv[i + 2];
+  if (i + 3 < argv.size()) sh.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i + 3), argv.end());
+  const std::string cwd = cwd_;
+  Result r = sh.run_script(argv[i + 1], stdin_data);
+  cwd_ = cwd;
+  return r;
+}
 
 world::CommandResult SimHost::run(const world::Command& command) {
   world::CommandResult r;

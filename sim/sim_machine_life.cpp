@@ -245,6 +245,7 @@ void SimWorld::install_appliance(Machine& m, std::uint64_t gen, std::size_t) {
                        if (it == machines_.end() || it->second->gen != gen) return;
                        Machine& m = *it->second;
                        auto sys = std::make_unique<SimHost>(engine_, name);
+                       if (kind == "pfsense" || kind == "truenas") sys->set_os(SimHost::Os::freebsd);
                        sys->set_available_packages(kMirror);
                        const ApplianceImage image = appliance_image(kind);
                        for (const auto& unit : image.units) sys->install_package(unit);

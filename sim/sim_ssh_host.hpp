@@ -4,6 +4,7 @@
 #include <string>
 
 #include "sim/sim_world.hpp"
+#include "world/login_shell.hpp"
 
 namespace drctl::sim {
 
@@ -20,7 +21,8 @@ class SimWorld::SshHost : public world::Host {
       r.err = "ssh: " + name_ + ": " + login.reason + "\n";
       return r;
     }
-    return world_.system(login.machine)->run(command);
+    // What drctl's real SSH client sends, read by the machine's login shell (tcsh on FreeBSD).
+    return world_.system(login.machine)->login(world::any_login_shell_line(command.script), command);
   }
   void put_file(const std::string& path, const std::string& content, unsigned mode) override {
     world_.system(login_or_throw())->put_file(path, content, mode);

@@ -1,5 +1,7 @@
 // `tar` on a simulated host: real tar bytes (pax, gzip optional) made and read with libarchive
-// in the simulated file system.
+// in the simulated file system. GNU tar on GNU/Linux; bsdtar on FreeBSD, which refuses the
+// options it does not have (--sparse: it finds holes by itself) with its own words, as
+// tests/fixtures/freebsd/ keeps them from the real bsdtar 3.6.2.
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -25,7 +27,26 @@ la_ssize_t append_to_string(struct archive*, void* out, const void* buf, std::si
   return static_cast<la_ssize_t>(n);
 }
 
+/// The long options bsdtar 3.6 takes that drctl may send (bsdtar.1; its cmdline.c has the rest).
+bool bsdtar_takes(const std::string& option) {
+  static const char* const known[] = {"--format=pax", "--format=ustar", "--xattrs", "--no-xattrs", "--numeric-owner",
+                                      "--acls", "--no-acls", "--same-owner", "--no-same-owner", "--version"};
+  for (const char* k : known)
+    if (option == k) return true;
+  return false;
+}
+
 }  // namespace
+
+SimHost::Result SimHost::bsdtar_refusal(const std::string& option) const {
+  return {1, "",
+          "tar: Option " + option + " is not supported\n"
+          "Usage:\n"
+          "  List:    tar -tf <archive-filename>\n"
+          "  Extract: tar -xf <archive-filename>\n"
+          "  Create:  tar -cf <archive-filename> [filenames...]\n"
+          "  Help:    tar --help\n"};
+}
 
 /// tar -c|-x|-t [-z] [-v] -f FILE [-C DIR] [PATH…]: real tar bytes (pax, via libarchive) in the
 /// simulated file system, so an archive made here reads anywhere.
@@ -34,6 +55,14 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
   bool gzip = false;
   std::string file, dir = "/";
   std::vector<std::string> paths;
+  const bool bsd = os_ == Os::freebsd;
+  for (std::size_t i = 1; i < argv.size(); ++i)  // bsdtar refuses before it does anything
+    if (bsd && argv[i].rfind("--", 0) == 0 && argv[i] != "--" && !bsdtar_takes(argv[i])) return bsdtar_refusal(argv[i]);
+  if (argv.size() == 2 && argv[1] == "--version")
+    return {0,
+            bsd ? "bsdtar 3.6.2 - libarchive 3.6.2 zlib/1.2.13 liblzma/5.4.1 bz2lib/1.0.8 liblz4/1.9.4 libzstd/1.5.4 \n"
+                : "tar (GNU tar) 1.34\nCopyright (C) 2021 Free Software Foundation, Inc.\n",
+            ""};
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a == "-C" && i + 1 < argv.size()) {
@@ -46,7 +75,8 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         if (c == 'z') gzip = true;
         if (c == 'f' && i + 1 < argv.size()) file = argv[++i];
       }
-    } else if (a == "--format=pax" || a == "--xattrs" || a == "--sparse" || a == "--numeric-owner" || a == "-p") {
+    } else if (a == "--format=pax" || a == "--xattrs" || a == "--sparse" || a == "--numeric-owner" || a == "-p" ||
+               (bsd && bsdtar_takes(a))) {
       continue;  // what drctl asks for; the simulated files have no more to keep
     } else if (a[0] == '-') {
       return {2, "", "tar: sim: unsupported option '" + a + "'\n"};

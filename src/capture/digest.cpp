@@ -1,11 +1,11 @@
 #include "capture/digest.hpp"
 
+#include <cctype>
 #include <stdexcept>
 
 #include "capture/section_reader.hpp"
 #include "store/bytes.hpp"
 #include "store/tree.hpp"
-#include "base/shell.hpp"
 
 namespace drctl::capture {
 
@@ -28,6 +28,14 @@ std::string unescape(const std::string& name) {
   return out;
 }
 
+/// "HASH NAME": 64 hex digits and a blank.
+bool hash_line(const std::string& line) {
+  if (line.size() < 65 || line[64] != ' ') return false;
+  for (std::size_t i = 0; i < 64; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(line[i]))) return false;
+  return true;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> section_digests(const store::Repository& repo, const store::Section& section) {
@@ -41,30 +49,49 @@ std::map<std::string, std::string> section_digests(const store::Repository& repo
 }
 
 std::map<std::string, std::string> host_digests(world::Host& host, const std::string& dir, world::Duration timeout) {
+  const world::HostSystem system = host.system();
   world::Command c;
-  c.script = "find " + shell_quote(dir) + " -type f -exec sha256sum {} +";
+  c.script = system.hash_files(dir);
   c.timeout = timeout;
   const auto r = host.run(c);
   if (!r.ok())
     throw std::runtime_error(host.name() + ": cannot hash the files of " + dir + ": " +
                              (r.timed_out ? "timed out" : r.err.substr(0, r.err.find('\n'))));
+  return parse_file_hashes(system.hasher, dir, r.out);
+}
+
+std::map<std::string, std::string> parse_file_hashes(world::HostSystem::Hasher hasher, const std::string& dir,
+                                                     const std::string& out) {
+  const bool gnu = hasher == world::HostSystem::Hasher::sha256sum;
   const std::string prefix = dir.back() == '/' ? dir : dir + "/";
-  std::map<std::string, std::string> out;
+  std::map<std::string, std::string> raw;  // full path → digest
+  std::string last;                        // the path of the line before
   std::size_t start = 0;
-  while (start < r.out.size()) {
-    std::size_t end = r.out.find('\n', start);
-    if (end == std::string::npos) end = r.out.size();
-    std::string line = r.out.substr(start, end - start);
+  while (start < out.size()) {
+    std::size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    std::string line = out.substr(start, end - start);
     start = end + 1;
-    const bool escaped = !line.empty() && line[0] == '\\';
+    if (!gnu && !hash_line(line) && !last.empty()) {
+      // sha256 -r writes a name as it is: a line that is no "HASH NAME" goes on the name before.
+      const std::string digest = raw[last];
+      raw.erase(last);
+      last += "\n" + line;
+      raw[last] = digest;
+      continue;
+    }
+    const bool escaped = gnu && !line.empty() && line[0] == '\\';
     if (escaped) line.erase(0, 1);
-    if (line.size() < 66 || line.compare(64, 2, "  ") != 0) continue;
-    std::string path = line.substr(66);
-    if (escaped) path = unescape(path);
-    if (path.rfind(prefix, 0) == 0) path.erase(0, prefix.size());
-    out[path] = line.substr(0, 64);
+    // sha256sum: "HASH  NAME" (the second blank is the text-mode mark); sha256 -r: "HASH NAME".
+    const std::size_t name_at = gnu ? 66 : 65;
+    if (line.size() < name_at || line[64] != ' ' || (gnu && line[65] != ' ' && line[65] != '*')) continue;
+    last = line.substr(name_at);
+    if (escaped) last = unescape(last);
+    raw[last] = line.substr(0, 64);
   }
-  return out;
+  std::map<std::string, std::string> hashes;
+  for (auto& [path, digest] : raw) hashes[path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : path] = digest;
+  return hashes;
 }
 
 std::string DataDiff::describe(std::size_t names) const {

@@ -15,10 +15,16 @@ namespace drctl::capture {
 /// included under each name; holes hash as the zeros they read as. Reads blob by blob.
 std::map<std::string, std::string> section_digests(const store::Repository& repo, const store::Section& section);
 
-/// The same for the regular files under `dir` on `host`, computed there
-/// (`find DIR -type f -exec sha256sum {} +`): only digests cross the network. Throws
-/// std::runtime_error naming the host and the command's error when it fails.
+/// The same for the regular files under `dir` on `host`, computed there with the tool its
+/// system has (HostSystem::hash_files: sha256sum, or FreeBSD's sha256 -r): only digests cross
+/// the network. Throws std::runtime_error naming the host and the command's error when it fails.
 std::map<std::string, std::string> host_digests(world::Host& host, const std::string& dir, world::Duration timeout);
+
+/// Path relative to `dir` → digest, from what HostSystem::hash_files printed with `hasher`.
+/// FreeBSD's sha256 -r does not escape names: a line that is not "HASH NAME" continues the name
+/// before it (a name holding a newline).
+std::map<std::string, std::string> parse_file_hashes(world::HostSystem::Hasher hasher, const std::string& dir,
+                                                     const std::string& out);
 
 /// What a directory holds against what the snapshot says.
 struct DataDiff {

@@ -1,5 +1,4 @@
 #include "capture/remote.hpp"
-#include "base/shell.hpp"
 
 #include <condition_variable>
 #include <cstring>
@@ -83,15 +82,12 @@ std::string why(const world::CommandResult& r) {
 
 }  // namespace
 
-std::string remote_tar_command(const std::string& dir) {
-  return "tar --format=pax --xattrs --sparse --numeric-owner -cf - -C " + shell_quote(dir) + " .";
-}
-
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
                            const std::function<void(const std::string&)>& warn) {
   // The command runs on this thread (a simulated host must not be called from another one);
   // the chunker reads the stream on a helper thread through a bounded pipe.
+  const std::string tar = host.system().tar_create(dir);
   Pipe pipe;
   NasResult out;
   std::exception_ptr failed;
@@ -119,7 +115,7 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
   });
   world::CommandResult result;
   try {
-    result = host.run_stream(world::shell_command(remote_tar_command(dir)),
+    result = host.run_stream(world::shell_command(tar),
                              [&](const char* data, std::size_t n) { pipe.write(data, n); });
   } catch (...) {
     pipe.close();
@@ -136,6 +132,7 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
 
 void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
                       const std::string& dir, const std::vector<std::string>& includes) {
+  const std::string extract = host.system().tar_extract(dir);  // before the stream: the probe is a command of its own
   Pipe pipe;
   std::exception_ptr failed;
   std::thread producer([&] {
@@ -148,9 +145,7 @@ void restore_host_dir(const store::Repository& repo, const store::Section& secti
   });
   world::CommandResult result;
   try {
-    result = host.run_stream(
-        world::shell_command("mkdir -p " + shell_quote(dir) + " && tar -xpf - --xattrs --numeric-owner -C " + shell_quote(dir)),
-        [](const char*, std::size_t) {}, [&] { return pipe.read(); });
+    result = host.run_stream(world::shell_command(extract), [](const char*, std::size_t) {}, [&] { return pipe.read(); });
   } catch (...) {
     pipe.abandon();
     producer.join();

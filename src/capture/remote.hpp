@@ -12,20 +12,17 @@
 
 namespace drctl::capture {
 
-/// What the host runs to hand over `dir`: pax, xattrs, sparse files, numeric owners.
-std::string remote_tar_command(const std::string& dir);
-
-/// Captures `dir` on `host` as section `name` (recording `source`): the host's tar stream goes
-/// through capture_tar as it arrives. Every file is re-read (tar sends them all); unchanged
-/// content is deduplicated chunk by chunk. Throws Failure naming the host when tar fails
-/// or the stream is cut.
+/// Captures `dir` on `host` as section `name` (recording `source`): the host's tar stream (the
+/// command its system takes, see HostSystem::tar_create) goes through capture_tar as it
+/// arrives. Every file is re-read (tar sends them all); unchanged content is deduplicated chunk
+/// by chunk. Throws Failure naming the host when tar fails or the stream is cut.
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
                            const std::function<void(const std::string&)>& warn);
 
-/// Restores `section` into `dir` on `host` (created when missing) through `tar -x` there, the
-/// stream made as it is sent; with `includes`, only those paths (see write_tar). Throws
-/// Failure with tar's message when it fails.
+/// Restores `section` into `dir` on `host` (created when missing) through its tar -x (see
+/// HostSystem::tar_extract), the stream made as it is sent; with `includes`, only those paths
+/// (see write_tar). Throws Failure with tar's message when it fails.
 void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,
                       const std::string& dir, const std::vector<std::string>& includes = {});
 

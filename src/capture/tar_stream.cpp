@@ -263,6 +263,11 @@ class TarCapture {
       n.xattrs.emplace_back(key, Bytes(bytes, bytes + size));
     }
     std::sort(n.xattrs.begin(), n.xattrs.end());
+    // bsdtar writes each attribute twice (LIBARCHIVE.xattr and SCHILY.xattr), and libarchive
+    // reads both: one of each name, as from GNU tar.
+    n.xattrs.erase(std::unique(n.xattrs.begin(), n.xattrs.end(),
+                               [](const auto& a, const auto& b) { return a.first == b.first; }),
+                   n.xattrs.end());
     return n;
   }
 

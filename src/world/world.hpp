@@ -7,10 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "world/host_system.hpp"
 
 namespace drctl::world {
 
@@ -69,6 +72,10 @@ class Host {
   /// True when the host's files are the ones this process sees (the real local host): a backup
   /// reads its directories in place, reusing the previous snapshot's trees, instead of as a tar.
   virtual bool is_this_machine() const { return false; }
+  /// The host's system (kernel, tar, hasher: see HostSystem), learned with one probe command the
+  /// first time it is asked and then remembered; while the host cannot be reached, GNU/Linux is
+  /// assumed (the command that follows says why it fails) and the next call asks again.
+  HostSystem system();
 
   /// Streams a command's data (a tar of a NAS dataset, an etcd snapshot) without holding it in
   /// memory: stdout goes to `on_out` as it arrives (the result's `out` stays empty); when `in`
@@ -85,6 +92,10 @@ class Host {
     r.out.clear();
     return r;
   }
+
+ private:
+  std::mutex system_mutex_;
+  std::optional<HostSystem> system_;
 };
 
 /// Time: steady and real, or virtual in the simulator.

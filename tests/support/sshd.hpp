@@ -36,6 +36,8 @@ struct SshdPlace {
   /// Files bind-mounted over others (file, what it hides) in a mount namespace of the server's
   /// own: e.g. a passwd with a test user, seen by sshd and what it runs (sudo too), by nothing else.
   std::vector<std::pair<std::string, std::string>> bind_mounts;
+  /// More sshd_config lines, e.g. "SetEnv PATH=/some/dir" for what the commands find.
+  std::vector<std::string> extra_config;
 };
 
 /// One sshd, logging VERBOSE to a file.
@@ -197,6 +199,7 @@ class Sshd {
       << "MaxSessions 20\n"
       << "LogLevel " << log_level_ << "\n"
       << "Subsystem sftp internal-sftp\n";
+    for (const auto& line : place_.extra_config) c << line << "\n";
     write_file(dir_ / "sshd_config", c.str(), 0600);
   }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/shell.hpp"
+#include "world/login_shell.hpp"
 #include "world/real/ssh_connection.hpp"
 
 namespace drctl::world::real {
@@ -31,15 +32,16 @@ constexpr milliseconds kGroupWait{2000};  // for the process group line, when ki
 constexpr milliseconds kKillWait{5000};   // for the kill command to finish
 constexpr milliseconds kDrain{2000};      // for the output after the kill
 
-// Runs as `/bin/sh -c WRAPPER drctl INNER WRAPPER`. It makes sure the command leads its own
-// process group (sshd already gives each session one; setsid when not), says which on stderr's
-// first line, then runs INNER (the exports, the cd and the command).
+// The head of every command's script. It makes sure the command leads its own process group
+// (sshd gives each session one; setsid when not, e.g. under sudo: the script is its own $1, see
+// any_login_shell_line), says which on stderr's first line, then the command (INNER) follows.
+// Without /proc (FreeBSD) ps tells the group.
 constexpr const char* kWrapper =
-    "p=$$; g=$p; "
-    "if [ -r /proc/$p/stat ]; then read -r _ _ _ _ g _ < /proc/$p/stat || g=$p; fi; "
-    "if [ \"$g\" != \"$p\" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c \"$2\" drctl \"$1\" \"$2\"; fi; "
-    "if [ \"$g\" = \"$p\" ]; then printf 'drctl-pgid %s\\n' \"$p\" >&2; else printf 'drctl-pid %s\\n' \"$p\" >&2; fi; "
-    "exec /bin/sh -c \"$1\"";
+    "p=$$; g=$p\n"
+    "if [ -r /proc/$p/stat ]; then read -r _ _ _ _ g _ < /proc/$p/stat || g=$p\n"
+    "else g=$(ps -o pgid= -p $p 2>/dev/null) && g=$(echo $g) && [ -n \"$g\" ] || g=$p; fi\n"
+    "if [ \"$g\" != \"$p\" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c \"$1\" drctl \"$1\"; fi\n"
+    "if [ \"$g\" = \"$p\" ]; then printf 'drctl-pgid %s\\n' \"$p\" >&2; else printf 'drctl-pid %s\\n' \"$p\" >&2; fi\n";
 
 bool valid_env_name(const std::string& k) {
   if (k.empty() || std::isdigit(static_cast<unsigned char>(k[0]))) return false;
@@ -68,19 +70,21 @@ std::string env_preamble(const std::map<std::string, std::string>& env) {
   return line + "\n";
 }
 
-// The exec request: env read from stdin's first line (see env_preamble), the cwd, the script.
-/// `script` run by /bin/sh, as root through `sudo -n` (never waits for a password) when `sudo`.
+/// `script` run by /bin/sh whatever the login shell (see any_login_shell_line), as root through
+/// `sudo -n` (never waits for a password) when `sudo`.
 std::string as_shell(const std::string& script, bool sudo) {
-  return std::string(sudo ? "exec sudo -n -- /bin/sh -c " : "exec /bin/sh -c ") + shell_quote(script);
+  return any_login_shell_line(script, sudo ? "sudo -n --" : "");
 }
 
+/// The exec request: the wrapper, then env read from stdin's first line (see env_preamble), the
+/// cwd, the script.
 std::string remote_command(const Command& c, const std::string& tag, bool sudo) {
   std::string inner;
   if (!tag.empty()) inner += "DRCTL_RUN_TAG=" + shell_quote(tag) + "; export DRCTL_RUN_TAG; ";
   if (!c.env.empty()) inner += "IFS= read -r __drctl_env || exit 127; eval \"$__drctl_env\"; unset __drctl_env; ";
   if (!c.cwd.empty()) inner += "cd -- " + shell_quote(c.cwd) + " || exit 127; ";
   inner += "exec /bin/sh -c " + shell_quote(c.script);
-  return as_shell(kWrapper, sudo) + " drctl " + shell_quote(inner) + " " + shell_quote(kWrapper);
+  return as_shell(kWrapper + inner, sudo);
 }
 
 int signal_number(const std::string& name) {

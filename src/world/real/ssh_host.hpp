@@ -30,7 +30,8 @@ class SshConnection;
 /// Remote commands run in their own process group (sshd gives each session one; the wrapper
 /// makes sure with setsid and tells drctl the group on stderr's first line, which is removed).
 /// On timeout or cancel drctl sends SIGTERM, then SIGKILL, to that group over a second channel.
-/// The remote login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
+/// The login shell does not matter (sh, bash, zsh, csh, tcsh): what goes on the exec channel is a
+/// line they all read alike, running the command with /bin/sh (see any_login_shell_line).
 class SshHost : public Host {
  public:
   /// Connections to the same host at once, at most.
