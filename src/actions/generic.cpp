@@ -181,7 +181,7 @@ class FilePut : public Action {
 
   /// The file's permission bits on the host; nullopt when stat cannot tell.
   static std::optional<unsigned> current_mode(Context& ctx, const std::string& path) {
-    auto r = ctx.host.run({"stat -c %a " + shell_quote(path), "", Duration(30000), {}, ""});
+    auto r = ctx.host.run({ctx.host.system().file_mode(path), "", Duration(30000), {}, ""});  // GNU or BSD stat
     if (!r.ok()) return std::nullopt;
     return static_cast<unsigned>(std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8));
   }
