@@ -7,11 +7,6 @@
 
 namespace drctl::world {
 
-std::string HostSystem::describe() const {
-  return (kernel.empty() ? std::string("unknown system") : kernel) + " (" + (tar == Tar::bsdtar ? "bsdtar" : "GNU tar") +
-         ", " + (hasher == Hasher::sha256 ? "sha256" : "sha256sum") + ")";
-}
-
 std::string HostSystem::tar_create(const std::string& dir) const {
   // bsdtar writes holes as pax GNU.sparse 1.0 without being asked and refuses --sparse
   // ("Option --sparse is not supported"); GNU tar reads holes as zeros unless told.
@@ -29,7 +24,8 @@ std::string HostSystem::hash_files(const std::string& dir) const {
 }
 
 std::string HostSystem::file_mode(const std::string& path) const {
-  return (kernel == "FreeBSD" ? "stat -f %Lp " : "stat -c %a ") + shell_quote(path);
+  const bool bsd = kernel.find("BSD") != std::string::npos || kernel == "Darwin";
+  return (bsd ? "stat -f %Lp " : "stat -c %a ") + shell_quote(path);
 }
 
 std::string system_probe_script() {

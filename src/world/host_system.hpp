@@ -25,8 +25,6 @@ struct HostSystem {
   Tar tar = Tar::gnu;
   Hasher hasher = Hasher::sha256sum;
 
-  /// "FreeBSD (bsdtar, sha256)": for messages and logs.
-  std::string describe() const;
   /// Writes the tree under `dir` to stdout as a pax tar: every file kind, xattrs, holes (as
   /// holes), hard links, numeric owners; names relative to `dir` ("./a").
   std::string tar_create(const std::string& dir) const;
@@ -35,7 +33,7 @@ struct HostSystem {
   std::string tar_extract(const std::string& dir) const;
   /// Prints the SHA-256 of every regular file under `dir`, a line each, in the form of `hasher`.
   std::string hash_files(const std::string& dir) const;
-  /// Prints the permission bits of `path` in octal ("644").
+  /// Prints the permission bits of `path` in octal ("644"): GNU stat -c, or the BSDs' stat -f.
   std::string file_mode(const std::string& path) const;
 };
 

@@ -200,3 +200,38 @@ TEST_CASE("sim freebsd: the line drctl sends runs the script with sh under tcsh 
   // The same script sent bare (as a client that does not wrap it would) breaks under tcsh.
   CHECK(login(bsd.host, script).exit_code != 0);
 }
+
+TEST_CASE("sim freebsd: the system probe reads the real programs as it reads the simulated ones") {
+  // The probe run by the real sh with a PATH like the appliance's (tar → bsdtar, a `sha256`, no
+  // sha256sum) and with this machine's own PATH (GNU tar, sha256sum).
+  support::TempDir t("probe");
+  std::filesystem::create_directories(t / "bin");
+  std::filesystem::create_symlink("/usr/bin/bsdtar", t / "bin/tar");
+  std::filesystem::create_symlink("/usr/bin/uname", t / "bin/uname");
+  support::write_file(t / "bin/sha256", "#!/bin/sh\nexit 0\n", 0755);
+  support::RunOptions bsd_path;
+  bsd_path.env["PATH"] = (t / "bin").string();
+  const RunResult bsd = support::run({"/bin/sh", "-c", world::system_probe_script()}, bsd_path);
+  REQUIRE(bsd.exit_code == 0);
+  const auto learned = world::parse_system_probe(bsd.out);
+  REQUIRE(learned);
+  CHECK(learned->tar == world::HostSystem::Tar::bsdtar);
+  CHECK(learned->hasher == world::HostSystem::Hasher::sha256);
+  CHECK(learned->kernel == "Linux");
+
+  const RunResult gnu = support::run({"/bin/sh", "-c", world::system_probe_script()});
+  const auto here = world::parse_system_probe(gnu.out);
+  REQUIRE(here);
+  CHECK(here->tar == world::HostSystem::Tar::gnu);
+  CHECK(here->hasher == world::HostSystem::Hasher::sha256sum);
+  CHECK_FALSE(world::parse_system_probe("ssh: nas: Connection refused\n"));
+
+  // And what the simulated FreeBSD host answers to it is what a FreeBSD host would.
+  Bsd sim_bsd;
+  const auto sim_out = run(sim_bsd.host, world::system_probe_script());
+  CHECK(sim_out.exit_code == 0);
+  const auto sim_learned = world::parse_system_probe(sim_out.out);
+  REQUIRE(sim_learned);
+  CHECK(sim_learned->tar == learned->tar);
+  CHECK(sim_learned->hasher == learned->hasher);
+}
