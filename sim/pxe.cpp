@@ -4,25 +4,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/text.hpp"
+
 namespace drctl::sim {
 
 namespace {
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string part;
-  std::istringstream in(s);
-  while (std::getline(in, part, sep))
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
-std::vector<std::string> words(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
 
 // One boot in progress: the TFTP server, pxelinux's path prefix, and the outcome so far.
 struct Follower {
@@ -114,7 +100,7 @@ std::optional<InstallPlan> autoinstall(Follower& f, const std::string& where, co
   std::string text;
   for (std::size_t i = 0; i < ds.size(); ++i)
     if (!(ds[i] == '\\' && i + 1 < ds.size() && ds[i + 1] == ';')) text += ds[i];
-  auto parts = split(text, ';');
+  auto parts = text::split_nonempty(text, ';');
   std::string seed;
   for (std::size_t i = 1; i < parts.size(); ++i)
     if (parts[i].starts_with("s=") || parts[i].starts_with("seedfrom=")) seed = parts[i].substr(parts[i].find('=') + 1);
@@ -199,7 +185,7 @@ PxeOutcome follow_pxe(const std::string& mac, const std::string& ip, const std::
   for (const auto& initrd : entry.initrds)
     if (std::string err = f.need(initrd, where + ": cannot load initrd " + initrd); !err.empty()) return f.fail(err);
 
-  const auto args = words(entry.append);
+  const auto args = text::words(entry.append);
   const std::string ks = option(args, "ks"), ds = option(args, "ds");
   const bool auto_flag = std::find(args.begin(), args.end(), "autoinstall") != args.end();
   if (ks.empty() && ds.empty())

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 namespace drctl::text {
 
 std::string sha256_hex(std::string_view data) {
@@ -14,6 +16,27 @@ std::string sha256_hex(std::string_view data) {
   for (unsigned i = 0; i < len; ++i) {
     out += kDigits[md[i] >> 4];
     out += kDigits[md[i] & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> split_nonempty(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at <= s.size();) {
+    const std::size_t end = std::min(s.find(sep, at), s.size());
+    if (end > at) out.emplace_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> words(std::string_view s) {
+  std::vector<std::string> out;
+  constexpr std::string_view ws = " \t\r\n\f\v";
+  for (std::size_t at = s.find_first_not_of(ws); at != std::string_view::npos; at = s.find_first_not_of(ws, at)) {
+    const std::size_t end = std::min(s.find_first_of(ws, at), s.size());
+    out.emplace_back(s.substr(at, end - at));
+    at = end;
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace drctl::text {
 
@@ -19,6 +20,12 @@ inline std::string trim(std::string_view s) {
   if (b == std::string_view::npos) return "";
   return std::string(s.substr(b, s.find_last_not_of(ws) - b + 1));
 }
+
+/// The non-empty parts of `s` between `sep`s ("a,,b" → {"a", "b"}).
+std::vector<std::string> split_nonempty(std::string_view s, char sep);
+
+/// The whitespace-separated words of `s`.
+std::vector<std::string> words(std::string_view s);
 
 /// The SHA-256 of `data` in lower-case hex, as sha256sum prints it.
 std::string sha256_hex(std::string_view data);

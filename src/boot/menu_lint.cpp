@@ -15,23 +15,8 @@ namespace drctl::boot {
 
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string part; std::getline(in, part, sep);)
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
-std::vector<std::string> words(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
 std::string first_word(const std::string& s) {
-  const auto w = words(s);
+  const auto w = text::words(s);
   return w.empty() ? "" : w.front();
 }
 
@@ -63,7 +48,7 @@ class MenuLint {
     });
     search_dirs_ = {""};
     if (menu.path.set())
-      for (const auto& dir : split(menu.path.value, ':')) search_dirs_.push_back(tftp_path(dir.back() == '/' ? dir : dir + "/"));
+      for (const auto& dir : text::split_nonempty(menu.path.value, ':')) search_dirs_.push_back(tftp_path(dir.back() == '/' ? dir : dir + "/"));
     const BootPlan plan = plan_boot(menu);
     check_plan(menu, plan);
     check_default(menu, menu.default_directive, "DEFAULT", menu.default_at, plan);
@@ -198,11 +183,11 @@ class MenuLint {
                                         : " has no KERNEL, so pxelinux loads a file named " + e.kernel + ", which") +
                              " is not in the TFTP tree: booting it fails at 'Loading " + e.kernel + "... failed!'");
     }
-    for (const auto& initrd : split(e.initrd, ','))
+    for (const auto& initrd : text::split_nonempty(e.initrd, ','))
       if (!in_tree(initrd)) error(e.initrd_at, label + ": INITRD " + initrd + " is not in the TFTP tree: " + initrd_fails(initrd));
-    for (const auto& word : words(e.append)) {
+    for (const auto& word : text::words(e.append)) {
       if (word.starts_with("initrd="))
-        for (const auto& initrd : split(word.substr(7), ','))
+        for (const auto& initrd : text::split_nonempty(word.substr(7), ','))
           if (!in_tree(initrd)) error(e.append_at, label + ": initrd=" + initrd + " is not in the TFTP tree: " + initrd_fails(initrd));
       for (const char* key : {"ks=", "url="})
         if (word.starts_with(key)) check_location(e, word, word.substr(std::string(key).size()), "");
@@ -223,7 +208,7 @@ class MenuLint {
     std::string ds;
     for (std::size_t i = 3; i < word.size(); ++i)
       if (!(word[i] == '\\' && i + 1 < word.size() && word[i + 1] == ';')) ds += word[i];
-    const auto parts = split(ds, ';');
+    const auto parts = text::split_nonempty(ds, ';');
     if (parts.empty() || (parts[0] != "nocloud" && parts[0] != "nocloud-net")) return;
     for (std::size_t i = 1; i < parts.size(); ++i)
       if (parts[i].starts_with("s=") || parts[i].starts_with("seedfrom="))
