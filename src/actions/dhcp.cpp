@@ -2,6 +2,7 @@
 
 #include "actions/generic.hpp"
 #include "base/ipv4.hpp"
+#include "base/shell.hpp"
 
 namespace drctl::actions {
 
@@ -78,6 +79,14 @@ std::string rendered(Context& ctx) {
   return ctx.render_with(text, template_context(ctx));
 }
 
+void put(Context& ctx, const std::string& path, const std::string& text) {
+  try {
+    ctx.host.put_file(path, text, 0644);
+  } catch (const std::exception& e) {
+    throw ActionError("cannot write " + path + ": " + e.what());
+  }
+}
+
 /// dhcp.render: dnsmasq's DHCP (and DNS) configuration for the nodes' network boot.
 class DhcpRender : public Action {
  public:
@@ -104,21 +113,23 @@ class DhcpRender : public Action {
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
     const std::string text = rendered(ctx);
-    const bool changed = ctx.host.get_file(path) != text;
+    const auto before = ctx.host.get_file(path);
+    const bool changed = before != text;
     if (changed) {
-      try {
-        ctx.host.put_file(path, text, 0644);
-      } catch (const std::exception& e) {
-        throw ActionError("cannot write " + path + ": " + e.what());
-      }
+      put(ctx, path, text);
       ctx.log("wrote " + path + "\n");
       if (const std::string then = ctx.inputs.at("then").get<std::string>(); !then.empty()) {
+        ctx.log("then: " + then + "\n");
         const auto r = ctx.host.run(world::shell_command(then));
         ctx.log(r.out + r.err);
-        if (!r.ok())
-          throw ActionError("wrote " + path + " but `" + then + "` failed (exit " + std::to_string(r.exit_code) +
-                                "): " + tail_lines(r.err.empty() ? r.out : r.err, 1),
+        if (!r.ok()) {
+          // As file.put's then: the old file goes back, so a retry writes it and runs `then` again.
+          if (before) put(ctx, path, *before);
+          else ctx.host.run(world::shell_command("rm -f " + shell_quote(path)));
+          throw ActionError("then: `" + then + "` exited with status " + std::to_string(r.exit_code) + " (" + path +
+                                " is put back as it was): " + tail_lines(r.err.empty() ? r.out : r.err, 1),
                             r.out + r.err);
+        }
       }
     }
     return {{"path", path}, {"changed", changed}};

@@ -140,3 +140,53 @@ TEST_CASE("homelab: with MetalLB below 0.13 the pools are the legacy ConfigMap a
   CHECK_FALSE(pool);
   CHECK(world.http("drctl", "10.0.20.200", 80, false, "hackmd.viktorbarzin.me", "/").status == 200);
 }
+
+namespace {
+
+/// A copy of the homelab whose site.yaml has `from` replaced by `to` (the text must be there).
+fs::path homelab_with(const fs::path& dir, const std::string& from, const std::string& to) {
+  fs::copy(homelab(), dir, fs::copy_options::recursive);
+  std::string site = support::read_file(dir / "site.yaml");
+  REQUIRE(site.find(from) != std::string::npos);
+  site.replace(site.find(from), from.size(), to);
+  std::ofstream(dir / "site.yaml") << site;
+  return dir;
+}
+
+const runbook::InstanceResult* result_of(const runbook::RunSummary& run, const std::string& id) {
+  for (const auto& r : run.results)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("homelab: dhcp.render with dnsmasq on a PXE server that lacks it fails with systemd's message and leaves no file") {
+  support::TempDir t("homelab-dnsmasq");
+  const fs::path dir = homelab_with(t.path() / "homelab", "dhcp: {kind: pfsense, host: pfsense}", "dhcp: {kind: dnsmasq, host: pxe}");
+  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", dir);
+  const auto* step = result_of(run, "dhcp-config");
+  REQUIRE(step);
+  CHECK(step->status == runbook::Status::Failed);
+  CHECK(step->error.find("Unit dnsmasq.service not found.") != std::string::npos);
+  // Put back as it was (it was not there), so a retry after installing dnsmasq writes it and restarts it.
+  REQUIRE(world.system("pxe"));
+  CHECK_FALSE(world.system("pxe")->get_file("/etc/dnsmasq.d/drctl-pxe.conf"));
+}
+
+TEST_CASE("homelab: dhcp.render refuses nodes that boot on different networks") {
+  support::TempDir t("homelab-dnsmasq-nets");
+  fs::path dir = homelab_with(t.path() / "homelab", "dhcp: {kind: pfsense, host: pfsense}", "dhcp: {kind: dnsmasq, host: pxe}");
+  std::string site = support::read_file(dir / "site.yaml");
+  const std::string nic = "nics: [{network: cluster, mac: \"00:50:56:aa:00:03\"}]";
+  REQUIRE(site.find(nic) != std::string::npos);
+  site.replace(site.find(nic), nic.size(), "nics: [{network: management, mac: \"00:50:56:aa:00:03\"}]");
+  std::ofstream(dir / "site.yaml") << site;
+  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", dir);
+  const auto* step = result_of(run, "dhcp-config");
+  REQUIRE(step);
+  CHECK(step->status == runbook::Status::Failed);
+  CHECK(step->error.find("k8s-master boots on network 'cluster' but k8s-node2 on 'management'") != std::string::npos);
+}
