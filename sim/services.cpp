@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
+
+#include "sim/dnsmasq.hpp"
 
 namespace drctl::sim {
 
@@ -36,6 +39,9 @@ const UnitDef& unit_def(const std::string& unit) {
       {"nfs-kernel-server", {{kExports}, true}},
       {"nginx", {{"/etc/nginx/nginx.conf", kNginxSite}, true}},
       {"ssh", {{}, true}},
+      // dnsmasq.service: ExecReload=/bin/kill -HUP $MAINPID; on SIGHUP dnsmasq re-reads /etc/hosts,
+      // /etc/ethers and its hosts files, not its configuration (dnsmasq(8), NOTES).
+      {"dnsmasq", {{kDnsmasqConf, kDnsmasqDrctlConf}, true, false}},
   };
   static const UnitDef none;
   auto it = units.find(unit);
@@ -113,6 +119,15 @@ void ServiceManager::reread(const std::string& unit, const std::string& how) {
 void ServiceManager::started(const std::string& unit) { reread(unit_name(unit), "started"); }
 
 std::string ServiceManager::start_refusal(const std::string& unit) {
+  if (unit == "dnsmasq") {  // dnsmasq checks its whole configuration at start and exits 1 on a bad line
+    try {
+      parse_dnsmasq({{kDnsmasqConf, host_.get_file(kDnsmasqConf).value_or("")},
+                     {kDnsmasqDrctlConf, host_.get_file(kDnsmasqDrctlConf).value_or("")}});
+    } catch (const std::invalid_argument& e) {
+      return std::string("dnsmasq: ") + e.what();
+    }
+    return "";
+  }
   if (unit != "tftpd-hpa") return "";
   // Debian's init script: "Ensure server directories exist" before start-stop-daemon.
   const auto defaults = host_.get_file(kTftpDefaults);
@@ -162,12 +177,12 @@ SimHost::Result ServiceManager::unit_verb(const std::string& verb, const std::st
     if (!reloads)
       return {3, "", "Failed to reload " + with_suffix(unit) + ": Job type reload is not applicable for unit " + with_suffix(unit) + ".\n"};
     if (!active) return {1, "", with_suffix(unit) + " is not active, cannot reload.\n"};
-    reread(unit, "reloaded");
+    if (unit_def(unit).reload_rereads) reread(unit, "reloaded");
     return {};
   }
   if ((verb == "try-restart" || verb == "try-reload-or-restart") && !active) return {};
   if ((verb == "reload-or-restart" || verb == "try-reload-or-restart") && reloads && active) {
-    reread(unit, "reloaded");
+    if (unit_def(unit).reload_rereads) reread(unit, "reloaded");
     return {};
   }
   if (verb != "start" && active) host_.set_service(unit, false);  // restart: stop, then start

@@ -20,6 +20,7 @@ namespace drctl::sim {
 struct UnitDef {
   std::vector<std::string> config;  // the files it reads when it starts
   bool reloads = false;             // the unit has ExecReload: `systemctl reload` re-reads `config`
+  bool reload_rereads = true;       // false: its reload (dnsmasq's SIGHUP) leaves `config` as read at start
 };
 /// What the simulator knows of `unit` (tftpd-hpa, nfs-kernel-server, nginx, ssh, …); a unit it
 /// does not know reads no files and has no reload.

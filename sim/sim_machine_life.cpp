@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 
+#include "sim/dnsmasq.hpp"
 #include "sim/sim_machine.hpp"
 #include "sim/sim_ssh_host.hpp"
 
@@ -28,6 +30,7 @@ std::vector<Port> ports_of(const std::string& unit) {
   if (unit == "nginx") return {{80, Proto::tcp}};
   if (unit == "dhcpd") return {{67, Proto::udp}};
   if (unit == "unbound") return {{53, Proto::udp}};
+  if (unit == "dnsmasq") return {{67, Proto::udp}, {53, Proto::udp}};
   return {};
 }
 
@@ -51,7 +54,7 @@ ApplianceImage appliance_image(const std::string& kind) {
 const std::set<std::string> kMirror = {
     "openssh-server", "open-vm-tools", "containerd", "docker.io", "kubelet", "kubeadm", "kubectl", "nfs-common",
     "curl", "socat", "conntrack", "ebtables", "ethtool", "etcd-client", "apt-transport-https", "ca-certificates",
-    "gnupg", "python3", "tftpd-hpa", "nfs-kernel-server", "nginx", "syslinux-common", "pxelinux"};
+    "gnupg", "python3", "tftpd-hpa", "nfs-kernel-server", "nginx", "syslinux-common", "pxelinux", "dnsmasq"};
 
 }  // namespace
 
@@ -364,6 +367,21 @@ void SimWorld::wire_services(SimHost& host, const std::string& node) {
         return manager->exportfs(argv);
       },
       [&host] { return host.installed("nfs-kernel-server"); });
+  host.add_command(
+      "dnsmasq",
+      [&host](const std::vector<std::string>& argv, const std::string&) {
+        // `dnsmasq --test` checks the configuration as a start would; the daemon itself runs as a unit.
+        if (argv.size() < 2 || argv[1] != "--test")
+          return SimHost::Result{2, "", "sim: dnsmasq runs as its unit here (systemctl start dnsmasq); only --test is modelled\n"};
+        try {
+          parse_dnsmasq({{kDnsmasqConf, host.get_file(kDnsmasqConf).value_or("")},
+                         {kDnsmasqDrctlConf, host.get_file(kDnsmasqDrctlConf).value_or("")}});
+        } catch (const std::invalid_argument& e) {
+          return SimHost::Result{1, "", std::string("dnsmasq: ") + e.what() + "\n"};
+        }
+        return SimHost::Result{0, "", "dnsmasq: syntax check OK.\n"};
+      },
+      [&host] { return host.installed("dnsmasq"); });
 }
 
 }  // namespace drctl::sim

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "sim/dnsmasq.hpp"
 #include "sim/ipv4_text.hpp"
 #include "sim/sim_machine.hpp"
 
@@ -177,7 +178,60 @@ std::optional<Lease> SimWorld::dhcp(const std::string& node, const std::string& 
     if (lease) return lease;
     last_dhcp_refusal_ = d->last_refusal();
   }
+  return dnsmasq_lease(mac, segment);
+}
+
+namespace {
+
+/// dnsmasq's configuration as `manager`'s dnsmasq read it when it started; nullopt when it
+/// cannot be read (then dnsmasq would not have started).
+std::optional<DnsmasqConfig> served_dnsmasq(const ServiceManager& manager) {
+  try {
+    return parse_dnsmasq({{kDnsmasqConf, manager.served("dnsmasq", kDnsmasqConf).value_or("")},
+                          {kDnsmasqDrctlConf, manager.served("dnsmasq", kDnsmasqDrctlConf).value_or("")}});
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::optional<Lease> SimWorld::dnsmasq_lease(const std::string& mac, const std::string& segment) {
+  for (auto& [name, m] : machines_) {
+    if (m->state != "up" || !m->system || !net_.on_wire(name, segment)) continue;
+    if (!m->system->service_active("dnsmasq")) {
+      if (m->system->installed("dnsmasq"))
+        last_dhcp_refusal_ += " (dnsmasq on " + name + " is installed but not running: systemctl restart dnsmasq)";
+      continue;
+    }
+    ServiceManager* manager = services(name);
+    const auto config = manager ? served_dnsmasq(*manager) : std::nullopt;
+    if (!config) continue;
+    const ConfigRead* read = manager->read("dnsmasq");
+    DnsmasqDhcp& server = dnsmasq_dhcp_[name];
+    if (!server.dhcp || !read || server.read_at != read->at) {
+      const MachineModel* model = site_.machine(name);
+      server.dhcp = std::make_unique<DhcpServer>(
+          engine_, std::vector<DhcpScope>{dnsmasq_scope(*config, segment, model ? model->address : "")});
+      server.read_at = read ? read->at : world::Duration(-1);
+    }
+    if (auto lease = server.dhcp->request(mac, segment)) return lease;
+    last_dhcp_refusal_ = "dnsmasq on " + name + ": " + server.dhcp->last_refusal();
+    if (read && manager->stale("dnsmasq", kDnsmasqDrctlConf))
+      last_dhcp_refusal_ += " (dnsmasq serves the configuration it read when it started at " + clock_text(read->at) +
+                            "; " + kDnsmasqDrctlConf + " has changed since: restart dnsmasq)";
+  }
   return std::nullopt;
+}
+
+std::string SimWorld::dnsmasq_record(const std::string& server, const std::string& name) {
+  SimHost* host = system(server);
+  ServiceManager* manager = services(server);
+  if (!host || !manager || !host->service_active("dnsmasq")) return "";
+  const auto config = served_dnsmasq(*manager);
+  if (!config) return "";
+  auto it = config->records.find(name);
+  return it == config->records.end() ? "" : it->second;
 }
 
 std::vector<std::string> SimWorld::resolve_name(const std::string& name) {
@@ -200,6 +254,7 @@ Fetched SimWorld::fetch(const std::string& node, const Lease& lease, const Locat
     if (dns.node == pf_machine_ && pf_config_)
       for (const auto& h : pf_config_->dns_hosts)
         if (h.host + "." + h.domain == where.server) ip = h.ip;
+    if (ip.empty()) ip = dnsmasq_record(dns.node, where.server);
     if (ip.empty()) return {false, "", "cannot resolve " + where.server + ": DNS server " + lease.dns + " has no record for it"};
   }
   const int port = where.scheme == "tftp" ? 69 : where.scheme == "nfs" ? 2049 : where.port ? where.port : 80;

@@ -179,6 +179,16 @@ class SimWorld : public world::World {
   std::vector<std::string> powered_before_fault_;
   bool apiserver_stopped_ = false;  // a fault closed the API server's port  // VMs a host power fault will start again
   std::map<std::string, std::unique_ptr<DhcpServer>> physical_dhcp_;  // machine -> its DHCP server
+  /// dnsmasq's DHCP on a machine, built from the configuration it read at its last start (kept,
+  /// with its leases, until it starts again).
+  struct DnsmasqDhcp {
+    std::unique_ptr<DhcpServer> dhcp;
+    world::Duration read_at{-1};
+  };
+  std::map<std::string, DnsmasqDhcp> dnsmasq_dhcp_;
+  std::optional<Lease> dnsmasq_lease(const std::string& mac, const std::string& segment);
+  /// What dnsmasq on `server` answers for `name` (its host-record lines, as read at start); "" for none.
+  std::string dnsmasq_record(const std::string& server, const std::string& name);
 };
 
 }  // namespace drctl::sim

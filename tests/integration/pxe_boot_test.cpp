@@ -68,7 +68,7 @@ fs::path lab_runbooks(const PxeLab& lab) {
 RunResult run_pxe_steps(const PxeLab& lab, const fs::path& runbooks) {
   std::vector<std::string> argv = lab.in(drctl_argv({"run", (runbooks / "rebuild.yaml").string(), "--ssh-config",
                                                      lab.ssh_config().string(), "--state", (lab.dir() / "state").string()}));
-  for (const char* step : {"tftp-root", "nfs-export", "boot-files", "dhcp-config", "pxe-config"})
+  for (const char* step : {"tftp-root", "nfs-export", "boot-files", "dhcp-server", "dhcp-config", "pxe-config"})
     argv.insert(argv.end(), {"--only", step});
   return run(argv);
 }

@@ -161,20 +161,6 @@ const runbook::InstanceResult* result_of(const runbook::RunSummary& run, const s
 
 }  // namespace
 
-TEST_CASE("homelab: dhcp.render with dnsmasq on a PXE server that lacks it fails with systemd's message and leaves no file") {
-  support::TempDir t("homelab-dnsmasq");
-  const fs::path dir = homelab_with(t.path() / "homelab", "dhcp: {kind: pfsense, host: pfsense}", "dhcp: {kind: dnsmasq, host: pxe}");
-  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", dir);
-  const auto* step = result_of(run, "dhcp-config");
-  REQUIRE(step);
-  CHECK(step->status == runbook::Status::Failed);
-  CHECK(step->error.find("Unit dnsmasq.service not found.") != std::string::npos);
-  // Put back as it was (it was not there), so a retry after installing dnsmasq writes it and restarts it.
-  REQUIRE(world.system("pxe"));
-  CHECK_FALSE(world.system("pxe")->get_file("/etc/dnsmasq.d/drctl-pxe.conf"));
-}
-
 TEST_CASE("homelab: dhcp.render refuses nodes that boot on different networks") {
   support::TempDir t("homelab-dnsmasq-nets");
   fs::path dir = homelab_with(t.path() / "homelab", "dhcp: {kind: pfsense, host: pfsense}", "dhcp: {kind: dnsmasq, host: pxe}");
@@ -189,4 +175,86 @@ TEST_CASE("homelab: dhcp.render refuses nodes that boot on different networks") 
   REQUIRE(step);
   CHECK(step->status == runbook::Status::Failed);
   CHECK(step->error.find("k8s-master boots on network 'cluster' but k8s-node2 on 'management'") != std::string::npos);
+}
+
+namespace {
+
+/// The homelab with dnsmasq on the PXE server as the nodes' DHCP server: the PXE server moves to
+/// the nodes' network (a DHCP broadcast does not cross pfSense), where pfSense's DHCP keeps only
+/// its reservation and denies unknown clients, so the nodes' requests are dnsmasq's to answer.
+fs::path dnsmasq_homelab(const fs::path& dir) {
+  homelab_with(dir, "dhcp: {kind: pfsense, host: pfsense}", "dhcp: {kind: dnsmasq, host: pxe}");
+  std::string site = support::read_file(dir / "site.yaml");
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"address: 10.0.10.5", "address: 10.0.20.5"},
+                                 {"nics: [{network: management, mac: \"00:50:56:aa:10:05\"}]",
+                                  "nics: [{network: cluster, mac: \"00:50:56:aa:10:05\"}]"}}) {
+    REQUIRE(site.find(from) != std::string::npos);
+    site.replace(site.find(from), from.size(), to);
+  }
+  std::ofstream(dir / "site.yaml") << site;
+  std::string xml = support::read_file(dir / "kit/pfsense-config.xml");
+  const auto dhcpd = xml.find("<dhcpd>");
+  const auto begin = xml.find("<opt1>", dhcpd), end = xml.find("</opt1>", begin) + 7;
+  REQUIRE(begin != std::string::npos);
+  xml.replace(begin, end - begin,
+              "<opt1><enable/><denyunknown>enabled</denyunknown><staticmap><mac>00:50:56:aa:10:05</mac><cid/>"
+              "<ipaddr>10.0.20.5</ipaddr><hostname>pxe</hostname><descr/></staticmap></opt1>");
+  std::ofstream(dir / "kit/pfsense-config.xml") << xml;
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("homelab: with dnsmasq on the PXE server as the nodes' DHCP the rebuild installs them from it") {
+  support::TempDir t("homelab-dnsmasq-ok");
+  const fs::path dir = dnsmasq_homelab(t.path() / "homelab");
+  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", dir);
+  REQUIRE_MESSAGE(run.ok(), failures(run));
+  // The nodes booted from what dnsmasq handed out: pfSense's configuration no longer names a boot server.
+  bool from_dnsmasq = false;
+  for (const auto& e : world.engine().events())
+    if (e.value("component", "") == "k8s-master" && e.value("event", "") == "pxe-boot")
+      from_dnsmasq = e.dump().find("tftp://10.0.20.5/pxelinux.0") != std::string::npos;
+  CHECK(from_dnsmasq);
+  // What dhcp.render wrote is a configuration the real dnsmasq accepts.
+  support::TempDir check("dnsmasq-rendered");
+  const auto rendered = world.system("pxe")->get_file("/etc/dnsmasq.d/drctl-pxe.conf");
+  REQUIRE(rendered);
+  support::write_file(check.path() / "drctl-pxe.conf", *rendered);
+  const auto real = support::run({"/usr/sbin/dnsmasq", "--test", "--conf-file=" + (check.path() / "drctl-pxe.conf").string()});
+  CHECK_MESSAGE(real.exit_code == 0, real.describe());
+}
+
+TEST_CASE("homelab: with dnsmasq but without its restart the nodes get no DHCP answer") {
+  support::TempDir t("homelab-dnsmasq-stale");
+  const fs::path dir = dnsmasq_homelab(t.path() / "homelab");
+  std::string rebuild_text = support::read_file(dir / "rebuild.yaml");
+  const std::string then = "      then: systemctl restart dnsmasq\n";
+  REQUIRE(rebuild_text.find(then) != std::string::npos);
+  rebuild_text.erase(rebuild_text.find(then), then.size());
+  std::ofstream(dir / "rebuild.yaml") << rebuild_text;
+  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", dir);
+  CHECK_FALSE(run.ok());
+  const auto* install = result_of(run, "install-nodes[k8s-master]");
+  REQUIRE(install);
+  CHECK(install->status == runbook::Status::Failed);
+  CHECK_MESSAGE(install->error.find("dnsmasq on pxe is installed but not running") != std::string::npos, install->error);
+}
+
+TEST_CASE("homelab: a dnsmasq configuration dnsmasq refuses fails dhcp-config with its message and is put back") {
+  support::TempDir t("homelab-dnsmasq-bad");
+  const fs::path dir = dnsmasq_homelab(t.path() / "homelab");
+  const fs::path tmpl = dir / "templates/dnsmasq-pxe.conf.mustache";
+  std::ofstream(tmpl, std::ios::app) << "dhcp-bootfile=pxelinux.0\n";  // not an option dnsmasq 2.90 knows
+  sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
+  auto run = rebuild(world, t.path() / "state", dir);
+  const auto* step = result_of(run, "dhcp-config");
+  REQUIRE(step);
+  CHECK(step->status == runbook::Status::Failed);
+  CHECK_MESSAGE(step->error.find("then: `systemctl restart dnsmasq` exited with status 1") != std::string::npos, step->error);
+  // It was not there before: put back means gone, so a retry writes it and restarts dnsmasq again.
+  REQUIRE(world.system("pxe"));
+  CHECK_FALSE(world.system("pxe")->get_file("/etc/dnsmasq.d/drctl-pxe.conf"));
 }
