@@ -92,6 +92,10 @@ DnsmasqConfig parse_dnsmasq(const std::vector<std::pair<std::string, std::string
   return c;
 }
 
+DnsmasqConfig read_dnsmasq(const std::function<std::optional<std::string>(const std::string&)>& read) {
+  return parse_dnsmasq({{kDnsmasqConf, read(kDnsmasqConf).value_or("")}, {kDnsmasqDrctlConf, read(kDnsmasqDrctlConf).value_or("")}});
+}
+
 DhcpScope dnsmasq_scope(const DnsmasqConfig& c, const std::string& vlan, const std::string& own_address) {
   DhcpScope s;
   s.vlan = vlan;

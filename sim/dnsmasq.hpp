@@ -2,7 +2,9 @@
 // network boot depends on, read as dnsmasq(8) reads it — one `option=value` per line, `#`
 // comments, an option it does not know refused at start ("bad option at line N of FILE").
 #pragma once
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +34,10 @@ struct DnsmasqConfig {
 /// with dnsmasq's own message ("bad option at line 3 of /etc/dnsmasq.d/x.conf") for an option
 /// it does not know or a dhcp-range/dhcp-host/dhcp-boot/host-record it cannot read.
 DnsmasqConfig parse_dnsmasq(const std::vector<std::pair<std::string, std::string>>& files);
+
+/// parse_dnsmasq of the two files dnsmasq reads (kDnsmasqConf, kDnsmasqDrctlConf), as `read`
+/// gives them (nullopt: the file is not there, read as empty).
+DnsmasqConfig read_dnsmasq(const std::function<std::optional<std::string>(const std::string&)>& read);
 
 /// The DHCP scope dnsmasq answers with on `vlan`, where it has the address `own_address`:
 /// reservations, the pool (none for `static` ranges: unknown clients get nothing), PXE boot

@@ -121,8 +121,7 @@ void ServiceManager::started(const std::string& unit) { reread(unit_name(unit), 
 std::string ServiceManager::start_refusal(const std::string& unit) {
   if (unit == "dnsmasq") {  // dnsmasq checks its whole configuration at start and exits 1 on a bad line
     try {
-      parse_dnsmasq({{kDnsmasqConf, host_.get_file(kDnsmasqConf).value_or("")},
-                     {kDnsmasqDrctlConf, host_.get_file(kDnsmasqDrctlConf).value_or("")}});
+      read_dnsmasq([this](const std::string& path) { return host_.get_file(path); });
     } catch (const std::invalid_argument& e) {
       return std::string("dnsmasq: ") + e.what();
     }

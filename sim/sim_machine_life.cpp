@@ -374,8 +374,7 @@ void SimWorld::wire_services(SimHost& host, const std::string& node) {
         if (argv.size() < 2 || argv[1] != "--test")
           return SimHost::Result{2, "", "sim: dnsmasq runs as its unit here (systemctl start dnsmasq); only --test is modelled\n"};
         try {
-          parse_dnsmasq({{kDnsmasqConf, host.get_file(kDnsmasqConf).value_or("")},
-                         {kDnsmasqDrctlConf, host.get_file(kDnsmasqDrctlConf).value_or("")}});
+          read_dnsmasq([&host](const std::string& path) { return host.get_file(path); });
         } catch (const std::invalid_argument& e) {
           return SimHost::Result{1, "", std::string("dnsmasq: ") + e.what() + "\n"};
         }

@@ -181,57 +181,52 @@ std::optional<Lease> SimWorld::dhcp(const std::string& node, const std::string& 
   return dnsmasq_lease(mac, segment);
 }
 
-namespace {
-
-/// dnsmasq's configuration as `manager`'s dnsmasq read it when it started; nullopt when it
-/// cannot be read (then dnsmasq would not have started).
-std::optional<DnsmasqConfig> served_dnsmasq(const ServiceManager& manager) {
-  try {
-    return parse_dnsmasq({{kDnsmasqConf, manager.served("dnsmasq", kDnsmasqConf).value_or("")},
-                          {kDnsmasqDrctlConf, manager.served("dnsmasq", kDnsmasqDrctlConf).value_or("")}});
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;
+SimWorld::DnsmasqServed* SimWorld::dnsmasq_served(const std::string& machine) {
+  SimHost* host = system(machine);
+  ServiceManager* manager = services(machine);
+  if (!host || !manager || !host->service_active("dnsmasq")) return nullptr;
+  const ConfigRead* read = manager->read("dnsmasq");
+  const world::Duration at = read ? read->at : world::Duration(-1);
+  DnsmasqServed& served = dnsmasq_[machine];
+  if (served.read_at != at) {
+    served = {at, std::nullopt, nullptr};
+    try {
+      served.config = read_dnsmasq([manager](const std::string& path) { return manager->served("dnsmasq", path); });
+    } catch (const std::invalid_argument&) {
+    }
   }
+  return &served;
 }
-
-}  // namespace
 
 std::optional<Lease> SimWorld::dnsmasq_lease(const std::string& mac, const std::string& segment) {
   for (auto& [name, m] : machines_) {
     if (m->state != "up" || !m->system || !net_.on_wire(name, segment)) continue;
-    if (!m->system->service_active("dnsmasq")) {
+    DnsmasqServed* served = dnsmasq_served(name);
+    if (!served) {
       if (m->system->installed("dnsmasq"))
         last_dhcp_refusal_ += " (dnsmasq on " + name + " is installed but not running: systemctl restart dnsmasq)";
       continue;
     }
-    ServiceManager* manager = services(name);
-    const auto config = manager ? served_dnsmasq(*manager) : std::nullopt;
-    if (!config) continue;
-    const ConfigRead* read = manager->read("dnsmasq");
-    DnsmasqDhcp& server = dnsmasq_dhcp_[name];
-    if (!server.dhcp || !read || server.read_at != read->at) {
+    if (!served->config) continue;
+    if (!served->dhcp) {
       const MachineModel* model = site_.machine(name);
-      server.dhcp = std::make_unique<DhcpServer>(
-          engine_, std::vector<DhcpScope>{dnsmasq_scope(*config, segment, model ? model->address : "")});
-      server.read_at = read ? read->at : world::Duration(-1);
+      served->dhcp = std::make_unique<DhcpServer>(
+          engine_, std::vector<DhcpScope>{dnsmasq_scope(*served->config, segment, model ? model->address : "")});
     }
-    if (auto lease = server.dhcp->request(mac, segment)) return lease;
-    last_dhcp_refusal_ = "dnsmasq on " + name + ": " + server.dhcp->last_refusal();
-    if (read && manager->stale("dnsmasq", kDnsmasqDrctlConf))
-      last_dhcp_refusal_ += " (dnsmasq serves the configuration it read when it started at " + clock_text(read->at) +
+    if (auto lease = served->dhcp->request(mac, segment)) return lease;
+    last_dhcp_refusal_ = "dnsmasq on " + name + ": " + served->dhcp->last_refusal();
+    if (services(name)->stale("dnsmasq", kDnsmasqDrctlConf))
+      last_dhcp_refusal_ += " (dnsmasq serves the configuration it read when it started at " + clock_text(*served->read_at) +
                             "; " + kDnsmasqDrctlConf + " has changed since: restart dnsmasq)";
   }
   return std::nullopt;
 }
 
 std::string SimWorld::dnsmasq_record(const std::string& server, const std::string& name) {
-  SimHost* host = system(server);
-  ServiceManager* manager = services(server);
-  if (!host || !manager || !host->service_active("dnsmasq")) return "";
-  const auto config = served_dnsmasq(*manager);
-  if (!config) return "";
-  auto it = config->records.find(name);
-  return it == config->records.end() ? "" : it->second;
+  const DnsmasqServed* served = dnsmasq_served(server);
+  if (!served || !served->config) return "";
+  auto it = served->config->records.find(name);
+  return it == served->config->records.end() ? "" : it->second;
 }
 
 std::vector<std::string> SimWorld::resolve_name(const std::string& name) {

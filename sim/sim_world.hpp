@@ -22,6 +22,7 @@
 #include "sim/pfsense.hpp"
 #include "sim/pxe.hpp"
 #include "sim/scenario.hpp"
+#include "sim/dnsmasq.hpp"
 #include "sim/services.hpp"
 #include "sim/site_model.hpp"
 #include "sim/tasks.hpp"
@@ -179,13 +180,16 @@ class SimWorld : public world::World {
   std::vector<std::string> powered_before_fault_;
   bool apiserver_stopped_ = false;  // a fault closed the API server's port  // VMs a host power fault will start again
   std::map<std::string, std::unique_ptr<DhcpServer>> physical_dhcp_;  // machine -> its DHCP server
-  /// dnsmasq's DHCP on a machine, built from the configuration it read at its last start (kept,
-  /// with its leases, until it starts again).
-  struct DnsmasqDhcp {
+  /// dnsmasq on a machine as it read its configuration at its last start, and its DHCP server
+  /// built from that (kept, with its leases, until dnsmasq starts again).
+  struct DnsmasqServed {
+    std::optional<world::Duration> read_at;  // when it read them (nullopt: never parsed yet)
+    std::optional<DnsmasqConfig> config;  // nullopt: unreadable (dnsmasq would not have started)
     std::unique_ptr<DhcpServer> dhcp;
-    world::Duration read_at{-1};
   };
-  std::map<std::string, DnsmasqDhcp> dnsmasq_dhcp_;
+  std::map<std::string, DnsmasqServed> dnsmasq_;
+  /// What dnsmasq on `machine` serves; nullptr when it is not running there.
+  DnsmasqServed* dnsmasq_served(const std::string& machine);
   std::optional<Lease> dnsmasq_lease(const std::string& mac, const std::string& segment);
   /// What dnsmasq on `server` answers for `name` (its host-record lines, as read at start); "" for none.
   std::string dnsmasq_record(const std::string& server, const std::string& name);

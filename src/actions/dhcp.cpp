@@ -1,31 +1,17 @@
 #include "actions/dhcp.hpp"
 
 #include "actions/generic.hpp"
+#include "actions/pxe.hpp"
 #include "base/ipv4.hpp"
-#include "base/shell.hpp"
 
 namespace drctl::actions {
 
 namespace {
 
-/// One node to boot: its name, first NIC's MAC and address, and that NIC's network.
-struct BootNode {
-  std::string name, mac, address, network;
-};
-
-std::vector<BootNode> boot_nodes(const Context& ctx) {
-  std::vector<BootNode> out;
-  const json& hosts = ctx.site["hosts"];
-  for (const auto& n : ctx.inputs.at("nodes")) {
-    const std::string name = n.get<std::string>();
-    if (!hosts.contains(name)) throw ActionError("nodes: '" + name + "' is not a host of the site");
-    const json& h = hosts[name];
-    const json nics = h.contains("vm") ? h["vm"].value("nics", json::array()) : json::array();
-    if (nics.empty() || !nics[0].is_object() || nics[0].value("mac", "").empty())
-      throw ActionError("nodes: " + name + " has no vm.nics[0].mac, which DHCP knows it by");
-    if (h.value("address", "").empty()) throw ActionError("nodes: " + name + " has no address to reserve for it");
-    out.push_back({name, nics[0]["mac"].get<std::string>(), h["address"].get<std::string>(), nics[0].value("network", "")});
-  }
+std::vector<BootNode> dhcp_nodes(const Context& ctx) {
+  auto out = boot_nodes(ctx, "which DHCP knows it by");
+  for (const auto& n : out)
+    if (n.address.empty()) throw ActionError("nodes: " + n.name + " has no address to reserve for it");
   if (out.empty()) throw ActionError("nodes: no node to boot");
   return out;
 }
@@ -57,7 +43,7 @@ json boot_network(const Context& ctx, const std::vector<BootNode>& nodes) {
 
 /// What the template sees besides the step's usual context.
 json template_context(const Context& ctx) {
-  const auto nodes = boot_nodes(ctx);
+  const auto nodes = dhcp_nodes(ctx);
   const std::string server = ctx.target.is_object() ? ctx.target.value("address", "") : "";
   if (server.empty()) throw ActionError("dhcp.render runs on the PXE server (on:), whose address the nodes boot from");
   json dhcp = boot_network(ctx, nodes);
@@ -77,14 +63,6 @@ std::string rendered(Context& ctx) {
   if (!ctx.site.is_object()) throw ActionError("dhcp.render needs a site (its nodes' MACs and addresses)");
   const std::string text = read_local_file(ctx.inputs.at("template").get<std::string>(), "template");
   return ctx.render_with(text, template_context(ctx));
-}
-
-void put(Context& ctx, const std::string& path, const std::string& text) {
-  try {
-    ctx.host.put_file(path, text, 0644);
-  } catch (const std::exception& e) {
-    throw ActionError("cannot write " + path + ": " + e.what());
-  }
 }
 
 /// dhcp.render: dnsmasq's DHCP (and DNS) configuration for the nodes' network boot.
@@ -113,25 +91,8 @@ class DhcpRender : public Action {
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
     const std::string text = rendered(ctx);
-    const auto before = ctx.host.get_file(path);
-    const bool changed = before != text;
-    if (changed) {
-      put(ctx, path, text);
-      ctx.log("wrote " + path + "\n");
-      if (const std::string then = ctx.inputs.at("then").get<std::string>(); !then.empty()) {
-        ctx.log("then: " + then + "\n");
-        const auto r = ctx.host.run(world::shell_command(then));
-        ctx.log(r.out + r.err);
-        if (!r.ok()) {
-          // As file.put's then: the old file goes back, so a retry writes it and runs `then` again.
-          if (before) put(ctx, path, *before);
-          else ctx.host.run(world::shell_command("rm -f " + shell_quote(path)));
-          throw ActionError("then: `" + then + "` exited with status " + std::to_string(r.exit_code) + " (" + path +
-                                " is put back as it was): " + tail_lines(r.err.empty() ? r.out : r.err, 1),
-                            r.out + r.err);
-        }
-      }
-    }
+    const bool changed = ctx.host.get_file(path) != text;
+    if (changed) write_then(ctx, path, text, 0644, ctx.inputs.at("then").get<std::string>());
     return {{"path", path}, {"changed", changed}};
   }
 };

@@ -157,20 +157,12 @@ class FilePut : public Action {
   bool check(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
     auto current = ctx.host.get_file(path);
-    return current && *current == content(ctx) && current_mode(ctx, path) == mode(ctx);
+    return current && *current == content(ctx) && host_file_mode(ctx, path) == mode(ctx);
   }
 
   json apply(Context& ctx) const override {
     const std::string path = ctx.inputs.at("path").get<std::string>();
-    std::optional<std::string> before;
-    unsigned before_mode = 0;
-    if (ctx.inputs.contains("then")) {
-      before = ctx.host.get_file(path);
-      if (before) before_mode = current_mode(ctx, path).value_or(0644);
-    }
-    put(ctx, path, content(ctx), mode(ctx));
-    ctx.log("wrote " + path + "\n");
-    if (ctx.inputs.contains("then")) run_then(ctx, path, before, before_mode);
+    write_then(ctx, path, content(ctx), mode(ctx), ctx.inputs.value("then", ""));
     return {{"path", path}};
   }
 
@@ -178,47 +170,51 @@ class FilePut : public Action {
   static std::string content(Context& ctx) { return file_content(ctx, "file.put"); }
 
   static unsigned mode(Context& ctx) { return mode_input(ctx); }
-
-  /// The file's permission bits on the host; nullopt when stat cannot tell.
-  static std::optional<unsigned> current_mode(Context& ctx, const std::string& path) {
-    auto r = ctx.host.run({ctx.host.system().file_mode(path), "", Duration(30000), {}, ""});  // GNU or BSD stat
-    if (!r.ok()) return std::nullopt;
-    return static_cast<unsigned>(std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8));
-  }
-
-  static void put(Context& ctx, const std::string& path, const std::string& text, unsigned mode) {
-    try {
-      ctx.host.put_file(path, text, mode);
-    } catch (const std::exception& e) {
-      throw ActionError(std::string("cannot write ") + path + ": " + e.what());
-    }
-  }
-
-  /// Runs `then`; when it fails, the file goes back to what it was (or away, if it was new):
-  /// otherwise a retry would find the file in place, skip the step, and the command never runs.
-  static void run_then(Context& ctx, const std::string& path, const std::optional<std::string>& before,
-                       unsigned before_mode) {
-    const std::string command = ctx.inputs.at("then").get<std::string>();
-    ctx.log("then: " + command + "\n");
-    auto r = ctx.host.run({command, "", ctx.timeout, {}, ""});
-    if (!r.out.empty()) ctx.log(r.out);
-    if (!r.err.empty()) ctx.log(r.err);
-    if (r.ok()) return;
-    if (before) {
-      put(ctx, path, *before, before_mode);
-    } else {
-      ctx.host.run({"rm -f " + shell_quote(path), "", Duration(30000), {}, ""});
-    }
-    const std::string why = r.cancelled       ? "interrupted"
-                            : r.timed_out     ? "timed out after " + seconds_text(ctx.timeout)
-                            : !r.transport_error.empty() ? r.transport_error
-                                                         : "exited with status " + std::to_string(r.exit_code);
-    throw ActionError("then: `" + command + "` " + why + " (" + path + " is put back as it was)",
-                      tail_lines(r.out + r.err, 20));
-  }
 };
 
 }  // namespace
+
+std::optional<unsigned> host_file_mode(Context& ctx, const std::string& path) {
+  auto r = ctx.host.run({ctx.host.system().file_mode(path), "", Duration(30000), {}, ""});
+  if (!r.ok()) return std::nullopt;
+  return static_cast<unsigned>(std::stoul(r.out.empty() ? "0" : r.out, nullptr, 8));
+}
+
+namespace {
+
+void put(Context& ctx, const std::string& path, const std::string& text, unsigned mode) {
+  try {
+    ctx.host.put_file(path, text, mode);
+  } catch (const std::exception& e) {
+    throw ActionError(std::string("cannot write ") + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+void write_then(Context& ctx, const std::string& path, const std::string& text, unsigned mode, const std::string& then) {
+  std::optional<std::string> before;
+  unsigned before_mode = 0;
+  if (!then.empty()) {
+    before = ctx.host.get_file(path);
+    if (before) before_mode = host_file_mode(ctx, path).value_or(0644);
+  }
+  put(ctx, path, text, mode);
+  ctx.log("wrote " + path + "\n");
+  if (then.empty()) return;
+  ctx.log("then: " + then + "\n");
+  auto r = ctx.host.run({then, "", ctx.timeout, {}, ""});
+  if (!r.out.empty()) ctx.log(r.out);
+  if (!r.err.empty()) ctx.log(r.err);
+  if (r.ok()) return;
+  if (before) put(ctx, path, *before, before_mode);
+  else ctx.host.run({"rm -f " + shell_quote(path), "", Duration(30000), {}, ""});
+  const std::string why = r.cancelled                  ? "interrupted"
+                          : r.timed_out                ? "timed out after " + seconds_text(ctx.timeout)
+                          : !r.transport_error.empty() ? r.transport_error
+                                                       : "exited with status " + std::to_string(r.exit_code);
+  throw ActionError("then: `" + then + "` " + why + " (" + path + " is put back as it was)", tail_lines(r.out + r.err, 20));
+}
 
 bool poll_until(Context& ctx, Duration timeout, Duration interval, const std::function<bool()>& ready) {
   auto& clock = ctx.world.clock();

@@ -1,6 +1,7 @@
 // The generic actions every runbook can use: shell.run, file.put, wait.tcp, wait.http.
 #pragma once
 #include <functional>
+#include <optional>
 
 #include "actions/action.hpp"
 #include "base/duration.hpp"
@@ -34,6 +35,15 @@ bool poll_until(Context& ctx, world::Duration timeout, world::Duration interval,
 /// failed (exit N): <its first error line>" with the output's last lines as detail.
 world::CommandResult run_or_fail(world::Host& host, const std::string& script, const std::string& what,
                                  world::Duration timeout, const std::string& stdin_data = "");
+
+/// Writes `text` to `path` on the step's host with `mode`; then, when `then` is not empty, runs it
+/// there (the step's timeout). When it fails, the file goes back to what it was (or away, if it
+/// was new) — else a retry would find the file in place, skip the step, and the command would
+/// never run — and ActionError says why ("then: `CMD` exited with status N (PATH is put back as it was)").
+void write_then(Context& ctx, const std::string& path, const std::string& text, unsigned mode, const std::string& then);
+
+/// The permission bits of `path` on the step's host (GNU or BSD stat); nullopt when stat cannot tell.
+std::optional<unsigned> host_file_mode(Context& ctx, const std::string& path);
 
 /// The last `lines` lines of `text`, for error messages.
 std::string tail_lines(const std::string& text, std::size_t lines);

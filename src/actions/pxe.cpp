@@ -21,30 +21,32 @@ std::string pxelinux_config_name(const std::string& mac) {
   return out;
 }
 
-namespace {
-
-const world::Duration kShort(60000);
-
-/// A node to install, as the site describes it.
-struct Node {
-  std::string name, mac, address;
-  json to_json() const { return {{"name", name}, {"mac", mac}, {"address", address}, {"config", pxelinux_config_name(mac)}}; }
-};
-
-std::vector<Node> nodes_of(const Context& ctx) {
-  if (!ctx.site.is_object()) throw ActionError("pxe.render needs a site (its hosts' vm: NICs give the MACs)");
-  std::vector<Node> out;
+std::vector<BootNode> boot_nodes(const Context& ctx, const std::string& mac_for) {
+  std::vector<BootNode> out;
+  const json& hosts = ctx.site["hosts"];
   for (const auto& n : ctx.inputs.at("nodes")) {
     const std::string name = n.get<std::string>();
-    const json& hosts = ctx.site["hosts"];
     if (!hosts.contains(name)) throw ActionError("nodes: '" + name + "' is not a host of the site");
     const json& h = hosts[name];
     const json nics = h.contains("vm") ? h["vm"].value("nics", json::array()) : json::array();
     if (nics.empty() || !nics[0].is_object() || nics[0].value("mac", "").empty())
-      throw ActionError("nodes: " + name + " has no vm.nics[0].mac, which its pxelinux entry is named after");
-    out.push_back({name, nics[0]["mac"].get<std::string>(), h.value("address", "")});
+      throw ActionError("nodes: " + name + " has no vm.nics[0].mac, " + mac_for);
+    out.push_back({name, nics[0]["mac"].get<std::string>(), h.value("address", ""), nics[0].value("network", "")});
   }
   return out;
+}
+
+namespace {
+
+const world::Duration kShort(60000);
+
+json node_json(const BootNode& n) {
+  return {{"name", n.name}, {"mac", n.mac}, {"address", n.address}, {"config", pxelinux_config_name(n.mac)}};
+}
+
+std::vector<BootNode> nodes_of(const Context& ctx) {
+  if (!ctx.site.is_object()) throw ActionError("pxe.render needs a site (its hosts' vm: NICs give the MACs)");
+  return boot_nodes(ctx, "which its pxelinux entry is named after");
 }
 
 /// What pxe.render writes: path on the PXE server → content.
@@ -54,7 +56,7 @@ std::map<std::string, std::string> rendered(Context& ctx) {
   files[root + "/pxelinux.cfg/default"] = render_template_file(ctx.inputs.at("menu").get<std::string>(), ctx.render);
   const std::string entry = read_local_file(ctx.inputs.at("entry").get<std::string>(), "template");
   for (const auto& node : nodes_of(ctx))
-    files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", node.to_json()}});
+    files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", node_json(node)}});
   files[root + "/" + ctx.inputs.at("kickstart_path").get<std::string>()] =
       render_template_file(ctx.inputs.at("kickstart").get<std::string>(), ctx.render);
   return files;

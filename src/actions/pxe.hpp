@@ -13,4 +13,13 @@ void add_pxe_actions(Registry& registry);
 /// dashes, e.g. 01-00-50-56-aa-00-01.
 std::string pxelinux_config_name(const std::string& mac);
 
+/// A node booted from the network, as the site describes it: its first NIC's MAC and network, its address.
+struct BootNode {
+  std::string name, mac, address, network;
+};
+
+/// The hosts the `nodes` input names; throws ActionError for a name that is not a site host or a
+/// host without vm.nics[0].mac (`mac_for`: what the MAC is needed for, for the message).
+std::vector<BootNode> boot_nodes(const Context& ctx, const std::string& mac_for);
+
 }  // namespace drctl::actions
