@@ -134,33 +134,73 @@ class Network {
   virtual std::vector<std::string> resolve(const std::string& name) = 0;
 };
 
-/// A provider-neutral VM definition.
+/// A provider-neutral VM definition. Empty strings mean "the provider's default" (a datastore,
+/// an adapter type, a guest OS), so a site names only what matters to it.
 struct VmSpec {
   std::string name;
   int vcpus = 1;
   std::int64_t memory_mb = 1024;
-  struct Disk { std::string name; std::int64_t size_gb = 0; std::string image; };
-  struct Nic { std::string network; std::string mac; };
+  struct Disk {
+    std::string name;
+    std::int64_t size_gb = 0;
+    std::string image;      // an image in the datastore the disk starts from ("" for an empty disk)
+    std::string datastore;  // vSphere datastore / libvirt storage pool ("" for the site's default)
+    bool thin = true;       // thin provisioned (vSphere), sparse (libvirt)
+  };
+  struct Nic {
+    std::string network;  // port group (vSphere) or network (libvirt): the site's network name
+    std::string mac;      // lower case, colon separated
+    int vlan = 0;         // the port group's VLAN, as captured (0: none or unknown)
+    std::string adapter;  // vmxnet3, e1000, e1000e, virtio … ("" for the provider's default)
+  };
   std::vector<Disk> disks;
   std::vector<Nic> nics;
   std::vector<std::string> boot_order;  // "network", "disk", "cdrom"
   std::string cdrom;                    // an install image in the datastore, attached as CD-ROM
+  std::string firmware = "bios";        // "bios" or "efi"
+  std::string guest_os;                 // the provider's guest id (otherGuest64, ubuntu64Guest, …); "" for default
+  std::string annotation;               // free text kept with the VM
 };
 
 struct VmState {
   VmSpec spec;
   bool running = false;
+  /// The provider's own definition (vSphere's VirtualMachineConfigInfo as SOAP XML, libvirt's
+  /// domain XML), kept beside the VmSpec in a snapshot so nothing the provider knows is lost;
+  /// "" when the provider has none (the simulator).
+  std::string raw;
 };
 
-/// The host's VM manager (vSphere, libvirt, or the simulator's).
+/// Bytes handed over piece by piece: a sink takes each piece; a source fills `buf` with up to
+/// `size` bytes and returns how many, 0 at the end.
+using ByteSink = std::function<void(const char* data, std::size_t size)>;
+using ByteSource = std::function<std::size_t(char* buf, std::size_t size)>;
+
+/// The host's VM manager (vSphere, libvirt, or the simulator's). Every call throws
+/// std::runtime_error with one line — the provider's own message where it gave one — on failure.
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
   virtual std::vector<VmState> list() = 0;
   virtual void define(const VmSpec& spec) = 0;  // throws with the reason on failure
   virtual void start(const std::string& name) = 0;
-  virtual void stop(const std::string& name) = 0;
+  virtual void stop(const std::string& name) = 0;  // a hard power-off
   virtual void destroy(const std::string& name) = 0;
+  /// What `drctl hosts check` shows on success (e.g. "vCenter 8.0 at https://…, datacenter DC0,
+  /// datastore ds1, port groups a, b"): reachable, certificate as pinned, login, and the names the
+  /// site gives exist. Throws with the reason when any is not so.
+  virtual std::string check() { return "ok"; }
+  /// A VM's disk `disk` (an index into its spec's disks) read whole, in order, into `sink`;
+  /// returns the bytes read. The VM should be off or the image may be inconsistent.
+  virtual std::int64_t read_disk(const std::string& vm, std::size_t disk, const ByteSink& sink) {
+    (void)disk, (void)sink;
+    throw std::runtime_error("this hypervisor cannot read VM disks (VM " + vm + ")");
+  }
+  /// Replaces the content of disk `disk` of a defined, powered-off VM with `size` bytes from `source`.
+  virtual void write_disk(const std::string& vm, std::size_t disk, const ByteSource& source, std::int64_t size) {
+    (void)disk, (void)source, (void)size;
+    throw std::runtime_error("this hypervisor cannot write VM disks (VM " + vm + ")");
+  }
   /// Guest operations through the hypervisor's agent in the VM (VMware Tools, the QEMU guest
   /// agent): run a command or write a file without the network — how a freshly installed
   /// appliance gets its configuration. Throws std::runtime_error when the VM cannot take it.
