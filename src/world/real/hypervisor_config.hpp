@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "world/world.hpp"
 
@@ -19,6 +20,7 @@ struct HypervisorConfig {
   std::string ca_file;     // a CA bundle to verify the certificate with instead of the system's CAs
   std::string user;        // vsphere: the login (administrator@vsphere.local, root for ESXi)
   std::string password;    // from the site's secrets file (`credentials: secrets.NAME`): never in any output
+  std::vector<std::string> networks;  // port groups / libvirt networks the site's VMs use: check() finds each
   int timeout_seconds = 60;  // connect and per-request limit (a task waits for as long as it runs)
 };
 
