@@ -1,5 +1,6 @@
 #include "actions/backup.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <cstdio>
 #include <thread>
@@ -99,6 +100,14 @@ capture::BackupSource source_of(world::World& world, const json& src) {
   } else if (src.value("vms", false)) {
     s.kind = capture::BackupSource::Kind::Vms;
     s.origin = "hypervisor";
+    const json& disks = src.value("disks", json(false));
+    if (disks.is_boolean()) {
+      if (disks.get<bool>()) s.disks = {"*"};
+    } else if (disks.is_array() && std::all_of(disks.begin(), disks.end(), [](const json& d) { return d.is_string(); })) {
+      s.disks = strings(src, "disks");
+    } else {
+      throw ActionError("sources: " + s.section + ": `disks` is true (every VM's) or a list of VM names");
+    }
     if (!s.pre.command.empty() || !s.post.command.empty())
       throw ActionError("sources: " + s.section + ": `pre` and `post` run on a source's host; `vms` has none");
   } else {
@@ -121,7 +130,7 @@ class BackupSnapshot : public Action {
           "Entries {section, host, path} (a directory); {section, host, kube: KUBECONFIG} (the cluster's objects; "
           "optional context, include_namespaces, exclude_namespaces, include_kinds, exclude_kinds, selector, exclude: "
           "[shell patterns of paths, e.g. website/*/tls-secret.json], etcd: true to add an etcd snapshot as etcd.db); "
-          "{section, vms: true}. A directory or cluster entry may have pre and post: commands run on its host before "
+          "{section, vms: true} (the VM definitions; disks: [VM names] or true adds their disk images, NAME.diskN.img). A directory or cluster entry may have pre and post: commands run on its host before "
           "and after its capture (post also when it failed)"},
          {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
         {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};

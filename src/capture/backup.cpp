@@ -8,8 +8,10 @@
 #include "base/error.hpp"
 #include "capture/etcd.hpp"
 #include "capture/remote.hpp"
+#include "capture/section_builder.hpp"
 #include "capture/tar_stream.hpp"
 #include "capture/vm_definitions.hpp"
+#include "capture/vm_disks.hpp"
 #include "store/lock.hpp"
 
 namespace drctl::capture {
@@ -104,9 +106,20 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
       return capture_kube_source(source, progress);
     case BackupSource::Kind::Vms: {
       world::Hypervisor* hv = world_.hypervisor();
-      if (!hv) throw Failure("sources: `vms` needs a site with a hypervisor");
-      return capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(vm_definition_files(*hv)), progress,
-                               messages_.warn);
+      if (!hv) throw Failure("sources: `vms` needs a site with a hypervisor (a real run: hypervisor: {kind, url, credentials} in the site)");
+      NasResult result = capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(vm_definition_files(*hv)),
+                                           progress, messages_.warn);
+      if (source.disks.empty()) return result;
+      const auto mtime = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          world_.clock().calendar_now().time_since_epoch());
+      auto disks = capture_vm_disks(*hv, repo_, progress, source.disks, mtime.count());
+      std::uint64_t bytes = 0;
+      for (const auto& d : disks) bytes += d.size;
+      const std::size_t count = disks.size();
+      add_to_section(repo_, result.section, std::move(disks));
+      messages_.note("captured " + std::to_string(count) + (count == 1 ? " disk image" : " disk images") + " into " +
+                     source.section + " (" + std::to_string(bytes) + " bytes read)");
+      return result;
     }
   }
   throw Failure("sources: " + source.section + ": unknown kind of source");

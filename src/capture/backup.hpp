@@ -39,6 +39,7 @@ struct BackupSource {
   KubeFilter filter;           // … the objects taken …
   std::vector<std::string> exclude;  // … and those left out (shell patterns of their paths)
   bool etcd = false;           // Kube: etcd's own snapshot beside the objects (etcd.db, etcd.json)
+  std::vector<std::string> disks;  // Vms: the VMs whose disk images are captured too ("*": every VM)
   Hook pre, post;              // Directory and Kube: run on `host`
 };
 

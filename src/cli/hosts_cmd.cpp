@@ -1,10 +1,14 @@
 // `drctl hosts trust`: adds a host's SSH key to known_hosts once the operator has named its
-// fingerprint — drctl itself never trusts a key on first use. `drctl hosts check`: whether
-// every SSH host of a site answers, with a known key, a login and (become: sudo) sudo.
+// fingerprint — drctl itself never trusts a key on first use — or pins a hypervisor's TLS
+// certificate in the site the same way. `drctl hosts check`: whether every SSH host of a site
+// answers, with a known key, a login and (become: sudo) sudo, and whether its hypervisor does.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -14,6 +18,7 @@
 #include "base/yaml_json.hpp"
 #include "runbook/loader.hpp"
 #include "base/error.hpp"
+#include "world/real/hypervisor_config.hpp"
 #include "world/real/known_hosts.hpp"
 #include "world/real/ssh_config.hpp"
 #include "world/real/ssh_host.hpp"
@@ -26,11 +31,15 @@ namespace {
 using namespace drctl::world::real;
 
 struct TrustArgs {
-  std::string host, fingerprint, known_hosts, ssh_config;
+  std::string host, fingerprint, known_hosts, ssh_config, site;
   int port = 0;
 };
 
+runbook::Site site_of(const std::string& file);
+int cmd_trust_certificate(const TrustArgs& a);
+
 int cmd_trust(const TrustArgs& a) {
+  if (a.host.rfind("https://", 0) == 0) return cmd_trust_certificate(a);
   SshHostSpec spec;
   spec.name = a.host;
   spec.address = a.host;
@@ -61,6 +70,87 @@ int cmd_trust(const TrustArgs& a) {
   if (out.other_keys)
     warn(ep.known_hosts + " still holds an older key for " + ep.host_and_port() +
          ", which is still accepted too; to drop it, run `" + out.remove_hint + "` and then this command again");
+  return kOk;
+}
+
+/// Sets `thumbprint:` in the `hypervisor:` block of the site file's text (replacing one that is
+/// there, else as the block's first entry); the rest of the file stays as written. Throws
+/// InputError when the block is not a block map drctl can edit.
+std::string with_thumbprint(const std::string& text, const std::string& file, const std::string& thumbprint) {
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at <= text.size();) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    lines.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  auto indent_of = [](const std::string& l) { return l.find_first_not_of(' '); };
+  auto blank = [](const std::string& l) {
+    const auto p = l.find_first_not_of(' ');
+    return p == std::string::npos || l[p] == '#';
+  };
+  std::size_t head = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    if (lines[i].rfind("hypervisor:", 0) == 0) head = i;
+  if (head == lines.size()) throw InputError(file + ": no `hypervisor:` at the top level to pin the certificate in");
+  const std::string rest = lines[head].substr(11);
+  if (!blank(rest)) throw InputError(file + ": hypervisor: is written inline; add `thumbprint: \"" + thumbprint + "\"` to it by hand");
+  std::size_t end = head + 1, child_indent = 2;
+  bool first = true;
+  for (; end < lines.size(); ++end) {
+    if (blank(lines[end])) continue;
+    const auto ind = indent_of(lines[end]);
+    if (ind == 0) break;
+    if (first) child_indent = ind, first = false;
+    if (ind == child_indent && lines[end].compare(ind, 11, "thumbprint:") == 0) {
+      lines[end] = std::string(ind, ' ') + "thumbprint: \"" + thumbprint + "\"";
+      std::string out;
+      for (std::size_t i = 0; i < lines.size(); ++i) out += lines[i] + (i + 1 < lines.size() ? "\n" : "");
+      return out;
+    }
+  }
+  lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(head) + 1,
+               std::string(child_indent, ' ') + "thumbprint: \"" + thumbprint + "\"   # pinned by drctl hosts trust");
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i) out += lines[i] + (i + 1 < lines.size() ? "\n" : "");
+  return out;
+}
+
+int cmd_trust_certificate(const TrustArgs& a) {
+  if (a.site.empty()) throw InputError("hosts trust " + a.host + ": give the site whose hypervisor this is (--site SITE.yaml)");
+  const runbook::Site site = site_of(a.site);
+  const std::string url = site.hypervisor.is_object() ? site.hypervisor.value("url", "") : "";
+  if (url != a.host) throw InputError(site.file + ": hypervisor.url is '" + url + "', not " + a.host);
+  std::string want;
+  try {
+    want = world::real::normalize_thumbprint(a.fingerprint);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(std::string("--fingerprint: ") + e.what());
+  }
+  std::string seen;
+  try {
+    seen = world::real::tls_thumbprint(url, 30);
+  } catch (const std::runtime_error& e) {
+    throw Failure(e.what());
+  }
+  if (seen != want)
+    throw Failure(url + " presents a certificate with SHA-256 thumbprint " + seen + ", not " + want + ": nothing was pinned");
+  std::ifstream in(site.file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string updated = with_thumbprint(text.str(), site.file, seen);
+  const std::string tmp = site.file + ".drctl-tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << updated;
+    if (!out.flush()) throw Failure("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::permissions(tmp, std::filesystem::status(site.file).permissions(), ec);
+  std::filesystem::rename(tmp, site.file, ec);
+  if (ec) throw Failure("cannot replace " + site.file + ": " + ec.message());
+  std::printf("pinned %s: its certificate %s is now the only one drctl accepts there (thumbprint: in %s)\n", url.c_str(),
+              seen.c_str(), site.file.c_str());
   return kOk;
 }
 
@@ -125,6 +215,21 @@ int cmd_check(const CheckArgs& a) {
   for (std::size_t i = 0; i < specs.size(); ++i) workers.emplace_back([&, i] { checks[i] = check_host(specs[i]); });
   for (auto& w : workers) w.join();
   int failed = 0;
+  std::optional<world::real::HypervisorConfig> hv_config;
+  std::string hv_line, hv_problem;
+  try {
+    hv_config = site_hypervisor(site);
+    if (hv_config) hv_line = world::real::make_hypervisor(*hv_config)->check();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    hv_problem = e.what();
+  }
+  if (hv_config && hv_problem.empty()) std::printf("%-14s ok      %s\n", "hypervisor", hv_line.c_str());
+  if (hv_config && !hv_problem.empty()) {
+    ++failed;
+    std::printf("%-14s FAILED  %s\n", "hypervisor", hv_problem.c_str());
+  }
   for (const auto& h : site.hosts)
     if (h.connection == "local") std::printf("%-14s ok      this machine\n", h.name.c_str());
   for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -136,7 +241,9 @@ int cmd_check(const CheckArgs& a) {
     ++failed;
     std::printf("%-14s FAILED  %s\n", specs[i].name.c_str(), checks[i].problem.c_str());
   }
-  if (failed) std::fprintf(stderr, "drctl: %d of %zu SSH hosts of %s cannot be used\n", failed, specs.size(), site.file.c_str());
+  if (failed)
+    std::fprintf(stderr, "drctl: %d of %zu %s of %s cannot be used\n", failed, specs.size() + (hv_config ? 1 : 0),
+                 hv_config ? "hosts and hypervisors" : "SSH hosts", site.file.c_str());
   return failed ? kFailed : kOk;
 }
 
@@ -144,13 +251,21 @@ int cmd_check(const CheckArgs& a) {
 
 void add_hosts_command(CLI::App& app, Action& run) {
   auto a = std::make_shared<TrustArgs>();
-  auto* hosts = app.add_subcommand("hosts", "SSH hosts: trust a host's key, check a site's hosts");
+  auto* hosts = app.add_subcommand("hosts", "SSH hosts and hypervisors: trust a host's key or a certificate, check a site's hosts");
   hosts->require_subcommand(1);
   auto* trust = hosts->add_subcommand(
       "trust", "Add a host's SSH key to known_hosts, after checking it has the fingerprint you give (compare it with "
                "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host's console)");
-  trust->add_option("HOST", a->host, "The host, as in the site or after `ssh` (resolved through the SSH config)")->required();
-  trust->add_option("--fingerprint", a->fingerprint, "The key's fingerprint: SHA256:…")->required();
+  trust->add_option("HOST", a->host,
+                    "The host, as in the site or after `ssh` (resolved through the SSH config); or the site's hypervisor "
+                    "URL (https://…) to pin its TLS certificate in the site (with --site)")
+      ->required();
+  trust->add_option("--fingerprint", a->fingerprint,
+                    "The key's fingerprint: SHA256:… (for a hypervisor, the certificate's SHA-256 thumbprint AB:CD:…, as "
+                    "its console or `openssl x509 -noout -fingerprint -sha256` shows it)")
+      ->required();
+  trust->add_option("--site", a->site, "With a hypervisor URL: the site.yaml whose hypervisor it is; its thumbprint: is set")
+      ->check(CLI::ExistingFile);
   trust->add_option("--port", a->port, "The SSH port (default: the SSH config's, else 22)")
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 1, 65535); }, "", "PORT"));
   trust->add_option("--known-hosts", a->known_hosts, "The known_hosts file to add to (default: the SSH config's, else ~/.ssh/known_hosts)");
@@ -160,7 +275,8 @@ void add_hosts_command(CLI::App& app, Action& run) {
   auto c = std::make_shared<CheckArgs>();
   auto* check = hosts->add_subcommand(
       "check", "Check every SSH host of a site (or of a runbook's site) before a run: it answers, its key is known, the "
-               "login works and, for become: sudo, sudo -n does; exit 1 when one does not");
+               "login works and, for become: sudo, sudo -n does; and its hypervisor: reachable, certificate as pinned, "
+               "login, the datacenter, datastore and networks the site names; exit 1 when one is not so");
   check->add_option("FILE", c->file, "A site.yaml, or a runbook with a site")->required()->check(CLI::ExistingFile);
   check->add_option("--ssh-config", c->ssh_config, "The SSH client config to read (default: ~/.ssh/config)");
   check->callback([&run, c] { run = [c] { return cmd_check(*c); }; });

@@ -144,6 +144,7 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
         throw InputError(rb.site->file + ": host " + spec.name + ": " + e.what());
       }
     }
+    if (auto hv = site_hypervisor(*rb.site)) world.set_hypervisor(world::real::make_hypervisor(*hv));
   }
   if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
   if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";

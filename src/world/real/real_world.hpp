@@ -21,6 +21,10 @@ class RealWorld : public LocalWorld {
   /// so a bad or unsafe config is reported before anything runs: throws SshConfigError.
   void add_ssh_host(const SshHostSpec& spec);
 
+  /// The site's hypervisor (vSphere, libvirt); without one, hypervisor() is nullptr.
+  void set_hypervisor(std::unique_ptr<Hypervisor> hypervisor) { hypervisor_ = std::move(hypervisor); }
+  Hypervisor* hypervisor() override { return hypervisor_.get(); }
+
   /// The SSH host of that name, else LocalWorld's (std::out_of_range for an unknown name).
   Host& host(const std::string& name) override;
   /// The SSH host of that name; nullptr when there is none.
@@ -34,6 +38,7 @@ class RealWorld : public LocalWorld {
 
  private:
   std::map<std::string, std::unique_ptr<SshHost>> ssh_;
+  std::unique_ptr<Hypervisor> hypervisor_;
 };
 
 }  // namespace drctl::world::real
