@@ -10,6 +10,7 @@
 #include "base/shell.hpp"
 #include "base/text.hpp"
 #include "boot/menu_lint.hpp"
+#include "world/host_key.hpp"
 
 namespace drctl::actions {
 
@@ -44,22 +45,73 @@ json node_json(const BootNode& n) {
   return {{"name", n.name}, {"mac", n.mac}, {"address", n.address}, {"config", pxelinux_config_name(n.mac)}};
 }
 
+/// The nodes as the entry and kickstart templates see them: name, mac, address, config, and
+/// host_key / host_key_pub (the private key is a secret: never in output).
+std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx);
+
 std::vector<BootNode> nodes_of(const Context& ctx) {
   if (!ctx.site.is_object()) throw ActionError("pxe.render needs a site (its hosts' vm: NICs give the MACs)");
   return boot_nodes(ctx, "which its pxelinux entry is named after");
 }
 
-/// What pxe.render writes: path on the PXE server → content.
+std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx) {
+  std::vector<std::pair<BootNode, json>> out;
+  const bool keys = ctx.inputs.value("host_keys_made", true);
+  for (const auto& node : nodes_of(ctx)) {
+    json j = node_json(node);
+    if (keys) {
+      world::HostKeyPair pair;
+      try {
+        pair = ctx.world.host_key(node.name);
+      } catch (const std::runtime_error& e) {
+        throw ActionError("the host key of " + node.name + ": " + e.what());
+      }
+      ctx.secret("host_key." + node.name, pair.private_key);
+      j["host_key"] = pair.private_key;
+      j["host_key_pub"] = pair.public_key;
+    }
+    out.emplace_back(node, std::move(j));
+  }
+  return out;
+}
+
+/// What pxe.render writes: path on the PXE server → content. A kickstart_path with `{{` is one
+/// kickstart per node (rendered with `node`, e.g. ks/{{node.name}}.cfg), which is how each node
+/// gets its own host key.
 std::map<std::string, std::string> rendered(Context& ctx) {
   const std::string root = ctx.inputs.at("root").get<std::string>();
   std::map<std::string, std::string> files;
   files[root + "/pxelinux.cfg/default"] = render_template_file(ctx.inputs.at("menu").get<std::string>(), ctx.render);
   const std::string entry = read_local_file(ctx.inputs.at("entry").get<std::string>(), "template");
-  for (const auto& node : nodes_of(ctx))
-    files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", node_json(node)}});
-  files[root + "/" + ctx.inputs.at("kickstart_path").get<std::string>()] =
-      render_template_file(ctx.inputs.at("kickstart").get<std::string>(), ctx.render);
+  const std::string ks_path = ctx.inputs.at("kickstart_path").get<std::string>();
+  const std::string ks_file = ctx.inputs.at("kickstart").get<std::string>();
+  const bool per_node = ks_path.find("{{") != std::string::npos;
+  const std::string ks = per_node ? read_local_file(ks_file, "template") : "";
+  for (const auto& [node, j] : nodes_with_keys(ctx)) {
+    files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", j}});
+    if (!per_node) continue;
+    try {
+      files[root + "/" + ctx.render_with(ks_path, {{"node", j}})] = ctx.render_with(ks, {{"node", j}});
+    } catch (const ActionError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ActionError("template " + ks_file + ": " + e.what());
+    }
+  }
+  if (!per_node) files[root + "/" + ks_path] = render_template_file(ks_file, ctx.render);
   return files;
+}
+
+/// The nodes' host keys into known_hosts (through the World) before anything connects to them.
+void expect_node_keys(Context& ctx) {
+  if (!ctx.inputs.value("host_keys_made", true)) return;
+  for (const auto& [node, j] : nodes_with_keys(ctx)) {
+    try {
+      ctx.world.expect_host_key(node.name, j["host_key_pub"].get<std::string>());
+    } catch (const std::runtime_error& e) {
+      throw ActionError("the host key of " + node.name + ": " + e.what());
+    }
+  }
 }
 
 /// The address of site host `name` ("" when the site does not give one).
@@ -162,14 +214,20 @@ class PxeRender : public Action {
           "What it is: pfsense (its config.xml) or dnsmasq (a dhcp-boot line, as dhcp.render writes it)"},
          {"dhcp_config", InputType::String, false, json(""),
           "Its configuration file (default: /cf/conf/config.xml; dnsmasq: /etc/dnsmasq.d/drctl-pxe.conf)"},
-         {"boot_file", InputType::String, false, json("pxelinux.0"), "The boot file DHCP must hand out"}},
+         {"boot_file", InputType::String, false, json("pxelinux.0"), "The boot file DHCP must hand out"},
+         {"host_keys_made", InputType::Boolean, false, json(true),
+          "Give each node an SSH host key drctl made (kept in the run's state, host-keys/NODE, reused by every later "
+          "render) as node.host_key and node.host_key_pub for the kickstart to install, and trust it in known_hosts "
+          "before the first connection"}},
         {{"files", "The files written"}, {"nodes", "name → pxelinux entry"}}};
     return s;
   }
   bool check(Context& ctx) const override {
     for (const auto& [path, content] : rendered(ctx))
       if (ctx.host.get_file(path) != content) return false;
-    return dhcp_problem(ctx).empty();
+    if (!dhcp_problem(ctx).empty()) return false;
+    expect_node_keys(ctx);  // a controller that lost its known_hosts gets the keys back
+    return true;
   }
   json apply(Context& ctx) const override {
     if (const std::string why = dhcp_problem(ctx); !why.empty()) throw ActionError(why);
@@ -181,8 +239,10 @@ class PxeRender : public Action {
       ctx.log("menu lint: " + std::to_string(problems.size()) + " error(s), nothing written\n" + all);
       throw ActionError(problems.front(), all);
     }
+    expect_node_keys(ctx);  // trusted before any node can answer with it
     json files = json::array();
     for (const auto& [path, content] : to_write) {
+      // 0644 as every file the installer fetches: NFS squashes its root, tftpd runs as tftp.
       if (ctx.host.get_file(path) != content) ctx.host.put_file(path, content, 0644);
       files.push_back(path);
     }

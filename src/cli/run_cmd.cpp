@@ -147,6 +147,7 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
     if (auto hv = site_hypervisor(*rb.site)) world.set_hypervisor(world::real::make_hypervisor(*hv));
   }
   if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);
+  world.set_host_keys_dir((options.state_dir / "host-keys").string());  // kept with the run's state, owner only
   if (options.dry_run && options.render_dir.empty()) options.render_dir = options.state_dir / "rendered";
   return execute_and_report(rb, world, options, report);
 }

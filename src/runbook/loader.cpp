@@ -21,6 +21,11 @@ namespace {
 const std::vector<std::string> kRunbookKeys = {"name", "site", "vars", "steps"};
 const std::vector<std::string> kStepKeys = {"id",      "uses",  "run",         "with", "needs",   "on",
                                             "for_each", "timeout", "retries", "retry_delay", "when", "estimate"};
+// What a real provider reads (src/cli/site_hosts.cpp) and what the simulator reads (its capacity,
+// switches and images): one site drives both.
+const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "datacenter", "cluster", "host",
+                                                  "datastore", "thumbprint", "ca_file",    "user",    "credentials",
+                                                  "threads",   "memory",     "switches",   "images"};
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "hosts", "groups", "vars", "secrets"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
@@ -310,6 +315,7 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
     } else if (key == "hypervisor" || key == "networks") {
       json value = v.IsNull() ? json::object() : yaml_to_json(v);
       if (key == "hypervisor" && !value.is_object()) require_map(doc, v, "'hypervisor'");
+      if (key == "hypervisor" && v.IsMap()) check_known_keys(doc, v, kHypervisorKeys, "hypervisor");
       anchor_paths(value, doc.dir());
       (key == "hypervisor" ? site.hypervisor : site.networks) = value;
     } else if (key == "vars") {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "world/host_key.hpp"
 #include "world/host_system.hpp"
 
 namespace drctl::world {
@@ -252,6 +253,15 @@ class World {
   /// failed — and will not come up without a new boot; "" when it has not or the World cannot
   /// tell (a real hypervisor, for now). Lets a wait end early instead of at its timeout.
   virtual std::string halted(const std::string& host) { (void)host; return ""; }
+  /// The SSH host key `host` will have once drctl has installed it (`public_line`: "ssh-ed25519
+  /// AAAA…"): the World trusts that key for it from now on and no other — a real World writes it
+  /// to the host's known_hosts before the first connection. Throws std::runtime_error when it cannot.
+  virtual void expect_host_key(const std::string& host, const std::string& public_line) { (void)host, (void)public_line; }
+  /// The SSH host key drctl gives `host` when it installs it (pxe.render hands it to the
+  /// kickstart). A real World keeps it on this machine (stored_host_key); this default — for a
+  /// World that reaches nothing real, the simulator — derives it from the host's name, the same
+  /// run after run.
+  virtual HostKeyPair host_key(const std::string& host);
 
  private:
   Cancel cancel_;

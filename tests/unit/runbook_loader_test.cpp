@@ -86,7 +86,7 @@ TEST_CASE("loader: the basic fixture loads with every field") {
   CHECK(site.file == (dir / "site.yaml").string());
   CHECK(site.name == "lab");
   CHECK(site.hypervisor["kind"] == "libvirt");
-  CHECK(site.hypervisor["uri"] == "qemu:///system");
+  CHECK(site.hypervisor["url"] == "qemu:///system");
   CHECK(site.networks["lan"]["vlan"] == 10);
   REQUIRE(site.hosts.size() == 3);
   const SiteHost* local = site.host("local");
@@ -136,10 +136,10 @@ TEST_CASE("loader: paths are relative to the file that names them") {
   REQUIRE(rb.site);
   CHECK(rb.site->file == (copy / "site.yaml").string());
   CHECK(rb.site->vars["backup_dir"] == (copy / "backups").string());
-  CHECK(rb.site->hypervisor["images_dir"] == (copy / "images").string());
+  CHECK(rb.site->hypervisor["ca_file"] == (copy / "certs/ca.pem").string());
   CHECK(rb.site->host("node1")->vars["key_file"] == (copy / "keys/id_node").string());
   CHECK(fs::exists(rb.site->host("node1")->vars["key_file"].get<std::string>()));
-  CHECK(rb.site->hypervisor["uri"] == "qemu:///system");
+  CHECK(rb.site->hypervisor["url"] == "qemu:///system");
 }
 
 TEST_CASE("loader: a site in another folder resolves its paths against its own folder") {
@@ -206,6 +206,12 @@ TEST_CASE("loader error: unknown key without a close match lists the keys") {
 TEST_CASE("loader error: unknown site key") {
   CHECK(load_error("site: site.yaml\nsteps:\n  - id: a\n    run: x\n", "name: s\nhots:\n  a: {}\n") ==
         "site.yaml:2:1: unknown key 'hots' in the site (did you mean 'hosts'?)");
+}
+
+TEST_CASE("loader error: unknown hypervisor key") {
+  CHECK(load_error("site: site.yaml\nsteps:\n  - id: a\n    run: x\n",
+                   "name: s\nhypervisor:\n  kind: vsphere\n  thumbprnt: AB\n") ==
+        "site.yaml:4:3: unknown key 'thumbprnt' in hypervisor (did you mean 'thumbprint'?)");
 }
 
 TEST_CASE("loader error: duplicate key") {

@@ -6,8 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <vector>
 
 #include "world/real/known_hosts_file.hpp"
 
@@ -223,6 +227,66 @@ TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprin
       v.status == KnownHostsVerdict::Status::changed || v.status == KnownHostsVerdict::Status::other_type;
   if (out.other_keys) out.remove_hint = remove_command(ep);
   return out;
+}
+
+bool expect_host_key(const SshEndpoint& ep, const std::string& public_line) {
+  std::istringstream fields(public_line);
+  std::string type, base64;
+  fields >> type >> base64;
+  const std::string blob = key_blob_from_base64(base64);
+  const KnownHostsFile file = read_known_hosts(ep);
+  if (const int line = revoked_line_for_key(file, blob))
+    throw HostKeyError("the key drctl made for " + ep.host_and_port() + " is marked @revoked " + at_line(ep, line));
+  const std::string name = known_hosts_name(ep.hostname, ep.port);
+  std::vector<int> drop;
+  bool trusted = false;
+  for (const auto* e : file.matching(name)) {
+    if (e->marker != KnownHostsMarker::none) continue;
+    if (e->key_blob == blob && !trusted) {
+      trusted = true;
+      continue;
+    }
+    drop.push_back(e->line);
+  }
+  if (trusted && drop.empty()) return false;
+  std::string text;
+  if (file.exists) {
+    std::ifstream in(ep.known_hosts, std::ios::binary);
+    std::ostringstream all;
+    all << in.rdbuf();
+    std::istringstream lines(all.str());
+    int number = 0;
+    for (std::string line; std::getline(lines, line);)
+      if (std::find(drop.begin(), drop.end(), ++number) == drop.end()) text += line + "\n";
+  }
+  if (!trusted) text += name + " " + type + " " + base64 + "\n";
+  const std::string tmp = ep.known_hosts + ".drctl-tmp";
+  const fs::path p(ep.known_hosts);
+  std::error_code ec;
+  if (p.has_parent_path() && !fs::exists(p.parent_path(), ec)) {
+    fs::create_directories(p.parent_path(), ec);
+    ::chmod(p.parent_path().c_str(), 0700);
+  }
+  {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw SshError("cannot write " + tmp + ": " + std::strerror(errno));
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int saved = errno;
+        ::close(fd);
+        throw SshError("cannot write " + tmp + ": " + std::strerror(saved));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (::rename(tmp.c_str(), ep.known_hosts.c_str()) != 0)
+    throw SshError("cannot replace " + ep.known_hosts + ": " + std::strerror(errno));
+  return true;
 }
 
 }  // namespace drctl::world::real

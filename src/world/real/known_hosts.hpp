@@ -58,4 +58,12 @@ struct TrustOutcome {
 /// nothing and throws HostKeyError saying why.
 TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout);
 
+/// Records the key a machine drctl is installing will have (`public_line`: "ssh-ed25519 AAAA…
+/// [comment]", the key drctl made and the kickstart installs) before anything connects to it:
+/// ep.known_hosts gets "host"/"[host]:port" with that key, and every other plain key line for
+/// that name goes (the machine is new; its old keys are gone with it). Nothing is written when
+/// the file already trusts exactly this key; a key the file marks @revoked throws HostKeyError.
+/// Returns true when the file changed. The file is replaced whole (mode 0600).
+bool expect_host_key(const SshEndpoint& ep, const std::string& public_line);
+
 }  // namespace drctl::world::real

@@ -1,7 +1,10 @@
 #include "world/real/real_world.hpp"
 
 #include <future>
+#include <stdexcept>
 #include <vector>
+
+#include "world/real/known_hosts.hpp"
 
 namespace drctl::world::real {
 
@@ -17,6 +20,12 @@ Host& RealWorld::host(const std::string& name) {
 SshHost* RealWorld::ssh_host(const std::string& name) {
   auto it = ssh_.find(name);
   return it == ssh_.end() ? nullptr : it->second.get();
+}
+
+void RealWorld::expect_host_key(const std::string& host, const std::string& public_line) {
+  SshHost* h = ssh_host(host);
+  if (!h) throw std::runtime_error("host " + host + " is not reached over SSH: it has no known_hosts entry to make");
+  real::expect_host_key(h->endpoint(), public_line);
 }
 
 void RealWorld::tag_commands(const std::string& tag) {

@@ -30,6 +30,14 @@ class RealWorld : public LocalWorld {
   /// The SSH host of that name; nullptr when there is none.
   SshHost* ssh_host(const std::string& name);
 
+  /// Writes the key to the SSH host's known_hosts (expect_host_key in known_hosts.hpp); throws
+  /// std::runtime_error for a host that is not reached over SSH.
+  void expect_host_key(const std::string& host, const std::string& public_line) override;
+
+  /// Host keys for the machines drctl installs, kept under `dir` (drctl run: STATE/host-keys).
+  void set_host_keys_dir(std::string dir) { host_keys_dir_ = std::move(dir); }
+  HostKeyPair host_key(const std::string& host) override { return stored_host_key(host_keys_dir_, host); }
+
   /// Tags the commands of the local host and of every SSH host.
   void tag_commands(const std::string& tag) override;
   /// Kills what a killed run left, here and on every SSH host (asked side by side; a host that
@@ -39,6 +47,7 @@ class RealWorld : public LocalWorld {
  private:
   std::map<std::string, std::unique_ptr<SshHost>> ssh_;
   std::unique_ptr<Hypervisor> hypervisor_;
+  std::string host_keys_dir_ = ".drctl/host-keys";
 };
 
 }  // namespace drctl::world::real
