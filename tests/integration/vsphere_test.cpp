@@ -147,12 +147,12 @@ TEST_CASE("vsphere: every VM captured from vcsim and defined on an empty one cap
   const auto seen = independent_read(source);
   REQUIRE(seen.size() == captured.size());
   for (const auto& vm : captured) CHECK_MESSAGE(seen.at(vm.spec.name) == facts(vm), vm.spec.name);
-  // ... and with the shapes main.go gives its VMs (vm-3: an ISO, boot from CD first; VLAN 10).
-  const auto vm3 = std::find_if(captured.begin(), captured.end(), [](const VmState& s) { return s.spec.name == "vm-3"; });
-  REQUIRE(vm3 != captured.end());
-  CHECK(vm3->spec.cdrom == "[LocalDS_0] iso/installer.iso");
-  CHECK(vm3->spec.boot_order == std::vector<std::string>{"cdrom", "disk", "network"});
-  CHECK(vm3->raw.find("VirtualMachineConfigInfo") != std::string::npos);
+  // ... and with the shapes main.go gives its VMs (vm-2: an ISO, boot from CD first; VLAN 10).
+  const auto vm2 = std::find_if(captured.begin(), captured.end(), [](const VmState& s) { return s.spec.name == "vm-2"; });
+  REQUIRE(vm2 != captured.end());
+  CHECK(vm2->spec.cdrom == "[LocalDS_0] iso/installer.iso");
+  CHECK(vm2->spec.boot_order == std::vector<std::string>{"cdrom", "disk", "network"});
+  CHECK(vm2->raw.find("VirtualMachineConfigInfo") != std::string::npos);
   bool vlan10 = false, efi = false, thick = false;
   for (const auto& vm : captured) {
     for (const auto& n : vm.spec.nics) vlan10 |= n.network == "management" && n.vlan == 10;

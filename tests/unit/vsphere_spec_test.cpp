@@ -36,7 +36,7 @@ std::vector<PortGroup> port_groups(const pugi::xml_document& doc) {
   for (auto o : doc.select_nodes("//*[local-name()='objects'][*[local-name()='obj']/@type='DistributedVirtualPortgroup']")) {
     PortGroup pg;
     pg.distributed = true;
-    pg.name = o.node().select_node(".//*[local-name()='config']/../*[local-name()='val']/*[local-name()='name']").node().text().get();
+    pg.name = o.node().select_node("*[local-name()='propSet'][*[local-name()='name']='name']/*[local-name()='val']").node().text().get();
     pg.key = o.node().select_node(".//*[local-name()='val']/*[local-name()='key']").node().text().get();
     pg.switch_uuid = uuid;
     pg.vlan = o.node().select_node(".//*[local-name()='vlan']/*[local-name()='vlanId']").node().text().as_int();
@@ -89,8 +89,9 @@ TEST_CASE("vsphere spec: a VM's config from vcsim maps to its VmSpec") {
 
   const VmSpec s3 = spec_from_config(config_of(*vms, "vm-3"), pgs);
   CHECK(s3.cdrom == "[LocalDS_0] iso/installer.iso");
-  CHECK(s3.firmware == "bios");
-  CHECK(s3.boot_order == std::vector<std::string>{"cdrom", "disk", "network"});
+  CHECK(s3.firmware == "efi");
+  CHECK(s3.boot_order == std::vector<std::string>{"disk", "network"});
+  CHECK(spec_from_config(config_of(*vms, "vm-2"), pgs).firmware == "bios");
   CHECK(s3.nics.at(0).adapter == "vmxnet3");
 }
 

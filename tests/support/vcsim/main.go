@@ -185,7 +185,7 @@ func createVM(ctx context.Context, c *govmomi.Client, finder *find.Finder, folde
 		disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool((i+d)%2 == 0)
 		devices = append(devices, disk)
 	}
-	if i%3 == 0 {
+	if i%3 == 2 { // these boot from CD-ROM first (see the boot order below)
 		ide, _ := devices.CreateIDEController()
 		devices = append(devices, ide)
 		cdrom, _ := devices.CreateCdrom(ide.(*types.VirtualIDEController))
