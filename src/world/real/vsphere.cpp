@@ -179,7 +179,10 @@ VsphereHypervisor::Retrieved VsphereHypervisor::retrieve_view(
              "<token>" + xml_escape(token) + "</token></ContinueRetrievePropertiesEx>";
     }
   } catch (...) {
-    call("<DestroyView xmlns=\"urn:vim25\">" + moref("_this", "ContainerView", view) + "</DestroyView>");
+    try {  // the first error is the one to report; a view left behind ends with the session
+      call("<DestroyView xmlns=\"urn:vim25\">" + moref("_this", "ContainerView", view) + "</DestroyView>");
+    } catch (...) {
+    }
     throw;
   }
   call("<DestroyView xmlns=\"urn:vim25\">" + moref("_this", "ContainerView", view) + "</DestroyView>");
