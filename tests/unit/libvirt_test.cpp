@@ -211,6 +211,24 @@ TEST_CASE("libvirt: define refuses a missing network, pool or install image and 
   CHECK_THROWS_WITH(h.define(small_vm("lost", "cluster")), "libvirt: cannot define VM lost: a domain of that name exists");
 }
 
+TEST_CASE("libvirt: a disk that starts from an image is a qcow2 volume backed by it, captured with its image") {
+  LibvirtHypervisor h(config("empty.xml"));
+  VmSpec node = small_vm("node", "cluster");
+  node.disks[0].image = "debian-12-generic-amd64.qcow2";
+  node.disks[0].size_gb = 40;
+  node.disks[0].thin = false;  // an overlay allocates as the guest writes, whatever the spec said
+  h.define(node);
+  const VmSpec got = find(h.list(), "node").spec;
+  REQUIRE(got.disks.size() == 1);
+  CHECK(got.disks[0].image == "debian-12-generic-amd64.qcow2");
+  CHECK(got.disks[0].size_gb == 40);
+  CHECK(got.disks[0].thin);
+  VmSpec missing = small_vm("other", "cluster");
+  missing.disks[0].image = "debian-11.qcow2";
+  CHECK_THROWS_WITH(h.define(missing), "libvirt: cannot define VM other: its disk disk0 starts from image 'debian-11.qcow2', "
+                                       "which is not in pool default");
+}
+
 TEST_CASE("libvirt: a thick disk beyond the pool's free space is refused with libvirt's message") {
   // The test driver's pool holds 100 GiB and counts allocations; it refuses memory or vCPUs
   // beyond the node's nothing.
