@@ -75,9 +75,9 @@ std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx) {
   return out;
 }
 
-/// What pxe.render writes: path on the PXE server → content. A kickstart_path with `{{` is one
-/// kickstart per node (rendered with `node`, e.g. ks/{{node.name}}.cfg), which is how each node
-/// gets its own host key.
+/// What pxe.render writes: path on the PXE server → content. With per_node_kickstart, each node
+/// also gets its own kickstart, ks/NAME.cfg beside the shared one (rendered with `node`, whose
+/// `kickstart` names it for the entry template): how each node gets its own host key.
 std::map<std::string, std::string> rendered(Context& ctx) {
   const std::string root = ctx.inputs.at("root").get<std::string>();
   std::map<std::string, std::string> files;
@@ -85,20 +85,26 @@ std::map<std::string, std::string> rendered(Context& ctx) {
   const std::string entry = read_local_file(ctx.inputs.at("entry").get<std::string>(), "template");
   const std::string ks_path = ctx.inputs.at("kickstart_path").get<std::string>();
   const std::string ks_file = ctx.inputs.at("kickstart").get<std::string>();
-  const bool per_node = ks_path.find("{{") != std::string::npos;
+  const bool per_node = ctx.inputs.value("per_node_kickstart", false);
   const std::string ks = per_node ? read_local_file(ks_file, "template") : "";
-  for (const auto& [node, j] : nodes_with_keys(ctx)) {
+  for (auto& [node, j] : nodes_with_keys(ctx)) {
+    j["kickstart"] = per_node ? "ks/" + node.name + ".cfg" : ks_path;
     files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", j}});
     if (!per_node) continue;
     try {
-      files[root + "/" + ctx.render_with(ks_path, {{"node", j}})] = ctx.render_with(ks, {{"node", j}});
+      files[root + "/ks/" + node.name + ".cfg"] = ctx.render_with(ks, {{"node", j}});
     } catch (const ActionError&) {
       throw;
     } catch (const std::exception& e) {
       throw ActionError("template " + ks_file + ": " + e.what());
     }
   }
-  if (!per_node) files[root + "/" + ks_path] = render_template_file(ks_file, ctx.render);
+  // The shared kickstart (the menu's, for a machine that is no node) sees a `node` with every
+  // field empty: a template's {{#node.host_key}} section is left out there.
+  const json nobody{{"name", ""}, {"mac", ""}, {"address", ""}, {"config", ""}, {"kickstart", ks_path},
+                    {"host_key", ""}, {"host_key_pub", ""}};
+  files[root + "/" + ks_path] =
+      render_template_file(ks_file, [&](const std::string& text) { return ctx.render_with(text, {{"node", nobody}}); });
   return files;
 }
 
@@ -209,6 +215,9 @@ class PxeRender : public Action {
          {"kickstart", InputType::String, true, std::nullopt, "Template of the kickstart (secrets.NAME for the password hash, keys)"},
          {"root", InputType::String, false, json("/tftpboot"), "The TFTP root on the step's host"},
          {"kickstart_path", InputType::String, false, json("ks.cfg"), "Where the kickstart goes, under root"},
+         {"per_node_kickstart", InputType::Boolean, false, json(false),
+          "Also one kickstart per node, ks/NAME.cfg under root, rendered with `node` (its host_key); node.kickstart "
+          "names the node's own for the entry template"},
          {"dhcp_host", InputType::String, false, json(""), "The DHCP server (pfSense) whose configuration is checked"},
          {"dhcp_kind", InputType::String, false, json("pfsense"),
           "What it is: pfsense (its config.xml) or dnsmasq (a dhcp-boot line, as dhcp.render writes it)"},

@@ -94,7 +94,7 @@ RunResult run_vm_steps(const fs::path& copy, const fs::path& state, const std::v
                                 (state / "report.json").string(), "--only"};
   args.insert(args.end(), kVmSteps.begin(), kVmSteps.end());
   args.insert(args.end(), extra.begin(), extra.end());
-  return drctl(args);
+  return support::drctl(args);
 }
 
 /// The site's VM definitions (what was asked), by name.
@@ -146,6 +146,7 @@ TEST_CASE("vsphere for real: the homelab's VMs defined, backed up with their dis
   for (auto& c : disk) c = static_cast<char>(rng());
   {
     world::real::VsphereHypervisor hv(config_of(first));
+    hv.stop("pfsense");  // a disk is written while its VM is off
     std::size_t at = 0;
     hv.write_disk("pfsense", 0, [&](char* buf, std::size_t size) {
       const std::size_t n = std::min(size, disk.size() - at);
@@ -153,10 +154,11 @@ TEST_CASE("vsphere for real: the homelab's VMs defined, backed up with their dis
       at += n;
       return n;
     }, static_cast<std::int64_t>(disk.size()));
+    hv.start("pfsense");
   }
 
   // 2. backup.yaml's vms source, for real: every VM's definition, vSphere's own, the appliances' disks.
-  const RunResult backed = drctl({"run", (copy / "backup.yaml").string(), "--state", (t.path() / "state-backup").string(),
+  const RunResult backed = support::drctl({"run", (copy / "backup.yaml").string(), "--state", (t.path() / "state-backup").string(),
                                   "--set", "repo_dir=" + repo.string()});
   REQUIRE_MESSAGE(backed.exit_code == 0, backed.describe());
   const auto files = vm_section(repo);
@@ -177,7 +179,7 @@ TEST_CASE("vsphere for real: the homelab's VMs defined, backed up with their dis
     CHECK(out.find(first.options().password) == std::string::npos);
 
   // A second backup of unchanged disks adds almost nothing.
-  const RunResult again = drctl({"run", (copy / "backup.yaml").string(), "--state", (t.path() / "state-backup2").string(),
+  const RunResult again = support::drctl({"run", (copy / "backup.yaml").string(), "--state", (t.path() / "state-backup2").string(),
                                  "--set", "repo_dir=" + repo.string()});
   REQUIRE_MESSAGE(again.exit_code == 0, again.describe());
   {
@@ -238,7 +240,7 @@ TEST_CASE("vsphere for real: hosts check says ok or why not, and hosts trust pin
   };
 
   // Not pinned: one line with the thumbprint, and how to pin it.
-  RunResult r = drctl({"hosts", "check", site_with("", vc.options().password)});
+  RunResult r = support::drctl({"hosts", "check", site_with("", vc.options().password)});
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("hypervisor     FAILED") != std::string::npos);
   CHECK(r.out.find(thumbprint) != std::string::npos);
@@ -246,22 +248,22 @@ TEST_CASE("vsphere for real: hosts check says ok or why not, and hosts trust pin
   // hosts trust with the wrong thumbprint writes nothing; with the right one pins it.
   std::string wrong = thumbprint;
   wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
-  r = drctl({"hosts", "trust", vc.url(), "--fingerprint", wrong, "--site", site_with("", vc.options().password)});
+  r = support::drctl({"hosts", "trust", vc.url(), "--fingerprint", wrong, "--site", site_with("", vc.options().password)});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find(thumbprint) != std::string::npos);
   CHECK(read_file(t.path() / "site.yaml").find("thumbprint:") == std::string::npos);
-  r = drctl({"hosts", "trust", vc.url(), "--fingerprint", thumbprint, "--site", (t.path() / "site.yaml").string()});
+  r = support::drctl({"hosts", "trust", vc.url(), "--fingerprint", thumbprint, "--site", (t.path() / "site.yaml").string()});
   REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
   CHECK(read_file(t.path() / "site.yaml").find("thumbprint: \"" + thumbprint + "\"") != std::string::npos);
   CHECK(read_file(t.path() / "site.yaml").find("name: vlab\nsecrets: secrets.yaml\nhypervisor:\n") == 0);
 
-  r = drctl({"hosts", "check", (t.path() / "site.yaml").string()});
+  r = support::drctl({"hosts", "check", (t.path() / "site.yaml").string()});
   CHECK_MESSAGE(r.exit_code == 0, r.describe());
   CHECK(std::regex_search(r.out, std::regex("hypervisor +ok +.*DC0.*LocalDS_0.*wan")));
 
   // A wrong password: one line, without the password.
   write_file(t.path() / "secrets.yaml", "vcenter: not-the-Password-9\n", 0600);
-  r = drctl({"hosts", "check", (t.path() / "site.yaml").string()});
+  r = support::drctl({"hosts", "check", (t.path() / "site.yaml").string()});
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("hypervisor     FAILED") != std::string::npos);
   CHECK(r.out.find("not-the-Password-9") == std::string::npos);

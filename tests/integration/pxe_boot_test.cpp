@@ -103,6 +103,20 @@ TEST_CASE("a homelab node boots from the network for real through what the rebui
   CHECK(PxeLab::reported(serial, "key-sha256") == site_key_sha256(runbooks));
   CHECK(serial.find("drctl-boot: done") != std::string::npos);
 
+  {  // the host key the node installs is the one drctl trusted before the boot, as ssh-keygen reads both
+    const std::string ks = read_file(lab.server_root() / "tftpboot/ks/k8s-master.cfg");
+    const auto begin = ks.find("-----BEGIN OPENSSH PRIVATE KEY-----"), end = ks.find("-----END OPENSSH PRIVATE KEY-----");
+    REQUIRE(begin != std::string::npos);
+    REQUIRE(end != std::string::npos);
+    write_file(lab.dir() / "node_key", ks.substr(begin, end - begin) + "-----END OPENSSH PRIVATE KEY-----\n", 0600);
+    const RunResult pub = run({"ssh-keygen", "-y", "-f", (lab.dir() / "node_key").string()});
+    REQUIRE_MESSAGE(pub.exit_code == 0, pub.describe());
+    const std::string key = pub.out.substr(0, pub.out.find(' ', pub.out.find(' ') + 1));  // "ssh-ed25519 BASE64"
+    CHECK(PxeLab::reported(serial, "host-key").rfind(key, 0) == 0);
+    const RunResult known = run({"ssh-keygen", "-F", address_of(runbooks, "k8s-master"), "-f", (lab.dir() / "known_hosts").string()});
+    CHECK_MESSAGE(known.out.find(key) != std::string::npos, known.describe());
+  }
+
   {  // the check has teeth: with a wrong per-MAC file the node boots as the host that file names
     const fs::path cfg = lab.server_root() / "tftpboot/pxelinux.cfg";
     const std::string master = "01-" + std::regex_replace(mac_of(runbooks, "k8s-master"), std::regex(":"), "-");
