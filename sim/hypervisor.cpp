@@ -123,7 +123,11 @@ void SimHypervisor::write_disk(const std::string& name, std::size_t disk, const 
 world::Host& SimHypervisor::guest(const std::string& name) {
   if (!vm(name).running) throw std::runtime_error("guest operations on " + name + ": the VM is powered off");
   world::Host* host = guest_ ? guest_(name) : nullptr;
-  if (!host) throw std::runtime_error("guest operations on " + name + ": its guest tools are not running (the system is not up)");
+  if (!host) {
+    const std::string why = guest_down_ ? guest_down_(name) : "";
+    throw std::runtime_error("guest operations on " + name + ": its guest tools are not running (the system is not up" +
+                             (why.empty() ? "" : ": " + why) + ")");
+  }
   return *host;
 }
 

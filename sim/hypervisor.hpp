@@ -47,6 +47,8 @@ class SimHypervisor : public world::Hypervisor {
   void guest_put(const std::string& vm, const std::string& path, const std::string& content, unsigned mode) override;
   /// Where guest operations land: the VM's running system, or nullptr.
   void on_guest(std::function<world::Host*(const std::string& vm)> fn) { guest_ = std::move(fn); }
+  /// Why a VM's system is not up (its state and last problem), for guest operations' errors.
+  void on_guest_down(std::function<std::string(const std::string& vm)> fn) { guest_down_ = std::move(fn); }
 
   /// Powers the whole host off (a fault): every VM stops, and none starts until power_on_host().
   void power_off_host();
@@ -73,6 +75,7 @@ class SimHypervisor : public world::Hypervisor {
   std::function<void(const std::string&, bool)> on_power_;
   std::function<void(const std::string&)> on_destroy_, on_define_;
   std::function<world::Host*(const std::string&)> guest_;
+  std::function<std::string(const std::string&)> guest_down_;
   std::function<std::string(const std::string&, std::size_t)> read_disk_;
   std::function<void(const std::string&, std::size_t, std::string)> write_disk_;
   bool host_up_ = true;

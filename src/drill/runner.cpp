@@ -42,13 +42,23 @@ class Timeline : public runbook::Observer {
   void started(const runbook::InstanceResult& r, std::size_t, std::size_t) override { start_[r.id] = now(); }
   void finished(const runbook::InstanceResult& r, std::size_t, std::size_t) override {
     StepTiming s{prefix_ + r.id, r.host, runbook::status_name(r.status), start_.count(r.id) ? start_[r.id] : now(), now(),
-                 r.attempts, r.error};
+                 r.attempts, cause(r)};
     steps.push_back(s);
   }
   void note(const std::string&) override {}
   std::vector<StepTiming> steps;
 
  private:
+  /// A command's failure is its exit status and what it last said ("exited with status 1: cannot
+  /// set property for 'tank/mail': size is less than current used or reserved space").
+  static std::string cause(const runbook::InstanceResult& r) {
+    if (r.error.rfind("exited with status", 0) != 0 || r.detail.empty()) return r.error;
+    std::string text = r.detail;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const auto nl = text.rfind('\n');
+    const std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
+    return last.empty() ? r.error : r.error + ": " + last;
+  }
   double now() { return minutes(std::chrono::duration_cast<Duration>(clock_.now().time_since_epoch()) - origin_); }
   world::Clock& clock_;
   Duration origin_;
