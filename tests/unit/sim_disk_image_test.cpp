@@ -76,7 +76,8 @@ TEST_CASE("sim disk image: pfSense restored from its disk boots with its config.
 TEST_CASE("sim disk image: the PXE server's files, modes, packages and running units come back") {
   Lab lab(4);
   lab.infra();
-  run_ok(lab, "pxe", "printf 'secret' > /etc/site.key && chmod 600 /etc/site.key && mkdir -p /srv/empty");
+  lab.w().system("pxe")->put_file("/etc/site.key", "secret", 0600);
+  run_ok(lab, "pxe", "mkdir -p /srv/empty");
   const std::string before_files = run_ok(lab, "pxe", "stat -c %a /etc/site.key && cat /etc/site.key /etc/exports /etc/default/tftpd-hpa");
   const std::string before_tree = run_ok(lab, "pxe", "ls -1 /tftpboot /srv");
   const auto before_units = lab.w().system("pxe")->services();
