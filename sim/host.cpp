@@ -83,6 +83,11 @@ bool SimHost::store(const std::string& path, const std::string& content, unsigne
   return true;
 }
 
+void SimHost::load_file(const std::string& path, const std::string& content, unsigned mode) {
+  for (std::string dir = parent_of(path); !is_dir(dir); dir = parent_of(dir)) dirs_.insert(dir);
+  files_[path] = File{content, mode};
+}
+
 void SimHost::make_dir(const std::string& path) {
   std::string dir;
   std::stringstream parts(path);

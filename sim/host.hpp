@@ -98,6 +98,17 @@ class SimHost : public world::Host {
   void set_swap(bool on) { swap_on_ = on; }
   std::vector<std::string> services() const { return {active_.begin(), active_.end()}; }
 
+  // What a disk image of the host holds (sim/disk_image.hpp).
+  /// Every file, in path order, with its mode.
+  void for_each_file(const std::function<void(const std::string& path, const std::string& content, unsigned mode)>& fn) const {
+    for (const auto& [path, f] : files_) fn(path, f.content, f.mode);
+  }
+  const std::set<std::string>& directories() const { return dirs_; }
+  const std::set<std::string>& packages() const { return installed_; }
+  /// A file as the disk it boots from holds it: no storage accounting (the pool's image counts its
+  /// bytes), no file event (nothing wrote it now).
+  void load_file(const std::string& path, const std::string& content, unsigned mode);
+
  private:
   struct File {
     std::string content;

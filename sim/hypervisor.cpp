@@ -1,5 +1,6 @@
 #include "sim/hypervisor.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace drctl::sim {
@@ -87,10 +88,46 @@ void SimHypervisor::destroy(const std::string& name) {
   if (on_destroy_) on_destroy_(name);
 }
 
+std::int64_t SimHypervisor::read_disk(const std::string& name, std::size_t disk, const world::ByteSink& sink) {
+  const auto& v = vm(name);
+  if (disk >= v.spec.disks.size())
+    throw std::runtime_error("VM " + name + " has no disk " + std::to_string(disk) + " (it has " +
+                             std::to_string(v.spec.disks.size()) + ")");
+  const std::string image = read_disk_ ? read_disk_(name, disk) : "";
+  for (std::size_t at = 0; at < image.size(); at += 1 << 16) sink(image.data() + at, std::min<std::size_t>(1 << 16, image.size() - at));
+  engine_.log("hypervisor", "disk-read", {{"vm", name}, {"disk", disk}, {"bytes", image.size()}});
+  return static_cast<std::int64_t>(image.size());
+}
+
+void SimHypervisor::write_disk(const std::string& name, std::size_t disk, const world::ByteSource& source, std::int64_t size) {
+  const auto& v = vm(name);
+  if (disk >= v.spec.disks.size())
+    throw std::runtime_error("VM " + name + " has no disk " + std::to_string(disk) + " (it has " +
+                             std::to_string(v.spec.disks.size()) + ")");
+  if (v.running) throw std::runtime_error("cannot write disk " + std::to_string(disk) + " of " + name + ": the VM is powered on");
+  std::string image;
+  char buf[1 << 16];
+  while (static_cast<std::int64_t>(image.size()) < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::int64_t>(sizeof buf, size - static_cast<std::int64_t>(image.size())));
+    const std::size_t got = source(buf, want);
+    if (got == 0) break;
+    image.append(buf, got);
+  }
+  if (static_cast<std::int64_t>(image.size()) != size)
+    throw std::runtime_error("disk " + std::to_string(disk) + " of " + name + ": the image ended after " +
+                             std::to_string(image.size()) + " of " + std::to_string(size) + " bytes");
+  engine_.log("hypervisor", "disk-written", {{"vm", name}, {"disk", disk}, {"bytes", image.size()}});
+  if (write_disk_) write_disk_(name, disk, std::move(image));
+}
+
 world::Host& SimHypervisor::guest(const std::string& name) {
   if (!vm(name).running) throw std::runtime_error("guest operations on " + name + ": the VM is powered off");
   world::Host* host = guest_ ? guest_(name) : nullptr;
-  if (!host) throw std::runtime_error("guest operations on " + name + ": its guest tools are not running (the system is not up)");
+  if (!host) {
+    const std::string why = guest_down_ ? guest_down_(name) : "";
+    throw std::runtime_error("guest operations on " + name + ": its guest tools are not running (the system is not up" +
+                             (why.empty() ? "" : ": " + why) + ")");
+  }
   return *host;
 }
 

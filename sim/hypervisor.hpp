@@ -29,11 +29,26 @@ class SimHypervisor : public world::Hypervisor {
   void stop(const std::string& name) override;
   void destroy(const std::string& name) override;
 
+  /// A disk's image (sim/disk_image.hpp), read through the site's hook. Fails for an unknown VM
+  /// or a disk it does not have.
+  std::int64_t read_disk(const std::string& vm, std::size_t disk, const world::ByteSink& sink) override;
+  /// Replaces what a defined, powered-off VM's disk holds with an image of `size` bytes; the VM
+  /// boots what it holds (SimWorld). A running VM, an unknown disk or a short source fail.
+  void write_disk(const std::string& vm, std::size_t disk, const world::ByteSource& source, std::int64_t size) override;
+  /// Where disk images come from and go to: the site's machines.
+  void on_disks(std::function<std::string(const std::string& vm, std::size_t disk)> read,
+                std::function<void(const std::string& vm, std::size_t disk, std::string image)> write) {
+    read_disk_ = std::move(read);
+    write_disk_ = std::move(write);
+  }
+
   /// Guest operations reach the VM's system through its tools, when it runs one.
   world::CommandResult guest_run(const std::string& vm, const world::Command& command) override;
   void guest_put(const std::string& vm, const std::string& path, const std::string& content, unsigned mode) override;
   /// Where guest operations land: the VM's running system, or nullptr.
   void on_guest(std::function<world::Host*(const std::string& vm)> fn) { guest_ = std::move(fn); }
+  /// Why a VM's system is not up (its state and last problem), for guest operations' errors.
+  void on_guest_down(std::function<std::string(const std::string& vm)> fn) { guest_down_ = std::move(fn); }
 
   /// Powers the whole host off (a fault): every VM stops, and none starts until power_on_host().
   void power_off_host();
@@ -60,6 +75,9 @@ class SimHypervisor : public world::Hypervisor {
   std::function<void(const std::string&, bool)> on_power_;
   std::function<void(const std::string&)> on_destroy_, on_define_;
   std::function<world::Host*(const std::string&)> guest_;
+  std::function<std::string(const std::string&)> guest_down_;
+  std::function<std::string(const std::string&, std::size_t)> read_disk_;
+  std::function<void(const std::string&, std::size_t, std::string)> write_disk_;
   bool host_up_ = true;
 };
 

@@ -131,6 +131,33 @@ NasStorage::NasStorage(Engine& engine, std::string pool, std::int64_t pool_bytes
   datasets_[pool_] = Dataset{};
 }
 
+NasStorage::NasStorage(Engine& engine, const PoolState& state)
+    : engine_(engine), pool_(state.pool), pool_bytes_(state.pool_bytes) {
+  datasets_[pool_] = Dataset{};
+  for (const auto& d : state.datasets) {
+    Dataset& ds = datasets_[d.name];
+    ds.bytes = d.bytes;
+    ds.quota = d.quota;
+    for (const auto& [name, bytes] : d.snapshots) ds.snapshots.push_back(Snapshot{name, bytes});
+  }
+  for (const auto& s : state.shares) {
+    shares_.push_back(Share{s.id, s.path, s.comment, s.networks, s.enabled});
+    next_share_id_ = std::max(next_share_id_, s.id + 1);
+  }
+}
+
+PoolState NasStorage::state() const {
+  PoolState out{pool_, pool_bytes_, {}, {}};
+  for (const auto& name : datasets()) {
+    const Dataset& d = datasets_.at(name);
+    PoolState::Dataset ds{name, d.bytes, d.quota, {}};
+    for (const auto& s : d.snapshots) ds.snapshots.emplace_back(s.name, s.bytes);
+    out.datasets.push_back(ds);
+  }
+  for (const auto& s : shares_) out.shares.push_back({s.id, s.path, s.comment, s.networks, s.enabled});
+  return out;
+}
+
 // --- accounting ---
 
 std::int64_t NasStorage::used(const std::string& dataset) const {

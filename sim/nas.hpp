@@ -12,11 +12,38 @@
 
 namespace drctl::sim {
 
+/// What a pool holds besides its files, as its data disk keeps it (sim/disk_image.hpp writes it
+/// out): datasets with their bytes, quotas and snapshots, and the NFS shares.
+struct PoolState {
+  std::string pool;
+  std::int64_t pool_bytes = 0;
+  struct Dataset {
+    std::string name;
+    std::int64_t bytes = 0;
+    std::optional<std::int64_t> quota;
+    std::vector<std::pair<std::string, std::int64_t>> snapshots;  // name, bytes; oldest first
+  };
+  std::vector<Dataset> datasets;  // parents before children
+  struct Share {
+    int id = 0;
+    std::string path, comment;
+    std::vector<std::string> networks;
+    bool enabled = true;
+  };
+  std::vector<Share> shares;
+  bool operator==(const PoolState&) const = default;
+};
+
 /// ZFS datasets with quota (and the pool's capacity), and NFS shares with allowed networks.
 /// Datasets mount at /mnt/POOL/DS; the pool's root dataset (named POOL) always exists.
 class NasStorage {
  public:
   NasStorage(Engine& engine, std::string pool, std::int64_t pool_bytes);
+  /// The pool as its disk held it (imported at boot: datasets, quotas, snapshots and shares).
+  NasStorage(Engine& engine, const PoolState& state);
+  /// The pool as its disk holds it now.
+  PoolState state() const;
+  const std::string& pool() const { return pool_; }
 
   /// What a command printed and its exit code (zfs: 1 for a failed operation, 2 for bad usage;
   /// 127 for a subcommand or method the simulator does not model).

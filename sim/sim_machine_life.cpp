@@ -34,11 +34,9 @@ std::vector<Port> ports_of(const std::string& unit) {
   return {};
 }
 
-/// What an appliance image brings, and the services it starts at boot.
-struct ApplianceImage {
-  std::vector<std::string> units;
-  std::map<std::string, std::string> files;
-};
+
+}  // namespace
+
 ApplianceImage appliance_image(const std::string& kind) {
   if (kind == "pfsense") return {{"sshd", "dhcpd", "unbound"}, {{"/cf/conf/config.xml", factory_default_config()}}};
   if (kind == "pxe-server")
@@ -50,13 +48,13 @@ ApplianceImage appliance_image(const std::string& kind) {
   return {{"ssh", "nfs"}, {}};  // truenas
 }
 
-/// Packages the installed systems' mirror offers (apt install of anything else fails).
-const std::set<std::string> kMirror = {
+const std::set<std::string>& mirror_packages() {
+  static const std::set<std::string> mirror = {
     "openssh-server", "open-vm-tools", "containerd", "docker.io", "kubelet", "kubeadm", "kubectl", "nfs-common",
     "curl", "socat", "conntrack", "ebtables", "ethtool", "etcd-client", "apt-transport-https", "ca-certificates",
     "gnupg", "python3", "tftpd-hpa", "nfs-kernel-server", "nginx", "syslinux-common", "pxelinux", "dnsmasq"};
-
-}  // namespace
+  return mirror;
+}
 
 void SimWorld::problem(Machine& m, const std::string& what) {
   m.problem = what;
@@ -134,7 +132,12 @@ void SimWorld::boot_device(Machine& m, std::uint64_t gen, std::size_t index) {
   const std::string& device = order[index];
   engine_.log(m.name, "boot-device", {{"device", device}});
   if (device == "disk") {
-    if (m.on_disk) return boot_system(m, gen);
+    if (m.written.contains(0)) return boot_from_image(m, gen, index);
+    if (m.on_disk) {
+      if (m.written.contains(1) && m.system)
+        if (const std::string why = import_pool(m, *m.system); !why.empty()) return halt(m, why);
+      return boot_system(m, gen);
+    }
     return boot_device(m, gen, index + 1);
   }
   if (device == "cdrom") {
@@ -207,7 +210,7 @@ void SimWorld::start_install(Machine& m, std::uint64_t gen, const InstallPlan& p
 void SimWorld::finish_install(Machine& m, std::uint64_t) {
   const InstallPlan& plan = *m.plan;
   auto sys = std::make_unique<SimHost>(engine_, m.name);
-  sys->set_available_packages(kMirror);
+  sys->set_available_packages(mirror_packages());
   sys->put_file("/etc/hostname", (plan.hostname.empty() ? m.name : plan.hostname) + "\n", 0644);
   sys->set_swap(true);  // Ubuntu's installer makes a swap file
   for (const auto& user : plan.users) {
@@ -238,59 +241,98 @@ void SimWorld::finish_install(Machine& m, std::uint64_t) {
   });
 }
 
+namespace {
+
+/// The first question an appliance's installer asks at the console (sim/CONFORMANCE.md, "Appliance
+/// installers"); "" for one that installs by itself (the site's own PXE server image).
+std::string installer_question(const std::string& kind, const std::string& iso) {
+  if (kind == "pfsense")
+    return "pfSense's installer waits at its first screen (Copyright and distribution notice -> Accept) for someone at "
+           "the console";
+  if (kind == "truenas")
+    return "TrueNAS CORE's installer waits at its first menu (Console Setup: 1 Install/Upgrade) for someone at the console";
+  if (kind == "vcenter")
+    return iso + " is vCenter's installer for a workstation (vcsa-ui-installer: Install -> Stage 1, Deploy vCenter "
+           "Server, which deploys the appliance's OVA onto a host; its first question is the end user license "
+           "agreement), not an image a VM installs itself from: it waits for someone to run it";
+  return "";
+}
+
+}  // namespace
+
+void SimWorld::set_console_operator(bool present) {
+  console_operator_ = present;
+  engine_.log("site", "console-operator", {{"present", present}});
+}
+
 void SimWorld::install_appliance(Machine& m, std::uint64_t gen, std::size_t) {
-  m.state = "installing";
   const std::string name = m.name, kind = m.model->appliance;
+  if (const std::string question = installer_question(kind, m.spec.cdrom); !question.empty()) {
+    if (!console_operator_)
+      return halt(m, question + ": nobody is at the console (an unattended rebuild brings an appliance back from its "
+                                "disk images: vm.create with disks)");
+    engine_.log(name, "installer-answered", {{"appliance", kind}, {"by", "someone at the console"}, {"question", question}});
+  }
+  m.state = "installing";
   engine_.log(m.name, "appliance-install-started", {{"appliance", kind}, {"image", m.spec.cdrom}});
   engine_.background(engine_.now() + engine_.rng().between(timings_.appliance_install, timings_.appliance_install_max),
                      [this, name, gen, kind] {
                        auto it = machines_.find(name);
                        if (it == machines_.end() || it->second->gen != gen) return;
                        Machine& m = *it->second;
-                       auto sys = std::make_unique<SimHost>(engine_, name);
-                       if (kind == "pfsense" || kind == "truenas") sys->set_os(SimHost::Os::freebsd);
-                       sys->set_available_packages(kMirror);
-                       const ApplianceImage image = appliance_image(kind);
-                       for (const auto& unit : image.units) sys->install_package(unit);
-                       for (const auto& [path, content] : image.files) sys->put_file(path, content, 0644);
-                       if (sys->installed("tftpd-hpa")) sys->make_dir("/srv/tftp");  // the package's directory
-                       const std::string user = m.model->user.empty() ? "root" : m.model->user;
-                       if (!m.model->ssh_key.empty())
-                         sys->put_file((user == "root" ? "/root" : "/home/" + user) + "/.ssh/authorized_keys",
-                                       m.model->ssh_key + "\n", 0600);
-                       if (kind == "pfsense")
-                         sys->add_command("/etc/rc.reload_all", [this, name](const std::vector<std::string>&, const std::string&) {
-                           apply_pfsense_config(*machines_.at(name));
-                           if (!pf_config_) return SimHost::Result{1, "", machines_.at(name)->problem + "\n"};
-                           return SimHost::Result{0, "", ""};
-                         });
-                       if (kind == "truenas") {
-                         nas_ = std::make_unique<NasStorage>(engine_, m.model->pool, m.model->pool_bytes);
-                         SimHost* nas_host = sys.get();
-                         nas_host->make_dir("/mnt/" + m.model->pool);
-                         sys->add_command("zfs", [this, nas_host](const std::vector<std::string>& argv, const std::string&) {
-                           auto r = nas_->zfs(argv);
-                           for (const auto& ds : nas_->datasets()) nas_host->make_dir("/mnt/" + ds);  // mounted
-                           return SimHost::Result{r.code, r.out, r.err};
-                         });
-                         sys->add_command("midclt", [this](const std::vector<std::string>& argv, const std::string&) {
-                           auto r = nas_->midclt(argv);
-                           return SimHost::Result{r.code, r.out, r.err};
-                         });
-                         sys->set_storage(
-                             [this](const std::string& path, std::int64_t delta, std::string* why) {
-                               return nas_->dataset_of(path).empty() || nas_->fits(path, delta, why);
-                             },
-                             [this](const std::string& path, std::int64_t delta) {
-                               if (!nas_->dataset_of(path).empty()) nas_->commit(path, delta);
-                             });
-                       }
-                       wire_services(*sys, name);
+                       std::string why;
+                       auto sys = appliance_system(m, kind, &why);
+                       if (!sys) return halt(m, why);
                        m.system = std::move(sys);
                        m.on_disk = true;
                        engine_.log(name, "appliance-installed", {{"appliance", kind}});
                        boot_system(m, gen);
                      });
+}
+
+std::unique_ptr<SimHost> SimWorld::appliance_system(Machine& m, const std::string& kind, std::string* why) {
+  const std::string name = m.name;
+  auto sys = std::make_unique<SimHost>(engine_, name);
+  if (kind == "pfsense" || kind == "truenas") sys->set_os(SimHost::Os::freebsd);
+  sys->set_available_packages(mirror_packages());
+  const ApplianceImage image = appliance_image(kind);
+  for (const auto& unit : image.units) sys->install_package(unit);
+  for (const auto& [path, content] : image.files) sys->put_file(path, content, 0644);
+  if (sys->installed("tftpd-hpa")) sys->make_dir("/srv/tftp");  // the package's directory
+  const std::string user = m.model->user.empty() ? "root" : m.model->user;
+  if (!m.model->ssh_key.empty())
+    sys->put_file((user == "root" ? "/root" : "/home/" + user) + "/.ssh/authorized_keys", m.model->ssh_key + "\n", 0600);
+  if (kind == "pfsense")
+    sys->add_command("/etc/rc.reload_all", [this, name](const std::vector<std::string>&, const std::string&) {
+      apply_pfsense_config(*machines_.at(name));
+      if (!pf_config_) return SimHost::Result{1, "", machines_.at(name)->problem + "\n"};
+      return SimHost::Result{0, "", ""};
+    });
+  if (kind == "truenas") {
+    nas_ = std::make_unique<NasStorage>(engine_, m.model->pool, m.model->pool_bytes);
+    SimHost* nas_host = sys.get();
+    nas_host->make_dir("/mnt/" + m.model->pool);
+    sys->add_command("zfs", [this, nas_host](const std::vector<std::string>& argv, const std::string&) {
+      auto r = nas_->zfs(argv);
+      for (const auto& ds : nas_->datasets()) nas_host->make_dir("/mnt/" + ds);  // mounted
+      return SimHost::Result{r.code, r.out, r.err};
+    });
+    sys->add_command("midclt", [this](const std::vector<std::string>& argv, const std::string&) {
+      auto r = nas_->midclt(argv);
+      return SimHost::Result{r.code, r.out, r.err};
+    });
+    sys->set_storage(
+        [this](const std::string& path, std::int64_t delta, std::string* why) {
+          return nas_->dataset_of(path).empty() || nas_->fits(path, delta, why);
+        },
+        [this](const std::string& path, std::int64_t delta) {
+          if (!nas_->dataset_of(path).empty()) nas_->commit(path, delta);
+        });
+    if (m.written.contains(1))  // its pool's disk came from an image: the pool is imported at boot
+      if (*why = import_pool(m, *sys); !why->empty()) return nullptr;
+  }
+  wire_services(*sys, name);
+  return sys;
 }
 
 void SimWorld::boot_system(Machine& m, std::uint64_t gen) {
@@ -310,7 +352,9 @@ void SimWorld::system_up(Machine& m, std::uint64_t gen) {
     request_addresses(m, gen);
   }
   const std::vector<std::string> units =
-      m.model && m.model->kind == MachineModel::Kind::appliance ? appliance_image(m.model->appliance).units : std::vector<std::string>{"ssh"};
+      m.boot_units                                                       ? *m.boot_units
+      : m.model && m.model->kind == MachineModel::Kind::appliance ? appliance_image(m.model->appliance).units
+                                                                         : std::vector<std::string>{"ssh"};
   services(m.name)->booted(units);  // each daemon reads its configuration as the disk has it now
   engine_.log(m.name, "system-up", {{"addresses", net_.addresses(m.name)}});
 }

@@ -25,6 +25,9 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   hv_.on_power([this](const std::string& vm, bool on) { on_power(vm, on); });
   hv_.on_destroy([this](const std::string& vm) { on_destroy(vm); });
   hv_.on_define([this](const std::string& vm) { machine(vm).state = "off"; });  // its NICs are on the wire, unpowered
+  hv_.on_disks([this](const std::string& vm, std::size_t disk) { return read_disk_image(vm, disk); },
+               [this](const std::string& vm, std::size_t disk, std::string image) { write_disk_image(vm, disk, std::move(image)); });
+  hv_.on_guest_down([this](const std::string& vm) { return diagnose(vm); });
   hv_.on_guest([this](const std::string& vm) -> world::Host* {
     auto it = machines_.find(vm);
     return it != machines_.end() && it->second->state == "up" ? it->second->system.get() : nullptr;

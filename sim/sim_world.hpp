@@ -72,6 +72,12 @@ class SimWorld : public world::World {
     std::string machine;  // who answered
   };
   Login ssh_login(const std::string& host);
+  /// Is someone at the VMs' consoles? Then the appliances' interactive installers (pfSense,
+  /// TrueNAS CORE, vCenter's) are answered as a person would; without, a VM booting such an ISO
+  /// halts at the installer's first question. Default: someone is (a new site is installed at its
+  /// consoles); a drill's rebuild runs with nobody there.
+  void set_console_operator(bool present);
+  bool console_operator() const { return console_operator_; }
   /// Multiplies install times from now on (a slow installer fault).
   void set_install_slowdown(double factor) { slowdown_ = factor; }
   /// Stops or starts a service of a machine (DHCP on pfSense is "dhcpd", TFTP "tftpd-hpa", NFS
@@ -120,6 +126,16 @@ class SimWorld : public world::World {
   void start_install(Machine& m, std::uint64_t gen, const InstallPlan& plan);
   void finish_install(Machine& m, std::uint64_t gen);
   void install_appliance(Machine& m, std::uint64_t gen, std::size_t index);
+  /// The appliance's system as its install makes it (its files, units and tools; TrueNAS's pool
+  /// from its data disk's image, else a new one). "" or why its pool disk cannot be imported.
+  std::unique_ptr<SimHost> appliance_system(Machine& m, const std::string& kind, std::string* why);
+  // Disk images (sim_disks.cpp).
+  std::string read_disk_image(const std::string& vm, std::size_t disk);
+  void write_disk_image(const std::string& vm, std::size_t disk, std::string image);
+  /// Boots the system disk 0's image holds (halts naming what is wrong with it).
+  void boot_from_image(Machine& m, std::uint64_t gen, std::size_t index);
+  /// Imports a pool image written into TrueNAS's data disk (disk 1); "" or why it cannot.
+  std::string import_pool(Machine& m, SimHost& system);
   void boot_system(Machine& m, std::uint64_t gen);
   void system_up(Machine& m, std::uint64_t gen);
   void request_addresses(Machine& m, std::uint64_t gen);
@@ -157,6 +173,7 @@ class SimWorld : public world::World {
   std::unique_ptr<SimNetworkView> view_;
   Timings timings_;
   double slowdown_ = 1.0;
+  bool console_operator_ = true;
   std::map<std::string, std::unique_ptr<Machine>> machines_;
   std::map<std::string, std::unique_ptr<SshHost>> ssh_hosts_;
   std::unique_ptr<SimHost> controller_;

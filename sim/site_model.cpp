@@ -1,6 +1,7 @@
 #include "sim/site_model.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "sim/ipv4_text.hpp"
 #include "world/vm_spec.hpp"
@@ -128,7 +129,14 @@ SiteModel read_site(const json& site) {
   Fields hv = top.has("hypervisor") ? top.sub("hypervisor") : Fields{json::object(), "hypervisor"};
   out.capacity.threads = hv.integer("threads", out.capacity.threads);
   out.capacity.memory_mb = hv.size_mb("memory", out.capacity.memory_mb);
-  out.capacity.datastore_gb = hv.size_mb("datastore", out.capacity.datastore_gb * 1024, "G") / 1024;
+  // A real site's `datastore:` names one (LocalDS_0): only a size (2T) is the simulator's capacity.
+  // Its url, datacenter, cluster, host, thumbprint, ca_file, user and credentials are the real
+  // hypervisor's business: the simulator reads none of them.
+  const bool datastore_named = hv.has("datastore") && hv.obj["datastore"].is_string() &&
+                               !hv.obj["datastore"].get<std::string>().empty() &&
+                               !std::isdigit(static_cast<unsigned char>(hv.obj["datastore"].get<std::string>()[0]));
+  if (!datastore_named)
+    out.capacity.datastore_gb = hv.size_mb("datastore", out.capacity.datastore_gb * 1024, "G") / 1024;
   out.datastore_files = hv.strings("images");
   if (hv.has("switches")) {
     if (!hv.obj["switches"].is_object()) hv.fail("switches", "expected a map of switch name to its port groups");

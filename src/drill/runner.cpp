@@ -42,13 +42,23 @@ class Timeline : public runbook::Observer {
   void started(const runbook::InstanceResult& r, std::size_t, std::size_t) override { start_[r.id] = now(); }
   void finished(const runbook::InstanceResult& r, std::size_t, std::size_t) override {
     StepTiming s{prefix_ + r.id, r.host, runbook::status_name(r.status), start_.count(r.id) ? start_[r.id] : now(), now(),
-                 r.attempts, r.error};
+                 r.attempts, cause(r)};
     steps.push_back(s);
   }
   void note(const std::string&) override {}
   std::vector<StepTiming> steps;
 
  private:
+  /// A command's failure is its exit status and what it last said ("exited with status 1: cannot
+  /// set property for 'tank/mail': size is less than current used or reserved space").
+  static std::string cause(const runbook::InstanceResult& r) {
+    if (r.error.rfind("exited with status", 0) != 0 || r.detail.empty()) return r.error;
+    std::string text = r.detail;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const auto nl = text.rfind('\n');
+    const std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
+    return last.empty() ? r.error : r.error + ": " + last;
+  }
   double now() { return minutes(std::chrono::duration_cast<Duration>(clock_.now().time_since_epoch()) - origin_); }
   world::Clock& clock_;
   Duration origin_;
@@ -62,6 +72,22 @@ runbook::RunSummary execute(runbook::Runbook& rb, sim::SimWorld& world, const fs
   options.state_dir = state;
   options.jobs = jobs;
   return runbook::execute(rb, actions::Registry::builtin(), world, options, timeline);
+}
+
+/// How each VM came back in the rebuild, from the simulator's events after `since`: "pfsense
+/// booted from its restored disk image, pxe installed from its ISO, …".
+std::string how_appliances_came_back(sim::SimWorld& world, Duration since) {
+  std::map<std::string, std::string> how;
+  for (const auto& e : world.engine().events()) {
+    if (Duration(e["t"].get<std::int64_t>()) < since) continue;
+    const std::string who = e.value("component", ""), what = e.value("event", "");
+    if (what == "disk-image-booted") how[who] = "booted from its restored disk image";
+    else if (what == "appliance-installed") how[who] = "installed from its ISO";
+    else if (what == "install-finished") how[who] = "installed over the network";
+  }
+  std::string out;
+  for (const auto& [vm, text] : how) out += (out.empty() ? "" : ", ") + vm + " " + text;
+  return "the machines came back: " + (out.empty() ? std::string("none") : out);
 }
 
 std::string first_error(const runbook::RunSummary& s) {
@@ -164,8 +190,10 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     return rb;
   };
 
-  // 1. The site as it was: built from empty hardware, then its data.
+  // 1. The site as it was: built from empty hardware by a person (the appliances' installers are
+  // answered at their consoles), then its data.
   progress("bringing up the site");
+  world.set_console_operator(true);
   Timeline before(world.clock(), Duration(0), "before:");
   runbook::Runbook up = load(sc.rebuild, false, json::object());
   auto s = execute(up, world, scratch / "state-before", before);
@@ -219,6 +247,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   for (auto& f : faults)
     if (f.at) f.at = *f.at + disaster;
   world.schedule_faults(faults);
+  world.set_console_operator(false);  // a disaster rebuild is unattended: nobody answers an installer
   progress("rebuilding");
   Timeline rebuild_steps(world.clock(), disaster, "");
   runbook::Runbook rebuild = load(sc.rebuild, true, sc.rebuild_vars);
@@ -232,6 +261,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
                             e.value("target", ""), e.value("trigger", ""), e["event"] == "fault-undone"});
   out.not_fired = world.faults_not_fired();
   out.rto_min = minutes(world.engine().now() - disaster);
+  progress(how_appliances_came_back(world, disaster));
 
   if (!sc.fail_at.empty()) {  // the scenario expects the rebuild to fail there, for that reason
     if (s.ok()) return fail("the rebuild succeeded, but the scenario expects it to fail at " + sc.fail_at);

@@ -38,6 +38,32 @@ TEST_CASE("drill: total-loss passes with its timeline, RTO and RPO, and restores
   CHECK(r.out.find("Lost beyond RPO: 0 files, 0 bytes") != std::string::npos);
 }
 
+TEST_CASE("drill: total-loss's rebuild boots pfSense, TrueNAS and vCenter from their restored disks, nobody at the console") {
+  auto r = support::drctl({"drill", scenario("total-loss"), "--seeds", "2"});
+  support::expect_exit(r, 0);
+  // From the simulator's event log, as the runner reports it: booted from disk, not installed.
+  CHECK(r.err.find("the machines came back:") != std::string::npos);
+  for (const char* vm : {"pfsense", "truenas", "vcenter"}) {
+    CHECK_MESSAGE(r.err.find(std::string(vm) + " booted from its restored disk image") != std::string::npos, r.err);
+    CHECK(r.err.find(std::string(vm) + " installed from its ISO") == std::string::npos);
+  }
+  CHECK(r.err.find("pxe installed from its ISO") != std::string::npos);  // the site's own unattended image
+  CHECK(r.err.find("k8s-node1 installed over the network") != std::string::npos);
+}
+
+TEST_CASE("drill: a rebuild that boots pfSense from its ISO fails, naming the installer's question") {
+  support::TempDir t("drill-iso");
+  const fs::path copy = homelab_with(t.path(), ", disks: \"{{restore}}\"}", "}");  // create-firewall's, the first
+  const std::string rebuild = support::read_file(t.path() / "homelab/rebuild.yaml");
+  REQUIRE(rebuild.find("on: pfsense\n    with: {from_snapshot: \"{{restore}}\", repo: \"{{repo_dir}}\", snapshot: \"{{snapshot}}\"}") !=
+          std::string::npos);
+  auto r = support::drctl({"drill", copy.string()});
+  support::expect_exit(r, 1);
+  CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
+  CHECK_MESSAGE(r.out.find("Copyright and distribution notice") != std::string::npos, r.out);
+  CHECK(r.out.find("nobody is at the console") != std::string::npos);
+}
+
 TEST_CASE("drill: every scenario holds its expectations over several seeds, with valid JUnit") {
   support::TempDir t("drill");
   std::vector<std::string> args = {"drill"};
