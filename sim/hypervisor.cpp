@@ -58,7 +58,7 @@ void SimHypervisor::define(const world::VmSpec& spec) {
       for (const auto& f : datastore_) have += (have.empty() ? "" : ", ") + f;
       refuse("its install image '" + image + "' is not in the datastore (" + (have.empty() ? "which is empty" : "it has " + have) + ")");
     }
-  vms_[spec.name] = world::VmState{spec, false};
+  vms_[spec.name] = world::VmState{spec, false, ""};
   engine_.log("hypervisor", "vm-defined",
               {{"vm", spec.name}, {"vcpus", spec.vcpus}, {"memory_mb", spec.memory_mb}, {"disk_gb", want_disk}});
   if (on_define_) on_define_(spec.name);

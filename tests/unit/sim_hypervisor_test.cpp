@@ -11,8 +11,8 @@ world::VmSpec vm(const std::string& name, int vcpus, std::int64_t mem_mb, std::i
   s.name = name;
   s.vcpus = vcpus;
   s.memory_mb = mem_mb;
-  s.disks.push_back({"disk0", disk_gb, ""});
-  s.nics.push_back({net, "00:50:56:00:00:01"});
+  s.disks.push_back({"disk0", disk_gb, "", ""});
+  s.nics.push_back({net, "00:50:56:00:00:01", 0, ""});
   return s;
 }
 }  // namespace
