@@ -132,7 +132,7 @@ TEST_CASE("drill: the rebuild without exportfs -ra fails at the kickstart, namin
   auto r = support::drctl({"drill", copy.string()});
   support::expect_exit(r, 1);
   CHECK(r.out.find("FAIL total-loss seed 1") != std::string::npos);
-  CHECK_MESSAGE(r.out.find("/tftpboot/ks.cfg is not exported to") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("/tftpboot/ks/k8s-master.cfg is not exported to") != std::string::npos, r.out);
   CHECK(r.out.find("nfs-kernel-server on pxe") != std::string::npos);
   CHECK(r.out.find("run exportfs -ra") != std::string::npos);
 }
