@@ -109,6 +109,25 @@ std::string unknown_message(const SshEndpoint& ep, const HostKey& key, const Kno
          trust_command(ep, key.fingerprint);
 }
 
+// Writes `text` to `fd` whole, syncs and closes it; throws SshError naming `path`.
+void write_all_and_close(int fd, const std::string& text, const std::string& path) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      throw SshError("cannot write the host key to " + path + ": " + std::strerror(saved));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!synced) throw SshError("cannot write the host key to " + path + ": " + std::strerror(saved));
+}
+
 // Appends `line` to `path` (created 0600, its directory 0700), on a line of its own.
 void append_line(const std::string& path, const std::string& line) {
   const fs::path p(path);
@@ -129,21 +148,7 @@ void append_line(const std::string& path, const std::string& line) {
     char last = '\n';
     if (::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') text = "\n" + text;
   }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int saved = errno;
-      ::close(fd);
-      throw SshError("cannot write the host key to " + path + ": " + std::strerror(saved));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!synced) throw SshError("cannot write the host key to " + path + ": " + std::strerror(saved));
+  write_all_and_close(fd, text, path);
 }
 
 }  // namespace
@@ -267,23 +272,9 @@ bool expect_host_key(const SshEndpoint& ep, const std::string& public_line) {
     fs::create_directories(p.parent_path(), ec);
     ::chmod(p.parent_path().c_str(), 0700);
   }
-  {
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw SshError("cannot write " + tmp + ": " + std::strerror(errno));
-    std::size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int saved = errno;
-        ::close(fd);
-        throw SshError("cannot write " + tmp + ": " + std::strerror(saved));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    ::fsync(fd);
-    ::close(fd);
-  }
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw SshError("cannot write " + tmp + ": " + std::strerror(errno));
+  write_all_and_close(fd, text, tmp);
   if (::rename(tmp.c_str(), ep.known_hosts.c_str()) != 0)
     throw SshError("cannot replace " + ep.known_hosts + ": " + std::strerror(errno));
   return true;

@@ -235,6 +235,21 @@ void Soap::throw_transport(CURLcode code, const char* errbuf) {
   throw std::runtime_error("vSphere at " + url_ + ": " + first_line(why));
 }
 
+long Soap::perform(curl_slist* headers, std::string& response) {
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
+  const CURLcode code = curl_easy_perform(curl_);
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, nullptr);
+  curl_slist_free_all(headers);
+  if (code != CURLE_OK) throw_transport(code, errbuf);
+  long status = 0;
+  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
 std::unique_ptr<pugi::xml_document> Soap::call(const std::string& body) {
   const std::string envelope =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
@@ -247,19 +262,9 @@ std::unique_ptr<pugi::xml_document> Soap::call(const std::string& body) {
   headers = curl_slist_append(headers, "Content-Type: text/xml; charset=utf-8");
   headers = curl_slist_append(headers, "SOAPAction: \"urn:vim25/7.0\"");
   std::string response;
-  char errbuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, envelope.c_str());
   curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(envelope.size()));
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
-  const CURLcode code = curl_easy_perform(curl_);
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, nullptr);
-  curl_slist_free_all(headers);
-  if (code != CURLE_OK) throw_transport(code, errbuf);
-  long status = 0;
-  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+  const long status = perform(headers, response);
 
   auto doc = std::make_unique<pugi::xml_document>();
   if (!doc->load_buffer(response.data(), response.size())) {
@@ -295,22 +300,12 @@ void Soap::put(const std::string& path_and_query, const ByteSource& source, std:
   const std::string full = origin() + path_and_query;
   prepare(full, 0);
   std::string response;
-  char errbuf[CURL_ERROR_SIZE] = "";
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/octet-stream");
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
   curl_easy_setopt(curl_, CURLOPT_READFUNCTION, from_source);
   curl_easy_setopt(curl_, CURLOPT_READDATA, &source);
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errbuf);
-  const CURLcode code = curl_easy_perform(curl_);
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, nullptr);
-  curl_slist_free_all(headers);
-  if (code != CURLE_OK) throw_transport(code, errbuf);
-  long status = 0;
-  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+  const long status = perform(headers, response);
   if (status < 200 || status >= 300)
     throw std::runtime_error("vSphere at " + origin() + " answered HTTP " + std::to_string(status) + " for PUT " +
                              path_and_query.substr(0, path_and_query.find('?')));

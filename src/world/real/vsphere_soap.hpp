@@ -83,6 +83,9 @@ class Soap {
  private:
   void prepare(const std::string& full_url, long timeout_seconds);
   [[noreturn]] void throw_transport(CURLcode code, const char* errbuf);
+  /// Runs the prepared request with `headers` (freed here), the body into `response`; the HTTP
+  /// status. Throws for a transport failure (TLS, connection, timeout).
+  long perform(curl_slist* headers, std::string& response);
 
   std::string url_, ca_file_;
   int timeout_seconds_;
