@@ -87,9 +87,21 @@ class VmCreate : public Action {
       throw ActionError("disks: the disk images come from a snapshot: set from_snapshot too");
     try {
       hypervisor(ctx).define(want.spec);
-      if (disks) write_disks(ctx, want.spec);
     } catch (const std::runtime_error& e) {
       throw ActionError(e.what());
+    }
+    if (disks) {
+      try {
+        write_disks(ctx, want.spec);
+      } catch (const std::exception& e) {
+        // A VM with half its disks would pass the next check as "exists as asked": take it away,
+        // so a retry defines it and writes its disks again.
+        try {
+          hypervisor(ctx).destroy(name);
+        } catch (const std::exception&) {
+        }
+        throw ActionError(std::string(e.what()) + " (the VM was removed again; a retry starts over)");
+      }
     }
     ctx.log("defined VM " + name + " from the " + want.from + " (" + std::to_string(want.spec.vcpus) + " vCPU, " +
             std::to_string(want.spec.memory_mb) + " MB)\n");

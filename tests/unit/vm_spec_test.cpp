@@ -129,3 +129,30 @@ TEST_CASE("vm.create: a VM that exists as asked is left alone, one that differs 
   REQUIRE(lab.w().hv().list().size() == 1);
   CHECK(lab.w().hv().list()[0].spec.memory_mb == defined[0].spec.memory_mb);
 }
+
+TEST_CASE("vm.create: disks the snapshot cannot give leave no VM behind, so a retry starts over") {
+  support::SimLab lab(6);
+  support::TempDir t("vm-create-disks");
+  fs::copy_file(support::sim_fixtures() / "lab.yaml", t.path() / "lab.yaml");
+  auto run = [&](const std::string& steps) {
+    std::ofstream(t.path() / "rb.yaml") << "name: r\nsite: lab.yaml\nsteps:\n" << steps;
+    runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
+    runbook::validate(rb, actions::Registry::builtin());
+    runbook::ExecOptions options;
+    options.state_dir = t.path() / "state";
+    fs::remove_all(options.state_dir);
+    runbook::Observer quiet;
+    return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+  };
+  const std::string repo = (t.path() / "repo").string();
+  REQUIRE(run("  - id: create\n    uses: vm.create\n    on: k8s-node1\n"
+              "  - id: backup\n    uses: backup.snapshot\n    needs: create\n"
+              "    with: {repo: " + repo + ", sources: [{section: vm, vms: true}]}\n").ok());
+  lab.w().hv().destroy("k8s-node1");
+  auto r = run("  - id: create\n    uses: vm.create\n    on: k8s-node1\n"
+               "    with: {from_snapshot: true, disks: true, repo: " + repo + "}\n");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.results.at(0).error.find("has no disk images of VM k8s-node1") != std::string::npos);
+  CHECK(r.results.at(0).error.find("the VM was removed again") != std::string::npos);
+  CHECK(lab.w().hv().list().empty());
+}
