@@ -281,6 +281,16 @@ class PxeInstall : public Action {
     const std::string name = vm_name(ctx);
     auto vm = find_vm(ctx, name);
     if (!vm) throw ActionError("no VM named " + name + " on the hypervisor (create it first: vm.create)");
+    // The firmware reaches the network when every device before it has nothing to boot (a new
+    // VM's empty disk); after the install the disk boots first. A VM that never tries the network
+    // would wait out the whole timeout.
+    const auto& order = vm->spec.boot_order;
+    if (std::find(order.begin(), order.end(), "network") == order.end()) {
+      std::string listed;
+      for (const auto& d : order) listed += (listed.empty() ? "" : ", ") + d;
+      throw ActionError("VM " + name + " never boots from the network (its boot order: " +
+                        (listed.empty() ? std::string("none") : listed) + "): give its vm: boot [disk, network]");
+    }
     try {
       if (vm->running) hypervisor(ctx).stop(name);  // a fresh boot: firmware, DHCP, PXE
       hypervisor(ctx).start(name);

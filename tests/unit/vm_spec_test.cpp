@@ -156,3 +156,24 @@ TEST_CASE("vm.create: disks the snapshot cannot give leave no VM behind, so a re
   CHECK(r.results.at(0).error.find("the VM was removed again") != std::string::npos);
   CHECK(lab.w().hv().list().empty());
 }
+
+TEST_CASE("pxe.install: a VM whose boot order never reaches the network is refused at once") {
+  support::SimLab lab(7);
+  json vm = lab.site["hosts"]["k8s-node1"]["vm"];
+  vm["boot"] = json::array({"disk"});
+  lab.w().hv().define(world::vm_spec_from_json("k8s-node1", vm));
+  support::TempDir t("pxe-install-boot");
+  fs::copy_file(support::sim_fixtures() / "lab.yaml", t.path() / "lab.yaml");
+  std::ofstream(t.path() / "rb.yaml") << "name: r\nsite: lab.yaml\nsteps:\n"
+                                      << "  - id: install\n    uses: pxe.install\n    on: k8s-node1\n";
+  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
+  runbook::ExecOptions options;
+  options.state_dir = t.path() / "state";
+  runbook::Observer quiet;
+  const auto start = lab.engine().now();
+  auto r = runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.results.at(0).error == "VM k8s-node1 never boots from the network (its boot order: disk): give its vm: boot [disk, network]");
+  CHECK(lab.engine().now() - start < std::chrono::minutes(5));  // virtual time: it did not wait out the timeout
+  CHECK_FALSE(lab.w().hv().list().at(0).running);
+}
