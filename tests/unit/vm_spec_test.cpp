@@ -26,6 +26,19 @@ const json kFull = json::parse(R"({
   "nics": [{"network": "wan", "mac": "00:50:56:AA:01:01", "adapter": "vmxnet3"},
            {"network": "management", "mac": "00:50:56:aa:01:02", "vlan": 10}]})");
 
+/// Runs `steps` (a runbook beside a copy of the lab's site in `dir`) on the lab's World, afresh.
+runbook::RunSummary run_steps(support::SimLab& lab, const fs::path& dir, const std::string& steps) {
+  if (!fs::exists(dir / "lab.yaml")) fs::copy_file(support::sim_fixtures() / "lab.yaml", dir / "lab.yaml");
+  std::ofstream(dir / "rb.yaml") << "name: r\nsite: lab.yaml\nsteps:\n" << steps;
+  runbook::Runbook rb = runbook::load_runbook((dir / "rb.yaml").string());
+  runbook::validate(rb, actions::Registry::builtin());
+  runbook::ExecOptions options;
+  options.state_dir = dir / "state";
+  fs::remove_all(options.state_dir);
+  runbook::Observer quiet;
+  return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+}
+
 }  // namespace
 
 TEST_CASE("vm spec: every field a site gives survives writing and reading back") {
@@ -95,17 +108,8 @@ TEST_CASE("vm spec: differences name each field, and what the provider chooses i
 TEST_CASE("vm.create: a VM that exists as asked is left alone, one that differs is refused with the differences") {
   support::SimLab lab(5);
   support::TempDir t("vm-create");
-  fs::copy_file(support::sim_fixtures() / "lab.yaml", t.path() / "lab.yaml");
   auto run = [&](const std::string& with) {
-    std::ofstream(t.path() / "rb.yaml") << "name: create\nsite: lab.yaml\nsteps:\n"
-                                        << "  - id: create\n    uses: vm.create\n    on: k8s-node1\n" << with;
-    runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
-    runbook::validate(rb, actions::Registry::builtin());
-    runbook::ExecOptions options;
-    options.state_dir = t.path() / "state";
-    fs::remove_all(options.state_dir);
-    runbook::Observer quiet;
-    return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+    return run_steps(lab, t.path(), "  - id: create\n    uses: vm.create\n    on: k8s-node1\n" + with);
   };
   auto first = run("");
   REQUIRE(first.ok());
@@ -133,17 +137,7 @@ TEST_CASE("vm.create: a VM that exists as asked is left alone, one that differs 
 TEST_CASE("vm.create: disks the snapshot cannot give leave no VM behind, so a retry starts over") {
   support::SimLab lab(6);
   support::TempDir t("vm-create-disks");
-  fs::copy_file(support::sim_fixtures() / "lab.yaml", t.path() / "lab.yaml");
-  auto run = [&](const std::string& steps) {
-    std::ofstream(t.path() / "rb.yaml") << "name: r\nsite: lab.yaml\nsteps:\n" << steps;
-    runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
-    runbook::validate(rb, actions::Registry::builtin());
-    runbook::ExecOptions options;
-    options.state_dir = t.path() / "state";
-    fs::remove_all(options.state_dir);
-    runbook::Observer quiet;
-    return runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
-  };
+  auto run = [&](const std::string& steps) { return run_steps(lab, t.path(), steps); };
   const std::string repo = (t.path() / "repo").string();
   REQUIRE(run("  - id: create\n    uses: vm.create\n    on: k8s-node1\n"
               "  - id: backup\n    uses: backup.snapshot\n    needs: create\n"
@@ -163,15 +157,8 @@ TEST_CASE("pxe.install: a VM whose boot order never reaches the network is refus
   vm["boot"] = json::array({"disk"});
   lab.w().hv().define(world::vm_spec_from_json("k8s-node1", vm));
   support::TempDir t("pxe-install-boot");
-  fs::copy_file(support::sim_fixtures() / "lab.yaml", t.path() / "lab.yaml");
-  std::ofstream(t.path() / "rb.yaml") << "name: r\nsite: lab.yaml\nsteps:\n"
-                                      << "  - id: install\n    uses: pxe.install\n    on: k8s-node1\n";
-  runbook::Runbook rb = runbook::load_runbook((t.path() / "rb.yaml").string());
-  runbook::ExecOptions options;
-  options.state_dir = t.path() / "state";
-  runbook::Observer quiet;
   const auto start = lab.engine().now();
-  auto r = runbook::execute(rb, actions::Registry::builtin(), lab.w(), options, quiet);
+  auto r = run_steps(lab, t.path(), "  - id: install\n    uses: pxe.install\n    on: k8s-node1\n");
   REQUIRE_FALSE(r.ok());
   CHECK(r.results.at(0).error == "VM k8s-node1 never boots from the network (its boot order: disk): give its vm: boot [disk, network]");
   CHECK(lab.engine().now() - start < std::chrono::minutes(5));  // virtual time: it did not wait out the timeout
