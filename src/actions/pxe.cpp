@@ -45,17 +45,16 @@ json node_json(const BootNode& n) {
   return {{"name", n.name}, {"mac", n.mac}, {"address", n.address}, {"config", pxelinux_config_name(n.mac)}};
 }
 
-/// The nodes as the entry and kickstart templates see them: name, mac, address, config, and
-/// host_key / host_key_pub (the private key is a secret: never in output).
-std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx);
-
 std::vector<BootNode> nodes_of(const Context& ctx) {
   if (!ctx.site.is_object()) throw ActionError("pxe.render needs a site (its hosts' vm: NICs give the MACs)");
   return boot_nodes(ctx, "which its pxelinux entry is named after");
 }
 
-std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx) {
-  std::vector<std::pair<BootNode, json>> out;
+/// The nodes as the entry and kickstart templates see them: name, mac, address, config, and
+/// host_key / host_key_pub (the private key is a secret: never in output).
+using KeyedNodes = std::vector<std::pair<BootNode, json>>;
+KeyedNodes nodes_with_keys(Context& ctx) {
+  KeyedNodes out;
   const bool keys = ctx.inputs.value("host_keys_made", true);
   for (const auto& node : nodes_of(ctx)) {
     json j = node_json(node);
@@ -78,7 +77,7 @@ std::vector<std::pair<BootNode, json>> nodes_with_keys(Context& ctx) {
 /// What pxe.render writes: path on the PXE server → content. With per_node_kickstart, each node
 /// also gets its own kickstart, ks/NAME.cfg beside the shared one (rendered with `node`, whose
 /// `kickstart` names it for the entry template): how each node gets its own host key.
-std::map<std::string, std::string> rendered(Context& ctx) {
+std::map<std::string, std::string> rendered(Context& ctx, KeyedNodes nodes) {
   const std::string root = ctx.inputs.at("root").get<std::string>();
   std::map<std::string, std::string> files;
   files[root + "/pxelinux.cfg/default"] = render_template_file(ctx.inputs.at("menu").get<std::string>(), ctx.render);
@@ -87,7 +86,7 @@ std::map<std::string, std::string> rendered(Context& ctx) {
   const std::string ks_file = ctx.inputs.at("kickstart").get<std::string>();
   const bool per_node = ctx.inputs.value("per_node_kickstart", false);
   const std::string ks = per_node ? read_local_file(ks_file, "template") : "";
-  for (auto& [node, j] : nodes_with_keys(ctx)) {
+  for (auto& [node, j] : nodes) {
     j["kickstart"] = per_node ? "ks/" + node.name + ".cfg" : ks_path;
     files[root + "/pxelinux.cfg/" + pxelinux_config_name(node.mac)] = ctx.render_with(entry, {{"node", j}});
     if (!per_node) continue;
@@ -109,9 +108,9 @@ std::map<std::string, std::string> rendered(Context& ctx) {
 }
 
 /// The nodes' host keys into known_hosts (through the World) before anything connects to them.
-void expect_node_keys(Context& ctx) {
+void expect_node_keys(Context& ctx, const KeyedNodes& nodes) {
   if (!ctx.inputs.value("host_keys_made", true)) return;
-  for (const auto& [node, j] : nodes_with_keys(ctx)) {
+  for (const auto& [node, j] : nodes) {
     try {
       ctx.world.expect_host_key(node.name, j["host_key_pub"].get<std::string>());
     } catch (const std::runtime_error& e) {
@@ -232,15 +231,17 @@ class PxeRender : public Action {
     return s;
   }
   bool check(Context& ctx) const override {
-    for (const auto& [path, content] : rendered(ctx))
+    const KeyedNodes nodes = nodes_with_keys(ctx);
+    for (const auto& [path, content] : rendered(ctx, nodes))
       if (ctx.host.get_file(path) != content) return false;
     if (!dhcp_problem(ctx).empty()) return false;
-    expect_node_keys(ctx);  // a controller that lost its known_hosts gets the keys back
+    expect_node_keys(ctx, nodes);  // a controller that lost its known_hosts gets the keys back
     return true;
   }
   json apply(Context& ctx) const override {
     if (const std::string why = dhcp_problem(ctx); !why.empty()) throw ActionError(why);
-    const auto to_write = rendered(ctx);
+    const KeyedNodes nodes = nodes_with_keys(ctx);
+    const auto to_write = rendered(ctx, nodes);
     // Before anything is written: a menu a real pxelinux would hang on or fail at stays off the server.
     if (const auto problems = lint_problems(ctx, to_write); !problems.empty()) {
       std::string all;
@@ -248,17 +249,17 @@ class PxeRender : public Action {
       ctx.log("menu lint: " + std::to_string(problems.size()) + " error(s), nothing written\n" + all);
       throw ActionError(problems.front(), all);
     }
-    expect_node_keys(ctx);  // trusted before any node can answer with it
+    expect_node_keys(ctx, nodes);  // trusted before any node can answer with it
     json files = json::array();
     for (const auto& [path, content] : to_write) {
       // 0644 as every file the installer fetches: NFS squashes its root, tftpd runs as tftp.
       if (ctx.host.get_file(path) != content) ctx.host.put_file(path, content, 0644);
       files.push_back(path);
     }
-    json nodes = json::object();
-    for (const auto& n : nodes_of(ctx)) nodes[n.name] = pxelinux_config_name(n.mac);
+    json entries = json::object();
+    for (const auto& [n, j] : nodes) entries[n.name] = pxelinux_config_name(n.mac);
     ctx.log("wrote " + std::to_string(files.size()) + " files under " + ctx.inputs.at("root").get<std::string>() + "\n");
-    return {{"files", files}, {"nodes", nodes}};
+    return {{"files", files}, {"nodes", entries}};
   }
 };
 

@@ -107,12 +107,13 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
     case BackupSource::Kind::Vms: {
       world::Hypervisor* hv = world_.hypervisor();
       if (!hv) throw Failure("sources: `vms` needs a site with a hypervisor (a real run: hypervisor: {kind, url, credentials} in the site)");
-      NasResult result = capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(vm_definition_files(*hv)),
+      const auto vms = hv->list();  // once: a real hypervisor answers it over the network
+      NasResult result = capture_tar_bytes(repo_, source.section, source.origin, tar_of_files(vm_definition_files(vms)),
                                            progress, messages_.warn);
       if (source.disks.empty()) return result;
       const auto mtime = std::chrono::duration_cast<std::chrono::nanoseconds>(
           world_.clock().calendar_now().time_since_epoch());
-      auto disks = capture_vm_disks(*hv, repo_, progress, source.disks, mtime.count());
+      auto disks = capture_vm_disks(*hv, vms, repo_, progress, source.disks, mtime.count());
       std::uint64_t bytes = 0;
       for (const auto& d : disks) bytes += d.size;
       const std::size_t count = disks.size();

@@ -4,13 +4,15 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "world/world.hpp"
 
 namespace drctl::capture {
 
-/// Every VM `hypervisor` defines, as file name → content: NAME.json (world::vm_spec_to_json,
-/// two-space indent and a final newline) and NAME.raw when the provider gave its definition.
-std::map<std::string, std::string> vm_definition_files(world::Hypervisor& hypervisor);
+/// The VMs `vms` (a hypervisor's list()) as file name → content: NAME.json
+/// (world::vm_spec_to_json, two-space indent and a final newline) and NAME.raw when the provider
+/// gave its definition.
+std::map<std::string, std::string> vm_definition_files(const std::vector<world::VmState>& vms);
 
 }  // namespace drctl::capture

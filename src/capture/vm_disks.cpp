@@ -11,10 +11,10 @@ std::string vm_disk_file(const std::string& vm, std::size_t index) {
   return vm + ".disk" + std::to_string(index) + ".img";
 }
 
-std::vector<store::Node> capture_vm_disks(world::Hypervisor& hypervisor, store::Repository& repo, Progress& progress,
+std::vector<store::Node> capture_vm_disks(world::Hypervisor& hypervisor, const std::vector<world::VmState>& defined,
+                                          store::Repository& repo, Progress& progress,
                                           const std::vector<std::string>& vms, std::int64_t mtime_ns) {
   const bool every = std::find(vms.begin(), vms.end(), "*") != vms.end();
-  const auto defined = hypervisor.list();
   for (const auto& name : vms)
     if (name != "*" && std::none_of(defined.begin(), defined.end(), [&](const auto& vm) { return vm.spec.name == name; }))
       throw Failure("disks: no VM named " + name + " on the hypervisor");

@@ -15,10 +15,11 @@ namespace drctl::capture {
 /// The file name of disk `index` of VM `vm` in the `vm` section: "pfsense.disk0.img".
 std::string vm_disk_file(const std::string& vm, std::size_t index);
 
-/// Every disk of each VM named in `vms` ("*" for every VM), read through `hypervisor` into the
-/// store as vm_disk_file() nodes (mode 0600). Throws Failure naming a VM that is not defined, or
-/// the hypervisor's reason when a disk cannot be read.
-std::vector<store::Node> capture_vm_disks(world::Hypervisor& hypervisor, store::Repository& repo, Progress& progress,
+/// Every disk of each VM named in `vms` ("*" for every VM) among `defined` (the hypervisor's
+/// list()), read through `hypervisor` into the store as vm_disk_file() nodes (mode 0600). Throws
+/// Failure naming a VM that is not defined, or the hypervisor's reason when a disk cannot be read.
+std::vector<store::Node> capture_vm_disks(world::Hypervisor& hypervisor, const std::vector<world::VmState>& defined,
+                                          store::Repository& repo, Progress& progress,
                                           const std::vector<std::string>& vms, std::int64_t mtime_ns);
 
 }  // namespace drctl::capture

@@ -95,22 +95,19 @@ std::string with_thumbprint(const std::string& text, const std::string& file, co
   if (head == lines.size()) throw InputError(file + ": no `hypervisor:` at the top level to pin the certificate in");
   const std::string rest = lines[head].substr(11);
   if (!blank(rest)) throw InputError(file + ": hypervisor: is written inline; add `thumbprint: \"" + thumbprint + "\"` to it by hand");
-  std::size_t end = head + 1, child_indent = 2;
-  bool first = true;
-  for (; end < lines.size(); ++end) {
-    if (blank(lines[end])) continue;
-    const auto ind = indent_of(lines[end]);
+  std::size_t child_indent = 0, pinned = 0;  // pinned: the line of a thumbprint: already there (never line 0)
+  for (std::size_t i = head + 1; i < lines.size() && !pinned; ++i) {
+    if (blank(lines[i])) continue;
+    const auto ind = indent_of(lines[i]);
     if (ind == 0) break;
-    if (first) child_indent = ind, first = false;
-    if (ind == child_indent && lines[end].compare(ind, 11, "thumbprint:") == 0) {
-      lines[end] = std::string(ind, ' ') + "thumbprint: \"" + thumbprint + "\"";
-      std::string out;
-      for (std::size_t i = 0; i < lines.size(); ++i) out += lines[i] + (i + 1 < lines.size() ? "\n" : "");
-      return out;
-    }
+    if (!child_indent) child_indent = ind;
+    if (ind == child_indent && lines[i].compare(ind, 11, "thumbprint:") == 0) pinned = i;
   }
-  lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(head) + 1,
-               std::string(child_indent, ' ') + "thumbprint: \"" + thumbprint + "\"   # pinned by drctl hosts trust");
+  const std::string entry = std::string(child_indent ? child_indent : 2, ' ') + "thumbprint: \"" + thumbprint + "\"";
+  if (pinned)
+    lines[pinned] = entry;
+  else
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(head) + 1, entry + "   # pinned by drctl hosts trust");
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) out += lines[i] + (i + 1 < lines.size() ? "\n" : "");
   return out;

@@ -56,17 +56,22 @@ std::string hypervisor_block(const Vcsim& vc, const std::string& thumbprint) {
   return block;
 }
 
+/// Points the site of the homelab copy at `vc`: its `hypervisor:` block replaced.
+void move_to(const fs::path& copy, const Vcsim& vc) {
+  std::string site = read_file(copy / "site.yaml");
+  const auto from = site.find("\nhypervisor:\n"), until = site.find("\nnetworks:\n");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(until != std::string::npos);
+  site.replace(from + 1, until - from, hypervisor_block(vc, openssl_thumbprint(vc)));
+  write_file(copy / "site.yaml", site);
+}
+
 /// A copy of the homelab whose hypervisor is `vc`, and whose backup.yaml keeps only its `vms`
 /// source (the others need the site's machines, which vcsim's VMs do not run).
 fs::path homelab_on(const fs::path& dir, const Vcsim& vc) {
   const fs::path to = dir / "homelab";
   fs::copy(homelab(), to, fs::copy_options::recursive);
-  std::string site = read_file(to / "site.yaml");
-  const auto from = site.find("\nhypervisor:\n"), until = site.find("\nnetworks:\n");
-  REQUIRE(from != std::string::npos);
-  REQUIRE(until != std::string::npos);
-  site.replace(from + 1, until - from, hypervisor_block(vc, openssl_thumbprint(vc)));
-  write_file(to / "site.yaml", site);
+  move_to(to, vc);
   write_file(to / "secrets.yaml", read_file(to / "secrets.yaml") + "vcenter: " + vc.options().password + "\n", 0600);
   std::string backup = read_file(to / "backup.yaml"), kept;
   std::istringstream lines(backup);
@@ -77,13 +82,6 @@ fs::path homelab_on(const fs::path& dir, const Vcsim& vc) {
   return to;
 }
 
-/// Points the copy's site at another vcsim.
-void move_to(const fs::path& copy, const Vcsim& vc) {
-  std::string site = read_file(copy / "site.yaml");
-  const auto from = site.find("\nhypervisor:\n"), until = site.find("\nnetworks:\n");
-  site.replace(from + 1, until - from, hypervisor_block(vc, openssl_thumbprint(vc)));
-  write_file(copy / "site.yaml", site);
-}
 
 const std::vector<std::string> kVmSteps = {"create-firewall", "boot-firewall", "create-vcenter", "boot-vcenter",
                                            "create-pxe",      "boot-pxe",      "create-nas",     "boot-nas",
