@@ -125,6 +125,7 @@ SiteModel read_site(const json& site) {
   SiteModel out;
   Fields top{site, ""};
   out.name = top.str("name", "site");
+  out.versions = read_versions(top.has("versions") ? site["versions"] : json());
 
   Fields hv = top.has("hypervisor") ? top.sub("hypervisor") : Fields{json::object(), "hypervisor"};
   out.capacity.threads = hv.integer("threads", out.capacity.threads);

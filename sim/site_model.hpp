@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sim/hypervisor.hpp"
+#include "sim/versions.hpp"
 
 namespace drctl::sim {
 
@@ -54,6 +55,7 @@ struct MachineModel {
 
 struct SiteModel {
   std::string name;
+  SiteVersions versions;  // the site's `versions:`, each unpinned one at its default
   HostCapacity capacity;
   std::map<std::string, std::string> port_groups;  // port group -> switch
   std::vector<std::string> datastore_files;        // install images already in the datastore

@@ -26,7 +26,7 @@ const std::vector<std::string> kStepKeys = {"id",      "uses",  "run",         "
 const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "datacenter", "cluster", "host",
                                                   "datastore", "thumbprint", "ca_file",    "user",    "credentials",
                                                   "threads",   "memory",     "switches",   "images"};
-const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "hosts", "groups", "vars", "secrets"};
+const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts", "groups", "vars", "secrets"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
 const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
@@ -318,6 +318,10 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
       if (key == "hypervisor" && v.IsMap()) check_known_keys(doc, v, kHypervisorKeys, "hypervisor");
       anchor_paths(value, doc.dir());
       (key == "hypervisor" ? site.hypervisor : site.networks) = value;
+    } else if (key == "versions") {
+      // Which versions exist is the simulator's business (sim/versions.cpp); here only the shape.
+      if (!v.IsNull()) require_map(doc, v, "'versions'");
+      site.versions = v.IsNull() ? json::object() : yaml_to_json(v);
     } else if (key == "vars") {
       site.vars = load_vars(doc, v);
     } else if (key == "secrets") {

@@ -94,6 +94,7 @@ json Site::to_json() const {
   out["dir"] = std::filesystem::path(file).parent_path().string();
   out["hypervisor"] = hypervisor;
   out["networks"] = networks;
+  out["versions"] = versions;
   out["hosts"] = json::object();
   for (const auto& h : hosts) out["hosts"][h.name] = h.to_json();
   out["groups"] = json::object();

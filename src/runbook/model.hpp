@@ -62,6 +62,7 @@ struct Site {
   std::string name;
   json hypervisor = json::object();  // free-form, validated by the actions that use it
   json networks = json::object();    // free-form list/map
+  json versions = json::object();    // the software versions the site pins (the simulator follows them)
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names
   json vars = json::object();
@@ -75,7 +76,8 @@ struct Site {
   void index_hosts();
   /// The hosts `on: target` runs on: the host itself, or a group's members in order; empty if neither.
   std::vector<const SiteHost*> targets(const std::string& target) const;
-  /// The site as templates see it (`site`): name, file, dir, hypervisor, networks, hosts, groups, vars.
+  /// The site as templates see it (`site`): name, file, dir, hypervisor, networks, versions, hosts, groups,
+  /// vars.
   json to_json() const;
   /// to_json() plus `secrets`: what a World is built from (the simulator installs the keys).
   json world_json() const;
