@@ -1,7 +1,14 @@
 #include "sim/engine.hpp"
 
+#include <sys/mman.h>
+#include <ucontext.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cxxabi.h>
 #include <stdexcept>
+#include <utility>
 
 namespace drctl::sim {
 
@@ -47,32 +54,73 @@ Duration Rng::between(Duration lo, Duration hi) {
       range(static_cast<std::uint64_t>(lo.count()), static_cast<std::uint64_t>(std::max(lo, hi).count()))));
 }
 
-/// An actor's thread and whether it holds the turn.
+namespace {
+/// libstdc++'s per-thread exception state (`__cxa_eh_globals` in libsupc++'s unwind-cxx.h): the
+/// exceptions being handled and the count of those thrown and not yet caught.
+struct EhGlobals {
+  void* caught_exceptions = nullptr;
+  unsigned int uncaught_exceptions = 0;
+};
+}  // namespace
+
+/// Where a fiber stopped: its registers (ucontext) and the C++ runtime's per-thread exception
+/// state, which belongs to the fiber (an actor may wait inside a catch block while another
+/// throws and catches).
+struct Engine::Context {
+  ucontext_t uc{};
+  EhGlobals eh{};
+};
+
+/// An actor: its fiber's stack and context, and whether it has finished.
 struct Engine::Actor {
   std::string name;
   std::function<void()> body;
-  std::thread thread;
-  std::condition_variable cv;
-  bool has_turn = false;
+  Context ctx;
+  void* stack = nullptr;
   bool done = false;
 };
 
 namespace {
-thread_local const void* t_engine = nullptr;
+
+thread_local Engine* t_engine = nullptr;
 thread_local void* t_actor = nullptr;
+
+// An actor's stack: as large as a thread's (drctl's own code runs there: parsers, archives),
+// committed only as it is touched, with a guard page below it.
+constexpr std::size_t kStackSize = 8u << 20;
+constexpr std::size_t kGuard = 64u << 10;
+
+void* map_stack() {
+  void* p = mmap(nullptr, kStackSize + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                 -1, 0);
+  if (p == MAP_FAILED) throw std::runtime_error(std::string("sim: no memory for an actor's stack: ") + std::strerror(errno));
+  mprotect(p, kGuard, PROT_NONE);
+  return p;
+}
+
+void unmap_stack(void* p) {
+  if (p) munmap(p, kStackSize + kGuard);
+}
+
+/// Switches from `from` to `to`, carrying each side's exception state and the engine/actor
+/// the thread is running.
+void switch_context(EhGlobals& from_eh, ucontext_t& from, const EhGlobals& to_eh, const ucontext_t& to) {
+  auto* globals = abi::__cxa_get_globals();
+  std::memcpy(static_cast<void*>(&from_eh), globals, sizeof(EhGlobals));
+  std::memcpy(globals, &to_eh, sizeof(EhGlobals));
+  swapcontext(&from, &to);
+}
+
 }  // namespace
 
-Engine::Engine(std::uint64_t seed) : rng_(seed) {}
+Engine::Engine(std::uint64_t seed) : rng_(seed), driver_(std::make_unique<Context>()) {}
 
 Engine::~Engine() {
-  // Actors left parked (after run_for, or a run that threw) are unwound before joining.
-  std::unique_lock lock(mutex_);
+  // Actors left parked (after run_for, or a run that threw) are unwound before their stacks go.
   aborting_ = true;
   for (auto& a : actors_)
-    if (!a->done && a->thread.joinable()) give_turn(lock, a.get());
-  lock.unlock();
-  for (auto& a : actors_)
-    if (a->thread.joinable()) a->thread.join();
+    if (!a->done) give_turn(a.get());
+  for (auto& a : actors_) unmap_stack(a->stack);
 }
 
 void Engine::log(const std::string& component, const std::string& event, const json& details) {
@@ -95,43 +143,48 @@ std::string Engine::log_jsonl() const {
 
 bool Engine::in_actor() const { return t_engine == this && t_actor != nullptr; }
 
+void Engine::actor_main() {
+  Engine* e = t_engine;
+  Actor* a = static_cast<Actor*>(t_actor);
+  try {
+    if (!e->aborting_) a->body();
+  } catch (const Aborted&) {
+    // the simulation is being torn down after another actor failed
+  } catch (...) {
+    std::lock_guard g(e->mutex_);
+    if (!e->failure_) e->failure_ = std::current_exception();
+  }
+  a->done = true;
+  a->body = nullptr;
+  // Returning resumes uc_link: the driver, which frees nothing of this stack while it is in use.
+}
+
 void Engine::spawn(std::string name, std::function<void()> body) {
-  std::unique_lock lock(mutex_);
-  actors_.push_back(std::make_unique<Actor>());
-  Actor* a = actors_.back().get();
+  auto actor = std::make_unique<Actor>();
+  Actor* a = actor.get();
   a->name = std::move(name);
   a->body = std::move(body);
+  a->stack = map_stack();
+  getcontext(&a->ctx.uc);
+  a->ctx.uc.uc_stack.ss_sp = static_cast<char*>(a->stack) + kGuard;
+  a->ctx.uc.uc_stack.ss_size = kStackSize;
+  a->ctx.uc.uc_link = &driver_->uc;
+  makecontext(&a->ctx.uc, &Engine::actor_main, 0);
+  std::lock_guard lock(mutex_);
+  actors_.push_back(std::move(actor));
   runnable_.push_back(a);
-  a->thread = std::thread([this, a] {
-    t_engine = this;
-    t_actor = a;
-    std::unique_lock l(mutex_);
-    a->cv.wait(l, [a] { return a->has_turn; });
-    l.unlock();
-    try {
-      if (!aborting_) a->body();
-    } catch (const Aborted&) {
-      // the simulation is being torn down after another actor failed
-    } catch (...) {
-      std::lock_guard g(mutex_);
-      if (!failure_) failure_ = std::current_exception();
-    }
-    l.lock();
-    a->done = true;
-    a->has_turn = false;
-    current_ = nullptr;
-    driver_cv_.notify_all();
-  });
 }
 
 void Engine::sleep(Duration d) {
   Actor* a = self();
-  std::unique_lock lock(mutex_);
-  const std::uint64_t seq = seq_++;
-  const Duration when = now_ + std::max(d, Duration(0));
-  due_.emplace(std::pair(when, seq), Due{when, seq, a, nullptr});
-  ++foreground_due_;
-  yield_turn(lock, a);
+  {
+    std::lock_guard lock(mutex_);
+    const std::uint64_t seq = seq_++;
+    const Duration when = now_ + std::max(d, Duration(0));
+    due_.emplace(std::pair(when, seq), Due{when, seq, a, nullptr});
+    ++foreground_due_;
+  }
+  yield_turn(a);
 }
 
 Engine::Actor* Engine::self() const {
@@ -141,9 +194,11 @@ Engine::Actor* Engine::self() const {
 
 void Engine::wait_signal() {
   Actor* a = self();
-  std::unique_lock lock(mutex_);
-  signalled_.push_back(a);
-  yield_turn(lock, a);
+  {
+    std::lock_guard lock(mutex_);
+    signalled_.push_back(a);
+  }
+  yield_turn(a);
 }
 
 void Engine::signal() {
@@ -176,28 +231,34 @@ bool Engine::only_background_left() const {
   return true;
 }
 
-void Engine::yield_turn(std::unique_lock<std::mutex>& lock, Actor* a) {
-  a->has_turn = false;
-  current_ = nullptr;
-  driver_cv_.notify_all();
-  a->cv.wait(lock, [a] { return a->has_turn; });
+void Engine::yield_turn(Actor* a) {
+  switch_context(a->ctx.eh, a->ctx.uc, driver_->eh, driver_->uc);
   if (aborting_) throw Aborted();
 }
 
-void Engine::give_turn(std::unique_lock<std::mutex>& lock, Actor* a) {
+void Engine::give_turn(Actor* a) {
+  // The thread may be driving another engine already (an engine run inside an actor).
+  Engine* const outer_engine = t_engine;
+  void* const outer_actor = t_actor;
+  t_engine = this;
+  t_actor = a;
   current_ = a;
-  a->has_turn = true;
-  a->cv.notify_all();
-  driver_cv_.wait(lock, [this] { return current_ == nullptr; });
+  switch_context(driver_->eh, driver_->uc, a->ctx.eh, a->ctx.uc);
+  current_ = nullptr;
+  t_engine = outer_engine;
+  t_actor = outer_actor;
 }
 
-void Engine::drive(std::unique_lock<std::mutex>& lock, Duration until) {
+void Engine::drive(Duration until) {
+  std::unique_lock lock(mutex_);
   while (true) {
     if (failure_) break;
     if (!runnable_.empty()) {
       Actor* a = runnable_.front();
       runnable_.pop_front();
-      give_turn(lock, a);
+      lock.unlock();
+      give_turn(a);
+      lock.lock();
       continue;
     }
     if (due_.empty()) break;
@@ -225,20 +286,18 @@ void Engine::drive(std::unique_lock<std::mutex>& lock, Duration until) {
 }
 
 void Engine::run() {
-  std::unique_lock lock(mutex_);
-  drive(lock, Duration(-1));
-  finish(lock);
+  drive(Duration(-1));
+  finish();
 }
 
 void Engine::run_for(Duration d) {
-  std::unique_lock lock(mutex_);
   const Duration until = now_ + d;
-  drive(lock, until);
+  drive(until);
   if (!failure_) now_ = until;
-  if (failure_) finish(lock);
+  if (failure_) finish();
 }
 
-void Engine::finish(std::unique_lock<std::mutex>& lock) {
+void Engine::finish() {
   if (!failure_) {
     std::string stuck;
     for (auto& a : actors_)
@@ -247,14 +306,13 @@ void Engine::finish(std::unique_lock<std::mutex>& lock) {
       failure_ = std::make_exception_ptr(std::runtime_error("sim: these wait for a signal that can never come:" + stuck));
   }
   if (failure_) {
-    // Unwind every actor still parked: its wait throws Aborted, which ends its thread.
+    // Unwind every actor still parked: its wait throws Aborted, which ends its fiber.
     aborting_ = true;
     for (auto& a : actors_)
-      if (!a->done) give_turn(lock, a.get());
+      if (!a->done) give_turn(a.get());
   }
-  lock.unlock();
   for (auto& a : actors_)
-    if (a->thread.joinable()) a->thread.join();
+    if (a->done && a->stack) unmap_stack(std::exchange(a->stack, nullptr));
   if (failure_) std::rethrow_exception(failure_);
 }
 

@@ -1,8 +1,8 @@
 // The simulator's core: one virtual clock, one seeded RNG, an event queue, an event log, and
-// actors (threads that run one at a time, in a deterministic order, and wait in virtual time).
+// actors (fibers on the thread that drives the engine: one runs at a time, in a deterministic
+// order, and waits in virtual time).
 // Same seed and same inputs give the same event log, byte for byte (DESIGN.md, "Simulator").
 #pragma once
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -11,7 +11,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "world/world.hpp"
@@ -94,18 +93,22 @@ class Engine {
   };
   /// Drops due events and stops when only background work is left; true when it stopped.
   bool only_background_left() const;
-  void drive(std::unique_lock<std::mutex>& lock, Duration until);
-  void finish(std::unique_lock<std::mutex>& lock);
+  void drive(Duration until);
+  void finish();
   Actor* self() const;
-  void give_turn(std::unique_lock<std::mutex>& lock, Actor* a);
-  void yield_turn(std::unique_lock<std::mutex>& lock, Actor* a);
+  /// From the driver: runs `a` until it waits or finishes.
+  void give_turn(Actor* a);
+  /// From actor `a`: back to the driver until `a` gets its turn again.
+  void yield_turn(Actor* a);
+  static void actor_main();
 
   Rng rng_;
   Duration now_{0};
   std::vector<json> events_;
   std::vector<std::function<void(const json&)>> observers_;
-  mutable std::mutex mutex_;
-  std::condition_variable driver_cv_;
+  mutable std::mutex mutex_;  // the event log and the queues: modelled code may log from a helper thread
+  struct Context;
+  std::unique_ptr<Context> driver_;  // where give_turn returns to
   std::vector<std::unique_ptr<Actor>> actors_;
   std::deque<Actor*> runnable_;
   std::vector<Actor*> signalled_;  // actors in wait_signal()

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <exception>
+#include <functional>
 #include <set>
 #include <stdexcept>
 
@@ -77,6 +79,53 @@ TEST_CASE("sim engine: an actor that throws stops the run and the others are unw
   });
   CHECK_THROWS_WITH_AS(e.run(), "boom", std::runtime_error);
   CHECK_FALSE(after);
+}
+
+TEST_CASE("sim engine: an actor waiting inside a catch block keeps its own exception while others throw") {
+  // Actors are fibers on one thread: the C++ runtime's "exception being handled" must follow
+  // each actor, or a `throw;` after a wait would rethrow another actor's exception.
+  Engine e(1);
+  std::string rethrown, other_caught;
+  int uncaught_in_catch = -1;
+  e.spawn("retrier", [&] {
+    try {
+      try {
+        throw std::runtime_error("first attempt failed");
+      } catch (const std::runtime_error&) {
+        e.sleep(5s);  // the other actor throws and catches meanwhile
+        uncaught_in_catch = std::uncaught_exceptions();
+        throw;
+      }
+    } catch (const std::runtime_error& again) {
+      rethrown = again.what();
+    }
+  });
+  e.spawn("other", [&] {
+    e.sleep(1s);
+    try {
+      throw std::logic_error("unrelated");
+    } catch (const std::logic_error& x) {
+      e.sleep(10s);  // still handling it when the retrier resumes
+      other_caught = x.what();
+    }
+  });
+  e.run();
+  CHECK(rethrown == "first attempt failed");
+  CHECK(other_caught == "unrelated");
+  CHECK(uncaught_in_catch == 0);
+  CHECK(e.now() == 11s);
+}
+
+TEST_CASE("sim engine: an actor has a thread's stack depth") {
+  Engine e(1);
+  std::function<int(int)> down = [&](int n) {
+    volatile char frame[1024] = {};
+    return n == 0 ? frame[0] : down(n - 1) + 1 + frame[1];
+  };
+  int depth = 0;
+  e.spawn("deep", [&] { depth = down(4000); });  // about 4 MB of frames
+  e.run();
+  CHECK(depth == 4000);
 }
 
 TEST_CASE("sim rng: ranges stay within bounds and are reproducible") {
