@@ -188,8 +188,16 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
         if (!h->installed("kubectl")) return missing("kubectl");
         const bool client_only = std::find(argv.begin(), argv.end(), "--client") != argv.end();
         if (!client_only)
-          if (auto refused = dial(argv, files))
-            return SimHost::Result{1, "", *refused};
+          if (auto refused = dial(argv, files)) {
+            // `kubectl version` still prints its own version before the server's error.
+            std::string out;
+            if (std::find(argv.begin(), argv.end(), "version") != argv.end()) {
+              std::vector<std::string> client = argv;
+              client.push_back("--client");
+              out = kube_.kubectl(client, stdin_data, h->command_env(), files).out;
+            }
+            return SimHost::Result{1, out, *refused};
+          }
         auto r = kube_.kubectl(argv, stdin_data, h->command_env(), files);
         return SimHost::Result{r.code, r.out, r.err};
       },
@@ -269,21 +277,31 @@ void SimWorld::reconcile_cluster() {
     std::vector<json> services;
     for (auto& svc : kube_.objects("Service"))
       if (svc["spec"].value("type", "") == "LoadBalancer") services.push_back(std::move(svc));
+    // What each Service's status says now (a restored object may carry an old one): the
+    // controller writes its own decision there whenever they differ.
+    std::map<std::string, std::string> status;
+    for (const auto& svc : services) {
+      const json* ingress = svc.contains("status") && svc["status"].contains("loadBalancer")
+                                ? &svc["status"]["loadBalancer"]
+                                : nullptr;
+      std::string ip;
+      if (ingress && ingress->contains("ingress") && (*ingress)["ingress"].is_array() && !(*ingress)["ingress"].empty())
+        ip = (*ingress)["ingress"][0].value("ip", "");
+      status[svc["metadata"].value("namespace", "") + "/" + svc["metadata"].value("name", "")] = ip;
+    }
     std::map<std::string, std::string> ips;
     for (const auto& a : assign_ips(config, services, lb_ips_)) {
       const std::string key = a.ns + "/" + a.name;
       if (a.ip.empty()) {
         if (pending_[key] != a.pending_reason) engine_.log("metallb", "pending", {{"service", key}, {"reason", a.pending_reason}});
         pending_[key] = a.pending_reason;
-        if (lb_ips_.contains(key)) kube_.set_load_balancer_ip(a.ns, a.name, "");
+        if (!status[key].empty()) kube_.set_load_balancer_ip(a.ns, a.name, "");
         continue;
       }
       pending_.erase(key);
       ips[key] = a.ip;
-      if (lb_ips_[key] != a.ip) {
-        kube_.set_load_balancer_ip(a.ns, a.name, a.ip);
-        engine_.log("metallb", "ip-assigned", {{"service", key}, {"ip", a.ip}});
-      }
+      if (lb_ips_[key] != a.ip) engine_.log("metallb", "ip-assigned", {{"service", key}, {"ip", a.ip}});
+      if (status[key] != a.ip) kube_.set_load_balancer_ip(a.ns, a.name, a.ip);
     }
     lb_ips_ = std::move(ips);
   }
