@@ -22,30 +22,28 @@ world::VmState& SimHypervisor::vm(const std::string& name) {
 
 void SimHypervisor::define(const world::VmSpec& spec) {
   if (vms_.contains(spec.name)) throw std::runtime_error("a VM named " + spec.name + " already exists");
-  int threads = 0;
-  std::int64_t memory = 0, disk = 0;
-  for (const auto& [name, vm] : vms_) {
-    threads += vm.spec.vcpus;
-    memory += vm.spec.memory_mb;
-    for (const auto& d : vm.spec.disks) disk += d.size_gb;
-  }
-  std::int64_t want_disk = 0;
-  for (const auto& d : spec.disks) want_disk += d.size_gb;
   auto refuse = [&](const std::string& what) {
     engine_.log("hypervisor", "define-refused", {{"vm", spec.name}, {"reason", what}});
     throw std::runtime_error("cannot define VM " + spec.name + ": " + what);
   };
-  if (threads + spec.vcpus > capacity_.threads)
-    refuse("it needs " + std::to_string(spec.vcpus) + " vCPUs, but only " + std::to_string(capacity_.threads - threads) +
-           " of the host's " + std::to_string(capacity_.threads) + " threads are free");
-  if (memory + spec.memory_mb > capacity_.memory_mb)
-    refuse("it needs " + std::to_string(spec.memory_mb) + " MB of memory, but only " +
-           std::to_string(capacity_.memory_mb - memory) + " of the host's " + std::to_string(capacity_.memory_mb) +
-           " MB are free");
-  if (disk + want_disk > capacity_.datastore_gb)
-    refuse("it needs " + std::to_string(want_disk) + " GB of datastore, but only " +
-           std::to_string(capacity_.datastore_gb - disk) + " of " + std::to_string(capacity_.datastore_gb) +
-           " GB are free");
+  // Thick disks take their whole size when they are created; thin ones only what is written, so
+  // they overcommit the datastore (the simulator writes nothing to it: a thin disk takes nothing).
+  std::int64_t thick = 0, want_thick = 0, want_disk = 0;
+  for (const auto& [name, vm] : vms_)
+    for (const auto& d : vm.spec.disks)
+      if (!d.thin) thick += d.size_gb;
+  for (const auto& d : spec.disks) {
+    want_disk += d.size_gb;
+    if (!d.thin) want_thick += d.size_gb;
+  }
+  if (want_thick > 0 && thick + want_thick > capacity_.datastore_gb) {
+    std::string datastore = "datastore1";
+    for (const auto& d : spec.disks)
+      if (!d.thin && !d.datastore.empty()) datastore = d.datastore;
+    refuse("Insufficient disk space on datastore '" + datastore + "' (its thick disks need " +
+           std::to_string(want_thick) + " GB, " + std::to_string(capacity_.datastore_gb - thick) + " of " +
+           std::to_string(capacity_.datastore_gb) + " GB are free)");
+  }
   for (const auto& nic : spec.nics)
     if (!port_groups_.contains(nic.network)) refuse("its NIC is on port group '" + nic.network + "', which does not exist");
   std::vector<std::string> images;
@@ -61,13 +59,43 @@ void SimHypervisor::define(const world::VmSpec& spec) {
   vms_[spec.name] = world::VmState{spec, false, ""};
   engine_.log("hypervisor", "vm-defined",
               {{"vm", spec.name}, {"vcpus", spec.vcpus}, {"memory_mb", spec.memory_mb}, {"disk_gb", want_disk}});
+  if (const auto warning = overcommitted(); !warning.empty())
+    engine_.log("hypervisor", "overcommitted", {{"vm", spec.name}, {"warning", warning}});
   if (on_define_) on_define_(spec.name);
+}
+
+std::string SimHypervisor::overcommitted() const {
+  int vcpus = 0;
+  std::int64_t memory = 0;
+  for (const auto& [name, vm] : vms_) {
+    vcpus += vm.spec.vcpus;
+    memory += vm.spec.memory_mb;
+  }
+  std::string out;
+  if (vcpus > capacity_.threads)
+    out = "the VMs have " + std::to_string(vcpus) + " vCPUs on the host's " + std::to_string(capacity_.threads) +
+          " logical CPUs (CPU overcommitted: they share it in time slices)";
+  if (memory > capacity_.memory_mb)
+    out += std::string(out.empty() ? "" : "; ") + "the VMs are configured with " + std::to_string(memory) +
+           " MB of memory on the host's " + std::to_string(capacity_.memory_mb) +
+           " MB (memory overcommitted: ballooning, compression and swapping reclaim it under contention)";
+  return out;
 }
 
 void SimHypervisor::start(const std::string& name) {
   auto& v = vm(name);
   if (!host_up_) throw std::runtime_error("cannot power on " + name + ": the host is powered off");
   if (v.running) return;
+  // ESXi refuses to power on a VM with more vCPUs than the host has logical CPUs; the total over
+  // all VMs may exceed them (overcommitment), but one VM's cannot.
+  if (v.spec.vcpus > capacity_.threads) {
+    const std::string why = "Virtual machine has " + std::to_string(v.spec.vcpus) + " virtual CPUs, but the host only supports " +
+                            std::to_string(capacity_.threads) +
+                            ". The number of virtual CPUs may be limited by the guest OS selected for the virtual machine "
+                            "or by the licensing for the host.";
+    engine_.log("hypervisor", "power-on-refused", {{"vm", name}, {"reason", why}});
+    throw std::runtime_error("cannot power on " + name + ": " + why);
+  }
   v.running = true;
   engine_.log("hypervisor", "vm-powered-on", {{"vm", name}});
   if (on_power_) on_power_(name, true);

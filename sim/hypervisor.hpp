@@ -22,9 +22,13 @@ class SimHypervisor : public world::Hypervisor {
   SimHypervisor(Engine& engine, HostCapacity capacity, std::set<std::string> port_groups);
 
   std::vector<world::VmState> list() override;
-  /// Fails (std::runtime_error naming the numbers) when the VM does not fit what is left,
-  /// names an unknown port group, or already exists.
+  /// Fails (std::runtime_error naming the numbers) when its thick disks do not fit the datastore's
+  /// free space, it names an unknown port group, or it already exists. vCPUs and memory may be
+  /// overcommitted, as on ESXi: the total over all VMs beyond the host's is logged as a warning
+  /// ("hypervisor", "overcommitted"), not refused; thin disks overcommit the datastore.
   void define(const world::VmSpec& spec) override;
+  /// Powers a VM on; refused (as ESXi refuses it) when the VM has more vCPUs than the host has
+  /// logical CPUs, or the host is off.
   void start(const std::string& name) override;
   void stop(const std::string& name) override;
   void destroy(const std::string& name) override;
@@ -63,6 +67,8 @@ class SimHypervisor : public world::Hypervisor {
   void on_destroy(std::function<void(const std::string& vm)> fn) { on_destroy_ = std::move(fn); }
   void on_define(std::function<void(const std::string& vm)> fn) { on_define_ = std::move(fn); }
   const HostCapacity& capacity() const { return capacity_; }
+  /// Why the VMs overcommit the host's CPUs or memory (a warning, naming the numbers); "" when they fit.
+  std::string overcommitted() const;
 
  private:
   world::VmState& vm(const std::string& name);

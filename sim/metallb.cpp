@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "sim/ipv4_text.hpp"
@@ -119,29 +120,9 @@ void validate_pool(const MetalPool& pool, std::vector<AcceptedRange>& accepted) 
   accepted.insert(accepted.end(), mine.begin(), mine.end());
 }
 
-// Why a layer 2 pool cannot be answered for: a range not inside one of the nodes' prefixes. "" when it can.
-std::string outside_cluster(const MetalPool& pool, const std::vector<std::string>& cluster_cidrs) {
-  std::vector<Range> prefixes;
-  std::string listed;
-  for (const auto& c : cluster_cidrs) {
-    prefixes.push_back(parse_prefix(c));
-    listed += (listed.empty() ? "" : ", ") + c;
-  }
-  for (const auto& text : pool.ranges) {
-    const Range r = parse_range(text);
-    const bool inside = std::any_of(prefixes.begin(), prefixes.end(),
-                                    [&](const Range& p) { return p.contains(r.first) && p.contains(r.last); });
-    if (!inside)
-      return "pool " + q(pool.name) + " rejected: " + text + " is outside the cluster networks (" + listed +
-             "): in layer 2 mode only a node on the same subnet can answer ARP for an address, so nothing would "
-             "reach it";
-  }
-  return "";
-}
-
 // The legacy ConfigMap metallb-system/config (MetalLB <= 0.12). A pool MetalLB cannot parse rejects
 // the whole configuration, as MetalLB does.
-void read_configmap(const json& cm, const std::vector<std::string>& cluster_cidrs, MetalConfig& out) {
+void read_configmap(const json& cm, MetalConfig& out) {
   const std::string where = "ConfigMap metallb-system/config";
   const json& text = member(member(cm, "data"), "config");
   if (!text.is_string()) {
@@ -190,12 +171,6 @@ void read_configmap(const json& cm, const std::vector<std::string>& cluster_cidr
                            " rejected: protocol bgp but the configuration has no peers, so nothing announces it");
       continue;
     }
-    if (c.pool.announced) {
-      if (auto why = outside_cluster(c.pool, cluster_cidrs); !why.empty()) {
-        out.errors.push_back(why);
-        continue;
-      }
-    }
     out.pools.push_back(std::move(c.pool));
   }
 }
@@ -231,7 +206,7 @@ bool in_metallb_namespace(const json& obj, MetalConfig& out) {
 }
 
 // IPAddressPool + L2Advertisement (MetalLB >= 0.13). The webhook rejects a bad pool on its own.
-void read_crds(const std::vector<json>& objects, const std::vector<std::string>& cluster_cidrs, MetalConfig& out) {
+void read_crds(const std::vector<json>& objects, MetalConfig& out) {
   std::vector<json> l2ads;
   for (const auto& o : objects)
     if (str(o, "kind") == "L2Advertisement" && in_metallb_namespace(o, out)) l2ads.push_back(o);
@@ -250,12 +225,6 @@ void read_crds(const std::vector<json>& objects, const std::vector<std::string>&
     } catch (const std::invalid_argument& e) {
       out.errors.push_back("IPAddressPool " + object_name(o) + " rejected: " + e.what());
       continue;
-    }
-    if (pool.announced) {
-      if (auto why = outside_cluster(pool, cluster_cidrs); !why.empty()) {
-        out.errors.push_back(why);
-        continue;
-      }
     }
     out.pools.push_back(std::move(pool));
   }
@@ -458,20 +427,27 @@ bool is_load_balancer(const json& svc) {
 
 }  // namespace
 
-MetalConfig read_metallb_config(const std::vector<json>& objects, const std::vector<std::string>& cluster_cidrs) {
+MetalConfig read_metallb_config(const std::vector<json>& objects, const Version& metallb) {
   MetalConfig out;
-  const bool crds =
-      std::any_of(objects.begin(), objects.end(), [](const json& o) { return str(o, "kind") == "IPAddressPool"; });
+  // Up to v0.12 MetalLB reads the ConfigMap; from v0.13 only the CRDs (internal/config's For(),
+  // fed by the config controller from IPAddressPool, L2Advertisement, …: the ConfigMap is never read).
+  const bool crds = metallb.at_least(0, 13);
+  const std::string version = "MetalLB " + metallb.text;
   for (const auto& o : objects) {
+    const std::string kind = str(o, "kind");
     const json& meta = member(o, "metadata");
-    if (str(o, "kind") != "ConfigMap" || str(meta, "namespace") != kNamespace || str(meta, "name") != "config")
-      continue;
-    if (crds)
-      out.errors.push_back("ConfigMap metallb-system/config is ignored: IPAddressPool objects configure MetalLB");
-    else
-      read_configmap(o, cluster_cidrs, out);
+    if (kind == "ConfigMap" && str(meta, "namespace") == kNamespace && str(meta, "name") == "config") {
+      if (crds)
+        out.errors.push_back("ConfigMap metallb-system/config is ignored: " + version +
+                             " reads only IPAddressPool and L2Advertisement objects (the ConfigMap was read up to 0.12)");
+      else
+        read_configmap(o, out);
+    } else if (!crds && (kind == "IPAddressPool" || kind == "L2Advertisement")) {
+      out.errors.push_back(kind + " " + object_name(o) + " is ignored: " + version +
+                           " reads only the ConfigMap metallb-system/config (the CRDs came in 0.13)");
+    }
   }
-  if (crds) read_crds(objects, cluster_cidrs, out);
+  if (crds) read_crds(objects, out);
   return out;
 }
 
@@ -521,6 +497,17 @@ std::string announcing_node(const std::string& ip, const std::vector<std::string
     }
   }
   return best;
+}
+
+std::vector<std::string> announcing_nodes(const std::vector<ServiceEndpoints>& services,
+                                          const std::vector<std::string>& speaker_nodes) {
+  std::set<std::string> out;
+  for (const auto& svc : services) {
+    if (svc.nodes.empty()) continue;  // no active endpoint: nobody announces for this Service
+    for (const auto& node : speaker_nodes)
+      if (!svc.local || std::find(svc.nodes.begin(), svc.nodes.end(), node) != svc.nodes.end()) out.insert(node);
+  }
+  return {out.begin(), out.end()};
 }
 
 }  // namespace drctl::sim

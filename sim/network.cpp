@@ -193,6 +193,14 @@ void SimNetwork::unlisten(const std::string& node_name, int port, Proto proto) {
   node(node_name).listeners.erase({port, proto});
 }
 
+void SimNetwork::set_bound(const std::string& node_name, const std::string& service, const std::set<Bound>& bound) {
+  Node& n = node(node_name);
+  if (bound.empty())
+    n.bound.erase(service);
+  else
+    n.bound[service] = bound;
+}
+
 void SimNetwork::set_node_up(const std::string& node_name, bool up) { node(node_name).up = up; }
 
 void SimNetwork::set_link(const std::string& node_name, const std::string& nic_name, bool up) {
@@ -428,12 +436,17 @@ SimNetwork::Reach SimNetwork::connect(const std::string& from, const std::string
       port = fwd->target_port;
       continue;
     }
-    auto listener = n.listeners.find({port, proto});
-    if (listener == n.listeners.end()) {
-      refused = "connection refused: nothing listens on " + endpoint(dst, port, proto);
-      break;
+    const Bound wanted{dst.str(), port, proto};
+    for (const auto& [service, bound] : n.bound)
+      if (bound.contains(wanted)) r.service = service;
+    if (r.service.empty()) {
+      auto listener = n.listeners.find({port, proto});
+      if (listener == n.listeners.end()) {
+        refused = "connection refused: nothing listens on " + endpoint(dst, port, proto);
+        break;
+      }
+      r.service = listener->second;
     }
-    r.service = listener->second;
     break;
   }
 

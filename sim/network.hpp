@@ -96,6 +96,17 @@ class SimNetwork {
   /// A service listening on every address of `node`.
   void listen(const std::string& node, int port, Proto proto, const std::string& service);
   void unlisten(const std::string& node, int port, Proto proto);
+  /// The ports `service` accepts on one address of `node` (as kube-proxy's rules match a
+  /// destination VIP, whether or not the node holds it now), replacing what that service had on
+  /// addresses: `bound` lists (ip, port, proto). A connection to an address prefers such a
+  /// listener over one on every address.
+  struct Bound {
+    std::string ip;
+    int port = 0;
+    Proto proto = Proto::tcp;
+    auto operator<=>(const Bound&) const = default;
+  };
+  void set_bound(const std::string& node, const std::string& service, const std::set<Bound>& bound);
 
   /// Faults and power. A node that is down or isolated answers nothing; a link that is down carries nothing;
   /// loss drops each connection attempt crossing one of the node's NICs with that probability (Engine::rng()),
@@ -161,6 +172,7 @@ class SimNetwork {
     Filter filter;  // set: the node forwards
     std::vector<Forward> forwards;
     std::map<std::pair<int, Proto>, std::string> listeners;
+    std::map<std::string, std::set<Bound>> bound;  // service -> what it accepts on one address
     bool up = true, isolated = false;
     double loss = 0;
   };

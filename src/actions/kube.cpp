@@ -254,7 +254,9 @@ class MetallbPools : public ManifestAction {
       ActionSpec s{"metallb.pools",
                    "Configure MetalLB's layer-2 address pools: IPAddressPool + L2Advertisement, or the legacy ConfigMap when "
                    "the version is below 0.13",
-                   {{"version", InputType::String, true, std::nullopt, "The MetalLB version the site runs, e.g. 0.13.12"},
+                   {{"version", InputType::String, false, std::nullopt,
+                     "The MetalLB version the site runs, e.g. 0.13.12 (default: the site's versions.metallb; a "
+                     "version that reads another configuration than the site's is refused)"},
                     {"pools", InputType::List, true, std::nullopt, "Entries {name, addresses: [RANGE or CIDR], auto_assign (default true)}"},
                     {"namespace", InputType::String, false, json("metallb-system"), "MetalLB's namespace"}},
                    {{"applied", "kubectl's summary lines"}}};
@@ -266,6 +268,23 @@ class MetallbPools : public ManifestAction {
 
  protected:
   std::string name(Context&) const override { return "metallb-pools"; }
+
+  /// The version to render for: the input, which must read the same configuration as the one the
+  /// site pins (MetalLB 0.12 reads only the ConfigMap, 0.13+ only the CRDs), else the site's.
+  static std::string version(Context& ctx) {
+    std::string pinned;
+    if (ctx.site.is_object() && ctx.site.contains("versions") && ctx.site["versions"].is_object())
+      if (const json& v = ctx.site["versions"]; v.contains("metallb"))
+        pinned = v["metallb"].is_string() ? v["metallb"].get<std::string>() : v["metallb"].dump();
+    const std::string given = ctx.inputs.contains("version") && ctx.inputs["version"].is_string() ? ctx.inputs["version"].get<std::string>() : "";
+    if (given.empty() && pinned.empty()) throw ActionError("version: the site pins no versions.metallb, so give the MetalLB version");
+    if (!given.empty() && !pinned.empty() && metallb_legacy(given) != metallb_legacy(pinned))
+      throw ActionError("version: " + given + " is not the MetalLB the site runs (versions.metallb: " + pinned + "): MetalLB " +
+                        pinned + " reads only " + (metallb_legacy(pinned) ? "the ConfigMap" : "IPAddressPool and L2Advertisement objects") +
+                        ", so the pools rendered for " + given + " would be ignored");
+    return given.empty() ? pinned : given;
+  }
+
   std::string manifests(Context& ctx) const override {
     const std::string ns = ctx.inputs.at("namespace").get<std::string>();
     const json& pools = ctx.inputs.at("pools");
@@ -273,7 +292,7 @@ class MetallbPools : public ManifestAction {
       if (!p.is_object() || !p.contains("name") || !p.contains("addresses") || !p["addresses"].is_array())
         throw ActionError("pools: each entry needs name and a list of addresses");
     std::string out;
-    if (metallb_legacy(ctx.inputs.at("version").get<std::string>())) {
+    if (metallb_legacy(version(ctx))) {
       out = "# MetalLB < 0.13 reads its pools from this ConfigMap\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\n"
             "  namespace: " + ns + "\ndata:\n  config: |\n    address-pools:\n";
       for (const auto& p : pools) {

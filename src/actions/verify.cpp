@@ -98,7 +98,7 @@ class VerifyIngress : public Probe {
         else if (!expect.empty() && r.body.find(expect) == std::string::npos)
           problem = "the answer does not come from its backend (no '" + expect + "' in: " + tail_lines(r.body, 1) + ")";
         else if (https && !world::tls_name_matches(r.tls_names, host))
-          problem = "the certificate is not for this host (it names " + join(r.tls_names) + ")";
+          problem = "the certificate is not for this host (it names " + join(r.tls_names) + ")" + default_certificate(r.tls_names);
         else if (https && trusted && !r.tls_trusted)
           problem = "the certificate is not trusted: " + r.tls_verify_error;
         if (!problem.empty()) out += std::string(out.empty() ? "" : "; ") + (https ? "https://" : "") + host + ": " + problem;
@@ -108,6 +108,13 @@ class VerifyIngress : public Probe {
   }
 
  private:
+  /// ingress-nginx presents its own certificate (DNS name ingress.local) when no TLS Secret of
+  /// an Ingress covers the host: say so, as that is what to fix.
+  static std::string default_certificate(const std::vector<std::string>& names) {
+    if (names.size() != 1 || names[0] != "ingress.local") return "";
+    return ": ingress-nginx's default \"Kubernetes Ingress Controller Fake Certificate\", served when no TLS Secret of "
+           "an Ingress for the host holds a valid certificate covering it";
+  }
   static std::string join(const std::vector<std::string>& names) {
     std::string s;
     for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;

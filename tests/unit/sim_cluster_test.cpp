@@ -25,7 +25,7 @@ const std::string kAdmin = "kubectl --kubeconfig /etc/kubernetes/admin.conf ";
 
 /// The lab with pfSense, the PXE server and three nodes installed and prepared for kubeadm.
 struct Cluster : support::SimLab {
-  explicit Cluster(std::uint64_t seed) : SimLab(seed) {
+  explicit Cluster(std::uint64_t seed, const nlohmann::json& site = lab_site()) : SimLab(seed, site) {
     infra();
     for (const auto& n : kNodes) start(n);
     engine().run_for(16min);
@@ -130,17 +130,26 @@ TEST_CASE("sim cluster: MetalLB gives the seed's wireguard and ingress one share
   CHECK_MESSAGE(pending.find("can't change sharing key") != std::string::npos, pending);
 }
 
-TEST_CASE("sim cluster: a MetalLB pool outside the cluster's subnet is rejected") {
+TEST_CASE("sim cluster: a MetalLB pool outside the cluster's subnet is assigned, and its VIP answers nobody") {
   Cluster c(33);
   c.form();
   c.apply_file("metallb.yaml");
   c.apply("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: wrong\n  namespace: metallb-system\n"
           "spec:\n  addresses: [192.168.50.10-192.168.50.20]\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\n"
           "metadata:\n  name: wrong\n  namespace: metallb-system\n");
-  c.apply_file("ingress-nginx.yaml");
+  c.apply_file("ingress-nginx.yaml");  // asks for 10.0.20.200, which no pool holds
+  c.apply_file("blog.yaml");
+  c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: blog-lb\n  namespace: website\nspec:\n  type: LoadBalancer\n"
+          "  selector: {app: blog}\n  ports:\n  - {port: 80, targetPort: 80}\n");
   c.engine().run_for(1min);
-  CHECK(c.events("metallb", "config-error").find("192.168.50") != std::string::npos);
+  CHECK(c.events("metallb", "config-error").empty());
   CHECK_FALSE(c.w().load_balancer_ips().contains("ingress-nginx/ingress-nginx-controller"));
+  CHECK(c.events("metallb", "pending").find("[\\\"10.0.20.200\\\"] is not allowed in config") != std::string::npos);
+  REQUIRE(c.w().load_balancer_ips().at("website/blog-lb") == "192.168.50.10");
+  CHECK(c.w().vip_holder("192.168.50.10").empty());  // no node is on its subnet to answer ARP
+  auto r = c.w().http("drctl", "192.168.50.10", 80, false, "www.viktorbarzin.me", "/");
+  CHECK(r.status == 0);
+  CHECK_FALSE(r.error.empty());
 }
 
 TEST_CASE("sim cluster: the VIP moves when its node dies, and the blog answers through it again within the failover time") {
@@ -275,7 +284,9 @@ TEST_CASE("sim cluster: an address on two machines of one VLAN breaks an invaria
 }
 
 TEST_CASE("sim cluster: the legacy MetalLB ConfigMap works too, and a stopped API server refuses kubectl until it is back") {
-  Cluster c(40);
+  nlohmann::json site = lab_site();
+  site["versions"]["metallb"] = "0.12.1";  // the ConfigMap is read up to 0.12
+  Cluster c(40, site);
   c.form();
   c.services("metallb-legacy.yaml");
   CHECK(c.w().load_balancer_ips().at("ingress-nginx/ingress-nginx-controller") == "10.0.20.200");

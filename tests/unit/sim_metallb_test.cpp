@@ -9,7 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kCluster = {"10.0.20.0/24"};
+// The versions the site may pin: 0.12 reads the legacy ConfigMap, 0.13+ the CRDs.
+const Version kLegacy = parse_version("0.12.1");
+const Version kCrds = parse_version("0.13.12");
 
 // The seed's MetalLB configuration, as the legacy ConfigMap.
 json legacy_config(const std::string& pools_yaml) {
@@ -42,7 +44,7 @@ json l2_advertisement(const std::vector<std::string>& pools) {
   return l2;
 }
 
-MetalConfig seed_config() { return read_metallb_config({legacy_config(kSeedPools)}, kCluster); }
+MetalConfig seed_config() { return read_metallb_config({legacy_config(kSeedPools)}, kLegacy); }
 
 // A LoadBalancer Service "ns/name" with (port, protocol) pairs.
 json lb(const std::string& ns, const std::string& name, const std::vector<std::pair<int, std::string>>& ports,
@@ -85,7 +87,7 @@ TEST_CASE("sim metallb: the seed's pool in the legacy ConfigMap and as CRDs assi
   CHECK(legacy.pools[0].announced);
 
   const MetalConfig crd =
-      read_metallb_config({ip_address_pool("default", {"10.0.20.200-10.0.20.220"}), l2_advertisement({})}, kCluster);
+      read_metallb_config({ip_address_pool("default", {"10.0.20.200-10.0.20.220"}), l2_advertisement({})}, kCrds);
   REQUIRE(crd.errors.empty());
   REQUIRE(crd.pools.size() == 1);
   CHECK(crd.pools[0].announced);
@@ -105,7 +107,7 @@ TEST_CASE("sim metallb: a pool only an L2Advertisement names is announced, and C
   const MetalConfig config =
       read_metallb_config({ip_address_pool("web", {"10.0.20.200/30"}), ip_address_pool("bgp-only", {"10.0.99.0/24"}),
                            l2_advertisement({"web"})},
-                          kCluster);
+                          kCrds);
   REQUIRE(config.errors.empty());
   REQUIRE(config.pools.size() == 2);
   CHECK(config.pools[0].announced);
@@ -119,32 +121,53 @@ TEST_CASE("sim metallb: a pool only an L2Advertisement names is announced, and C
   CHECK(a[0].ip == "10.0.20.200");
 }
 
-TEST_CASE("sim metallb: a pool outside the cluster subnet is rejected with the reason") {
-  const MetalConfig config = read_metallb_config({legacy_config("address-pools:\n"
+// MetalLB does not compare a pool with the nodes' subnets (internal/config validates ranges,
+// overlaps and names only, v0.13.12): it assigns from it, and the VIP is simply unreachable.
+TEST_CASE("sim metallb: a pool outside the nodes' subnet is accepted and assigns its addresses") {
+  const MetalConfig legacy = read_metallb_config({legacy_config("address-pools:\n"
                                                                 "- name: wrong-vlan\n"
                                                                 "  protocol: layer2\n"
                                                                 "  addresses: [10.0.30.200-10.0.30.220]\n")},
-                                                 kCluster);
-  CHECK(config.pools.empty());
-  REQUIRE(config.errors.size() == 1);
-  CHECK(config.errors[0].find("pool \"wrong-vlan\" rejected: 10.0.30.200-10.0.30.220 is outside the cluster "
-                              "networks (10.0.20.0/24)") == 0);
-  CHECK(config.errors[0].find("ARP") != std::string::npos);
-
-  auto a = assign_ips(config, {lb("web", "blog", {{80, "TCP"}})}, {});
+                                                 kLegacy);
+  CHECK(legacy.errors.empty());
+  REQUIRE(legacy.pools.size() == 1);
+  auto a = assign_ips(legacy, {lb("web", "blog", {{80, "TCP"}})}, {});
   REQUIRE(a.size() == 1);
-  CHECK(a[0].ip.empty());
-  CHECK(a[0].pending_reason == "no MetalLB address pool is configured");
+  CHECK(a[0].ip == "10.0.30.200");
 
-  const MetalConfig crd =
-      read_metallb_config({ip_address_pool("far", {"192.168.5.0/28"}), l2_advertisement({})}, kCluster);
-  CHECK(crd.pools.empty());
-  REQUIRE(crd.errors.size() == 1);
-  CHECK(crd.errors[0].find("outside the cluster networks") != std::string::npos);
+  const MetalConfig crd = read_metallb_config({ip_address_pool("far", {"192.168.5.0/28"}), l2_advertisement({})}, kCrds);
+  CHECK(crd.errors.empty());
+  REQUIRE(crd.pools.size() == 1);
+  a = assign_ips(crd, {lb("web", "blog", {{80, "TCP"}})}, {});
+  CHECK(a[0].ip == "192.168.5.0");  // a CIDR pool hands out its first address too (avoidBuggyIPs is off)
+}
+
+// Up to 0.12 MetalLB is configured by its ConfigMap; from 0.13 by CRDs only (metallb.universe.tf
+// "Migration to CRDs": "Up until release v0.12 MetalLB was configured via MetalLB's ConfigMap").
+TEST_CASE("sim metallb: the pinned version decides which configuration is read") {
+  const std::vector<json> both = {legacy_config(kSeedPools), ip_address_pool("crd", {"10.0.20.230/31"}), l2_advertisement({})};
+  const MetalConfig v13 = read_metallb_config(both, kCrds);
+  REQUIRE(v13.pools.size() == 1);
+  CHECK(v13.pools[0].name == "crd");
+  REQUIRE(v13.errors.size() == 1);
+  CHECK(v13.errors[0] ==
+        "ConfigMap metallb-system/config is ignored: MetalLB 0.13.12 reads only IPAddressPool and L2Advertisement "
+        "objects (the ConfigMap was read up to 0.12)");
+  const MetalConfig v12 = read_metallb_config(both, kLegacy);
+  REQUIRE(v12.pools.size() == 1);
+  CHECK(v12.pools[0].name == "default");
+  REQUIRE(v12.errors.size() == 2);
+  CHECK(v12.errors[0] ==
+        "IPAddressPool metallb-system/crd is ignored: MetalLB 0.12.1 reads only the ConfigMap metallb-system/config "
+        "(the CRDs came in 0.13)");
+  // The ConfigMap alone on 0.13: no pools, and Services stay pending.
+  const MetalConfig only_cm = read_metallb_config({legacy_config(kSeedPools)}, kCrds);
+  CHECK(only_cm.pools.empty());
+  CHECK(assign_ips(only_cm, {lb("web", "blog", {{80, "TCP"}})}, {})[0].pending_reason == "no MetalLB address pool is configured");
 }
 
 TEST_CASE("sim metallb: configurations MetalLB itself refuses name the cause") {
-  auto legacy_errors = [](const std::string& yaml) { return read_metallb_config({legacy_config(yaml)}, kCluster); };
+  auto legacy_errors = [](const std::string& yaml) { return read_metallb_config({legacy_config(yaml)}, kLegacy); };
 
   MetalConfig bad_range =
       legacy_errors("address-pools:\n- name: default\n  protocol: layer2\n  addresses: [10.0.20.220-10.0.20.200]\n");
@@ -177,7 +200,7 @@ TEST_CASE("sim metallb: configurations MetalLB itself refuses name the cause") {
   // A CRD pool is refused on its own; the others stay.
   MetalConfig crd = read_metallb_config(
       {ip_address_pool("good", {"10.0.20.200/30"}), ip_address_pool("typo", {"10.0.20.3OO/30"}), l2_advertisement({})},
-      kCluster);
+      kCrds);
   REQUIRE(crd.pools.size() == 1);
   CHECK(crd.pools[0].name == "good");
   REQUIRE(crd.errors.size() == 1);
@@ -263,7 +286,7 @@ TEST_CASE("sim metallb: a requested IP outside the pools, an exhausted pool and 
                                                                "- name: small\n"
                                                                "  protocol: layer2\n"
                                                                "  addresses: [10.0.20.200-10.0.20.201]\n")},
-                                                kCluster);
+                                                kLegacy);
   a = assign_ips(small, {lb("w", "a", {{80, "TCP"}}), lb("w", "b", {{80, "TCP"}}), lb("w", "c", {{80, "TCP"}})}, {});
   CHECK(a[0].ip == "10.0.20.200");
   CHECK(a[1].ip == "10.0.20.201");
@@ -288,7 +311,7 @@ TEST_CASE("sim metallb: auto-assign false pools are used only on request") {
                                                                 "- name: default\n"
                                                                 "  protocol: layer2\n"
                                                                 "  addresses: [10.0.20.200/32]\n")},
-                                                 kCluster);
+                                                 kLegacy);
   REQUIRE(config.pools.size() == 2);
   auto a =
       assign_ips(config,
@@ -339,4 +362,18 @@ TEST_CASE("sim metallb: one speaker answers for a VIP, the same every time, anot
   std::set<std::string> holders;
   for (int i = 200; i <= 220; ++i) holders.insert(announcing_node("10.0.20." + std::to_string(i), nodes));
   CHECK(holders.size() > 1);
+}
+
+// speaker/layer2_controller.go, ShouldAnnounce (v0.13.12): no active endpoint, nobody announces;
+// with externalTrafficPolicy Local only speakers on a node with a ready endpoint (usableNodes).
+TEST_CASE("sim metallb: only nodes eligible by the Services' ready endpoints announce a VIP") {
+  const std::vector<std::string> speakers = {"k8s-node1", "k8s-node2", "k8s-node3"};
+  CHECK(announcing_nodes({{false, {}}}, speakers).empty());
+  CHECK(announcing_nodes({{true, {}}}, speakers).empty());
+  CHECK(announcing_nodes({{false, {"k8s-node2"}}}, speakers) == speakers);
+  CHECK(announcing_nodes({{true, {"k8s-node2", "k8s-node2"}}}, speakers) == std::vector<std::string>{"k8s-node2"});
+  CHECK(announcing_nodes({{true, {"k8s-master"}}}, speakers).empty());  // its node has no speaker
+  // Two Services on one VIP: the one with endpoints makes it announced.
+  CHECK(announcing_nodes({{false, {}}, {true, {"k8s-node3"}}}, speakers) == std::vector<std::string>{"k8s-node3"});
+  CHECK(announcing_node("10.0.20.200", announcing_nodes({{true, {"k8s-node3"}}}, speakers)) == "k8s-node3");
 }
