@@ -73,15 +73,8 @@ std::vector<std::string> SimWorld::check_invariants(bool final) {
   if (busy) return {};
   busy = true;
   std::vector<std::string> out;
-  int threads = 0;
-  std::int64_t memory = 0;
-  for (const auto& v : hv_.list()) {
-    threads += v.spec.vcpus;
-    memory += v.spec.memory_mb;
-  }
-  if (threads > site_.capacity.threads || memory > site_.capacity.memory_mb)
-    out.push_back("the VMs need " + std::to_string(threads) + " threads and " + std::to_string(memory) +
-                  " MB: more than the host has");
+  // VMs beyond the host's threads or memory are no violation: ESXi overcommits both (the
+  // hypervisor logs a warning; sim/CONFORMANCE.md, "Hypervisors").
   for (const auto& n : site_.networks) {
     std::map<std::string, std::set<std::string>> owners;
     for (const auto& [name, m] : machines_)

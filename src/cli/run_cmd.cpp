@@ -217,7 +217,7 @@ void add_run_commands(CLI::App& app, Action& run) {
       ->capture_default_str()
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 0, UINT64_MAX); }, "", "SEED"));
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
-  r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.version=0.12.1)");
+  r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.pool=10.0.20.200-10.0.20.210)");
   r->add_option("--ssh-config", a->ssh_config, "An OpenSSH client configuration for the site's SSH hosts (as ssh -F; default ~/.ssh/config)");
   r->add_option("--snapshot", a->snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {

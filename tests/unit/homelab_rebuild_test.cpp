@@ -126,21 +126,6 @@ TEST_CASE("homelab: pxe.render refuses a DHCP server that sends network boots el
   CHECK_MESSAGE(named, failures(run));
 }
 
-TEST_CASE("homelab: with MetalLB below 0.13 the pools are the legacy ConfigMap and the VIP still answers") {
-  support::TempDir t("homelab-legacy");
-  sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).world_json(), 2);
-  auto run = rebuild(world, t.path() / "state", homelab(),
-                     {{"metallb", {{"version", "0.12.1"}, {"pool", "10.0.20.200-10.0.20.220"}}}});
-  REQUIRE_MESSAGE(run.ok(), failures(run));
-  bool configmap = false, pool = false;
-  for (const auto& o : world.kube().objects("ConfigMap"))
-    configmap = configmap || (o["metadata"].value("name", "") == "config" && o["metadata"].value("namespace", "") == "metallb-system");
-  for (const auto& o : world.kube().objects("IPAddressPool")) pool = pool || !o.is_null();
-  CHECK(configmap);
-  CHECK_FALSE(pool);
-  CHECK(world.http("drctl", "10.0.20.200", 80, false, "hackmd.viktorbarzin.me", "/").status == 200);
-}
-
 namespace {
 
 /// A copy of the homelab whose site.yaml has `from` replaced by `to` (the text must be there).
