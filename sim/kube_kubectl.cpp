@@ -416,6 +416,7 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
       continue;
     }
     const KubeKind& kind = *kinds[i];
+    const std::string gv = kind.group + "/" + kind.version;  // schema.GroupVersion* String(): "/v1" for core
     if (kind.kind == "Node") {
       error("sim: applying Node objects is not modelled (nodes join with kubeadm)");
       continue;
@@ -433,8 +434,8 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
       doc["metadata"].erase("namespace");
     }
     if (name.empty()) {
-      error("error: error when retrieving current configuration of:\nResource: \"" + kind.api_version() +
-            ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + kind.api_version() + ", Kind=" + kind.kind +
+      error("error: error when retrieving current configuration of:\nResource: \"" + gv + ", Resource=" + kind.plural +
+            "\", GroupVersionKind: \"" + gv + ", Kind=" + kind.kind +
             "\"\nName: \"\", Namespace: \"" + ns + "\"\nfrom server for: \"" + file +
             "\": resource name may not be empty");
       continue;
@@ -490,8 +491,7 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
         json modified = sources[i].doc;
         modified["metadata"]["annotations"][kLastApplied] = applied;
         where = "error when applying patch:\n" + merge_patch(last_applied, modified).dump() + "\nto:\nResource: \"" +
-                kind.api_version() + ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + kind.api_version() +
-                ", Kind=" + kind.kind + "\"\nName: \"" + name + "\", Namespace: \"" + ns + "\"\nfor: \"" + file +
+                gv + ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + gv + ", Kind=" + kind.kind + "\"\nName: \"" + name + "\", Namespace: \"" + ns + "\"\nfor: \"" + file +
                 "\": error when patching \"" + file + "\": ";
       }
       error("Error from server (" + refusal->reason + "): " + where + refusal->message,

@@ -560,3 +560,28 @@ TEST_CASE("sim kube validation: several refused objects print each as the server
         "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"blog\"}: `selector` does not match "
         "template `labels`\n");
 }
+
+TEST_CASE("sim kube validation: a refused update names the patch kubectl sent") {
+  Lab lab;
+  REQUIRE(lab.apply(service("  ports: [{port: 80}]\n")).code == 0);
+  // apply.go: AddSourceToErr("applying patch:\n%s\nto:\n%v\nfor:", patch, info) around the
+  // Patcher's AddSourceToErr("patching", ...); resource.Info's String(); the API server's patch
+  // handler (applyPatchToObject) refuses unknown fields as `strict decoding error: ...`
+  auto r = lab.apply(service("  ports: [{port: 80}]\n  foo: bar\n"));
+  CHECK(r.code == 1);
+  CHECK(r.err ==
+        "Error from server (BadRequest): error when applying patch:\n"
+        "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"apiVersion\\\":\\\"v1\\\","
+        "\\\"kind\\\":\\\"Service\\\",\\\"metadata\\\":{\\\"name\\\":\\\"blog\\\",\\\"namespace\\\":\\\"web\\\"},\\\"spec\\\":"
+        "{\\\"foo\\\":\\\"bar\\\",\\\"ports\\\":[{\\\"port\\\":80}]}}\\n\"}},\"spec\":{\"foo\":\"bar\"}}\n"
+        "to:\nResource: \"/v1, Resource=services\", GroupVersionKind: \"/v1, Kind=Service\"\n"
+        "Name: \"blog\", Namespace: \"web\"\nfor: \"STDIN\": error when patching \"STDIN\": strict decoding error: "
+        "unknown field \"spec.foo\"\n");
+  // the object is as it was
+  CHECK(lab.kube.objects("Service").size() == 2);  // blog and default/kubernetes
+  r = lab.apply(service("  ports: [{port: 80}, {name: https, port: 443}]\n"));
+  CHECK(r.err == "The Service \"blog\" is invalid: spec.ports[0].name: Required value\n");
+  r = lab.apply(service("  ports: [{name: http, port: 80}, {name: https, port: 443}]\n"));
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.out == "service/blog configured\n");
+}
