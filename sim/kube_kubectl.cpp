@@ -442,7 +442,14 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
     }
     const KubeKey key{kind.kind, ns, name};
     auto existing = store_.objects().find(key);
-    const std::string applied = sources[i].doc.dump() + "\n";  // kubectl's annotation ends with a newline
+    // kubectl's annotation (GetModifiedConfiguration): the object with its annotations (an empty
+    // map when it had none) but this one, compact JSON with a newline
+    json annotated = sources[i].doc;
+    if (!annotated.contains("metadata") || !annotated["metadata"].is_object()) annotated["metadata"] = json::object();
+    if (!annotated["metadata"].contains("annotations") || !annotated["metadata"]["annotations"].is_object())
+      annotated["metadata"]["annotations"] = json::object();
+    annotated["metadata"]["annotations"].erase(kLastApplied);
+    const std::string applied = annotated.dump() + "\n";
     std::string action = "created";
     json last_applied = json::object();
     if (existing != store_.objects().end()) {
@@ -488,7 +495,7 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
     if (refusal) {
       std::string where = "error when creating \"" + file + "\": ";
       if (old) {
-        json modified = sources[i].doc;
+        json modified = annotated;
         modified["metadata"]["annotations"][kLastApplied] = applied;
         where = "error when applying patch:\n" + merge_patch(last_applied, modified).dump() + "\nto:\nResource: \"" +
                 gv + ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + gv + ", Kind=" + kind.kind + "\"\nName: \"" + name + "\", Namespace: \"" + ns + "\"\nfor: \"" + file +
