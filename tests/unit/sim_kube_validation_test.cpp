@@ -626,3 +626,22 @@ TEST_CASE("sim kube validation: a refused update leaves the object as it was") {
   CHECK_MESSAGE(r.code == 0, r.err);
   CHECK(r.out == "service/blog configured\n");
 }
+
+TEST_CASE("sim kube validation: a YAML key given twice reaches the server once, the last one") {
+  // The real kubectl's POST body for this manifest (tests/fixtures/kube/validation/duplicate-key.post):
+  // its YAML-to-JSON keeps the last value, so neither a duplicate nor the first value reaches
+  // the API server, and the last-applied annotation is that JSON.
+  Lab lab;
+  lab.cp.files["blog.yaml"] = "apiVersion: v1\nkind: Service\nmetadata: {name: blog, namespace: web}\n"
+                              "spec:\n  ports: [{port: 80}]\n  ports: [{port: 81}]\n";
+  auto r = lab.kubectl({"apply", "-f", "blog.yaml"});
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.err == fixture("duplicate-key.err"));
+  const auto sent = nlohmann::json::parse(fixture("duplicate-key.post"));
+  const char* last = "kubectl.kubernetes.io/last-applied-configuration";
+  for (const auto& svc : lab.kube.objects("Service")) {
+    if (svc["metadata"]["name"] != "blog") continue;
+    CHECK(svc["metadata"]["annotations"][last] == sent["metadata"]["annotations"][last]);
+    CHECK(svc["spec"]["ports"][0]["port"] == sent["spec"]["ports"][0]["port"]);
+  }
+}
