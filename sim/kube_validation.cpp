@@ -542,6 +542,49 @@ Errors validate_statefulset(const json& o) {
   return e;
 }
 
+// --- batch (pkg/apis/batch/validation) -----------------------------------------------------------
+
+/// A Job's spec at `f`: its template's restartPolicy (defaulted Always) must be OnFailure or Never.
+void validate_job_spec(Errors& e, const json& spec, const std::string& f) {
+  nonnegative(e, spec, "parallelism", child(f, "parallelism"));
+  nonnegative(e, spec, "completions", child(f, "completions"));
+  nonnegative(e, spec, "backoffLimit", child(f, "backoffLimit"));
+  const json& tmpl = obj_at(spec, "template");
+  validate_pod_template(e, tmpl, child(f, "template"));
+  const json& pod = obj_at(tmpl, "spec");
+  const std::string rp = has(pod, "restartPolicy") ? s(pod, "restartPolicy") : "Always";
+  if (rp != "OnFailure" && rp != "Never") not_supported(e, child(f, "template.spec.restartPolicy"), rp, {"OnFailure", "Never"});
+}
+
+Errors validate_job(const json& o) {
+  Errors e;
+  validate_meta(e, o, true, dns1123_subdomain);
+  validate_job_spec(e, obj_at(o, "spec"), "spec");
+  return e;
+}
+
+Errors validate_cronjob(const json& o) {
+  Errors e;
+  validate_meta(e, o, true, dns1123_subdomain);
+  const std::string name = s(obj_at(o, "metadata"), "name");
+  // ValidateCronJobCreate: the Jobs it makes add 11 characters to a name that must stay a DNS-1035 label
+  if (name.size() > 52) invalid(e, "metadata.name", q(name), "must be no more than 52 characters");
+  const json& spec = obj_at(o, "spec");
+  if (s(spec, "schedule").empty()) required(e, "spec.schedule");
+  if (has(spec, "concurrencyPolicy") && s(spec, "concurrencyPolicy") != "Allow" && s(spec, "concurrencyPolicy") != "Forbid" &&
+      s(spec, "concurrencyPolicy") != "Replace")
+    not_supported(e, "spec.concurrencyPolicy", s(spec, "concurrencyPolicy"), {"Allow", "Forbid", "Replace"});
+  validate_job_spec(e, obj_at(obj_at(spec, "jobTemplate"), "spec"), "spec.jobTemplate.spec");
+  return e;
+}
+
+Errors validate_pod(const json& o) {
+  Errors e;
+  validate_meta(e, o, true, dns1123_subdomain);
+  validate_pod_spec(e, obj_at(o, "spec"), "spec");
+  return e;
+}
+
 // --- core (pkg/apis/core/validation) -------------------------------------------------------------
 
 bool is_ip(const std::string& s) {
@@ -1178,6 +1221,9 @@ std::optional<Refusal> admit(const KubeKind& kind, const json& obj, const json* 
     else if (k == "ValidatingWebhookConfiguration" || k == "MutatingWebhookConfiguration")
       errors = validate_webhooks(obj, k == "MutatingWebhookConfiguration");
     else if (k == "CustomResourceDefinition") errors = validate_crd(obj);
+    else if (k == "Pod") errors = validate_pod(obj);
+    else if (k == "Job") errors = validate_job(obj);
+    else if (k == "CronJob") errors = validate_cronjob(obj);
     else validate_meta(errors, obj, kind.namespaced, dns1123_subdomain);
     if (old && (k == "Deployment" || k == "DaemonSet")) {
       const json& a = at(obj_at(*old, "spec"), "selector");

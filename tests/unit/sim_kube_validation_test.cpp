@@ -645,3 +645,27 @@ TEST_CASE("sim kube validation: a YAML key given twice reaches the server once, 
     CHECK(svc["spec"]["ports"][0]["port"] == sent["spec"]["ports"][0]["port"]);
   }
 }
+
+TEST_CASE("sim kube validation: a Job's pods restart OnFailure or Never, and a CronJob's name leaves room") {
+  Lab lab;
+  const std::string job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: backup, namespace: web}\nspec:\n  template:\n"
+                          "    spec:\n      containers: [{name: backup, image: restic}]\n";
+  // batch validateJobSpec: the template's restartPolicy is defaulted to Always, which a Job refuses
+  refused_then_taken(lab, job,
+                     "The Job \"backup\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Always\": "
+                     "supported values: \"OnFailure\", \"Never\"\n",
+                     job + "      restartPolicy: Never\n");
+  // ValidateCronJobCreate: at most 52 characters (its Jobs' names add 11)
+  const std::string long_name(53, 'a');
+  const std::string cron = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: NAME, namespace: web}\nspec:\n  schedule: \"0 3 * * *\"\n"
+                           "  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n"
+                           "          containers: [{name: backup, image: restic}]\n";
+  auto with_name = [&](const std::string& n) {
+    std::string c = cron;
+    return c.replace(c.find("NAME"), 4, n);
+  };
+  refused_then_taken(lab, with_name(long_name),
+                     "The CronJob \"" + long_name + "\" is invalid: metadata.name: Invalid value: \"" + long_name +
+                         "\": must be no more than 52 characters\n",
+                     with_name(std::string(52, 'a')));
+}
