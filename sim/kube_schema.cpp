@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -115,34 +116,21 @@ std::string json_kind(const json& v) {
   return "object";
 }
 
-/// A number as Go's encoder writes a float64 ("80", "1.5", "1e+21").
+/// A number as Go's encoding/json writes a float64: the shortest text that reads back the same,
+/// an exponent with no leading zero ("1.5", "1e-7", "1e+21").
 std::string go_number(const json& v) {
   if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
   const double d = v.get<double>();
-  std::ostringstream o;
-  const double a = std::fabs(d);
-  if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+  std::string s;
+  for (int p = 1; p <= 17; ++p) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    // Go's 'g' formatting with the shortest representation: good enough for the exponent form
-    std::string s = buf;
-    auto e = s.find('e');
-    if (e != std::string::npos && s[e + 1] != '-' && s[e + 1] != '+') s.insert(e + 1, "+");
-    o << s;
-  } else {
-    o.precision(17);
-    o << d;
-    std::string s = o.str();
-    // shortest round trip
-    for (int p = 1; p <= 17; ++p) {
-      std::ostringstream q;
-      q.precision(p);
-      q << d;
-      if (std::stod(q.str()) == d) return q.str();
-    }
-    return s;
+    std::snprintf(buf, sizeof buf, "%.*g", p, d);
+    s = buf;
+    if (std::strtod(buf, nullptr) == d) break;
   }
-  return o.str();
+  if (auto e = s.find("e-0"); e != std::string::npos) s.erase(e + 2, 1);
+  if (auto e = s.find("e+0"); e != std::string::npos) s.erase(e + 2, 1);
+  return s;
 }
 
 /// Base64 as Go's StdEncoding decodes it (decodeQuantum, CR and LF skipped): the offset its

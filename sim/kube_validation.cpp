@@ -1236,12 +1236,7 @@ std::optional<Refusal> admit(const KubeKind& kind, const json& obj, const json* 
   if (errors.empty()) return std::nullopt;
   // errors.NewInvalid: the causes, and the message with ErrorList.ToAggregate's (deduplicated) text
   Refusal r{"Invalid", "", kind.kind, name, {}};
-  std::set<std::string> seen;
-  for (const auto& fe : errors) {
-    std::string text = fe.field + ": " + fe.body;
-    r.causes.push_back(text);
-    seen.insert(text);
-  }
+  for (const auto& fe : errors) r.causes.push_back(fe.field + ": " + fe.body);
   std::vector<std::string> unique;
   std::set<std::string> added;
   for (const auto& c : r.causes)
