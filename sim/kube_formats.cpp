@@ -3,6 +3,8 @@
 // quantities.
 #include <yaml-cpp/yaml.h>
 
+#include <regex>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -139,6 +141,27 @@ std::string age(Duration d) {
 
 }  // namespace kube_formats
 
+namespace {
+
+/// Plain scalars that YAML 1.1 (go-yaml v2, which kubectl's sigs.k8s.io/yaml uses) resolves to
+/// floats become numbers: yaml_to_json keeps them as text.
+void resolve_floats(const YAML::Node& node, json& j) {
+  if (node.IsMap() && j.is_object()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto at = j.find(it->first.Scalar());
+      if (at != j.end()) resolve_floats(it->second, *at);
+    }
+  } else if (node.IsSequence() && j.is_array()) {
+    for (std::size_t i = 0; i < node.size() && i < j.size(); ++i) resolve_floats(node[i], j[i]);
+  } else if (node.IsScalar() && node.Tag() == "?" && j.is_string()) {
+    static const std::regex float_form("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$");
+    const std::string& text = node.Scalar();
+    if (text.find_first_of(".eE") != std::string::npos && std::regex_match(text, float_form)) j = std::stod(text);
+  }
+}
+
+}  // namespace
+
 std::vector<json> kube_parse_yaml(const std::string& text) {
   std::vector<YAML::Node> docs;
   try {
@@ -150,6 +173,7 @@ std::vector<json> kube_parse_yaml(const std::string& text) {
   for (const auto& d : docs) {
     json j = yaml_to_json(d);
     if (j.is_null()) continue;
+    resolve_floats(d, j);
     if (j.is_object() && j.value("kind", "") == "List" && j.contains("items") && j["items"].is_array()) {
       for (const auto& item : j["items"]) out.push_back(item);
     } else {

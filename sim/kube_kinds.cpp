@@ -9,6 +9,7 @@
 #include "sim/kube.hpp"
 #include "sim/kube_kinds.hpp"
 #include "sim/kube_util.hpp"
+#include "sim/kube_validation.hpp"
 
 namespace drctl::sim {
 
@@ -160,9 +161,85 @@ std::vector<KubeKind> KubeCluster::served_kinds() const {
   return all;
 }
 
+namespace {
+
+/// The group versions a minor serves beside builtin_kinds()' (which are 1.28's preferred ones), and
+/// the minors builtin kinds are served at: (group, version, kind, plural, namespaced, first minor,
+/// last minor). From the Kubernetes deprecated API migration guide
+/// (kubernetes.io/docs/reference/using-api/deprecation-guide/) and the release notes: a version
+/// whose last minor is past is "no matches for kind" to kubectl.
+struct ServedRange {
+  const char* group;
+  const char* version;
+  const char* kind;
+  const char* plural;
+  bool namespaced;
+  int first, last;
+};
+const std::vector<ServedRange>& served_ranges() {
+  static const std::vector<ServedRange> ranges = {
+      // removed in 1.22
+      {"extensions", "v1beta1", "Ingress", "ingresses", true, 1, 21},
+      {"networking.k8s.io", "v1beta1", "Ingress", "ingresses", true, 14, 21},
+      {"networking.k8s.io", "v1beta1", "IngressClass", "ingressclasses", false, 18, 21},
+      {"apiextensions.k8s.io", "v1beta1", "CustomResourceDefinition", "customresourcedefinitions", false, 7, 21},
+      {"admissionregistration.k8s.io", "v1beta1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, 9, 21},
+      {"admissionregistration.k8s.io", "v1beta1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, 9, 21},
+      {"rbac.authorization.k8s.io", "v1beta1", "ClusterRole", "clusterroles", false, 6, 21},
+      {"rbac.authorization.k8s.io", "v1beta1", "ClusterRoleBinding", "clusterrolebindings", false, 6, 21},
+      {"rbac.authorization.k8s.io", "v1beta1", "Role", "roles", true, 6, 21},
+      {"rbac.authorization.k8s.io", "v1beta1", "RoleBinding", "rolebindings", true, 6, 21},
+      // removed in 1.25
+      {"batch", "v1beta1", "CronJob", "cronjobs", true, 8, 24},
+      {"policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", true, 5, 24},
+      {"policy", "v1beta1", "PodSecurityPolicy", "podsecuritypolicies", false, 10, 24},
+      {"discovery.k8s.io", "v1beta1", "EndpointSlice", "endpointslices", true, 17, 24},
+      {"events.k8s.io", "v1beta1", "Event", "events", true, 8, 24},
+      {"autoscaling", "v2beta1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 8, 24},
+      // removed in 1.26
+      {"autoscaling", "v2beta2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 12, 25},
+      {"flowcontrol.apiserver.k8s.io", "v1beta1", "FlowSchema", "flowschemas", false, 20, 25},
+      {"flowcontrol.apiserver.k8s.io", "v1beta1", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, 20, 25},
+      // removed in 1.27
+      {"storage.k8s.io", "v1beta1", "CSIStorageCapacity", "csistoragecapacities", true, 21, 26},
+      // removed in 1.29
+      {"flowcontrol.apiserver.k8s.io", "v1beta2", "FlowSchema", "flowschemas", false, 23, 28},
+      {"flowcontrol.apiserver.k8s.io", "v1beta2", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, 23, 28},
+      // removed in 1.32 (v1beta3 came in 1.26)
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "FlowSchema", "flowschemas", false, 26, 31},
+      {"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, 26, 31},
+      // served beside the preferred version
+      {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, 1, 99},
+      // new: SelfSubjectReview GA in 1.28, flow control v1 in 1.29, ValidatingAdmissionPolicy v1 in 1.30
+      {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, 28, 99},
+      {"flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", "flowschemas", false, 29, 99},
+      {"flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", "prioritylevelconfigurations", false, 29, 99},
+      {"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", false, 30, 99},
+      {"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", false, 30, 99},
+  };
+  return ranges;
+}
+
+}  // namespace
+
 std::optional<KubeKind> KubeCluster::find_kind(const std::string& api_version, const std::string& kind) const {
+  const int minor = kube_validation::minor_of(setup_.version);
+  const ServedRange* range = nullptr;
+  for (const auto& r : served_ranges())
+    if (r.kind == kind && (std::string(r.group).empty() ? std::string(r.version) : std::string(r.group) + "/" + r.version) == api_version)
+      range = &r;
+  if (range && (minor < range->first || minor > range->last)) return std::nullopt;
   for (const auto& k : served_kinds())
     if (k.kind == kind && k.api_version() == api_version) return k;
+  if (range) {  // served at this minor, though not the version discovery prefers
+    for (const auto& k : builtin_kinds())
+      if (k.kind == kind && k.group == range->group) {
+        KubeKind out = k;
+        out.version = range->version;
+        return out;
+      }
+    return KubeKind{range->group, range->version, range->kind, range->plural, range->namespaced, {}, {}, {}};
+  }
   return std::nullopt;
 }
 

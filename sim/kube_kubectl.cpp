@@ -12,6 +12,8 @@
 #include "sim/kube.hpp"
 #include "sim/kube_formats.hpp"
 #include "sim/kube_kinds.hpp"
+#include "sim/kube_schema.hpp"
+#include "sim/kube_validation.hpp"
 #include "sim/kube_util.hpp"
 
 namespace drctl::sim {
@@ -342,21 +344,29 @@ std::optional<std::string> read_sources(const std::vector<std::string>& paths, c
   return std::nullopt;
 }
 
-/// What the API server's validation says about a workload's selector, or "".
-std::string invalid_workload(const KubeKind& kind, const json& obj) {
-  const json spec = spec_of(obj);
-  const std::string prefix = "The " + kind.kind + " \"" + name_of(obj) + "\" is invalid: ";
-  if (!spec.contains("selector")) return prefix + "spec.selector: Required value";
-  json want = spec["selector"].value("matchLabels", json::object());
-  json have = labels_of(spec.value("template", json::object()));
-  if (!matches(want, have)) {
-    std::string map;
-    for (auto it = have.begin(); it != have.end(); ++it)
-      map += (map.empty() ? "" : ", ") + ("\"" + it.key() + "\":" + it.value().dump());
-    return prefix + "spec.template.metadata.labels: Invalid value: map[string]string{" + map +
-           "}: `selector` does not match template `labels`";
+/// A JSON merge patch from `from` to `to` (null for a removed field, lists replaced whole): what
+/// kubectl's three-way patch holds for the fields an apply changed.
+json merge_patch(const json& from, const json& to) {
+  if (!from.is_object() || !to.is_object()) return to;
+  json out = json::object();
+  for (auto it = from.begin(); it != from.end(); ++it)
+    if (!to.contains(it.key())) out[it.key()] = nullptr;
+  for (auto it = to.begin(); it != to.end(); ++it) {
+    if (!from.contains(it.key())) out[it.key()] = it.value();
+    else if (from[it.key()] != it.value()) out[it.key()] = merge_patch(from[it.key()], it.value());
   }
-  return "";
+  return out;
+}
+
+/// kubectl's text for errors it returns one at a time (cmdutil.CheckErr): an Invalid status by its
+/// details and causes (`The Service "blog" is invalid: spec...`, several as a "* " list), others
+/// as StandardErrorMessage (`Error from server (REASON): MESSAGE`).
+std::string invalid_text(const kube_validation::Refusal& r) {
+  std::string out = "The " + r.kind + " \"" + r.name + "\" is invalid: ";
+  if (r.causes.size() == 1) return out + r.causes[0] + "\n";
+  out += "\n";
+  for (const auto& c : r.causes) out += "* " + c + "\n";
+  return out;
 }
 
 }  // namespace
@@ -370,12 +380,18 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
   for (const auto& s : sources) kinds.push_back(api_.find_kind(s.doc.value("apiVersion", ""), s.doc.value("kind", "")));
 
   KubeResult r;
+  // kubectl collects the errors and prints them at the end: one alone through CheckErr (an
+  // Invalid one by its causes), several each as StandardErrorMessage (apply.go, Run).
+  struct Failure {
+    std::string line;
+    std::optional<kube_validation::Refusal> invalid;
+  };
+  std::vector<Failure> failures;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const std::string& file = sources[i].file;
     json doc = sources[i].doc;
-    auto error = [&](const std::string& line) {
-      r.code = 1;
-      r.err += line + "\n";
+    auto error = [&](const std::string& line, std::optional<kube_validation::Refusal> invalid = std::nullopt) {
+      failures.push_back({line, std::move(invalid)});
       engine_.log("kube", "apply-failed", {{"file", file}, {"error", line}});
     };
     if (!doc.is_object()) {
@@ -400,6 +416,7 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
       continue;
     }
     const KubeKind& kind = *kinds[i];
+    const std::string gv = kind.group + "/" + kind.version;  // schema.GroupVersion* String(): "/v1" for core
     if (kind.kind == "Node") {
       error("sim: applying Node objects is not modelled (nodes join with kubeadm)");
       continue;
@@ -417,56 +434,83 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
       doc["metadata"].erase("namespace");
     }
     if (name.empty()) {
-      error("error: error when retrieving current configuration of:\nResource: \"" + kind.api_version() +
-            ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + kind.api_version() + ", Kind=" + kind.kind +
+      error("error: error when retrieving current configuration of:\nResource: \"" + gv + ", Resource=" + kind.plural +
+            "\", GroupVersionKind: \"" + gv + ", Kind=" + kind.kind +
             "\"\nName: \"\", Namespace: \"" + ns + "\"\nfrom server for: \"" + file +
             "\": resource name may not be empty");
       continue;
     }
     const KubeKey key{kind.kind, ns, name};
     auto existing = store_.objects().find(key);
-    if (kind.namespaced && !store_.objects().count({"Namespace", "", ns})) {
-      error("Error from server (NotFound): error when creating \"" + file + "\": namespaces \"" + ns + "\" not found");
-      continue;
-    }
-    if (kind.kind == "Deployment" || kind.kind == "StatefulSet" || kind.kind == "DaemonSet") {
-      if (auto why = invalid_workload(kind, doc); !why.empty()) {
-        error("Error from server (Invalid): error when creating \"" + file + "\": " + why);
-        continue;
-      }
-    }
-    if (kind.kind == "CustomResourceDefinition") {
-      const json spec = spec_of(doc);
-      std::string want =
-          spec.contains("names") ? spec["names"].value("plural", "") + "." + spec.value("group", "") : "";
-      if (name != want) {
-        error("The CustomResourceDefinition \"" + name + "\" is invalid: metadata.name: Invalid value: \"" + name +
-              "\": must be spec.names.plural+\".\"+spec.group");
-        continue;
-      }
-    }
-    const std::string applied = sources[i].doc.dump() + "\n";  // kubectl's annotation ends with a newline
+    // kubectl's annotation (GetModifiedConfiguration): the object with its annotations (an empty
+    // map when it had none) but this one, compact JSON with a newline
+    json annotated = sources[i].doc;
+    if (!annotated.contains("metadata") || !annotated["metadata"].is_object()) annotated["metadata"] = json::object();
+    if (!annotated["metadata"].contains("annotations") || !annotated["metadata"]["annotations"].is_object())
+      annotated["metadata"]["annotations"] = json::object();
+    annotated["metadata"]["annotations"].erase(kLastApplied);
+    const std::string applied = annotated.dump() + "\n";
     std::string action = "created";
+    json last_applied = json::object();
     if (existing != store_.objects().end()) {
       const json& old = existing->second;
-      if (old.contains("metadata") && old["metadata"].contains("annotations") &&
-          old["metadata"]["annotations"].value(kLastApplied, "") == applied) {
+      const std::string before = old.contains("metadata") && old["metadata"].contains("annotations")
+                                     ? old["metadata"]["annotations"].value(kLastApplied, "")
+                                     : "";
+      if (before == applied) {  // an empty patch: kubectl sends nothing
         r.out += kind.singular() + "/" + name + " unchanged\n";
         continue;
       }
+      if (json::accept(before)) last_applied = json::parse(before);
       action = "configured";
-      if (old.contains("status")) doc["status"] = old["status"];
-      for (const char* field : {"/spec/clusterIP", "/spec/volumeName", "/spec/claimRef"}) {
-        json::json_pointer p(field);
-        if (old.contains(p) && !doc.contains(p)) doc[p] = old[p];
-      }
     }
     doc["metadata"]["annotations"][kLastApplied] = applied;
+    // What the API server answers: a create (POST) for a new object, a patch of the live one.
+    const json* crd = nullptr;
+    if (!kube_schema::known(kind.api_version(), kind.kind)) {
+      auto c = store_.objects().find({"CustomResourceDefinition", "", kind.plural + "." + kind.group});
+      if (c != store_.objects().end()) crd = &c->second;
+    }
+    json candidate = doc;
+    if (existing != store_.objects().end()) {
+      const json& old = existing->second;
+      if (old.contains("status")) candidate["status"] = old["status"];
+      for (const char* field : {"/spec/clusterIP", "/spec/volumeName", "/spec/claimRef"}) {
+        json::json_pointer p(field);
+        if (old.contains(p) && !candidate.contains(p)) candidate[p] = old[p];
+      }
+    }
+    const json* old = existing == store_.objects().end() ? nullptr : &existing->second;
+    auto refusal = kube_validation::admit(kind, candidate, old, crd);
+    if (refusal && refusal->reason == "BadRequest" && old) {
+      // a patch decodes with the patched object (apiserver patch.go): strict errors without the
+      // "cannot be handled" prefix
+      const std::string prefix = kind.kind + " in version \"" + kind.version + "\" cannot be handled as a " + kind.kind + ": ";
+      if (refusal->message.rfind(prefix + "strict decoding error: ", 0) == 0) refusal->message = refusal->message.substr(prefix.size());
+    }
+    if (!refusal && kind.namespaced && !store_.objects().count({"Namespace", "", ns})) {
+      error("Error from server (NotFound): error when creating \"" + file + "\": namespaces \"" + ns + "\" not found");
+      continue;
+    }
+    if (refusal) {
+      std::string where = "error when creating \"" + file + "\": ";
+      if (old) {
+        json modified = annotated;
+        modified["metadata"]["annotations"][kLastApplied] = applied;
+        where = "error when applying patch:\n" + merge_patch(last_applied, modified).dump() + "\nto:\nResource: \"" +
+                gv + ", Resource=" + kind.plural + "\", GroupVersionKind: \"" + gv + ", Kind=" + kind.kind + "\"\nName: \"" + name + "\", Namespace: \"" + ns + "\"\nfor: \"" + file +
+                "\": error when patching \"" + file + "\": ";
+      }
+      error("Error from server (" + refusal->reason + "): " + where + refusal->message,
+            refusal->reason == "Invalid" ? refusal : std::nullopt);
+      continue;
+    }
+    doc = candidate;
     const std::optional<json> previous = existing == store_.objects().end() ? std::nullopt : std::optional(existing->second);
     store_.put(doc, "kubectl-client-side-apply");
     try {
       controllers_.reconcile();
-    } catch (const json::exception& e) {  // a field of the wrong type: the API server cannot decode it
+    } catch (const json::exception& e) {  // what the simulator could not read (its tables let it through)
       if (previous)
         store_.objects()[key] = *previous;
       else
@@ -479,6 +523,12 @@ KubeResult KubeCtl::apply(Kubectl& k, const KubeFiles& files, const std::string&
     engine_.log("kube", "object-applied", {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", action}});
     r.out += kind.singular() + "/" + name + " " + action + "\n";
   }
+  if (failures.size() == 1 && failures[0].invalid) {
+    r.err = invalid_text(*failures[0].invalid);
+  } else {
+    for (const auto& f : failures) r.err += f.line + "\n";
+  }
+  if (!failures.empty()) r.code = 1;
   controllers_.reconcile();
   changed_();
   return r;
@@ -786,6 +836,10 @@ KubeResult KubeCtl::create(Kubectl& k, const KubeFiles& files) {
   const std::string ns = kind.namespaced ? k.ns() : "", name = name_of(obj);
   if (store_.objects().count({kind.kind, ns, name}))
     return {1, "", "Error from server (AlreadyExists): " + kind.resource() + " \"" + name + "\" already exists\n"};
+  if (auto refusal = kube_validation::admit(kind, obj, nullptr, nullptr)) {
+    if (refusal->reason == "Invalid") return {1, "", invalid_text(*refusal)};
+    return {1, "", "Error from server (" + refusal->reason + "): " + refusal->message + "\n"};
+  }
   store_.put(obj, "kubectl-create");
   engine_.log("kube", "object-applied",
               {{"kind", kind.kind}, {"namespace", ns}, {"name", name}, {"action", "created"}});
