@@ -1044,6 +1044,28 @@ Errors validate_crd(const json& o) {
   if (s(names, "plural").empty()) required(e, "spec.names.plural");
   if (s(names, "kind").empty()) required(e, "spec.names.kind");
   if (s(names, "listKind").empty()) required(e, "spec.names.listKind");
+  // apiextensions.k8s.io/v1: every version carries a structural schema, and exactly one is stored
+  // (apiextensions-apiserver pkg/apis/apiextensions/validation/validation.go,
+  // ValidateCustomResourceDefinitionSpec: "schemas are required", "must have exactly one version
+  // marked as storage version").
+  const json& versions = at(spec, "versions");
+  if (!versions.is_array() || versions.empty()) {
+    invalid(e, "spec.versions", "[]string(nil)", "must have exactly one version marked as storage version");
+  } else {
+    int stored = 0;
+    for (std::size_t i = 0; i < versions.size(); ++i) {
+      const json& v = versions[i];
+      if (!v.is_object()) continue;
+      if (v.value("storage", false)) ++stored;
+      if (!obj_at(obj_at(v, "schema"), "openAPIV3Schema").is_object() || obj_at(obj_at(v, "schema"), "openAPIV3Schema").empty())
+        required(e, "spec.versions[" + std::to_string(i) + "].schema.openAPIV3Schema", "schemas are required");
+    }
+    if (stored != 1) {
+      // The real value is Go's %v of every version (long): the simulator abbreviates it.
+      invalid(e, "spec.versions", "[]apiextensions.CustomResourceDefinitionVersion{...}",
+              "must have exactly one version marked as storage version");
+    }
+  }
   return e;
 }
 

@@ -280,7 +280,7 @@ spec:
   names: {kind: IPAddressPool, plural: ipaddresspools, listKind: IPAddressPoolList}
   scope: Namespaced
   versions:
-  - {name: v1beta1, served: true, storage: true}
+  - {name: v1beta1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
 )";
   const std::string pool = R"(apiVersion: v1
 kind: Namespace

@@ -544,6 +544,21 @@ TEST_CASE("sim kube validation: custom resources are checked against their CRD's
         "handled as a IPAddressPool: strict decoding error: unknown field \"spec.autoassign\"\n");
 }
 
+TEST_CASE("sim kube validation: an apiextensions v1 CRD needs a schema for each version") {
+  Lab lab;
+  // apiextensions-apiserver validation.go, ValidateCustomResourceDefinitionSpec: v1 requires
+  // structural schemas ("schemas are required"), as MetalLB's trimmed CRDs once lacked.
+  const std::string head =
+      "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\n"
+      "spec:\n  group: example.com\n  scope: Namespaced\n"
+      "  names: {kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}\n";
+  refused_then_taken(lab, head + "  versions: [{name: v1, served: true, storage: true}]\n",
+                     "The CustomResourceDefinition \"widgets.example.com\" is invalid: "
+                     "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required\n",
+                     head + "  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: "
+                            "{type: object, x-kubernetes-preserve-unknown-fields: true}}}]\n");
+}
+
 // --- kubectl's printing of several errors ------------------------------------------------------
 
 TEST_CASE("sim kube validation: several refused objects print each as the server's Status message") {
