@@ -18,6 +18,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,7 +31,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-fs::path fixtures() { return fs::path(__FILE__).parent_path().parent_path() / "fixtures"; }
+fs::path fixtures() { return fs::absolute(fs::path(__FILE__).parent_path().parent_path() / "fixtures"); }
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -140,6 +141,9 @@ std::string scrub(std::string s, const std::map<std::string, std::string>& names
     for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
   static const std::vector<std::pair<std::regex, std::string>> kinds = {
       {std::regex(R"(client-[0-9a-f-]{36})"), "client-UUID"},
+      // etcd closing a handshake without a client certificate: the real etcdctl 3.4.23 sees it one
+      // way or the other from run to run (TLS 1.3 reports the alert after the handshake).
+      {std::regex(R"(write tcp 127\.0\.0\.1:\d+->[0-9.:A-Z]+: write: broken pipe|connection closed)"), "CLOSED"},
       {std::regex(R"(127\.0\.0\.1:\d+->)"), "127.0.0.1:PORT->"},
       {std::regex(R"(\b\d+\.\d+\.\d+\b)"), "VERSION"},
       {std::regex(R"(\b\d+(\.\d+)?(ns|µs|us|ms|s)\b)"), "DURATION"},
@@ -302,10 +306,11 @@ TEST_CASE("etcd sim compare: the simulator's etcdctl 3.4.23 prints what the real
   const std::map<std::string, std::string> real_names = {
       {ep, "EP"}, {real_with.at("{DEAD}"), "DEAD"}, {"passthrough:///" + ep, "passthrough:///EP"},
       {ep.substr(8), "HOSTPORT"}, {real_with.at("{DEAD}").substr(8), "DEADHOSTPORT"}, {scratch.string(), "DIR"},
-      {real_with.at("{CA}"), "CA"}};
+      {real_with.at("{CA}"), "CA"}, {real_with.at("{CERT}"), "CERT"}};
   const std::map<std::string, std::string> sim_names = {
       {"https://127.0.0.1:2379", "EP"}, {"https://127.0.0.1:2380", "DEAD"}, {"127.0.0.1:2379", "HOSTPORT"},
-      {"127.0.0.1:2380", "DEADHOSTPORT"}, {"/root/cmp", "DIR"}, {"/etc/kubernetes/pki/etcd/ca.crt", "CA"}};
+      {"127.0.0.1:2380", "DEADHOSTPORT"}, {"/root/cmp", "DIR"}, {"/etc/kubernetes/pki/etcd/ca.crt", "CA"},
+      {"/etc/kubernetes/pki/etcd/healthcheck-client.crt", "CERT"}};
   for (const auto& c : kCases) {
     CAPTURE(c.name);
     REQUIRE_MESSAGE(simulated.count(c.name), "the simulator's transcript has no " << c.name);
