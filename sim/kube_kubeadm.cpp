@@ -909,7 +909,8 @@ KubeResult KubeAdm::reset(const KubeNode& node, const std::vector<std::string>& 
   }
   if (nodes_.states().erase(node.name)) engine_.log("kube", "node-reset", {{"node", node.name}});
   if (files.remove) {
-    for (const char* f : {"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/ca.crt",
+    for (const char* f : {"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf", "/etc/kubernetes/bootstrap-kubelet.conf",
+                          "/etc/kubernetes/pki/ca.crt",
                           "/etc/kubernetes/pki/ca.key", kEtcdDb, kEtcdWal, "/etc/kubernetes/pki/apiserver-etcd-client.crt",
                           "/etc/kubernetes/pki/apiserver-etcd-client.key"})
       files.remove(f);
@@ -925,7 +926,8 @@ KubeResult KubeAdm::reset(const KubeNode& node, const std::vector<std::string>& 
       "[reset] Stopping the kubelet service\n"
       "[reset] Unmounting mounted directories in \"/var/lib/kubelet\"\n"
       "[reset] Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]\n"
-      "[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf]\n";
+      "[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf "
+      "/etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf]\n";
   return {0, out, ""};
 }
 

@@ -335,7 +335,7 @@ TEST_CASE("sim kubeadm: the kubelet's TLS bootstrap dials the control-plane endp
   CHECK(has(again.err, "[ERROR FileAvailable--etc-kubernetes-pki-ca.crt]: /etc/kubernetes/pki/ca.crt already exists"));
   net.at["10.0.20.100:6443"] = KubeDial::Outcome::connected;
   REQUIRE(kube.kubeadm(w.node, {"reset", "-f"}, w.io()).code == 0);
-  w.files.erase("/etc/kubernetes/bootstrap-kubelet.conf");
+  CHECK_FALSE(w.files.count("/etc/kubernetes/bootstrap-kubelet.conf"));
   auto joined = kube.kubeadm(w.node, args, w.io());
   CHECK_MESSAGE(joined.code == 0, joined.err);
 
@@ -520,19 +520,18 @@ TEST_CASE("sim etcd: drctl's etcd capture takes the homelab's snapshot with etcd
   auto repo = std::make_unique<store::Repository>(tmp / "repo");
   capture::Progress progress;
   world::Host& cp = lab.world->host("k8s-master");
-  auto files = capture::etcd_snapshot_files(cp, capture::EtcdEndpoint{}, *repo, progress);
-  CHECK(files.info.etcd_version == "3.5.9");  // the server kubeadm runs, as `endpoint status` reports it
-  CHECK(files.info.total_keys >= 5);  // the namespaces and the kubernetes Service
+  const store::Section section = capture::capture_etcd(cp, capture::EtcdEndpoint{}, *repo, "kube", progress);
   repo->flush();
+  auto source = capture::etcd_source_from_section(*repo, section, "section kube");
+  CHECK(source.info.etcd_version == "3.5.9");  // the server kubeadm runs, as `endpoint status` reports it
+  CHECK(source.info.total_keys >= 5);          // the namespaces and the kubernetes Service
 
-  // The restore asks the host which etcd will serve the data: etcdctl 3.2.26 — another minor.
-  capture::EtcdSnapshotSource source;
-  source.description = "the snapshot";
-  source.info = files.info;
+  // The restore asks the host which etcd will serve the data: etcdctl 3.2.26, another minor.
   capture::EtcdRestoreOptions o;
   o.data_dir = "/var/lib/etcd";
   o.name = "k8s-master";
   o.initial_advertise_peer_urls = "https://10.0.20.11:2380";
+  o.replace_existing = true;
   std::string why;
   try {
     capture::etcd_snapshot_restore(cp, source, o);
@@ -540,6 +539,15 @@ TEST_CASE("sim etcd: drctl's etcd capture takes the homelab's snapshot with etcd
     why = ex.what();
   }
   CHECK_MESSAGE(has(why, "it was taken from etcd 3.5.9 but the etcd on k8s-master is 3.2.26 (etcdctl version)"), why);
+  // Told which etcd serves it (kubeadm's image, 3.5.9), drctl restores with the node's etcdctl 3.2.
+  REQUIRE(sh("kubectl --kubeconfig /etc/kubernetes/admin.conf create namespace after").ok());
+  o.etcd_version = "3.5.9";
+  auto again = capture::etcd_source_from_section(*repo, section, "section kube");
+  const auto restored = capture::etcd_snapshot_restore(cp, again, o);
+  CHECK(restored.host_version_from == "given");
+  CHECK(restored.total_keys == source.info.total_keys);
+  CHECK(lab.world->kube().api_up());
+  CHECK_FALSE(lab.world->kube().object("Namespace", "", "after"));  // etcd's data as the snapshot had it
 }
 
 TEST_CASE("sim etcd: etcdctl version and etcd --version of 3.4.23 are the real ones' text") {
