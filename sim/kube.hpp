@@ -64,7 +64,10 @@ class KubeCluster {
   /// [--control-plane-endpoint E] [--kubernetes-version V] [--ignore-preflight-errors=L]`,
   /// `kubeadm join ENDPOINT --token T --discovery-token-ca-cert-hash sha256:H`,
   /// `kubeadm token create [--print-join-command] [--ttl D]`, `kubeadm token list`,
-  /// `kubeadm reset -f`. Preflight errors as kubeadm prints them; exit 1.
+  /// `kubeadm reset -f`, `kubeadm version`, as the pinned kubeadm: its configuration API versions,
+  /// strict-decoding warnings, version skew. The endpoints it is given are dialled from `node` over
+  /// the network (join's discovery, the kubelet's TLS bootstrap, init's wait for the API server,
+  /// token create's kubeconfig server). Preflight errors as kubeadm prints them; exit 1.
   KubeResult kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
   /// kubectl: apply -f FILE|-, get (-o json|yaml|name|jsonpath|wide, -l, -A, --show-managed-fields),
   /// delete, wait, create secret tls / namespace, rollout status, version [-o json|yaml] [--client],

@@ -122,6 +122,11 @@ const std::vector<Case> kCases = {
     {"key-mismatch", "etcdctl --endpoints={EP} --cacert={CA} --cert={CERT} --key={SKEY} endpoint status"},
     {"cert-without-key", "etcdctl --endpoints={EP} --cacert={CA} --cert={CERT} endpoint status"},
     {"unknown-command", "etcdctl foo"},
+    // The v2 etcdctl (the default of 3.2/3.3, which the homelab's Ubuntu 20.04 ships: etcd-client 3.2.26).
+    {"v2-snapshot", "ETCDCTL_API=2 etcdctl snapshot save {DIR}/v2.db"},
+    {"v2-version-flag", "ETCDCTL_API=2 etcdctl --version"},
+    {"v2-version-command", "ETCDCTL_API=2 etcdctl version"},
+    {"api-4", "ETCDCTL_API=4 etcdctl version"},
 };
 
 std::string expand(std::string text, const std::map<std::string, std::string>& with) {
