@@ -2,7 +2,9 @@
 // kubectl, the scheduler and controllers (Deployments, StatefulSets, DaemonSets, PVC binding),
 // node readiness, Service endpoints and etcdctl snapshots. A pure model: SimWorld calls the
 // command functions when a machine runs `kubeadm`, `kubectl` or `etcdctl`, passing what that
-// machine offers and access to its files. Messages follow Kubernetes 1.2x and etcd 3.5.
+// machine offers and access to its files. Messages follow the versions the site pins: kubeadm,
+// kubelet and kubectl of its Kubernetes release, etcdctl/etcdutl of its etcd-client package, and
+// the etcd server kubeadm deploys for that Kubernetes (KubeVersions).
 //
 // etcd restore (a choice the real tools leave to the operator): `etcdctl snapshot restore FILE
 // --data-dir DIR` (or etcdutl's) writes DIR/member/snap/db and DIR/member/wal. When DIR is
@@ -51,7 +53,9 @@ namespace drctl::sim {
 
 class KubeCluster {
  public:
-  explicit KubeCluster(Engine& engine);
+  /// `world` dials addresses over the site's network and gives a command's environment; without
+  /// it every registered node's address answers and commands see no environment.
+  explicit KubeCluster(Engine& engine, KubeVersions versions = {}, KubeWorld world = {});
   // The pieces hold references to one another inside the cluster: it stays where it was made.
   KubeCluster(const KubeCluster&) = delete;
   KubeCluster& operator=(const KubeCluster&) = delete;
@@ -60,7 +64,10 @@ class KubeCluster {
   /// [--control-plane-endpoint E] [--kubernetes-version V] [--ignore-preflight-errors=L]`,
   /// `kubeadm join ENDPOINT --token T --discovery-token-ca-cert-hash sha256:H`,
   /// `kubeadm token create [--print-join-command] [--ttl D]`, `kubeadm token list`,
-  /// `kubeadm reset -f`. Preflight errors as kubeadm prints them; exit 1.
+  /// `kubeadm reset -f`, `kubeadm version`, as the pinned kubeadm: its configuration API versions,
+  /// strict-decoding warnings, version skew. The endpoints it is given are dialled from `node` over
+  /// the network (join's discovery, the kubelet's TLS bootstrap, init's wait for the API server,
+  /// token create's kubeconfig server). Preflight errors as kubeadm prints them; exit 1.
   KubeResult kubeadm(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
   /// kubectl: apply -f FILE|-, get (-o json|yaml|name|jsonpath|wide, -l, -A, --show-managed-fields),
   /// delete, wait, create secret tls / namespace, rollout status, version [-o json|yaml] [--client],
@@ -70,17 +77,23 @@ class KubeCluster {
   /// virtual time up to --timeout.
   KubeResult kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
                      const std::map<std::string, std::string>& env, const KubeFiles& files);
-  /// etcdctl (3.5): version, endpoint status|health [-w json|table|simple], snapshot save FILE |
+  /// etcdctl of the pinned etcd-client (3.2/3.3: the v2 etcdctl unless ETCDCTL_API=3 is in the
+  /// command's environment): version, endpoint status|health [-w json|table|simple], snapshot save FILE |
   /// restore FILE --data-dir DIR | status FILE [-w …], with --endpoints (127.0.0.1, localhost or
   /// the control plane's address, port 2379, https), --cacert/--cert/--key (when given they must
   /// be kubeadm's etcd CA and a client certificate it signed, with its key), --dial-timeout and
   /// --command-timeout (a refused connection costs the command timeout in virtual time). See the
   /// file-top comment for what a restore replaces.
   KubeResult etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
-  /// etcdutl (3.5): version, snapshot status FILE [-w …], snapshot restore FILE --data-dir DIR.
+  /// etcdutl (etcd-client 3.5 only): version, snapshot status FILE [-w …], snapshot restore FILE --data-dir DIR.
   KubeResult etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
   /// etcd --version (a machine with an etcd binary: the etcd-server package).
   KubeResult etcd(const std::vector<std::string>& argv) const;
+  /// Whether the pinned etcd-client package installs etcdutl (3.5 on): a machine has the command
+  /// only then.
+  bool etcdutl_shipped() const { return etcd_.ships_etcdutl(); }
+  /// The versions the cluster follows.
+  const KubeVersions& versions() const { return versions_; }
   /// A directory moved to `dir` on `node` (`mv`): when it is etcd's data dir on the control plane,
   /// etcd restarts on the data now there (see the file-top comment).
   void etcd_data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files);
@@ -139,6 +152,8 @@ class KubeCluster {
 
   // The pieces, each owning its state; built in this order, each given what it reads and writes.
   Engine& engine_;
+  KubeVersions versions_;
+  KubeWorld world_;
   std::vector<std::function<void()>> observers_;
   KubeSetup setup_;
   KubeStore store_;

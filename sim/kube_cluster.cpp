@@ -22,13 +22,15 @@ const Duration kEvictionTimeout = 300s;
 
 }  // namespace
 
-KubeCluster::KubeCluster(Engine& engine)
+KubeCluster::KubeCluster(Engine& engine, KubeVersions versions, KubeWorld world)
     : engine_(engine),
+      versions_(std::move(versions)),
+      world_(std::move(world)),
       store_(engine, setup_),
       nodes_(setup_, store_),
       controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }),
-      etcd_(engine, setup_, store_, nodes_, [this](const json& objects) { start_api(objects); }),
-      kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_,
+      etcd_(engine, setup_, store_, nodes_, versions_, world_, [this](const json& objects) { start_api(objects); }),
+      kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_, versions_, world_,
                {[this] { return api_up(); }, [this] { apiserver_pod_ = true; },
                 [this](const json& restored) { start_api(restored); }, [this] { changed(); }}),
       kubectl_(engine, setup_, store_, nodes_, controllers_, *this, [this] { changed(); }) {}

@@ -1,6 +1,8 @@
-// etcd 3.5 on the simulated control plane: etcdctl, etcdutl and etcd as the machines run them,
-// with kubeadm's TLS; whether etcd runs (it holds the cluster's data, its static pod is in place,
-// its node is up); its snapshots of the store; and a restored data dir that it restarts on.
+// etcd on the simulated control plane: etcdctl, etcdutl and etcd as the machines run them — the
+// release of the nodes' etcd-client package the site pins (3.2–3.5, each with its own output) —
+// with kubeadm's TLS; the etcd server kubeadm deploys for the cluster's Kubernetes version;
+// whether etcd runs (it holds the cluster's data, its static pod is in place, its node is up);
+// its snapshots of the store; and a restored data dir that it restarts on.
 #pragma once
 #include <functional>
 #include <optional>
@@ -22,14 +24,23 @@ class KubeEtcd {
   /// `restart` starts the API server on etcd's objects when etcd restarts on restored data.
   /// Every reference outlives etcd.
   KubeEtcd(Engine& engine, const KubeSetup& setup, const KubeStore& store, const KubeNodes& nodes,
+           const KubeVersions& versions, const KubeWorld& world,
            std::function<void(const nlohmann::json& objects)> restart);
 
-  /// etcdctl (3.5): see KubeCluster::etcdctl.
+  /// etcdctl of the pinned etcd-client: see KubeCluster::etcdctl.
   KubeResult etcdctl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
-  /// etcdutl (3.5): version, snapshot status FILE [-w …], snapshot restore FILE --data-dir DIR.
+  /// etcdutl (etcd-client 3.5 ships it; older ones do not): version, snapshot status FILE [-w …],
+  /// snapshot restore FILE --data-dir DIR.
   KubeResult etcdutl(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files);
-  /// etcd --version (a machine with an etcd binary: the etcd-server package).
+  /// Whether the pinned etcd-client package has etcdutl (3.5 and later).
+  bool ships_etcdutl() const;
+  /// etcd --version (a machine with an etcd binary: the etcd-server package, of etcd-client's release).
   KubeResult etcd(const std::vector<std::string>& argv) const;
+  /// The etcd server kubeadm deploys for Kubernetes `kubernetes` (its static pod's image tag,
+  /// without the "-0": "3.5.9" for 1.28).
+  static std::string server_version(const Version& kubernetes);
+  /// The etcd server running the cluster now (for the cluster's Kubernetes version).
+  std::string server_version() const;
   /// A directory moved to `dir` on `node`: when it is etcd's data dir on the control plane, etcd
   /// restarts on the data now there.
   void data_moved(const KubeNode& node, const std::string& dir, const KubeFiles& files);
@@ -52,14 +63,18 @@ class KubeEtcd {
   void pod_from_init();
 
  private:
-  KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output) const;
+  KubeResult snapshot_status(const std::vector<std::string>& argv, const KubeFiles& files, const std::string& output,
+                             bool etcdutl) const;
+  /// etcdctl 3.2/3.3 without ETCDCTL_API=3: the v2 etcdctl (urfave/cli).
+  KubeResult etcdctl_v2(const std::vector<std::string>& argv) const;
   KubeResult snapshot_restore(const KubeNode& node, const std::vector<std::string>& argv, const KubeFiles& files,
                               bool deprecated);
   /// Why etcdctl cannot reach etcd at `endpoint` from `node` with these TLS files ("" when it can),
   /// in etcdctl's words (the gRPC connection error).
   std::string dial_error(const KubeNode& node, const std::string& endpoint, const std::string& cacert,
                          const std::string& cert, const std::string& key, const KubeFiles& files) const;
-  /// `endpoint status -w json`'s Status of the control plane's etcd, in etcdctl's field order.
+  /// `endpoint status -w json`'s Status of the control plane's etcd, in etcdctl's field order,
+  /// with the fields the pinned etcdctl knows.
   nlohmann::ordered_json endpoint_status() const;
   /// The store as a snapshot file's bytes.
   std::string snapshot_data() const;
@@ -68,6 +83,8 @@ class KubeEtcd {
   const KubeSetup& setup_;
   const KubeStore& store_;
   const KubeNodes& nodes_;
+  const KubeVersions& versions_;
+  const KubeWorld& world_;
   std::function<void(const nlohmann::json&)> restart_;
   bool running_ = false;
   bool pod_ = true;                        // its manifest is in place on the control plane

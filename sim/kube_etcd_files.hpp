@@ -1,11 +1,10 @@
-// etcd on the simulated control plane as kubeadm sets it up: its version and its data dir, and
+// etcd on the simulated control plane as kubeadm sets it up: its data dir, and
 // how this simulator marks the snapshots and data files it writes (kubeadm writes the data dir's
 // files at init, etcdctl/etcdutl at a restore).
 #pragma once
 
 namespace drctl::sim {
 
-inline constexpr const char* kEtcdVersion = "3.5.9";
 /// The first line of every snapshot and db file this simulator writes.
 inline constexpr const char* kSnapshotMagic = "drctl-sim etcd snapshot";
 inline constexpr const char* kEtcdDb = "/var/lib/etcd/member/snap/db";

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,9 @@ struct KubeSetup {
   std::string version;         // "v1.28.2"
   std::string pod_subnet;      // "10.244.0.0/16"
   std::string service_subnet;  // "10.96.0.0/12"
+  /// The API server certificate's subject alternative names (kubeadm's certs phase): DNS names
+  /// and IP addresses a client may dial it by.
+  std::vector<std::string> apiserver_dns, apiserver_ips;
 };
 
 /// An API object's key in the store: kind, namespace ("" for cluster-scoped), name.

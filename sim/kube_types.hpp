@@ -2,9 +2,12 @@
 // command's result, and the kinds the API server serves. Shared by KubeCluster and its command pieces (kubeadm, kubectl, etcd).
 #pragma once
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "sim/versions.hpp"
 
 namespace drctl::sim {
 
@@ -23,6 +26,31 @@ struct KubeFiles {
   std::function<std::optional<std::string>(const std::string& path)> read;
   std::function<void(const std::string& path, const std::string& content, unsigned mode)> write;
   std::function<void(const std::string& path)> remove;
+};
+
+/// The versions the cluster follows, as the site pins them (sim/versions.hpp).
+struct KubeVersions {
+  Version kubernetes = parse_version("1.28.2");   // kubeadm, kubelet and kubectl on the nodes
+  Version etcd_client = parse_version("3.5.9");   // the nodes' etcd-client package (etcdctl, etcdutl)
+};
+
+/// A TCP connection a machine opened over the network to host:port, as the network answered it.
+struct KubeDial {
+  enum class Outcome { connected, refused, timeout, unreachable, unresolved };
+  Outcome outcome = Outcome::unreachable;
+  std::string address;  // the IP dialled (a name resolved), "" when it did not resolve
+  std::string service;  // the listener that answered (connected): "kube-apiserver", …
+  std::string reason;   // for anything but connected, naming the cause
+  bool connected() const { return outcome == Outcome::connected; }
+};
+
+/// What the cluster asks of the world around it. Either may be empty: then every address of a
+/// registered node answers for it, and commands see no environment.
+struct KubeWorld {
+  /// `from` (a node's machine) connects to host:port; `host` is an IP or a name it resolves.
+  std::function<KubeDial(const KubeNode& from, const std::string& host, int port)> dial;
+  /// The environment of the command running now on `node` (ETCDCTL_API, …).
+  std::function<std::map<std::string, std::string>(const KubeNode& node)> env;
 };
 
 /// A command's exit code and output.

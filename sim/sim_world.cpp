@@ -77,6 +77,62 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
 
 SimWorld::~SimWorld() = default;
 
+SimHost* SimWorld::kube_host(const KubeNode& node, std::string* machine_name) {
+  std::string name = machine_of_node(node.name);
+  if (name.empty()) name = node.name;
+  if (machine_name) *machine_name = name;
+  if (name == site_.controller().name) return controller_.get();
+  return system(name);
+}
+
+KubeWorld SimWorld::kube_world() {
+  KubeWorld w;
+  w.dial = [this](const KubeNode& from, const std::string& host, int port) {
+    KubeDial d;
+    std::string machine;
+    SimHost* sys = kube_host(from, &machine);
+    std::vector<std::string> ips;
+    if (is_ip_address(host)) ips = {host};
+    if (ips.empty() && sys)  // /etc/hosts first, as glibc's "files dns" does
+      if (auto hosts = sys->get_file("/etc/hosts")) {
+        std::istringstream lines(*hosts);
+        for (std::string line; ips.empty() && std::getline(lines, line);) {
+          std::istringstream words(line.substr(0, line.find('#')));
+          std::string ip, name;
+          words >> ip;
+          while (words >> name)
+            if (name == host && is_ip_address(ip)) ips = {ip};
+        }
+      }
+    if (ips.empty()) ips = resolve_name(host);
+    if (ips.empty()) {
+      d.outcome = KubeDial::Outcome::unresolved;
+      d.reason = host + " does not resolve";
+      return d;
+    }
+    d.address = ips.front();
+    if (!net_.has_node(machine)) {
+      d.reason = machine + " is not on the network";
+      return d;
+    }
+    const SimNetwork::Reach reach = net_.connect(machine, d.address, port, Proto::tcp);
+    switch (reach.outcome) {
+      case SimNetwork::Outcome::connected: d.outcome = KubeDial::Outcome::connected; break;
+      case SimNetwork::Outcome::refused: d.outcome = KubeDial::Outcome::refused; break;
+      case SimNetwork::Outcome::timeout: d.outcome = KubeDial::Outcome::timeout; break;
+      case SimNetwork::Outcome::unreachable: d.outcome = KubeDial::Outcome::unreachable; break;
+    }
+    d.service = reach.service;
+    d.reason = reach.reason;
+    return d;
+  };
+  w.env = [this](const KubeNode& node) {
+    SimHost* sys = kube_host(node);
+    return sys ? sys->command_env() : std::map<std::string, std::string>{};
+  };
+  return w;
+}
+
 const MachineModel* SimWorld::model(const std::string& vm) const { return site_.machine(vm); }
 
 SimWorld::Machine& SimWorld::machine(const std::string& name) {

@@ -158,6 +158,12 @@ class SimWorld : public world::World {
   void wire_services(SimHost& host, const std::string& node);
   void wire_kube(SimHost& host, const std::string& machine);
   KubeNode kube_node(const std::string& machine);
+  /// What the cluster asks of the site: dialling over the network from a node's machine (names
+  /// resolved by its /etc/hosts, then the site's DNS) and the environment of its running command.
+  KubeWorld kube_world();
+  /// The system a cluster node runs on (by hostname, else by machine name), nullptr if none; its
+  /// machine's name in `machine`.
+  SimHost* kube_host(const KubeNode& node, std::string* machine = nullptr);
   void reconcile_cluster();
   void move_vip(const std::string& ip, const std::string& to);
   std::string machine_of_node(const std::string& node) const;
@@ -186,7 +192,7 @@ class SimWorld : public world::World {
   std::map<std::string, std::weak_ptr<ServiceManager>> services_;  // machine -> its system's (owned by the system)
   std::string last_dhcp_refusal_;  // why the last dhcp() got no lease
   // Kubernetes and what runs on it.
-  KubeCluster kube_{engine_};
+  KubeCluster kube_{engine_, KubeVersions{site_.versions.kubernetes, site_.versions.etcd}, kube_world()};
   std::unique_ptr<NasStorage> nas_;
   std::map<std::string, std::string> lb_ips_;      // "ns/name" -> IP
   std::map<std::string, std::string> vip_holder_;  // IP -> machine answering ARP for it
