@@ -522,6 +522,18 @@ KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>
     warnings = cfg.warnings;
     if (!cfg.error.empty()) return {1, "", warnings + cfg.error + "\n" + kStackHint};
     if (const ConfigDoc* d = cfg.find("ClusterConfiguration")) {
+      // kubeadm decodes YAML as JSON into Go structs: an unquoted `kubernetesVersion: 1.28` is a
+      // number, which a string field does not take (encoding/json's UnmarshalTypeError).
+      for (const char* field : {"/kubernetesVersion", "/controlPlaneEndpoint", "/networking/podSubnet", "/networking/serviceSubnet"}) {
+        const json::json_pointer at(field);
+        if (!d->body.contains(at) || d->body[at].is_string() || d->body[at].is_null()) continue;
+        std::string go_field = std::string(field).substr(1);
+        std::replace(go_field.begin(), go_field.end(), '/', '.');
+        const json& v = d->body[at];
+        const std::string kind = v.is_number() ? "number" : v.is_boolean() ? "bool" : v.is_array() ? "array" : "object";
+        return fail("json: cannot unmarshal " + kind + " into Go struct field ClusterConfiguration." + go_field +
+                    " of type string\n" + kStackHint);
+      }
       pod_subnet = str(d->body, "/networking/podSubnet"_json_pointer);
       if (auto s = str(d->body, "/networking/serviceSubnet"_json_pointer); !s.empty()) service_subnet = s;
       endpoint = str(d->body, "/controlPlaneEndpoint"_json_pointer);
@@ -694,8 +706,17 @@ void KubeAdm::write_node_files(const KubeNode& node, const KubeFiles& files, boo
   files.write("/etc/kubernetes/pki/apiserver-etcd-client.key",
               pem("RSA PRIVATE KEY", "drctl-sim etcd apiserver-etcd-client key of CA " + setup_.ca), 0600);
   files.write("/etc/kubernetes/admin.conf", kubeconfig(setup_.endpoint, setup_.ca, "kubernetes-admin"), 0600);
-  for (const auto& m : kManifests)
-    files.write("/etc/kubernetes/manifests/" + m, "# static pod " + m + " (drctl simulator)\n", 0600);
+  // The static pods, each naming its image as kubeadm's manifests do (the simulator reads only that
+  // they exist; drctl's etcd restore reads etcd's image tag: the etcd that serves the data).
+  for (const auto& m : kManifests) {
+    const std::string component = m.substr(0, m.size() - 5);
+    const std::string image = component == "etcd" ? "registry.k8s.io/etcd:" + etcd_.server_version() + "-0"
+                                                  : "registry.k8s.io/" + component + ":" + setup_.version;
+    files.write("/etc/kubernetes/manifests/" + m,
+                "# static pod " + m + " (drctl simulator)\napiVersion: v1\nkind: Pod\nmetadata:\n  name: " + component +
+                    "\n  namespace: kube-system\nspec:\n  containers:\n  - name: " + component + "\n    image: " + image + "\n",
+                0600);
+  }
 }
 
 void KubeAdm::add_node(const KubeNode& node, bool control_plane) {

@@ -156,7 +156,7 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
         auto r = kube_.etcdutl(kube_node(machine_name), argv, files);
         return SimHost::Result{r.code, r.out, r.err};
       },
-      [h] { return h->installed("etcd-client"); });
+      [h, this] { return h->installed("etcd-client") && kube_.etcdutl_shipped(); });
   host.add_command(
       "etcd",
       [=, this](const std::vector<std::string>& argv, const std::string&) {

@@ -360,6 +360,8 @@ EtcdSnapshotSource etcd_source_from_file(const std::string& path, const std::str
 
 namespace {
 
+constexpr const char* kKubeadmEtcdManifest = "/etc/kubernetes/manifests/etcd.yaml";
+
 /// The version of the etcd that will serve the restored data, and how it was learnt.
 std::pair<EtcdVersion, std::string> host_etcd_version(Host& host, const EtcdRestoreOptions& o) {
   if (!o.etcd_version.empty()) {
@@ -367,8 +369,13 @@ std::pair<EtcdVersion, std::string> host_etcd_version(Host& host, const EtcdRest
     if (!v) throw InputError("the etcd version \"" + o.etcd_version + "\" is not a version like 3.4.23");
     return {*v, "given"};
   }
+  // A kubeadm control plane runs etcd from an image: its static pod names the release, which the
+  // node's own etcd-client (Ubuntu 20.04's is 3.2.26) need not match.
   CommandResult r = run(host,
-                        "if command -v etcd >/dev/null 2>&1; then echo 'etcd --version'; etcd --version; "
+                        "if [ -r " + std::string(kKubeadmEtcdManifest) + " ]; then echo 'kubeadm etcd.yaml'; cat " +
+                            kKubeadmEtcdManifest +
+                            "; "
+                            "elif command -v etcd >/dev/null 2>&1; then echo 'etcd --version'; etcd --version; "
                         "elif command -v etcdutl >/dev/null 2>&1; then echo 'etcdutl version'; etcdutl version; "
                         "elif command -v etcdctl >/dev/null 2>&1; then echo 'etcdctl version'; ETCDCTL_API=3 etcdctl version; "
                         "else echo none; fi",
@@ -380,6 +387,20 @@ std::pair<EtcdVersion, std::string> host_etcd_version(Host& host, const EtcdRest
   if (from == "none")
     throw Failure("cannot tell which etcd will serve the restored data on " + host.name() +
                   ": it has no etcd, etcdutl or etcdctl; give the etcd version (kubeadm: the etcd image's tag)");
+  if (from == "kubeadm etcd.yaml") {
+    // `image: registry.k8s.io/etcd:3.5.9-0`: the tag without kubeadm's "-0" build suffix.
+    std::istringstream lines(rest);
+    for (std::string line; std::getline(lines, line);) {
+      const auto image = line.find("image:");
+      const auto tag = line.find("etcd:", image == std::string::npos ? 0 : image);
+      if (image == std::string::npos || tag == std::string::npos) continue;
+      std::string version = trim(line.substr(tag + 5));
+      version = version.substr(0, version.find('-'));
+      if (auto v = parse_etcd_version(version)) return {*v, "the etcd image of " + std::string(kKubeadmEtcdManifest)};
+    }
+    throw Failure("cannot read the etcd version on " + host.name() + ": " + kKubeadmEtcdManifest +
+                  " names no etcd image; give the etcd version (kubeadm: the etcd image's tag)");
+  }
   auto v = parse_etcd_version(rest);
   if (!r.ok() || !v)
     throw Failure("cannot read the etcd version on " + host.name() + " from `" + from + "`: " +

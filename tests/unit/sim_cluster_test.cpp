@@ -209,10 +209,10 @@ TEST_CASE("sim cluster: etcdctl snapshot save, a wiped control plane, and restor
   };
   const std::string before = names();
   CHECK(before.find("Ingress website/blog") != std::string::npos);
-  c.sh("k8s-master", "sudo etcdctl snapshot save /root/etcd.db");
+  c.sh("k8s-master", "sudo ETCDCTL_API=3 etcdctl snapshot save /root/etcd.db");  // 3.2.26 runs the v2 etcdctl without it
   c.w().kube().wipe();
   CHECK(names().find("Ingress website/blog") == std::string::npos);
-  c.sh("k8s-master", "sudo etcdctl snapshot restore /root/etcd.db --data-dir /var/lib/etcd");
+  c.sh("k8s-master", "sudo ETCDCTL_API=3 etcdctl snapshot restore /root/etcd.db --data-dir /var/lib/etcd");
   c.engine().run_for(1min);
   CHECK(names() == before);
 }
