@@ -97,6 +97,15 @@ const Case kValid[] = {
     {"cd failing into ||", "cd ./nowhere 2>/dev/null || echo fallback", "fallback"},
     {"= in [", "[ a = a ] && echo equal", "equal"},
     {"newlines and comments", "# a comment\necho one # another\n\necho two", "one\ntwo"},
+    {"drctl's line gives the script $0 and itself as $1", "echo \"$0 $#\"", "drctl 1"},
+    {"command -v of a missing tool", "command -v nosuchtool >/dev/null 2>&1 || echo missing", "missing"},
+    {"a failing substitution in an assignment", "x=$(false) || echo failed", "failed"},
+    {"if !", "if ! false; then echo negated; fi", "negated"},
+    {"set -e does not apply to a tested command", "set -e\nif false; then :; fi\nfalse || true\necho survived", "survived"},
+    {"exit in a subshell", "(exit 3); echo $?", "3"},
+    {"stderr into a pipe", "cat ./missing 2>&1 | wc -l", "1"},
+    {"quoting and field splitting", "x='  spaced  '; echo $x; echo \"[$x]\" 'c  d' e\\ f", "spaced\n[  spaced  ] c  d e f"},
+    {"test -z and -n", "test -z '' && [ -n x ] && echo both", "both"},
 };
 
 /// The line drctl sends (what sshd hands the login shell), run by the real dash in `dir`.
