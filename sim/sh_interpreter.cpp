@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "sim/host.hpp"
 #include "sim/host_paths.hpp"
@@ -47,6 +48,7 @@ struct SimHost::Shell {
   std::vector<std::string> args;  // $1 … (`sh -c SCRIPT NAME ARGS…`)
   int last = 0;  // $?
   int line = 1;  // the line of the command running now (dash's lineno, in its messages)
+  std::string dot_name;  // the file `.` is reading now ("" for the script itself)
   bool exiting = false, errexit = false, nounset = false, pipefail = false;
   int condition = 0;  // inside an if's condition or a tested && / || part: set -e does not apply
   int substituted = 0;  // the status of the last $(…)
@@ -63,7 +65,11 @@ struct SimHost::Shell {
 
   /// How the shell starts a message of its own: dash `$0: LINE: ` (sh -c names $0 "sh", drctl's SSH
   /// line "drctl"), FreeBSD's sh `$0: ` (bin/sh/error.c, parser.c synerror(): no line for -c).
-  std::string where(int at) const { return dash() ? name0 + ": " + std::to_string(at) + ": " : name0 + ": "; }
+  /// Inside a `.` file dash adds the file's name, the line being the file's: `drctl: 2: ./lib.sh: …`.
+  std::string where(int at) const {
+    const std::string file = dot_name.empty() ? "" : dot_name + ": ";
+    return dash() ? name0 + ": " + std::to_string(at) + ": " + file : name0 + ": " + file;
+  }
   std::string where() const { return where(line); }
 
   /// Runs a script as dash does: one complete command parsed, then run, then the next, so a
@@ -80,12 +86,14 @@ struct SimHost::Shell {
         o.err += r.err;
         o.code = r.code;
       }
-    } catch (const SyntaxError& e) {
+    } catch (const SyntaxError& e) {  // ends the shell, also from a `.` file
       o.code = last = 2;
       o.err += where(e.line) + e.message + "\n";
+      exiting = true;
     } catch (const Unsupported& u) {
       o.code = last = 2;
       o.err += "sim: " + host.name_ + ": sh: " + u.what + " not modelled\n";
+      exiting = true;
     }
     return o;
   }
@@ -790,7 +798,12 @@ struct SimHost::Shell {
       if (argv.size() < 2) return {};
       const auto script = dot_file(argv[1]);
       if (!script) return special_error(".: cannot open " + argv[1] + (dash() ? ": No such file" : ": No such file or directory"));
-      return run_script(*script, in);
+      const std::string outer_name = std::exchange(dot_name, argv[1]);
+      const int outer_line = line;
+      Out r = run_script(*script, in);
+      dot_name = outer_name;
+      line = outer_line;
+      return r;
     }
     if (cmd == "local") return special_error("local: not in a function");  // functions are not modelled
     if (dash() && bash_only(cmd)) return {127, "", where() + cmd + ": not found\n"};
