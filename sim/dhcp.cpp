@@ -22,6 +22,10 @@ DhcpServer::DhcpServer(Engine& engine, std::vector<DhcpScope> scopes) : engine_(
   }
 }
 
+bool DhcpServer::known_anywhere(const std::string& mac) const {
+  return std::any_of(scopes_.begin(), scopes_.end(), [&](const auto& s) { return s.second.reserved.contains(mac); });
+}
+
 void DhcpServer::stop() {
   running_ = false;
   engine_.log("dhcp", "stopped");
@@ -49,7 +53,9 @@ std::optional<Lease> DhcpServer::request(const std::string& mac_in, const std::s
   } else if (auto l = leases_[vlan].find(mac); l != leases_[vlan].end()) {
     ip = l->second;
   } else {
-    if (scope.deny_unknown) return refuse("MAC " + mac + " has no reservation and unknown clients are denied");
+    if (scope.deny_unknown && (scope.known_here_only || !known_anywhere(mac)))
+      return refuse("MAC " + mac + " has no reservation" + (scope.known_here_only ? "" : " on any interface") +
+                    " and unknown clients are denied");
     if (scope.range_start.empty()) return refuse("MAC " + mac + " has no reservation and VLAN " + vlan + " has no dynamic range");
     std::set<std::string> taken;
     for (const auto& [m, a] : scope.reserved) taken.insert(a);

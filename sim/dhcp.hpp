@@ -14,7 +14,11 @@ struct DhcpScope {
   std::string vlan;
   std::string range_start, range_end;          // empty: no dynamic pool
   std::map<std::string, std::string> reserved;  // MAC (lower case) -> IP
-  bool deny_unknown = false;                    // only reserved MACs get a lease
+  bool deny_unknown = false;                    // only known clients get a lease
+  /// With deny_unknown, which clients are known: those reserved in this scope (pfSense's `class`,
+  /// "Allow known clients from only this interface"), or those reserved in any scope of the server
+  /// (`enabled`: ISC dhcpd's `deny unknown-clients`, a client with a host declaration anywhere).
+  bool known_here_only = true;
   std::string next_server, filename;            // PXE options
   std::string router, dns;
 };
@@ -37,6 +41,9 @@ class DhcpServer {
   const std::string& last_refusal() const { return last_refusal_; }
 
  private:
+  /// Whether `mac` (lower case) has a reservation in any scope.
+  bool known_anywhere(const std::string& mac) const;
+
   Engine& engine_;
   std::map<std::string, DhcpScope> scopes_;               // by VLAN
   std::map<std::string, std::map<std::string, std::string>> leases_;  // VLAN -> MAC -> IP

@@ -2,13 +2,16 @@
 // interpreter for the commands drctl's actions emit. Anything it does not know exits 127
 // with `sim: HOST: unknown command 'X'` — it never succeeds silently.
 //
-// The interpreter is a small POSIX sh (what drctl's scripts use, nothing more): words with
+// The interpreter is a small POSIX sh as dash (GNU/Linux) or FreeBSD's sh runs it, read a complete
+// command at a time, its messages "$0: LINE: …" (what drctl's scripts use, nothing more): words with
 // '…', "…" and \ quoting; $VAR, ${VAR}, $? and $(…) (field splitting of unquoted expansions,
 // no globbing); NAME=value (a shell variable, or the environment of one command); ; && || |
 // and newlines; `if … then … elif … else … fi`, `{ …; }`, `( … )`, `!`; redirections [n]> [n]>>
 // < [n]>&m (/dev/null too); the builtins : cd command (-v) exit export set (-e -u -o pipefail)
 // umask unset exec printf, and `sh -c SCRIPT [NAME [ARG…]]` with its positional parameters.
-// Loops, case, here-documents and background jobs exit 2 saying so.
+// `.`; bash's builtins and syntax fail as dash fails them (`[[: not found`, Bad substitution,
+// `set: Illegal option -o pipefail` …). Loops, case, here-documents, functions, arithmetic and
+// background jobs exit 2 saying they are not modelled.
 //
 // A host runs GNU/Linux or FreeBSD (pfSense, TrueNAS CORE: set_os): FreeBSD's tar is bsdtar,
 // it hashes with sha256 and has no sha256sum, its stat is BSD's, and its login shell is tcsh,
@@ -137,7 +140,8 @@ class SimHost : public world::Host {
   Result ls(const std::vector<std::string>& argv);
   Result mktemp(const std::vector<std::string>& argv);
   Result wc(const std::vector<std::string>& argv, const std::string& stdin_data);
-  Result test(const std::vector<std::string>& args) const;
+  /// test / [ (`name`) with `args` (without the closing `]`).
+  Result test(const std::string& name, const std::vector<std::string>& args) const;
   /// Where `name` is found on PATH ("" if nowhere): `command -v` and `which`.
   std::string which(const std::string& name) const;
   /// `path` made absolute (against the command's directory) and tidied: no //, ., .. or trailing /.
@@ -160,6 +164,7 @@ class SimHost : public world::Host {
   Env command_env_;
   std::vector<FileEvent> file_events_;
   std::string cwd_ = "/";
+  std::string sh_where_ = "sh: 1: ";  // how the shell running the command now starts its messages ("$0: LINE: ")
   std::uint64_t temp_counter_ = 0;  // mktemp's names
   Fits fits_;
   Commit commit_;

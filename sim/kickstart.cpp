@@ -22,15 +22,20 @@ using text::trim;
 
 // ---- kickstart --------------------------------------------------------------------------------
 
-// The commands kickseed/anaconda accept; the ones that shape the plan are handled in parse_kickstart.
-const std::set<std::string> kKnownCommands = {
-    "auth", "authconfig", "autopart", "bootloader", "cdrom", "clearpart", "cmdline", "device", "driverdisk", "eula",
-    "firewall", "firstboot", "graphical", "halt", "harddrive", "ignoredisk", "install", "interactive", "keyboard",
-    "lang", "langsupport", "logging", "logvol", "monitor", "mouse", "network", "nfs", "part", "partition", "platform",
-    "poweroff", "preseed", "raid", "reboot", "repo", "rootpw", "selinux", "services", "shutdown", "skipx", "sshkey",
-    "text", "timezone", "upgrade", "url", "user", "volgroup", "xconfig", "zerombr"};
-const std::set<std::string> kSections = {"%packages", "%pre",       "%pre-install", "%post",
-                                         "%onerror",  "%traceback", "%addon"};
+// The commands kickseed has a handler for (kickseed.sh: `type "${keyword}_handler"`, else
+// "Unrecognised kickstart command: $keyword" and the line is skipped): Red Hat Linux 9's set as
+// kickseed implemented it, with 0.53's halt, poweroff and repo and Ubuntu's iscsi and raid
+// (debian/changelog up to 0.58ubuntu1). Anaconda's later commands (sshkey, autopart, shutdown,
+// services, selinux, firstboot, eula …) are not among them. The ones that shape the plan are
+// handled in parse_kickstart.
+const std::set<std::string> kKickseedCommands = {
+    "auth",    "authconfig", "bootloader", "cdrom",  "clearpart", "device",  "driverdisk", "firewall", "halt",
+    "harddrive", "install",  "interactive", "iscsi", "keyboard",  "lang",    "langsupport", "logvol",  "mouse",
+    "network", "nfs",        "part",       "partition", "poweroff", "preseed", "raid",     "reboot",   "repo",
+    "rootpw",  "skipx",      "text",       "timezone", "upgrade",  "url",     "user",      "volgroup", "xconfig",
+    "zerombr"};
+// The sections kickseed reads (kickseed.sh); anything else starting with % is read as a command.
+const std::set<std::string> kSections = {"%packages", "%pre", "%post"};
 
 // Splits a line into words as pykickstart does (shlex with comments): quotes group, a backslash
 // escapes, a word starting with '#' starts a comment.
@@ -114,7 +119,7 @@ void add_key_line(std::vector<std::string>& keys, const std::string& text) {
 
 // Reads one %post section (its lines with their numbers) for writes to authorized_keys:
 // `cat <<EOF > FILE` … `EOF` (also `<<-`, quoted delimiters, `>>`, redirect first) and `echo KEY > FILE`.
-void scan_post(const std::vector<std::pair<int, std::string>>& body, std::vector<KeyWrite>& writes) {
+void scan_post(const std::vector<std::pair<int, std::string>>& body, bool nochroot, std::vector<KeyWrite>& writes) {
   for (std::size_t i = 0; i < body.size(); ++i) {
     const auto& [lineno, text] = body[i];
     if (text.find("authorized_keys") == std::string::npos) continue;
@@ -139,6 +144,12 @@ void scan_post(const std::vector<std::pair<int, std::string>>& body, std::vector
       } else {
         echoed.push_back(word);
       }
+    }
+    // Without a chroot (--nochroot) the installed system is under /target; a path outside it is
+    // the installer's own ramdisk, gone at the reboot (kickseed's ks_run_script chroots otherwise).
+    if (nochroot) {
+      if (!target.starts_with("/target/")) continue;
+      target = target.substr(7);
     }
     std::string user = key_file_owner(target);
     if (user.empty()) continue;
@@ -177,13 +188,15 @@ std::string package_name(const std::vector<std::string>& words) {
 InstallPlan parse_kickstart(const std::string& text) {
   InstallPlan plan;
   plan.installer = "kickstart";
-  std::vector<KeyWrite> sshkeys, post_writes;
-  bool clearpart = false, root_part = false, autopart = false;
+  std::vector<KeyWrite> post_writes;
+  bool clearpart = false, root_part = false;
   std::string section;  // "" outside sections
   std::vector<std::pair<int, std::string>> body;  // the current script section
+  bool nochroot = false;  // the %post runs in the installer's system, the installed one under /target
+  bool excluded = false;
 
   auto close_section = [&] {
-    if (section == "%post") scan_post(body, post_writes);
+    if (section == "%post") scan_post(body, nochroot, post_writes);
     body.clear();
     section.clear();
   };
@@ -199,10 +212,20 @@ InstallPlan parse_kickstart(const std::string& text) {
         close_section();
         continue;
       }
-      if (!kSections.contains(name)) throw AnswerError(lineno, "unknown section '" + name + "'");
-      close_section();
-      section = name;
-      continue;
+      if (name == "%final") throw AnswerError(lineno, "%final reserved for internal use");  // kickseed's die
+      if (name == "%include") throw AnswerError(lineno, "%include is not modelled");
+      if (kSections.contains(name)) {
+        close_section();
+        section = name;
+        nochroot = false;
+        if (name == "%post") {
+          const Args a = split_args(split_words(line, lineno), {"--interpreter"});
+          nochroot = a.has("--nochroot");
+        }
+        continue;
+      }
+      // Not a section kickseed knows: inside a section it is one more line of it; outside, a command
+      // kickseed does not know (logged and skipped), and the lines after it are read as commands.
     }
     if (!section.empty()) {
       if (section != "%packages") {
@@ -212,15 +235,21 @@ InstallPlan parse_kickstart(const std::string& text) {
       auto words = split_words(line, lineno);
       if (words.empty()) continue;
       std::string pkg = package_name(words);
-      if (pkg.starts_with("-")) std::erase(plan.packages, pkg.substr(1));
-      else plan.packages.push_back(pkg);
+      if (pkg.starts_with("-"))
+        excluded = true;  // kickseed: "exclusions in %packages not supported; remove them manually in %post instead"
+      else
+        plan.packages.push_back(pkg);
       continue;
     }
 
     auto words = split_words(line, lineno);
     if (words.empty()) continue;
-    std::string cmd = words[0].substr(0, words[0].find('='));  // "platform=x86"
-    if (!kKnownCommands.contains(cmd)) throw AnswerError(lineno, "unknown command '" + cmd + "'");
+    const std::string keyword = line.substr(0, line.find_first_of(" \t"));  // kickseed's ${line%%[ \t]*}
+    const std::string cmd = words[0];
+    if (!kKickseedCommands.contains(cmd)) {
+      plan.warnings.push_back(std::to_string(lineno) + ": Unrecognised kickstart command: " + keyword);
+      continue;
+    }
 
     if (cmd == "timezone") {
       Args a = split_args(words, {"--ntpservers"});
@@ -242,35 +271,26 @@ InstallPlan parse_kickstart(const std::string& text) {
         u.plaintext_password = !u.password_hash.empty() && !a.has("--iscrypted");
       }
       plan.users.push_back(std::move(u));
-    } else if (cmd == "sshkey") {
-      Args a = split_args(words, {"--username"});
-      if (a.get("--username").empty()) throw AnswerError(lineno, "sshkey: no --username");
-      if (a.positional.size() != 1) throw AnswerError(lineno, "sshkey: expected one quoted key");
-      sshkeys.push_back({a.get("--username"), {a.positional[0]}, true, lineno});
     } else if (cmd == "network") {
       Args a = split_args(words, {"--hostname"});
       if (a.has("--hostname")) plan.hostname = a.get("--hostname");
     } else if (cmd == "reboot") {
       plan.reboot = true;
-    } else if (cmd == "poweroff" || cmd == "halt" || cmd == "shutdown") {
+    } else if (cmd == "poweroff" || cmd == "halt") {
       plan.reboot = false;
     } else if (cmd == "clearpart") {
       clearpart = true;
     } else if (cmd == "part" || cmd == "partition" || cmd == "logvol") {
       root_part = root_part || (words.size() > 1 && words[1] == "/");
-    } else if (cmd == "autopart") {
-      autopart = true;
     }
   }
   close_section();
+  if (excluded) plan.warnings.push_back("exclusions in %packages not supported; remove them manually in %post instead");
 
-  plan.partitioned = autopart || (clearpart && root_part);
+  plan.partitioned = clearpart && root_part;
   plan.ssh_server = std::find(plan.packages.begin(), plan.packages.end(), "openssh-server") != plan.packages.end();
 
-  // sshkey runs during the install, %post afterwards: a `>` in %post replaces what sshkey wrote.
-  std::vector<KeyWrite> writes = sshkeys;
-  writes.insert(writes.end(), post_writes.begin(), post_writes.end());
-  for (const auto& w : writes) {
+  for (const auto& w : post_writes) {
     auto u = std::find_if(plan.users.begin(), plan.users.end(), [&](const InstallUser& x) { return x.name == w.user; });
     if (u == plan.users.end()) {
       if (w.user != "root")

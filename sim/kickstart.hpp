@@ -28,6 +28,7 @@ struct InstallPlan {
   bool reboot = false;                    // reboots at the end instead of halting/powering off
   bool partitioned = false;               // the disk layout is answered; else the installer stops and waits
   std::string timezone;
+  std::vector<std::string> warnings;      // what the installer logged and went past ("LINE: Unrecognised kickstart command: X")
 };
 
 /// A rejected answer file: the 1-based line and why. what() is "LINE: message".
@@ -38,11 +39,15 @@ struct AnswerError : std::runtime_error {
   std::string file;  // autoinstall: "user-data" or "meta-data"; kickstart: ""
 };
 
-/// Parses a kickstart as kickseed/anaconda read it: commands (an unknown one is an error naming
-/// it and its line), then %packages, %pre, %post … sections (closed by %end or the next section).
-/// Keys come from `sshkey --username=U "KEY"` and from %post lines writing a user's
-/// .ssh/authorized_keys (here-document or echo; `>` replaces, `>>` appends). Keys for a user the
-/// kickstart does not create (other than root) are an error.
+/// Parses a kickstart as Ubuntu's debian-installer reads it with kickseed (kickseed.sh, 0.58ubuntu1:
+/// the kickseed of the d-i Ubuntu 20.04 netboots): a command kickseed has no handler for is logged
+/// ("Unrecognised kickstart command: X", in `warnings`) and skipped — anaconda's `sshkey`,
+/// `autopart`, `shutdown` among them; %packages, %pre and %post sections (closed by %end or the
+/// next section; a `-package` exclusion is logged and ignored); another %word is read as a command
+/// (and so skipped). Keys come from %post lines writing a user's .ssh/authorized_keys
+/// (here-document or echo; `>` replaces, `>>` appends) — in the installed system, or under /target
+/// from a `%post --nochroot`. Keys for a user the kickstart does not create (other than root) are
+/// an error.
 InstallPlan parse_kickstart(const std::string& text);
 
 /// Parses Ubuntu autoinstall user-data ("#cloud-config" with `autoinstall:` and `version: 1`):

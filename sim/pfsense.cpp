@@ -6,6 +6,7 @@
 #include <pugixml.hpp>
 #include <set>
 #include <sstream>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "base/text.hpp"
@@ -16,6 +17,9 @@ namespace drctl::sim {
 namespace {
 
 using text::lower;
+
+/// The config.xml format version pfSense 2.7 writes (its factory default's <version>).
+constexpr double kConfigVersion = 22.9;
 
 // ---- IPv4 networks and ports ---------------------------------------------------------------
 
@@ -110,10 +114,22 @@ class Parser {
 
   PfConfig parse() {
     const pugi::xml_parse_result loaded = doc_.load_string(xml_.c_str(), pugi::parse_default | pugi::parse_trim_pcdata);
-    if (!loaded) fail_at(loaded.offset, std::string("malformed XML: ") + loaded.description());
+    if (!loaded)
+      throw PfConfigXmlError("config.xml:" + std::to_string(line_at(loaded.offset)) +
+                             ": malformed XML: " + loaded.description());
     const pugi::xml_node root = doc_.document_element();
     if (std::string(root.name()) != "pfsense")
-      fail(root, "the root element is <" + std::string(root.name()) + ">, not <pfsense>");
+      throw PfConfigXmlError("config.xml:" + std::to_string(line_of(root)) + ": the root element is <" +
+                             std::string(root.name()) + ">, not <pfsense> (\"XML error: no pfsense object found!\")");
+    check_once(root);
+    config_.version = text(root, "version");
+    // pfSense 2.7's own config format is its factory default's; a newer one is loaded with a warning
+    // (config.lib.inc parse_config_bootup: "The current configuration has been created with a newer
+    // version of pfSense than this one! …").
+    if (!config_.version.empty() && std::strtod(config_.version.c_str(), nullptr) > kConfigVersion)
+      config_.notices.push_back("config.xml version " + config_.version +
+                                " has been created with a newer version of pfSense than this one (" +
+                                std::to_string(kConfigVersion).substr(0, 4) + "): it loads, with a warning on the console");
     const pugi::xml_node system = root.child("system");
     config_.hostname = text(system, "hostname");
     config_.domain = text(system, "domain");
@@ -144,6 +160,35 @@ class Parser {
       return ipv4_or_throw(value);
     } catch (const std::invalid_argument& e) {
       fail(at, what + ": " + e.what());
+    }
+  }
+
+  /// pfSense reads config.xml into nested arrays: an element not in its list tags (xmlparse.inc
+  /// listtags(): rule, alias, staticmap, item …) may occur once under its parent.
+  void check_once(pugi::xml_node node) const {
+    static const std::set<std::string> list_tags = {
+        "acls", "alias", "aliasurl", "allowedip", "allowedhostname", "authserver", "bridged", "build_port_path", "ca",
+        "cacert", "cert", "crl", "clone", "config", "container", "columnitem", "checkipservice", "depends_on_package",
+        "disk", "dnsserver", "dnsupdate", "domainoverrides", "dyndns", "earlyshellcmd", "element",
+        "encryption-algorithm-option", "field", "fieldname", "gateway_item", "gateway_group", "gif", "gre", "group",
+        "hash-algorithm-option", "hosts", "ifgroupentry", "igmpentry", "interface_array", "item", "key", "lagg",
+        "lbaction", "lbpool", "l7rules", "lbprotocol", "member", "menu", "tab", "mobilekey", "monitor_type", "mount",
+        "npt", "ntpserver", "onetoone", "openvpn-server", "openvpn-client", "openvpn-csc", "option", "package",
+        "passthrumac", "phase1", "phase2", "ppp", "pppoe", "priv", "proxyarpnet", "pool", "qinqentry", "queue",
+        "pages", "pipe", "radnsserver", "roll", "route", "row", "rrddatafile", "rule", "schedule", "service",
+        "servernat", "servers", "serversdisabled", "shellcmd", "staticmap", "subqueue", "switch", "swport",
+        "timerange", "tunnel", "user", "vip", "virtual_server", "vlan", "vlangroup", "winsserver", "wolentry",
+        "widget"};
+    std::set<std::string> seen;
+    for (pugi::xml_node c : node.children()) {
+      if (c.type() != pugi::node_element) continue;
+      const std::string name = lower(c.name());
+      if (!list_tags.contains(name) && !seen.insert(name).second) {
+        std::string upper = name;
+        for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        fail(c, "XML error: " + upper + " at line " + std::to_string(line_of(c)) + " cannot occur more than once");
+      }
+      check_once(c);
     }
   }
 
@@ -315,15 +360,20 @@ class Parser {
     const pugi::xml_node range = n.child("range");
     s.range_start = text(range, "from");
     s.range_end = text(range, "to");
-    const bool pool = !s.range_start.empty() || !s.range_end.empty();
+    bool pool = !s.range_start.empty() || !s.range_end.empty();
     std::uint32_t from = 0, to = 0;
     if (pool) {
       from = ipv4(blame(range, "from"), "DHCP range on " + i.name, s.range_start);
       to = ipv4(blame(range, "to"), "DHCP range on " + i.name, s.range_end);
-      if (!net.contains(from) || !net.contains(to))
-        fail(range,
-             "DHCP range " + s.range_start + "-" + s.range_end + " on " + i.name + " is outside its subnet " + subnet);
-      if (from > to)
+      if (!net.contains(from) || !net.contains(to)) {
+        // services_dhcpdv4_configure() leaves such a pool out of dhcpd.conf with a file_notice; the
+        // server still serves the interface's static mappings.
+        config_.notices.push_back("Invalid DHCP pool " + s.range_start + " - " + s.range_end + " for " + i.name +
+                                  " subnet " + subnet + " detected. Please correct the settings in Services, DHCP Server");
+        s.range_start.clear();
+        s.range_end.clear();
+        pool = false;
+      } else if (from > to)
         fail(range, "DHCP range " + s.range_start + "-" + s.range_end + " on " + i.name + " ends before it starts");
     }
     for (pugi::xml_node m : n.children("staticmap")) {
@@ -338,14 +388,17 @@ class Parser {
       if (!net.contains(a))
         fail(blame(m, "ipaddr"),
              "static mapping for " + mac + ": " + ip + " is outside " + i.name + "'s subnet " + subnet);
-      if (pool && from <= a && a <= to)
-        fail(blame(m, "ipaddr"), "static mapping for " + mac + ": " + ip + " is inside the DHCP range " +
-                                     s.range_start + "-" + s.range_end);
       if (!s.reserved.emplace(mac, ip).second)
         fail(m, "static mapping on " + i.name + ": MAC " + mac + " is mapped twice");
       if (!text(m, "hostname").empty()) config_.dhcp_hostnames[mac] = text(m, "hostname");
     }
-    s.deny_unknown = n.child("denyunknown") && text(n, "denyunknown") != "disabled";
+    // services_dhcpdv4_configure(): "class" allows the members of this interface's static mappings
+    // only; "disabled" adds nothing; anything else — "enabled", or the empty <denyunknown/> of
+    // configs from before the choice existed — is `deny unknown-clients`: a client with a static
+    // mapping on any interface is known.
+    const std::string deny = text(n, "denyunknown");
+    s.deny_unknown = n.child("denyunknown") && deny != "disabled";
+    s.known_here_only = deny == "class";
     if (n.child("netboot")) {  // without <netboot/> pfSense hands out neither option
       s.next_server = text(n, "nextserver");
       if (!s.next_server.empty()) ipv4(blame(n, "nextserver"), "DHCP next-server on " + i.name, s.next_server);

@@ -66,15 +66,31 @@ struct PfConfig {
   std::vector<PfPortForward> port_forwards;
   std::vector<PfHostOverride> dns_hosts;  // empty when the DNS resolver is disabled
   bool anti_lockout = true;               // false with <system><webgui><noantilockout/>
+  std::string version;                    // <version>, the config format's (pfSense 2.7's factory default: 22.9)
+  /// What pfSense says about the file and goes on (its console warnings and file_notice()s): a config
+  /// written by a newer pfSense, a DHCP pool outside its interface's subnet (the pool is left out).
+  std::vector<std::string> notices;
 
   /// The interface called `name`, or nullptr.
   const PfInterface* interface(const std::string& name) const;
 };
 
-/// Parses config.xml. Malformed XML or a value that cannot be what pfSense stores (bad IP, subnet out of range, a
-/// rule on an unknown interface, a DHCP range outside its interface's subnet, a static mapping with a bad MAC) →
-/// std::runtime_error("config.xml:LINE: …"). Parts the simulator does not model and would get wrong are refused
-/// the same way rather than skipped: floating rules, static mappings without an IP, FQDN or URL aliases.
+/// config.xml that pfSense's XML reader (xmlparse.inc parse_xml_config) cannot read — not XML, or no
+/// <pfsense> root: pfSense falls back to its newest readable backup (config.lib.inc parse_config).
+struct PfConfigXmlError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses config.xml as pfSense 2.7 loads it (not as its web forms validate): elements it does not
+/// know are read past; a static mapping inside the DHCP range is served (services_dhcpdv4_configure
+/// writes a host with a fixed-address, whatever the range); a DHCP pool outside its interface's subnet
+/// is left out with a notice; a config from a newer pfSense gives a notice and loads. Not XML, or no
+/// <pfsense> root → PfConfigXmlError; an element that may occur once occurring twice ("XML error: X at
+/// line N cannot occur more than once", xmlparse.inc startElement) or a value that cannot be what
+/// pfSense stores (bad IP, subnet out of range, a rule on an unknown interface, a static mapping with a
+/// bad MAC) → std::runtime_error("config.xml:LINE: …"). Parts the simulator does not model and would
+/// get wrong are refused the same way rather than skipped: floating rules, static mappings without an
+/// IP, FQDN or URL aliases.
 PfConfig parse_pfsense_config(const std::string& xml);
 
 /// The configuration a freshly installed pfSense boots with (what the installer writes): wan = vmx0 by DHCP

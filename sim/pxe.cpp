@@ -135,7 +135,7 @@ std::optional<InstallPlan> autoinstall(Follower& f, const std::string& where, co
 }  // namespace
 
 PxeOutcome follow_pxe(const std::string& mac, const std::string& ip, const std::string& next_server,
-                      const std::string& filename, const Fetch& fetch) {
+                      const std::string& filename, const Fetch& fetch, const Version* ubuntu) {
   Follower f{fetch, next_server, "", {}};
   if (filename.empty()) return f.fail("PXE-E53: no boot filename received (DHCP gave no filename option)");
   if (next_server.empty()) return f.fail("PXE-E32: no TFTP server for " + filename + " (DHCP gave no next-server)");
@@ -194,6 +194,14 @@ PxeOutcome follow_pxe(const std::string& mac, const std::string& ip, const std::
   if (ks.empty() && !auto_flag)
     return f.fail(where + ": ds= without 'autoinstall' on the kernel command line: " +
                   "the installer asks before it wipes the disk");
+  // Ubuntu 22.04 ships only subiquity (the live server installer): debian-installer and its
+  // kickseed udeb are gone ("mini.iso dropped out of the archive as part of an explicit decision to
+  // discontinue support for d-i/udebs", Steve Langasek, ubuntu-devel 2023-02; 20.04 was the last
+  // release with d-i netboot images). Subiquity reads autoinstall only and ignores ks=.
+  if (!ks.empty() && !auto_flag && ubuntu && ubuntu->at_least(22, 4))
+    return f.fail(where + ": ks=" + ks + ": Ubuntu " + ubuntu->text +
+                  " has no debian-installer to read a kickstart (its installer, subiquity, reads only autoinstall): "
+                  "the installer ignores ks= and waits at its first screen");
   f.out.plan = ks.empty() ? autoinstall(f, where, ds) : kickstart(f, where, ks);
   if (!f.out.plan) return f.out;
   if (f.out.plan->hostname.empty()) f.out.plan->hostname = option(args, "hostname");

@@ -11,6 +11,7 @@
 #include "boot/location.hpp"
 #include "boot/pxelinux.hpp"
 #include "sim/kickstart.hpp"
+#include "sim/versions.hpp"
 
 namespace drctl::sim {
 
@@ -46,8 +47,11 @@ struct PxeOutcome {
 /// and ldlinux.c32 over TFTP, the first pxelinux.cfg file found, the label DEFAULT / MENU DEFAULT
 /// chooses (a menu module must exist), its kernel and initrds, then the
 /// installer's answers (`ks=` kickstart, or `autoinstall` with `ds=nocloud[-net];s=URL/`) parsed.
-/// `hostname=` on the APPEND line is the fallback hostname. Never throws for what it reads.
+/// `hostname=` on the APPEND line is the fallback hostname. `ubuntu` is the release the PXE server's
+/// installer is (the site's versions.ubuntu; unset: 20.04): 22.04 has no debian-installer, so a
+/// `ks=` boot without autoinstall reaches an installer that does not read kickstart and waits at
+/// its first screen. Never throws for what it reads.
 PxeOutcome follow_pxe(const std::string& mac, const std::string& ip, const std::string& next_server,
-                      const std::string& filename, const Fetch& fetch);
+                      const std::string& filename, const Fetch& fetch, const Version* ubuntu = nullptr);
 
 }  // namespace drctl::sim

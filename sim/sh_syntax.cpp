@@ -23,11 +23,12 @@ std::optional<std::pair<std::string, std::string>> assignment(const std::string&
 
 namespace {
 
-enum class Tok { Word, Op, Newline, End };
+enum class Tok { Word, Op, Newline, End, Error };
 struct Token {
   Tok type;
-  std::string text;
-  int fd = -1;  // an IO number before a redirection operator ("2>")
+  std::string text;  // Error: dash's message
+  int fd = -1;       // an IO number before a redirection operator ("2>")
+  int line = 1;      // where the token starts (End, Error: the script's last line, as dash reports them)
 };
 
 /// Index just past the quoted string starting at s[i] (' or ").
@@ -78,11 +79,33 @@ std::size_t skip_parens(const std::string& s, std::size_t open) {
 
 namespace {
 
-std::vector<Token> lex(const std::string& s) {
-  static const char* kOps[] = {"&&", "||", ";;", "<<", ">>", ">&", "<&", ">|", "<>", ";", "|", "&", "(", ")", "<", ">"};
+/// The script's tokens. A lexical error (an unterminated quote) is the last token, an Error: dash
+/// meets it only when its parser gets there, after the commands before it have run.
+void lex_into(const std::string& s, int first_line, std::vector<Token>& out);
+
+std::vector<Token> lex(const std::string& s, int first_line) {
   std::vector<Token> out;
+  const int eof_line = first_line + static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+  try {
+    lex_into(s, first_line, out);
+  } catch (const SyntaxError& e) {
+    out.push_back({Tok::Error, e.message, -1, eof_line});
+    return out;
+  }
+  out.push_back({Tok::End, "", -1, eof_line});
+  return out;
+}
+
+void lex_into(const std::string& s, int first_line, std::vector<Token>& out) {
+  static const char* kOps[] = {"&&", "||", ";;", "<<", ">>", ">&", "<&", ">|", "<>", ";", "|", "&", "(", ")", "<", ">"};
   int pending_fd = -1;
-  std::size_t i = 0;
+  std::size_t i = 0, counted = 0;
+  int line = first_line;
+  auto line_at = [&](std::size_t pos) {  // lines are counted once, as the lexer moves on
+    line += static_cast<int>(std::count(s.begin() + static_cast<std::ptrdiff_t>(counted), s.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+    counted = pos;
+    return line;
+  };
   const std::size_t n = s.size();
   while (i < n) {
     const char c = s[i];
@@ -99,7 +122,7 @@ std::vector<Token> lex(const std::string& s) {
       continue;
     }
     if (c == '\n') {
-      out.push_back({Tok::Newline, "\n"});
+      out.push_back({Tok::Newline, "\n", -1, line_at(i)});
       ++i;
       continue;
     }
@@ -107,7 +130,7 @@ std::vector<Token> lex(const std::string& s) {
     for (const char* o : kOps) {
       const std::size_t len = std::strlen(o);
       if (s.compare(i, len, o) == 0) {
-        out.push_back({Tok::Op, o, pending_fd});
+        out.push_back({Tok::Op, o, pending_fd, line_at(i)});
         pending_fd = -1;
         i += len;
         op = true;
@@ -142,44 +165,75 @@ std::vector<Token> lex(const std::string& s) {
       pending_fd = word[0] - '0';
       continue;
     }
-    out.push_back({Tok::Word, std::move(word)});
+    out.push_back({Tok::Word, std::move(word), -1, line_at(start)});
   }
-  out.push_back({Tok::End, ""});
-  return out;
 }
 
 
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : t_(std::move(tokens)) {}
-  NodeP script() {
-    NodeP l = list({}, false);
+
+  /// The next complete command at the top level (and-or lists up to a newline), or nullptr at the end.
+  NodeP complete() {
+    skip_newlines();
+    if (peek().type == Tok::End) return nullptr;
+    NodeP node = make(Node::List);
+    for (;;) {
+      node->parts.push_back(and_or());
+      if (op_is("&")) background();
+      if (op_is(";")) {
+        ++i_;
+        if (peek().type == Tok::Newline || peek().type == Tok::End) break;
+        continue;
+      }
+      break;
+    }
+    if (peek().type == Tok::Newline) return node;
     if (peek().type != Tok::End) throw unexpected();
-    return l;
+    return node;
   }
 
  private:
-  const Token& peek() const { return t_[i_]; }
+  /// The token at hand; a lexical error is raised when the parser reaches it.
+  const Token& peek() const {
+    if (t_[i_].type == Tok::Error) throw SyntaxError{t_[i_].text, t_[i_].line};
+    return t_[i_];
+  }
   bool word_is(const char* w) const { return peek().type == Tok::Word && peek().text == w; }
   bool op_is(const char* o) const { return peek().type == Tok::Op && peek().text == o; }
+  bool next_op_is(const char* o) const {
+    return i_ + 1 < t_.size() && t_[i_ + 1].type == Tok::Op && t_[i_ + 1].text == o;
+  }
   void skip_newlines() {
     while (peek().type == Tok::Newline) ++i_;
   }
   SyntaxError unexpected() const {
-    if (peek().type == Tok::End) return {"Syntax error: end of file unexpected"};
-    if (peek().type == Tok::Newline) return {"Syntax error: newline unexpected"};
-    return {"Syntax error: \"" + peek().text + "\" unexpected"};
+    const Token& t = peek();
+    if (t.type == Tok::End) return {"Syntax error: end of file unexpected", t.line};
+    if (t.type == Tok::Newline) return {"Syntax error: newline unexpected", t.line};
+    return {"Syntax error: \"" + t.text + "\" unexpected", t.line};
   }
   void expect_word(const char* w) {
     if (!word_is(w)) {
-      if (peek().type == Tok::End) throw SyntaxError{std::string("Syntax error: end of file unexpected (expecting \"") + w + "\")"};
-      throw SyntaxError{"Syntax error: \"" + peek().text + "\" unexpected (expecting \"" + w + "\")"};
+      const Token& t = peek();
+      if (t.type == Tok::End)
+        throw SyntaxError{std::string("Syntax error: end of file unexpected (expecting \"") + w + "\")", t.line};
+      throw SyntaxError{"Syntax error: \"" + t.text + "\" unexpected (expecting \"" + w + "\")", t.line};
     }
     ++i_;
   }
-  static NodeP make(Node::Type type) {
+  /// `&` after a command: a background job, which the simulator does not run. `cmd &>FILE` is the
+  /// same to dash (`cmd &` then `>FILE`), not bash's redirection of both outputs.
+  [[noreturn]] void background() const {
+    if (next_op_is(">") || next_op_is(">>"))
+      throw Unsupported{"`&>` (dash reads `cmd &>FILE` as `cmd &`, a background job, then `>FILE`): background jobs (&)"};
+    throw Unsupported{"background jobs (&)"};
+  }
+  NodeP make(Node::Type type) const {
     auto n = std::make_shared<Node>();
     n->type = type;
+    n->line = t_[i_].line;
     return n;
   }
   NodeP list(const std::set<std::string>& stop, bool in_parens) {
@@ -195,7 +249,7 @@ class Parser {
         continue;
       }
       if (peek().type == Tok::Newline) continue;
-      if (op_is("&")) throw Unsupported{"background jobs (&)"};
+      if (op_is("&")) background();
       break;
     }
     return node;
@@ -224,15 +278,18 @@ class Parser {
     }
     return node;
   }
-  bool at_redirect() const {
-    if (peek().type != Tok::Op) return false;
+  static bool redirect_op(const Token& t) {
     static const std::set<std::string> ops = {">", ">>", "<", ">&", "<&", ">|", "<>", "<<"};
-    return ops.count(peek().text) > 0;
+    return t.type == Tok::Op && ops.count(t.text) > 0;
   }
+  bool at_redirect() const { return redirect_op(peek()); }
   Redir redirect() {
     const Token op = t_[i_++];
-    if (op.text == "<<") throw Unsupported{"here-documents (<<)"};
+    // dash wants a word after the operator: another operator is "redirection unexpected" (bash's
+    // here-string `<<<` is `<<` then `<` to dash), anything else the usual "… unexpected".
+    if (redirect_op(peek())) throw SyntaxError{"Syntax error: redirection unexpected", peek().line};
     if (peek().type != Tok::Word) throw unexpected();
+    if (op.text == "<<") throw Unsupported{"here-documents (<<)"};
     Redir r;
     r.op = op.text == "<>" ? "<" : op.text == ">|" ? ">" : op.text;
     r.fd = op.fd >= 0 ? op.fd : (op.text[0] == '<' ? 0 : 1);
@@ -240,21 +297,27 @@ class Parser {
     return r;
   }
   NodeP command() {
-    static const std::set<std::string> loops = {"for", "while", "until", "case", "select", "function"};
+    // `function` is no keyword to dash: `function f { …; }` is the command `function f { …`, then a
+    // misplaced `}` ("}" unexpected), as dash reports it.
+    static const std::set<std::string> loops = {"for", "while", "until", "case"};
     static const std::set<std::string> misplaced = {"then", "elif", "else", "fi", "do", "done", "}", "esac"};
     NodeP node;
     if (word_is("if")) {
       node = if_clause();
     } else if (word_is("{")) {
-      ++i_;
       node = make(Node::Group);
+      ++i_;
       node->parts.push_back(list({"}"}, false));
       expect_word("}");
     } else if (op_is("(")) {
-      ++i_;
       node = make(Node::Subshell);
+      ++i_;
       node->parts.push_back(list({}, true));
-      if (!op_is(")")) throw SyntaxError{"Syntax error: end of file unexpected (expecting \")\")"};
+      if (!op_is(")")) {
+        if (peek().type == Tok::End)
+          throw SyntaxError{"Syntax error: end of file unexpected (expecting \")\")", peek().line};
+        throw unexpected();
+      }
       ++i_;
     } else if (peek().type == Tok::Word && loops.count(peek().text)) {
       throw Unsupported{"`" + peek().text + "`"};
@@ -276,12 +339,14 @@ class Parser {
       else
         break;
     }
+    if (node->words.size() == 1 && node->redirs.empty() && op_is("(") && next_op_is(")"))
+      throw Unsupported{"function definitions (" + node->words[0] + "() …)"};
     if (node->words.empty() && node->redirs.empty()) throw unexpected();
     return node;
   }
   NodeP if_clause() {
-    ++i_;
     NodeP node = make(Node::If);
+    ++i_;
     node->parts.push_back(list({"then"}, false));
     expect_word("then");
     node->parts.push_back(list({"elif", "else", "fi"}, false));
@@ -306,6 +371,12 @@ class Parser {
 
 }  // namespace
 
-NodeP parse(const std::string& script) { return Parser(lex(script)).script(); }
+struct Reader::Impl {
+  Parser parser;
+};
+
+Reader::Reader(const std::string& script, int first_line) : impl_(new Impl{Parser(lex(script, first_line))}) {}
+Reader::~Reader() = default;
+NodeP Reader::next() { return impl_->parser.complete(); }
 
 }  // namespace drctl::sim::sh

@@ -91,6 +91,31 @@ std::string SimWorld::pf_stale_note() {
 
 // ---- pfSense ------------------------------------------------------------------------------
 
+namespace {
+
+/// config.lib.inc discover_last_backup(): the newest /cf/conf/backup/*.xml (last by name: they are
+/// config-EPOCH.xml) that pfSense's XML reader can read, with its path.
+std::optional<std::pair<std::string, std::string>> pf_last_backup(SimHost& pf) {
+  auto names = pf.list_dir("/cf/conf/backup");
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (!it->ends_with(".xml")) continue;
+    const std::string path = "/cf/conf/backup/" + *it;
+    const auto content = pf.get_file(path);
+    if (!content || content->empty()) continue;
+    try {
+      parse_pfsense_config(*content);
+    } catch (const PfConfigXmlError&) {
+      continue;
+    } catch (const std::exception&) {
+      // readable as XML: pfSense restores it (what it then makes of it is the caller's)
+    }
+    return std::pair(path, *content);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::string SimWorld::pf_interface_of(const std::string& segment) const {
   if (!pf_config_) return "";
   const Machine& pf = *machines_.at(pf_machine_);
@@ -107,15 +132,36 @@ void SimWorld::apply_pfsense_config(Machine& m) {
   for (std::size_t i = 0; i < m.spec.nics.size(); ++i) net_.clear_addresses(m.name, nic_id(i));
   pf_dhcp_.reset();
   pf_config_.reset();
-  const auto xml = m.system->get_file(kPfConfig);
-  pf_applied_xml_ = xml.value_or("");
+  auto xml = m.system->get_file(kPfConfig);
   pf_applied_at_ = engine_.now();
-  if (!xml) return problem(m, "pfSense: /cf/conf/config.xml is missing");
   try {
+    if (!xml || xml->empty()) throw PfConfigXmlError("config.xml is missing or empty");
     pf_config_ = parse_pfsense_config(*xml);
+  } catch (const PfConfigXmlError& e) {
+    // config.lib.inc parse_config(): a config.xml pfSense cannot read (missing, empty, not XML, no
+    // <pfsense>) is replaced by the newest backup in /cf/conf/backup that reads, which is then loaded;
+    // with none, it dies: "Config.xml is corrupted and is 0 bytes.  Could not restore a previous backup."
+    const auto backup = pf_last_backup(*m.system);
+    if (!backup) {
+      pf_applied_xml_ = xml.value_or("");
+      return problem(m, std::string("pfSense: ") + e.what() +
+                            ": Config.xml is corrupted and is 0 bytes.  Could not restore a previous backup.");
+    }
+    m.system->put_file(kPfConfig, backup->second, 0644);
+    engine_.log(m.name, "config-restored", {{"backup", backup->first}, {"cause", e.what()}});
+    xml = backup->second;
+    pf_applied_xml_ = *xml;
+    try {
+      pf_config_ = parse_pfsense_config(*xml);
+    } catch (const std::exception& bad) {
+      return problem(m, std::string("pfSense: restored ") + backup->first + ": " + bad.what());
+    }
   } catch (const std::exception& e) {
+    pf_applied_xml_ = xml.value_or("");
     return problem(m, std::string("pfSense: ") + e.what());
   }
+  pf_applied_xml_ = *xml;
+  for (const auto& notice : pf_config_->notices) engine_.log(m.name, "notice", {{"text", notice}});
   std::vector<DhcpScope> scopes;
   for (const auto& i : pf_config_->interfaces) {
     if (!i.enabled || i.device.rfind("vmx", 0) != 0) continue;

@@ -57,3 +57,26 @@ TEST_CASE("sim dhcp: IPv4 parsing") {
   CHECK_THROWS_AS(ipv4_or_throw("10.0.20.5.1"), std::invalid_argument);
   CHECK_THROWS_AS(ipv4_or_throw("a.b.c.d"), std::invalid_argument);
 }
+
+TEST_CASE("sim dhcp: a client known on another VLAN is known everywhere unless only this VLAN's count") {
+  // ISC dhcpd's `deny unknown-clients` (pfSense's denyunknown "enabled") denies clients with no host
+  // declaration anywhere in dhcpd.conf; pfSense's "class" allows only this interface's mappings.
+  Engine e(1);
+  DhcpScope management;
+  management.vlan = "management";
+  management.range_start = "10.0.10.100";
+  management.range_end = "10.0.10.101";
+  management.deny_unknown = true;
+  management.known_here_only = false;
+  DhcpServer any(e, {cluster(), management});
+  auto lease = any.request("00:50:56:aa:00:01", "management");  // reserved on cluster
+  REQUIRE(lease);
+  CHECK(lease->ip == "10.0.10.100");
+  CHECK_FALSE(any.request("00:50:56:aa:00:77", "management"));
+  CHECK(any.last_refusal() == "MAC 00:50:56:aa:00:77 has no reservation on any interface and unknown clients are denied");
+
+  management.known_here_only = true;
+  DhcpServer here(e, {cluster(), management});
+  CHECK_FALSE(here.request("00:50:56:aa:00:01", "management"));
+  CHECK(here.last_refusal() == "MAC 00:50:56:aa:00:01 has no reservation and unknown clients are denied");
+}

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "sim/pfsense.hpp"
+#include "support/sim_lab.hpp"
 
 using namespace drctl::sim;
 namespace fs = std::filesystem;
@@ -44,6 +45,11 @@ std::string rule(const std::string& iface, const std::string& type, const std::s
   return "<rule><type>" + type + "</type><interface>" + iface + "</interface>" +
          (proto.empty() ? "" : "<protocol>" + proto + "</protocol>") + "<source>" + src + "</source><destination>" +
          dst + "</destination><descr>" + descr + "</descr>" + extra + "</rule>\n";
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+  return text;
 }
 
 // The line of `xml` on which `marker` starts.
@@ -399,8 +405,6 @@ TEST_CASE("sim pfsense: every malformed config.xml names the line and the cause"
   auto dhcp = [](const std::string& body) {
     return config_with("<dhcpd>\n<opt1><enable/>\n" + body + "\n</opt1>\n</dhcpd>");
   };
-  check_error(dhcp("<range><from>10.0.30.100</from><to>10.0.30.150</to></range>"), "<range>",
-              "DHCP range 10.0.30.100-10.0.30.150 on opt1 is outside its subnet 10.0.20.0/24");
   check_error(dhcp("<range><from>10.0.20.150</from><to>10.0.20.100</to></range>"), "<range>", "ends before it starts");
   check_error(dhcp("<range><from>10.0.20.1OO</from><to>10.0.20.150</to></range>"), "<range>",
               "DHCP range on opt1: '10.0.20.1OO' is not an IPv4 address");
@@ -413,14 +417,13 @@ TEST_CASE("sim pfsense: every malformed config.xml names the line and the cause"
               "has no MAC address");
   check_error(dhcp("<staticmap><mac>00:50:56:aa:00:01</mac>\n<ipaddr>10.0.10.11</ipaddr></staticmap>"),
               "<ipaddr>10.0.10.11", "10.0.10.11 is outside opt1's subnet 10.0.20.0/24");
-  check_error(dhcp("<range><from>10.0.20.100</from><to>10.0.20.150</to></range>\n<staticmap><mac>00:50:56:aa:00:01</"
-                   "mac>\n<ipaddr>10.0.20.120</ipaddr></staticmap>"),
-              "<ipaddr>10.0.20.120", "inside the DHCP range 10.0.20.100-10.0.20.150");
   check_error(dhcp("<staticmap><mac>00:50:56:aa:00:01</mac><ipaddr>10.0.20.11</ipaddr></"
                    "staticmap>\n<staticmap><mac>00:50:56:AA:00:01</mac><ipaddr>10.0.20.12</ipaddr></staticmap>"),
               "<staticmap><mac>00:50:56:AA", "MAC 00:50:56:aa:00:01 is mapped twice");
   check_error(dhcp("<netboot/>\n<nextserver>pxe</nextserver>"), "<nextserver>",
               "DHCP next-server on opt1: 'pxe' is not an IPv4 address");
+  check_error(config_with("<system>\n<hostname>fw</hostname>\n<hostname>fw2</hostname>\n</system>"), "<hostname>fw2",
+              "XML error: HOSTNAME at line 10 cannot occur more than once");
   check_error(config_with("<dhcpd>\n<opt3><enable/></opt3>\n</dhcpd>"), "<opt3>",
               "DHCP server settings for interface 'opt3', which config.xml does not define");
   check_error(config_with("<dhcpd>\n<wan><enable/></wan>\n</dhcpd>"), "<wan><enable/></wan>",
@@ -436,4 +439,128 @@ TEST_CASE("sim pfsense: every malformed config.xml names the line and the cause"
       config_with(
           "<unbound><enable/>\n<hosts><host>pxe</host><domain>x.lan</domain>\n<ip>10.0.10.500</ip></hosts></unbound>"),
       "<ip>", "DNS host override pxe.x.lan: '10.0.10.500' is not an IPv4 address");
+}
+
+// pfSense 2.7 as it loads config.xml (services.inc services_dhcpdv4_configure(), config.lib.inc
+// parse_config(), xmlparse.inc), not as its web forms validate what a user types.
+TEST_CASE("sim pfsense: a static mapping inside the DHCP range is served, as dhcpd.conf gets it") {
+  // services_dhcp_edit.php refuses it in the GUI; from config.xml the mapping becomes a `host` with a
+  // `fixed-address` and the pool keeps its range.
+  const std::string xml = config_with(
+      "<dhcpd>\n<opt1><enable/>\n<range><from>10.0.20.100</from><to>10.0.20.101</to></range>\n"
+      "<staticmap><mac>00:50:56:aa:00:01</mac><ipaddr>10.0.20.100</ipaddr></staticmap>\n</opt1>\n</dhcpd>");
+  const PfConfig c = parse_pfsense_config(xml);
+  REQUIRE(c.dhcp.size() == 1);
+  CHECK(c.dhcp[0].range_start == "10.0.20.100");
+  Engine e(1);
+  DhcpServer dhcp(e, c.dhcp);
+  CHECK(dhcp.request("00:50:56:aa:00:01", "opt1")->ip == "10.0.20.100");
+  // A dynamic client gets the rest of the pool (the fixed address is not handed out twice).
+  CHECK(dhcp.request("00:50:56:aa:00:09", "opt1")->ip == "10.0.20.101");
+  // The broken form of the same mapping, still refused: an address outside the interface's subnet.
+  check_error(replace_all(xml, "<ipaddr>10.0.20.100</ipaddr></staticmap>", "<ipaddr>10.0.30.100</ipaddr></staticmap>"),
+              "<staticmap>", "10.0.30.100 is outside opt1's subnet 10.0.20.0/24");
+}
+
+TEST_CASE("sim pfsense: denyunknown enabled knows a client mapped on any interface, class only this one's") {
+  // services_dhcpdv4_configure() at 2.7: "class" → `allow members of "s_IF"; deny unknown-clients;`,
+  // "disabled" → nothing, anything else (enabled, or an old config's empty <denyunknown/>) →
+  // `deny unknown-clients;`, and ISC dhcpd knows a client with a host declaration anywhere.
+  auto config = [](const std::string& deny) {
+    return config_with(
+        "<dhcpd>\n<lan><enable/>\n<range><from>10.0.10.100</from><to>10.0.10.150</to></range>\n" + deny +
+        "\n<staticmap><mac>00:50:56:aa:10:05</mac><ipaddr>10.0.10.5</ipaddr></staticmap>\n</lan>\n"
+        "<opt1><enable/>\n<range><from>10.0.20.100</from><to>10.0.20.150</to></range>\n"
+        "<staticmap><mac>00:50:56:aa:00:01</mac><ipaddr>10.0.20.11</ipaddr></staticmap>\n</opt1>\n</dhcpd>");
+  };
+  const std::string cluster_node = "00:50:56:aa:00:01", stranger = "00:50:56:aa:00:99";
+  for (const std::string deny : {"<denyunknown>enabled</denyunknown>", "<denyunknown/>"}) {
+    CAPTURE(deny);
+    Engine e(1);
+    DhcpServer dhcp(e, parse_pfsense_config(config(deny)).dhcp);
+    CHECK(dhcp.request("00:50:56:aa:10:05", "lan")->ip == "10.0.10.5");
+    CHECK(dhcp.request(cluster_node, "lan")->ip == "10.0.10.100");  // known from opt1's mapping
+    CHECK_FALSE(dhcp.request(stranger, "lan"));
+    CHECK(dhcp.last_refusal() == "MAC 00:50:56:aa:00:99 has no reservation on any interface and unknown clients are denied");
+  }
+  Engine e(1);
+  DhcpServer only_here(e, parse_pfsense_config(config("<denyunknown>class</denyunknown>")).dhcp);
+  CHECK(only_here.request("00:50:56:aa:10:05", "lan")->ip == "10.0.10.5");
+  CHECK_FALSE(only_here.request(cluster_node, "lan"));
+  CHECK(only_here.last_refusal() == "MAC 00:50:56:aa:00:01 has no reservation and unknown clients are denied");
+  DhcpServer open(e, parse_pfsense_config(config("<denyunknown>disabled</denyunknown>")).dhcp);
+  CHECK(open.request(stranger, "lan")->ip == "10.0.10.100");
+}
+
+TEST_CASE("sim pfsense: a DHCP pool outside its subnet is left out with pfSense's notice; the mappings still serve") {
+  const PfConfig c = parse_pfsense_config(config_with(
+      "<dhcpd>\n<opt1><enable/>\n<range><from>10.0.30.100</from><to>10.0.30.150</to></range>\n"
+      "<staticmap><mac>00:50:56:aa:00:01</mac><ipaddr>10.0.20.11</ipaddr></staticmap>\n</opt1>\n</dhcpd>"));
+  REQUIRE(c.dhcp.size() == 1);
+  CHECK(c.dhcp[0].range_start.empty());
+  CHECK(c.notices == std::vector<std::string>{"Invalid DHCP pool 10.0.30.100 - 10.0.30.150 for opt1 subnet "
+                                              "10.0.20.0/24 detected. Please correct the settings in Services, DHCP Server"});
+  Engine e(1);
+  DhcpServer dhcp(e, c.dhcp);
+  CHECK(dhcp.request("00:50:56:aa:00:01", "opt1")->ip == "10.0.20.11");
+  CHECK_FALSE(dhcp.request("00:50:56:aa:00:99", "opt1"));
+  // Inside the subnet: no notice.
+  CHECK(homelab().notices.empty());
+}
+
+TEST_CASE("sim pfsense: elements pfSense does not know are read past, and a newer config version loads with a warning") {
+  const PfConfig c = parse_pfsense_config(config_with(
+      "<version>99.1</version>\n<frobnicator><level>11</level></frobnicator>\n<system><hostname>fw</hostname>"
+      "<shiny/></system>"));
+  CHECK(c.hostname == "fw");
+  CHECK(c.version == "99.1");
+  REQUIRE(c.notices.size() == 1);
+  CHECK(c.notices[0].find("has been created with a newer version of pfSense than this one") != std::string::npos);
+  // The factory default's own version: no warning.
+  CHECK(parse_pfsense_config(factory_default_config()).notices.empty());
+  CHECK(parse_pfsense_config(factory_default_config()).version == "22.9");
+}
+
+TEST_CASE("sim pfsense: config.xml that is not XML, or not pfSense's, is the error pfSense restores a backup for") {
+  CHECK_THROWS_AS(parse_pfsense_config("<?xml version=\"1.0\"?>\n<pfsense>\n<system>\n</pfsense>\n"), PfConfigXmlError);
+  CHECK_THROWS_AS(parse_pfsense_config("<?xml version=\"1.0\"?>\n<opnsense/>\n"), PfConfigXmlError);
+  // A value pfSense cannot use is not a parse failure to it: no backup is restored for it.
+  try {
+    parse_pfsense_config(config_with("<dhcpd>\n<opt1><enable/>\n<range><from>10.0.20.1OO</from><to>10.0.20.150</to>"
+                                     "</range>\n</opt1>\n</dhcpd>"));
+    FAIL("parsed");
+  } catch (const PfConfigXmlError&) {
+    FAIL("a bad address is not an XML error");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("is not an IPv4 address") != std::string::npos);
+  }
+}
+
+TEST_CASE("sim pfsense: an unreadable config.xml is replaced by the newest readable backup, as parse_config does") {
+  // config.lib.inc parse_config(): parse_xml_config() == -1 → discover_last_backup() (newest
+  // /cf/conf/backup/*.xml that reads) → restore_backup() copies it to config.xml; none → die().
+  support::SimLab lab(1);
+  lab.infra();
+  drctl::sim::SimHost* pf = lab.w().system("pfsense");
+  REQUIRE(pf);
+  const std::string good = lab.pf_config;
+  pf->put_file("/cf/conf/backup/config-1700000000.xml", good, 0644);
+  pf->put_file("/cf/conf/backup/config-1800000000.xml", "<pfsense><system>", 0644);  // newest, unreadable
+  pf->put_file("/cf/conf/config.xml", good.substr(0, good.size() / 2), 0644);          // cut off halfway
+  REQUIRE(pf->run(support::command("/etc/rc.reload_all")).ok());
+  const std::string restored = lab.events("pfsense", "config-restored");
+  CHECK(restored.find("/cf/conf/backup/config-1700000000.xml") != std::string::npos);
+  CHECK(restored.find("malformed XML") != std::string::npos);
+  CHECK(pf->get_file("/cf/conf/config.xml") == good);
+  CHECK(lab.w().diagnose("pfsense").find("corrupted") == std::string::npos);
+
+  // Without a backup that reads, pfSense stops with its own words.
+  support::SimLab bare(1);
+  bare.infra();
+  drctl::sim::SimHost* pf2 = bare.w().system("pfsense");
+  pf2->put_file("/cf/conf/config.xml", "<pfsense><system>", 0644);
+  pf2->run(support::command("/etc/rc.reload_all"));
+  const std::string why = bare.w().diagnose("pfsense");
+  CHECK_MESSAGE(why.find("Config.xml is corrupted and is 0 bytes.  Could not restore a previous backup.") != std::string::npos,
+                why);
 }
