@@ -173,7 +173,8 @@ void SimWorld::network_boot(Machine& m, std::uint64_t gen, std::size_t index, in
   }
   const std::string name = m.name;
   auto outcome = follow_pxe(nic.mac, lease->ip, lease->next_server, lease->filename,
-                            [this, name, l = *lease](const Location& where) { return fetch(name, l, where); });
+                            [this, name, l = *lease](const Location& where) { return fetch(name, l, where); },
+                            &site_.versions.ubuntu);
   engine_.log(m.name, "pxe-boot", {{"ip", lease->ip}, {"config", outcome.config_path}, {"label", outcome.label}, {"read", outcome.trail}});
   if (!outcome.ok) return halt(m, "PXE: " + outcome.error);
   if (outcome.localboot) {
@@ -198,8 +199,9 @@ void SimWorld::start_install(Machine& m, std::uint64_t gen, const InstallPlan& p
   m.plan = plan;
   const auto base = engine_.rng().between(timings_.install, timings_.install_max);
   const Duration took(static_cast<std::int64_t>(static_cast<double>(base.count()) * slowdown_));
-  engine_.log(m.name, "install-started",
-              {{"installer", plan.installer}, {"hostname", plan.hostname}, {"seconds", took.count() / 1000}});
+  json started = {{"installer", plan.installer}, {"hostname", plan.hostname}, {"seconds", took.count() / 1000}};
+  if (!plan.warnings.empty()) started["warnings"] = plan.warnings;  // what kickseed logged and went past
+  engine_.log(m.name, "install-started", started);
   const std::string name = m.name;
   engine_.background(engine_.now() + took, [this, name, gen] {
     auto it = machines_.find(name);
