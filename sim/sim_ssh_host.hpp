@@ -21,8 +21,13 @@ class SimWorld::SshHost : public world::Host {
       r.err = "ssh: " + name_ + ": " + login.reason + "\n";
       return r;
     }
-    // What drctl's real SSH client sends, read by the machine's login shell (tcsh on FreeBSD).
-    return world_.system(login.machine)->login(world::any_login_shell_line(command.script), command);
+    // What drctl's real SSH client sends, read by the machine's login shell (tcsh on FreeBSD), in
+    // the session sshd sets up (OpenSSH session.c do_setup_env: USER, LOGNAME, HOME).
+    world::Command session = command;
+    session.env.emplace("USER", login.user);
+    session.env.emplace("LOGNAME", login.user);
+    session.env.emplace("HOME", login.home);
+    return world_.system(login.machine)->login(world::any_login_shell_line(command.script), session);
   }
   void put_file(const std::string& path, const std::string& content, unsigned mode) override {
     world_.system(login_or_throw())->put_file(path, content, mode);

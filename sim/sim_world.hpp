@@ -70,6 +70,8 @@ class SimWorld : public world::World {
     bool ok = false;
     std::string reason;
     std::string machine;  // who answered
+    std::string user;     // who logged in, and their home (sshd sets USER, LOGNAME and HOME)
+    std::string home;
   };
   Login ssh_login(const std::string& host);
   /// Is someone at the VMs' consoles? Then the appliances' interactive installers (pfSense,

@@ -481,7 +481,7 @@ TEST_CASE("sim etcd: endpoint status and snapshot status have the columns of the
   }
 }
 
-TEST_CASE("sim etcd: endpoint health goes to stderr with etcdctl 3.4, to stdout with 3.5; a refused endpoint is unhealthy") {
+TEST_CASE("sim etcd: endpoint health goes to stderr with etcdctl 3.4, to stdout with 3.5, and a refused endpoint is unhealthy") {
   Engine e(2);
   for (const std::string release : {"3.4.23", "3.5.9"}) {
     CAPTURE(release);

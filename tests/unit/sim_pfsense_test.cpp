@@ -492,7 +492,7 @@ TEST_CASE("sim pfsense: denyunknown enabled knows a client mapped on any interfa
   CHECK(open.request(stranger, "lan")->ip == "10.0.10.100");
 }
 
-TEST_CASE("sim pfsense: a DHCP pool outside its subnet is left out with pfSense's notice; the mappings still serve") {
+TEST_CASE("sim pfsense: a DHCP pool outside its subnet is left out with pfSense's notice and the mappings still serve") {
   const PfConfig c = parse_pfsense_config(config_with(
       "<dhcpd>\n<opt1><enable/>\n<range><from>10.0.30.100</from><to>10.0.30.150</to></range>\n"
       "<staticmap><mac>00:50:56:aa:00:01</mac><ipaddr>10.0.20.11</ipaddr></staticmap>\n</opt1>\n</dhcpd>"));

@@ -216,6 +216,13 @@ TEST_CASE("sim traffic: kubectl connects to its kubeconfig's server and fails as
   CHECK(lab.run("k8s-master", "kubectl --kubeconfig=/home/wizard/good.conf get nodes").ok());
   lab.w().host("k8s-node1").put_file("/home/wizard/good.conf", admin, 0600);
   CHECK(lab.run("k8s-node1", "kubectl --kubeconfig /home/wizard/good.conf get nodes").ok());
+  // Without a flag or KUBECONFIG, kubectl reads ~/.kube/config: sshd set HOME for wizard's session.
+  CHECK(lab.run("k8s-master", "echo $HOME $USER").out == "/home/wizard wizard\n");
+  master.put_file("/home/wizard/.kube/config", with_server("https://10.0.20.12:6443"), 0600);
+  CHECK(lab.run("k8s-master", "kubectl get nodes").err ==
+        "The connection to the server 10.0.20.12:6443 was refused - did you specify the right host or port?\n");
+  master.put_file("/home/wizard/.kube/config", admin, 0600);
+  CHECK(lab.run("k8s-master", "kubectl get nodes").ok());
 }
 
 // MetalLB does not check a pool against the nodes' subnets: it assigns from it, and the VIP is
