@@ -303,17 +303,38 @@ std::string KubeEtcd::dial_error(const KubeNode& node, const std::string& endpoi
   const std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
   const std::string port = colon == std::string::npos ? "2379" : rest.substr(colon + 1);
   const std::string target = host + ":" + port;
-  std::string serving;  // the node whose address this is
+  const std::string dialing = "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": ";
   if (host == "127.0.0.1" || host == "localhost" || host == "::1") {
-    serving = node.name;
+    // Loopback: etcd on this very node (kubeadm's --listen-client-urls has https://127.0.0.1:2379).
+    if (node.name != setup_.api_node || !up() || port != "2379") return dialing + "connect: connection refused\"";
+  } else if (world_.dial) {
+    // Any other address is dialled over the network from this node: etcd listens on the control
+    // plane's address while it runs (SimWorld opens 2379 there), and a firewall or a wrong address
+    // fails as the dial does.
+    int port_number = 0;
+    try {
+      port_number = std::stoi(port);
+    } catch (const std::exception&) {
+      return "connection error: desc = \"transport: Error while dialing dial tcp: address " + target + ": invalid port\"";
+    }
+    const KubeDial d = world_.dial(node, host, port_number);
+    switch (d.outcome) {
+      case KubeDial::Outcome::connected:
+        if (d.service != "etcd") return dialing + "connect: connection refused\"";
+        break;
+      case KubeDial::Outcome::refused: return dialing + "connect: connection refused\"";
+      case KubeDial::Outcome::timeout: return dialing + "i/o timeout\"";
+      case KubeDial::Outcome::unresolved:
+        return "connection error: desc = \"transport: Error while dialing dial tcp: lookup " + host + ": no such host\"";
+      case KubeDial::Outcome::unreachable: return dialing + "connect: no route to host\"";
+    }
   } else {
+    std::string serving;  // no network (the cluster on its own in unit tests): the node with this address
     for (const auto& [name, n] : nodes_.states())
       if (n.address == host) serving = name;
+    if (serving.empty()) return dialing + "i/o timeout\"";
+    if (serving != setup_.api_node || !up() || port != "2379") return dialing + "connect: connection refused\"";
   }
-  if (serving.empty())
-    return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": i/o timeout\"";
-  if (serving != setup_.api_node || !up() || port != "2379")
-    return "connection error: desc = \"transport: Error while dialing dial tcp " + target + ": connect: connection refused\"";
   // Without any TLS flags the simulator lets etcdctl in (its earlier scripts relied on it); with
   // them, kubeadm's rules: etcd's own CA, and a client certificate that CA signed.
   if (cacert.empty() && cert.empty() && key.empty()) return "";

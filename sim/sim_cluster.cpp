@@ -253,6 +253,11 @@ void SimWorld::reconcile_cluster() {
       net_.listen(api, 6443, Proto::tcp, "kube-apiserver");
     else
       net_.unlisten(api, 6443, Proto::tcp);
+    // etcd's client port (kubeadm: --listen-client-urls=https://127.0.0.1:2379,https://NODE-IP:2379).
+    if (kube_.etcd_up())
+      net_.listen(api, 2379, Proto::tcp, "etcd");
+    else
+      net_.unlisten(api, 2379, Proto::tcp);
   }
 
   // MetalLB: the controller assigns, the speakers (on running machines) announce.

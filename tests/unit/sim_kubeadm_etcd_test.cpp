@@ -71,7 +71,7 @@ struct FakeNet {
       }
       auto it = at.find(d.address + ":" + std::to_string(port));
       d.outcome = it == at.end() ? KubeDial::Outcome::refused : it->second;
-      if (d.connected()) d.service = "kube-apiserver";
+      if (d.connected()) d.service = port == 2379 ? "etcd" : "kube-apiserver";
       d.reason = "drawn by the test";
       return d;
     };
@@ -501,6 +501,33 @@ TEST_CASE("sim etcd: endpoint health goes to stderr with etcdctl 3.4, to stdout 
     auto save = kube.etcdctl(cp.node, {"etcdctl", "--endpoints=https://127.0.0.1:2380", "snapshot", "save", "/root/x.db"}, cp.io());
     CHECK(save.code == 5);  // ExitWithError(ExitInterrupted, …)
     CHECK(has(save.err, "Error: context deadline exceeded\n"));
+  }
+}
+
+TEST_CASE("sim etcd: an endpoint that is not loopback is dialled over the network") {
+  Engine e(3);
+  FakeNet net;
+  net.at["10.0.20.10:6443"] = KubeDial::Outcome::connected;
+  net.at["10.0.20.10:2379"] = KubeDial::Outcome::connected;
+  net.at["10.0.20.30:2379"] = KubeDial::Outcome::timeout;  // a firewall that drops
+  net.at["10.0.20.40:2379"] = KubeDial::Outcome::unreachable;
+  KubeCluster kube(e, pinned("1.28.2", "3.4.23"), net.world());
+  Machine cp = machine("k8s-master", "10.0.20.10");
+  REQUIRE(init(kube, cp, init_config("kubeadm.k8s.io/v1beta3")).code == 0);
+  auto status = [&](const std::string& endpoint) {
+    return kube.etcdctl(cp.node, {"etcdctl", "--endpoints=" + endpoint, "endpoint", "status"}, cp.io());
+  };
+  CHECK(status("https://10.0.20.10:2379").code == 0);  // etcd answers on the node's address
+  // Go's dial errors inside gRPC's, as etcdctl 3.4 logs them (etcd_sim_compare_test: the shape).
+  for (const auto& [endpoint, says] : std::vector<std::pair<std::string, std::string>>{
+           {"https://10.0.20.11:2379", "dial tcp 10.0.20.11:2379: connect: connection refused"},
+           {"https://10.0.20.30:2379", "dial tcp 10.0.20.30:2379: i/o timeout"},
+           {"https://10.0.20.40:2379", "dial tcp 10.0.20.40:2379: connect: no route to host"},
+           {"https://etcd.lan:2379", "lookup etcd.lan: no such host"}}) {
+    CAPTURE(endpoint);
+    auto r = status(endpoint);
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(has(r.err, says), r.err);
   }
 }
 
