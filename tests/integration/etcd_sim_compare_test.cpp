@@ -7,9 +7,7 @@
 // simulator) is replaced by its kind before comparing; fixed texts, keys, columns, log messages
 // and error messages must be the same.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "support/etcd_pki.hpp"
 #include "support/run.hpp"
 
 namespace fs = std::filesystem;
@@ -32,52 +31,6 @@ using std::chrono::milliseconds;
 namespace {
 
 fs::path fixtures() { return fs::absolute(fs::path(__FILE__).parent_path().parent_path() / "fixtures"); }
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-void openssl(const std::vector<std::string>& args, const fs::path& cwd) {
-  std::vector<std::string> argv{"openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  support::RunOptions opt;
-  opt.cwd = cwd.string();
-  auto r = support::run(argv, opt);
-  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
-}
-
-/// kubeadm's etcd PKI in miniature: etcd's CA, its server certificate for 127.0.0.1, a
-/// healthcheck client certificate, and a CA that is not etcd's (kubeadm's cluster CA).
-void make_pki(const fs::path& dir) {
-  fs::create_directories(dir);
-  auto ca = [&](const std::string& name) {
-    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             name + ".key", "-out", name + ".crt", "-days", "2", "-subj", "/CN=" + name},
-            dir);
-  };
-  auto leaf = [&](const std::string& name, const std::string& ext) {
-    support::write_file(dir / (name + ".ext"), ext);
-    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", name + ".key", "-out",
-             name + ".csr", "-subj", "/CN=" + name},
-            dir);
-    openssl({"x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-             name + ".crt", "-days", "2", "-extfile", name + ".ext"},
-            dir);
-  };
-  ca("ca");
-  ca("cluster-ca");
-  leaf("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-  leaf("healthcheck-client", "extendedKeyUsage=clientAuth\n");
-}
 
 /// One command run the same way on both sides; {EP} {DEAD} {DIR} {CA} {CERT} {KEY} {OTHERCA} {SKEY}
 /// are each side's endpoint, a closed endpoint, a scratch directory and kubeadm's TLS files.
@@ -266,10 +219,10 @@ std::string run_in_simulator(const fs::path& dir, const std::string& script) {
 TEST_CASE("etcd sim compare: the simulator's etcdctl 3.4.23 prints what the real one prints against kubeadm's TLS") {
   support::TempDir t("etcd-sim-compare");
   const fs::path pki = t.path() / "pki";
-  make_pki(pki);
+  const support::EtcdPki certs(pki);
   const fs::path scratch = t.path() / "real";
   fs::create_directories(scratch);
-  const int client = free_port(), peer = free_port(), dead = free_port();
+  const int client = support::free_loopback_port(), peer = support::free_loopback_port(), dead = support::free_loopback_port();
   const std::string ep = "https://127.0.0.1:" + std::to_string(client);
   support::Process etcd({"/usr/bin/etcd", "--name", "m", "--data-dir", (t.path() / "data").string(), "--listen-client-urls", ep,
                          "--advertise-client-urls", ep, "--listen-peer-urls", "http://127.0.0.1:" + std::to_string(peer),
@@ -280,7 +233,7 @@ TEST_CASE("etcd sim compare: the simulator's etcdctl 3.4.23 prints what the real
   const std::map<std::string, std::string> real_with = {
       {"{EP}", ep}, {"{DEAD}", "https://127.0.0.1:" + std::to_string(dead)}, {"{DIR}", scratch.string()},
       {"{CA}", (pki / "ca.crt").string()}, {"{CERT}", (pki / "healthcheck-client.crt").string()},
-      {"{KEY}", (pki / "healthcheck-client.key").string()}, {"{OTHERCA}", (pki / "cluster-ca.crt").string()},
+      {"{KEY}", (pki / "healthcheck-client.key").string()}, {"{OTHERCA}", (pki / "wrong-ca.crt").string()},
       {"{SKEY}", (pki / "server.key").string()}};
   support::RunOptions opt;
   opt.unset_env = {"ETCDCTL_API", "ETCDCTL_ENDPOINTS"};

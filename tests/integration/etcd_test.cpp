@@ -4,9 +4,7 @@
 // dir, and a new etcd from it serves every key. Also the refusals: a snapshot of another etcd
 // major.minor, a non-empty data dir; and a wrong CA failing fast, naming the endpoint.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +22,7 @@
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "support/fs_tree.hpp"
+#include "support/etcd_pki.hpp"
 #include "support/run.hpp"
 #include "world/real/local_host.hpp"
 
@@ -35,60 +34,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A loopback port nobody listens on right now.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-void openssl(const std::vector<std::string>& args, const fs::path& cwd) {
-  std::vector<std::string> argv{"openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  support::RunOptions opt;
-  opt.cwd = cwd.string();
-  auto r = support::run(argv, opt);
-  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
-}
-
-/// A CA, a server certificate for IP 127.0.0.1, a client certificate, and an unrelated CA.
-struct Pki {
-  fs::path dir;
-  explicit Pki(const fs::path& d) : dir(d) {
-    fs::create_directories(dir);
-    auto ca = [&](const std::string& name) {
-      openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-               name + ".key", "-out", name + ".crt", "-days", "2", "-subj", "/CN=" + name},
-              dir);
-    };
-    auto leaf = [&](const std::string& name, const std::string& ext) {
-      support::write_file(dir / (name + ".ext"), ext);
-      openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", name + ".key",
-               "-out", name + ".csr", "-subj", "/CN=" + name},
-              dir);
-      openssl({"x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-               name + ".crt", "-days", "2", "-extfile", name + ".ext"},
-              dir);
-    };
-    ca("ca");
-    ca("wrong-ca");
-    leaf("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-    leaf("healthcheck-client", "extendedKeyUsage=clientAuth\n");
-  }
-  std::string operator()(const std::string& file) const { return (dir / file).string(); }
-};
+using Pki = support::EtcdPki;
+using support::free_loopback_port;
 
 /// One etcd member with client TLS on free loopback ports; SIGKILLed when destroyed.
 struct Etcd {
   std::string name;
-  int client_port = free_port(), peer_port = free_port();
+  int client_port = free_loopback_port(), peer_port = free_loopback_port();
   std::unique_ptr<support::Process> process;
 
   std::string client_url() const { return "https://127.0.0.1:" + std::to_string(client_port); }
@@ -272,7 +224,7 @@ TEST_CASE("etcd: a TLS snapshot stored in the repository restores every key into
   EtcdRestoreOptions o;
   o.data_dir = (tmp / "restored").string();
   o.name = "cp1";
-  const int peer = free_port();
+  const int peer = free_loopback_port();
   o.initial_advertise_peer_urls = "http://127.0.0.1:" + std::to_string(peer);
   o.work_dir = (tmp / "work").string();
   t0 = std::chrono::steady_clock::now();
@@ -421,7 +373,7 @@ TEST_CASE("etcd: a wrong CA fails within seconds with an error naming the endpoi
 
   // A port where nothing listens: says so.
   EtcdEndpoint nowhere = endpoint_of(etcd, pki);
-  nowhere.endpoints = "https://127.0.0.1:" + std::to_string(free_port());
+  nowhere.endpoints = "https://127.0.0.1:" + std::to_string(free_loopback_port());
   nowhere.dial_timeout = milliseconds(500);
   CHECK_THROWS_WITH_AS(capture_etcd(host, nowhere, repo, "kube", progress, options),
                        doctest::Contains("connection refused"), Failure);

@@ -9,6 +9,7 @@
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/validate.hpp"
+#include "support/homelab.hpp"
 #include "sim/sim_world.hpp"
 #include "support/fs_tree.hpp"
 #include "support/run.hpp"
@@ -18,34 +19,15 @@
 using namespace drctl;
 namespace fs = std::filesystem;
 
-namespace {
-
-fs::path homelab() { return fs::path(__FILE__).parent_path().parent_path().parent_path() / "runbooks/homelab"; }
-
-runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state, const fs::path& dir = homelab(),
-                            const nlohmann::json& vars = nlohmann::json::object()) {
-  runbook::Runbook rb = runbook::load_runbook((dir / "rebuild.yaml").string());
-  for (const auto& [k, v] : vars.items()) rb.vars[k] = v;
-  runbook::validate(rb, actions::Registry::builtin());
-  runbook::ExecOptions options;
-  options.state_dir = state;
-  runbook::Observer quiet;
-  return runbook::execute(rb, actions::Registry::builtin(), world, options, quiet);
-}
-
-std::string failures(const runbook::RunSummary& s) {
-  std::string out;
-  for (const auto& r : s.results)
-    if (!r.error.empty()) out += r.id + ": " + r.error + "\n";
-  return out;
-}
-
-}  // namespace
+using support::failures;
+using support::homelab;
+using support::homelab_with;
+using support::result_of;
 
 TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to services on the shared VIP") {
   support::TempDir t("homelab");
   sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).world_json(), 1);
-  auto first = rebuild(world, t.path() / "state");  // its wall time is tools/bench/drill's to measure
+  auto first = support::rebuild_homelab(world, t.path() / "state");  // its wall time is tools/bench/drill's to measure
   REQUIRE_MESSAGE(first.ok(), failures(first));
   CHECK(world.engine().now() < std::chrono::minutes(45));
   // Every web host answers through the ingress VIP from its own backend.
@@ -75,7 +57,7 @@ TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to
   for (const std::string w : {"k8s-node1", "k8s-node2", "k8s-node3"})
     CHECK_FALSE(world.host(w).get_file("/var/tmp/drctl-kubeadm-join.yaml").has_value());
   // The same runbook on the rebuilt site finds everything in place.
-  auto second = rebuild(world, t.path() / "state");
+  auto second = support::rebuild_homelab(world, t.path() / "state");
   REQUIRE_MESSAGE(second.ok(), failures(second));
   std::string applied;
   for (const auto& r : second.results)
@@ -87,7 +69,7 @@ TEST_CASE("homelab: pxe.render writes the menu, one entry per node's MAC and the
   support::TempDir t("homelab-pxe");
   const runbook::Site site = runbook::load_site((homelab() / "site.yaml").string());
   sim::SimWorld world(site.world_json(), 3);
-  auto run = rebuild(world, t.path() / "state");
+  auto run = support::rebuild_homelab(world, t.path() / "state");
   REQUIRE_MESSAGE(run.ok(), failures(run));
   sim::SimHost* pxe = world.system("pxe");
   REQUIRE(pxe);
@@ -116,7 +98,7 @@ TEST_CASE("homelab: pxe.render refuses a DHCP server that sends network boots el
   xml.replace(xml.find(next), next.size(), "<nextserver>10.0.10.9</nextserver>");
   std::ofstream(config) << xml;
   sim::SimWorld world(runbook::load_site((t.path() / "homelab/site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", t.path() / "homelab");
+  auto run = support::rebuild_homelab(world, t.path() / "state", t.path() / "homelab");
   CHECK_FALSE(run.ok());
   bool named = false;
   for (const auto& r : run.results)
@@ -126,25 +108,6 @@ TEST_CASE("homelab: pxe.render refuses a DHCP server that sends network boots el
   CHECK_MESSAGE(named, failures(run));
 }
 
-namespace {
-
-/// A copy of the homelab whose site.yaml has `from` replaced by `to` (the text must be there).
-fs::path homelab_with(const fs::path& dir, const std::string& from, const std::string& to) {
-  fs::copy(homelab(), dir, fs::copy_options::recursive);
-  std::string site = support::read_file(dir / "site.yaml");
-  REQUIRE(site.find(from) != std::string::npos);
-  site.replace(site.find(from), from.size(), to);
-  std::ofstream(dir / "site.yaml") << site;
-  return dir;
-}
-
-const runbook::InstanceResult* result_of(const runbook::RunSummary& run, const std::string& id) {
-  for (const auto& r : run.results)
-    if (r.id == id) return &r;
-  return nullptr;
-}
-
-}  // namespace
 
 TEST_CASE("homelab: dhcp.render refuses nodes that boot on different networks") {
   support::TempDir t("homelab-dnsmasq-nets");
@@ -155,7 +118,7 @@ TEST_CASE("homelab: dhcp.render refuses nodes that boot on different networks") 
   site.replace(site.find(nic), nic.size(), "nics: [{network: management, mac: \"00:50:56:aa:00:03\"}]");
   std::ofstream(dir / "site.yaml") << site;
   sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", dir);
+  auto run = support::rebuild_homelab(world, t.path() / "state", dir);
   const auto* step = result_of(run, "dhcp-config");
   REQUIRE(step);
   CHECK(step->status == runbook::Status::Failed);
@@ -194,7 +157,7 @@ TEST_CASE("homelab: with dnsmasq on the PXE server as the nodes' DHCP the rebuil
   support::TempDir t("homelab-dnsmasq-ok");
   const fs::path dir = dnsmasq_homelab(t.path() / "homelab");
   sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", dir);
+  auto run = support::rebuild_homelab(world, t.path() / "state", dir);
   REQUIRE_MESSAGE(run.ok(), failures(run));
   // The nodes booted from what dnsmasq handed out: pfSense's configuration no longer names a boot server.
   bool from_dnsmasq = false;
@@ -220,7 +183,7 @@ TEST_CASE("homelab: with dnsmasq but without its restart the nodes get no DHCP a
   rebuild_text.erase(rebuild_text.find(then), then.size());
   std::ofstream(dir / "rebuild.yaml") << rebuild_text;
   sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", dir);
+  auto run = support::rebuild_homelab(world, t.path() / "state", dir);
   CHECK_FALSE(run.ok());
   const auto* install = result_of(run, "install-nodes[k8s-master]");
   REQUIRE(install);
@@ -234,7 +197,7 @@ TEST_CASE("homelab: a dnsmasq configuration dnsmasq refuses fails dhcp-config wi
   const fs::path tmpl = dir / "templates/dnsmasq-pxe.conf.mustache";
   std::ofstream(tmpl, std::ios::app) << "dhcp-bootfile=pxelinux.0\n";  // not an option dnsmasq 2.90 knows
   sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 1);
-  auto run = rebuild(world, t.path() / "state", dir);
+  auto run = support::rebuild_homelab(world, t.path() / "state", dir);
   const auto* step = result_of(run, "dhcp-config");
   REQUIRE(step);
   CHECK(step->status == runbook::Status::Failed);

@@ -11,6 +11,7 @@
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/validate.hpp"
+#include "support/homelab.hpp"
 #include "support/sim_lab.hpp"
 
 using namespace drctl;
@@ -18,10 +19,14 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Outcome = sim::SimNetwork::Outcome;
 
+using support::failures;
+using support::homelab;
+using support::homelab_with;
+using support::result_of;
+
 namespace {
 
 fs::path fixtures() { return support::sim_fixtures(); }
-fs::path homelab() { return fs::path(__FILE__).parent_path().parent_path().parent_path() / "runbooks/homelab"; }
 
 const std::string kAdmin = "kubectl --kubeconfig /etc/kubernetes/admin.conf ";
 
@@ -79,32 +84,6 @@ std::string machine_of_pod(sim::SimWorld& w, const std::string& name) {
   return "";
 }
 
-runbook::RunSummary rebuild(sim::SimWorld& world, const fs::path& state, const fs::path& dir,
-                            const nlohmann::json& vars = nlohmann::json::object()) {
-  runbook::Runbook rb = runbook::load_runbook((dir / "rebuild.yaml").string());
-  for (const auto& [k, v] : vars.items()) rb.vars[k] = v;
-  runbook::validate(rb, actions::Registry::builtin());
-  runbook::ExecOptions options;
-  options.state_dir = state;
-  runbook::Observer quiet;
-  return runbook::execute(rb, actions::Registry::builtin(), world, options, quiet);
-}
-
-const runbook::InstanceResult* result_of(const runbook::RunSummary& run, const std::string& id) {
-  for (const auto& r : run.results)
-    if (r.id == id) return &r;
-  return nullptr;
-}
-
-/// A copy of the homelab whose site.yaml has `from` replaced by `to`.
-fs::path homelab_with(const fs::path& dir, const std::string& from, const std::string& to) {
-  fs::copy(homelab(), dir, fs::copy_options::recursive);
-  std::string site = support::read_file(dir / "site.yaml");
-  REQUIRE(site.find(from) != std::string::npos);
-  site.replace(site.find(from), from.size(), to);
-  std::ofstream(dir / "site.yaml") << site;
-  return dir;
-}
 
 }  // namespace
 
@@ -230,7 +209,7 @@ TEST_CASE("sim traffic: kubectl connects to its kubeconfig's server and fails as
 TEST_CASE("sim traffic: a MetalLB pool outside the nodes' subnet is assigned, and verify-vip names the unreachable VIP") {
   support::TempDir t("traffic-pool");
   sim::SimWorld world(runbook::load_site((homelab() / "site.yaml").string()).world_json(), 4);
-  auto run = rebuild(world, t.path() / "state", homelab(),
+  auto run = support::rebuild_homelab(world, t.path() / "state", homelab(),
                      {{"metallb", {{"version", "0.13.12"}, {"pool", "10.0.30.200-10.0.30.220"}}}, {"ingress_vip", "10.0.30.200"}});
   CHECK_FALSE(run.ok());
   CHECK(world.load_balancer_ips().at("ingress-nginx/ingress-nginx-controller") == "10.0.30.200");
@@ -246,7 +225,7 @@ TEST_CASE("sim traffic: the homelab's MetalLB pool follows the site's pinned ver
   support::TempDir t("traffic-legacy");
   const fs::path dir = homelab_with(t.path() / "homelab", "metallb: 0.13.12", "metallb: 0.12.1");
   sim::SimWorld world(runbook::load_site((dir / "site.yaml").string()).world_json(), 2);
-  auto run = rebuild(world, t.path() / "state", dir);
+  auto run = support::rebuild_homelab(world, t.path() / "state", dir);
   std::string errors;
   for (const auto& r : run.results)
     if (!r.error.empty()) errors += r.id + ": " + r.error + "\n";
