@@ -40,7 +40,13 @@ TEST_CASE("versions: a version the simulator does not model is refused, naming t
     FAIL("accepted");
   } catch (const SiteError& e) {
     CHECK(std::string(e.what()) ==
-          "versions.kubernetes: the simulator does not model Kubernetes 1.35.0 (it models 1.27, 1.28, 1.29, 1.30, 1.31)");
+          "versions.kubernetes: the simulator does not model Kubernetes 1.35.0 (it models 1.28)");
+  }
+  try {
+    read_versions(json{{"kubernetes", "1.29.0"}});  // its API types are not 1.28's
+    FAIL("accepted");
+  } catch (const SiteError& e) {
+    CHECK(std::string(e.what()) == "versions.kubernetes: the simulator does not model Kubernetes 1.29.0 (it models 1.28)");
   }
   CHECK_THROWS_WITH_AS(read_versions(json{{"kubernets", "1.28.2"}}),
                        doctest::Contains("versions.kubernets: not a versioned component"), SiteError);
