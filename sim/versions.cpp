@@ -44,7 +44,7 @@ const std::vector<VersionedComponent>& versioned_components() {
       // per-version rules reach 1.27-1.31 (sim_kubeadm_etcd_test) for when the tables do.
       {"kubernetes", "Kubernetes", {"1.28"}, "1.28.2"},
       {"metallb", "MetalLB", {"0.12", "0.13", "0.14"}, "0.13.12"},
-      {"syslinux", "syslinux", {"6.03", "6.04"}, "6.04"},
+      {"syslinux", "syslinux", {"6.04"}, "6.04"},  // the parser follows 6.04's readconfig.c (Debian 12's pxelinux)
       {"pfsense", "pfSense CE", {"2.6", "2.7"}, "2.7.2"},
       {"truenas", "TrueNAS CORE", {"13.0"}, "13.0-U6"},
       {"ubuntu", "Ubuntu", {"20.04", "22.04"}, "20.04"},
