@@ -247,6 +247,7 @@ void Engine::give_turn(Actor* a) {
   current_ = nullptr;
   t_engine = outer_engine;
   t_actor = outer_actor;
+  if (a->done) unmap_stack(std::exchange(a->stack, nullptr));  // back on the driver's stack: the actor's can go
 }
 
 void Engine::drive(Duration until) {
@@ -311,8 +312,6 @@ void Engine::finish() {
     for (auto& a : actors_)
       if (!a->done) give_turn(a.get());
   }
-  for (auto& a : actors_)
-    if (a->done && a->stack) unmap_stack(std::exchange(a->stack, nullptr));
   if (failure_) std::rethrow_exception(failure_);
 }
 
