@@ -116,11 +116,16 @@ void switch_context(EhGlobals& from_eh, ucontext_t& from, const EhGlobals& to_eh
 Engine::Engine(std::uint64_t seed) : rng_(seed), driver_(std::make_unique<Context>()) {}
 
 Engine::~Engine() {
-  // Actors left parked (after run_for, or a run that threw) are unwound before their stacks go.
-  aborting_ = true;
-  for (auto& a : actors_)
-    if (!a->done) give_turn(a.get());
+  shutdown();
   for (auto& a : actors_) unmap_stack(a->stack);
+}
+
+void Engine::shutdown() {
+  // Actors left parked (after run_for, or a run that threw) are unwound: each wait throws Aborted.
+  // By index: an actor unwinding may spawn another.
+  aborting_ = true;
+  for (std::size_t i = 0; i < actors_.size(); ++i)
+    if (!actors_[i]->done) give_turn(actors_[i].get());
 }
 
 void Engine::log(const std::string& component, const std::string& event, const json& details) {
@@ -156,7 +161,9 @@ void Engine::actor_main() {
   }
   a->done = true;
   a->body = nullptr;
-  // Returning resumes uc_link: the driver, which frees nothing of this stack while it is in use.
+  // Back to the driver through switch_context, which gives the thread back the driver's exception
+  // state (returning through uc_link would leave this fiber's). The fiber is never resumed.
+  switch_context(a->ctx.eh, a->ctx.uc, e->driver_->eh, e->driver_->uc);
 }
 
 void Engine::spawn(std::string name, std::function<void()> body) {
@@ -232,6 +239,7 @@ bool Engine::only_background_left() const {
 }
 
 void Engine::yield_turn(Actor* a) {
+  if (aborting_) throw Aborted();  // a wait while the simulation is torn down (an actor that caught Aborted)
   switch_context(a->ctx.eh, a->ctx.uc, driver_->eh, driver_->uc);
   if (aborting_) throw Aborted();
 }
@@ -307,12 +315,9 @@ void Engine::finish() {
       failure_ = std::make_exception_ptr(std::runtime_error("sim: these wait for a signal that can never come:" + stuck));
   }
   if (failure_) {
-    // Unwind every actor still parked: its wait throws Aborted, which ends its fiber.
-    aborting_ = true;
-    for (auto& a : actors_)
-      if (!a->done) give_turn(a.get());
+    shutdown();  // every actor still parked is unwound: its wait throws Aborted, which ends its fiber
+    std::rethrow_exception(failure_);
   }
-  if (failure_) std::rethrow_exception(failure_);
 }
 
 }  // namespace drctl::sim

@@ -81,6 +81,9 @@ class Engine {
 
   /// True when called from one of this engine's actors.
   bool in_actor() const;
+  /// Unwinds every actor still waiting (its wait throws, its destructors run) and refuses
+  /// further waits. An owner whose members the actors use calls it before they go.
+  void shutdown();
 
  private:
   struct Actor;

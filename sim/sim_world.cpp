@@ -75,7 +75,11 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   engine_.log("site", "built", {{"site", site_.name}, {"machines", site_.machines.size()}, {"networks", site_.networks.size()}});
 }
 
-SimWorld::~SimWorld() = default;
+SimWorld::~SimWorld() {
+  // Actors still parked (a drill cut short, a test driving with run_for) unwind while the
+  // machines, the network and the cluster their frames use still exist.
+  engine_.shutdown();
+}
 
 SimHost* SimWorld::kube_host(const KubeNode& node, std::string* machine_name) {
   std::string name = machine_of_node(node.name);

@@ -116,6 +116,58 @@ TEST_CASE("sim engine: an actor waiting inside a catch block keeps its own excep
   CHECK(e.now() == 11s);
 }
 
+TEST_CASE("sim engine: an engine torn down while an exception unwinds leaves the thread's exception state as it was") {
+  // ~Engine unwinds a parked actor (its fiber throws and catches); the thread must get its own
+  // exception state back, or the count of uncaught exceptions wraps below zero.
+  int uncaught_after = -1;
+  try {
+    Engine e(1);
+    e.spawn("parked", [&] { e.sleep(1h); });
+    e.run_for(1s);
+    throw std::runtime_error("a failing check");
+  } catch (const std::runtime_error&) {
+    uncaught_after = std::uncaught_exceptions();
+  }
+  CHECK(uncaught_after == 0);
+}
+
+TEST_CASE("sim engine: an engine run inside a catch block keeps the exception being handled") {
+  std::string rethrown;
+  try {
+    try {
+      throw std::runtime_error("outer");
+    } catch (const std::runtime_error&) {
+      Engine e(1);
+      e.spawn("a", [&] { e.sleep(1s); });
+      e.run();  // the actor finishes: the thread is back on the driver
+      throw;
+    }
+  } catch (const std::runtime_error& x) {
+    rethrown = x.what();
+  }
+  CHECK(rethrown == "outer");
+}
+
+TEST_CASE("sim engine: an actor that catches the teardown and waits again is still unwound") {
+  bool unwound = false;
+  {
+    Engine e(1);
+    e.spawn("stubborn", [&] {
+      struct Mark {
+        bool& b;
+        ~Mark() { b = true; }
+      } mark{unwound};
+      try {
+        e.sleep(1h);
+      } catch (...) {
+        e.sleep(1h);  // throws again at once: the engine is being torn down
+      }
+    });
+    e.run_for(1s);
+  }
+  CHECK(unwound);
+}
+
 TEST_CASE("sim engine: an actor has a thread's stack depth") {
   Engine e(1);
   std::function<int(int)> down = [&](int n) {
