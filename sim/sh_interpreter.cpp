@@ -131,8 +131,20 @@ struct SimHost::Shell {
         Out o;
         std::string data = in;
         int failed = 0;
+        // dash runs each command of a pipeline of two or more in a subshell of its own: its
+        // exit, cd and assignments stay there (`exit 3 | true; echo after` prints "after").
+        const bool forked = n.parts.size() > 1;
         for (std::size_t i = 0; i < n.parts.size(); ++i) {
-          Out r = exec(*n.parts[i], data);
+          Out r;
+          if (forked) {
+            Shell sub = *this;
+            sub.exiting = false;
+            const std::string cwd = host.cwd_;
+            r = sub.exec(*n.parts[i], data);
+            host.cwd_ = cwd;
+          } else {
+            r = exec(*n.parts[i], data);
+          }
           o.err += r.err;
           if (i + 1 == n.parts.size())
             o.out += r.out;
@@ -230,19 +242,26 @@ struct SimHost::Shell {
     return out;
   }
 
-  std::string parameter(const std::string& name, std::string& err) {
+  /// A parameter's value, special and positional ones included; nullopt when it is unset ($1
+  /// beyond the arguments, $@ and $* without any).
+  std::optional<std::string> lookup(const std::string& name) const {
     if (name == "?") return std::to_string(last);
     if (name == "$") return "4242";
     if (name == "#") return std::to_string(args.size());
     if (name == "0") return name0;
-    if (name == "@" || name == "*") return join(args);
+    if (name == "@" || name == "*") return args.empty() ? std::nullopt : std::optional<std::string>(join(args));
     if (name.size() == 1 && std::isdigit(static_cast<unsigned char>(name[0]))) {
       const std::size_t k = static_cast<std::size_t>(name[0] - '0');
-      return k <= args.size() ? args[k - 1] : "";
+      return k <= args.size() ? std::optional<std::string>(args[k - 1]) : std::nullopt;
     }
     auto it = vars.find(name);
     if (it != vars.end()) return it->second;
-    if (nounset) throw Failed{{2, "", err + where() + name + ": parameter not set\n"}};
+    return std::nullopt;
+  }
+
+  std::string parameter(const std::string& name, std::string& err) {
+    if (auto v = lookup(name)) return *v;
+    if (nounset && name != "@" && name != "*") throw Failed{{2, "", err + where() + name + ": parameter not set\n"}};
     return "";
   }
 
@@ -310,10 +329,10 @@ struct SimHost::Shell {
     if (kind.empty()) throw bad();
     const bool twice = !colon && rest.size() > 1 && (kind == "#" || kind == "%") && rest[1] == kind[0];
     const std::string word = rest.substr((colon ? 2 : 1) + (twice ? 1 : 0));
-    auto it = vars.find(name);
-    const bool unset = it == vars.end(), empty = unset || it->second.empty();
+    const std::optional<std::string> found = lookup(name);  // ${1:-x} and ${?:-x} too
+    const bool unset = !found, empty = unset || found->empty();
     const bool use_word = colon ? empty : unset;
-    const std::string value = unset ? "" : it->second;
+    const std::string value = found.value_or("");
     if (kind == "-") return use_word ? join(expand(word, false, err)) : value;
     if (kind == "=") {
       if (!use_word) return value;
