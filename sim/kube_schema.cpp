@@ -15,7 +15,7 @@
 #include <limits>
 #include <map>
 #include <memory>
-#include <regex>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -166,21 +166,33 @@ long bad_base64_at(const std::string& s) {
   }
 }
 
-/// resource.ParseQuantity's verdict: "" or its error.
+/// resource.ParseQuantity's verdict: "" or its error. The regular expression it names is matched
+/// by hand (std::regex recurses per character: a long value would overflow the stack).
 std::string bad_quantity(const std::string& text) {
-  static const std::regex form("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
   static const char* kFormat =
       "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-  std::smatch m;
-  if (text.empty() || !std::regex_match(text, m, form)) return kFormat;
-  const std::string number = m[1], suffix = m[2];
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  std::size_t at = 0;
+  if (at < text.size() && (text[at] == '+' || text[at] == '-')) ++at;
+  const std::size_t digits_from = at;
+  while (at < text.size() && (digit(text[at]) || text[at] == '.')) ++at;
+  if (at == digits_from) return kFormat;
+  const std::string number = text.substr(0, at), suffix = text.substr(at);
+  std::size_t k = 0;
+  while (k < suffix.size() && std::strchr("eEinumkKMGTP", suffix[k]) && suffix[k] != '\0') ++k;
+  const std::size_t letters = k;
+  if (k < suffix.size() && (suffix[k] == '-' || suffix[k] == '+')) ++k;
+  while (k < suffix.size() && digit(suffix[k])) ++k;
+  if (k != suffix.size()) return kFormat;
   if (number.find_first_of("0123456789") == std::string::npos || std::count(number.begin(), number.end(), '.') > 1)
     return kFormat;
   static const std::set<std::string> suffixes = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m",
                                                  "k", "M",  "G",  "T",  "P",  "E"};
   if (suffixes.count(suffix)) return "";
-  static const std::regex exponent("^[eE][-+]?[0-9]+$");
-  if (std::regex_match(suffix, exponent)) return "";
+  // an exponent: [eE][-+]?[0-9]+
+  const bool exponent = letters == 1 && (suffix[0] == 'e' || suffix[0] == 'E') &&
+                        suffix.size() > 1 + ((suffix[1] == '-' || suffix[1] == '+') ? 1u : 0u);
+  if (exponent) return "";
   return "unable to parse quantity's suffix";
 }
 
@@ -217,9 +229,15 @@ struct Walker {
         const Type as = t.k == K::Int64 ? t : Type{K::Int32, nullptr, nullptr};
         if (!v.is_number()) return type_error(json_kind(v), as);
         const double d = v.get<double>();
-        const double lo = as.k == K::Int32 ? std::numeric_limits<std::int32_t>::min() : -9.223372036854775808e18;
-        const double hi = as.k == K::Int32 ? std::numeric_limits<std::int32_t>::max() : 9.223372036854775807e18;
-        if (d != std::floor(d) || d < lo || d > hi) type_error("number " + go_number(v), as);
+        bool fits = d == std::floor(d);
+        if (as.k == K::Int32) {
+          fits = fits && d >= std::numeric_limits<std::int32_t>::min() && d <= std::numeric_limits<std::int32_t>::max();
+        } else if (v.is_number_unsigned()) {  // JSON's integers beyond int64 arrive unsigned
+          fits = v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+        } else if (v.is_number_float()) {  // 2^63 itself is a double, and not an int64
+          fits = fits && d >= -0x1p63 && d < 0x1p63;
+        }
+        if (!fits) type_error("number " + go_number(v), as);
         return;
       }
       case K::Float64:

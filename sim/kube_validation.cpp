@@ -121,18 +121,47 @@ const std::string kSubdomainFmt = kLabelFmt + "(\\." + kLabelFmt + ")*";
 const std::string kDns1035Fmt = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const std::string kQualifiedFmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 
-/// Whether `s` matches `fmt` whole. The validators' patterns are a fixed few: each is compiled
-/// once (thread-safe static initialisation; drills run seeds in parallel).
+// The validators' patterns, matched by hand: each is a character class or two, and std::regex
+// recurses once per character (a long name in a manifest would overflow the stack).
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool alnum(char c) { return lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
+bool every(std::string_view v, bool (*ok)(char)) { return !v.empty() && std::all_of(v.begin(), v.end(), ok); }
+
+/// kLabelFmt, or with `dns1035` kDns1035Fmt (a letter first).
+bool label_matches(std::string_view v, bool dns1035 = false) {
+  if (v.empty() || !lower_alnum(v.back())) return false;
+  if (dns1035 ? !(v[0] >= 'a' && v[0] <= 'z') : !lower_alnum(v[0])) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) { return lower_alnum(c) || c == '-'; });
+}
+bool subdomain_matches(std::string_view v) {
+  for (std::size_t at = 0;;) {
+    const std::size_t dot = v.find('.', at);
+    if (!label_matches(v.substr(at, dot == std::string_view::npos ? std::string_view::npos : dot - at))) return false;
+    if (dot == std::string_view::npos) return true;
+    at = dot + 1;
+  }
+}
+bool qualified_matches(std::string_view v) {
+  if (v.empty() || !alnum(v.front()) || !alnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+/// Whether `s` matches `fmt` (one of the patterns above) whole.
 bool full_match(const std::string& s, const std::string& fmt) {
-  static const std::map<std::string, std::regex> compiled = [] {
-    std::map<std::string, std::regex> out;
-    for (const std::string& f : {kLabelFmt, kSubdomainFmt, "\\*\\." + kSubdomainFmt, kDns1035Fmt, kQualifiedFmt,
-                                 "(" + kQualifiedFmt + ")?", std::string("[-._a-zA-Z0-9]+"), std::string("[-a-z0-9]+"),
-                                 std::string("[-._a-zA-Z][-._a-zA-Z0-9]*"), std::string("[0-9a-fA-F:.]+")})
-      out.emplace(f, std::regex("^(?:" + f + ")$"));
-    return out;
-  }();
-  return std::regex_match(s, compiled.at(fmt));
+  if (fmt == kLabelFmt) return label_matches(s);
+  if (fmt == kSubdomainFmt) return subdomain_matches(s);
+  if (fmt == "\\*\\." + kSubdomainFmt) return s.starts_with("*.") && subdomain_matches(std::string_view(s).substr(2));
+  if (fmt == kDns1035Fmt) return label_matches(s, true);
+  if (fmt == kQualifiedFmt) return qualified_matches(s);
+  if (fmt == "(" + kQualifiedFmt + ")?") return s.empty() || qualified_matches(s);
+  if (fmt == "[-._a-zA-Z0-9]+") return every(s, [](char c) { return alnum(c) || c == '-' || c == '.' || c == '_'; });
+  if (fmt == "[-a-z0-9]+") return every(s, [](char c) { return lower_alnum(c) || c == '-'; });
+  if (fmt == "[-._a-zA-Z][-._a-zA-Z0-9]*")
+    return !s.empty() && !(s[0] >= '0' && s[0] <= '9') &&
+           every(s, [](char c) { return alnum(c) || c == '-' || c == '.' || c == '_'; });
+  if (fmt == "[0-9a-fA-F:.]+")
+    return every(s, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.'; });
+  throw std::logic_error("kube validation: no matcher for the pattern " + fmt);
 }
 
 std::vector<std::string> dns1123_label(const std::string& s) {
@@ -733,7 +762,7 @@ std::optional<double> quantity(const json& value) {
   std::string t = value.is_string() ? value.get<std::string>() : value.is_number() ? value.dump() : "";
   static const std::regex form("^([+-]?[0-9.]+)([a-zA-Z]*)$");
   std::smatch m;
-  if (!std::regex_match(t, m, form)) return std::nullopt;
+  if (t.size() > 256 || !std::regex_match(t, m, form)) return std::nullopt;  // std::regex recurses per character
   double number = std::atof(m[1].str().c_str());
   static const std::map<std::string, double> mult = {
       {"", 1},       {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"Pi", 1125899906842624.0},
@@ -1114,8 +1143,9 @@ struct CrWalker {
         invalid(errors, path, q(text), path + " in body should be at least " + std::to_string(n(schema, "minLength")) + " chars long");
       if (has(schema, "pattern")) {
         bool matched = true;
-        try {  // Go's RE2 syntax; a pattern std::regex cannot read is not checked
-          matched = std::regex_search(text, std::regex(s(schema, "pattern")));
+        try {  // Go's RE2 syntax; a pattern std::regex cannot read, or a value too long for its
+               // recursion (one frame a character), is not checked
+          if (text.size() <= 4096) matched = std::regex_search(text, std::regex(s(schema, "pattern")));
         } catch (const std::regex_error&) {
         }
         if (!matched) invalid(errors, path, q(text), path + " in body should match '" + s(schema, "pattern") + "'");

@@ -559,6 +559,19 @@ TEST_CASE("sim kube validation: an apiextensions v1 CRD needs a schema for each 
                             "{type: object, x-kubernetes-preserve-unknown-fields: true}}}]\n");
 }
 
+TEST_CASE("sim kube validation: very long values are refused by the rules, not by the validator running out of stack") {
+  Lab lab;
+  const std::string long_name(50000, 'a');
+  auto r = lab.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: " + long_name + "}\n");
+  CHECK(r.code == 1);
+  CHECK(r.err.find("metadata.name: Invalid value: \"" + long_name + "\": must be no more than 63 characters") !=
+        std::string::npos);
+  r = lab.apply("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: web}\n"
+                "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: " + std::string(50000, '1') + "Gx}}}\n");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.err.find("quantities must match the regular expression") != std::string::npos, r.err.substr(0, 300));
+}
+
 // --- kubectl's printing of several errors ------------------------------------------------------
 
 TEST_CASE("sim kube validation: several refused objects print each as the server's Status message") {
