@@ -546,8 +546,19 @@ KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>
       if (auto ad = str(d->body, "/localAPIEndpoint/advertiseAddress"_json_pointer); !ad.empty()) advertise = ad;
       if (auto n = str(d->body, "/nodeRegistration/name"_json_pointer); !n.empty()) node.name = n;
       if (d->body.contains("bootstrapTokens") && d->body["bootstrapTokens"].is_array() && !d->body["bootstrapTokens"].empty()) {
-        token = d->body["bootstrapTokens"][0].value("token", "");
-        ttl_text = d->body["bootstrapTokens"][0].value("ttl", ttl_text);
+        const json& first = d->body["bootstrapTokens"][0];
+        // kubeadm decodes into Go structs: a token or ttl that YAML read as a number is refused
+        // (an all-digit token is a YAML float; `ttl: 0` an int).
+        for (const char* field : {"token", "ttl"})
+          if (first.is_object() && first.contains(field) && !first[field].is_string() && !first[field].is_null())
+            return fail(std::string("json: cannot unmarshal number into Go value of type string\n") + kStackHint);
+        // (BootstrapTokenString's and metav1.Duration's UnmarshalJSON decode a plain string: Go
+        // names no field then.)
+        if (!first.is_object())
+          return fail("json: cannot unmarshal " + std::string(first.is_array() ? "array" : first.is_string() ? "string" : "number") +
+                      " into Go struct field InitConfiguration.bootstrapTokens of type v1beta3.BootstrapToken\n" + kStackHint);
+        token = first.value("token", "");
+        ttl_text = first.value("ttl", ttl_text);
       }
     }
   }

@@ -171,14 +171,26 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
     const std::string server = kubeconfig_server(argv, h->command_env(), kube_files.read);
     std::string host_name;
     int port = 0;
-    if (server.empty() || !split_server(server, host_name, port)) return std::nullopt;
+    if (server.empty()) return std::nullopt;  // kubectl says itself what is missing
+    if (!split_server(server, host_name, port)) {
+      // client-go parses the server as a URL first (Go's net/url error).
+      const auto colon = server.rfind(':');
+      return "Unable to connect to the server: parse \"" + server + "\": invalid port \"" +
+             (colon == std::string::npos ? std::string() : server.substr(colon)) + "\" after host\n";
+    }
     std::vector<std::string> ips = is_ip_address(host_name) ? std::vector<std::string>{host_name} : resolve_name(host_name);
     const std::string host_port = (host_name.find(':') != std::string::npos ? "[" + host_name + "]" : host_name) + ":" +
                                   std::to_string(port);
     if (ips.empty()) return "Unable to connect to the server: dial tcp: lookup " + host_name + ": no such host\n";
     const std::string ip = ips.front();
     auto reach = net_.connect(machine_name, ip, port, Proto::tcp);
-    if (reach.outcome == SimNetwork::Outcome::connected) return std::nullopt;
+    if (reach.outcome == SimNetwork::Outcome::connected) {
+      if (reach.service == "kube-apiserver") return std::nullopt;
+      // Something else answers there (the ingress on a VIP, etcd on 2379): its certificate is not
+      // one the kubeconfig's cluster CA signed, and Go's TLS client says so.
+      return "Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown "
+             "authority\n";
+    }
     return dial_error(host_port, (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + std::to_string(port),
                       reach.outcome);
   };

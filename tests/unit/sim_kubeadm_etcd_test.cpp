@@ -231,6 +231,25 @@ TEST_CASE("sim kubeadm: kubernetesVersion outside kubeadm's skew: older than its
   }
 }
 
+TEST_CASE("sim kubeadm: a bootstrap token or ttl that YAML reads as a number is the decoder's error") {
+  Engine e(1);
+  // BootstrapTokenString and metav1.Duration unmarshal a JSON string: an all-digit token is a YAML
+  // number (123456.1234567890123456 a float), and so is `ttl: 0`.
+  for (const auto& [tokens, code] : std::vector<std::pair<std::string, int>>{
+           {"bootstrapTokens: [{token: 123456.1234567890123456}]\n", 1},
+           {"bootstrapTokens: [{token: abcdef.0123456789abcdef, ttl: 0}]\n", 1},
+           {"bootstrapTokens: [{token: \"123456.1234567890123456\", ttl: 24h0m0s}]\n", 0}}) {
+    CAPTURE(tokens);
+    KubeCluster kube(e, pinned("1.28.2"));
+    Machine cp = machine("k8s-master", "10.0.20.10");
+    std::string config = init_config("kubeadm.k8s.io/v1beta3");
+    config.insert(config.find("---"), tokens);
+    auto r = init(kube, cp, config);
+    CHECK(r.code == code);
+    if (code) CHECK_MESSAGE(has(r.err, "json: cannot unmarshal number into Go value of type string\n"), r.err);
+  }
+}
+
 TEST_CASE("sim kubeadm: kubeadm version is the release the site pins") {
   Engine e(1);
   KubeCluster kube(e, pinned("1.30.4"));

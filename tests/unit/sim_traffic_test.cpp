@@ -195,6 +195,14 @@ TEST_CASE("sim traffic: kubectl connects to its kubeconfig's server and fails as
   CHECK(lab.run("k8s-master", "kubectl --kubeconfig=/home/wizard/good.conf get nodes").ok());
   lab.w().host("k8s-node1").put_file("/home/wizard/good.conf", admin, 0600);
   CHECK(lab.run("k8s-node1", "kubectl --kubeconfig /home/wizard/good.conf get nodes").ok());
+  // Something else answering there is no API server: etcd's certificate on 2379 is not one the
+  // cluster CA signed. A server that is no URL fails before any dial.
+  master.put_file("/home/wizard/etcd.conf", with_server("https://10.0.20.11:2379"), 0600);
+  CHECK(lab.run("k8s-master", "kubectl --kubeconfig /home/wizard/etcd.conf get nodes").err ==
+        "Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority\n");
+  master.put_file("/home/wizard/bad-port.conf", with_server("https://10.0.20.11:64x"), 0600);
+  CHECK(lab.run("k8s-master", "kubectl --kubeconfig /home/wizard/bad-port.conf get nodes").err ==
+        "Unable to connect to the server: parse \"https://10.0.20.11:64x\": invalid port \":64x\" after host\n");
   // Without a flag or KUBECONFIG, kubectl reads ~/.kube/config: sshd set HOME for wizard's session.
   CHECK(lab.run("k8s-master", "echo $HOME $USER").out == "/home/wizard wizard\n");
   master.put_file("/home/wizard/.kube/config", with_server("https://10.0.20.12:6443"), 0600);
