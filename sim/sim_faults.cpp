@@ -72,6 +72,10 @@ std::vector<std::string> SimWorld::check_invariants(bool final) {
   static thread_local bool busy = false;  // logging a violation is an event too
   if (busy) return {};
   busy = true;
+  struct Done {  // reset also when something below throws: later checks on this thread must run
+    bool& b;
+    ~Done() { b = false; }
+  } done{busy};
   std::vector<std::string> out;
   // VMs beyond the host's threads or memory are no violation: ESXi overcommits both (the
   // hypervisor logs a warning; sim/CONFORMANCE.md, "Hypervisors").
@@ -100,7 +104,6 @@ std::vector<std::string> SimWorld::check_invariants(bool final) {
   }
   for (const auto& v : out)
     if (violations_.insert(v).second) engine_.log("invariants", "violated", {{"what", v}});
-  busy = false;
   return out;
 }
 

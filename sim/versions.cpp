@@ -85,9 +85,9 @@ SiteVersions read_versions(const json& versions) {
   auto given = [&](const VersionedComponent& c) -> std::string {
     if (versions.is_null() || !versions.contains(c.key) || versions[c.key].is_null()) return c.fallback;
     const json& v = versions[c.key];
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_number()) return v.dump();  // YAML's 6.04 or 13.0
-    throw SiteError(std::string("versions.") + c.key + ": expected a version, got " + v.dump());
+    if (v.is_string()) return v.get<std::string>();  // the site loader keeps YAML's 6.04 as written
+    // A number has lost how it was written (1.30 is 1.3): only text says which release.
+    throw SiteError(std::string("versions.") + c.key + ": expected a version as text (\"1.28.2\"), got " + v.dump());
   };
   if (versions.is_object())
     for (const auto& [key, value] : versions.items()) {

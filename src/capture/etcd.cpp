@@ -370,42 +370,51 @@ std::pair<EtcdVersion, std::string> host_etcd_version(Host& host, const EtcdRest
     return {*v, "given"};
   }
   // A kubeadm control plane runs etcd from an image: its static pod names the release, which the
-  // node's own etcd-client (Ubuntu 20.04's is 3.2.26) need not match.
+  // node's own etcd-client (Ubuntu 20.04's is 3.2.26) need not match. The manifest comes first,
+  // then what the node's tools say (used when the manifest is missing or names no tag).
+  const std::string manifest = kKubeadmEtcdManifest;
   CommandResult r = run(host,
-                        "if [ -r " + std::string(kKubeadmEtcdManifest) + " ]; then echo 'kubeadm etcd.yaml'; cat " +
-                            kKubeadmEtcdManifest +
-                            "; "
-                            "elif command -v etcd >/dev/null 2>&1; then echo 'etcd --version'; etcd --version; "
-                        "elif command -v etcdutl >/dev/null 2>&1; then echo 'etcdutl version'; etcdutl version; "
-                        "elif command -v etcdctl >/dev/null 2>&1; then echo 'etcdctl version'; ETCDCTL_API=3 etcdctl version; "
-                        "else echo none; fi",
+                        "if [ -r " + manifest + " ]; then echo 'kubeadm etcd.yaml'; cat " + manifest +
+                            "; echo; echo '-- drctl --'; elif [ -e " + manifest +
+                            " ]; then echo 'kubeadm etcd.yaml unreadable'; echo '-- drctl --'; fi; "
+                            "if command -v etcd >/dev/null 2>&1; then echo 'etcd --version'; etcd --version; "
+                            "elif command -v etcdutl >/dev/null 2>&1; then echo 'etcdutl version'; etcdutl version; "
+                            "elif command -v etcdctl >/dev/null 2>&1; then echo 'etcdctl version'; ETCDCTL_API=3 etcdctl version; "
+                            "else echo none; fi",
                         kShort);
-  std::istringstream out(r.out);
+  std::string text = r.out, note;
+  const std::string separator = "\n-- drctl --\n";
+  if (const auto sep = text.find(separator); sep != std::string::npos) {
+    const std::string head = text.substr(0, sep);
+    text = text.substr(sep + separator.size());
+    if (head.starts_with("kubeadm etcd.yaml unreadable")) {
+      note = "; " + manifest + " is not readable (as root it names the etcd that serves the data)";
+    } else {
+      // `image: registry.k8s.io/etcd:3.5.9-0`: the tag without kubeadm's "-0" build suffix.
+      std::istringstream lines(head);
+      for (std::string line; std::getline(lines, line);) {
+        const auto image = line.find("image:");
+        const auto tag = line.find("etcd:", image == std::string::npos ? 0 : image);
+        if (image == std::string::npos || tag == std::string::npos) continue;
+        std::string version = trim(line.substr(tag + 5));
+        version = version.substr(0, version.find('-'));
+        if (auto v = parse_etcd_version(version)) return {*v, "the etcd image of " + manifest};
+      }
+      note = "; " + manifest + " names no etcd release";
+    }
+  }
+  std::istringstream out(text);
   std::string from, rest;
   std::getline(out, from);
   std::getline(out, rest, '\0');
   if (from == "none")
     throw Failure("cannot tell which etcd will serve the restored data on " + host.name() +
-                  ": it has no etcd, etcdutl or etcdctl; give the etcd version (kubeadm: the etcd image's tag)");
-  if (from == "kubeadm etcd.yaml") {
-    // `image: registry.k8s.io/etcd:3.5.9-0`: the tag without kubeadm's "-0" build suffix.
-    std::istringstream lines(rest);
-    for (std::string line; std::getline(lines, line);) {
-      const auto image = line.find("image:");
-      const auto tag = line.find("etcd:", image == std::string::npos ? 0 : image);
-      if (image == std::string::npos || tag == std::string::npos) continue;
-      std::string version = trim(line.substr(tag + 5));
-      version = version.substr(0, version.find('-'));
-      if (auto v = parse_etcd_version(version)) return {*v, "the etcd image of " + std::string(kKubeadmEtcdManifest)};
-    }
-    throw Failure("cannot read the etcd version on " + host.name() + ": " + kKubeadmEtcdManifest +
-                  " names no etcd image; give the etcd version (kubeadm: the etcd image's tag)");
-  }
+                  ": it has no etcd, etcdutl or etcdctl" + note + "; give the etcd version (kubeadm: the etcd image's tag)");
   auto v = parse_etcd_version(rest);
   if (!r.ok() || !v)
     throw Failure("cannot read the etcd version on " + host.name() + " from `" + from + "`: " +
-                  trim(r.err.empty() ? r.out : r.err));
-  return {*v, from};
+                  trim(r.err.empty() ? text : r.err));
+  return {*v, from + note};
 }
 
 std::string strip_trailing_slashes(std::string s) {

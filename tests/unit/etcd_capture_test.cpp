@@ -347,6 +347,39 @@ TEST_CASE("etcd: a restore refuses another major.minor version before sending an
             .find("it has no etcd, etcdutl or etcdctl; give the etcd version") != std::string::npos);
 }
 
+TEST_CASE("etcd: on a kubeadm control plane the restore follows the etcd image its static pod names") {
+  // What the version probe prints: the manifest (when readable), a separator, then the node's tools.
+  const std::string manifest = "kubeadm etcd.yaml\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: etcd\n";
+  const std::string tools = "\n-- drctl --\netcdctl version\netcdctl version: 3.2.26\nAPI version: 3.2\n";
+  struct Probe {
+    std::string answer, version, from;
+  };
+  for (const Probe& p : {Probe{manifest + "    image: registry.k8s.io/etcd:3.5.9-0\n" + tools, "3.5.9",
+                              "the etcd image of /etc/kubernetes/manifests/etcd.yaml"},
+                        // a tag that names no release: the node's tools, and why not the manifest
+                        Probe{manifest + "    image: registry.k8s.io/etcd:latest\n" + tools, "3.2.26",
+                              "etcdctl version; /etc/kubernetes/manifests/etcd.yaml names no etcd release"},
+                        Probe{"kubeadm etcd.yaml unreadable" + tools, "3.2.26",
+                              "etcdctl version; /etc/kubernetes/manifests/etcd.yaml is not readable (as root it names "
+                              "the etcd that serves the data)"}}) {
+    CAPTURE(p.answer);
+    Repo r;
+    store::Section section = etcd_section(r, "db", p.version);
+    ScriptedHost host;
+    restore_host(host, "unused", "absent");
+    host.rules.insert(host.rules.begin(), {"command -v etcd ", [&] {
+                                             world::CommandResult c;
+                                             c.exit_code = 0;
+                                             c.out = p.answer;
+                                             return c;
+                                           }()});
+    EtcdSnapshotSource source = etcd_source_from_section(*r.repo, section, "section kube");
+    const EtcdRestoreResult result = etcd_snapshot_restore(host, source, restore_options());
+    CHECK(result.host_version == p.version);
+    CHECK(result.host_version_from == p.from);
+  }
+}
+
 TEST_CASE("etcd: a restore keeps an existing data dir unless asked to replace it") {
   Repo r;
   store::Section section = etcd_section(r, "db", "3.4.23");

@@ -31,7 +31,9 @@ TEST_CASE("versions: unpinned ones take their defaults, and etcd-client follows 
   CHECK(v.etcd.text == "3.2.26");  // focal's etcd-client
   CHECK(read_versions(json{{"ubuntu", "22.04"}}).etcd.text == "3.3.25");
   CHECK(read_versions(json{{"ubuntu", "22.04"}, {"etcd", "3.4.23"}}).etcd.text == "3.4.23");
-  CHECK(read_versions(json{{"syslinux", 6.04}}).syslinux.minor == 4);  // YAML's number 6.04
+  CHECK(read_versions(json{{"syslinux", "6.04"}}).syslinux.minor == 4);
+  CHECK_THROWS_WITH_AS(read_versions(json{{"kubernetes", 1.30}}),
+                       "versions.kubernetes: expected a version as text (\"1.28.2\"), got 1.3", SiteError);
   CHECK_THROWS_AS(read_versions(json{{"syslinux", "6.03"}}), SiteError);  // its parser is not modelled
 }
 
