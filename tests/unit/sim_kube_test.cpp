@@ -3,29 +3,16 @@
 #include <sstream>
 
 #include "sim/kube.hpp"
+#include "support/kube_machine.hpp"
 
 using namespace drctl::sim;
 using namespace std::chrono_literals;
 
 namespace {
 
-/// A machine as the lead's SimWorld offers it: what it runs and its files.
-struct Machine {
-  KubeNode node;
-  std::map<std::string, std::string> files;
-  KubeFiles io() {
-    return {[this](const std::string& p) -> std::optional<std::string> {
-              auto it = files.find(p);
-              return it == files.end() ? std::nullopt : std::optional(it->second);
-            },
-            [this](const std::string& p, const std::string& c, unsigned) { files[p] = c; },
-            [this](const std::string& p) { files.erase(p); }};
-  }
-};
+using Machine = support::KubeMachine;
 
-Machine machine(const std::string& name, const std::string& address) {
-  return {{name, address, true, true, false}, {}};
-}
+Machine machine(const std::string& name, const std::string& address) { return support::kube_machine(name, address); }
 
 const char* kInitConfig = R"(apiVersion: kubeadm.k8s.io/v1beta3
 kind: InitConfiguration

@@ -10,24 +10,14 @@
 #include <sstream>
 
 #include "sim/kube.hpp"
+#include "support/kube_machine.hpp"
 
 using namespace drctl::sim;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Machine {
-  KubeNode node;
-  std::map<std::string, std::string> files;
-  KubeFiles io() {
-    return {[this](const std::string& p) -> std::optional<std::string> {
-              auto it = files.find(p);
-              return it == files.end() ? std::nullopt : std::optional(it->second);
-            },
-            [this](const std::string& p, const std::string& c, unsigned) { files[p] = c; },
-            [this](const std::string& p) { files.erase(p); }};
-  }
-};
+using Machine = support::KubeMachine;
 
 std::string init_config(const std::string& version) {
   return "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.20.10\n"

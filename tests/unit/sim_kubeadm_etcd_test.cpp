@@ -17,6 +17,7 @@
 #include "store/repository.hpp"
 #include "support/sim_lab.hpp"
 #include "sim/kube.hpp"
+#include "support/kube_machine.hpp"
 
 using namespace drctl;
 using namespace drctl::sim;
@@ -27,21 +28,9 @@ namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-/// A machine as SimWorld offers it: what it runs and its files.
-struct Machine {
-  KubeNode node;
-  std::map<std::string, std::string> files;
-  KubeFiles io() {
-    return {[this](const std::string& p) -> std::optional<std::string> {
-              auto it = files.find(p);
-              return it == files.end() ? std::nullopt : std::optional(it->second);
-            },
-            [this](const std::string& p, const std::string& c, unsigned) { files[p] = c; },
-            [this](const std::string& p) { files.erase(p); }};
-  }
-};
+using Machine = support::KubeMachine;
 
-Machine machine(const std::string& name, const std::string& address) { return {{name, address, true, true, false}, {}}; }
+Machine machine(const std::string& name, const std::string& address) { return support::kube_machine(name, address); }
 
 std::string init_config(const std::string& api, const std::string& version = "v1.28.2", const std::string& extra = "") {
   return "apiVersion: " + api +
