@@ -4,11 +4,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "actions/action.hpp"
 #include "base/duration.hpp"
-#include "capture/tar_stream.hpp"
 #include "runbook/executor.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/validate.hpp"
@@ -25,6 +25,23 @@ using world::Duration;
 namespace {
 
 double minutes(Duration d) { return static_cast<double>(d.count()) / 60000.0; }
+
+/// A snapshot's time ("2024-01-01T01:00:00.123456789Z", store::utc_text) as a time point.
+std::chrono::system_clock::time_point utc_time(const std::string& text) {
+  std::tm tm{};
+  long nanos = 0;
+  char frac[16] = "";
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%15[0-9]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, frac) < 6)
+    throw Failure("the snapshot's time '" + text + "' is not ISO 8601 UTC");
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::string digits = frac;
+  digits.resize(9, '0');  // ".5" is 500000000 ns
+  nanos = std::stol(digits);
+  return std::chrono::system_clock::time_point(std::chrono::seconds(timegm(&tm))) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(nanos));
+}
 
 /// Reads a duration field ("60m") of the scenario; InputError naming it.
 Duration duration_field(const json& doc, const std::string& key, Duration fallback, const std::string& file) {
@@ -203,19 +220,35 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
       if (step.status == "failed" && !out.first_failure) out.first_failure = step;
     return fail("the site could not be brought up: " + first_error(s));
   }
+  // The data the services write, and the drill's own record of it: the oracle the rebuilt site is
+  // checked against (not the snapshot, which a wrong backup runbook would make wrong too). The
+  // NAS and its pool come from the site (the host whose role is nas), the datasets from its vars.
   std::vector<std::string> datasets;
   for (const auto& d : site.vars.value("datasets", json::array())) datasets.push_back(d.value("name", ""));
-  sim::SimHost* nas = world.system("truenas");
-  if (!nas) return fail("the site has no NAS named truenas");
+  const sim::MachineModel* nas_model = nullptr;
+  for (const auto& m : world.site().machines)
+    if (m.role == "nas" && !nas_model) nas_model = &m;
+  if (!datasets.empty() && !nas_model) return fail("the site declares datasets but no host with role: nas holds them");
+  auto dataset_dir = [&](const std::string& ds) { return "/mnt/" + nas_model->pool + "/" + ds; };
+  struct Written {
+    std::string dataset, path, content, when;  // when: the calendar time, as snapshot times are written
+  };
+  std::vector<Written> written;
+  sim::SimHost* nas = nas_model ? world.system(nas_model->name) : nullptr;
+  if (!datasets.empty() && !nas) return fail("the NAS " + nas_model->name + " has no running system after the bring-up");
   std::uint64_t counter = seed * 1000003;
   auto content = [&](std::size_t size) {
     std::string c(size, ' ');
     for (auto& ch : c) ch = static_cast<char>('a' + (counter = counter * 6364136223846793005ULL + 1442695040888963407ULL) % 26);
     return c;
   };
+  auto write = [&](const std::string& ds, const std::string& name) {
+    Written w{ds, dataset_dir(ds) + "/" + name, content(sc.file_size), store::utc_text(world.clock().calendar_now())};
+    nas->put_file(w.path, w.content, 0644);
+    written.push_back(std::move(w));
+  };
   for (const auto& ds : datasets)
-    for (int i = 0; i < sc.files_per_dataset; ++i)
-      nas->put_file("/mnt/tank/" + ds + "/item-" + std::to_string(i), content(sc.file_size), 0644);
+    for (int i = 0; i < sc.files_per_dataset; ++i) write(ds, "item-" + std::to_string(i));
 
   // 2. The backup.
   progress("backing up");
@@ -228,13 +261,11 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   // 3. The services go on writing until the disaster: those writes are the expected loss (RPO).
   for (int i = 0; i < sc.writes_after_backup && !datasets.empty(); ++i) {
     world.engine().run_for(sc.backup_age / (sc.writes_after_backup + 1));
-    nas->put_file("/mnt/tank/" + datasets[i % datasets.size()] + "/new-" + std::to_string(i), content(sc.file_size), 0644);
-    out.writes_lost++;
-    out.bytes_lost_expected += sc.file_size;
+    write(datasets[i % datasets.size()], "new-" + std::to_string(i));
   }
   world.engine().run_for(sc.backup_age - (world.engine().now() - backed_up));
   const Duration disaster = world.engine().now();
-  out.rpo_min = minutes(disaster - backed_up);
+  const auto disaster_calendar = world.clock().calendar_now();
 
   // 4. The disaster.
   progress("disaster: " + (sc.disaster.empty() ? std::string("every VM and disk is lost") : "lost " + std::to_string(sc.disaster.size()) + " VMs"));
@@ -276,7 +307,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   }
   if (!s.ok()) return fail("the rebuild failed: " + first_error(s));
 
-  // 6. The checks: data as in the snapshot, the invariants, the recovery time — and, if the
+  // 6. The checks: the data the services wrote, the invariants, the recovery time — and, if the
   // scenario says so, the services through their VIP after its node dies.
   progress("checking");
   if (!sc.kill_vip_holder.empty()) {
@@ -315,26 +346,29 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
                                (udp ? "/udp" : "/tcp") + ": " + reach.reason);
     }
   }
-  nas = world.system("truenas");
+  // The data: every write made before the last snapshot must be back, byte for byte; those made
+  // after it are the loss the schedule allows (RPO), measured from what did not come back.
   store::Repository repo(scratch / "repo");
-  const store::Snapshot snap = repo.find_snapshot("latest");
-  for (const auto& ds : datasets) {
-    const store::Section* section = snap.section("nas/" + ds);
-    if (!section) {
-      out.failures.push_back("the snapshot has no section nas/" + ds);
-      continue;
-    }
-    const auto want = capture::section_files(repo, *section);
-    for (const auto& [name, bytes] : want) {
-      auto have = nas ? nas->get_file("/mnt/tank/" + ds + "/" + name) : std::nullopt;
-      if (!have || *have != bytes) {
-        out.files_differing++;
-        out.bytes_differing += bytes.size();
-      }
+  const std::string snapshot_time = repo.find_snapshot("latest").time;
+  nas = nas_model ? world.system(nas_model->name) : nullptr;
+  std::map<std::string, std::vector<std::string>> missing;  // dataset -> files written before the snapshot, not back
+  for (const Written& w : written) {
+    const auto have = nas ? nas->get_file(w.path) : std::nullopt;
+    if (have && *have == w.content) continue;
+    if (w.when <= snapshot_time) {  // ISO 8601 UTC of one format: text order is time order (the
+                                     // simulated backup takes no virtual time: its snapshot has the writes' time)
+      out.files_differing++;
+      out.bytes_differing += w.content.size();
+      missing[w.dataset].push_back(w.path);
+    } else {
+      out.writes_lost++;
+      out.bytes_lost_expected += w.content.size();
     }
   }
-  if (out.files_differing)
-    out.failures.push_back(std::to_string(out.files_differing) + " files differ from the snapshot after the restore");
+  out.rpo_min = minutes(std::chrono::duration_cast<Duration>(disaster_calendar - utc_time(snapshot_time)));  // the repository's last snapshot
+  for (const auto& [ds, paths] : missing)
+    out.failures.push_back("dataset " + ds + ": " + std::to_string(paths.size()) + " of the files written before the last snapshot (" +
+                           snapshot_time + ") are not back after the rebuild, e.g. " + nas_model->name + ":" + paths.front());
   for (const auto& v : world.check_invariants(true)) out.failures.push_back("invariant: " + v);
   if (sc.max_rto && out.rto_min > minutes(*sc.max_rto))
     out.failures.push_back("RTO " + std::to_string(out.rto_min) + " min is over the " + std::to_string(minutes(*sc.max_rto)) + " allowed");

@@ -114,6 +114,26 @@ TEST_CASE("drill: the blog's TLS secret left out of the snapshot makes total-los
   CHECK_MESSAGE(r.out.find("Kubernetes Ingress Controller Fake Certificate") != std::string::npos, r.out);
 }
 
+TEST_CASE("drill: a backup that captures the wrong directory for a dataset fails the drill, naming the dataset") {
+  // The issue's case: nas/mail captures the hackmd dataset, and the rebuild restores by force: the
+  // rebuilt site matches the snapshot (verify-data passes) but not what mail's service wrote,
+  // which is what the drill checks against.
+  support::TempDir t("drill-wrong-path");
+  const fs::path copy = homelab_with(t.path(), "section: \"nas/{{item.name}}\", path: \"/mnt/tank/{{item.name}}\"}\n\n  - id: verify-data",
+                                     "section: \"nas/{{item.name}}\", path: \"/mnt/tank/{{item.name}}\", force: true}\n\n  - id: verify-data");
+  const fs::path backup = t.path() / "homelab/backup.yaml";
+  std::string text = support::read_file(backup);
+  const std::string from = "{section: nas/mail, host: truenas, path: /mnt/tank/mail}";
+  REQUIRE(text.find(from) != std::string::npos);
+  text.replace(text.find(from), from.size(), "{section: nas/mail, host: truenas, path: /mnt/tank/hackmd}");
+  std::ofstream(backup) << text;
+  auto r = support::drctl({"drill", copy.string()});
+  support::expect_exit(r, 1);
+  CHECK_MESSAGE(r.out.find("dataset mail: 20 of the files written before the last snapshot") != std::string::npos, r.out);
+  CHECK(r.out.find("dataset hackmd") == std::string::npos);  // the other datasets came back
+  CHECK(r.out.find("Lost beyond RPO: 20 files") != std::string::npos);
+}
+
 TEST_CASE("drill: the rebuild without its tftpd-hpa restart fails at the installs, naming the stale service") {
   support::TempDir t("drill-tftpd");
   // The whole `then:` of tftp-root goes: /etc/default/tftpd-hpa changes, the daemon keeps /srv/tftp.
