@@ -134,6 +134,30 @@ TEST_CASE("drill: a backup that captures the wrong directory for a dataset fails
   CHECK(r.out.find("Lost beyond RPO: 20 files") != std::string::npos);
 }
 
+TEST_CASE("drill: a site whose NAS and pool are named otherwise drills like the homelab") {
+  // The drill finds the NAS by its role and the datasets' directories by its pool: nothing of the
+  // homelab's names (truenas, tank) is the drill's.
+  support::TempDir t("drill-renamed-nas");
+  fs::copy(homelab(), t.path() / "homelab", fs::copy_options::recursive);
+  const std::vector<std::pair<std::string, std::string>> renames = {
+      {"tank/", "data0/"}, {"name: tank,", "name: data0,"}, {"host: truenas", "host: storage"},
+      {"on: truenas", "on: storage"}, {"disks: [pfsense, truenas, vcenter]", "disks: [pfsense, storage, vcenter]"},
+      {"\n  truenas:\n    role: nas", "\n  storage:\n    role: nas"}};
+  int replaced = 0;
+  for (const char* file : {"site.yaml", "backup.yaml", "rebuild.yaml"}) {
+    std::string text = support::read_file(t.path() / "homelab" / file);
+    for (const auto& [from, to] : renames)
+      for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()), ++replaced)
+        text.replace(at, from.size(), to);
+    std::ofstream(t.path() / "homelab" / file) << text;
+  }
+  REQUIRE(replaced >= 14);
+  auto r = support::drctl({"drill", (t.path() / "homelab/drills/total-loss.yaml").string()});
+  support::expect_exit(r, 0);
+  CHECK(r.out.find("PASS total-loss seed 1") != std::string::npos);
+  CHECK(r.err.find("storage booted from its restored disk image") != std::string::npos);
+}
+
 TEST_CASE("drill: the rebuild without its tftpd-hpa restart fails at the installs, naming the stale service") {
   support::TempDir t("drill-tftpd");
   // The whole `then:` of tftp-root goes: /etc/default/tftpd-hpa changes, the daemon keeps /srv/tftp.
