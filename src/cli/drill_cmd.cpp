@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "drill/report.hpp"
+#include "drill/mutations.hpp"
 #include "drill/runner.hpp"
 #include "runbook/private_output.hpp"
 #include "base/error.hpp"
@@ -33,11 +34,32 @@ std::vector<std::uint64_t> parse_seeds(const std::string& text) {
   return out;
 }
 
+/// `drill SCENARIO --mutations FILE`: the scenario once per catalogue entry, each on its own copy.
+int cmd_mutations(const drill::Scenario& scenario, const std::string& catalogue, std::uint64_t seed, const std::string& junit,
+                  int jobs) {
+  const auto mutations = drill::load_mutations(catalogue, scenario.site.parent_path());  // every entry checked first
+  std::fprintf(stderr, "drctl: %s: %zu mutations, seed %llu\n", scenario.name.c_str(), mutations.size(),
+               static_cast<unsigned long long>(seed));
+  const auto results = drill::run_mutations(scenario, mutations, seed, [](const drill::MutationResult& r) {
+    std::fprintf(stderr, "drctl: %s %s\n", r.caught ? "caught" : "MISSED", r.mutation.name.c_str());
+  }, jobs);
+  std::fputs(drill::mutations_text(results).c_str(), stdout);
+  if (!junit.empty()) runbook::write_private_file(junit, drill::mutations_junit(scenario.name, results));
+  for (const auto& r : results)
+    if (!r.caught || !r.where_expected) return kFailed;
+  return kOk;
+}
+
 int cmd_drill(const std::vector<std::string>& files, const std::string& seeds_text, const std::string& junit,
-              const std::string& report, int jobs) {
+              const std::string& report, int jobs, const std::string& mutations) {
   std::vector<drill::Scenario> scenarios;
   for (const auto& f : files) scenarios.push_back(drill::load_scenario(f));
   const auto seeds = parse_seeds(seeds_text);
+  if (!mutations.empty()) {
+    if (scenarios.size() != 1) throw InputError("--mutations: give one scenario (each mutation runs it once)");
+    if (!report.empty()) throw InputError("--mutations: --report is for drills; use --junit for the mutations");
+    return cmd_mutations(scenarios.front(), mutations, seeds.front(), junit, jobs);
+  }
   const bool single = scenarios.size() == 1 && seeds.size() == 1;
   // Runs are independent simulations: as many at once as there are cores; reported in order.
   std::vector<std::pair<const drill::Scenario*, std::uint64_t>> work;
@@ -84,7 +106,7 @@ int cmd_drill(const std::vector<std::string>& files, const std::string& seeds_te
 void add_drill_command(CLI::App& app, Action& run) {
   struct Args {
     std::vector<std::string> files;
-    std::string seeds = "1", junit, report;
+    std::string seeds = "1", junit, report, mutations;
     int jobs = 0;
   };
   auto a = std::make_shared<Args>();
@@ -93,9 +115,12 @@ void add_drill_command(CLI::App& app, Action& run) {
   d->add_option("--seeds", a->seeds, "A seed or a range A..B: one run per scenario and seed")->capture_default_str();
   d->add_option("--junit", a->junit, "Write JUnit XML for CI");
   d->add_option("--report", a->report, "Write every result as JSON");
+  d->add_option("--mutations", a->mutations,
+                "A catalogue of misconfigurations (runbooks/homelab/drills/mutations.yaml): run the scenario once per "
+                "entry, each applied alone to a copy of the site's files; report each as caught (where, why) or missed");
   d->add_option("-j,--jobs", a->jobs, "Rebuild steps at once (1: the serial plan, for comparing RTO; default: all that can)")
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "-j", 1, INT_MAX); }, "", "COUNT"));
-  d->callback([&run, a] { run = [a] { return cmd_drill(a->files, a->seeds, a->junit, a->report, a->jobs); }; });
+  d->callback([&run, a] { run = [a] { return cmd_drill(a->files, a->seeds, a->junit, a->report, a->jobs, a->mutations); }; });
 }
 
 }  // namespace drctl::cli

@@ -158,6 +158,44 @@ TEST_CASE("drill: a site whose NAS and pool are named otherwise drills like the 
   CHECK(r.err.find("storage booted from its restored disk image") != std::string::npos);
 }
 
+TEST_CASE("drill: the homelab's mutation catalogue is caught whole, each at the step where reality fails") {
+  support::TempDir t("drill-mutations");
+  auto r = support::drctl({"drill", scenario("total-loss"), "--mutations", (homelab() / "mutations.yaml").string(), "--junit",
+                           (t.path() / "mutations.xml").string()});
+  support::expect_exit(r, 0);
+  CHECK(r.out.find("MISSED") == std::string::npos);
+  CHECK(r.out.find("(reality fails at") == std::string::npos);
+  CHECK_MESSAGE(r.out.find("CAUGHT backup-captures-the-wrong-dataset at restore-data") != std::string::npos, r.out);
+  CHECK(r.out.find("CAUGHT kubeadm-config-v1beta4 at before:control-plane") != std::string::npos);
+  const std::string xml = support::read_file(t.path() / "mutations.xml");
+  CHECK(xml.find("<testcase name=\"ingress-v1beta1\" classname=\"mutations.total-loss\"") != std::string::npos);
+  CHECK(xml.find("failures=\"0\"") != std::string::npos);
+}
+
+TEST_CASE("drill: a mutation the drill does not notice is reported missed, with JUnit failures, and exit 1") {
+  support::TempDir t("drill-mutations-missed");
+  std::ofstream(t.path() / "catalogue.yaml")
+      << "mutations:\n"
+         "  - {name: harmless, why: nothing fails, file: site.yaml, replace: \"name: homelab\\n\", with: \"name: homelab  # renamed\\n\"}\n"
+         "  - {name: port-zero, why: 'ports are 1-65535', file: manifests/hackmd.yaml, replace: '{port: 80, targetPort: 80}',"
+         " with: '{port: 0, targetPort: 80}', fails_at: verify-ingress}\n";
+  auto r = support::drctl({"drill", scenario("total-loss"), "--mutations", (t.path() / "catalogue.yaml").string(), "--junit",
+                           (t.path() / "m.xml").string()});
+  support::expect_exit(r, 1);
+  CHECK_MESSAGE(r.out.find("MISSED harmless: the drill passed; a real site fails: nothing fails") != std::string::npos, r.out);
+  CHECK(r.out.find("CAUGHT port-zero at before:services[hackmd]") != std::string::npos);
+  CHECK(r.out.find("(reality fails at verify-ingress)") != std::string::npos);  // caught, but elsewhere
+  CHECK(r.out.find("1 of 2 mutations caught") != std::string::npos);
+  const std::string xml = support::read_file(t.path() / "m.xml");
+  CHECK(xml.find("failures=\"2\"") != std::string::npos);
+  CHECK(xml.find("missed: the drill passed") != std::string::npos);
+  // A catalogue entry that does not apply is bad input before anything runs.
+  std::ofstream(t.path() / "bad.yaml") << "mutations:\n  - {name: nowhere, why: x, file: site.yaml, replace: 'no such text', with: ''}\n";
+  r = support::drctl({"drill", scenario("total-loss"), "--mutations", (t.path() / "bad.yaml").string()});
+  support::expect_exit(r, 2);
+  CHECK(r.err.find("mutations[0] (nowhere): `replace` occurs 0 times in site.yaml (it must occur once)") != std::string::npos);
+}
+
 TEST_CASE("drill: the rebuild without its tftpd-hpa restart fails at the installs, naming the stale service") {
   support::TempDir t("drill-tftpd");
   // The whole `then:` of tftp-root goes: /etc/default/tftpd-hpa changes, the daemon keeps /srv/tftp.
