@@ -41,19 +41,6 @@ fs::path inside(const fs::path& p, const fs::path& base) {
   return rel;
 }
 
-std::string xml(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '"') out += "&quot;";
-    else if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
-    else out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<Mutation> load_mutations(const std::string& path, const fs::path& base) {
@@ -195,20 +182,20 @@ std::string mutations_junit(const std::string& scenario, const std::vector<Mutat
   std::string cases;
   for (const auto& r : results) {
     time += r.wall_seconds;
-    cases += fmt::format("    <testcase name=\"{}\" classname=\"mutations.{}\" time=\"{:.3f}\">\n", xml(r.mutation.name),
-                         xml(scenario), r.wall_seconds);
+    cases += fmt::format("    <testcase name=\"{}\" classname=\"mutations.{}\" time=\"{:.3f}\">\n", junit_escape(r.mutation.name, true),
+                         junit_escape(scenario, true), r.wall_seconds);
     if (!r.caught || !r.where_expected) {
       ++failures;
       const std::string message = !r.caught ? "missed: the drill passed"
                                             : "caught at " + r.step + ", not at " + r.mutation.fails_at;
-      cases += fmt::format("      <failure message=\"{}\" type=\"mutation\">{}</failure>\n", xml(message),
-                           xml("why a real site fails: " + r.mutation.why + (r.reason.empty() ? "" : "\n" + r.reason)));
+      cases += fmt::format("      <failure message=\"{}\" type=\"mutation\">{}</failure>\n", junit_escape(message, true),
+                           junit_escape("why a real site fails: " + r.mutation.why + (r.reason.empty() ? "" : "\n" + r.reason), false));
     }
     cases += "    </testcase>\n";
   }
   return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"mutations.{}\" tests=\"{}\" "
                      "failures=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n</testsuites>\n",
-                     xml(scenario), results.size(), failures, time, cases);
+                     junit_escape(scenario, true), results.size(), failures, time, cases);
 }
 
 }  // namespace drctl::drill

@@ -156,6 +156,8 @@ std::string junit_failure(const RunResult& r) {
 
 }  // namespace
 
+std::string junit_escape(std::string_view s, bool attribute) { return xml_escape(s, attribute); }
+
 std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs) {
   std::map<std::string, Summary> out;
   std::map<std::string, std::vector<double>> rtos;

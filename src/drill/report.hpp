@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace drctl::drill {
@@ -89,6 +90,9 @@ std::string junit_report(const std::vector<RunResult>& runs);
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StepTiming, id, host, status, start_min, end_min, attempts, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FaultEvent, at_min, action, target, trigger, undone)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, runs, passed, rto_runs, rto_min, rto_p50, rto_p95, rto_max)
+/// `s` as XML 1.0 character data, or (with `attribute`) a double-quoted attribute value: for JUnit.
+std::string junit_escape(std::string_view s, bool attribute);
+
 void to_json(nlohmann::json& j, const RunResult& r);  // by hand: first_failure is optional (null)
 void from_json(const nlohmann::json& j, RunResult& r);
 
