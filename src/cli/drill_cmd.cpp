@@ -1,16 +1,14 @@
 // `drctl drill`: scenarios run in the simulator, with their reports.
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <cstdio>
-#include <mutex>
-#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "drill/report.hpp"
 #include "drill/mutations.hpp"
 #include "drill/runner.hpp"
+#include "drill/work.hpp"
 #include "runbook/private_output.hpp"
 #include "base/error.hpp"
 
@@ -66,32 +64,17 @@ int cmd_drill(const std::vector<std::string>& files, const std::string& seeds_te
   for (const auto& sc : scenarios)
     for (auto seed : seeds) work.push_back({&sc, seed});
   std::vector<drill::RunResult> runs(work.size());
-  std::vector<std::exception_ptr> errors(work.size());
-  std::atomic<std::size_t> next{0};
-  std::mutex print;
-  auto worker = [&] {
-    for (std::size_t i; (i = next++) < work.size();) {
-      const auto& [sc, seed] = work[i];
-      try {
+  drill::run_parallel(
+      work.size(),
+      [&](std::size_t i) {
+        const auto& [sc, seed] = work[i];
         runs[i] = drill::run_drill(*sc, seed, [&, sc = sc, seed = seed](const std::string& phase) {
           if (single) std::fprintf(stderr, "drctl: %s (seed %llu): %s\n", sc->name.c_str(), static_cast<unsigned long long>(seed), phase.c_str());
         }, jobs);
-        if (!single) {
-          std::lock_guard lock(print);
-          std::fprintf(stderr, "drctl: %s\n", drill::verdict(runs[i]).c_str());
-        }
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-  };
-  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), work.size()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+      },
+      [&](std::size_t i) {
+        if (!single) std::fprintf(stderr, "drctl: %s\n", drill::verdict(runs[i]).c_str());
+      });
   std::fputs(drill::text_report(runs, single).c_str(), stdout);
   if (!junit.empty()) runbook::write_private_file(junit, drill::junit_report(runs));
   if (!report.empty())

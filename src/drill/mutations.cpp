@@ -1,18 +1,15 @@
 #include "drill/mutations.hpp"
 
 #include <fmt/format.h>
-#include <stdlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "base/error.hpp"
 #include "base/yaml_json.hpp"
+#include "drill/work.hpp"
 
 namespace drctl::drill {
 
@@ -83,17 +80,8 @@ namespace {
 MutationResult run_one(const Scenario& scenario, const Mutation& m, std::uint64_t seed, int jobs) {
   const auto wall = std::chrono::steady_clock::now();
   const fs::path base = scenario.site.parent_path();
-  char tmpl[] = "/tmp/drctl-mutation-XXXXXX";
-  if (!::mkdtemp(tmpl)) throw Failure("cannot make a scratch directory for a mutation");
-  const fs::path scratch = tmpl;
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } cleanup{scratch};
-  const fs::path copy = scratch / "site";
+  const ScratchDir scratch("drctl-mutation");
+  const fs::path copy = scratch.path() / "site";
   fs::copy(base, copy, fs::copy_options::recursive);
   const fs::path file = copy / m.file;
   std::string text = read_text(file);
@@ -136,27 +124,9 @@ std::vector<MutationResult> run_mutations(const Scenario& scenario, const std::v
                                           std::uint64_t seed, const std::function<void(const MutationResult&)>& done,
                                           int jobs) {
   std::vector<MutationResult> results(mutations.size());
-  std::vector<std::exception_ptr> errors(mutations.size());
-  std::atomic<std::size_t> next{0};
-  std::mutex report;
-  auto worker = [&] {
-    for (std::size_t i; (i = next++) < mutations.size();) {
-      try {
-        results[i] = run_one(scenario, mutations[i], seed, jobs);
-        std::lock_guard lock(report);
-        done(results[i]);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-  };
-  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), mutations.size()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  run_parallel(
+      mutations.size(), [&](std::size_t i) { results[i] = run_one(scenario, mutations[i], seed, jobs); },
+      [&](std::size_t i) { done(results[i]); });
   return results;
 }
 

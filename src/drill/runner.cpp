@@ -14,6 +14,7 @@
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
 #include "base/error.hpp"
+#include "drill/work.hpp"
 #include "store/repository.hpp"
 
 namespace drctl::drill {
@@ -185,16 +186,8 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     return out;
   };
 
-  char tmpl[] = "/tmp/drctl-drill-XXXXXX";
-  if (!::mkdtemp(tmpl)) throw Failure("cannot make a scratch directory for the drill");
-  const fs::path scratch = tmpl;
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } cleanup{scratch};
+  const ScratchDir scratch_dir("drctl-drill");
+  const fs::path& scratch = scratch_dir.path();
 
   const runbook::Site site = runbook::load_site(sc.site.string());
   sim::SimWorld world(site.world_json(), seed);

@@ -1,9 +1,12 @@
 // A machine as SimWorld offers it to the simulated cluster (sim/kube.hpp): the node it runs and
-// its files in memory. For the tests that drive KubeCluster without a SimWorld. Header-only.
+// its files in memory, and what the tests read from kubeadm's output. For the tests that drive
+// KubeCluster without a SimWorld. Header-only.
 #pragma once
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "sim/kube.hpp"
 
@@ -26,6 +29,15 @@ struct KubeMachine {
 /// A running machine with kubeadm's prerequisites met, at `address`.
 inline KubeMachine kube_machine(const std::string& name, const std::string& address) {
   return {{name, address, true, true, false}, {}};
+}
+
+/// The arguments of the `kubeadm join` command kubeadm printed.
+inline std::vector<std::string> join_args(const std::string& out) {
+  std::istringstream in(out.substr(out.find("kubeadm join")));
+  std::vector<std::string> args;
+  for (std::string word; in >> word;)
+    if (word != "\\") args.push_back(word);
+  return args;
 }
 
 }  // namespace support

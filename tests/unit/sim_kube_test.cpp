@@ -11,6 +11,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using Machine = support::KubeMachine;
+using support::join_args;
 
 Machine machine(const std::string& name, const std::string& address) { return support::kube_machine(name, address); }
 
@@ -62,15 +63,6 @@ spec:
   ports:
   - {name: http, port: 80, targetPort: http}
 )";
-
-/// The arguments of the `kubeadm join` command kubeadm printed.
-std::vector<std::string> join_args(const std::string& out) {
-  std::istringstream in(out.substr(out.find("kubeadm join")));
-  std::vector<std::string> args;
-  for (std::string word; in >> word;)
-    if (word != "\\") args.push_back(word);
-  return args;
-}
 
 /// A control plane (cp) and two workers, joined and Ready.
 struct Lab {

@@ -29,6 +29,7 @@ namespace {
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 using Machine = support::KubeMachine;
+using support::join_args;
 
 Machine machine(const std::string& name, const std::string& address) { return support::kube_machine(name, address); }
 
@@ -68,15 +69,6 @@ struct FakeNet {
     return w;
   }
 };
-
-/// The arguments of the `kubeadm join` command kubeadm printed.
-std::vector<std::string> join_args(const std::string& out) {
-  std::istringstream in(out.substr(out.find("kubeadm join")));
-  std::vector<std::string> args;
-  for (std::string word; in >> word;)
-    if (word != "\\") args.push_back(word);
-  return args;
-}
 
 KubeResult init(KubeCluster& kube, Machine& m, const std::string& config) {
   m.files["/root/kubeadm.yaml"] = config;
