@@ -100,6 +100,8 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
   const auto deadline = std::chrono::steady_clock::now() + wait;
   auto delay = std::chrono::milliseconds(20);
   bool said_waiting = false;
+  std::optional<LockHolder> last_seen;
+  bool retried_free = false;
   for (;;) {
     if (::link(tmp.c_str(), path.c_str()) == 0) {
       ::unlink(tmp.c_str());
@@ -111,6 +113,9 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
       ::unlink(tmp.c_str());
       throw_errno("cannot create lock", path, err);
     }
+    // Who holds it, as seen now: it may let go before the message below is written (a lock-wait
+    // of 0 meets a writer that is just finishing), and the message still names it.
+    if (auto h = read_lock(repo)) last_seen = h;
     if (auto stale = grab_if_stale(path)) {
       auto h = read_lock(repo);
       warn("removing stale lock of " + (h ? h->describe() : std::string("an unknown holder")) +
@@ -120,8 +125,13 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
-      ::unlink(tmp.c_str());
       auto h = read_lock(repo);
+      if (!h && !retried_free) {  // the holder let go meanwhile: the lock is free, try it once more
+        retried_free = true;
+        continue;
+      }
+      if (!h) h = last_seen;
+      ::unlink(tmp.c_str());
       throw Failure("repository " + repo.string() + " is locked by " +
                     (h ? h->describe() : std::string("another writer")) + "; waited " +
                     std::to_string(wait.count() / 1000.0).substr(0, 4) +
@@ -130,6 +140,7 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
     if (!said_waiting) {  // a wait can be long: say whom for, once
       said_waiting = true;
       auto h = read_lock(repo);
+      if (!h) h = last_seen;
       warn("waiting up to " + std::to_string(std::chrono::ceil<std::chrono::seconds>(deadline - now).count()) +
            " s for the repository lock held by " + (h ? h->describe() : std::string("another writer")));
     }
