@@ -141,6 +141,7 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
       const std::string path = absolute(n);
       if (auto it = files_.find(path); it != files_.end()) {
         r.out += it->second.content;
+        charge_io(path, it->second.content.size(), true, false);
       } else {
         r.code = 1;
         r.err += "cat: " + n + (is_dir(path) ? ": Is a directory\n" : ": No such file or directory\n");
@@ -252,6 +253,7 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
       auto it = files_.find(absolute(argv[i]));
       if (it == files_.end()) return {1, out, "sha256sum: " + argv[i] + ": No such file or directory\n"};
       out += sha256_hex(it->second.content) + "  " + argv[i] + "\n";
+      charge_io(it->first, it->second.content.size(), true, false);
     }
     return {0, out, ""};
   }
@@ -734,6 +736,7 @@ SimHost::Result SimHost::sha256(const std::vector<std::string>& argv) {
       continue;
     }
     const std::string hash = sha256_hex(it->second.content);
+    charge_io(it->first, it->second.content.size(), true, false);
     r.out += quiet ? hash + "\n" : reverse ? hash + " " + argv[i] + "\n" : "SHA256 (" + argv[i] + ") = " + hash + "\n";
   }
   return r;

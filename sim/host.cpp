@@ -3,6 +3,7 @@
 // the commands coreutils.cpp and tar.cpp.
 #include "sim/host.hpp"
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -67,10 +68,25 @@ void SimHost::set_service(const std::string& unit, bool active) {
   if (on_service_) on_service_(unit, active);
 }
 
+namespace {
+std::int64_t weighted(std::int64_t bytes, double weight) {
+  return weight == 1.0 ? bytes : std::llround(static_cast<double>(bytes) * weight);
+}
+}  // namespace
+
+void SimHost::charge_io(const std::string& path, std::size_t bytes, bool disk, bool streamed) {
+  const auto n = static_cast<std::int64_t>(bytes);
+  const std::int64_t w = weighted(n, weight(path));
+  if (disk) io_.disk += w;
+  if (streamed) io_.stream_extra += w - n;
+}
+
 bool SimHost::store(const std::string& path, const std::string& content, unsigned mode, std::string* why) {
   auto it = files_.find(path);
-  const std::int64_t delta = static_cast<std::int64_t>(content.size()) -
-                             static_cast<std::int64_t>(it == files_.end() ? 0 : it->second.content.size());
+  // The storage sees the bytes the file stands for (a declared dataset's weight).
+  const std::int64_t delta = weighted(static_cast<std::int64_t>(content.size()) -
+                                          static_cast<std::int64_t>(it == files_.end() ? 0 : it->second.content.size()),
+                                      weight(path));
   if (fits_ && !fits_(path, delta, why)) {
     engine_.log(name_, "write-refused", {{"path", path}, {"bytes", content.size()}, {"reason", *why}});
     return false;
@@ -78,6 +94,7 @@ bool SimHost::store(const std::string& path, const std::string& content, unsigne
   for (std::string dir = parent_of(path); !is_dir(dir); dir = parent_of(dir)) dirs_.insert(dir);
   files_[path] = File{content, mode};
   if (commit_) commit_(path, delta);
+  charge_io(path, content.size(), true, false);
   engine_.log(name_, "file-put", {{"path", path}, {"bytes", content.size()}});
   notify("put", path);
   return true;
@@ -98,7 +115,7 @@ void SimHost::make_dir(const std::string& path) {
 void SimHost::remove_file(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) return;
-  if (commit_) commit_(path, -static_cast<std::int64_t>(it->second.content.size()));
+  if (commit_) commit_(path, -weighted(static_cast<std::int64_t>(it->second.content.size()), weight(path)));
   files_.erase(it);
   notify("remove", path);
 }

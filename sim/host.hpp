@@ -96,6 +96,30 @@ class SimHost : public world::Host {
     fits_ = std::move(fits);
     commit_ = std::move(commit);
   }
+  /// What a byte of a file stands for: a drill declares a dataset's real size (18G) while the
+  /// simulator carries a small sample of it, so each sample byte under that directory weighs
+  /// declared ÷ sample bytes — in the storage accounting (quotas, `zfs list`) and in the time
+  /// reading, writing or sending it takes (sim/CONFORMANCE.md, "Time"). Unset: every byte is one.
+  using Weight = std::function<double(const std::string& path)>;
+  void set_weight(Weight weight) { weight_ = std::move(weight); }
+  double weight(const std::string& path) const { return weight_ ? weight_(path) : 1.0; }
+  /// The I/O this machine's commands did, in weighted bytes, since it booted: read from or written
+  /// to its disks, and the part of their stdin/stdout that weighted files carried beyond their
+  /// sample bytes (a tar of an 18G dataset streams 18G). A session measures a command by the change.
+  struct Io {
+    std::int64_t disk = 0, stream_extra = 0;
+  };
+  const Io& io() const { return io_; }
+  /// Counts `bytes` of the file at `path`: read from its disk (`disk`; writes count themselves),
+  /// and sent through the command's stdin or stdout (`streamed`).
+  void charge_io(const std::string& path, std::size_t bytes, bool disk, bool streamed);
+  /// Asks the storage for `delta` more bytes at `path` and records them (false, with why, when
+  /// they do not fit): for data declared to be larger than its files.
+  bool account(const std::string& path, std::int64_t delta, std::string* why) {
+    if (fits_ && !fits_(path, delta, why)) return false;
+    if (commit_) commit_(path, delta);
+    return true;
+  }
   /// Swap (a fresh Ubuntu install has a swap file; kubeadm refuses to run with it): `swapoff -a`.
   bool swap_on() const { return swap_on_; }
   void set_swap(bool on) { swap_on_ = on; }
@@ -168,6 +192,8 @@ class SimHost : public world::Host {
   std::uint64_t temp_counter_ = 0;  // mktemp's names
   Fits fits_;
   Commit commit_;
+  Weight weight_;
+  Io io_;
   bool swap_on_ = false;
   Os os_ = Os::gnu_linux;
 };

@@ -453,6 +453,22 @@ using namespace std::chrono_literals;
 const Duration kDiscoveryTimeout = 5min;
 const Duration kTLSBootstrapTimeout = 5min;
 const Duration kWaitControlPlane = 4min;
+/// What kubeadm init and join wait for when nothing goes wrong (sim/CONFORMANCE.md, "Time"): the
+/// control plane's static pods healthy ("[apiclient] All control plane components are healthy after
+/// 24.0–28.0 seconds", kubernetes/kubernetes#117984's logs of 1.27), then the upload-config,
+/// bootstrap-token and addon phases (2–4 s to the end of init in the same logs).
+const Duration kHealthyMin = 24s, kHealthyMax = 28s, kFinishMin = 2s, kFinishMax = 4s;
+
+/// The compressed sizes of the images kubeadm 1.28 pulls, as `crictl images` lists them on a
+/// kubeadm v1.28.3 node with containerd 1.6.24 (sim/CONFORMANCE.md, "Time"); 1.28's patch
+/// releases differ by a few percent.
+std::int64_t image_bytes(const std::string& component) {
+  static const std::map<std::string, std::int64_t> sizes = {
+      {"kube-apiserver", 34'700'000}, {"kube-controller-manager", 33'400'000}, {"kube-scheduler", 18'800'000},
+      {"kube-proxy", 24'600'000},     {"etcd", 103'000'000},                   {"coredns", 16'200'000},
+      {"pause", 322'000}};
+  return sizes.at(component);
+}
 
 }  // namespace
 
@@ -622,6 +638,14 @@ KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>
   }
   if (!setup_.api_node.empty() && setup_.api_node != node.name && nodes_.states().count(setup_.api_node))
     return fail("sim: the simulator models one cluster, and " + setup_.api_node + " already runs its control plane\n");
+  // [preflight] Pulling images required for setting up a Kubernetes cluster: at the speed of the
+  // node's way to the registry.
+  if (engine_.in_actor() && world_.download) {
+    std::int64_t bytes = 0;
+    for (const char* c : {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "coredns", "pause"})
+      bytes += image_bytes(c);
+    engine_.sleep(world_.download(node, bytes, "kubeadm init's images"));
+  }
 
   json restored = json::array();
   if (etcd_data) {
@@ -672,6 +696,7 @@ KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>
       "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory "
       "\"/etc/kubernetes/manifests\". This can take up to 4m0s\n";
   // kubeadm waits for the API server through admin.conf, whose server is the control-plane endpoint.
+  const Duration healthy = engine_.in_actor() ? engine_.rng().between(kHealthyMin, kHealthyMax) : Duration(0);
   if (const std::string why = reach_api(machine, setup_.endpoint, "wait-control-plane"); !why.empty()) {
     if (engine_.in_actor()) engine_.sleep(kWaitControlPlane);
     engine_.log("kube", "kubeadm-failed", {{"node", node.name}, {"phase", "wait-control-plane"}, {"reason", why}});
@@ -680,6 +705,9 @@ KubeResult KubeAdm::init(const KubeNode& machine, const std::vector<std::string>
     r.err += "error execution phase wait-control-plane: couldn't initialize a Kubernetes cluster\n" + kStackHint;
     return r;
   }
+  if (engine_.in_actor()) engine_.sleep(healthy + engine_.rng().between(kFinishMin, kFinishMax));
+  r.out += "[apiclient] All control plane components are healthy after " + std::to_string(healthy.count() / 1000) + "." +
+           std::to_string(healthy.count() % 1000 / 100) + " seconds\n";
   if (token.empty()) token = random_chars(engine_.rng(), 6) + "." + random_chars(engine_.rng(), 16);
   tokens_[token] = ttl->count() == 0 ? Duration::max() : engine_.now() + *ttl;
   r.out +=
@@ -734,7 +762,12 @@ void KubeAdm::add_node(const KubeNode& node, bool control_plane) {
   const std::uint64_t gen = nodes_.register_node(node.name, node.address, control_plane, engine_.now());
   const std::string name = node.name;
   engine_.log("kube", "node-registered", {{"node", name}, {"control_plane", control_plane}});
-  engine_.background(engine_.now() + engine_.rng().between(5s, 15s), [this, name, gen] {
+  // A joined node's kubelet pulls its pause and kube-proxy images (init pulled them on the control
+  // plane), then reports Ready at its next status update (nodeStatusUpdateFrequency, 10 s).
+  const Duration pull = !control_plane && world_.download
+                            ? world_.download(node, image_bytes("kube-proxy") + image_bytes("pause"), "kube-proxy and pause images")
+                            : Duration(0);
+  engine_.background(engine_.now() + pull + engine_.rng().between(5s, 15s), [this, name, gen] {
     auto it = nodes_.states().find(name);
     if (it == nodes_.states().end() || it->second.generation != gen || !it->second.up) return;
     it->second.ready = true;

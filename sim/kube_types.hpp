@@ -1,6 +1,7 @@
 // What the simulated cluster's commands take and give: the machine running them, its files, the
 // command's result, and the kinds the API server serves. Shared by KubeCluster and its command pieces (kubeadm, kubectl, etcd).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "sim/versions.hpp"
+#include "world/world.hpp"
 
 namespace drctl::sim {
 
@@ -51,6 +53,8 @@ struct KubeWorld {
   std::function<KubeDial(const KubeNode& from, const std::string& host, int port)> dial;
   /// The environment of the command running now on `node` (ETCDCTL_API, …).
   std::function<std::map<std::string, std::string>(const KubeNode& node)> env;
+  /// How long `node` takes to fetch `bytes` from a registry on the internet (image pulls); unset: no time.
+  std::function<world::Duration(const KubeNode& node, std::int64_t bytes, const std::string& what)> download;
 };
 
 /// A command's exit code and output.

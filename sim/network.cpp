@@ -119,6 +119,24 @@ void SimNetwork::add_segment(const std::string& name, const std::string& cidr) {
   segments_[name].push_back(Cidr::parse(cidr));
 }
 
+void SimNetwork::set_bandwidth(const std::string& segment, double bytes_per_second) {
+  if (!segments_.contains(segment)) throw std::out_of_range("the simulated network has no segment " + segment);
+  if (!(bytes_per_second > 0)) throw std::invalid_argument("the bandwidth of " + segment + " must be more than 0");
+  bandwidth_[segment] = bytes_per_second;
+}
+
+double SimNetwork::bandwidth(const std::string& segment) const {
+  auto it = bandwidth_.find(segment);
+  return it == bandwidth_.end() ? kDefaultBandwidth : it->second;
+}
+
+double SimNetwork::bandwidth(const Reach& reach) const {
+  double slowest = kDefaultBandwidth;
+  for (std::size_t i = 0; i < reach.segments.size(); ++i)
+    slowest = i == 0 ? bandwidth(reach.segments[i]) : std::min(slowest, bandwidth(reach.segments[i]));
+  return slowest;
+}
+
 void SimNetwork::attach(const std::string& node_name, const std::string& nic_name, const std::string& segment,
                         const std::string& mac) {
   if (!segments_.contains(segment))
@@ -379,6 +397,7 @@ SimNetwork::Leg SimNetwork::carry(const std::string& from, const IpAddress& dst,
     leg.in_segment = e.segment;
     if (reply) continue;
     attempt.path.push_back(at);
+    attempt.segments.push_back(e.segment);
     if (lost(at, attempt)) return loss(at);
   }
 }
@@ -406,12 +425,13 @@ SimNetwork::Reach SimNetwork::connect(const std::string& from, const std::string
     IpAddress src;
   };
   std::vector<Sent> legs;
-  Attempt attempt{{from}, {}, 0};
+  Attempt attempt{{from}, {}, 0, {}};
   std::string sender = from;
   std::optional<std::string> refused;
   for (;;) {
     Leg leg = carry(sender, dst, port, proto, false, attempt);
     r.path = attempt.path;
+    r.segments = attempt.segments;
     if (leg.failed && *leg.failed != Outcome::refused) return fail(*leg.failed, leg.reason);
     legs.push_back({sender, leg.src});
     r.node = leg.end;

@@ -68,6 +68,11 @@ class SimNetwork {
   /// An L2 domain (one VLAN / port group) with its prefix: "10.0.20.0/24" or "2a00:4802:360::/64".
   /// Calling it again for the same segment adds another prefix (a dual-stack VLAN).
   void add_segment(const std::string& name, const std::string& cidr);
+  /// How fast a segment carries data, in bytes per second: its NICs' speed (the seed's 1 Gbit
+  /// unless the site says otherwise; sim/CONFORMANCE.md, "Time").
+  static constexpr double kDefaultBandwidth = 125e6;
+  void set_bandwidth(const std::string& segment, double bytes_per_second);
+  double bandwidth(const std::string& segment) const;
   /// Plugs NIC `nic` of `node` (creating the node on first use) into `segment`; throws for an unknown segment.
   /// Re-plugging a NIC into another segment drops its addresses.
   void attach(const std::string& node, const std::string& nic, const std::string& segment, const std::string& mac);
@@ -123,12 +128,15 @@ class SimNetwork {
     std::string service;            // the listener (connected)
     std::string reason;             // for anything but connected, naming the cause
     std::vector<std::string> path;  // nodes crossed, in order
+    std::vector<std::string> segments;  // segments crossed, in order (connected: every one)
   };
   /// Would a connection from `from` to dst_ip:port/proto get through? The answer must also find its way back
   /// (a host without a route to the source never answers). Logs nothing on success, logs
   /// {"component":"network","event":"connect-failed",…reason} on failure. At most 16 hops. A dst_ip that is not
   /// an IP address throws std::invalid_argument.
   Reach connect(const std::string& from, const std::string& dst_ip, int port, Proto proto);
+  /// The slowest segment a connection crossed: what a transfer over it gets, in bytes per second.
+  double bandwidth(const Reach& reach) const;
   /// The nodes answering ARP for `ip` on `segment` (up, not isolated, link up), by name. Two or more is a
   /// conflict: logged once per (segment, ip, owners) as event "duplicate-ip".
   std::vector<std::string> arp(const std::string& segment, const std::string& ip);
@@ -187,6 +195,7 @@ class SimNetwork {
     std::vector<std::string> path;
     std::set<std::string> drawn;
     int hops = 0;
+    std::vector<std::string> segments;  // crossed, in order
   };
   /// A packet carried from a sender towards a destination, hop by hop.
   struct Leg {
@@ -208,6 +217,7 @@ class SimNetwork {
 
   Engine& engine_;
   std::map<std::string, std::vector<Cidr>> segments_;
+  std::map<std::string, double> bandwidth_;  // segment -> bytes per second (absent: kDefaultBandwidth)
   std::map<std::string, Node> nodes_;
   std::set<std::string> duplicates_logged_;
 };

@@ -389,6 +389,7 @@ void SimWorld::request_addresses(Machine& m, std::uint64_t gen) {
 }
 
 void SimWorld::wire_services(SimHost& host, const std::string& node) {
+  host.set_weight([this, node](const std::string& path) { return data_weight(node, path); });
   // The system owns its service manager (through these functions): it goes when the disk is wiped.
   auto manager = std::make_shared<ServiceManager>(engine_, host);
   services_[node] = manager;

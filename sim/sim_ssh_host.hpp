@@ -27,20 +27,35 @@ class SimWorld::SshHost : public world::Host {
     session.env.emplace("USER", login.user);
     session.env.emplace("LOGNAME", login.user);
     session.env.emplace("HOME", login.home);
-    return world_.system(login.machine)->login(world::any_login_shell_line(command.script), session);
+    SimHost* system = world_.system(login.machine);
+    const SimHost::Io before = system->io();
+    world::CommandResult r = system->login(world::any_login_shell_line(command.script), session);
+    // The session's data took the time its path and the machine's disks allow (the system may be
+    // gone when the command powered it off: then nothing more is counted).
+    if (SimHost* after = world_.system(login.machine); after == system) {
+      const auto moved = static_cast<std::int64_t>(command.stdin_data.size() + r.out.size() + r.err.size()) +
+                         (system->io().stream_extra - before.stream_extra);
+      world_.take_time("ssh " + name_, login.machine, moved, login.bandwidth, system->io().disk - before.disk);
+    }
+    return r;
   }
   void put_file(const std::string& path, const std::string& content, unsigned mode) override {
-    world_.system(login_or_throw())->put_file(path, content, mode);
+    auto login = login_or_throw();
+    world_.system(login.machine)->put_file(path, content, mode);
+    world_.take_time("sftp put " + path, login.machine, static_cast<std::int64_t>(content.size()), login.bandwidth);
   }
   std::optional<std::string> get_file(const std::string& path) override {
-    return world_.system(login_or_throw())->get_file(path);
+    auto login = login_or_throw();
+    auto content = world_.system(login.machine)->get_file(path);
+    if (content) world_.take_time("sftp get " + path, login.machine, static_cast<std::int64_t>(content->size()), login.bandwidth);
+    return content;
   }
 
  private:
-  std::string login_or_throw() {
+  SimWorld::Login login_or_throw() {
     auto login = world_.ssh_login(name_);
     if (!login.ok) throw std::runtime_error("sftp: " + name_ + ": " + login.reason);
-    return login.machine;
+    return login;
   }
   SimWorld& world_;
   std::string name_;

@@ -25,14 +25,31 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   hv_.on_power([this](const std::string& vm, bool on) { on_power(vm, on); });
   hv_.on_destroy([this](const std::string& vm) { on_destroy(vm); });
   hv_.on_define([this](const std::string& vm) { machine(vm).state = "off"; });  // its NICs are on the wire, unpowered
-  hv_.on_disks([this](const std::string& vm, std::size_t disk) { return read_disk_image(vm, disk); },
-               [this](const std::string& vm, std::size_t disk, std::string image) { write_disk_image(vm, disk, std::move(image)); });
+  // A disk image moves between drctl's machine and the hypervisor's datastore at the speed of the
+  // controller's network (and of the pool's disks, for TrueNAS's data disk), the bytes it stands for.
+  auto image_time = [this](const std::string& what, const std::string& vm, std::size_t disk, const std::string& image) {
+    const std::int64_t bytes = image_weight(vm, image);
+    take_time(what + " disk " + std::to_string(disk) + " of " + vm, vm, bytes, net_.bandwidth(site_.controller().network), bytes);
+  };
+  hv_.on_disks(
+      [this, image_time](const std::string& vm, std::size_t disk) {
+        std::string image = read_disk_image(vm, disk);
+        image_time("read", vm, disk, image);
+        return image;
+      },
+      [this, image_time](const std::string& vm, std::size_t disk, std::string image) {
+        image_time("write", vm, disk, image);
+        write_disk_image(vm, disk, std::move(image));
+      });
   hv_.on_guest_down([this](const std::string& vm) { return diagnose(vm); });
   hv_.on_guest([this](const std::string& vm) -> world::Host* {
     auto it = machines_.find(vm);
     return it != machines_.end() && it->second->state == "up" ? it->second->system.get() : nullptr;
   });
-  for (const auto& n : site_.networks) net_.add_segment(n.name, n.cidr);
+  for (const auto& n : site_.networks) {
+    net_.add_segment(n.name, n.cidr);
+    if (n.bandwidth > 0) net_.set_bandwidth(n.name, n.bandwidth);
+  }
 
   for (const auto& m : site_.machines) {
     if (m.kind != MachineModel::Kind::physical) continue;
@@ -133,6 +150,11 @@ KubeWorld SimWorld::kube_world() {
   w.env = [this](const KubeNode& node) {
     SimHost* sys = kube_host(node);
     return sys ? sys->command_env() : std::map<std::string, std::string>{};
+  };
+  w.download = [this](const KubeNode& node, std::int64_t bytes, const std::string& what) {
+    std::string machine;
+    kube_host(node, &machine);
+    return download_time(machine, bytes, what);
   };
   return w;
 }

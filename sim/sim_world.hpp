@@ -72,8 +72,26 @@ class SimWorld : public world::World {
     std::string machine;  // who answered
     std::string user;     // who logged in, and their home (sshd sets USER, LOGNAME and HOME)
     std::string home;
+    double bandwidth = 0;  // bytes per second over the path drctl's session takes
   };
   Login ssh_login(const std::string& host);
+  /// A drill's declaration that the data under `dir` on `machine` is really `bytes` large: the
+  /// files there now are a sample of it, each of their bytes weighing bytes ÷ sample (SimHost::
+  /// set_weight) in storage and in the time moving them takes. Throws std::invalid_argument naming
+  /// the directory when it holds no files, or SimHost's refusal when the storage cannot hold it.
+  void declare_data_size(const std::string& machine, const std::string& dir, std::int64_t bytes);
+  /// What a byte of the file at `path` on `machine` stands for (1 outside declared directories).
+  double data_weight(const std::string& machine, const std::string& path) const;
+  /// Time passes as `bytes` move over a path of `bandwidth` bytes per second while `disk` bytes go
+  /// through `machine`'s disks (its pool's throughput, when the site gives one): the slower of the
+  /// two, as a pipeline. Logged as a "transfer" event (what, machine, bytes, seconds, limit) when it
+  /// takes a second or more. Only inside an actor (a step); elsewhere nothing waits.
+  void take_time(const std::string& what, const std::string& machine, std::int64_t bytes, double bandwidth,
+                 std::int64_t disk = 0);
+  /// How long `machine` takes to download `bytes` from the internet (a container registry): over
+  /// the slowest of its own networks and the site's networks outside the hypervisor (the uplink
+  /// through the border router). Logged as a "transfer" event when it takes a second or more.
+  world::Duration download_time(const std::string& machine, std::int64_t bytes, const std::string& what);
   /// Is someone at the VMs' consoles? Then the appliances' interactive installers (pfSense,
   /// TrueNAS CORE, vCenter's) are answered as a person would; without, a VM booting such an ISO
   /// halts at the installer's first question. Default: someone is (a new site is installed at its
@@ -134,6 +152,8 @@ class SimWorld : public world::World {
   // Disk images (sim_disks.cpp).
   std::string read_disk_image(const std::string& vm, std::size_t disk);
   void write_disk_image(const std::string& vm, std::size_t disk, std::string image);
+  /// The bytes a disk image stands for: its own plus what its files' declared weights add.
+  std::int64_t image_weight(const std::string& vm, const std::string& image) const;
   /// Boots the system disk 0's image holds (halts naming what is wrong with it).
   void boot_from_image(Machine& m, std::uint64_t gen, std::size_t index);
   /// Imports a pool image written into TrueNAS's data disk (disk 1); "" or why it cannot.
@@ -181,6 +201,7 @@ class SimWorld : public world::World {
   std::unique_ptr<SimNetworkView> view_;
   Timings timings_;
   double slowdown_ = 1.0;
+  std::map<std::string, std::map<std::string, double>> data_weights_;  // machine -> declared dir -> weight
   bool console_operator_ = true;
   std::map<std::string, std::unique_ptr<Machine>> machines_;
   std::map<std::string, std::unique_ptr<SshHost>> ssh_hosts_;

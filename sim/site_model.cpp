@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string>
 
 #include "sim/ipv4_text.hpp"
 #include "world/vm_spec.hpp"
@@ -50,6 +51,15 @@ struct Fields {
       out.push_back(v.get<std::string>());
     }
     return out;
+  }
+  double rate(const std::string& key) const {
+    if (!has(key)) return 0;
+    if (!obj[key].is_string()) fail(key, "expected a rate like 1Gbit or 200MB/s, got " + obj[key].dump());
+    try {
+      return parse_rate(obj[key].get<std::string>());
+    } catch (const std::invalid_argument& e) {
+      fail(key, e.what());
+    }
   }
   Fields sub(const std::string& key) const { return Fields{obj[key], where.empty() ? key : where + "." + key}; }
 };
@@ -102,6 +112,29 @@ world::VmSpec read_vm(const SiteModel& site, const Fields& f, const std::string&
 
 }  // namespace
 
+double parse_rate(const std::string& text) {
+  const auto bad = [&] {
+    return std::invalid_argument("'" + text + "' is not a rate (1Gbit, 100Mbit, 2.5Gbit/s for bits per second; 200MB/s, 1.5GB/s for bytes)");
+  };
+  std::size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw bad();
+  }
+  if (!(number > 0) || !std::isdigit(static_cast<unsigned char>(text[0]))) throw bad();
+  std::string unit = text.substr(used);
+  double scale = 1;
+  if (!unit.empty() && (unit[0] == 'K' || unit[0] == 'k' || unit[0] == 'M' || unit[0] == 'G' || unit[0] == 'T')) {
+    scale = unit[0] == 'T' ? 1e12 : unit[0] == 'G' ? 1e9 : unit[0] == 'M' ? 1e6 : 1e3;
+    unit.erase(0, 1);
+  }
+  if (unit == "bit" || unit == "bit/s" || unit == "bps") return number * scale / 8;
+  if (unit == "B/s") return number * scale;
+  throw bad();
+}
+
 const NetworkModel* SiteModel::network(const std::string& name) const {
   for (const auto& n : networks)
     if (n.name == name) return &n;
@@ -150,7 +183,7 @@ SiteModel read_site(const json& site) {
     if (!nets.obj.is_object()) nets.fail("", "expected a map of network name to its settings");
     for (const auto& [name, def] : nets.obj.items()) {
       Fields n{def, "networks." + name};
-      NetworkModel net{name, n.str("cidr"), n.str("gateway"), "", n.integer("vlan", 0)};
+      NetworkModel net{name, n.str("cidr"), n.str("gateway"), "", n.integer("vlan", 0), n.rate("bandwidth")};
       if (net.cidr.find('/') == std::string::npos) n.fail("cidr", "'" + net.cidr + "' is not a prefix like 10.0.20.0/24");
       if (auto it = out.port_groups.find(name); it != out.port_groups.end()) net.vswitch = it->second;
       out.networks.push_back(net);
@@ -178,6 +211,7 @@ SiteModel read_site(const json& site) {
       Fields pool = f.sub("pool");
       m.pool = pool.str("name", m.pool);
       m.pool_bytes = pool.size_mb("size", m.pool_bytes >> 20, "G") << 20;
+      m.pool_throughput = pool.rate("throughput");
     }
     if (f.has("vm")) {
       m.vm = read_vm(out, f.sub("vm"), m.name);

@@ -24,6 +24,7 @@ struct NetworkModel {
   std::string gateway;   // what DHCP hands out there (informational; pfSense's config decides)
   std::string vswitch;   // the distributed switch carrying it ("" for networks outside the host)
   int vlan = 0;
+  double bandwidth = 0;  // bytes per second (`bandwidth: 1Gbit`); 0: the default, 1 Gbit
 };
 
 /// One machine of the site.
@@ -51,6 +52,7 @@ struct MachineModel {
   std::string ssh_key;            // the public key drctl logs in with (host var, else the site's)
   std::string pool = "tank";      // a NAS appliance's ZFS pool (`pool: {name, size}`)
   std::int64_t pool_bytes = std::int64_t(4) << 40;
+  double pool_throughput = 0;     // what the pool's disks read or write, bytes per second (`pool: {throughput: 200MB/s}`); 0: not a limit
 };
 
 struct SiteModel {
@@ -65,6 +67,11 @@ struct SiteModel {
   const MachineModel* machine(const std::string& name) const;
   const MachineModel& controller() const;  // the machine drctl runs on
 };
+
+/// A data rate as a site writes it: "1Gbit", "100Mbit", "2.5Gbit/s" (bits per second, decimal
+/// prefixes as NICs are rated) or "200MB/s", "1.5GB/s" (bytes per second), in bytes per second.
+/// std::invalid_argument naming the text and the forms when it is none of them.
+double parse_rate(const std::string& text);
 
 /// Reads the site (JSON as runbook::Site::to_json produces it). Throws SiteError naming the field.
 SiteModel read_site(const nlohmann::json& site);

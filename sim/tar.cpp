@@ -111,6 +111,7 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         archive_write_header(a, e);
         archive_write_data(a, f.content.data(), f.content.size());
         archive_entry_free(e);
+        charge_io(path, f.content.size(), true, file == "-");
       }
       if (!found && !is_dir(base)) {
         ++missing;
@@ -158,6 +159,8 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       if (!store(path, content, archive_entry_perm(e), &why)) {  // GNU tar goes on, and exits 2 at the end
         r.code = 2;
         r.err += "tar: " + name + ": Cannot write: " + why + "\n";
+      } else if (file == "-") {
+        charge_io(path, content.size(), false, true);  // the data it stands for came down the stream
       }
     }
     if (rc != ARCHIVE_EOF) r = {2, r.out, std::string("tar: ") + archive_error_string(a) + "\n"};

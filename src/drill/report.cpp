@@ -43,6 +43,21 @@ void append_timeline(std::string& out, const RunResult& r) {
   }
 }
 
+/// The steps the RTO waited for, in order, with their share of it: where to spend effort.
+void append_critical_path(std::string& out, const RunResult& r) {
+  if (r.critical_path.empty()) return;
+  out += "Critical path (what the RTO waited for):\n";
+  for (const std::string& id : r.critical_path) {
+    auto s = std::find_if(r.timeline.begin(), r.timeline.end(), [&](const StepTiming& t) { return t.id == id; });
+    if (s == r.timeline.end()) continue;
+    const double took = s->end_min - s->start_min;
+    out += fmt::format("  {:6.1f}-{:<6.1f} {:5.1f} min {:3.0f}%  {}{}\n", s->start_min, s->end_min, took,
+                       r.rto_min > 0 ? 100 * took / r.rto_min : 0.0, s->id,
+                       s->attempts > 1 ? " (" + plural(s->attempts, "attempt") + ")" : "");
+    if (!s->note.empty()) out += "                 " + s->note + "\n";
+  }
+}
+
 void append_faults(std::string& out, const RunResult& r) {
   if (r.faults.empty()) out += "Faults: none\n";
   else out += "Faults (virtual minutes):\n";
@@ -58,6 +73,7 @@ void append_faults(std::string& out, const RunResult& r) {
 std::string run_block(const RunResult& r, bool timeline) {
   std::string out = fmt::format("== {} seed {} ({})\n", r.scenario, r.seed, r.file);
   if (timeline) append_timeline(out, r);
+  if (timeline) append_critical_path(out, r);
   append_faults(out, r);
   if (r.expected_failure) out += "RTO n/a (the rebuild was expected to fail)\n";
   else out += fmt::format("RTO {:.1f} min (disaster to services verified)\n", r.rto_min);
@@ -259,6 +275,7 @@ void to_json(json& j, const RunResult& r) {
        {"files_differing", r.files_differing},
        {"bytes_differing", r.bytes_differing},
        {"timeline", r.timeline},
+       {"critical_path", r.critical_path},
        {"faults", r.faults},
        {"first_failure", r.first_failure ? json(*r.first_failure) : json(nullptr)},
        {"not_fired", r.not_fired},
@@ -279,6 +296,7 @@ void from_json(const json& j, RunResult& r) {
   j.at("files_differing").get_to(r.files_differing);
   j.at("bytes_differing").get_to(r.bytes_differing);
   j.at("timeline").get_to(r.timeline);
+  r.critical_path = j.value("critical_path", std::vector<std::string>{});
   j.at("faults").get_to(r.faults);
   const json& first = j.at("first_failure");
   if (first.is_null()) r.first_failure.reset();

@@ -19,6 +19,7 @@ struct StepTiming {
   double start_min = 0, end_min = 0;
   int attempts = 0;
   std::string error;  // why the step failed; empty otherwise
+  std::string note;   // where its time went, when data moved: "20.2 GB at 125.0 MB/s (the network): write disk 1 of truenas"
   bool operator==(const StepTiming&) const = default;
 };
 
@@ -41,6 +42,7 @@ struct RunResult {
   std::uint64_t writes_lost = 0, bytes_lost_expected = 0;  // writes made after the snapshot (expected loss)
   std::uint64_t files_differing = 0, bytes_differing = 0;  // data lost beyond that: must be 0
   std::vector<StepTiming> timeline;     // the rebuild's steps (and the backup's, marked by id prefix "backup:")
+  std::vector<std::string> critical_path;  // the chain of steps the RTO waited for, first to last (timeline ids)
   std::vector<FaultEvent> faults;
   std::optional<StepTiming> first_failure;  // the first failing step and its cause
   std::vector<std::string> not_fired;   // faults that never fired
@@ -63,7 +65,8 @@ std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs);
 
 /// What a person reads. A single run (or every run, when `timeline` is set) gets a block: the
 /// timeline when `timeline` is set (a line per step: start-end in virtual minutes, status, id,
-/// host, attempts, and the error for failures), the faults applied, RTO/RPO, data lost, the
+/// host, attempts, and the error for failures), the critical path (each step the RTO waited for,
+/// its minutes, its share of the RTO and where its time went), the faults applied, RTO/RPO, data lost, the
 /// first failing step and every failed expectation, then the verdict ("PASS total-loss seed 1:
 /// RTO 38.5 min, RPO 60.0 min, 0 files lost beyond RPO"). Otherwise one verdict line per run.
 /// Several runs end with the summary per scenario. Plain ASCII, lines ≤ 100 columns where the
@@ -87,7 +90,7 @@ std::string junit_report(const std::vector<RunResult>& runs);
 
 // JSON forms of the structs (nlohmann's to_json/from_json, found by ADL). from_json throws
 // nlohmann::json::exception naming the field that is missing or of the wrong type.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StepTiming, id, host, status, start_min, end_min, attempts, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepTiming, id, host, status, start_min, end_min, attempts, error, note)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FaultEvent, at_min, action, target, trigger, undone)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, runs, passed, rto_runs, rto_min, rto_p50, rto_p95, rto_max)
 /// `s` as XML 1.0 character data, or (with `attribute`) a double-quoted attribute value: for JUnit.

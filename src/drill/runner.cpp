@@ -2,10 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "actions/action.hpp"
 #include "base/duration.hpp"
@@ -14,6 +19,8 @@
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
 #include "base/error.hpp"
+#include "base/suggest.hpp"
+#include "sim/nas.hpp"
 #include "drill/work.hpp"
 #include "store/repository.hpp"
 
@@ -60,7 +67,7 @@ class Timeline : public runbook::Observer {
   void started(const runbook::InstanceResult& r, std::size_t, std::size_t) override { start_[r.id] = now(); }
   void finished(const runbook::InstanceResult& r, std::size_t, std::size_t) override {
     StepTiming s{prefix_ + r.id, r.host, runbook::status_name(r.status), start_.count(r.id) ? start_[r.id] : now(), now(),
-                 r.attempts, cause(r)};
+                 r.attempts, cause(r), ""};
     steps.push_back(s);
   }
   void note(const std::string&) override {}
@@ -108,6 +115,75 @@ std::string how_appliances_came_back(sim::SimWorld& world, Duration since) {
   return "the machines came back: " + (out.empty() ? std::string("none") : out);
 }
 
+/// "20.2 GB", "230.8 MB", "512 kB": decimal, as rates are.
+std::string bytes_text(double bytes) {
+  if (bytes >= 1e9) return fmt::format("{:.1f} GB", bytes / 1e9);
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  return fmt::format("{:.0f} kB", bytes / 1e3);
+}
+
+/// Where each step's time went: the transfers the simulator logged on its host while it ran
+/// ("20.2 GB in 2.7 min at 125.0 MB/s (the network): write disk 1 of truenas").
+void note_transfers(std::vector<StepTiming>& steps, sim::SimWorld& world, Duration origin) {
+  struct Moved {
+    double bytes = 0, seconds = 0, biggest = 0, rate = 0;
+    std::string what, limit;
+    int count = 0;
+  };
+  std::map<std::size_t, Moved> moved;
+  for (const auto& e : world.engine().events()) {
+    if (e.value("event", "") != "transfer") continue;
+    const double at = minutes(Duration(e["t"].get<std::int64_t>()) - origin);
+    const std::string host = e.value("component", "");
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      // [start, end): a transfer logged as one step ends belongs to the next.
+      if (steps[i].host != host || at < steps[i].start_min - 1e-9 || at >= steps[i].end_min - 1e-9) continue;
+      Moved& m = moved[i];
+      const double bytes = e.value("bytes", 0.0);
+      m.bytes += bytes;
+      m.seconds += e.value("seconds", 0.0);
+      ++m.count;
+      if (bytes >= m.biggest) {
+        m.biggest = bytes;
+        m.what = e.value("what", "");
+        m.limit = e.value("limit", "");
+        m.rate = e.value("rate", 0.0);
+      }
+    }
+  }
+  for (const auto& [i, m] : moved)
+    steps[i].note = fmt::format("{} in {} at {}/s ({}): {}{}", bytes_text(m.bytes),
+                                m.seconds < 60 ? fmt::format("{:.1f} s", m.seconds) : fmt::format("{:.1f} min", m.seconds / 60),
+                                bytes_text(m.rate),
+                                m.limit, m.what, m.count > 1 ? fmt::format(" and {} more", m.count - 1) : "");
+}
+
+/// The chain of steps the run's end waited for: from the step that finished last, back through
+/// the needed step that finished last, to a step that needed none. Steps that took no time
+/// (skipped, unchanged) are passed through but not listed.
+std::vector<std::string> critical_path(const std::vector<StepTiming>& steps, const runbook::Runbook& rb) {
+  std::map<std::string, std::vector<std::string>> needs;
+  for (const auto& step : rb.steps)
+    for (const auto& [id, pos] : step.needs) needs[step.id].push_back(id);
+  auto base = [](const std::string& id) { return id.substr(0, id.find('[')); };
+  const StepTiming* at = nullptr;
+  for (const auto& s : steps)
+    if (!at || s.end_min > at->end_min) at = &s;
+  std::vector<std::string> chain;
+  std::set<std::string> seen;
+  while (at && seen.insert(at->id).second) {
+    if (at->end_min - at->start_min > 0) chain.push_back(at->id);
+    const auto& wanted = needs[base(at->id)];
+    const StepTiming* before = nullptr;
+    for (const auto& s : steps)
+      if (std::find(wanted.begin(), wanted.end(), base(s.id)) != wanted.end() && (!before || s.end_min > before->end_min))
+        before = &s;
+    at = before;
+  }
+  std::reverse(chain.begin(), chain.end());
+  return chain;
+}
+
 std::string first_error(const runbook::RunSummary& s) {
   for (const auto& r : s.results)
     if (r.status == runbook::Status::Failed) return r.id + ": " + r.error;
@@ -140,9 +216,30 @@ Scenario load_scenario(const std::string& path) {
     if (!fs::exists(*field)) throw InputError(path + ": " + key + ": " + field->string() + " does not exist");
   }
   const json data = doc.value("data", json::object());
+  if (!data.is_object()) throw InputError(path + ": data: a map (files, size, writes_after_backup, sizes)");
+  for (const auto& [key, v] : data.items())
+    if (key != "files" && key != "size" && key != "writes_after_backup" && key != "sizes")
+      throw InputError(path + ": data: unknown key '" + key + "' (known: files, size, writes_after_backup, sizes)");
   s.files_per_dataset = data.value("files", s.files_per_dataset);
   s.file_size = data.value("size", s.file_size);
   s.writes_after_backup = data.value("writes_after_backup", s.writes_after_backup);
+  if (data.contains("sizes")) {
+    // The datasets' real sizes: the drill's files are a sample that stands for them.
+    if (!data["sizes"].is_object()) throw InputError(path + ": data.sizes: a map of dataset to its size (mail: 18G)");
+    std::vector<std::string> known;
+    for (const auto& d : runbook::load_site(s.site.string()).vars.value("datasets", json::array()))
+      known.push_back(d.value("name", ""));
+    for (const auto& [ds, v] : data["sizes"].items()) {
+      if (std::find(known.begin(), known.end(), ds) == known.end())
+        throw InputError(path + ": data.sizes." + ds + ": the site declares no dataset '" + ds + "'" +
+                         (known.empty() ? std::string(" (it declares none)") : did_you_mean(ds, known)));
+      const auto bytes = v.is_string() ? sim::parse_zfs_size(v.get<std::string>()) : std::nullopt;
+      if (!bytes || *bytes <= 0)
+        throw InputError(path + ": data.sizes." + ds + ": '" + (v.is_string() ? v.get<std::string>() : v.dump()) +
+                         "' is not a size like 18G, 200M or 1.5T");
+      s.data_sizes[ds] = *bytes;
+    }
+  }
   s.backup_age = duration_field(doc, "backup_age", s.backup_age, path);
   if (doc.contains("disaster")) {
     const json& d = doc["disaster"];
@@ -242,6 +339,11 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   };
   for (const auto& ds : datasets)
     for (int i = 0; i < sc.files_per_dataset; ++i) write(ds, "item-" + std::to_string(i));
+  for (const auto& [ds, bytes] : sc.data_sizes) try {
+      world.declare_data_size(nas_model->name, dataset_dir(ds), bytes);
+    } catch (const std::invalid_argument& e) {
+      return fail("data.sizes." + ds + ": " + e.what());
+    }
 
   // 2. The backup.
   progress("backing up");
@@ -277,6 +379,8 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   runbook::Runbook rebuild = load(sc.rebuild, true, sc.rebuild_vars);
   s = execute(rebuild, world, scratch / "state-rebuild", rebuild_steps, jobs);
   out.timeline = rebuild_steps.steps;
+  note_transfers(out.timeline, world, disaster);
+  out.critical_path = critical_path(out.timeline, rebuild);
   for (const auto& step : out.timeline)
     if (step.status == "failed" && !out.first_failure) out.first_failure = step;
   for (const auto& e : world.engine().events())
@@ -348,14 +452,17 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   for (const Written& w : written) {
     const auto have = nas ? nas->get_file(w.path) : std::nullopt;
     if (have && *have == w.content) continue;
+    // The bytes the file stands for (a dataset declared larger than its sample).
+    const auto bytes = static_cast<std::uint64_t>(std::llround(static_cast<double>(w.content.size()) *
+                                                               world.data_weight(nas_model->name, w.path)));
     if (w.when <= snapshot_time) {  // ISO 8601 UTC of one format: text order is time order (the
-                                     // simulated backup takes no virtual time: its snapshot has the writes' time)
+                                     // writes come before the backup starts, so before its snapshot's time)
       out.files_differing++;
-      out.bytes_differing += w.content.size();
+      out.bytes_differing += bytes;
       missing[w.dataset].push_back(w.path);
     } else {
       out.writes_lost++;
-      out.bytes_lost_expected += w.content.size();
+      out.bytes_lost_expected += bytes;
     }
   }
   out.rpo_min = minutes(std::chrono::duration_cast<Duration>(disaster_calendar - utc_time(snapshot_time)));  // the repository's last snapshot

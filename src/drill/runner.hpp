@@ -1,7 +1,9 @@
 // Drills: a scenario run in the simulator — the site brought up with its data, backed up, hit
 // by the disaster, rebuilt (with faults during the rebuild), checked against its expectations.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@ struct Scenario {
   int files_per_dataset = 20;                   // what the services have written before the backup
   std::size_t file_size = 4096;
   int writes_after_backup = 6;                  // written between the backup and the disaster (lost)
+  std::map<std::string, std::int64_t> data_sizes;  // dataset -> the bytes its files stand for (`data: {sizes: {mail: 18G}}`)
   world::Duration backup_age{60 * 60000};       // from the backup to the disaster
   std::vector<std::string> disaster;            // VMs lost; empty: every VM and disk
   nlohmann::json faults = nlohmann::json::array();  // during the rebuild; `at` counts from the disaster

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "support/run.hpp"
 
 namespace fs = std::filesystem;
@@ -112,6 +114,90 @@ TEST_CASE("drill: the blog's TLS secret left out of the snapshot makes total-los
   CHECK_MESSAGE(r.out.find("First failing step: verify-ingress") != std::string::npos, r.out);
   // ingress-nginx serves its own certificate for a host whose Secret is missing, and the check names it.
   CHECK_MESSAGE(r.out.find("Kubernetes Ingress Controller Fake Certificate") != std::string::npos, r.out);
+}
+
+namespace {
+
+/// total-loss in a copy of the homelab at `dir`, with `data` and `expect` as given, and the site's
+/// `from` replaced by `to`; the scenario's path.
+fs::path sized_drill(const fs::path& dir, const std::string& data, const std::string& expect, const std::string& from = "",
+                     const std::string& to = "") {
+  fs::create_directories(dir);
+  fs::copy(homelab(), dir / "homelab", fs::copy_options::recursive);
+  if (!from.empty()) {
+    std::string site = support::read_file(dir / "homelab/site.yaml");
+    REQUIRE(site.find(from) != std::string::npos);
+    site.replace(site.find(from), from.size(), to);
+    std::ofstream(dir / "homelab/site.yaml") << site;
+  }
+  const fs::path file = dir / "homelab/drills/sized.yaml";
+  std::ofstream(file) << "name: sized\nsite: ../site.yaml\nbackup: ../backup.yaml\nrebuild: ../rebuild.yaml\n"
+                         "data: " << data << "\nbackup_age: 60m\ndisaster: all\nexpect: " << expect << "\n";
+  return file;
+}
+
+const nlohmann::json& step(const nlohmann::json& run, const std::string& id) {
+  for (const auto& s : run["timeline"])
+    if (s["id"] == id) return s;
+  FAIL("no step " << id);
+  static const nlohmann::json none;
+  return none;
+}
+
+double took(const nlohmann::json& s) { return s["end_min"].get<double>() - s["start_min"].get<double>(); }
+
+}  // namespace
+
+TEST_CASE("drill: declared dataset sizes make the NAS's data take its bytes over the bandwidth, and -j 1 still compares") {
+  // mail 18G, hackmd 2G, privatebin 200M: 20.2e9 bytes, over the site's 1 Gbit (125e6 bytes a
+  // second) at the least 2.69 minutes. The homelab's NAS data comes back in create-nas, which
+  // writes TrueNAS's disks from the snapshot.
+  support::TempDir t("drill-sized");
+  const fs::path sized = sized_drill(t.path() / "a", "{sizes: {mail: 18G, hackmd: 2G, privatebin: 200M}}", "{}");
+  const fs::path plain = sized_drill(t.path() / "b", "{}", "{max_rto: 45m}");
+  auto report = [&](const fs::path& scenario, const std::string& jobs) {
+    const fs::path json_file = t.path() / (scenario.parent_path().parent_path().parent_path().filename().string() + jobs + ".json");
+    std::vector<std::string> args = {"drill", scenario.string(), "--report", json_file.string()};
+    if (jobs != "all") args.insert(args.end(), {"-j", jobs});
+    auto r = support::drctl(args);
+    support::expect_exit(r, 0);
+    return nlohmann::json::parse(support::read_file(json_file))["runs"][0];
+  };
+  const auto big = report(sized, "all"), small = report(plain, "all");
+  const double least = 20.2e9 / 125e6 / 60;
+  CHECK(took(step(big, "create-nas")) >= least);
+  CHECK(took(step(small, "create-nas")) < 0.5);  // the declared sizes are what takes the time
+  CHECK(big["rto_min"].get<double>() >= step(big, "create-nas")["end_min"].get<double>());
+  CHECK(big["rto_min"].get<double>() <= 45);  // still within the homelab's target
+  // The serial plan (-j 1) restores the same bytes in the same time, and waits for more.
+  const auto serial = report(sized, "1");
+  CHECK(took(step(serial, "create-nas")) >= least);
+  CHECK(serial["rto_min"].get<double>() > big["rto_min"].get<double>());
+}
+
+TEST_CASE("drill: over a 10 Mbit home LAN the NAS's 20.2 GB are the critical path, and the report says so") {
+  support::TempDir t("drill-slow-lan");
+  const fs::path file = sized_drill(t.path(), "{sizes: {mail: 18G, hackmd: 2G, privatebin: 200M}}", "{}",
+                                    "gateway: 192.168.1.1, bandwidth: 1Gbit}", "gateway: 192.168.1.1, bandwidth: 10Mbit}");
+  auto r = support::drctl({"drill", file.string(), "--report", (t.path() / "r.json").string()});
+  support::expect_exit(r, 0);
+  const auto run = nlohmann::json::parse(support::read_file(t.path() / "r.json"))["runs"][0];
+  const double least = 20.2e9 / 1.25e6 / 60;  // 269 minutes
+  CHECK(took(step(run, "create-nas")) >= least);
+  CHECK(run["rto_min"].get<double>() >= least);
+  // The chain the RTO waited for runs through the NAS's disks, each step after the one before it,
+  // and ends when the rebuild ended.
+  const auto& path = run["critical_path"];
+  REQUIRE(!path.empty());
+  CHECK(std::find(path.begin(), path.end(), "create-nas") != path.end());
+  double end = 0;
+  for (const auto& id : path) {
+    CHECK(step(run, id)["start_min"].get<double>() >= end - 1e-6);
+    end = step(run, id)["end_min"].get<double>();
+  }
+  CHECK(end == doctest::Approx(run["rto_min"].get<double>()).epsilon(0.01));
+  CHECK_MESSAGE(r.out.find("Critical path (what the RTO waited for):") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("GB in") != std::string::npos, r.out);  // where create-nas's minutes went
 }
 
 TEST_CASE("drill: a backup that captures the wrong directory for a dataset fails the drill, naming the dataset") {
@@ -227,4 +313,21 @@ TEST_CASE("drill: a bad scenario is one error line naming the file and the field
   support::expect_exit(r, 2);
   CHECK(support::is_one_error_line(r.err));
   CHECK(r.err.find("bad.yaml: site:") != std::string::npos);
+}
+
+TEST_CASE("drill: a declared size of a dataset the site does not have, or that is no size, is one error line before anything runs") {
+  support::TempDir t("drill-bad-sizes");
+  for (const auto& [data, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"{sizes: {mial: 18G}}", "data.sizes.mial: the site declares no dataset 'mial' (did you mean 'mail'?)"},
+           {"{sizes: {mail: lots}}", "data.sizes.mail: 'lots' is not a size like 18G"},
+           {"{sizes: {mail: 18}}", "data.sizes.mail: '18' is not a size"},
+           {"{sizse: {mail: 18G}}", "data: unknown key 'sizse'"}}) {
+    CAPTURE(data);
+    const fs::path file = sized_drill(t.path() / std::to_string(std::hash<std::string>{}(data)), data, "{}");
+    auto r = support::drctl({"drill", file.string()});
+    support::expect_exit(r, 2);
+    CHECK(support::is_one_error_line(r.err));
+    CHECK_MESSAGE(r.err.find(expected) != std::string::npos, r.err);
+    CHECK(r.out.empty());
+  }
 }

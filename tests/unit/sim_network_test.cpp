@@ -346,3 +346,17 @@ TEST_CASE("sim network view: http_get reaches the handler of the node that answe
   res = view.http_get("http://10.0.20.200/", "", 5s);
   CHECK(res.error == "http://10.0.20.200/: connection refused: nothing listens on 10.0.20.200:80/tcp");
 }
+
+TEST_CASE("sim network: a connection carries data at its slowest segment's bandwidth, 1 Gbit where none is given") {
+  Site s;
+  auto reach = s.net.connect("controller", "10.0.20.7", 22, Proto::tcp);
+  REQUIRE(reach.outcome == Outcome::connected);
+  CHECK(reach.segments == std::vector<std::string>{"management", "cluster"});
+  CHECK(s.net.bandwidth(reach) == doctest::Approx(1e9 / 8));
+  s.net.set_bandwidth("cluster", 100e6 / 8);
+  CHECK(s.net.bandwidth(s.net.connect("controller", "10.0.20.7", 22, Proto::tcp)) == doctest::Approx(100e6 / 8));
+  s.net.set_bandwidth("management", 10e6 / 8);  // now the first hop is the slowest
+  CHECK(s.net.bandwidth(s.net.connect("controller", "10.0.20.7", 22, Proto::tcp)) == doctest::Approx(10e6 / 8));
+  CHECK_THROWS_AS(s.net.set_bandwidth("nowhere", 1), std::out_of_range);
+  CHECK_THROWS_AS(s.net.set_bandwidth("cluster", 0), std::invalid_argument);
+}
