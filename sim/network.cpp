@@ -508,6 +508,12 @@ Duration wait_for(SimNetwork::Outcome o, Duration timeout) {
 SimNetworkView::SimNetworkView(Engine& engine, SimNetwork& net, std::string vantage, Resolver resolve)
     : engine_(engine), net_(net), vantage_(std::move(vantage)), resolve_(std::move(resolve)) {}
 
+std::unique_ptr<SimNetworkView> SimNetworkView::from(std::string vantage) const {
+  auto view = std::make_unique<SimNetworkView>(engine_, net_, std::move(vantage), resolve_);
+  view->http_ = http_;
+  return view;
+}
+
 std::vector<std::string> SimNetworkView::resolve(const std::string& name) {
   if (is_ip_address(name)) return {name};
   return resolve_(name);
@@ -552,8 +558,8 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
   if (const std::string error = world::parse_http_url(url, u); !error.empty()) return fail(error);
   const std::optional<SimNetwork::Reach> r = reach(u.host, u.port, timeout);
   if (!r) return fail(why(u.host, u.port));
-  auto handler = http_.find({r->node, u.port});
-  if (handler == http_.end())
+  auto handler = http_->find({r->node, u.port});
+  if (handler == http_->end())
     return fail(r->node + ":" + std::to_string(u.port) + " (" + r->service + ") is not an HTTP service");
   if (u.https && !handler->second.tls)
     return fail("TLS handshake failed: " + r->node + ":" + std::to_string(u.port) + " speaks plain HTTP");
@@ -572,7 +578,7 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
 }
 
 void SimNetworkView::serve_http(const std::string& node, int port, HttpHandler handler, bool tls) {
-  http_[{node, port}] = HttpService{std::move(handler), tls};
+  (*http_)[{node, port}] = HttpService{std::move(handler), tls};
 }
 
 std::string SimNetworkView::why(const std::string& host, int port) const {

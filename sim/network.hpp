@@ -7,6 +7,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -246,6 +247,9 @@ class SimNetworkView : public world::Network {
   /// The node must also listen on the port (SimNetwork::listen); unlisten and it stops answering.
   /// `tls`: the port speaks HTTPS (an https:// URL is needed, and plain HTTP gets nginx's 400).
   void serve_http(const std::string& node, int port, HttpHandler handler, bool tls = false);
+  /// The same network seen from another node (a visitor on the internet): the same resolver and
+  /// HTTP services, connections made from `vantage`.
+  std::unique_ptr<SimNetworkView> from(std::string vantage) const;
   /// Why the last failed probe of host:port failed (the Reach reason, or "HOST does not resolve"); "" if it did not
   /// fail.
   std::string why(const std::string& host, int port) const;
@@ -259,7 +263,8 @@ class SimNetworkView : public world::Network {
   std::string vantage_;
   Resolver resolve_;
   struct HttpService { HttpHandler handler; bool tls = false; };
-  std::map<std::pair<std::string, int>, HttpService> http_;
+  using HttpServices = std::map<std::pair<std::string, int>, HttpService>;
+  std::shared_ptr<HttpServices> http_ = std::make_shared<HttpServices>();  // shared by the views from() makes
   std::map<std::pair<std::string, int>, std::string> failures_;
 };
 

@@ -159,6 +159,14 @@ KubeWorld SimWorld::kube_world() {
   return w;
 }
 
+world::Network& SimWorld::network_from(const std::string& host) {
+  if (host == site_.controller().name || host == "local") return *view_;
+  if (!site_.machine(host)) throw std::out_of_range("unknown host: " + host);
+  auto& view = views_[host];
+  if (!view) view = view_->from(host);
+  return *view;
+}
+
 const MachineModel* SimWorld::model(const std::string& vm) const { return site_.machine(vm); }
 
 SimWorld::Machine& SimWorld::machine(const std::string& name) {

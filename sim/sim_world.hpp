@@ -50,6 +50,8 @@ class SimWorld : public world::World {
   world::Host& host(const std::string& name) override;
   world::Clock& clock() override { return clock_; }
   world::Network& network() override { return *view_; }
+  /// The network from a site machine (the controller's is network()): connections start there.
+  world::Network& network_from(const std::string& host) override;
   world::Hypervisor* hypervisor() override { return &hv_; }
   world::Tasks& tasks() override { return tasks_; }
   std::string diagnose(const std::string& host) override;
@@ -199,6 +201,7 @@ class SimWorld : public world::World {
   SimNetwork net_{engine_};
   SimHypervisor hv_;
   std::unique_ptr<SimNetworkView> view_;
+  std::map<std::string, std::unique_ptr<SimNetworkView>> views_;  // machine -> the network from it
   Timings timings_;
   double slowdown_ = 1.0;
   std::map<std::string, std::map<std::string, double>> data_weights_;  // machine -> declared dir -> weight

@@ -11,7 +11,8 @@ using world::Duration;
 namespace {
 
 /// A check that polls until nothing is failing: done when nothing fails now; otherwise waits
-/// (inputs `timeout`, `interval`) and names what still fails.
+/// (inputs `timeout`, `interval`) and names what still fails. Connections start at the input
+/// `from` (a site host) when it is given, else at drctl's machine.
 class Probe : public Action {
  public:
   bool check(Context& ctx) const override { return failing(ctx).empty(); }
@@ -27,6 +28,15 @@ class Probe : public Action {
   /// What fails now ("" when nothing does), and the error naming it.
   virtual std::string failing(Context& ctx) const = 0;
   virtual std::string failure(Context& ctx, const std::string& failed) const = 0;
+  static world::Network& network(Context& ctx) {
+    const std::string from = ctx.inputs.value("from", "");
+    return from.empty() ? ctx.world.network() : ctx.world.network_from(from);
+  }
+  /// " from HOST" when the check is made from another host.
+  static std::string from_text(Context& ctx) {
+    const std::string from = ctx.inputs.value("from", "");
+    return from.empty() ? "" : " from " + from;
+  }
 };
 
 /// verify.vip: every TCP port of the address accepts connections.
@@ -37,6 +47,8 @@ class VerifyVip : public Probe {
                               "Check that a VIP accepts TCP connections on each of its ports",
                               {{"address", InputType::String, true, std::nullopt, "The VIP"},
                                {"ports", InputType::List, true, std::nullopt, "TCP ports, e.g. [80, 443, 993]"},
+                               {"from", InputType::String, false, std::nullopt,
+                                "A site host to connect from (a visitor on the internet); default: drctl's machine"},
                                {"timeout", InputType::Duration, false, json("2m"), "Give up after this long"},
                                {"interval", InputType::Duration, false, json("5s"), "Time between attempts"}},
                               {}};
@@ -45,14 +57,14 @@ class VerifyVip : public Probe {
 
  protected:
   std::string failure(Context& ctx, const std::string& failed) const override {
-    return ctx.inputs["address"].get<std::string>() + " does not answer on " + failed;
+    return ctx.inputs["address"].get<std::string>() + " does not answer" + from_text(ctx) + " on " + failed;
   }
   std::string failing(Context& ctx) const override {
     const std::string address = ctx.inputs.at("address").get<std::string>();
     std::string out;
     for (const auto& p : ctx.inputs.at("ports")) {
       const int port = p.is_number() ? p.get<int>() : std::stoi(p.get<std::string>());
-      if (!ctx.world.network().tcp_probe(address, port, Duration(3000))) out += (out.empty() ? "" : ", ") + std::to_string(port);
+      if (!network(ctx).tcp_probe(address, port, Duration(3000))) out += (out.empty() ? "" : ", ") + std::to_string(port);
     }
     return out;
   }
@@ -71,6 +83,8 @@ class VerifyIngress : public Probe {
           "Entries {host, path (default /), expect (text the body must contain), tls (also over HTTPS: the handshake "
           "and a certificate naming the host)}"},
          {"trusted", InputType::Boolean, false, json(false), "TLS: the certificate's chain must verify against the system's CAs"},
+         {"from", InputType::String, false, std::nullopt,
+          "A site host to make the requests from (a visitor on the internet reaching the public address); default: drctl's machine"},
          {"timeout", InputType::Duration, false, json("5m"), "Give up after this long"},
          {"interval", InputType::Duration, false, json("10s"), "Time between attempts"}},
         {}};
@@ -79,7 +93,7 @@ class VerifyIngress : public Probe {
 
  protected:
   std::string failure(Context& ctx, const std::string& failed) const override {
-    return "through " + ctx.inputs["address"].get<std::string>() + ": " + failed;
+    return "through " + ctx.inputs["address"].get<std::string>() + from_text(ctx) + ": " + failed;
   }
   std::string failing(Context& ctx) const override {
     const std::string address = ctx.inputs.at("address").get<std::string>();
@@ -91,7 +105,7 @@ class VerifyIngress : public Probe {
       const bool tls = h.value("tls", false);
       for (const bool https : {false, true}) {
         if (https && !tls) continue;
-        auto r = ctx.world.network().http_get((https ? "https://" : "http://") + address + path, host, Duration(5000));
+        auto r = network(ctx).http_get((https ? "https://" : "http://") + address + path, host, Duration(5000));
         std::string problem;
         if (r.status != 200)
           problem = r.status == 0 ? r.error : "HTTP " + std::to_string(r.status) + " " + tail_lines(r.body, 1);

@@ -238,6 +238,10 @@ class World {
   virtual Host& host(const std::string& name) = 0;  // throws std::out_of_range for an unknown host
   virtual Clock& clock() = 0;
   virtual Network& network() = 0;
+  /// The network as site host `host` sees it, for checks made from there (a visitor on the
+  /// internet reaching the public address): a real one runs curl there over SSH. Throws
+  /// std::out_of_range for an unknown host.
+  virtual Network& network_from(const std::string& host) = 0;
   virtual Hypervisor* hypervisor() = 0;  // nullptr when the site has none
   virtual Tasks& tasks() = 0;
   Cancel& cancel() { return cancel_; }

@@ -253,6 +253,10 @@ TEST_CASE("drill: the homelab's mutation catalogue is caught whole, each at the 
   CHECK(r.out.find("(reality fails at") == std::string::npos);
   CHECK_MESSAGE(r.out.find("CAUGHT backup-captures-the-wrong-dataset at restore-data") != std::string::npos, r.out);
   CHECK(r.out.find("CAUGHT kubeadm-config-v1beta4 at before:control-plane") != std::string::npos);
+  // The public path, as a visitor on the internet meets it: a forward to the wrong address.
+  CHECK_MESSAGE(r.out.find("CAUGHT border-forward-https-to-the-wrong-address at before:verify-public: through "
+                           "[2a00:4802:360::136] from visitor") != std::string::npos, r.out);
+  CHECK(r.out.find("33 of 33 mutations caught") != std::string::npos);
   const std::string xml = support::read_file(t.path() / "mutations.xml");
   CHECK(xml.find("<testcase name=\"ingress-v1beta1\" classname=\"mutations.total-loss\"") != std::string::npos);
   CHECK(xml.find("failures=\"0\"") != std::string::npos);

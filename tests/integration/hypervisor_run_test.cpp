@@ -59,7 +59,7 @@ std::string hypervisor_block(const Vcsim& vc, const std::string& thumbprint) {
 /// Points the site of the homelab copy at `vc`: its `hypervisor:` block replaced.
 void move_to(const fs::path& copy, const Vcsim& vc) {
   std::string site = read_file(copy / "site.yaml");
-  const auto from = site.find("\nhypervisor:\n"), until = site.find("\nnetworks:\n");
+  const auto from = site.find("\nhypervisor:\n"), until = site.find("\nnetworks:");
   REQUIRE(from != std::string::npos);
   REQUIRE(until != std::string::npos);
   site.replace(from + 1, until - from, hypervisor_block(vc, openssl_thumbprint(vc)));

@@ -2,6 +2,7 @@
 // answering through the shared VIP, and a second run on the rebuilt site changing nothing.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -18,6 +19,7 @@
 
 using namespace drctl;
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 using support::failures;
 using support::homelab;
@@ -38,6 +40,17 @@ TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to
     CHECK(r.body.find(app) != std::string::npos);
   }
   CHECK(world.http("drctl", "10.0.20.200", 443, true, "www.viktorbarzin.me", "/").status == 200);
+  // A visitor on the internet reaches them through the border router's public IPv6 address (its
+  // forwards to the VIP); drctl's machine, on the IPv4-only home LAN, does not reach that address.
+  auto visited = world.network_from("visitor").http_get("http://[2a00:4802:360::136]/", "hackmd.viktorbarzin.me", 5s);
+  CHECK_MESSAGE(visited.status == 200, visited.error);
+  CHECK(visited.body.find("hackmd") != std::string::npos);
+  auto tls = world.network_from("visitor").http_get("https://[2a00:4802:360::136]/", "www.viktorbarzin.me", 5s);
+  CHECK_MESSAGE(tls.status == 200, tls.error);
+  CHECK(std::find(tls.tls_names.begin(), tls.tls_names.end(), "www.viktorbarzin.me") != tls.tls_names.end());
+  CHECK(world.network().http_get("http://[2a00:4802:360::136]/", "hackmd.viktorbarzin.me", 5s).status == 0);
+  CHECK(&world.network_from("drctl") == &world.network());
+  CHECK_THROWS_AS(world.network_from("nobody"), std::out_of_range);
   // IMAPS and wireguard share the ingress's IP.
   CHECK(world.net().connect("drctl", "10.0.20.200", 993, sim::Proto::tcp).outcome == sim::SimNetwork::Outcome::connected);
   CHECK(world.net().connect("drctl", "10.0.20.200", 51820, sim::Proto::udp).outcome == sim::SimNetwork::Outcome::connected);

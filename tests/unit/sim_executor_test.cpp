@@ -47,6 +47,7 @@ class EngineWorld : public world::World {
   world::Host& host(const std::string&) override { return host_; }
   world::Clock& clock() override { return clock_; }
   world::Network& network() override { return network_; }
+  world::Network& network_from(const std::string&) override { return network_; }
   world::Hypervisor* hypervisor() override { return nullptr; }
   world::Tasks& tasks() override { return tasks_; }
 

@@ -1,6 +1,9 @@
 // The real World of a run on this machine: the steady clock, the host's network and the
 // local host (under "local" and any alias a site gives it).
 #pragma once
+#include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -24,6 +27,8 @@ class LocalWorld : public World {
   Clock& clock() override { return clock_; }
   /// The host's own network stack.
   Network& network() override { return network_; }
+  /// This machine's stack for itself; another host's through curl run there (HostNetwork).
+  Network& network_from(const std::string& host) override;
   /// Always nullptr: a run on this machine manages no VMs.
   Hypervisor* hypervisor() override { return nullptr; }
   Tasks& tasks() override { return tasks_; }
@@ -40,6 +45,8 @@ class LocalWorld : public World {
   LocalHost local_;
   ThreadTasks tasks_;
   std::set<std::string> aliases_;
+  std::mutex networks_mutex_;
+  std::map<std::string, std::unique_ptr<Network>> networks_;  // host -> its view, made on first use
 };
 
 }  // namespace drctl::world::real
