@@ -2,6 +2,7 @@
 // broken site failing at the right step with its cause.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -333,5 +334,31 @@ TEST_CASE("drill: a declared size of a dataset the site does not have, or that i
     CHECK(support::is_one_error_line(r.err));
     CHECK_MESSAGE(r.err.find(expected) != std::string::npos, r.err);
     CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("drill: --shard I/N splits a seed sweep over N shards without overlap or gaps") {
+  support::TempDir t("drill-shard");
+  std::vector<std::uint64_t> all;
+  for (int i = 1; i <= 3; ++i) {
+    const fs::path report = t.path() / ("shard" + std::to_string(i) + ".json");
+    auto r = support::drctl({"drill", scenario("etcd-restore"), "--seeds", "1..7", "--shard", std::to_string(i) + "/3", "--report",
+                             report.string()});
+    support::expect_exit(r, 0);
+    const auto runs = nlohmann::json::parse(support::read_file(report))["runs"];
+    CHECK(runs.size() >= 2);  // 7 seeds over 3 shards: 3, 2, 2
+    for (const auto& run : runs) all.push_back(run["seed"].get<std::uint64_t>());
+  }
+  std::sort(all.begin(), all.end());
+  CHECK(all == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7});  // each seed once
+  // More shards than seeds: a shard with nothing to run passes, and says so.
+  auto empty = support::drctl({"drill", scenario("etcd-restore"), "--seeds", "1..2", "--shard", "3/3"});
+  support::expect_exit(empty, 0);
+  CHECK(empty.out.find("No drill runs") != std::string::npos);
+  for (const char* bad : {"0/3", "4/3", "3", "a/b", "1/0"}) {
+    auto r = support::drctl({"drill", scenario("etcd-restore"), "--shard", bad});
+    support::expect_exit(r, 2);
+    CHECK(support::is_one_error_line(r.err));
+    CHECK_MESSAGE(r.err.find("--shard: '" + std::string(bad) + "'") != std::string::npos, r.err);
   }
 }
