@@ -4,17 +4,21 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "actions/action.hpp"
 #include "capture/digest.hpp"
+#include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "store/snapshot.hpp"
 
 namespace drctl::actions {
 
-/// A section of a snapshot in a repository, as the inputs repo, snapshot and section name it.
+/// A section of a snapshot in a repository, as the inputs repo, snapshot and section name it,
+/// held as a reader (store::ReadLock) so that a prune beside the step waits for it.
 struct OpenSection {
+  std::optional<store::ReadLock> reading;  // a reader's share, held while the section is used (a prune waits)
   store::Repository repo;
   store::Snapshot snap;
   const store::Section* section;

@@ -46,6 +46,12 @@ struct Common {
   RepoLock lock() const {
     return RepoLock::acquire(path(), std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait")), warn);
   }
+  /// A reader's share, taken before anything of the repository is read, so that a prune waits
+  /// until the reading is done (none when there is no repository: opening it says so).
+  std::optional<ReadLock> reading() const {
+    if (!fs::exists(path() / "config")) return std::nullopt;
+    return ReadLock::shared(path(), std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait")), warn);
+  }
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -324,6 +330,7 @@ int cmd_show(const Common& c, const std::string& ref, bool as_json) {
 }
 
 int cmd_ls(const Common& c, const std::string& ref, std::string path) {
+  const auto reading = c.reading();
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   path = strip_slashes(path);
@@ -345,6 +352,7 @@ int cmd_ls(const Common& c, const std::string& ref, std::string path) {
 }
 
 int cmd_diff(const Common& c, const std::string& a, const std::string& b) {
+  const auto reading = c.reading();
   Repository repo(c.path());
   Snapshot sa = repo.find_snapshot(a), sb = repo.find_snapshot(b);
   std::size_t counts[3] = {0, 0, 0};
@@ -414,6 +422,7 @@ int restore_over_ssh(const Common& c, const std::string& ref, const std::string&
 
 int cmd_restore(const Common& c, const std::string& ref, const std::string& section,
                 std::vector<std::string> includes, const std::string& to, bool force, const std::string& ssh_config) {
+  const auto reading = c.reading();
   if (to.rfind("ssh://", 0) == 0) return restore_over_ssh(c, ref, section, includes, to, ssh_config);
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
@@ -482,6 +491,7 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
 }
 
 int cmd_verify(const Common& c, bool read_data) {
+  const auto reading = c.reading();
   Repository repo(c.path());
   const auto started = std::chrono::steady_clock::now();
   std::size_t done = 0, total = 0;
@@ -500,7 +510,9 @@ int cmd_verify(const Common& c, bool read_data) {
   return report.ok() ? kOk : kFailed;
 }
 
-int cmd_prune(Repository& repo) {
+int cmd_prune(const Common& c, Repository& repo) {
+  // It deletes packs a reader may be in the middle of: it waits until no one reads.
+  const ReadLock readers = ReadLock::exclusive(c.path(), std::chrono::milliseconds(duration_option(c.lock_wait, "--lock-wait")), warn);
   auto stats = prune(repo, [](const std::string& m) { std::fprintf(stderr, "drctl: %s\n", m.c_str()); });
   std::printf("pruned: %zu packs deleted, %zu rewritten, %zu kept, %s freed\n", stats.packs_deleted,
               stats.packs_repacked, stats.packs_kept, human_bytes(stats.bytes_freed).c_str());
@@ -522,11 +534,12 @@ int cmd_forget(const Common& c, const RetentionPolicy& policy, bool do_prune, bo
     std::printf("%s %s  %s\n", dry_run ? "would remove" : "remove", s.id.short_hex().c_str(), short_time(s.time).c_str());
     if (!dry_run) repo.remove_snapshot(s.id);
   }
-  if (do_prune && !dry_run) return cmd_prune(repo);
+  if (do_prune && !dry_run) return cmd_prune(c, repo);
   return kOk;
 }
 
 int cmd_export(const Common& c, const std::string& ref, const std::string& file, bool force) {
+  const auto reading = c.reading();
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   auto stats = export_snapshot(repo, s, file, force);
@@ -576,7 +589,7 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   snap->require_subcommand(1);
   snap->fallthrough();
   snap->add_option("--repo", common->repo, "Repository path (default: $DRCTL_REPO, else ./snapshots)");
-  snap->add_option("--lock-wait", common->lock_wait, "How long a writer waits for another one's lock (e.g. 30s, 5m)")
+  snap->add_option("--lock-wait", common->lock_wait, "How long to wait for another writer's lock, for a prune to finish (readers), or for readers to finish (prune) (e.g. 30s, 5m)")
       ->capture_default_str();
 
   auto config = std::make_shared<RepoConfig>();
@@ -668,7 +681,7 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
       RepoLock lock = common->lock();
       repo.reload_index();
       repo.clean_tmp();
-      return cmd_prune(repo);
+      return cmd_prune(*common, repo);
     };
   });
 

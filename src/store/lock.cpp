@@ -151,6 +151,49 @@ RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
   }
 }
 
+ReadLock ReadLock::shared(const fs::path& repo, std::chrono::milliseconds wait,
+                         const std::function<void(const std::string&)>& warn) {
+  return take(repo, false, wait, warn);
+}
+
+ReadLock ReadLock::exclusive(const fs::path& repo, std::chrono::milliseconds wait,
+                            const std::function<void(const std::string&)>& warn) {
+  return take(repo, true, wait, warn);
+}
+
+ReadLock ReadLock::take(const fs::path& repo, bool exclusive, std::chrono::milliseconds wait,
+                        const std::function<void(const std::string&)>& warn) {
+  // init makes the file; a reader never writes to the repository, so in one made before there
+  // was a `readers` file it reads unlocked until a prune (a writer) has made it.
+  const fs::path path = repo / "readers";
+  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (exclusive ? O_CREAT : 0), 0600);
+  if (raw < 0) {
+    if (!exclusive && (errno == EACCES || errno == ENOENT)) return ReadLock(Fd());
+    throw_errno("cannot open", path, errno);
+  }
+  Fd fd(raw);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  auto delay = std::chrono::milliseconds(20);
+  bool said_waiting = false;
+  while (::flock(fd.get(), (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) throw_errno("cannot flock", path, errno);
+    const auto now = std::chrono::steady_clock::now();
+    const std::string whom = exclusive ? "readers of the repository (restore, verify, export, ls, diff) to finish"
+                                       : "a prune of the repository to finish";
+    if (now >= deadline)
+      throw Failure("repository " + repo.string() + (exclusive ? " is being read" : " is being pruned") + "; waited " +
+                    std::to_string(wait.count() / 1000.0).substr(0, 4) + "s for " + whom + " (raise --lock-wait)");
+    if (!said_waiting) {
+      said_waiting = true;
+      warn("waiting up to " + std::to_string(std::chrono::ceil<std::chrono::seconds>(deadline - now).count()) + " s for " + whom);
+    }
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+        delay, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + std::chrono::milliseconds(1)));
+    delay = std::min(delay * 2, std::chrono::milliseconds(500));
+  }
+  return ReadLock(std::move(fd));
+}
+
 RepoLock::~RepoLock() {
   if (fd_) ::unlink(path_.c_str());
 }

@@ -44,6 +44,28 @@ class RepoLock {
   Fd fd_;
 };
 
+/// A reader's share of the repository, or a prune's exclusion of readers: a flock(2) on the file
+/// `readers`, shared by readers (restore, verify, export, ls, diff; many at once, beside writers
+/// that only add), exclusive for prune, which deletes packs a reader may be reading. A reader
+/// waits while a prune holds it; a prune waits for the readers to finish. Each says once through
+/// `warn` whom it waits for. Released on destruction (or when its process ends). `init` makes the
+/// file and readers never create it: a repository without one (made by an older drctl) is read
+/// unlocked until its first prune makes it.
+class ReadLock {
+ public:
+  static ReadLock shared(const fs::path& repo, std::chrono::milliseconds wait, const std::function<void(const std::string&)>& warn);
+  static ReadLock exclusive(const fs::path& repo, std::chrono::milliseconds wait,
+                            const std::function<void(const std::string&)>& warn);
+  ReadLock(ReadLock&&) = default;
+  ReadLock& operator=(ReadLock&&) = default;
+
+ private:
+  explicit ReadLock(Fd fd) : fd_(std::move(fd)) {}
+  static ReadLock take(const fs::path& repo, bool exclusive, std::chrono::milliseconds wait,
+                       const std::function<void(const std::string&)>& warn);
+  Fd fd_;
+};
+
 /// Removes a lock: one that is stale, or any with force. Returns the holder removed.
 /// Throws Failure when the lock is live (or of another host) and force is false.
 std::optional<LockHolder> remove_lock(const fs::path& repo, bool force);

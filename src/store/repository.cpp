@@ -98,6 +98,7 @@ void Repository::init(const fs::path& path, RepoConfig config) {
   make_private_dir(path);
   ::chmod(path.c_str(), 0700);
   for (const char* d : {"data", "index", "snapshots", "tmp"}) make_private_dir(path / d);
+  write_file_atomic(path / "tmp", path / "readers", {});  // readers' and prune's flock (store/lock.hpp)
   config.id = random_hex(16);
   write_file_atomic(path / "tmp", path / "config", as_bytes(config_json(config)));
 }

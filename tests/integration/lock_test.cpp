@@ -176,3 +176,65 @@ TEST_CASE("the lock of a killed writer: unlock removes it, and the next create t
     CHECK_MESSAGE(d.empty(), join_diffs(d));
   }
 }
+
+TEST_CASE("a prune beside a restore waits for it: the restore never fails, then the prune deletes what was forgotten") {
+  // The restore reads snapshot A; A is forgotten while it runs, and the prune that follows would
+  // delete the packs the restore is reading. flock(1) (util-linux) is the oracle for who holds
+  // `readers`; what the prune printed says whether it waited.
+  TempDir t("prune-beside-restore");
+  make_random_tree(t / "a", {.seed = 71, .files = 96, .min_size = 4 * MiB, .max_size = 6 * MiB, .dirs = 4});
+  make_random_tree(t / "b", {.seed = 72, .files = 4, .min_size = 4 * KiB, .max_size = 8 * KiB, .dirs = 1});
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+  const std::string a = create_snapshot(repo, {{"data", t / "a"}});
+  create_snapshot(repo, {{"data", t / "b"}});  // the newest: kept
+  const auto packs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(repo / "data")) n += e.is_regular_file();
+    return n;
+  };
+  const std::size_t packs_before = packs();
+
+  auto restore = drctl_start({"snapshot", "restore", a, "--repo", repo.string(), "--section", "nas/data", "--to", (t / "out").string()});
+  auto shared_held = [&] {
+    return run({"flock", "--nonblock", "--exclusive", (repo / "readers").string(), "true"}).exit_code != 0;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!shared_held() && restore->running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  REQUIRE_MESSAGE(restore->running(), "the restore ended before it was seen reading:\n" << restore->wait().describe());
+
+  // Forgetting A takes only the writer lock and deletes no data: it goes ahead. The prune waits.
+  expect_exit(drctl({"snapshot", "forget", "--repo", repo.string(), "--keep-last", "1"}), 0);
+  auto prune = drctl_start({"snapshot", "prune", "--repo", repo.string(), "--lock-wait", "10m"});
+  const RunResult restored = restore->wait(std::chrono::minutes(5));
+  const RunResult pruned = prune->wait(std::chrono::minutes(5));
+  CHECK_MESSAGE(restored.exit_code == 0, restored.describe());
+  CHECK(compare_trees(t / "a", t / "out").empty());
+  CHECK_MESSAGE(pruned.exit_code == 0, pruned.describe());
+  CHECK_MESSAGE(pruned.err.find("for readers of the repository") != std::string::npos, pruned.describe());
+  CHECK(packs() < packs_before);  // A's data is gone once the restore let go
+  CHECK_FALSE(shared_held());
+}
+
+TEST_CASE("a reader waits while a prune holds the repository, and says so; with --lock-wait 0 it stops in one line") {
+  TempDir t("reader-waits");
+  make_random_tree(t / "a", {.seed = 73, .files = 4, .min_size = 4 * KiB, .max_size = 8 * KiB, .dirs = 1});
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+  const std::string id = create_snapshot(repo, {{"data", t / "a"}});
+  // flock(1) stands in for a prune: it holds `readers` exclusively for a while.
+  Process pruning({"flock", "--exclusive", (repo / "readers").string(), "sleep", "3"});
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (run({"flock", "--nonblock", "--shared", (repo / "readers").string(), "true"}).exit_code == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  auto refused = drctl({"snapshot", "ls", id, "--repo", repo.string(), "--lock-wait", "0"});
+  expect_exit(refused, 1);
+  CHECK(is_one_error_line(refused.err));
+  CHECK_MESSAGE(refused.err.find("is being pruned") != std::string::npos, refused.describe());
+  auto waited = drctl({"snapshot", "ls", id, "--repo", repo.string(), "--lock-wait", "1m"});
+  expect_exit(waited, 0);
+  CHECK_MESSAGE(waited.err.find("for a prune of the repository to finish") != std::string::npos, waited.describe());
+  CHECK(waited.out.find("nas/data") != std::string::npos);
+  CHECK_FALSE(pruning.running());  // it waited for the stand-in to let go
+}
