@@ -674,6 +674,27 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
     run = [=] { return cmd_forget(*common, *policy, *do_prune, *dry_run); };
   });
 
+  auto* rebuild = snap->add_subcommand(
+      "rebuild-index", "Make the index again from the packs (after index files were lost or damaged)");
+  rebuild->callback([&run, common] {
+    run = [=] {
+      Repository repo(common->path());
+      RepoLock lock = common->lock();
+      std::size_t done = 0, total = 0;
+      RebuildStats stats;
+      {
+        StatusLine status([&] { return "[" + std::to_string(done) + "/" + std::to_string(total) + " packs] reading"; });
+        stats = rebuild_index(repo, warn, [&](std::size_t d, std::size_t t) { done = d, total = t; });
+      }
+      std::printf("index rebuilt from %zu packs: %zu blobs; %zu old index files removed%s\n", stats.packs, stats.blobs,
+                  stats.old_index_files,
+                  stats.damaged ? (", " + std::to_string(stats.damaged) + " damaged packs left out (see the warnings; "
+                                   "`snapshot verify` names what they held)").c_str()
+                                : "");
+      return stats.damaged ? kPartial : kOk;
+    };
+  });
+
   auto* prune_cmd = snap->add_subcommand("prune", "Remove data that no snapshot references");
   prune_cmd->callback([&run, common] {
     run = [=] {

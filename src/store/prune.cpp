@@ -168,4 +168,34 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
   return stats;
 }
 
+RebuildStats rebuild_index(Repository& repo, const std::function<void(const std::string&)>& info,
+                           const std::function<void(std::size_t, std::size_t)>& progress) {
+  RebuildStats stats;
+  PackContents contents;
+  const std::vector<Id> packs = repo.list_packs();
+  for (std::size_t i = 0; i < packs.size(); ++i) {
+    if (progress) progress(i, packs.size());
+    const Id& pack = packs[i];
+    try {
+      if (sha256(read_file(repo.pack_path(pack))) != pack) throw Failure("its bytes do not hash to its name");
+      contents[pack] = read_pack_header(repo.pack_path(pack));
+    } catch (const Failure& e) {
+      stats.damaged++;
+      info("leaving pack " + pack.short_hex() + " out of the index: " + e.what());
+      continue;
+    }
+    stats.packs++;
+    stats.blobs += contents[pack].size();
+  }
+  const std::vector<Id> old_index_files = repo.list_ids("index");
+  const Id index = repo.write_index_file(contents);  // durable before any old one goes
+  for (const Id& old : old_index_files)
+    if (old != index) {
+      repo.remove_index_file(old);
+      stats.old_index_files++;
+    }
+  repo.reload_index();
+  return stats;
+}
+
 }  // namespace drctl::store

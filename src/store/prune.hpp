@@ -1,4 +1,5 @@
-// `forget` (which snapshots a retention policy keeps) and `prune` (drop unreferenced data).
+// `forget` (which snapshots a retention policy keeps), `prune` (drop unreferenced data) and
+// `rebuild-index` (the index made again from the packs).
 #pragma once
 #include <functional>
 #include <string>
@@ -31,5 +32,17 @@ struct PruneStats {
 /// rewritten. Crash-safe: new packs and a complete new index are durable before anything is
 /// deleted. The caller holds the lock.
 PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info);
+
+struct RebuildStats {
+  std::size_t packs = 0, blobs = 0, damaged = 0, old_index_files = 0;
+};
+
+/// Makes the index again from the packs themselves (their headers list what they hold): one new
+/// index file naming every blob of every pack whose bytes still hash to its name, then the old
+/// index files removed — for a repository whose index files were lost or damaged. A damaged
+/// pack is left out and in place, named through `info`; `verify` then says what it held. The
+/// caller holds the lock. `progress` gets (packs done, packs).
+RebuildStats rebuild_index(Repository& repo, const std::function<void(const std::string&)>& info,
+                           const std::function<void(std::size_t, std::size_t)>& progress = nullptr);
 
 }  // namespace drctl::store
