@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   add_drill_command(app, run);
   add_hosts_command(app, run);
   add_pxe_command(app, run);
+  add_schedule_command(app, run);
   refuse_control_characters(app);
   try {
     app.parse(argc, argv);

@@ -216,7 +216,7 @@ TEST_CASE("a prune beside a restore waits for it: the restore never fails, then 
   CHECK_FALSE(shared_held());
 }
 
-TEST_CASE("a reader waits while a prune holds the repository, and says so; with --lock-wait 0 it stops in one line") {
+TEST_CASE("a reader waits while a prune holds the repository and says so, or with --lock-wait 0 stops in one line") {
   TempDir t("reader-waits");
   make_random_tree(t / "a", {.seed = 73, .files = 4, .min_size = 4 * KiB, .max_size = 8 * KiB, .dirs = 1});
   const fs::path repo = t / "repo";

@@ -1,0 +1,234 @@
+// `drctl schedule install/list/show/remove`: a runbook run on a calendar by systemd (a service
+// and a timer) or cron (a cron.d file), written where those read them, found again by drctl's
+// marker line.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "actions/action.hpp"
+#include "base/error.hpp"
+#include "base/suggest.hpp"
+#include "cli/commands.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/private_output.hpp"
+#include "runbook/validate.hpp"
+#include "schedule/schedule.hpp"
+
+namespace drctl::cli {
+
+namespace fs = std::filesystem;
+using schedule::Kind;
+
+namespace {
+
+struct Where {
+  bool systemd = false, cron = false, user = false;
+  std::string dir;
+};
+
+fs::path home() {
+  const char* h = std::getenv("HOME");
+  if (!h || !*h) throw InputError("--user: HOME is not set");
+  return h;
+}
+
+/// Where schedules of `kind` live: --dir, else systemd's unit directory (the system's or the
+/// user's) or /etc/cron.d.
+fs::path dir_of(const Where& w, Kind kind) {
+  if (!w.dir.empty()) return fs::absolute(w.dir);
+  if (kind == Kind::cron) return "/etc/cron.d";
+  if (!w.user) return "/etc/systemd/system";
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  return (xdg && *xdg ? fs::path(xdg) : home() / ".config") / "systemd/user";
+}
+
+/// The kinds to look at: the one chosen, else both.
+std::vector<Kind> kinds_of(const Where& w) {
+  if (w.systemd && w.cron) throw InputError("--systemd and --cron: choose one");
+  if (w.systemd) return {Kind::systemd};
+  if (w.cron) return {Kind::cron};
+  return {Kind::systemd, Kind::cron};
+}
+
+/// Writes a file whole (temporary name, then rename), mode 0644 as systemd and cron want.
+void write_file(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".drctl-tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Failure("cannot write " + tmp.string());
+  }
+  ::chmod(tmp.c_str(), 0644);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Failure("cannot write " + path.string() + ": " + ec.message());
+}
+
+const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : "cron"; }
+
+int cmd_install(const std::string& runbook_file, const std::string& every, const std::string& at, const std::string& name,
+                const std::string& state, const Where& w) {
+  if (w.user && w.cron) throw InputError("--user: cron.d files are the system's; use --systemd --user, or --cron as root");
+  const auto kinds = kinds_of(w);
+  const Kind kind = kinds.size() == 1 ? kinds.front() : Kind::systemd;
+  // The runbook is read and checked first: a schedule of a runbook that cannot run is not written.
+  runbook::Runbook rb = runbook::load_runbook(runbook_file);
+  runbook::validate(rb, actions::Registry::builtin());
+  schedule::Spec spec;
+  try {
+    spec.name = name.empty() ? schedule::schedule_name(rb.name) : schedule::schedule_name(name);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(e.what());
+  }
+  if (!name.empty() && spec.name != name)
+    throw InputError("--name: '" + name + "' has characters unit and cron.d names cannot hold (letters, digits, - and _)");
+  spec.runbook = fs::absolute(runbook_file).lexically_normal();
+  spec.drctl = fs::read_symlink("/proc/self/exe");
+  spec.state_dir = !state.empty() ? fs::absolute(state)
+                   : w.user       ? home() / ".local/state/drctl" / spec.name
+                                  : fs::path("/var/lib/drctl") / spec.name;
+  spec.every = every;
+  spec.at = at;
+  std::vector<schedule::File> files;
+  try {
+    files = schedule::render(spec, kind);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(e.what());
+  }
+  const fs::path dir = dir_of(w, kind);
+  if (!fs::is_directory(dir)) throw InputError((kind == Kind::cron ? "cron's directory " : "the unit directory ") + dir.string() +
+                                               " does not exist" + (w.dir.empty() ? "" : " (--dir)"));
+  // A file of that name that drctl did not write is someone else's: left alone.
+  const auto mine = schedule::installed(dir, kind);
+  for (const auto& f : files)
+    if (fs::exists(dir / f.name) &&
+        std::none_of(mine.begin(), mine.end(), [&](const auto& i) { return i.name == spec.name; }))
+      throw InputError(dir.string() + "/" + f.name + " exists and drctl did not write it: choose another --name");
+  const bool update = std::any_of(mine.begin(), mine.end(), [&](const auto& i) { return i.name == spec.name; });
+  runbook::make_private_dirs(spec.state_dir);  // the runs' journal (and cron's log) go there
+  for (const auto& f : files) write_file(dir / f.name, f.content);
+  for (const auto& f : files) std::printf("==> %s\n%s\n", (dir / f.name).c_str(), f.content.c_str());
+  std::printf("%s schedule %s (%s): %s runs %s\n", update ? "updated" : "installed", spec.name.c_str(), kind_name(kind),
+              kind == Kind::systemd ? schedule::on_calendar(spec).c_str() : schedule::cron_fields(spec).c_str(),
+              spec.runbook.c_str());
+  if (kind == Kind::systemd)
+    std::printf("next: systemctl%s daemon-reload && systemctl%s enable --now drctl-%s.timer\n", w.user ? " --user" : "",
+                w.user ? " --user" : "", spec.name.c_str());
+  else
+    std::printf("cron reads %s by itself; each run appends to %s\n", dir.c_str(), (spec.state_dir / "cron.log").c_str());
+  return kOk;
+}
+
+/// Every schedule drctl wrote where `w` looks.
+std::vector<schedule::Installed> all(const Where& w) {
+  std::vector<schedule::Installed> out;
+  for (Kind k : kinds_of(w)) {
+    if (k == Kind::cron && w.user) continue;
+    for (auto& i : schedule::installed(dir_of(w, k), k)) out.push_back(std::move(i));
+  }
+  return out;
+}
+
+const schedule::Installed& find(const std::vector<schedule::Installed>& list, const std::string& name) {
+  for (const auto& i : list)
+    if (i.name == name) return i;
+  std::vector<std::string> names;
+  for (const auto& i : list) names.push_back(i.name);
+  throw InputError("no schedule named '" + name + "'" + did_you_mean(name, names) +
+                   (names.empty() ? " (there are none where drctl looked; --dir, --user?)" : ""));
+}
+
+int cmd_list(const Where& w) {
+  const auto list = all(w);
+  if (list.empty()) {
+    std::printf("No schedules.\n");
+    return kOk;
+  }
+  std::printf("%-20s %-8s %-24s %s\n", "NAME", "KIND", "WHEN", "RUNBOOK");
+  for (const auto& i : list)
+    std::printf("%-20s %-8s %-24s %s\n", i.name.c_str(), kind_name(i.kind), i.when.c_str(), i.runbook.c_str());
+  return kOk;
+}
+
+int cmd_show(const std::string& name, const Where& w) {
+  const auto list = all(w);
+  for (const auto& f : find(list, name).files) {
+    std::ifstream in(f);
+    std::printf("==> %s\n%s\n", f.c_str(), std::string(std::istreambuf_iterator<char>(in), {}).c_str());
+  }
+  return kOk;
+}
+
+int cmd_remove(const std::string& name, const Where& w) {
+  const auto list = all(w);
+  const auto& s = find(list, name);
+  for (const auto& f : s.files) {
+    std::error_code ec;
+    if (!fs::remove(f, ec) && ec) throw Failure("cannot remove " + f.string() + ": " + ec.message());
+    std::printf("removed %s\n", f.c_str());
+  }
+  if (s.kind == Kind::systemd)
+    std::printf("next: systemctl%s disable --now drctl-%s.timer; systemctl%s daemon-reload\n", w.user ? " --user" : "",
+                name.c_str(), w.user ? " --user" : "");
+  return kOk;
+}
+
+void where_options(CLI::App* c, Where& w) {
+  c->add_flag("--systemd", w.systemd, "systemd: a service and a timer (the default for install)");
+  c->add_flag("--cron", w.cron, "cron: a file in /etc/cron.d");
+  c->add_flag("--user", w.user, "systemd's user units (~/.config/systemd/user) instead of the system's");
+  c->add_option("--dir", w.dir, "Where the files are, instead of systemd's or cron's directory");
+}
+
+}  // namespace
+
+void add_schedule_command(CLI::App& app, Action& run) {
+  auto* s = app.add_subcommand("schedule", "Run a runbook on a calendar: systemd units or a cron.d file");
+  s->require_subcommand(1);
+  struct Args {
+    std::string runbook, every = "daily", at, name, state;
+    std::vector<std::string> names;
+    Where where;
+  };
+  auto a = std::make_shared<Args>();
+  auto* install = s->add_subcommand("install", "Write (and print) the units or cron.d file that run RUNBOOK on a calendar");
+  install->add_option("RUNBOOK", a->runbook, "The runbook (e.g. runbooks/homelab/backup.yaml)")->required();
+  install->add_option("--every", a->every, "hourly, daily, weekly, or a calendar (systemd: 'Mon *-*-* 02:00'; cron: '0 */6 * * *')")
+      ->capture_default_str();
+  install->add_option("--at", a->at, "HH:MM for daily and weekly (default 03:00; weekly on Sunday), :MM for hourly");
+  install->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
+  install->add_option("--state", a->state, "The runs' state directory (default /var/lib/drctl/NAME, or ~/.local/state/drctl/NAME with --user)");
+  where_options(install, a->where);
+  install->callback([&run, a] { run = [a] { return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where); }; });
+
+  auto* list = s->add_subcommand("list", "The schedules drctl wrote");
+  where_options(list, a->where);
+  list->callback([&run, a] { run = [a] { return cmd_list(a->where); }; });
+
+  auto* show = s->add_subcommand("show", "Print a schedule's files");
+  show->add_option("NAME", a->names, "Schedule name")->required();
+  where_options(show, a->where);
+  show->callback([&run, a] {
+    run = [a] {
+      for (const auto& n : a->names) cmd_show(n, a->where);
+      return kOk;
+    };
+  });
+
+  auto* remove = s->add_subcommand("remove", "Delete a schedule's files");
+  remove->add_option("NAME", a->names, "Schedule name")->required();
+  where_options(remove, a->where);
+  remove->callback([&run, a] {
+    run = [a] {
+      for (const auto& n : a->names) cmd_remove(n, a->where);
+      return kOk;
+    };
+  });
+}
+
+}  // namespace drctl::cli
