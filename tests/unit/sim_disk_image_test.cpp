@@ -179,6 +179,7 @@ TEST_CASE("sim appliances: with nobody at the console their installers wait at t
   CHECK(lab.w().halted("pfsense").find("pfSense's installer waits at its first screen (Copyright and distribution notice") !=
         std::string::npos);
   CHECK(lab.w().halted("truenas").find("Install/Upgrade") != std::string::npos);
+  lab.engine().run_for(8min);  // an unattended install: about 10 minutes
   CHECK(lab.w().state("pxe") == "up");
   CHECK(lab.events("pfsense", "appliance-install-started").empty());
   // Someone comes to the console: the next boot installs, and the log says who answered.

@@ -326,6 +326,7 @@ void infra_without_restarts(Lab& lab) {
   REQUIRE(pf);
   pf->put_file("/cf/conf/config.xml", lab.pf_config, 0644);
   REQUIRE(pf->run(command("/etc/rc.reload_all")).ok());
+  for (int i = 0; i < 40 && lab.w().state("pxe") != "up"; ++i) lab.engine().run_for(30s);  // its unattended install
   lab.engine().run_for(2min);
   sim::SimHost* pxe = lab.w().system("pxe");
   REQUIRE(pxe);
