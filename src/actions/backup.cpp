@@ -133,7 +133,8 @@ class BackupSnapshot : public Action {
           "{section, vms: true} (the VM definitions; disks: [VM names] or true adds their disk images, NAME.diskN.img). A directory or cluster entry may have pre and post: commands run on its host before "
           "and after its capture (post also when it failed)"},
          {"tags", InputType::List, false, json::array(), "Tags for the snapshot"}},
-        {{"snapshot", "The snapshot's id"}, {"files", "Files captured"}, {"bytes", "Bytes captured"}}};
+        {{"snapshot", "The snapshot's id"}, {"repo", "The repository's absolute path"}, {"files", "Files captured"},
+         {"bytes", "Bytes captured"}}};
     return s;
   }
   bool check(Context&) const override { return false; }  // every backup is a new snapshot
@@ -165,7 +166,7 @@ class BackupSnapshot : public Action {
       bytes += section.bytes;
     }
     ctx.log("snapshot " + snap.id.hex() + " saved\n");
-    return {{"snapshot", snap.id.hex()}, {"files", files}, {"bytes", bytes}};
+    return {{"snapshot", snap.id.hex()}, {"repo", fs::absolute(repo_path).lexically_normal().string()}, {"files", files}, {"bytes", bytes}};
   }
 };
 

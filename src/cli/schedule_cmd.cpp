@@ -2,6 +2,8 @@
 // and a timer) or cron (a cron.d file), written where those read them, found again by drctl's
 // marker line.
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +18,10 @@
 #include "runbook/loader.hpp"
 #include "runbook/private_output.hpp"
 #include "runbook/validate.hpp"
+#include "cli/format.hpp"
+#include "schedule/after_run.hpp"
 #include "schedule/schedule.hpp"
+#include "store/snapshot.hpp"
 
 namespace drctl::cli {
 
@@ -178,6 +183,81 @@ int cmd_remove(const std::string& name, const Where& w) {
   return kOk;
 }
 
+/// `drctl schedule run`: the runbook (as `drctl run`, in a child of its own), then the site's
+/// retention on the repositories its backups went to, then the status file and the metrics.
+int cmd_schedule_run(const std::string& runbook_file, const std::string& name_option, const std::string& state,
+                     const std::string& metrics_option, const std::string& lock_wait) {
+  runbook::Runbook rb = runbook::load_runbook(runbook_file);
+  runbook::validate(rb, actions::Registry::builtin());
+  store::RetentionPolicy policy;
+  if (rb.site) {
+    const auto& r = rb.site->retention;
+    policy.last = r.value("last", 0), policy.daily = r.value("daily", 0), policy.weekly = r.value("weekly", 0),
+    policy.monthly = r.value("monthly", 0);
+  }
+  const std::string name = name_option.empty() ? schedule::schedule_name(rb.name) : name_option;
+  const fs::path dir = fs::absolute(state.empty() ? ".drctl/state/" + name : state);
+  runbook::make_private_dirs(dir);
+  // One scheduled run at a time on this state directory: a second one says so and writes nothing.
+  const fs::path lock_file = dir / "schedule.lock";
+  const int lock = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
+    throw Failure("another scheduled run of " + name + " is still going (it holds " + lock_file.string() + ")");
+  const fs::path journal = dir / "journal.jsonl";
+  std::error_code ec;
+  const std::uintmax_t journal_before = fs::exists(journal) ? fs::file_size(journal, ec) : 0;
+
+  schedule::RunStatus st;
+  st.schedule = name;
+  st.runbook = fs::absolute(runbook_file).lexically_normal().string();
+  st.started = store::utc_text(std::chrono::system_clock::now());
+  const auto wall = std::chrono::steady_clock::now();
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> argv = {self, "run", runbook_file, "--state", dir.string()};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) throw Failure("cannot start the run: fork failed");
+  if (child == 0) {
+    ::execv(self.c_str(), cargv.data());
+    ::_exit(127);
+  }
+  int wstatus = 0;
+  while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+
+  st.backups = schedule::backups_of_last_run(journal, journal_before);
+  std::vector<std::string> repos;
+  for (const auto& b : st.backups)
+    if (std::find(repos.begin(), repos.end(), b.repo) == repos.end()) repos.push_back(b.repo);
+  // Retention only after a run that succeeded: failing runs never thin the history out.
+  const auto wait = std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait"));
+  bool retention_ok = true;
+  for (const auto& repo : repos) {
+    st.repositories.push_back(schedule::apply_retention(repo, st.exit_code == 0 ? policy : store::RetentionPolicy{}, wait, warn));
+    if (!st.repositories.back().error.empty()) {
+      retention_ok = false;
+      warn(repo + ": retention: " + st.repositories.back().error);
+    }
+  }
+  st.ok = st.exit_code == 0 && retention_ok;
+  st.finished = store::utc_text(std::chrono::system_clock::now());
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+  st.last_success = st.ok ? st.finished : schedule::last_success_in(dir / "status.json");
+  runbook::write_private_file(dir / "status.json", schedule::status_json(st).dump(2) + "\n");
+  const fs::path metrics = metrics_option.empty() ? dir / "drctl.prom" : fs::absolute(metrics_option);
+  write_file(metrics, schedule::metrics_text(st));  // 0644, no secrets: a textfile collector reads it as another user
+  std::size_t forgotten = 0;
+  for (const auto& r : st.repositories) forgotten += r.forgotten;
+  std::printf("scheduled run %s: %s in %.1f s; %zu snapshots taken, %zu forgotten; status %s, metrics %s\n", name.c_str(),
+              st.ok ? "ok" : "FAILED", st.seconds, st.backups.size(), forgotten, (dir / "status.json").c_str(), metrics.c_str());
+  ::close(lock);
+  return st.exit_code != 0 ? (st.exit_code == kBadInput ? kFailed : st.exit_code) : (retention_ok ? kOk : kFailed);
+}
+
 void where_options(CLI::App* c, Where& w) {
   c->add_flag("--systemd", w.systemd, "systemd: a service and a timer (the default for install)");
   c->add_flag("--cron", w.cron, "cron: a file in /etc/cron.d");
@@ -191,7 +271,7 @@ void add_schedule_command(CLI::App& app, Action& run) {
   auto* s = app.add_subcommand("schedule", "Run a runbook on a calendar: systemd units or a cron.d file");
   s->require_subcommand(1);
   struct Args {
-    std::string runbook, every = "daily", at, name, state;
+    std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m";
     std::vector<std::string> names;
     Where where;
   };
@@ -205,6 +285,17 @@ void add_schedule_command(CLI::App& app, Action& run) {
   install->add_option("--state", a->state, "The runs' state directory (default /var/lib/drctl/NAME, or ~/.local/state/drctl/NAME with --user)");
   where_options(install, a->where);
   install->callback([&run, a] { run = [a] { return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where); }; });
+
+  auto* runs = s->add_subcommand("run", "What a schedule runs: the runbook, then the site's retention, a status file and metrics");
+  runs->add_option("RUNBOOK", a->runbook, "The runbook")->required();
+  runs->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
+  runs->add_option("--state", a->state, "The runs' state directory: journal, status.json, drctl.prom (default .drctl/state/NAME)");
+  runs->add_option("--metrics", a->metrics, "Write the Prometheus metrics here instead (a textfile collector's directory)");
+  runs->add_option("--lock-wait", a->lock_wait, "How long retention waits for the repository's lock and its readers")
+      ->capture_default_str();
+  runs->callback([&run, a] {
+    run = [a] { return cmd_schedule_run(a->runbook, a->name, a->state, a->metrics, a->lock_wait); };
+  });
 
   auto* list = s->add_subcommand("list", "The schedules drctl wrote");
   where_options(list, a->where);

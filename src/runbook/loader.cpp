@@ -26,7 +26,9 @@ const std::vector<std::string> kStepKeys = {"id",      "uses",  "run",         "
 const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "datacenter", "cluster", "host",
                                                   "datastore", "thumbprint", "ca_file",    "user",    "credentials",
                                                   "threads",   "memory",     "switches",   "images"};
-const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts", "groups", "vars", "secrets"};
+const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
+                                            "groups", "vars", "secrets", "retention", "rpo"};
+const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
 const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
@@ -322,6 +324,22 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
       // Which versions exist is the simulator's business (sim/versions.cpp); here only the shape.
       if (!v.IsNull()) require_map(doc, v, "'versions'");
       site.versions = v.IsNull() ? json::object() : yaml_to_json(v);
+    } else if (key == "retention") {
+      // What a scheduled backup keeps (drctl schedule run: forget, then prune).
+      require_map(doc, v, "'retention'");
+      check_known_keys(doc, v, kRetentionKeys, "retention");
+      for (auto r = v.begin(); r != v.end(); ++r) {
+        int n = -1;
+        if (!r->second.IsScalar() || !YAML::convert<int>::decode(r->second, n) || n < 0 ||
+            r->second.Scalar().find_first_not_of("0123456789") != std::string::npos)
+          throw LoadError(doc.at(r->second), "retention." + r->first.Scalar() + ": a count of snapshots to keep (0 or more)");
+        site.retention[r->first.Scalar()] = n;
+      }
+    } else if (key == "rpo") {
+      // How old the newest backup of a source may be (drctl status).
+      const std::string text = scalar(doc, v, key);
+      if (!duration_value(json(text))) throw LoadError(doc.at(v), "rpo: '" + text + "' is not a duration (" + std::string(kDurationExamples) + ")");
+      site.rpo = text;
     } else if (key == "vars") {
       site.vars = load_vars(doc, v);
     } else if (key == "secrets") {

@@ -116,8 +116,8 @@ std::string cron_word(const std::string& word) {
 std::vector<File> render(const Spec& s, Kind kind) {
   check(s, kind);
   if (kind == Kind::systemd) {
-    const std::string exec = systemd_word(s.drctl.string()) + " run " + systemd_word(s.runbook.string()) + " --state " +
-                             systemd_word(s.state_dir.string());
+    const std::string exec = systemd_word(s.drctl.string()) + " schedule run " + systemd_word(s.runbook.string()) + " --name " +
+                             systemd_word(s.name) + " --state " + systemd_word(s.state_dir.string());
     std::string service = marker(s) +
                           "[Unit]\n"
                           "Description=drctl: " + s.name + " (" + s.runbook.filename().string() + ")\n"
@@ -149,8 +149,8 @@ std::vector<File> render(const Spec& s, Kind kind) {
                      "# says so in the log).\n"
                      "SHELL=/bin/sh\n"
                      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" +
-                     cron_fields(s) + " root " + cron_word(s.drctl.string()) + " run " + cron_word(s.runbook.string()) + " --state " +
-                     cron_word(s.state_dir.string()) + " >> " + cron_word(log) + " 2>&1\n";
+                     cron_fields(s) + " root " + cron_word(s.drctl.string()) + " schedule run " + cron_word(s.runbook.string()) +
+                     " --name " + cron_word(s.name) + " --state " + cron_word(s.state_dir.string()) + " >> " + cron_word(log) + " 2>&1\n";
   return {{"drctl-" + s.name, cron}};
 }
 

@@ -1,6 +1,7 @@
 // Scheduled runs of a runbook (`drctl schedule`): what a systemd service and timer, or a cron.d
-// file, must say to run `drctl run RUNBOOK` on a calendar, never two at once, and how drctl
-// finds the schedules it wrote again (a marker line naming the schedule and its runbook).
+// file, must say to run `drctl schedule run RUNBOOK` (the runbook, then the site's retention, a
+// status file and metrics) on a calendar, never two at once, and how drctl finds the schedules
+// it wrote again (a marker line naming the schedule and its runbook).
 #pragma once
 #include <filesystem>
 #include <optional>

@@ -5,8 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <set>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "support/fs_tree.hpp"
 #include "support/run.hpp"
@@ -106,7 +109,7 @@ TEST_CASE("schedule: the cron line runs the runbook as cron would, and a run who
   CHECK(second.exit_code != 0);
   CHECK(first.wait(2min).exit_code == 0);
   CHECK(lines(out) == 1);  // the second never ran the step
-  CHECK_MESSAGE(read_file(t / "state/cron.log").find("another drctl run is using the state directory") != std::string::npos,
+  CHECK_MESSAGE(read_file(t / "state/cron.log").find("another scheduled run of tick is still going") != std::string::npos,
                 read_file(t / "state/cron.log"));
   // When nothing runs, the next one does.
   expect_exit(run({"/bin/sh", "-c", command}, as_cron), 0);
@@ -162,4 +165,122 @@ TEST_CASE("schedule: bad input is one error line, exit 2, and nothing written") 
   std::size_t files = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(t / "units")) ++files;
   CHECK(files == 1);  // only the other one's file
+}
+
+namespace {
+
+/// A site with a local host and `retention`, and a backup runbook of `src` into `repo` whose
+/// second step fails when `fail` exists.
+fs::path backup_runbook(const fs::path& dir, const fs::path& src, const fs::path& repo, const fs::path& fail,
+                        const std::string& retention) {
+  fs::create_directories(dir);
+  write_file(dir / "site.yaml", "name: small\nretention: " + retention + "\nhosts:\n  me: {connection: local}\n");
+  write_file(dir / "backup.yaml", "name: nightly\nsite: site.yaml\nsteps:\n  - id: snap\n    uses: backup.snapshot\n    on: me\n"
+                                  "    with: {repo: '" + repo.string() + "', sources: [{section: nas/src, host: me, path: '" + src.string() +
+                                      "'}]}\n  - id: after\n    needs: snap\n    run: \"test ! -e '" + fail.string() + "'\"\n");
+  return dir / "backup.yaml";
+}
+
+std::vector<fs::path> snapshot_files(const fs::path& repo) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(repo / "snapshots")) out.push_back(e.path());
+  return out;
+}
+
+/// The value of the metric line that starts with `prefix` (name{labels...), or -1.
+double metric(const std::string& text, const std::string& prefix) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("schedule run: the runbook, then the site's retention, a status file and metrics that say what happened") {
+  TempDir t("schedule-run");
+  fs::create_directories(t / "src");
+  const fs::path repo = t / "repo", fail = t / "fail";
+  const fs::path rb = backup_runbook(t / "site", t / "src", repo, fail, "{last: 2}");
+  const std::vector<std::string> args = {"schedule", "run", rb.string(), "--state", (t / "state").string()};
+  for (int i = 1; i <= 3; ++i) {
+    write_file(t / "src/file", std::string(1000 * i, 'x'));
+    expect_exit(drctl(args), 0);
+  }
+  // Three backups, the site keeps the last two: the repository's own files say so.
+  const auto snaps = snapshot_files(repo);
+  CHECK(snaps.size() == 2);
+  const nlohmann::json status = nlohmann::json::parse(read_file(t / "state/status.json"));
+  CHECK(status["ok"] == true);
+  CHECK(status["schedule"] == "nightly");
+  REQUIRE(status["repositories"].size() == 1);
+  CHECK(status["repositories"][0]["snapshots"] == 2);
+  CHECK(status["repositories"][0]["forgotten"] == 1);
+  CHECK(status["backups"][0]["bytes"] == 3000);  // the file as the third run saw it
+  std::string newest;
+  for (const auto& f : snaps) newest = std::max(newest, nlohmann::json::parse(read_file(f))["time"].get<std::string>());
+  CHECK(status["repositories"][0]["sources"]["nas/src"] == newest);
+  // The metrics: Prometheus' text format, every sample after its TYPE line.
+  const std::string prom = read_file(t / "state/drctl.prom");
+  std::istringstream lines(prom);
+  std::set<std::string> typed;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) typed.insert(line.substr(7, line.find(' ', 7) - 7));
+    if (line.empty() || line[0] == '#') continue;
+    CAPTURE(line);
+    CHECK(typed.contains(line.substr(0, line.find('{'))));
+    CHECK(line.find("} ") != std::string::npos);
+  }
+  CHECK(metric(prom, "drctl_run_success{schedule=\"nightly\"}") == 1);
+  CHECK(metric(prom, "drctl_repository_snapshots{") == 2);
+  CHECK(metric(prom, "drctl_backup_bytes{") == 3000);
+  CHECK((fs::status(t / "state/drctl.prom").permissions() & fs::perms::others_read) != fs::perms::none);
+  CHECK((fs::status(t / "state/status.json").permissions() & fs::perms::others_read) == fs::perms::none);
+
+  // A run that fails: no retention (history is not thinned by failures), the last success kept.
+  write_file(fail, "");
+  write_file(t / "src/file", "changed");
+  auto failed = drctl(args);
+  CHECK(failed.exit_code == 1);
+  CHECK(snapshot_files(repo).size() == 3);  // its snapshot was taken; nothing forgotten
+  const nlohmann::json after = nlohmann::json::parse(read_file(t / "state/status.json"));
+  CHECK(after["ok"] == false);
+  CHECK(after["last_success"] == status["last_success"]);
+  CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_run_success{") == 0);
+}
+
+TEST_CASE("schedule run: a second run while one is going says so, exits 1 and leaves the status alone") {
+  TempDir t("schedule-run-twice");
+  const fs::path rb = tick_runbook(t / "rb", t / "ticks", 3);
+  const std::vector<std::string> args = {"schedule", "run", rb.string(), "--state", (t / "state").string()};
+  auto first = drctl_start(args);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (lines(t / "ticks") == 0 && first->running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  REQUIRE(first->running());
+  auto second = drctl(args);
+  CHECK(second.exit_code == 1);
+  CHECK(is_one_error_line(second.err));
+  CHECK(second.err.find("another scheduled run of tick is still going") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "state/status.json"));  // only the first writes it, when it ends
+  CHECK(first->wait(2min).exit_code == 0);
+  CHECK(nlohmann::json::parse(read_file(t / "state/status.json"))["ok"] == true);
+  CHECK(lines(t / "ticks") == 1);
+}
+
+TEST_CASE("schedule run: a site's retention or rpo that is not right is one error line at its place, before anything runs") {
+  TempDir t("schedule-run-bad");
+  fs::create_directories(t / "src");
+  for (const auto& [retention, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"{lats: 2}", "unknown key 'lats' in retention (did you mean 'last'?)"},
+           {"{last: -1}", "retention.last: a count of snapshots to keep"},
+           {"{last: 2}\nrpo: soon", "rpo: 'soon' is not a duration"}}) {
+    CAPTURE(retention);
+    const fs::path rb = backup_runbook(t / std::to_string(std::hash<std::string>{}(retention)), t / "src", t / "repo", t / "fail", retention);
+    auto r = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()});
+    expect_exit(r, 2);
+    CHECK(is_one_error_line(r.err));
+    CHECK_MESSAGE(r.err.find(expected) != std::string::npos, r.err);
+    CHECK(r.err.find("site.yaml:") != std::string::npos);  // file:line:col
+    CHECK_FALSE(fs::exists(t / "repo"));
+  }
 }

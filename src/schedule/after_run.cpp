@@ -1,0 +1,157 @@
+#include "schedule/after_run.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include "base/error.hpp"
+#include "store/lock.hpp"
+#include "store/repository.hpp"
+
+namespace drctl::schedule {
+
+using json = nlohmann::json;
+
+namespace {
+
+/// Seconds since the epoch of an ISO 8601 UTC time ("2026-12-02T03:00:01.5Z"); 0 when it is not one.
+double epoch(const std::string& text) {
+  std::tm tm{};
+  double frac = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return 0;
+  if (const auto dot = text.find('.'); dot != std::string::npos) frac = std::atof(("0" + text.substr(dot, text.find('Z') - dot)).c_str());
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + frac;
+}
+
+/// A label value as Prometheus' text format escapes it.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Backup> backups_of_last_run(const std::filesystem::path& journal, std::uintmax_t from) {
+  std::ifstream in(journal);
+  in.seekg(static_cast<std::streamoff>(from));
+  std::map<std::string, std::string> action;  // step instance -> its action, in the last run
+  std::vector<Backup> out;
+  for (std::string line; std::getline(in, line);) {
+    const json e = json::parse(line, nullptr, false);
+    if (!e.is_object()) continue;
+    const std::string event = e.value("event", ""), step = e.value("step", "");
+    if (event == "run" && !e.value("resume", false)) {
+      action.clear();
+      out.clear();
+    } else if (event == "started") {
+      action[step] = e.value("action", "");
+    } else if (event == "done" && action[step] == "backup.snapshot") {
+      const json o = e.value("outputs", json::object());
+      if (o.contains("repo") && o.contains("snapshot"))
+        out.push_back({step, o.value("repo", ""), o.value("snapshot", ""), o.value("files", std::uint64_t(0)),
+                       o.value("bytes", std::uint64_t(0))});
+    }
+  }
+  return out;
+}
+
+RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
+                           const std::function<void(const std::string&)>& warn) {
+  RepoStatus s;
+  s.repo = path;
+  try {
+    store::Repository repo(path);
+    if (!policy.empty()) {
+      const store::RepoLock lock = store::RepoLock::acquire(path, lock_wait, warn);
+      repo.reload_index();
+      repo.clean_tmp();
+      const store::ForgetPlan plan = store::plan_forget(repo.snapshots(), policy);
+      for (const auto& snap : plan.remove) repo.remove_snapshot(snap.id);
+      s.forgotten = plan.remove.size();
+      if (!plan.remove.empty()) {
+        const store::ReadLock readers = store::ReadLock::exclusive(path, lock_wait, warn);
+        const auto stats = store::prune(repo, [](const std::string&) {});
+        s.packs_deleted = stats.packs_deleted;
+        s.bytes_freed = stats.bytes_freed;
+      }
+    }
+    const auto snapshots = repo.snapshots();
+    s.snapshots = snapshots.size();
+    for (const auto& snap : snapshots)
+      for (const auto& sec : snap.sections)
+        if (s.sources[sec.name] < snap.time) s.sources[sec.name] = snap.time;
+  } catch (const std::exception& e) {
+    s.error = e.what();
+  }
+  return s;
+}
+
+json status_json(const RunStatus& s) {
+  json backups = json::array(), repos = json::array();
+  for (const auto& b : s.backups)
+    backups.push_back({{"step", b.step}, {"repo", b.repo}, {"snapshot", b.snapshot}, {"files", b.files}, {"bytes", b.bytes}});
+  for (const auto& r : s.repositories) {
+    json j = {{"repo", r.repo},         {"snapshots", r.snapshots},     {"forgotten", r.forgotten},
+              {"packs_deleted", r.packs_deleted}, {"bytes_freed", r.bytes_freed}, {"sources", r.sources}};
+    if (!r.error.empty()) j["error"] = r.error;
+    repos.push_back(j);
+  }
+  return {{"schedule", s.schedule}, {"runbook", s.runbook},   {"started", s.started},   {"finished", s.finished},
+          {"seconds", s.seconds},   {"ok", s.ok},             {"exit_code", s.exit_code}, {"last_success", s.last_success},
+          {"backups", backups},     {"repositories", repos}};
+}
+
+std::string last_success_in(const std::filesystem::path& status_file) {
+  std::ifstream in(status_file);
+  const json j = json::parse(in, nullptr, false);
+  return j.is_object() ? j.value("last_success", "") : "";
+}
+
+std::string metrics_text(const RunStatus& s) {
+  const std::string sched = "schedule=\"" + label(s.schedule) + "\"";
+  std::string out;
+  auto metric = [&](const std::string& name, const std::string& help, const std::vector<std::pair<std::string, double>>& values) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    for (const auto& [labels, v] : values) out += name + "{" + labels + "} " + fmt::format("{}", v) + "\n";
+  };
+  metric("drctl_run_success", "Whether the last scheduled run succeeded (1) or not (0).", {{sched, s.ok ? 1.0 : 0.0}});
+  metric("drctl_run_last_timestamp_seconds", "When the last scheduled run finished.", {{sched, epoch(s.finished)}});
+  metric("drctl_run_last_success_timestamp_seconds", "When the last successful scheduled run finished (0: none yet).",
+         {{sched, epoch(s.last_success)}});
+  metric("drctl_run_duration_seconds", "How long the last scheduled run took, retention included.", {{sched, s.seconds}});
+  std::vector<std::pair<std::string, double>> bytes, files, snaps, forgotten, freed, source_times;
+  for (const auto& b : s.backups) {
+    const std::string l = sched + ",repo=\"" + label(b.repo) + "\",step=\"" + label(b.step) + "\"";
+    bytes.push_back({l, static_cast<double>(b.bytes)});
+    files.push_back({l, static_cast<double>(b.files)});
+  }
+  for (const auto& r : s.repositories) {
+    const std::string l = sched + ",repo=\"" + label(r.repo) + "\"";
+    snaps.push_back({l, static_cast<double>(r.snapshots)});
+    forgotten.push_back({l, static_cast<double>(r.forgotten)});
+    freed.push_back({l, static_cast<double>(r.bytes_freed)});
+    for (const auto& [source, time] : r.sources) source_times.push_back({l + ",source=\"" + label(source) + "\"", epoch(time)});
+  }
+  metric("drctl_backup_bytes", "Bytes the last run's snapshot captured.", bytes);
+  metric("drctl_backup_files", "Files the last run's snapshot captured.", files);
+  metric("drctl_repository_snapshots", "Snapshots in the repository after the run's retention.", snaps);
+  metric("drctl_retention_forgotten_snapshots", "Snapshots the run's retention removed.", forgotten);
+  metric("drctl_retention_freed_bytes", "Bytes the run's prune freed.", freed);
+  metric("drctl_source_last_snapshot_timestamp_seconds", "When the newest snapshot of each source was taken.", source_times);
+  return out;
+}
+
+}  // namespace drctl::schedule

@@ -1,0 +1,62 @@
+// What a scheduled run does after the runbook (`drctl schedule run`): find the backups the run
+// made (its journal), apply the site's retention to their repositories (forget, then prune), and
+// write what an operator or a monitor reads — a status file (JSON) and Prometheus textfile
+// metrics.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "store/prune.hpp"
+
+namespace drctl::schedule {
+
+/// A snapshot a run made (a backup.snapshot step that finished), as its journal records it.
+struct Backup {
+  std::string step, repo, snapshot;
+  std::uint64_t files = 0, bytes = 0;
+};
+
+/// The backups of the last run in a journal (journal.jsonl of the run's state directory),
+/// reading from byte `from` on (where the journal ended before the run began).
+std::vector<Backup> backups_of_last_run(const std::filesystem::path& journal, std::uintmax_t from = 0);
+
+/// A repository after the run: its snapshots, what retention removed, and the newest snapshot of
+/// each source (section name → ISO 8601 UTC time).
+struct RepoStatus {
+  std::string repo;
+  std::size_t snapshots = 0, forgotten = 0, packs_deleted = 0;
+  std::uint64_t bytes_freed = 0, bytes_added = 0;  // bytes_added: by this run's snapshots
+  std::map<std::string, std::string> sources;
+  std::string error;  // retention failed: why (the run's backups stand)
+};
+
+/// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune,
+/// under the writer lock and with the readers waited for (`lock_wait`); then reads its status.
+RepoStatus apply_retention(const std::string& repo, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
+                           const std::function<void(const std::string&)>& warn);
+
+/// One run as the status file has it.
+struct RunStatus {
+  std::string schedule, runbook, started, finished;  // times ISO 8601 UTC
+  double seconds = 0;
+  bool ok = false;
+  int exit_code = 0;
+  std::string last_success;  // the newest run that succeeded (this one, or from the previous status)
+  std::vector<Backup> backups;
+  std::vector<RepoStatus> repositories;
+};
+
+nlohmann::json status_json(const RunStatus& s);
+/// The last successful run's time recorded in a status file (""): kept across failed runs.
+std::string last_success_in(const std::filesystem::path& status_file);
+/// Prometheus text exposition of the run (node_exporter's textfile collector reads it).
+std::string metrics_text(const RunStatus& s);
+
+}  // namespace drctl::schedule
