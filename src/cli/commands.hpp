@@ -17,6 +17,7 @@ void add_drill_command(CLI::App& app, Action& run);
 void add_hosts_command(CLI::App& app, Action& run);
 void add_pxe_command(CLI::App& app, Action& run);
 void add_schedule_command(CLI::App& app, Action& run);
+void add_status_command(CLI::App& app, Action& run);
 
 /// "drctl: warning: ..." on stderr.
 void warn(const std::string& message);

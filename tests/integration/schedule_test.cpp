@@ -284,3 +284,48 @@ TEST_CASE("schedule run: a site's retention or rpo that is not right is one erro
     CHECK_FALSE(fs::exists(t / "repo"));
   }
 }
+
+TEST_CASE("status: each source's newest backup against the site's RPO, and the last scheduled run, exit 1 when missed") {
+  TempDir t("status");
+  fs::create_directories(t / "src");
+  write_file(t / "src/file", "data");
+  const fs::path repo = t / "repo", fail = t / "fail";
+  const fs::path rb = backup_runbook(t / "site", t / "src", repo, fail, "{last: 5}\nrpo: 26h");
+  const std::string state = (t / "state").string(), site = (t / "site/site.yaml").string();
+  expect_exit(drctl({"schedule", "run", rb.string(), "--state", state}), 0);
+  // The newest snapshot's time, from the repository's own manifest.
+  std::string newest;
+  for (const auto& f : snapshot_files(repo)) newest = std::max(newest, nlohmann::json::parse(read_file(f))["time"].get<std::string>());
+
+  auto ok = drctl({"status", site, "--state", state, "--json"});
+  expect_exit(ok, 0);
+  const auto j = nlohmann::json::parse(ok.out);
+  REQUIRE(j["sources"].size() == 1);
+  CHECK(j["sources"][0]["source"] == "nas/src");
+  CHECK(j["sources"][0]["last"] == newest);
+  CHECK(j["sources"][0]["rpo_missed"] == false);
+  CHECK(j["runs"][0]["ok"] == true);
+
+  // A target of one second, two seconds later: missed.
+  std::string text = read_file(site);
+  text.replace(text.find("rpo: 26h"), 8, "rpo: 1s");
+  write_file(site, text);
+  std::this_thread::sleep_for(2s);
+  auto late = drctl({"status", site, "--repo", repo.string()});
+  expect_exit(late, 1);
+  CHECK(late.out.find("MISSED") != std::string::npos);
+  CHECK(late.out.find("status: RPO missed") != std::string::npos);
+
+  // Without a target, a failed last run is what fails.
+  text.replace(text.find("rpo: 1s"), 7, "");
+  write_file(site, text);
+  write_file(fail, "");
+  CHECK(drctl({"schedule", "run", rb.string(), "--state", state}).exit_code == 1);
+  auto failed = drctl({"status", site, "--state", state});
+  expect_exit(failed, 1);
+  CHECK(failed.out.find("status: the last scheduled run failed") != std::string::npos);
+
+  auto nothing = drctl({"status"});
+  expect_exit(nothing, 2);
+  CHECK(is_one_error_line(nothing.err));
+}

@@ -1,0 +1,119 @@
+// `drctl status [SITE]`: what a monitor asks — the newest backup of each source in each
+// repository, its age against the site's RPO target, and how the last scheduled run went; exit 1
+// when a target is missed.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "base/duration.hpp"
+#include "base/error.hpp"
+#include "cli/commands.hpp"
+#include "runbook/loader.hpp"
+#include "runbook/plan.hpp"
+#include "store/lock.hpp"
+#include "store/repository.hpp"
+
+namespace drctl::cli {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+/// An ISO 8601 UTC time ("2026-12-02T03:00:01.5Z") as a time point; nullopt when it is not one.
+std::optional<std::chrono::system_clock::time_point> utc(const std::string& text) {
+  std::tm tm{};
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+int cmd_status(const std::string& site_file, std::vector<std::string> repos, const std::vector<std::string>& states, bool as_json) {
+  std::optional<std::chrono::milliseconds> rpo;
+  std::string rpo_text;
+  if (!site_file.empty()) {
+    runbook::Site site;
+    try {
+      site = runbook::load_site(site_file);
+    } catch (const runbook::LoadError& e) {
+      throw InputError(e.what());
+    }
+    rpo_text = site.rpo;
+    if (!rpo_text.empty()) rpo = duration_value(json(rpo_text));
+  }
+  // The scheduled runs' status files, and the repositories their backups went to.
+  json runs = json::array();
+  bool failing = false;
+  for (const auto& dir : states) {
+    std::ifstream in(fs::path(dir) / "status.json");
+    const json st = json::parse(in, nullptr, false);
+    if (!st.is_object()) throw InputError("--state " + dir + ": no status.json there (has a scheduled run finished?)");
+    runs.push_back({{"state", dir}, {"schedule", st.value("schedule", "")}, {"ok", st.value("ok", false)},
+                    {"finished", st.value("finished", "")}, {"last_success", st.value("last_success", "")}});
+    failing |= !st.value("ok", false);
+    for (const auto& r : st.value("repositories", json::array()))
+      if (std::find(repos.begin(), repos.end(), r.value("repo", "")) == repos.end()) repos.push_back(r.value("repo", ""));
+  }
+  if (repos.empty()) throw InputError("name a repository (--repo) or a scheduled run's state directory (--state)");
+  const auto now = std::chrono::system_clock::now();
+  json sources = json::array();
+  bool missed = false;
+  for (const auto& path : repos) {
+    if (!fs::exists(fs::path(path) / "config")) throw InputError(path + " is not a drctl repository (it has no config file)");
+    const auto reading = store::ReadLock::shared(path, std::chrono::minutes(1), [](const std::string&) {});
+    store::Repository repo(path);
+    std::map<std::string, std::string> newest;
+    for (const auto& snap : repo.snapshots())
+      for (const auto& sec : snap.sections)
+        if (newest[sec.name] < snap.time) newest[sec.name] = snap.time;
+    for (const auto& [source, time] : newest) {
+      const auto t = utc(time);
+      const auto age = t ? std::chrono::duration_cast<std::chrono::milliseconds>(now - *t) : std::chrono::milliseconds(0);
+      const bool late = rpo && age > *rpo;
+      missed |= late;
+      sources.push_back({{"repo", path}, {"source", source}, {"last", time}, {"age_seconds", age.count() / 1000},
+                         {"rpo_missed", late}});
+    }
+  }
+  const bool ok = !missed && !failing;
+  if (as_json) {
+    std::printf("%s\n", json({{"ok", ok}, {"rpo", rpo_text}, {"sources", sources}, {"runs", runs}}).dump(2).c_str());
+    return ok ? kOk : kFailed;
+  }
+  std::printf("%-24s %-30s %-10s %s\n", "SOURCE", "LAST BACKUP", "AGE", rpo ? ("RPO " + rpo_text).c_str() : "RPO (none set)");
+  for (const auto& s : sources)
+    std::printf("%-24s %-30s %-10s %s\n", s["source"].get<std::string>().c_str(), s["last"].get<std::string>().substr(0, 19).c_str(),
+                runbook::format_duration(world::Duration(s["age_seconds"].get<std::int64_t>() * 1000)).c_str(),
+                !rpo ? "-" : s["rpo_missed"].get<bool>() ? "MISSED" : "ok");
+  for (const auto& r : runs)
+    std::printf("scheduled run %s: %s at %s (last success %s)\n", r["schedule"].get<std::string>().c_str(),
+                r["ok"].get<bool>() ? "ok" : "FAILED", r["finished"].get<std::string>().c_str(),
+                r["last_success"].get<std::string>().empty() ? "never" : r["last_success"].get<std::string>().c_str());
+  std::printf("%s\n", ok ? "status: ok" : missed ? "status: RPO missed" : "status: the last scheduled run failed");
+  return ok ? kOk : kFailed;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, Action& run) {
+  struct Args {
+    std::string site;
+    std::vector<std::string> repos, states;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* s = app.add_subcommand("status", "The newest backup of each source against the site's RPO, and the last scheduled run; "
+                                         "exit 1 when a target is missed (for monitoring)");
+  s->add_option("SITE", a->site, "The site file (its rpo: is the target)");
+  s->add_option("--repo", a->repos, "A repository to look at (repeatable)");
+  s->add_option("--state", a->states, "A scheduled run's state directory: its status.json and its repositories (repeatable)");
+  s->add_flag("--json", a->json, "Print JSON");
+  s->callback([&run, a] { run = [a] { return cmd_status(a->site, a->repos, a->states, a->json); }; });
+}
+
+}  // namespace drctl::cli
