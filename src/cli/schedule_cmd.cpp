@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "actions/action.hpp"
 #include "base/error.hpp"
 #include "base/suggest.hpp"
@@ -20,6 +22,7 @@
 #include "runbook/validate.hpp"
 #include "cli/format.hpp"
 #include "schedule/after_run.hpp"
+#include "schedule/notify.hpp"
 #include "schedule/schedule.hpp"
 #include "store/snapshot.hpp"
 
@@ -77,7 +80,7 @@ void write_file(const fs::path& path, const std::string& text) {
 const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : "cron"; }
 
 int cmd_install(const std::string& runbook_file, const std::string& every, const std::string& at, const std::string& name,
-                const std::string& state, const Where& w) {
+                const std::string& state, const Where& w, const std::string& notify_url, const std::string& notify_fail_url) {
   if (w.user && w.cron) throw InputError("--user: cron.d files are the system's; use --systemd --user, or --cron as root");
   const auto kinds = kinds_of(w);
   const Kind kind = kinds.size() == 1 ? kinds.front() : Kind::systemd;
@@ -116,6 +119,11 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
       throw InputError(dir.string() + "/" + f.name + " exists and drctl did not write it: choose another --name");
   const bool update = std::any_of(mine.begin(), mine.end(), [&](const auto& i) { return i.name == spec.name; });
   runbook::make_private_dirs(spec.state_dir);  // the runs' journal (and cron's log) go there
+  // Ping URLs often carry a token: they stay out of the (world-readable) units, in the state
+  // directory, owner only, where `schedule run` reads them.
+  if (!notify_url.empty() || !notify_fail_url.empty())
+    runbook::write_private_file(spec.state_dir / "notify.json",
+                                nlohmann::json({{"url", notify_url}, {"fail_url", notify_fail_url}}).dump() + "\n");
   for (const auto& f : files) write_file(dir / f.name, f.content);
   for (const auto& f : files) std::printf("==> %s\n%s\n", (dir / f.name).c_str(), f.content.c_str());
   std::printf("%s schedule %s (%s): %s runs %s\n", update ? "updated" : "installed", spec.name.c_str(), kind_name(kind),
@@ -186,7 +194,8 @@ int cmd_remove(const std::string& name, const Where& w) {
 /// `drctl schedule run`: the runbook (as `drctl run`, in a child of its own), then the site's
 /// retention on the repositories its backups went to, then the status file and the metrics.
 int cmd_schedule_run(const std::string& runbook_file, const std::string& name_option, const std::string& state,
-                     const std::string& metrics_option, const std::string& lock_wait) {
+                     const std::string& metrics_option, const std::string& lock_wait, const std::string& notify_url,
+                     const std::string& notify_fail_url) {
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
   runbook::validate(rb, actions::Registry::builtin());
   store::RetentionPolicy policy;
@@ -254,6 +263,20 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   for (const auto& r : st.repositories) forgotten += r.forgotten;
   std::printf("scheduled run %s: %s in %.1f s; %zu snapshots taken, %zu forgotten; status %s, metrics %s\n", name.c_str(),
               st.ok ? "ok" : "FAILED", st.seconds, st.backups.size(), forgotten, (dir / "status.json").c_str(), metrics.c_str());
+  // The ping: one line saying what happened, to --notify (or --notify-fail when the run failed);
+  // without them, to what `schedule install --notify` kept in the state directory.
+  std::string url = notify_url, fail_url = notify_fail_url;
+  if (url.empty() && fail_url.empty()) {
+    std::ifstream in(dir / "notify.json");
+    const auto kept = nlohmann::json::parse(in, nullptr, false);
+    if (kept.is_object()) url = kept.value("url", ""), fail_url = kept.value("fail_url", "");
+  }
+  const std::string ping = st.ok || fail_url.empty() ? url : fail_url;
+  if (!ping.empty()) {
+    const std::string message = "drctl " + name + ": " + (st.ok ? "ok" : "FAILED (exit " + std::to_string(st.exit_code) + ")") +
+                                ", " + std::to_string(st.backups.size()) + " snapshots in " + std::to_string(static_cast<int>(st.seconds)) + " s";
+    if (const std::string why = schedule::notify(ping, message); !why.empty()) warn(why);
+  }
   ::close(lock);
   return st.exit_code != 0 ? (st.exit_code == kBadInput ? kFailed : st.exit_code) : (retention_ok ? kOk : kFailed);
 }
@@ -271,7 +294,7 @@ void add_schedule_command(CLI::App& app, Action& run) {
   auto* s = app.add_subcommand("schedule", "Run a runbook on a calendar: systemd units or a cron.d file");
   s->require_subcommand(1);
   struct Args {
-    std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m";
+    std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m", notify, notify_fail;
     std::vector<std::string> names;
     Where where;
   };
@@ -283,8 +306,12 @@ void add_schedule_command(CLI::App& app, Action& run) {
   install->add_option("--at", a->at, "HH:MM for daily and weekly (default 03:00; weekly on Sunday), :MM for hourly");
   install->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
   install->add_option("--state", a->state, "The runs' state directory (default /var/lib/drctl/NAME, or ~/.local/state/drctl/NAME with --user)");
+  install->add_option("--notify", a->notify, "Ping this URL after each run (kept in the state directory, owner only, not in the units)");
+  install->add_option("--notify-fail", a->notify_fail, "Ping this URL instead after a run that failed");
   where_options(install, a->where);
-  install->callback([&run, a] { run = [a] { return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where); }; });
+  install->callback([&run, a] {
+    run = [a] { return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where, a->notify, a->notify_fail); };
+  });
 
   auto* runs = s->add_subcommand("run", "What a schedule runs: the runbook, then the site's retention, a status file and metrics");
   runs->add_option("RUNBOOK", a->runbook, "The runbook")->required();
@@ -293,8 +320,10 @@ void add_schedule_command(CLI::App& app, Action& run) {
   runs->add_option("--metrics", a->metrics, "Write the Prometheus metrics here instead (a textfile collector's directory)");
   runs->add_option("--lock-wait", a->lock_wait, "How long retention waits for the repository's lock and its readers")
       ->capture_default_str();
+  runs->add_option("--notify", a->notify, "POST a line saying how the run went to this URL (healthchecks, ntfy, Gotify …)");
+  runs->add_option("--notify-fail", a->notify_fail, "POST to this URL instead when the run failed (healthchecks: …/fail)");
   runs->callback([&run, a] {
-    run = [a] { return cmd_schedule_run(a->runbook, a->name, a->state, a->metrics, a->lock_wait); };
+    run = [a] { return cmd_schedule_run(a->runbook, a->name, a->state, a->metrics, a->lock_wait, a->notify, a->notify_fail); };
   });
 
   auto* list = s->add_subcommand("list", "The schedules drctl wrote");

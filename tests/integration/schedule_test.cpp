@@ -3,8 +3,13 @@
 // writes, run as cron runs it, runs the runbook, and never twice at once; list, show, remove;
 // bad input changes nothing.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -328,4 +333,109 @@ TEST_CASE("status: each source's newest backup against the site's RPO, and the l
   auto nothing = drctl({"status"});
   expect_exit(nothing, 2);
   CHECK(is_one_error_line(nothing.err));
+}
+
+namespace {
+
+/// A one-thread HTTP server on 127.0.0.1 that answers every request with `status` and keeps
+/// each request's first line and body: what a healthchecks or ntfy server would have seen.
+class PingServer {
+ public:
+  explicit PingServer(int status) : status_(status) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    REQUIRE(::listen(fd_, 8) == 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~PingServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::vector<std::pair<std::string, std::string>> requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string in;
+      char buf[4096];
+      std::size_t want = std::string::npos;
+      for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) {
+        in.append(buf, static_cast<std::size_t>(n));
+        const auto end = in.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        const auto cl = in.find("Content-Length: ");
+        want = end + 4 + (cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16)));
+        if (in.size() >= want) break;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        const auto end = in.find("\r\n\r\n");
+        requests_.push_back({in.substr(0, in.find("\r\n")), end == std::string::npos ? "" : in.substr(end + 4)});
+      }
+      const std::string reply = "HTTP/1.1 " + std::to_string(status_) + " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      (void)!::write(c, reply.data(), reply.size());
+      ::close(c);
+    }
+  }
+  int status_;
+  int fd_ = -1, port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, std::string>> requests_;
+};
+
+}  // namespace
+
+TEST_CASE("schedule run --notify: one POST saying how it went, to the failure URL when it failed, a refused ping only warned") {
+  TempDir t("schedule-notify");
+  fs::create_directories(t / "src");
+  write_file(t / "src/file", "data");
+  const fs::path fail = t / "fail";
+  const fs::path rb = backup_runbook(t / "site", t / "src", t / "repo", fail, "{last: 5}");
+  PingServer server(200);
+  const std::vector<std::string> args = {"schedule", "run",    rb.string(), "--state", (t / "state").string(), "--notify",
+                                         server.url("/ping/s3cret-token"), "--notify-fail", server.url("/ping/s3cret-token/fail")};
+  expect_exit(drctl(args), 0);
+  write_file(fail, "");
+  CHECK(drctl(args).exit_code == 1);
+  const auto seen = server.requests();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].first == "POST /ping/s3cret-token HTTP/1.1");
+  CHECK(seen[0].second.rfind("drctl nightly: ok, 1 snapshots", 0) == 0);
+  CHECK(seen[1].first == "POST /ping/s3cret-token/fail HTTP/1.1");
+  CHECK(seen[1].second.rfind("drctl nightly: FAILED (exit 1)", 0) == 0);
+
+  // Installed with --notify, the URL stays out of the world-readable units: the run finds it in
+  // its state directory.
+  fs::create_directories(t / "units");
+  expect_exit(drctl({"schedule", "install", rb.string(), "--dir", (t / "units").string(), "--state", (t / "state2").string(),
+                     "--notify", server.url("/ping/s3cret-token")}),
+              0);
+  for (const auto& e : fs::directory_iterator(t / "units")) CHECK(read_file(e.path()).find("s3cret") == std::string::npos);
+  CHECK((fs::status(t / "state2/notify.json").permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+  fs::remove(fail);
+  expect_exit(drctl({"schedule", "run", rb.string(), "--state", (t / "state2").string()}), 0);
+  CHECK(server.requests().size() == 3);
+  CHECK(server.requests().back().first == "POST /ping/s3cret-token HTTP/1.1");
+
+  PingServer refusing(500);
+  fs::remove(fail);
+  auto r = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string(), "--notify", refusing.url("/ping/s3cret-token")});
+  expect_exit(r, 0);  // the backup is fine: the ping is only warned about
+  CHECK_MESSAGE(r.err.find("warning: notifying " + refusing.url("/…") + " failed: HTTP 500") != std::string::npos, r.err);
+  CHECK(r.err.find("s3cret") == std::string::npos);
+  CHECK(refusing.requests().size() == 1);
 }
