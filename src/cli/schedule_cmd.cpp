@@ -252,6 +252,22 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
       warn(repo + ": retention: " + st.repositories.back().error);
     }
   }
+  // The rotating verify: part n of the site's verify_cycle, the next part each run, so every
+  // stored byte is re-read once a cycle (restic's --read-data-subset n/t).
+  const int cycle = rb.site ? rb.site->retention.value("verify_cycle", 0) : 0;
+  if (cycle > 0 && !st.repositories.empty()) {
+    int next = 0;
+    std::ifstream(dir / "verify-next") >> next;
+    const std::string part = std::to_string(next % cycle + 1) + "/" + std::to_string(cycle);
+    for (auto& r : st.repositories) {
+      schedule::verify_part(r, part, wait);
+      if (!r.verify_ok) {
+        retention_ok = false;
+        warn(r.repo + ": verify " + part + ": " + (r.verify_errors.empty() ? "failed" : r.verify_errors.front()));
+      }
+    }
+    runbook::write_private_file(dir / "verify-next", std::to_string((next + 1) % cycle) + "\n");
+  }
   st.ok = st.exit_code == 0 && retention_ok;
   st.finished = store::utc_text(std::chrono::system_clock::now());
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();

@@ -490,7 +490,14 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
   return kOk;
 }
 
-int cmd_verify(const Common& c, bool read_data) {
+int cmd_verify(const Common& c, bool read_data, const std::string& subset) {
+  std::function<bool(const Id&)> read_only;
+  if (!subset.empty()) try {
+      read_only = pack_subset(subset);
+      read_data = true;
+    } catch (const std::invalid_argument& e) {
+      throw InputError(std::string("--read-data-subset: ") + e.what());
+    }
   const auto reading = c.reading();
   Repository repo(c.path());
   const auto started = std::chrono::steady_clock::now();
@@ -498,7 +505,7 @@ int cmd_verify(const Common& c, bool read_data) {
   VerifyReport report;
   {
     StatusLine status([&] { return "[" + std::to_string(done) + "/" + std::to_string(total) + " packs] reading"; });
-    report = verify_repository(repo, read_data, [&](std::size_t d, std::size_t t) { done = d; total = t; });
+    report = verify_repository(repo, read_data, [&](std::size_t d, std::size_t t) { done = d; total = t; }, read_only);
   }
   for (const auto& w : report.warnings) warn(w);
   for (const auto& e : report.errors) std::printf("damaged: %s\n", printable(e).c_str());
@@ -657,7 +664,11 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto read_data = std::make_shared<bool>(false);
   auto* verify = snap->add_subcommand("verify", "Check the repository; exit 1 naming every damaged snapshot and file");
   verify->add_flag("--read-data", *read_data, "Also re-read and re-hash every stored byte");
-  verify->callback([&run, common, read_data] { run = [=] { return cmd_verify(*common, *read_data); }; });
+  auto subset = std::make_shared<std::string>();
+  verify->add_option("--read-data-subset", *subset,
+                     "Re-read only part of the data, as restic does: n/t (part n of t; t runs with n = 1..t read every byte "
+                     "once) or x% (a random share)");
+  verify->callback([&run, common, read_data, subset] { run = [=] { return cmd_verify(*common, *read_data, *subset); }; });
 
   auto policy = std::make_shared<RetentionPolicy>();
   auto do_prune = std::make_shared<bool>(false);

@@ -28,7 +28,7 @@ const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "da
                                                   "threads",   "memory",     "switches",   "images"};
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
                                             "groups", "vars", "secrets", "retention", "rpo"};
-const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly"};
+const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly", "verify_cycle"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
 const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
@@ -332,7 +332,10 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
         int n = -1;
         if (!r->second.IsScalar() || !YAML::convert<int>::decode(r->second, n) || n < 0 ||
             r->second.Scalar().find_first_not_of("0123456789") != std::string::npos)
-          throw LoadError(doc.at(r->second), "retention." + r->first.Scalar() + ": a count of snapshots to keep (0 or more)");
+          throw LoadError(doc.at(r->second), "retention." + r->first.Scalar() +
+                                                 (r->first.Scalar() == "verify_cycle"
+                                                      ? ": the number of runs in which every stored byte is read once (0: none)"
+                                                      : ": a count of snapshots to keep (0 or more)"));
         site.retention[r->first.Scalar()] = n;
       }
     } else if (key == "rpo") {

@@ -63,7 +63,7 @@ struct Site {
   json hypervisor = json::object();  // free-form, validated by the actions that use it
   json networks = json::object();    // free-form list/map
   json versions = json::object();    // the software versions the site pins (the simulator follows them)
-  json retention = json::object();   // what a scheduled backup keeps: {last, daily, weekly, monthly} counts
+  json retention = json::object();   // what a scheduled backup keeps: {last, daily, weekly, monthly} counts, and verify_cycle
   std::string rpo;                   // how old a source's newest backup may be ("26h"); "" = no target
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names

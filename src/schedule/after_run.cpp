@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "store/checker.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 
@@ -99,6 +100,21 @@ RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy
   return s;
 }
 
+void verify_part(RepoStatus& status, const std::string& part, std::chrono::milliseconds lock_wait) {
+  status.verify_part = part;
+  try {
+    const store::ReadLock reading = store::ReadLock::shared(status.repo, lock_wait, [](const std::string&) {});
+    const store::Repository repo(status.repo);
+    const store::VerifyReport report = store::verify_repository(repo, true, {}, store::pack_subset(part));
+    status.verify_ok = report.ok();
+    status.verify_packs = report.packs_read;
+    status.verify_errors = report.errors;
+  } catch (const std::exception& e) {
+    status.verify_ok = false;
+    status.verify_errors = {e.what()};
+  }
+}
+
 json status_json(const RunStatus& s) {
   json backups = json::array(), repos = json::array();
   for (const auto& b : s.backups)
@@ -107,6 +123,8 @@ json status_json(const RunStatus& s) {
     json j = {{"repo", r.repo},         {"snapshots", r.snapshots},     {"forgotten", r.forgotten},
               {"packs_deleted", r.packs_deleted}, {"bytes_freed", r.bytes_freed}, {"sources", r.sources}};
     if (!r.error.empty()) j["error"] = r.error;
+    if (!r.verify_part.empty())
+      j["verify"] = {{"part", r.verify_part}, {"ok", r.verify_ok}, {"packs_read", r.verify_packs}, {"errors", r.verify_errors}};
     repos.push_back(j);
   }
   return {{"schedule", s.schedule}, {"runbook", s.runbook},   {"started", s.started},   {"finished", s.finished},
@@ -132,7 +150,7 @@ std::string metrics_text(const RunStatus& s) {
   metric("drctl_run_last_success_timestamp_seconds", "When the last successful scheduled run finished (0: none yet).",
          {{sched, epoch(s.last_success)}});
   metric("drctl_run_duration_seconds", "How long the last scheduled run took, retention included.", {{sched, s.seconds}});
-  std::vector<std::pair<std::string, double>> bytes, files, snaps, forgotten, freed, source_times;
+  std::vector<std::pair<std::string, double>> bytes, files, snaps, forgotten, freed, source_times, verify_ok, verify_packs;
   for (const auto& b : s.backups) {
     const std::string l = sched + ",repo=\"" + label(b.repo) + "\",step=\"" + label(b.step) + "\"";
     bytes.push_back({l, static_cast<double>(b.bytes)});
@@ -144,6 +162,10 @@ std::string metrics_text(const RunStatus& s) {
     forgotten.push_back({l, static_cast<double>(r.forgotten)});
     freed.push_back({l, static_cast<double>(r.bytes_freed)});
     for (const auto& [source, time] : r.sources) source_times.push_back({l + ",source=\"" + label(source) + "\"", epoch(time)});
+    if (!r.verify_part.empty()) {
+      verify_ok.push_back({l + ",part=\"" + label(r.verify_part) + "\"", r.verify_ok ? 1.0 : 0.0});
+      verify_packs.push_back({l, static_cast<double>(r.verify_packs)});
+    }
   }
   metric("drctl_backup_bytes", "Bytes the last run's snapshot captured.", bytes);
   metric("drctl_backup_files", "Files the last run's snapshot captured.", files);
@@ -151,6 +173,10 @@ std::string metrics_text(const RunStatus& s) {
   metric("drctl_retention_forgotten_snapshots", "Snapshots the run's retention removed.", forgotten);
   metric("drctl_retention_freed_bytes", "Bytes the run's prune freed.", freed);
   metric("drctl_source_last_snapshot_timestamp_seconds", "When the newest snapshot of each source was taken.", source_times);
+  if (!verify_ok.empty()) {
+    metric("drctl_verify_ok", "Whether the part of the data the run re-read was intact (1) or damaged (0).", verify_ok);
+    metric("drctl_verify_packs_read", "Packs the run re-read and re-hashed.", verify_packs);
+  }
   return out;
 }
 

@@ -35,7 +35,16 @@ struct RepoStatus {
   std::uint64_t bytes_freed = 0, bytes_added = 0;  // bytes_added: by this run's snapshots
   std::map<std::string, std::string> sources;
   std::string error;  // retention failed: why (the run's backups stand)
+  // The part of the data this run re-read and re-hashed ("3/7"; "" when none was).
+  std::string verify_part;
+  bool verify_ok = true;
+  std::uint64_t verify_packs = 0;
+  std::vector<std::string> verify_errors;  // the damage it found, a line each
 };
+
+/// Re-reads part `part` ("n/t", store::pack_subset) of the repository's data as a reader (a
+/// prune waits), recording what it found in `status`.
+void verify_part(RepoStatus& status, const std::string& part, std::chrono::milliseconds lock_wait);
 
 /// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune,
 /// under the writer lock and with the readers waited for (`lock_wait`); then reads its status.

@@ -1,5 +1,9 @@
 #include "store/checker.hpp"
 
+#include <memory>
+#include <random>
+#include <stdexcept>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -49,10 +53,12 @@ class Checker {
                                    " is not in the index (left by an interrupted write, or its index file was lost; `prune` keeps what snapshots need from it and removes the rest)");
   }
 
-  void read_all_data(const std::function<void(std::size_t, std::size_t)>& progress) {
+  void read_all_data(const std::function<void(std::size_t, std::size_t)>& progress,
+                     const std::function<bool(const Id&)>& read_only) {
     std::size_t done = 0;
     for (const auto& [pack, entries] : indexed_packs_) {
       if (progress) progress(done++, indexed_packs_.size());
+      if (read_only && !read_only(pack)) continue;
       fs::path file = repo_.pack_path(pack);
       Bytes data;
       try {
@@ -217,14 +223,46 @@ class Checker {
 }  // namespace
 
 VerifyReport verify_repository(const Repository& repo, bool read_data,
-                               const std::function<void(std::size_t, std::size_t)>& progress) {
+                               const std::function<void(std::size_t, std::size_t)>& progress,
+                               const std::function<bool(const Id& pack)>& read_only) {
   VerifyReport report;
   Checker c(repo, report);
   c.check_index_files();
   c.check_packs_exist();
-  if (read_data) c.read_all_data(progress);
+  if (read_data) c.read_all_data(progress, read_only);
   c.check_snapshots();
   return report;
+}
+
+std::function<bool(const Id& pack)> pack_subset(const std::string& text) {
+  const auto bad = [&] {
+    return std::invalid_argument("'" + text + "' is not a subset: n/t (part n of t, 1 <= n <= t) or x% (a random share, 0 < x <= 100)");
+  };
+  if (!text.empty() && text.back() == '%') {
+    std::size_t used = 0;
+    double percent = 0;
+    try {
+      percent = std::stod(text.substr(0, text.size() - 1), &used);
+    } catch (const std::exception&) {
+      throw bad();
+    }
+    if (used != text.size() - 1 || !(percent > 0) || percent > 100) throw bad();
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    return [rng, percent](const Id&) { return std::uniform_real_distribution<double>(0, 100)(*rng) < percent; };
+  }
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() ||
+      text.find_first_not_of("0123456789/") != std::string::npos || text.find('/', slash + 1) != std::string::npos ||
+      slash > 9 || text.size() - slash - 1 > 9)
+    throw bad();
+  const std::uint32_t n = static_cast<std::uint32_t>(std::stoul(text.substr(0, slash)));
+  const std::uint32_t t = static_cast<std::uint32_t>(std::stoul(text.substr(slash + 1)));
+  if (n < 1 || t < 1 || n > t) throw bad();
+  return [n, t](const Id& pack) {
+    const auto* b = pack.bytes.data();
+    const std::uint32_t head = (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) | b[3];
+    return head % t == n - 1;
+  };
 }
 
 }  // namespace drctl::store

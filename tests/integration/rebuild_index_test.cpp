@@ -74,3 +74,62 @@ TEST_CASE("rebuild-index leaves a damaged pack out, names it, exits 3, and verif
   CHECK(v.exit_code == 1);
   CHECK(fs::exists(pack));  // left in place for a person to look at
 }
+
+namespace {
+
+std::vector<fs::path> packs_of(const fs::path& repo) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
+    if (e.is_regular_file()) out.push_back(e.path());
+  return out;
+}
+
+/// "re-read N packs" from verify's report line.
+int packs_read(const RunResult& r) {
+  const auto at = r.err.find("re-read ");
+  return at == std::string::npos ? -1 : std::stoi(r.err.substr(at + 8));
+}
+
+}  // namespace
+
+TEST_CASE("verify --read-data-subset n/t: the t parts read every pack once, and the part holding a damaged pack finds it") {
+  TempDir t("verify-subset");
+  const fs::path repo = t / "repo";
+  init_repo(repo, small_chunks());
+  for (int i = 0; i < 6; ++i) {  // each backup writes packs of its own: a dozen in all
+    make_random_tree(t / "src" / std::to_string(i),
+                     {.seed = static_cast<std::uint64_t>(95 + i), .files = 6, .min_size = 32 * KiB, .max_size = 200 * KiB, .dirs = 1});
+    create_snapshot(repo, {{"data", t / "src"}});
+  }
+  const auto packs = packs_of(repo);
+  REQUIRE(packs.size() >= 6);
+  int total = 0;
+  for (int n = 1; n <= 3; ++n) {
+    auto r = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data-subset", std::to_string(n) + "/3"});
+    expect_exit(r, 0);
+    total += packs_read(r);
+  }
+  CHECK(total == static_cast<int>(packs.size()));
+  auto all = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data-subset", "100%"});
+  expect_exit(all, 0);
+  CHECK(packs_read(all) == static_cast<int>(packs.size()));
+  // Damage in one pack: restic's rule, from the pack's name, says which part holds it.
+  const fs::path victim = packs.front();
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5);
+    f.put('\x5a');
+  }
+  const std::uint32_t head = static_cast<std::uint32_t>(std::stoul(victim.filename().string().substr(0, 8), nullptr, 16));
+  const int part = static_cast<int>(head % 3) + 1;
+  for (int n = 1; n <= 3; ++n) {
+    CAPTURE(n);
+    auto r = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data-subset", std::to_string(n) + "/3"});
+    CHECK(r.exit_code == (n == part ? 1 : 0));
+  }
+  for (const char* bad : {"0/3", "4/3", "3", "1/0", "0%", "101%", "x%"}) {
+    auto r = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data-subset", bad});
+    expect_exit(r, 2);
+    CHECK(is_one_error_line(r.err));
+  }
+}

@@ -439,3 +439,19 @@ TEST_CASE("schedule run --notify: one POST saying how it went, to the failure UR
   CHECK(r.err.find("s3cret") == std::string::npos);
   CHECK(refusing.requests().size() == 1);
 }
+
+TEST_CASE("schedule run with a verify cycle: each run re-reads the next part of the data, and the metrics say it was intact") {
+  TempDir t("schedule-verify");
+  fs::create_directories(t / "src");
+  const fs::path rb = backup_runbook(t / "site", t / "src", t / "repo", t / "fail", "{last: 10, verify_cycle: 3}");
+  std::vector<std::string> parts;
+  for (int i = 1; i <= 4; ++i) {
+    write_file(t / "src/file", std::string(5000 * i, 'v'));
+    expect_exit(drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()}), 0);
+    const auto st = nlohmann::json::parse(read_file(t / "state/status.json"));
+    parts.push_back(st["repositories"][0]["verify"]["part"].get<std::string>());
+    CHECK(st["repositories"][0]["verify"]["ok"] == true);
+  }
+  CHECK(parts == std::vector<std::string>{"1/3", "2/3", "3/3", "1/3"});
+  CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_verify_ok{") == 1);
+}
