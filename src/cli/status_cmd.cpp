@@ -48,16 +48,22 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
   }
   // The scheduled runs' status files, and the repositories their backups went to.
   json runs = json::array();
-  bool failing = false;
+  bool failing = false, damaged = false;
   for (const auto& dir : states) {
     std::ifstream in(fs::path(dir) / "status.json");
     const json st = json::parse(in, nullptr, false);
     if (!st.is_object()) throw InputError("--state " + dir + ": no status.json there (has a scheduled run finished?)");
-    runs.push_back({{"state", dir}, {"schedule", st.value("schedule", "")}, {"ok", st.value("ok", false)},
-                    {"finished", st.value("finished", "")}, {"last_success", st.value("last_success", "")}});
-    failing |= !st.value("ok", false);
-    for (const auto& r : st.value("repositories", json::array()))
+    json verify = json::array();  // the last run's re-read of part of each repository's data
+    for (const auto& r : st.value("repositories", json::array())) {
       if (std::find(repos.begin(), repos.end(), r.value("repo", "")) == repos.end()) repos.push_back(r.value("repo", ""));
+      if (r.contains("verify")) {
+        verify.push_back({{"repo", r.value("repo", "")}, {"part", r["verify"].value("part", "")}, {"ok", r["verify"].value("ok", false)}});
+        damaged |= !r["verify"].value("ok", false);
+      }
+    }
+    runs.push_back({{"state", dir}, {"schedule", st.value("schedule", "")}, {"ok", st.value("ok", false)},
+                    {"finished", st.value("finished", "")}, {"last_success", st.value("last_success", "")}, {"verify", verify}});
+    failing |= !st.value("ok", false);
   }
   if (repos.empty()) throw InputError("name a repository (--repo) or a scheduled run's state directory (--state)");
   const auto now = std::chrono::system_clock::now();
@@ -90,11 +96,18 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
     std::printf("%-24s %-30s %-10s %s\n", s["source"].get<std::string>().c_str(), s["last"].get<std::string>().substr(0, 19).c_str(),
                 runbook::format_duration(world::Duration(s["age_seconds"].get<std::int64_t>() * 1000)).c_str(),
                 !rpo ? "-" : s["rpo_missed"].get<bool>() ? "MISSED" : "ok");
-  for (const auto& r : runs)
+  for (const auto& r : runs) {
     std::printf("scheduled run %s: %s at %s (last success %s)\n", r["schedule"].get<std::string>().c_str(),
                 r["ok"].get<bool>() ? "ok" : "FAILED", r["finished"].get<std::string>().c_str(),
                 r["last_success"].get<std::string>().empty() ? "never" : r["last_success"].get<std::string>().c_str());
-  std::printf("%s\n", ok ? "status: ok" : missed ? "status: RPO missed" : "status: the last scheduled run failed");
+    for (const auto& v : r["verify"])
+      std::printf("  verify %s of %s: %s\n", v["part"].get<std::string>().c_str(), v["repo"].get<std::string>().c_str(),
+                  v["ok"].get<bool>() ? "intact" : "DAMAGED");
+  }
+  std::printf("%s\n", ok        ? "status: ok"
+                     : missed  ? "status: RPO missed"
+                     : damaged ? "status: the last verify found damage"
+                               : "status: the last scheduled run failed");
   return ok ? kOk : kFailed;
 }
 

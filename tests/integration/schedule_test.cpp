@@ -454,4 +454,7 @@ TEST_CASE("schedule run with a verify cycle: each run re-reads the next part of 
   }
   CHECK(parts == std::vector<std::string>{"1/3", "2/3", "3/3", "1/3"});
   CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_verify_ok{") == 1);
+  auto status = drctl({"status", "--state", (t / "state").string()});
+  expect_exit(status, 0);
+  CHECK_MESSAGE(status.out.find("verify 1/3 of " + (t / "repo").string() + ": intact") != std::string::npos, status.out);
 }
