@@ -80,7 +80,8 @@ void write_file(const fs::path& path, const std::string& text) {
 const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : "cron"; }
 
 int cmd_install(const std::string& runbook_file, const std::string& every, const std::string& at, const std::string& name,
-                const std::string& state, const Where& w, const std::string& notify_url, const std::string& notify_fail_url) {
+                const std::string& state, const Where& w, const std::string& notify_url, const std::string& notify_fail_url,
+                const std::string& drctl) {
   if (w.user && w.cron) throw InputError("--user: cron.d files are the system's; use --systemd --user, or --cron as root");
   const auto kinds = kinds_of(w);
   const Kind kind = kinds.size() == 1 ? kinds.front() : Kind::systemd;
@@ -96,7 +97,8 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
   if (!name.empty() && spec.name != name)
     throw InputError("--name: '" + name + "' has characters unit and cron.d names cannot hold (letters, digits, - and _)");
   spec.runbook = fs::absolute(runbook_file).lexically_normal();
-  spec.drctl = fs::read_symlink("/proc/self/exe");
+  spec.drctl = drctl.empty() ? fs::read_symlink("/proc/self/exe") : fs::path(drctl);
+  if (!spec.drctl.is_absolute()) throw InputError("--drctl: '" + drctl + "' is not an absolute path");
   spec.state_dir = !state.empty() ? fs::absolute(state)
                    : w.user       ? home() / ".local/state/drctl" / spec.name
                                   : fs::path("/var/lib/drctl") / spec.name;
@@ -118,12 +120,13 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
         std::none_of(mine.begin(), mine.end(), [&](const auto& i) { return i.name == spec.name; }))
       throw InputError(dir.string() + "/" + f.name + " exists and drctl did not write it: choose another --name");
   const bool update = std::any_of(mine.begin(), mine.end(), [&](const auto& i) { return i.name == spec.name; });
-  runbook::make_private_dirs(spec.state_dir);  // the runs' journal (and cron's log) go there
   // Ping URLs often carry a token: they stay out of the (world-readable) units, in the state
-  // directory, owner only, where `schedule run` reads them.
-  if (!notify_url.empty() || !notify_fail_url.empty())
+  // directory, owner only, where `schedule run` reads them. (Otherwise the first run makes it.)
+  if (!notify_url.empty() || !notify_fail_url.empty()) {
+    runbook::make_private_dirs(spec.state_dir);
     runbook::write_private_file(spec.state_dir / "notify.json",
                                 nlohmann::json({{"url", notify_url}, {"fail_url", notify_fail_url}}).dump() + "\n");
+  }
   for (const auto& f : files) write_file(dir / f.name, f.content);
   for (const auto& f : files) std::printf("==> %s\n%s\n", (dir / f.name).c_str(), f.content.c_str());
   std::printf("%s schedule %s (%s): %s runs %s\n", update ? "updated" : "installed", spec.name.c_str(), kind_name(kind),
@@ -310,7 +313,7 @@ void add_schedule_command(CLI::App& app, Action& run) {
   auto* s = app.add_subcommand("schedule", "Run a runbook on a calendar: systemd units or a cron.d file");
   s->require_subcommand(1);
   struct Args {
-    std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m", notify, notify_fail;
+    std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m", notify, notify_fail, drctl;
     std::vector<std::string> names;
     Where where;
   };
@@ -322,11 +325,14 @@ void add_schedule_command(CLI::App& app, Action& run) {
   install->add_option("--at", a->at, "HH:MM for daily and weekly (default 03:00; weekly on Sunday), :MM for hourly");
   install->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
   install->add_option("--state", a->state, "The runs' state directory (default /var/lib/drctl/NAME, or ~/.local/state/drctl/NAME with --user)");
+  install->add_option("--drctl", a->drctl, "The drctl binary the schedule runs (default: this one), e.g. /usr/local/bin/drctl");
   install->add_option("--notify", a->notify, "Ping this URL after each run (kept in the state directory, owner only, not in the units)");
   install->add_option("--notify-fail", a->notify_fail, "Ping this URL instead after a run that failed");
   where_options(install, a->where);
   install->callback([&run, a] {
-    run = [a] { return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where, a->notify, a->notify_fail); };
+    run = [a] {
+      return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where, a->notify, a->notify_fail, a->drctl);
+    };
   });
 
   auto* runs = s->add_subcommand("run", "What a schedule runs: the runbook, then the site's retention, a status file and metrics");

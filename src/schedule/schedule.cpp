@@ -125,7 +125,7 @@ std::vector<File> render(const Spec& s, Kind kind) {
                           "After=network-online.target\n\n"
                           "[Service]\n"
                           "# One run at a time: the timer does not start this oneshot while it is still active, and a\n"
-                          "# second `drctl run` on the same state directory refuses to start.\n"
+                          "# second scheduled run on the same state directory refuses to start.\n"
                           "Type=oneshot\n"
                           "ExecStart=" + exec + "\n"
                           "Nice=10\n"
@@ -145,11 +145,12 @@ std::vector<File> render(const Spec& s, Kind kind) {
   }
   const std::string log = (s.state_dir / "cron.log").string();  // beside the runs' journal
   std::string cron = marker(s) +
-                     "# One run at a time: a second `drctl run` on the same state directory refuses to start (and\n"
+                     "# One run at a time: a second scheduled run on the same state directory refuses to start (and\n"
                      "# says so in the log).\n"
                      "SHELL=/bin/sh\n"
                      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" +
-                     cron_fields(s) + " root " + cron_word(s.drctl.string()) + " schedule run " + cron_word(s.runbook.string()) +
+                     cron_fields(s) + " root mkdir -p -m 700 " + cron_word(s.state_dir.string()) + " && " +
+                     cron_word(s.drctl.string()) + " schedule run " + cron_word(s.runbook.string()) +
                      " --name " + cron_word(s.name) + " --state " + cron_word(s.state_dir.string()) + " >> " + cron_word(log) + " 2>&1\n";
   return {{"drctl-" + s.name, cron}};
 }

@@ -83,3 +83,31 @@ TEST_CASE("ci: the GitHub and GitLab pipelines run the drills the README documen
   CHECK(drill.find("<testcase name=\"seed 23\"") != std::string::npos);
   CHECK(drill.find("<testcase name=\"seed 4\"") == std::string::npos);
 }
+
+TEST_CASE("ci: the systemd and cron examples are what drctl schedule install writes for the homelab's backup") {
+  // As ci/README.md says they were made: the homelab at /etc/drctl/homelab (here a copy under a
+  // temporary root, the root then taken out of the text), drctl in /usr/local/bin.
+  support::TempDir t("ci-schedules");
+  const fs::path site = t.path() / "etc/drctl/homelab";
+  fs::create_directories(site.parent_path());
+  fs::copy(repo() / "runbooks/homelab", site, fs::copy_options::recursive);
+  for (const auto& [kind, dir] : std::vector<std::pair<std::string, std::string>>{{"--systemd", "systemd"}, {"--cron", "cron"}}) {
+    CAPTURE(kind);
+    fs::create_directories(t.path() / dir);
+    support::expect_exit(support::drctl({"schedule", "install", (site / "backup.yaml").string(), kind, "--name", "homelab-backup",
+                                         "--drctl", "/usr/local/bin/drctl", "--state", "/var/lib/drctl/homelab-backup", "--dir",
+                                         (t.path() / dir).string()}),
+                         0);
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(t.path() / dir)) {
+      ++files;
+      std::string written = support::read_file(e.path());
+      replace_all(written, t.path().string(), "");
+      const fs::path example = repo() / "ci" / dir / e.path().filename();
+      REQUIRE_MESSAGE(fs::exists(example), example.string());
+      CHECK_MESSAGE(support::read_file(example) == written, "ci/" << dir << "/" << e.path().filename().string()
+                                                                   << " is not what drctl writes now:\n" << written);
+    }
+    CHECK(files == (dir == "systemd" ? 2u : 1u));
+  }
+}
