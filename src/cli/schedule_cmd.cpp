@@ -34,7 +34,7 @@ using schedule::Kind;
 namespace {
 
 struct Where {
-  bool systemd = false, cron = false, user = false;
+  bool systemd = false, cron = false, kubernetes = false, user = false;
   std::string dir;
 };
 
@@ -48,6 +48,7 @@ fs::path home() {
 /// user's) or /etc/cron.d.
 fs::path dir_of(const Where& w, Kind kind) {
   if (!w.dir.empty()) return fs::absolute(w.dir);
+  if (kind == Kind::kubernetes) return fs::current_path();
   if (kind == Kind::cron) return "/etc/cron.d";
   if (!w.user) return "/etc/systemd/system";
   const char* xdg = std::getenv("XDG_CONFIG_HOME");
@@ -56,9 +57,10 @@ fs::path dir_of(const Where& w, Kind kind) {
 
 /// The kinds to look at: the one chosen, else both.
 std::vector<Kind> kinds_of(const Where& w) {
-  if (w.systemd && w.cron) throw InputError("--systemd and --cron: choose one");
+  if (int(w.systemd) + int(w.cron) + int(w.kubernetes) > 1) throw InputError("--systemd, --cron and --kubernetes: choose one");
   if (w.systemd) return {Kind::systemd};
   if (w.cron) return {Kind::cron};
+  if (w.kubernetes) return {Kind::kubernetes};
   return {Kind::systemd, Kind::cron};
 }
 
@@ -77,11 +79,36 @@ void write_file(const fs::path& path, const std::string& text) {
   if (ec) throw Failure("cannot write " + path.string() + ": " + ec.message());
 }
 
-const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : "cron"; }
+const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : k == Kind::cron ? "cron" : "kubernetes"; }
+
+/// The site's kubernetes_schedule as a KubeSpec: its image, namespace and the NFS export of
+/// repository.host (a site host, by its address) at repository.path. InputError naming the field.
+schedule::KubeSpec kube_spec(const runbook::Runbook& rb, const std::string& name, const std::vector<std::string>& sets) {
+  if (!rb.site) throw InputError("--kubernetes: the runbook has no site, whose kubernetes_schedule says how drctl runs in the cluster");
+  const auto& k = rb.site->kubernetes_schedule;
+  const std::string where = rb.site->file + ": kubernetes_schedule";
+  if (k.empty()) throw InputError(where + ": missing (image, namespace, repository: {host, path})");
+  schedule::KubeSpec spec;
+  spec.image = k.value("image", "");
+  if (spec.image.empty()) throw InputError(where + ".image: drctl's image, e.g. registry.example/drctl:1.0");
+  spec.ns = k.value("namespace", "drctl");
+  const auto repo = k.value("repository", nlohmann::json::object());
+  const std::string host = repo.is_object() ? repo.value("host", "") : "";
+  spec.nfs_path = repo.is_object() ? repo.value("path", "") : "";
+  const runbook::SiteHost* h = rb.site->host(host);
+  if (!h) throw InputError(where + ".repository.host: '" + host + "' is not a host of the site (the NAS that exports the repository)");
+  if (h->address.empty()) throw InputError(where + ".repository.host: " + host + " has no address for the NFS mount");
+  if (spec.nfs_path.empty() || spec.nfs_path[0] != '/')
+    throw InputError(where + ".repository.path: the exported directory, an absolute path (/mnt/tank/drctl)");
+  spec.nfs_server = h->address;
+  spec.secret = "drctl-" + name + "-site";
+  spec.sets = sets;
+  return spec;
+}
 
 int cmd_install(const std::string& runbook_file, const std::string& every, const std::string& at, const std::string& name,
                 const std::string& state, const Where& w, const std::string& notify_url, const std::string& notify_fail_url,
-                const std::string& drctl) {
+                const std::string& drctl, const std::vector<std::string>& sets) {
   if (w.user && w.cron) throw InputError("--user: cron.d files are the system's; use --systemd --user, or --cron as root");
   const auto kinds = kinds_of(w);
   const Kind kind = kinds.size() == 1 ? kinds.front() : Kind::systemd;
@@ -104,9 +131,12 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
                                   : fs::path("/var/lib/drctl") / spec.name;
   spec.every = every;
   spec.at = at;
+  if (!sets.empty() && kind != Kind::kubernetes) throw InputError("--set: only with --kubernetes (a job's runbook vars)");
   std::vector<schedule::File> files;
   try {
-    files = schedule::render(spec, kind);
+    files = kind == Kind::kubernetes
+                ? std::vector<schedule::File>{{"drctl-" + spec.name + ".cronjob.yaml", schedule::cronjob_yaml(spec, kube_spec(rb, spec.name, sets))}}
+                : schedule::render(spec, kind);
   } catch (const std::invalid_argument& e) {
     throw InputError(e.what());
   }
@@ -132,7 +162,14 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
   std::printf("%s schedule %s (%s): %s runs %s\n", update ? "updated" : "installed", spec.name.c_str(), kind_name(kind),
               kind == Kind::systemd ? schedule::on_calendar(spec).c_str() : schedule::cron_fields(spec).c_str(),
               spec.runbook.c_str());
-  if (kind == Kind::systemd)
+  if (kind == Kind::kubernetes) {
+    // The site's files reach the job in a Secret (the site's secrets are among them).
+    std::string from = " --from-file=" + spec.runbook.string();
+    if (rb.site) from += " --from-file=" + rb.site->file + (rb.site->secrets_file.empty() ? "" : " --from-file=" + rb.site->secrets_file);
+    const auto k = kube_spec(rb, spec.name, sets);
+    std::printf("next: kubectl -n %s create secret generic %s%s\n      kubectl apply -f %s\n", k.ns.c_str(), k.secret.c_str(), from.c_str(),
+                (dir / files.front().name).c_str());
+  } else if (kind == Kind::systemd)
     std::printf("next: systemctl%s daemon-reload && systemctl%s enable --now drctl-%s.timer\n", w.user ? " --user" : "",
                 w.user ? " --user" : "", spec.name.c_str());
   else
@@ -198,7 +235,7 @@ int cmd_remove(const std::string& name, const Where& w) {
 /// retention on the repositories its backups went to, then the status file and the metrics.
 int cmd_schedule_run(const std::string& runbook_file, const std::string& name_option, const std::string& state,
                      const std::string& metrics_option, const std::string& lock_wait, const std::string& notify_url,
-                     const std::string& notify_fail_url) {
+                     const std::string& notify_fail_url, const std::vector<std::string>& sets) {
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
   runbook::validate(rb, actions::Registry::builtin());
   store::RetentionPolicy policy;
@@ -226,6 +263,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   const auto wall = std::chrono::steady_clock::now();
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::vector<std::string> argv = {self, "run", runbook_file, "--state", dir.string()};
+  for (const auto& set : sets) argv.insert(argv.end(), {"--set", set});
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -303,6 +341,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
 void where_options(CLI::App* c, Where& w) {
   c->add_flag("--systemd", w.systemd, "systemd: a service and a timer (the default for install)");
   c->add_flag("--cron", w.cron, "cron: a file in /etc/cron.d");
+  c->add_flag("--kubernetes", w.kubernetes, "Kubernetes: a CronJob manifest (the site's kubernetes_schedule), for kubectl apply");
   c->add_flag("--user", w.user, "systemd's user units (~/.config/systemd/user) instead of the system's");
   c->add_option("--dir", w.dir, "Where the files are, instead of systemd's or cron's directory");
 }
@@ -314,7 +353,7 @@ void add_schedule_command(CLI::App& app, Action& run) {
   s->require_subcommand(1);
   struct Args {
     std::string runbook, every = "daily", at, name, state, metrics, lock_wait = "10m", notify, notify_fail, drctl;
-    std::vector<std::string> names;
+    std::vector<std::string> names, sets;
     Where where;
   };
   auto a = std::make_shared<Args>();
@@ -325,13 +364,14 @@ void add_schedule_command(CLI::App& app, Action& run) {
   install->add_option("--at", a->at, "HH:MM for daily and weekly (default 03:00; weekly on Sunday), :MM for hourly");
   install->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
   install->add_option("--state", a->state, "The runs' state directory (default /var/lib/drctl/NAME, or ~/.local/state/drctl/NAME with --user)");
+  install->add_option("--set", a->sets, "--kubernetes: a runbook var the job sets, NAME=VALUE (e.g. repo_dir=/repo)");
   install->add_option("--drctl", a->drctl, "The drctl binary the schedule runs (default: this one), e.g. /usr/local/bin/drctl");
   install->add_option("--notify", a->notify, "Ping this URL after each run (kept in the state directory, owner only, not in the units)");
   install->add_option("--notify-fail", a->notify_fail, "Ping this URL instead after a run that failed");
   where_options(install, a->where);
   install->callback([&run, a] {
     run = [a] {
-      return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where, a->notify, a->notify_fail, a->drctl);
+      return cmd_install(a->runbook, a->every, a->at, a->name, a->state, a->where, a->notify, a->notify_fail, a->drctl, a->sets);
     };
   });
 
@@ -342,10 +382,13 @@ void add_schedule_command(CLI::App& app, Action& run) {
   runs->add_option("--metrics", a->metrics, "Write the Prometheus metrics here instead (a textfile collector's directory)");
   runs->add_option("--lock-wait", a->lock_wait, "How long retention waits for the repository's lock and its readers")
       ->capture_default_str();
+  runs->add_option("--set", a->sets, "A runbook var, NAME=VALUE, as drctl run --set takes it");
   runs->add_option("--notify", a->notify, "POST a line saying how the run went to this URL (healthchecks, ntfy, Gotify …)");
   runs->add_option("--notify-fail", a->notify_fail, "POST to this URL instead when the run failed (healthchecks: …/fail)");
   runs->callback([&run, a] {
-    run = [a] { return cmd_schedule_run(a->runbook, a->name, a->state, a->metrics, a->lock_wait, a->notify, a->notify_fail); };
+    run = [a] {
+      return cmd_schedule_run(a->runbook, a->name, a->state, a->metrics, a->lock_wait, a->notify, a->notify_fail, a->sets);
+    };
   });
 
   auto* list = s->add_subcommand("list", "The schedules drctl wrote");

@@ -27,7 +27,7 @@ const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "da
                                                   "datastore", "thumbprint", "ca_file",    "user",    "credentials",
                                                   "threads",   "memory",     "switches",   "images"};
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
-                                            "groups", "vars", "secrets", "retention", "rpo"};
+                                            "groups", "vars", "secrets", "retention", "rpo", "kubernetes_schedule"};
 const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly", "verify_cycle"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
@@ -338,6 +338,11 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
                                                       : ": a count of snapshots to keep (0 or more)"));
         site.retention[r->first.Scalar()] = n;
       }
+    } else if (key == "kubernetes_schedule") {
+      // drctl as a CronJob of the site's own cluster (drctl schedule install --kubernetes).
+      require_map(doc, v, "'kubernetes_schedule'");
+      check_known_keys(doc, v, {"image", "namespace", "repository"}, "kubernetes_schedule");
+      site.kubernetes_schedule = yaml_to_json(v);
     } else if (key == "rpo") {
       // How old the newest backup of a source may be (drctl status).
       const std::string text = scalar(doc, v, key);

@@ -65,6 +65,7 @@ struct Site {
   json versions = json::object();    // the software versions the site pins (the simulator follows them)
   json retention = json::object();   // what a scheduled backup keeps: {last, daily, weekly, monthly} counts, and verify_cycle
   std::string rpo;                   // how old a source's newest backup may be ("26h"); "" = no target
+  json kubernetes_schedule = json::object();  // {image, namespace, repository: {host, path}}: drctl as a CronJob
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names
   json vars = json::object();

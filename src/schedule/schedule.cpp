@@ -155,6 +155,57 @@ std::vector<File> render(const Spec& s, Kind kind) {
   return {{"drctl-" + s.name, cron}};
 }
 
+std::string cronjob_yaml(const Spec& s, const KubeSpec& k) {
+  check(s, Kind::cron);  // a CronJob's schedule is cron's five fields
+  // ValidateCronJobCreate: its Jobs' names add 11 characters to a name that must stay a DNS-1035 label.
+  if (("drctl-" + s.name).size() > 52)
+    throw std::invalid_argument("--name: the CronJob drctl-" + s.name + " would be longer than the 52 characters Kubernetes allows");
+  auto q = [](const std::string& v) {  // a YAML double-quoted scalar (JSON's escaping is YAML's)
+    std::string out = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::string args = "[" + q("schedule") + ", " + q("run") + ", " + q("/site/" + s.runbook.filename().string()) + ", " + q("--name") +
+                     ", " + q(s.name) + ", " + q("--state") + ", " + q("/repo/.drctl-state/" + s.name);
+  for (const auto& set : k.sets) args += ", " + q("--set") + ", " + q(set);
+  args += "]";
+  return marker(s) +
+         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + q(k.ns) + "\n---\n"
+         "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: " + q("drctl-" + s.name) + "\n  namespace: " + q(k.ns) +
+         "\n  labels: {app.kubernetes.io/managed-by: drctl}\n"
+         "spec:\n"
+         "  schedule: " + q(cron_fields(s)) + "\n"
+         "  concurrencyPolicy: Forbid        # a run never starts while the last one goes\n"
+         "  startingDeadlineSeconds: 3600    # a run missed by less than an hour still happens\n"
+         "  successfulJobsHistoryLimit: 3\n"
+         "  failedJobsHistoryLimit: 3\n"
+         "  jobTemplate:\n"
+         "    spec:\n"
+         "      backoffLimit: 0\n"
+         "      template:\n"
+         "        spec:\n"
+         "          restartPolicy: Never\n"
+         "          containers:\n"
+         "            - name: drctl\n"
+         "              image: " + q(k.image) + "\n"
+         "              args: " + args + "\n"
+         "              volumeMounts:\n"
+         "                - {name: repository, mountPath: /repo}\n"
+         "                - {name: site, mountPath: /site, readOnly: true}\n"
+         "          volumes:\n"
+         "            - name: repository\n"
+         "              nfs: {server: " + q(k.nfs_server) + ", path: " + q(k.nfs_path) + "}\n"
+         "            - name: site\n"
+         "              secret: {secretName: " + q(k.secret) + ", defaultMode: 256}   # 0400: the owner reads, nobody else\n";
+}
+
 std::vector<Installed> installed(const std::filesystem::path& dir, Kind kind) {
   std::vector<Installed> out;
   std::error_code ec;
@@ -167,6 +218,7 @@ std::vector<Installed> installed(const std::filesystem::path& dir, Kind kind) {
     const std::string ext = f.extension().string();
     if (kind == Kind::systemd && ext != ".service" && ext != ".timer") continue;
     if (kind == Kind::cron && !ext.empty()) continue;
+    if (kind == Kind::kubernetes && f.filename().string().find(".cronjob.yaml") == std::string::npos) continue;
     std::ifstream in(f);
     std::string first;
     std::getline(in, first);
@@ -183,7 +235,8 @@ std::vector<Installed> installed(const std::filesystem::path& dir, Kind kind) {
     it->files.push_back(f);
     for (std::string line; std::getline(in, line);) {
       if (kind == Kind::systemd && line.rfind("OnCalendar=", 0) == 0) it->when = line.substr(11);
-      if (kind == Kind::cron && !line.empty() && line[0] != '#' && line.find('=') == std::string::npos) {
+      if (kind == Kind::kubernetes && line.rfind("  schedule: ", 0) == 0) it->when = line.substr(13, line.size() - 14);
+      if (kind == Kind::cron && !line.empty() && line[0] != '#' && line.find(" root ") != std::string::npos) {
         std::istringstream words(line);
         std::string w, fields;
         for (int i = 0; i < 5 && words >> w; ++i) fields += (i ? " " : "") + w;

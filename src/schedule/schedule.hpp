@@ -10,7 +10,7 @@
 
 namespace drctl::schedule {
 
-enum class Kind { systemd, cron };
+enum class Kind { systemd, cron, kubernetes };
 
 struct Spec {
   std::string name;                  // the schedule's name: units drctl-NAME.service/.timer, cron.d/drctl-NAME
@@ -42,6 +42,18 @@ struct File {
   std::string name, content;
 };
 std::vector<File> render(const Spec& spec, Kind kind);
+
+/// drctl as a CronJob of the site's cluster: its image, namespace, the NFS export of the site's
+/// NAS its repository lives on (mounted at /repo), and the Secret holding the site's files
+/// (mounted at /site). `sets` are the runbook's vars the job sets (--set NAME=VALUE), e.g.
+/// repo_dir=/repo.
+struct KubeSpec {
+  std::string image, ns = "drctl", nfs_server, nfs_path, secret;
+  std::vector<std::string> sets;
+};
+/// The Namespace and the CronJob (concurrencyPolicy Forbid: a run never overlaps the last), as
+/// YAML for kubectl apply -f; the schedule is cron_fields(spec).
+std::string cronjob_yaml(const Spec& spec, const KubeSpec& kube);
 
 /// A schedule drctl wrote, as its files say.
 struct Installed {

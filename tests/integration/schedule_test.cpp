@@ -458,3 +458,28 @@ TEST_CASE("schedule run with a verify cycle: each run re-reads the next part of 
   expect_exit(status, 0);
   CHECK_MESSAGE(status.out.find("verify 1/3 of " + (t / "repo").string() + ": intact") != std::string::npos, status.out);
 }
+
+TEST_CASE("schedule install --kubernetes: a CronJob manifest from the site's kubernetes_schedule, or one line naming what is missing") {
+  TempDir t("schedule-k8s");
+  fs::create_directories(t / "src");
+  const fs::path rb = backup_runbook(t / "site", t / "src", t / "repo", t / "fail", "{last: 3}");
+  fs::create_directories(t / "out");
+  auto missing = drctl({"schedule", "install", rb.string(), "--kubernetes", "--dir", (t / "out").string()});
+  expect_exit(missing, 2);
+  CHECK(is_one_error_line(missing.err));
+  CHECK(missing.err.find("kubernetes_schedule: missing") != std::string::npos);
+  std::string site = read_file(t / "site/site.yaml");
+  site.replace(site.find("hosts:\n"), 7, "hosts:\n  nas: {address: 10.0.10.6, user: root}\n");
+  write_file(t / "site/site.yaml", site + "kubernetes_schedule: {image: registry.example/drctl:0.1, repository: {host: nas, path: /mnt/tank/drctl}}\n");
+  auto r = drctl({"schedule", "install", rb.string(), "--kubernetes", "--dir", (t / "out").string(), "--set", "repo_dir=/repo/snapshots"});
+  expect_exit(r, 0);
+  const std::string yaml = read_file(t / "out/drctl-nightly.cronjob.yaml");
+  CHECK(yaml.find("concurrencyPolicy: Forbid") != std::string::npos);
+  CHECK(yaml.find("nfs: {server: \"10.0.10.6\", path: \"/mnt/tank/drctl\"}") != std::string::npos);
+  CHECK(r.out.find("kubectl -n drctl create secret generic drctl-nightly-site") != std::string::npos);
+  auto list = drctl({"schedule", "list", "--kubernetes", "--dir", (t / "out").string()});
+  CHECK(list.out.find("nightly") != std::string::npos);
+  CHECK(list.out.find("0 3 * * *") != std::string::npos);
+  auto not_for_units = drctl({"schedule", "install", rb.string(), "--dir", (t / "out").string(), "--set", "x=1"});
+  expect_exit(not_for_units, 2);
+}
