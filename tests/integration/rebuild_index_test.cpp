@@ -3,6 +3,7 @@
 // at backup time are the oracle), and a damaged pack is left out, named, with exit 3.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "support/fs_tree.hpp"
@@ -113,8 +114,11 @@ TEST_CASE("verify --read-data-subset n/t: the t parts read every pack once, and 
   auto all = drctl({"snapshot", "verify", "--repo", repo.string(), "--read-data-subset", "100%"});
   expect_exit(all, 0);
   CHECK(packs_read(all) == static_cast<int>(packs.size()));
-  // Damage in one pack: restic's rule, from the pack's name, says which part holds it.
-  const fs::path victim = packs.front();
+  // Damage in one data pack (the largest: tree packs are small here, and trees are read by every
+  // verify, whatever the subset): restic's rule, from the pack's name, says which part holds it.
+  const fs::path victim = *std::max_element(packs.begin(), packs.end(), [](const fs::path& a, const fs::path& b) {
+    return fs::file_size(a) < fs::file_size(b);
+  });
   {
     std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(5);
