@@ -1,6 +1,7 @@
-// `drctl schedule install/list/show/remove`: a runbook run on a calendar by systemd (a service
-// and a timer) or cron (a cron.d file), written where those read them, found again by drctl's
-// marker line.
+// `drctl schedule install/run/list/show/remove`: a runbook run on a calendar by systemd (a service
+// and a timer), cron (a cron.d file) or Kubernetes (a CronJob), written where those read them and
+// found again by drctl's marker line; and `schedule run`, what they run: the runbook, then the
+// site's retention, a rotating verify, the status file, the metrics and the ping.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -17,10 +18,10 @@
 #include "base/error.hpp"
 #include "base/suggest.hpp"
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/private_output.hpp"
 #include "runbook/validate.hpp"
-#include "cli/format.hpp"
 #include "schedule/after_run.hpp"
 #include "schedule/notify.hpp"
 #include "schedule/schedule.hpp"
