@@ -84,20 +84,26 @@ TEST_CASE("ci: the GitHub and GitLab pipelines run the drills the README documen
   CHECK(drill.find("<testcase name=\"seed 4\"") == std::string::npos);
 }
 
-TEST_CASE("ci: the systemd and cron examples are what drctl schedule install writes for the homelab's backup") {
+TEST_CASE("ci: the systemd, cron and CronJob examples are what drctl schedule install writes for the homelab's backup") {
   // As ci/README.md says they were made: the homelab at /etc/drctl/homelab (here a copy under a
   // temporary root, the root then taken out of the text), drctl in /usr/local/bin.
   support::TempDir t("ci-schedules");
   const fs::path site = t.path() / "etc/drctl/homelab";
   fs::create_directories(site.parent_path());
   fs::copy(repo() / "runbooks/homelab", site, fs::copy_options::recursive);
-  for (const auto& [kind, dir] : std::vector<std::pair<std::string, std::string>>{{"--systemd", "systemd"}, {"--cron", "cron"}}) {
+  // The CronJob needs the site's kubernetes_schedule, as ci/README.md gives it.
+  support::write_file(site / "site.yaml", support::read_file(site / "site.yaml") +
+                                              "kubernetes_schedule: {image: registry.example/drctl:latest, namespace: drctl, "
+                                              "repository: {host: truenas, path: /mnt/tank/drctl}}\n");
+  for (const auto& [kind, dir] : std::vector<std::pair<std::string, std::string>>{
+           {"--systemd", "systemd"}, {"--cron", "cron"}, {"--kubernetes", "kubernetes"}}) {
     CAPTURE(kind);
     fs::create_directories(t.path() / dir);
-    support::expect_exit(support::drctl({"schedule", "install", (site / "backup.yaml").string(), kind, "--name", "homelab-backup",
-                                         "--drctl", "/usr/local/bin/drctl", "--state", "/var/lib/drctl/homelab-backup", "--dir",
-                                         (t.path() / dir).string()}),
-                         0);
+    std::vector<std::string> args = {"schedule", "install", (site / "backup.yaml").string(), kind, "--name", "homelab-backup",
+                                     "--dir", (t.path() / dir).string()};
+    if (dir == "kubernetes") args.insert(args.end(), {"--set", "repo_dir=/repo/snapshots"});
+    else args.insert(args.end(), {"--drctl", "/usr/local/bin/drctl", "--state", "/var/lib/drctl/homelab-backup"});
+    support::expect_exit(support::drctl(args), 0);
     std::size_t files = 0;
     for (const auto& e : fs::directory_iterator(t.path() / dir)) {
       ++files;
