@@ -15,6 +15,7 @@
 #include "runbook/plan.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
+#include "store/snapshot.hpp"
 
 namespace drctl::cli {
 
@@ -33,7 +34,8 @@ std::optional<std::chrono::system_clock::time_point> utc(const std::string& text
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-int cmd_status(const std::string& site_file, std::vector<std::string> repos, const std::vector<std::string>& states, bool as_json) {
+int cmd_status(const std::string& site_file, std::vector<std::string> repos, const std::vector<std::string>& states,
+               const std::string& drill_report, bool as_json) {
   std::optional<std::chrono::milliseconds> rpo;
   std::string rpo_text;
   if (!site_file.empty()) {
@@ -65,7 +67,24 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
                     {"finished", st.value("finished", "")}, {"last_success", st.value("last_success", "")}, {"verify", verify}});
     failing |= !st.value("ok", false);
   }
-  if (repos.empty()) throw InputError("name a repository (--repo) or a scheduled run's state directory (--state)");
+  // The last drill, from its JSON report (drctl drill --report): its runs, how many passed, when.
+  json drill = nullptr;
+  bool drill_failed = false;
+  if (!drill_report.empty()) {
+    std::ifstream in(drill_report);
+    const json r = json::parse(in, nullptr, false);
+    if (!r.is_object() || !r.contains("runs")) throw InputError("--drill " + drill_report + ": not a drill report (drctl drill --report)");
+    std::size_t passed = 0;
+    for (const auto& run : r["runs"]) passed += run.value("passed", false);
+    std::error_code ec;
+    const auto written = fs::last_write_time(drill_report, ec);
+    const auto when = std::chrono::file_clock::to_sys(written);
+    drill = {{"report", drill_report}, {"runs", r["runs"].size()}, {"passed", passed},
+             {"written", store::utc_text(std::chrono::time_point_cast<std::chrono::system_clock::duration>(when))}};
+    drill_failed = passed != r["runs"].size();
+  }
+  if (repos.empty() && drill.is_null())
+    throw InputError("name a repository (--repo), a scheduled run's state directory (--state) or a drill report (--drill)");
   const auto now = std::chrono::system_clock::now();
   json sources = json::array();
   bool missed = false;
@@ -86,9 +105,9 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
                          {"rpo_missed", late}});
     }
   }
-  const bool ok = !missed && !failing;
+  const bool ok = !missed && !failing && !drill_failed;
   if (as_json) {
-    std::printf("%s\n", json({{"ok", ok}, {"rpo", rpo_text}, {"sources", sources}, {"runs", runs}}).dump(2).c_str());
+    std::printf("%s\n", json({{"ok", ok}, {"rpo", rpo_text}, {"sources", sources}, {"runs", runs}, {"drill", drill}}).dump(2).c_str());
     return ok ? kOk : kFailed;
   }
   std::printf("%-24s %-30s %-10s %s\n", "SOURCE", "LAST BACKUP", "AGE", rpo ? ("RPO " + rpo_text).c_str() : "RPO (none set)");
@@ -104,10 +123,14 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
       std::printf("  verify %s of %s: %s\n", v["part"].get<std::string>().c_str(), v["repo"].get<std::string>().c_str(),
                   v["ok"].get<bool>() ? "intact" : "DAMAGED");
   }
+  if (!drill.is_null())
+    std::printf("last drill: %zu of %zu runs passed (%s, written %s)\n", drill["passed"].get<std::size_t>(),
+                drill["runs"].get<std::size_t>(), drill_report.c_str(), drill["written"].get<std::string>().c_str());
   std::printf("%s\n", ok        ? "status: ok"
                      : missed  ? "status: RPO missed"
                      : damaged ? "status: the last verify found damage"
-                               : "status: the last scheduled run failed");
+                     : failing ? "status: the last scheduled run failed"
+                               : "status: the last drill failed");
   return ok ? kOk : kFailed;
 }
 
@@ -115,7 +138,7 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
 
 void add_status_command(CLI::App& app, Action& run) {
   struct Args {
-    std::string site;
+    std::string site, drill;
     std::vector<std::string> repos, states;
     bool json = false;
   };
@@ -125,8 +148,9 @@ void add_status_command(CLI::App& app, Action& run) {
   s->add_option("SITE", a->site, "The site file (its rpo: is the target)");
   s->add_option("--repo", a->repos, "A repository to look at (repeatable)");
   s->add_option("--state", a->states, "A scheduled run's state directory: its status.json and its repositories (repeatable)");
+  s->add_option("--drill", a->drill, "The last drill's JSON report (drctl drill --report): it fails the status when a run failed");
   s->add_flag("--json", a->json, "Print JSON");
-  s->callback([&run, a] { run = [a] { return cmd_status(a->site, a->repos, a->states, a->json); }; });
+  s->callback([&run, a] { run = [a] { return cmd_status(a->site, a->repos, a->states, a->drill, a->json); }; });
 }
 
 }  // namespace drctl::cli

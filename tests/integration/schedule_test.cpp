@@ -333,6 +333,22 @@ TEST_CASE("status: each source's newest backup against the site's RPO, and the l
   auto nothing = drctl({"status"});
   expect_exit(nothing, 2);
   CHECK(is_one_error_line(nothing.err));
+
+  // The last drill, from its report: a real one that passed, then the same with a run that failed.
+  const fs::path report = t / "drill.json";
+  expect_exit(drctl({"drill", (fs::path(__FILE__).parent_path().parent_path().parent_path() / "runbooks/homelab/drills/etcd-restore.yaml")
+                                  .string(),
+                     "--report", report.string()}),
+              0);
+  auto drilled = drctl({"status", "--drill", report.string()});
+  expect_exit(drilled, 0);
+  CHECK(drilled.out.find("last drill: 1 of 1 runs passed") != std::string::npos);
+  auto edited = nlohmann::json::parse(read_file(report));
+  edited["runs"][0]["passed"] = false;
+  write_file(report, edited.dump());
+  auto drill_failed = drctl({"status", "--drill", report.string()});
+  expect_exit(drill_failed, 1);
+  CHECK(drill_failed.out.find("status: the last drill failed") != std::string::npos);
 }
 
 namespace {
