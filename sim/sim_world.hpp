@@ -31,7 +31,7 @@ namespace drctl::sim {
 
 /// How long things take, as ranges the seed draws from (documented in sim/README.md).
 struct Timings {
-  world::Duration post{2000}, post_max{5000};                   // firmware power-on self test
+  world::Duration post{1000}, post_max{3000};                   // firmware power-on self test (sim/CONFORMANCE.md, "Time")
   world::Duration install{9 * 60000}, install_max{11 * 60000};  // the seed's "around 10 minutes"
   world::Duration appliance_install{120000}, appliance_install_max{240000};
   world::Duration os_boot{20000}, os_boot_max{40000};
