@@ -336,7 +336,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
     if (const std::string why = schedule::notify(ping, message); !why.empty()) warn(why);
   }
   ::close(lock);
-  return st.exit_code != 0 ? (st.exit_code == kBadInput ? kFailed : st.exit_code) : (retention_ok ? kOk : kFailed);
+  return st.exit_code != 0 ? st.exit_code : retention_ok ? kOk : kFailed;  // the run's own code first
 }
 
 void where_options(CLI::App* c, Where& w) {
