@@ -24,16 +24,6 @@ using json = nlohmann::json;
 
 namespace {
 
-/// An ISO 8601 UTC time ("2026-12-02T03:00:01.5Z") as a time point; nullopt when it is not one.
-std::optional<std::chrono::system_clock::time_point> utc(const std::string& text) {
-  std::tm tm{};
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-    return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
 int cmd_status(const std::string& site_file, std::vector<std::string> repos, const std::vector<std::string>& states,
                const std::string& drill_report, bool as_json) {
   std::optional<std::chrono::milliseconds> rpo;
@@ -97,7 +87,7 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
       for (const auto& sec : snap.sections)
         if (newest[sec.name] < snap.time) newest[sec.name] = snap.time;
     for (const auto& [source, time] : newest) {
-      const auto t = utc(time);
+      const auto t = store::parse_utc_text(time);
       const auto age = t ? std::chrono::duration_cast<std::chrono::milliseconds>(now - *t) : std::chrono::milliseconds(0);
       const bool late = rpo && age > *rpo;
       missed |= late;

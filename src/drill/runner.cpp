@@ -36,19 +36,8 @@ double minutes(Duration d) { return static_cast<double>(d.count()) / 60000.0; }
 
 /// A snapshot's time ("2024-01-01T01:00:00.123456789Z", store::utc_text) as a time point.
 std::chrono::system_clock::time_point utc_time(const std::string& text) {
-  std::tm tm{};
-  long nanos = 0;
-  char frac[16] = "";
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%15[0-9]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, frac) < 6)
-    throw Failure("the snapshot's time '" + text + "' is not ISO 8601 UTC");
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::string digits = frac;
-  digits.resize(9, '0');  // ".5" is 500000000 ns
-  nanos = std::stol(digits);
-  return std::chrono::system_clock::time_point(std::chrono::seconds(timegm(&tm))) +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(nanos));
+  if (auto t = store::parse_utc_text(text)) return *t;
+  throw Failure("the snapshot's time '" + text + "' is not ISO 8601 UTC");
 }
 
 /// Reads a duration field ("60m") of the scenario; InputError naming it.

@@ -10,6 +10,7 @@
 #include "store/checker.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
+#include "store/snapshot.hpp"
 
 namespace drctl::schedule {
 
@@ -17,16 +18,10 @@ using json = nlohmann::json;
 
 namespace {
 
-/// Seconds since the epoch of an ISO 8601 UTC time ("2026-12-02T03:00:01.5Z"); 0 when it is not one.
+/// Seconds since the epoch of an ISO 8601 UTC time (store::utc_text); 0 when it is not one.
 double epoch(const std::string& text) {
-  std::tm tm{};
-  double frac = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-    return 0;
-  if (const auto dot = text.find('.'); dot != std::string::npos) frac = std::atof(("0" + text.substr(dot, text.find('Z') - dot)).c_str());
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<double>(timegm(&tm)) + frac;
+  const auto t = store::parse_utc_text(text);
+  return t ? std::chrono::duration<double>(t->time_since_epoch()).count() : 0;
 }
 
 /// A label value as Prometheus' text format escapes it.

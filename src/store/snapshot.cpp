@@ -142,6 +142,21 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_utc_text(std::string_view view) {
+  const std::string text(view);
+  std::tm tm{};
+  char frac[16] = "";
+  const int got = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%15[0-9]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                              &tm.tm_min, &tm.tm_sec, frac);
+  if (got < 6) return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::string digits = frac;
+  digits.resize(9, '0');  // ".5" is 500000000 ns
+  return std::chrono::system_clock::time_point(std::chrono::seconds(timegm(&tm))) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(std::stol(digits)));
+}
+
 std::string precise_utc_now() { return utc_text(std::chrono::system_clock::now()); }
 
 }  // namespace drctl::store

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/bytes.hpp"
@@ -56,5 +57,8 @@ void require_section_name(const std::string& name);
 std::string precise_utc_now();
 /// `t` as snapshots record their time: ISO 8601 in UTC with nanoseconds ("2026-12-02T03:43:03.123456789Z").
 std::string utc_text(std::chrono::system_clock::time_point t);
+/// The inverse: "2026-12-02T03:00:01.5Z" (ISO 8601 UTC, any fraction of a second) as a time
+/// point; nullopt when the text is not one.
+std::optional<std::chrono::system_clock::time_point> parse_utc_text(std::string_view text);
 
 }  // namespace drctl::store
