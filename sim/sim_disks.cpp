@@ -5,18 +5,11 @@
 #include <algorithm>
 
 #include "sim/disk_image.hpp"
+#include "sim/host_paths.hpp"
 #include "sim/sim_machine.hpp"
 #include "sim/sim_world.hpp"
 
 namespace drctl::sim {
-
-namespace {
-
-bool under(const std::string& path, const std::string& dir) {
-  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
-}
-
-}  // namespace
 
 std::string SimWorld::read_disk_image(const std::string& vm, std::size_t disk) {
   Machine& m = machine(vm);

@@ -7,18 +7,11 @@
 #include <stdexcept>
 
 #include "sim/disk_image.hpp"
+#include "sim/host_paths.hpp"
 #include "sim/sim_machine.hpp"
 #include "sim/sim_world.hpp"
 
 namespace drctl::sim {
-
-namespace {
-
-bool under(const std::string& path, const std::string& dir) {
-  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
-}
-
-}  // namespace
 
 void SimWorld::declare_data_size(const std::string& machine, const std::string& dir, std::int64_t bytes) {
   SimHost* sys = system(machine);
