@@ -52,7 +52,7 @@ SimWorld::Login SimWorld::ssh_login(const std::string& host) {
   std::istringstream lines(keys.value_or(""));
   std::string line;
   while (std::getline(lines, line))
-    if (same_key(line, model->ssh_key)) return {true, "", reach.node, user, home, net_.bandwidth(reach)};
+    if (same_key(line, model->ssh_key)) return {true, "", reach.node, user, home, reach.segments};
   return refused(user + "@" + ips.front() + ": Permission denied (publickey): the key is not in " + keys_file);
 }
 

@@ -35,19 +35,19 @@ class SimWorld::SshHost : public world::Host {
     if (SimHost* after = world_.system(login.machine); after == system) {
       const auto moved = static_cast<std::int64_t>(command.stdin_data.size() + r.out.size() + r.err.size()) +
                          (system->io().stream_extra - before.stream_extra);
-      world_.take_time("ssh " + name_, login.machine, moved, login.bandwidth, system->io().disk - before.disk);
+      world_.take_time("ssh " + name_, login.machine, moved, login.segments, system->io().disk - before.disk);
     }
     return r;
   }
   void put_file(const std::string& path, const std::string& content, unsigned mode) override {
     auto login = login_or_throw();
     world_.system(login.machine)->put_file(path, content, mode);
-    world_.take_time("sftp put " + path, login.machine, static_cast<std::int64_t>(content.size()), login.bandwidth);
+    world_.take_time("sftp put " + path, login.machine, static_cast<std::int64_t>(content.size()), login.segments);
   }
   std::optional<std::string> get_file(const std::string& path) override {
     auto login = login_or_throw();
     auto content = world_.system(login.machine)->get_file(path);
-    if (content) world_.take_time("sftp get " + path, login.machine, static_cast<std::int64_t>(content->size()), login.bandwidth);
+    if (content) world_.take_time("sftp get " + path, login.machine, static_cast<std::int64_t>(content->size()), login.segments);
     return content;
   }
 

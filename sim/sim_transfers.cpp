@@ -81,20 +81,55 @@ world::Duration SimWorld::download_time(const std::string& machine, std::int64_t
   return world::Duration(std::llround(seconds * 1000));
 }
 
-void SimWorld::take_time(const std::string& what, const std::string& machine, std::int64_t bytes, double bandwidth,
-                         std::int64_t disk) {
-  const double network = bandwidth > 0 ? static_cast<double>(std::max<std::int64_t>(bytes, 0)) / bandwidth : 0;
+void SimWorld::take_time(const std::string& what, const std::string& machine, std::int64_t bytes,
+                         const std::vector<std::string>& segments, std::int64_t disk) {
+  if (!engine_.in_actor() || (bytes <= 0 && disk <= 0)) return;
   const MachineModel* m = site_.machine(machine);
-  const double pool = m && m->pool_throughput > 0 ? static_cast<double>(std::max<std::int64_t>(disk, 0)) / m->pool_throughput : 0;
-  const double seconds = std::max(network, pool);
-  const world::Duration took(std::llround(seconds * 1000));
-  if (took.count() <= 0) return;
-  if (took >= world::Duration(1000))
+  const double pool = m && m->pool_throughput > 0 ? m->pool_throughput : 0;
+  // This transfer's share of each network and of the pool, while it lasts.
+  std::vector<std::string> keys;
+  for (const auto& seg : segments) keys.push_back("net:" + seg);
+  if (pool > 0 && disk > 0) keys.push_back("disk:" + machine);
+  struct Share {
+    std::map<std::string, int>& count;
+    const std::vector<std::string>& keys;
+    Share(std::map<std::string, int>& c, const std::vector<std::string>& k) : count(c), keys(k) {
+      for (const auto& key : keys) ++count[key];
+    }
+    ~Share() {
+      for (const auto& key : keys) --count[key];
+    }
+  } share(sharing_, keys);
+  const world::Duration start = engine_.now();
+  double net_left = static_cast<double>(std::max<std::int64_t>(bytes, 0));
+  double disk_left = pool > 0 ? static_cast<double>(std::max<std::int64_t>(disk, 0)) : 0;
+  std::string limit = "the network";
+  double rate_seen = 0;
+  constexpr double kQuantum = 5.0;  // seconds between looks at how many share the way
+  while (net_left > 0.5 || disk_left > 0.5) {
+    double net_rate = 0;
+    for (const auto& seg : segments) {
+      const double r = net_.bandwidth(seg) / sharing_["net:" + seg];
+      net_rate = net_rate == 0 ? r : std::min(net_rate, r);
+    }
+    if (segments.empty()) net_rate = SimNetwork::kDefaultBandwidth;
+    const double disk_rate = pool > 0 ? pool / sharing_["disk:" + machine] : 0;
+    const double t_net = net_left > 0.5 ? net_left / net_rate : 0;
+    const double t_disk = disk_left > 0.5 ? disk_left / disk_rate : 0;
+    if (t_disk > t_net) limit = "the pool's disks", rate_seen = disk_rate;
+    else limit = "the network", rate_seen = net_rate;
+    const double step = std::min(std::max(t_net, t_disk), kQuantum);
+    const world::Duration d(std::max<std::int64_t>(1, std::llround(step * 1000)));
+    engine_.sleep(d);
+    const double done = static_cast<double>(d.count()) / 1000.0;
+    net_left = std::max(0.0, net_left - net_rate * done);
+    disk_left = disk_rate > 0 ? std::max(0.0, disk_left - disk_rate * done) : 0;
+  }
+  const double seconds = static_cast<double>((engine_.now() - start).count()) / 1000.0;
+  if (seconds >= 1)
     engine_.log(machine, "transfer",
                 {{"what", what}, {"bytes", bytes}, {"disk_bytes", disk}, {"seconds", std::round(seconds * 10) / 10},
-                 {"limit", pool > network ? "the pool's disks" : "the network"},
-                 {"rate", pool > network ? m->pool_throughput : bandwidth}});
-  if (engine_.in_actor()) engine_.sleep(took);
+                 {"limit", limit}, {"rate", rate_seen}, {"started", start.count()}});
 }
 
 }  // namespace drctl::sim

@@ -29,7 +29,7 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   // controller's network (and of the pool's disks, for TrueNAS's data disk), the bytes it stands for.
   auto image_time = [this](const std::string& what, const std::string& vm, std::size_t disk, const std::string& image) {
     const std::int64_t bytes = image_weight(vm, image);
-    take_time(what + " disk " + std::to_string(disk) + " of " + vm, vm, bytes, net_.bandwidth(site_.controller().network), bytes);
+    take_time(what + " disk " + std::to_string(disk) + " of " + vm, vm, bytes, {site_.controller().network}, bytes);
   };
   hv_.on_disks(
       [this, image_time](const std::string& vm, std::size_t disk) {

@@ -74,7 +74,7 @@ class SimWorld : public world::World {
     std::string machine;  // who answered
     std::string user;     // who logged in, and their home (sshd sets USER, LOGNAME and HOME)
     std::string home;
-    double bandwidth = 0;  // bytes per second over the path drctl's session takes
+    std::vector<std::string> segments;  // the networks drctl's session crosses (its transfers share them)
   };
   Login ssh_login(const std::string& host);
   /// A drill's declaration that the data under `dir` on `machine` is really `bytes` large: the
@@ -84,12 +84,14 @@ class SimWorld : public world::World {
   void declare_data_size(const std::string& machine, const std::string& dir, std::int64_t bytes);
   /// What a byte of the file at `path` on `machine` stands for (1 outside declared directories).
   double data_weight(const std::string& machine, const std::string& path) const;
-  /// Time passes as `bytes` move over a path of `bandwidth` bytes per second while `disk` bytes go
-  /// through `machine`'s disks (its pool's throughput, when the site gives one): the slower of the
-  /// two, as a pipeline. Logged as a "transfer" event (what, machine, bytes, seconds, limit) when it
-  /// takes a second or more. Only inside an actor (a step); elsewhere nothing waits.
-  void take_time(const std::string& what, const std::string& machine, std::int64_t bytes, double bandwidth,
-                 std::int64_t disk = 0);
+  /// Time passes as `bytes` move over the networks `segments` while `disk` bytes go through
+  /// `machine`'s disks (its pool's throughput, when the site gives one): the slower of the two, as
+  /// a pipeline. Transfers at the same time share each network and each pool fairly: a transfer's
+  /// rate is recomputed every few virtual seconds from how many are under way. Logged as a
+  /// "transfer" event when it ends (what, machine, bytes, seconds, the limit, when it started) if
+  /// it took a second or more. Only inside an actor (a step); elsewhere nothing waits.
+  void take_time(const std::string& what, const std::string& machine, std::int64_t bytes,
+                 const std::vector<std::string>& segments, std::int64_t disk = 0);
   /// How long `machine` takes to download `bytes` from the internet (a container registry): over
   /// the slowest of its own networks and the site's networks outside the hypervisor (the uplink
   /// through the border router). Logged as a "transfer" event when it takes a second or more.
@@ -205,6 +207,7 @@ class SimWorld : public world::World {
   Timings timings_;
   double slowdown_ = 1.0;
   std::map<std::string, std::map<std::string, double>> data_weights_;  // machine -> declared dir -> weight
+  std::map<std::string, int> sharing_;  // "net:SEGMENT" / "disk:MACHINE" -> transfers under way there
   bool console_operator_ = true;
   std::map<std::string, std::unique_ptr<Machine>> machines_;
   std::map<std::string, std::unique_ptr<SshHost>> ssh_hosts_;

@@ -122,7 +122,7 @@ void note_transfers(std::vector<StepTiming>& steps, sim::SimWorld& world, Durati
   std::map<std::size_t, Moved> moved;
   for (const auto& e : world.engine().events()) {
     if (e.value("event", "") != "transfer") continue;
-    const double at = minutes(Duration(e["t"].get<std::int64_t>()) - origin);
+    const double at = minutes(Duration(e.value("started", e["t"].get<std::int64_t>())) - origin);  // when it began
     const std::string host = e.value("component", "");
     for (std::size_t i = 0; i < steps.size(); ++i) {
       // [start, end): a transfer logged as one step ends belongs to the next.

@@ -148,3 +148,31 @@ TEST_CASE("sim time: kubeadm init waits for its images over the internet uplink:
   REQUIRE(cp);
   CHECK(cp->seconds >= 200e6 / 1.25e6);
 }
+
+TEST_CASE("sim time: two transfers at once over one path share it: each takes about twice as long as alone") {
+  Site s;
+  for (int i = 0; i < 20; ++i)
+    s.world->system("truenas")->put_file("/mnt/tank/hackmd/item-" + std::to_string(i), std::string(4096, 'h'), 0644);
+  s.world->declare_data_size("truenas", "/mnt/tank/mail", 4'500'000'000);
+  s.world->declare_data_size("truenas", "/mnt/tank/hackmd", 4'500'000'000);  // within its 5G quota
+  // Alone, 4.5e9 bytes at 125e6 bytes a second: 36 s. Together, half the rate each: about 72 s.
+  world::Duration a{}, b{};
+  auto capture = [&](const std::string& dir, world::Duration& took) {
+    return [&, dir] {
+      const auto start = s.world->engine().now();
+      REQUIRE(s.world->host("truenas").run(world::shell_command("tar -cf - -C " + dir + " .")).ok());
+      took = s.world->engine().now() - start;
+    };
+  };
+  s.world->engine().spawn("mail", capture("/mnt/tank/mail", a));
+  s.world->engine().spawn("hackmd", capture("/mnt/tank/hackmd", b));
+  s.world->engine().run();
+  for (const double took : {seconds(a), seconds(b)}) {
+    CHECK(took >= 2 * 4.5e9 / 125e6 - 5);
+    CHECK(took < 2 * 4.5e9 / 125e6 + 10);
+  }
+  // One after the other, each alone: the full rate again.
+  const double alone = seconds(s.timed("tar -cf - -C /mnt/tank/mail ."));
+  CHECK(alone >= 4.5e9 / 125e6);
+  CHECK(alone < 4.5e9 / 125e6 + 5);
+}
