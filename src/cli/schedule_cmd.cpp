@@ -25,6 +25,7 @@
 #include "schedule/after_run.hpp"
 #include "schedule/notify.hpp"
 #include "schedule/schedule.hpp"
+#include "store/files.hpp"
 #include "store/snapshot.hpp"
 
 namespace drctl::cli {
@@ -65,19 +66,12 @@ std::vector<Kind> kinds_of(const Where& w) {
   return {Kind::systemd, Kind::cron};
 }
 
-/// Writes a file whole (temporary name, then rename), mode 0644 as systemd and cron want.
+/// Writes a file whole (store::write_file_atomic: a dotted temporary name, which neither cron nor
+/// systemd reads, then rename), mode 0644 as systemd and cron want.
 void write_file(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".drctl-tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Failure("cannot write " + tmp.string());
-  }
-  ::chmod(tmp.c_str(), 0644);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Failure("cannot write " + path.string() + ": " + ec.message());
+  store::write_file_atomic(path.parent_path(), path,
+                           std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  ::chmod(path.c_str(), 0644);
 }
 
 const char* kind_name(Kind k) { return k == Kind::systemd ? "systemd" : k == Kind::cron ? "cron" : "kubernetes"; }

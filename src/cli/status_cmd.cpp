@@ -82,11 +82,7 @@ int cmd_status(const std::string& site_file, std::vector<std::string> repos, con
     if (!fs::exists(fs::path(path) / "config")) throw InputError(path + " is not a drctl repository (it has no config file)");
     const auto reading = store::ReadLock::shared(path, std::chrono::minutes(1), [](const std::string&) {});
     store::Repository repo(path);
-    std::map<std::string, std::string> newest;
-    for (const auto& snap : repo.snapshots())
-      for (const auto& sec : snap.sections)
-        if (newest[sec.name] < snap.time) newest[sec.name] = snap.time;
-    for (const auto& [source, time] : newest) {
+    for (const auto& [source, time] : store::newest_by_section(repo.snapshots())) {
       const auto t = store::parse_utc_text(time);
       const auto age = t ? std::chrono::duration_cast<std::chrono::milliseconds>(now - *t) : std::chrono::milliseconds(0);
       const bool late = rpo && age > *rpo;

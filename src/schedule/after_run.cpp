@@ -86,9 +86,7 @@ RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy
     }
     const auto snapshots = repo.snapshots();
     s.snapshots = snapshots.size();
-    for (const auto& snap : snapshots)
-      for (const auto& sec : snap.sections)
-        if (s.sources[sec.name] < snap.time) s.sources[sec.name] = snap.time;
+    s.sources = store::newest_by_section(snapshots);
   } catch (const std::exception& e) {
     s.error = e.what();
   }

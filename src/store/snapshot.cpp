@@ -142,6 +142,14 @@ std::string utc_text(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::map<std::string, std::string> newest_by_section(const std::vector<Snapshot>& snapshots) {
+  std::map<std::string, std::string> newest;
+  for (const auto& snap : snapshots)
+    for (const auto& sec : snap.sections)
+      if (newest[sec.name] < snap.time) newest[sec.name] = snap.time;
+  return newest;
+}
+
 std::optional<std::chrono::system_clock::time_point> parse_utc_text(std::string_view view) {
   const std::string text(view);
   std::tm tm{};

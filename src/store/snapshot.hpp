@@ -1,6 +1,7 @@
 // Snapshot manifests: what was captured, when, from where, and what was skipped.
 #pragma once
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ void require_section_name(const std::string& name);
 std::string precise_utc_now();
 /// `t` as snapshots record their time: ISO 8601 in UTC with nanoseconds ("2026-12-02T03:43:03.123456789Z").
 std::string utc_text(std::chrono::system_clock::time_point t);
+/// The newest snapshot time of each section name among `snapshots` (what `status` and a
+/// scheduled run report as each source's last backup).
+std::map<std::string, std::string> newest_by_section(const std::vector<Snapshot>& snapshots);
+
 /// The inverse: "2026-12-02T03:00:01.5Z" (ISO 8601 UTC, any fraction of a second) as a time
 /// point; nullopt when the text is not one.
 std::optional<std::chrono::system_clock::time_point> parse_utc_text(std::string_view text);
