@@ -101,6 +101,10 @@ class KubeCluster {
   /// control plane's static pods (kube-apiserver, etcd) to match.
   void static_pods_changed(const KubeNode& node, const KubeFiles& files);
 
+  /// The files in /etc/cni/net.d of node `node` changed: containerd loads a pod network's
+  /// configuration from there, and the kubelet reports the node Ready only while one is loaded.
+  void pod_network_changed(const std::string& node);
+
   /// Power and health from the lead: a stopped node becomes NotReady after the node-monitor
   /// grace period (40 s); its pods are not ready then, and Deployment pods are replaced on other
   /// nodes 5 min later. A node back up is Ready again and its pods get ready anew.
@@ -147,6 +151,11 @@ class KubeCluster {
   // the API server over the pieces (kube_cluster.cpp, kube_served.cpp)
   void start_api(const nlohmann::json& restored_objects);
   void changed();
+  // the kubelets' view of the pod network (kube_cluster.cpp)
+  bool has_pod_network(const std::string& node) const;
+  void kubelet_started(const std::string& node);
+  void post_network_state(const std::string& node);
+  void pod_started(const PodState& pod);
   /// What the controllers and the API server itself serve of `kind` (not in etcd's store here).
   std::vector<nlohmann::json> generated(const std::string& kind) const;
 

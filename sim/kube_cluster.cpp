@@ -28,11 +28,13 @@ KubeCluster::KubeCluster(Engine& engine, KubeVersions versions, KubeWorld world)
       world_(std::move(world)),
       store_(engine, setup_),
       nodes_(setup_, store_),
-      controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); }),
+      controllers_(engine, setup_, store_, nodes_, [this] { return api_up(); }, [this] { changed(); },
+                   [this](const PodState& pod) { pod_started(pod); }),
       etcd_(engine, setup_, store_, nodes_, versions_, world_, [this](const json& objects) { start_api(objects); }),
       kubeadm_(engine, setup_, store_, nodes_, controllers_, etcd_, versions_, world_,
                {[this] { return api_up(); }, [this] { apiserver_pod_ = true; },
-                [this](const json& restored) { start_api(restored); }, [this] { changed(); }}),
+                [this](const json& restored) { start_api(restored); }, [this] { changed(); },
+                [this](const std::string& node) { kubelet_started(node); }}),
       kubectl_(engine, setup_, store_, nodes_, controllers_, *this, [this] { changed(); }) {}
 
 KubeResult KubeCluster::kubectl(const std::vector<std::string>& argv, const std::string& stdin_data,
@@ -166,9 +168,13 @@ void KubeCluster::set_node_up(const std::string& name, bool up) {
   n.up = up;
   const std::uint64_t gen = ++n.generation;
   if (up) {
-    n.ready = true;
+    n.kubelet = true;
+    n.ready = has_pod_network(name);  // the configuration is on the node's disk: loaded again at boot
     n.since = engine_.now();
-    engine_.log("kube", "node-ready", {{"node", name}});
+    if (n.ready)
+      engine_.log("kube", "node-ready", {{"node", name}});
+    else
+      engine_.log("kube", "node-not-ready", {{"node", name}, {"reason", kNetworkNotReady}});
     std::vector<PodState> restarted;
     for (auto& [key, p] : controllers_.pod_states())
       if (p.node == name) restarted.push_back(p);
@@ -187,6 +193,7 @@ void KubeCluster::set_node_up(const std::string& name, bool up) {
     auto it = nodes_.states().find(name);
     if (it == nodes_.states().end() || it->second.generation != gen) return;
     it->second.ready = false;
+    it->second.kubelet = false;  // it stopped posting: Ready is Unknown now
     it->second.since = engine_.now();
     for (auto& [key, p] : controllers_.pod_states())
       if (p.node == name) p.ready = false;
@@ -233,6 +240,109 @@ void KubeCluster::remove_node(const std::string& name) {
 bool KubeCluster::api_up() const { return etcd_up() && apiserver_pod_; }
 
 std::string KubeCluster::api_node() const { return setup_.api_node; }
+
+namespace {
+
+const std::string kCniConfDir = "/etc/cni/net.d";
+
+/// A file containerd's CNI loader reads (libcni ConfFiles: .conf, .conflist, .json).
+bool cni_config_file(const std::string& name) {
+  return name.ends_with(".conf") || name.ends_with(".conflist") || name.ends_with(".json");
+}
+
+/// The pod writes the node's CNI configuration directory through a hostPath volume.
+bool writes_cni_config(const json& spec) {
+  if (!spec.contains("volumes") || !spec["volumes"].is_array()) return false;
+  for (const auto& v : spec["volumes"]) {
+    std::string path = v.contains("hostPath") ? v["hostPath"].value("path", "") : "";
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (path == kCniConfDir) return true;
+  }
+  return false;
+}
+
+/// The name the pod's installer gives its configuration: CNI_CONF_NAME (Calico's install-cni), a
+/// path in /etc/cni/net.d among its command's words (flannel's `cp -f … /etc/cni/net.d/10-flannel.conflist`),
+/// else 10-OWNER.conflist.
+std::string cni_config_name(const json& spec, const std::string& owner) {
+  for (const char* list : {"initContainers", "containers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (const auto& c : spec[list]) {
+      if (c.contains("env") && c["env"].is_array())
+        for (const auto& e : c["env"])
+          if (e.value("name", "") == "CNI_CONF_NAME" && e.contains("value") && e["value"].is_string())
+            return e["value"].get<std::string>();
+      for (const char* words : {"command", "args"})
+        if (c.contains(words) && c[words].is_array())
+          for (const auto& w : c[words])
+            if (w.is_string() && w.get<std::string>().starts_with(kCniConfDir + "/")) return w.get<std::string>().substr(kCniConfDir.size() + 1);
+    }
+  }
+  return "10-" + owner + ".conflist";
+}
+
+}  // namespace
+
+bool KubeCluster::has_pod_network(const std::string& node) const {
+  if (!world_.node_files) return true;  // a cluster without a world around it: the network is taken as there
+  const auto files = world_.node_files(node);
+  if (!files || !files->list) return false;
+  const auto names = files->list(kCniConfDir);
+  return std::any_of(names.begin(), names.end(), cni_config_file);
+}
+
+void KubeCluster::kubelet_started(const std::string& node) {
+  auto it = nodes_.states().find(node);
+  if (it == nodes_.states().end() || !it->second.up) return;
+  it->second.kubelet = true;
+  if (!has_pod_network(node)) engine_.log("kube", "node-not-ready", {{"node", node}, {"reason", kNetworkNotReady}});
+  post_network_state(node);
+  controllers_.reconcile();  // a pod network's DaemonSet tolerates the not-ready taint: its pods land now
+  changed();
+}
+
+void KubeCluster::pod_network_changed(const std::string& node) {
+  auto it = nodes_.states().find(node);
+  if (it != nodes_.states().end() && it->second.kubelet) post_network_state(node);
+}
+
+void KubeCluster::post_network_state(const std::string& node) {
+  // containerd loads a configuration as it appears (its CNI config watcher); the kubelet asks the
+  // runtime every 5 s (updateRuntimeUp) and posts the node's status every 10 s
+  // (nodeStatusUpdateFrequency), so Ready changes 0–15 s after the file does.
+  const std::uint64_t gen = nodes_.states().at(node).generation;
+  const Duration after = engine_.rng().between(0s, 5s) + engine_.rng().between(0s, 10s);
+  engine_.background(engine_.now() + after, [this, node, gen] {
+    auto it = nodes_.states().find(node);
+    if (it == nodes_.states().end() || it->second.generation != gen || !it->second.up || !it->second.kubelet) return;
+    const bool network = has_pod_network(node);
+    if (network == it->second.ready) return;
+    it->second.ready = network;
+    it->second.since = engine_.now();
+    if (network) {
+      engine_.log("kube", "node-ready", {{"node", node}});
+      controllers_.node_ready(node);
+    } else {
+      engine_.log("kube", "node-not-ready", {{"node", node}, {"reason", kNetworkNotReady}});
+    }
+    controllers_.reconcile();
+    changed();
+  });
+}
+
+void KubeCluster::pod_started(const PodState& pod) {
+  // A pod network's installer (Calico's and flannel's install-cni init containers) copies its
+  // configuration into the node's /etc/cni/net.d through a hostPath volume.
+  if (!world_.node_files || !writes_cni_config(pod.spec)) return;
+  auto files = world_.node_files(pod.node);
+  if (!files || !files->write) return;
+  const std::string owner = pod.owner_name.empty() ? pod.name : pod.owner_name;
+  const std::string name = cni_config_name(pod.spec, owner);
+  files->write(kCniConfDir + "/" + name,
+               json{{"name", owner}, {"cniVersion", "0.3.1"}, {"plugins", json::array({{{"type", owner}}})}}.dump(2) + "\n",
+               0644);
+  pod_network_changed(pod.node);
+}
 
 void KubeCluster::static_pods_changed(const KubeNode& node, const KubeFiles& files) {
   if (node.name != setup_.api_node || !nodes_.states().count(setup_.api_node)) return;

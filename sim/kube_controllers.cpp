@@ -35,13 +35,15 @@ bool tolerates(const json& pod_spec, const std::string& key) {
 }  // namespace
 
 KubeControllers::KubeControllers(Engine& engine, const KubeSetup& setup, KubeStore& store, const KubeNodes& nodes,
-                                 std::function<bool()> api_up, std::function<void()> changed)
+                                 std::function<bool()> api_up, std::function<void()> changed,
+                                 std::function<void(const KubePodState&)> started)
     : engine_(engine),
       setup_(setup),
       store_(store),
       nodes_(nodes),
       api_up_(std::move(api_up)),
-      changed_(std::move(changed)) {}
+      changed_(std::move(changed)),
+      started_(std::move(started)) {}
 
 void KubeControllers::reconcile() {
   if (!api_up_()) return;
@@ -219,7 +221,9 @@ void KubeControllers::reconcile_workload(const std::string& kind, const json& ob
 std::vector<std::string> KubeControllers::eligible_nodes(const json& pod_spec) const {
   std::vector<std::string> out;
   for (const auto& [name, n] : nodes_.states()) {
-    if (!n.ready || !n.up) continue;
+    // A node that is not Ready carries the not-ready taint (NoSchedule): only pods tolerating it
+    // (a pod network's DaemonSet) land there, and only while its kubelet runs.
+    if (!n.up || !(n.ready || (n.kubelet && tolerates(pod_spec, "node.kubernetes.io/not-ready")))) continue;
     if (n.control_plane && !tolerates(pod_spec, "node-role.kubernetes.io/control-plane") &&
         !tolerates(pod_spec, "node-role.kubernetes.io/master"))
       continue;
@@ -279,16 +283,32 @@ void KubeControllers::schedule(KubePodState pod) {
   const std::pair<std::string, std::string> key{pod.ns, pod.name};
   const std::uint64_t uid = pod.uid;
   pods_[key] = std::move(pod);
+  start_later(key, uid);
+}
+
+void KubeControllers::start_later(const std::pair<std::string, std::string>& key, std::uint64_t uid) {
   engine_.background(engine_.now() + engine_.rng().between(2s, 10s), [this, key, uid] {
     auto it = pods_.find(key);
     if (it == pods_.end() || it->second.uid != uid || it->second.ready) return;
     auto n = nodes_.states().find(it->second.node);
-    if (n == nodes_.states().end() || !n->second.ready) return;
+    if (n == nodes_.states().end() || !can_start(it->second, n->second)) return;
     it->second.ready = true;
     engine_.log("kube", "pod-ready", {{"pod", key.first + "/" + key.second}, {"node", it->second.node}});
+    if (started_) started_(it->second);
     reconcile();
     changed_();
   });
+}
+
+bool KubeControllers::can_start(const KubePodState& pod, const KubeNodeState& node) {
+  // Without a pod network the runtime cannot give a pod its own network namespace: only a pod on
+  // the host's network starts (the pod network's own installer is one).
+  return node.up && (node.ready || (node.kubelet && pod.spec.value("hostNetwork", false)));
+}
+
+void KubeControllers::node_ready(const std::string& node) {
+  for (const auto& [key, p] : pods_)
+    if (p.node == node && !p.ready) start_later(key, p.uid);
 }
 
 std::string KubeControllers::next_pod_ip(const std::string& node) {

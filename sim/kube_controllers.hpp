@@ -43,18 +43,22 @@ struct KubePodState {
 class KubeControllers {
  public:
   /// `api_up` says whether the API server runs (controllers act only then); `changed` is called
-  /// when a pod gets ready by itself (a timer). Every reference outlives the controllers.
+  /// when a pod gets ready by itself (a timer), `started` with the pod first. Every reference
+  /// outlives the controllers.
   KubeControllers(Engine& engine, const KubeSetup& setup, KubeStore& store, const KubeNodes& nodes,
-                  std::function<bool()> api_up, std::function<void()> changed);
+                  std::function<bool()> api_up, std::function<void()> changed,
+                  std::function<void(const KubePodState&)> started = {});
 
   /// Brings pods, PVC bindings and workloads in line with the store and the nodes.
   void reconcile();
   /// Places a pod on a node (its own, or the scheduler's pick) or leaves it pending; it gets
-  /// ready 2–10 s later if its node is Ready.
+  /// ready 2–10 s later if its node is Ready, or (a host-network pod) if its kubelet runs.
   void schedule(KubePodState pod);
   /// Every pod by namespace and name.
   const std::map<std::pair<std::string, std::string>, KubePodState>& pod_states() const { return pods_; }
   std::map<std::pair<std::string, std::string>, KubePodState>& pod_states() { return pods_; }
+  /// `node` became Ready: its pods waiting for a pod network start now.
+  void node_ready(const std::string& node);
   /// A fresh pod uid (a restarted pod gets one).
   std::uint64_t next_uid() { return next_uid_++; }
   /// Forgets which pod IPs each node handed out last (a new cluster CA: new nodes).
@@ -76,6 +80,9 @@ class KubeControllers {
   void reconcile_volumes();
   void reconcile_workload(const std::string& kind, const nlohmann::json& obj);
   bool claims_bound(const KubePodState& pod) const;
+  /// Starts the pod 2–10 s from now if it can then run on its node.
+  void start_later(const std::pair<std::string, std::string>& key, std::uint64_t uid);
+  static bool can_start(const KubePodState& pod, const KubeNodeState& node);
   std::vector<std::string> eligible_nodes(const nlohmann::json& pod_spec) const;
   std::string next_pod_ip(const std::string& node);
   std::vector<KubeEndpoint> endpoints_for(const std::string& ns, const std::string& service,
@@ -87,6 +94,7 @@ class KubeControllers {
   const KubeNodes& nodes_;
   std::function<bool()> api_up_;
   std::function<void()> changed_;
+  std::function<void(const KubePodState&)> started_;
   std::map<std::pair<std::string, std::string>, KubePodState> pods_;  // ns, name
   std::uint64_t next_uid_ = 1;
   std::map<std::string, int> next_pod_host_;  // node -> last pod IP host part

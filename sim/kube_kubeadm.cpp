@@ -763,18 +763,14 @@ void KubeAdm::add_node(const KubeNode& node, bool control_plane) {
   const std::string name = node.name;
   engine_.log("kube", "node-registered", {{"node", name}, {"control_plane", control_plane}});
   // A joined node's kubelet pulls its pause and kube-proxy images (init pulled them on the control
-  // plane), then reports Ready at its next status update (nodeStatusUpdateFrequency, 10 s).
+  // plane), then posts the node's status; Ready follows once the node has a pod network (KubeCluster).
   const Duration pull = !control_plane && world_.download
                             ? world_.download(node, image_bytes("kube-proxy") + image_bytes("pause"), "kube-proxy and pause images")
                             : Duration(0);
-  engine_.background(engine_.now() + pull + engine_.rng().between(5s, 15s), [this, name, gen] {
+  engine_.background(engine_.now() + pull, [this, name, gen] {
     auto it = nodes_.states().find(name);
     if (it == nodes_.states().end() || it->second.generation != gen || !it->second.up) return;
-    it->second.ready = true;
-    it->second.since = engine_.now();
-    engine_.log("kube", "node-ready", {{"node", name}});
-    controllers_.reconcile();
-    hooks_.changed();
+    if (hooks_.kubelet_started) hooks_.kubelet_started(name);
   });
   hooks_.changed();
 }

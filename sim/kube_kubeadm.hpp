@@ -28,6 +28,7 @@ struct KubeAdmHooks {
   std::function<void()> apiserver_manifest_written;              // init wrote kube-apiserver.yaml
   std::function<void(const nlohmann::json& restored)> start_api;  // the API starts on these objects
   std::function<void()> changed;                                 // objects, pods or nodes changed
+  std::function<void(const std::string& node)> kubelet_started;   // a node's kubelet posts its status
 };
 
 class KubeAdm {

@@ -27,10 +27,25 @@ std::uint64_t KubeNodes::register_node(const std::string& name, const std::strin
   n.control_plane = control_plane;
   n.up = true;
   n.ready = false;
+  n.kubelet = false;
   n.since = now;
   n.registered = now;
   return ++n.generation;
 }
+
+namespace {
+
+/// The Ready condition as the kubelet posts it (pkg/kubelet/nodestatus/setters.go ReadyCondition):
+/// False with the runtime's network error while no CNI configuration is loaded; Unknown once the
+/// kubelet stopped posting (the node lifecycle controller's "Kubelet stopped posting node status.").
+json ready_condition(const KubeNodeState& n) {
+  if (n.ready) return {{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}, {"message", "kubelet is posting ready status"}};
+  if (n.kubelet)
+    return {{"type", "Ready"}, {"status", "False"}, {"reason", "KubeletNotReady"}, {"message", kNetworkNotReady}};
+  return {{"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"}, {"message", "Kubelet stopped posting node status."}};
+}
+
+}  // namespace
 
 json KubeNodes::node_json(const std::string& name, const KubeNodeState& n) const {
   json labels = {{"beta.kubernetes.io/arch", "amd64"},
@@ -58,7 +73,7 @@ json KubeNodes::node_json(const std::string& name, const KubeNodeState& n) const
                {"spec", json::object()},
                {"status",
                 {{"addresses", {{{"type", "InternalIP"}, {"address", n.address}}, {{"type", "Hostname"}, {"address", name}}}},
-                 {"conditions", {{{"type", "Ready"}, {"status", n.ready ? "True" : "Unknown"}}}},
+                 {"conditions", {ready_condition(n)}},
                  {"nodeInfo", {{"kubeletVersion", setup_.version}, {"kubeProxyVersion", setup_.version},
                                {"containerRuntimeVersion", "containerd://1.7.2"}, {"operatingSystem", "linux"},
                                {"architecture", "amd64"}}}}}};
@@ -66,8 +81,13 @@ json KubeNodes::node_json(const std::string& name, const KubeNodeState& n) const
     node["spec"]["podCIDR"] = format_ipv4(cidr->first + (static_cast<std::uint32_t>(n.index) << 8)) + "/24";
     node["spec"]["podCIDRs"] = {node["spec"]["podCIDR"]};
   }
+  node["spec"]["taints"] = json::array();
   if (n.control_plane)
-    node["spec"]["taints"] = {{{"key", "node-role.kubernetes.io/control-plane"}, {"effect", "NoSchedule"}}};
+    node["spec"]["taints"].push_back({{"key", "node-role.kubernetes.io/control-plane"}, {"effect", "NoSchedule"}});
+  if (!n.ready)  // the node lifecycle controller's taint for a Ready condition that is False or Unknown
+    node["spec"]["taints"].push_back(
+        {{"key", n.kubelet ? "node.kubernetes.io/not-ready" : "node.kubernetes.io/unreachable"}, {"effect", "NoSchedule"}});
+  if (node["spec"]["taints"].empty()) node["spec"].erase("taints");
   return node;
 }
 

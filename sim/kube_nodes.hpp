@@ -13,11 +13,20 @@
 
 namespace drctl::sim {
 
+/// The kubelet's Ready message while containerd has no CNI configuration (Kubernetes 1.28 with
+/// containerd 1.6/1.7: the runtime's NetworkReady condition quoted by the kubelet).
+inline constexpr const char* kNetworkNotReady =
+    "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin "
+    "returns error: cni plugin not initialized";
+
 /// One node's state.
 struct KubeNodeState {
   std::string address, ca;  // ca: the cluster CA its kubelet trusts
   int index = 0;            // its pod CIDR: the index-th /24 of the pod subnet
   bool control_plane = false, up = true, ready = false;
+  /// The kubelet posts the node's status: once registered and its images are pulled, until the
+  /// machine stops. Ready needs a pod network besides (a CNI configuration on the node).
+  bool kubelet = false;
   std::uint64_t generation = 0;  // bumped on every power change: stale timers do nothing
   Duration since{0}, registered{0};
 };

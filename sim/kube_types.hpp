@@ -28,6 +28,8 @@ struct KubeFiles {
   std::function<std::optional<std::string>(const std::string& path)> read;
   std::function<void(const std::string& path, const std::string& content, unsigned mode)> write;
   std::function<void(const std::string& path)> remove;
+  /// The names in a directory; unset or empty: none.
+  std::function<std::vector<std::string>(const std::string& dir)> list;
 };
 
 /// The versions the cluster follows, as the site pins them (sim/versions.hpp).
@@ -55,6 +57,9 @@ struct KubeWorld {
   std::function<std::map<std::string, std::string>(const KubeNode& node)> env;
   /// How long `node` takes to fetch `bytes` from a registry on the internet (image pulls); unset: no time.
   std::function<world::Duration(const KubeNode& node, std::int64_t bytes, const std::string& what)> download;
+  /// The files of the machine that is node `name` (a pod writing to a hostPath, the kubelet reading
+  /// /etc/cni/net.d); unset: a node's pod network is taken as configured.
+  std::function<std::optional<KubeFiles>(const std::string& name)> node_files;
 };
 
 /// A command's exit code and output.

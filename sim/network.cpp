@@ -511,6 +511,7 @@ SimNetworkView::SimNetworkView(Engine& engine, SimNetwork& net, std::string vant
 std::unique_ptr<SimNetworkView> SimNetworkView::from(std::string vantage) const {
   auto view = std::make_unique<SimNetworkView>(engine_, net_, std::move(vantage), resolve_);
   view->http_ = http_;
+  view->dns_ = dns_;
   return view;
 }
 
@@ -575,6 +576,20 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
     if (u.port != (u.https ? 443 : 80)) host += ":" + std::to_string(u.port);
   }
   return handler->second.handler(host, u.target);
+}
+
+world::DnsAnswer SimNetworkView::dns_query(const std::string& server, int port, const std::string& name,
+                                          Duration timeout) {
+  world::DnsAnswer answer;
+  const SimNetwork::Reach r = net_.connect(vantage_, server, port, Proto::udp);
+  if (r.outcome != SimNetwork::Outcome::connected || !*dns_) {
+    if (engine_.in_actor()) engine_.sleep(wait_for(r.outcome, timeout));
+    answer.error = r.outcome == SimNetwork::Outcome::connected ? r.node + " has no DNS server modelled" : r.reason;
+    return answer;
+  }
+  answer.addresses = (*dns_)(r.node, name);
+  answer.rcode = answer.addresses.empty() ? "NXDOMAIN" : "NOERROR";
+  return answer;
 }
 
 void SimNetworkView::serve_http(const std::string& node, int port, HttpHandler handler, bool tls) {

@@ -242,6 +242,12 @@ class SimNetworkView : public world::Network {
                                world::Duration timeout) override;
   /// An IP literal resolves to itself; names go to the Resolver.
   std::vector<std::string> resolve(const std::string& name) override;
+  /// A UDP query: what answers server:port (through forwards and firewalls, as SimNetwork::connect
+  /// finds it) is asked through the handler serve_dns() set; a refusal or a drop is the error.
+  world::DnsAnswer dns_query(const std::string& server, int port, const std::string& name, world::Duration timeout) override;
+  /// The records the DNS server on `node` has for `name` (none: NXDOMAIN).
+  using DnsHandler = std::function<std::vector<std::string>(const std::string& node, const std::string& name)>;
+  void serve_dns(DnsHandler handler) { *dns_ = std::move(handler); }
 
   /// HTTP served by node:port (the handler gets the Host header — default: the URL's host[:port] — and the path).
   /// The node must also listen on the port (SimNetwork::listen); unlisten and it stops answering.
@@ -265,6 +271,7 @@ class SimNetworkView : public world::Network {
   struct HttpService { HttpHandler handler; bool tls = false; };
   using HttpServices = std::map<std::pair<std::string, int>, HttpService>;
   std::shared_ptr<HttpServices> http_ = std::make_shared<HttpServices>();  // shared by the views from() makes
+  std::shared_ptr<DnsHandler> dns_ = std::make_shared<DnsHandler>();
   std::map<std::pair<std::string, int>, std::string> failures_;
 };
 

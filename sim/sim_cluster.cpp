@@ -129,7 +129,8 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
   SimHost* h = &host;
   const KubeFiles files{[h](const std::string& path) { return h->get_file(path); },
                         [h](const std::string& path, const std::string& content, unsigned mode) { h->put_file(path, content, mode); },
-                        [h](const std::string& path) { h->remove_file(path); }};
+                        [h](const std::string& path) { h->remove_file(path); },
+                        [h](const std::string& dir) { return h->list_dir(dir); }};
   auto missing = [](const std::string& tool) { return SimHost::Result{127, "", "sh: 1: " + tool + ": not found\n"}; };
   host.add_command(
       "kubeadm",
@@ -220,6 +221,9 @@ void SimWorld::wire_kube(SimHost& host, const std::string& machine_name) {
     auto in_manifests = [&](const std::string& p) { return p == manifests || p.starts_with(manifests + "/"); };
     if (in_manifests(path) || (op == "move" && in_manifests(to))) kube_.static_pods_changed(kube_node(machine_name), files);
     if (op == "move") kube_.etcd_data_moved(kube_node(machine_name), to, files);
+    const std::string cni = "/etc/cni/net.d";
+    auto in_cni = [&](const std::string& p) { return p == cni || p.starts_with(cni + "/"); };
+    if (in_cni(path) || (op == "move" && in_cni(to))) kube_.pod_network_changed(kube_node(machine_name).name);
   });
 }
 

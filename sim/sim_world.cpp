@@ -89,6 +89,14 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   });
   view_ = std::make_unique<SimNetworkView>(engine_, net_, controller.name,
                                            [this](const std::string& name) { return resolve_name(name); });
+  view_->serve_dns([this](const std::string& node, const std::string& name) -> std::vector<std::string> {
+    // pfSense's resolver answers its host overrides; dnsmasq its records. Recursion is not modelled.
+    if (node == pf_machine_ && pf_config_)
+      for (const auto& h : pf_config_->dns_hosts)
+        if (h.host + "." + h.domain == name) return {h.ip};
+    if (std::string ip = dnsmasq_record(node, name); !ip.empty()) return {ip};
+    return {};
+  });
   engine_.log("site", "built", {{"site", site_.name}, {"machines", site_.machines.size()}, {"networks", site_.networks.size()}});
 }
 
@@ -155,6 +163,14 @@ KubeWorld SimWorld::kube_world() {
     std::string machine;
     kube_host(node, &machine);
     return download_time(machine, bytes, what);
+  };
+  w.node_files = [this](const std::string& node) -> std::optional<KubeFiles> {
+    SimHost* h = system(machine_of_node(node));
+    if (!h) return std::nullopt;
+    return KubeFiles{[h](const std::string& path) { return h->get_file(path); },
+                     [h](const std::string& path, const std::string& content, unsigned mode) { h->put_file(path, content, mode); },
+                     [h](const std::string& path) { h->remove_file(path); },
+                     [h](const std::string& dir) { return h->list_dir(dir); }};
   };
   return w;
 }

@@ -1,5 +1,7 @@
 #include "actions/verify.hpp"
 
+#include <algorithm>
+
 #include "actions/generic.hpp"
 #include "actions/snapshot_section.hpp"
 #include "world/url.hpp"
@@ -136,6 +138,71 @@ class VerifyIngress : public Probe {
   }
 };
 
+/// verify.dns: a DNS server answers a name over UDP with the address expected — from drctl's
+/// machine, or (`from`) from a site host, e.g. a visitor asking through the border router's forward.
+class VerifyDns : public Probe {
+ public:
+  const ActionSpec& spec() const override {
+    static const ActionSpec s{
+        "verify.dns",
+        "Check that a DNS server answers a name (A records) over UDP, with the address expected when one is given",
+        {{"server", InputType::String, true, std::nullopt, "The server's IP address; [v6] and :port are accepted"},
+         {"name", InputType::String, true, std::nullopt, "The name to ask for"},
+         {"expect", InputType::String, false, std::nullopt, "An address the answer must hold"},
+         {"from", InputType::String, false, std::nullopt,
+          "A site host to ask from (a visitor on the internet; it needs dig or drill); default: drctl's machine"},
+         {"timeout", InputType::Duration, false, json("2m"), "Give up after this long"},
+         {"interval", InputType::Duration, false, json("5s"), "Time between attempts"}},
+        {}};
+    return s;
+  }
+
+ protected:
+  std::string failure(Context& ctx, const std::string& failed) const override {
+    return "DNS " + ctx.inputs["server"].get<std::string>() + from_text(ctx) + ": " + failed;
+  }
+  std::string failing(Context& ctx) const override {
+    const auto [server, port] = server_and_port(ctx.inputs.at("server").get<std::string>());
+    const std::string name = ctx.inputs.at("name").get<std::string>(), expect = ctx.inputs.value("expect", "");
+    const world::DnsAnswer a = network(ctx).dns_query(server, port, name, Duration(5000));
+    if (a.rcode.empty()) return "no answer to " + name + ": " + a.error;
+    std::string got;
+    for (const auto& address : a.addresses) got += (got.empty() ? "" : ", ") + address;
+    if (a.rcode != "NOERROR") return name + ": " + a.rcode;
+    if (a.addresses.empty()) return name + ": no A record";
+    if (!expect.empty() && std::find(a.addresses.begin(), a.addresses.end(), expect) == a.addresses.end())
+      return name + " is " + got + ", not " + expect;
+    return "";
+  }
+
+ private:
+  /// "10.0.20.1", "10.0.20.1:5353", "[2a00::1]", "[2a00::1]:53", "2a00::1": the address and the port (53 unless given).
+  static std::pair<std::string, int> server_and_port(const std::string& text) {
+    std::string address = text;
+    int port = 53;
+    auto take_port = [&](std::size_t colon) {
+      const std::string digits = address.substr(colon + 1);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 5 ||
+          std::stoi(digits) < 1 || std::stoi(digits) > 65535)
+        throw ActionError("server: '" + text + "' has no valid port after its ':'");
+      port = std::stoi(digits);
+      address.resize(colon);
+    };
+    if (!address.empty() && address.front() == '[') {
+      const auto close = address.find(']');
+      if (close == std::string::npos) throw ActionError("server: '" + text + "' opens '[' and never closes it");
+      if (close + 1 < address.size()) {
+        if (address[close + 1] != ':') throw ActionError("server: '" + text + "': only :PORT may follow ']'");
+        take_port(close + 1);
+      }
+      address = address.substr(1, close - 1);
+    } else if (std::count(address.begin(), address.end(), ':') == 1) {
+      take_port(address.find(':'));
+    }
+    return {address, port};
+  }
+};
+
 /// verify.data: the files of a directory on the step's host hash as the snapshot's section says.
 class VerifyData : public Action {
  public:
@@ -171,6 +238,7 @@ void add_verify_actions(Registry& registry) {
   registry.add(std::make_unique<VerifyData>());
   registry.add(std::make_unique<VerifyVip>());
   registry.add(std::make_unique<VerifyIngress>());
+  registry.add(std::make_unique<VerifyDns>());
 }
 
 }  // namespace drctl::actions

@@ -122,6 +122,13 @@ struct HttpResponse {
   std::string tls_verify_error;        // why not, when not
 };
 
+/// A DNS server's answer to a query for a name's IPv4 addresses (type A).
+struct DnsAnswer {
+  std::string rcode;                   // "NOERROR", "NXDOMAIN", "REFUSED", …; "" when nothing answered
+  std::vector<std::string> addresses;  // the answer section's A records
+  std::string error;                   // why nothing answered (timed out, connection refused, …)
+};
+
 /// Reaching services over the network.
 class Network {
  public:
@@ -133,6 +140,8 @@ class Network {
   virtual HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) = 0;
   /// Addresses of a name; empty when it does not resolve.
   virtual std::vector<std::string> resolve(const std::string& name) = 0;
+  /// Asks the DNS server at server:port (an IP address) over UDP for `name`'s A records.
+  virtual DnsAnswer dns_query(const std::string& server, int port, const std::string& name, Duration timeout) = 0;
 };
 
 /// A provider-neutral VM definition. Empty strings mean "the provider's default" (a datastore,

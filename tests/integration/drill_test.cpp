@@ -257,7 +257,12 @@ TEST_CASE("drill: the homelab's mutation catalogue is caught whole, each at the 
   // The public path, as a visitor on the internet meets it: a forward to the wrong address.
   CHECK_MESSAGE(r.out.find("CAUGHT border-forward-https-to-the-wrong-address at before:verify-public: through "
                            "[2a00:4802:360::136] from visitor") != std::string::npos, r.out);
-  CHECK(r.out.find("33 of 33 mutations caught") != std::string::npos);
+  // Its DNS forward, asked from the visitor as dig would.
+  CHECK_MESSAGE(r.out.find("CAUGHT border-forward-dns-to-the-ingress at before:verify-public-dns: DNS [2a00:4802:360::136] from "
+                           "visitor: no answer to pxe.viktorbarzin.lan") != std::string::npos, r.out);
+  // No Ready node without a pod network.
+  CHECK(r.out.find("CAUGHT pod-network-not-tolerating-not-ready at before:nodes-ready") != std::string::npos);
+  CHECK(r.out.find("36 of 36 mutations caught") != std::string::npos);
   const std::string xml = support::read_file(t.path() / "mutations.xml");
   CHECK(xml.find("<testcase name=\"ingress-v1beta1\" classname=\"mutations.total-loss\"") != std::string::npos);
   CHECK(xml.find("failures=\"0\"") != std::string::npos);

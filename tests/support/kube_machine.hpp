@@ -22,7 +22,14 @@ struct KubeMachine {
               return it == files.end() ? std::nullopt : std::optional(it->second);
             },
             [this](const std::string& p, const std::string& c, unsigned) { files[p] = c; },
-            [this](const std::string& p) { files.erase(p); }};
+            [this](const std::string& p) { files.erase(p); },
+            [this](const std::string& dir) {
+              std::vector<std::string> names;
+              for (const auto& [path, content] : files)
+                if (path.starts_with(dir + "/") && path.find('/', dir.size() + 1) == std::string::npos)
+                  names.push_back(path.substr(dir.size() + 1));
+              return names;
+            }};
   }
 };
 

@@ -76,6 +76,13 @@ struct SimLab {
     // As the rebuild does: tftpd-hpa and the NFS server read their new configuration.
     REQUIRE(pxe->run(command("systemctl restart tftpd-hpa && exportfs -ra")).ok());
   }
+  /// Applies the fixture's pod network (a flannel-like DaemonSet) from the control plane: no node
+  /// is Ready without one.
+  void pod_network() {
+    world->host("k8s-master").put_file("/home/wizard/pod-network.yaml", read_file(sim_fixtures() / "k8s/pod-network.yaml"), 0644);
+    auto r = world->host("k8s-master").run(command("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f /home/wizard/pod-network.yaml"));
+    REQUIRE_MESSAGE(r.ok(), std::string(r.out + r.err));
+  }
   /// Defines and powers on a node, and lets `d` of virtual time pass.
   void install(const std::string& node, drctl::world::Duration d = std::chrono::minutes(16)) {
     start(node);

@@ -40,10 +40,11 @@ struct Cluster : support::SimLab {
     return r.out;
   }
   /// kubeadm init on the master with the fixture's config; the printed join command.
-  std::string init() {
+  std::string init(bool network = true) {
     const std::string config = support::read_file(fixtures() / "k8s/kubeadm.yaml");
     world->host("k8s-master").put_file("/home/wizard/kubeadm.yaml", config, 0644);
     const std::string out = sh("k8s-master", "sudo kubeadm init --config /home/wizard/kubeadm.yaml");
+    if (network) pod_network();
     auto at = out.rfind("kubeadm join");
     REQUIRE(at != std::string::npos);
     std::string join = out.substr(at);
@@ -108,6 +109,47 @@ TEST_CASE("sim cluster: kubeadm init needs a container runtime, and join needs a
   c.sh("k8s-node1", "sudo " + fresh.substr(0, fresh.find('\n')));
   c.engine().run_for(1min);
   CHECK(c.sh("k8s-master", kAdmin + "get nodes").find("k8s-node1") != std::string::npos);
+}
+
+TEST_CASE("sim cluster: no node is Ready before a pod network's installer writes /etc/cni/net.d, and none again once it is gone") {
+  Cluster c(36);
+  const std::string join = c.init(false);
+  c.sh("k8s-node1", "sudo " + join);
+  c.engine().run_for(3min);
+  // The kubelet posts NotReady with containerd's reason (as `kubectl describe node` shows it on
+  // Kubernetes 1.28 with containerd 1.6/1.7), and the node lifecycle controller's taint keeps pods off.
+  const auto node = nlohmann::json::parse(c.sh("k8s-master", kAdmin + "get node k8s-node1 -o json"));
+  CHECK(node["status"]["conditions"][0]["status"] == "False");
+  CHECK(node["status"]["conditions"][0]["message"] ==
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin "
+        "returns error: cni plugin not initialized");
+  CHECK(node["spec"]["taints"].dump().find("node.kubernetes.io/not-ready") != std::string::npos);
+  CHECK(c.run("k8s-master", kAdmin + "wait --for=condition=Ready nodes --all --timeout=1s").exit_code == 1);
+  c.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n");  // a workload waits: nothing schedules on a NotReady node
+  c.apply("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: web}\nspec:\n  selector:\n    matchLabels: {app: web}\n"
+          "  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - {name: web, image: nginx:1.25}\n");
+  // Broken: the pod network's DaemonSet without its NoSchedule toleration lands nowhere.
+  std::string manifest = support::read_file(fixtures() / "k8s/pod-network.yaml");
+  const std::string toleration = "      tolerations:\n      - {operator: Exists, effect: NoSchedule}\n";
+  REQUIRE(manifest.find(toleration) != std::string::npos);
+  std::string intolerant = manifest;
+  intolerant.erase(intolerant.find(toleration), toleration.size());
+  c.apply(intolerant);
+  c.engine().run_for(3min);
+  CHECK(c.w().kube().nodes(true).empty());
+  CHECK_FALSE(c.w().system("k8s-node1")->get_file("/etc/cni/net.d/10-flannel.conflist"));
+  // Valid: with it, install-cni copies the configuration on both nodes and they turn Ready within
+  // the kubelet's 5 s runtime check and 10 s status period after the pod started.
+  c.apply(manifest);
+  c.engine().run_for(1min);
+  CHECK(c.w().kube().nodes(true) == std::vector<std::string>{"k8s-master", "k8s-node1"});
+  CHECK(c.w().system("k8s-node1")->get_file("/etc/cni/net.d/10-flannel.conflist"));
+  c.engine().run_for(30s);
+  CHECK(c.sh("k8s-master", kAdmin + "get deployment web -n web -o jsonpath={.status.readyReplicas}") == "1");
+  // The configuration removed from a node: NotReady again.
+  c.w().system("k8s-node1")->remove_file("/etc/cni/net.d/10-flannel.conflist");
+  c.engine().run_for(20s);
+  CHECK(c.w().kube().nodes(true) == std::vector<std::string>{"k8s-master"});
 }
 
 TEST_CASE("sim cluster: MetalLB gives the seed's wireguard and ingress one shared VIP, and leaves bad sharing pending") {

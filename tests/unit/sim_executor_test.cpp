@@ -39,6 +39,7 @@ class NoNetwork : public world::Network {
   bool tcp_probe(const std::string&, int, world::Duration) override { return false; }
   world::HttpResponse http_get(const std::string&, const std::string&, world::Duration) override { return {}; }
   std::vector<std::string> resolve(const std::string&) override { return {}; }
+  world::DnsAnswer dns_query(const std::string&, int, const std::string&, world::Duration) override { return {}; }
 };
 
 class EngineWorld : public world::World {

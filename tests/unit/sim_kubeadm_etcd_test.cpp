@@ -389,6 +389,7 @@ TEST_CASE("sim kubeadm: on the lab, join dials over the simulated network: a wor
   lab.world->host("k8s-master").put_file("/home/wizard/kubeadm.yaml", support::read_file(support::sim_fixtures() / "k8s/kubeadm.yaml"), 0644);
   auto init = sh("k8s-master", "sudo kubeadm init --config /home/wizard/kubeadm.yaml");
   REQUIRE_MESSAGE(init.ok(), init.err);
+  lab.pod_network();
   auto args = join_args(init.out);
   std::string rest;
   for (std::size_t i = 3; i < args.size(); ++i) rest += " " + args[i];

@@ -43,6 +43,7 @@ struct Lab : support::SimLab {
     const std::string out = sh("k8s-master", "sudo kubeadm init --config /home/wizard/kubeadm.yaml");
     const std::string join = sh("k8s-master", "sudo kubeadm token create --print-join-command");
     REQUIRE(out.find("initialized successfully") != std::string::npos);
+    pod_network();
     for (const std::string n : {"k8s-node1", "k8s-node2"}) sh(n, "sudo " + join.substr(0, join.find('\n')));
     engine().run_for(1min);
   }

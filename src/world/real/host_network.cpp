@@ -3,6 +3,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cctype>
 #include <iterator>
 #include <sstream>
@@ -126,6 +127,45 @@ std::vector<std::string> HostNetwork::resolve(const std::string& name) {
     if (!addr.empty() && std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
   }
   return out;
+}
+
+DnsAnswer HostNetwork::dns_query(const std::string& server, int port, const std::string& name, Duration timeout) {
+  // dig tries twice within its +time each; drill waits its own default. Both print the header
+  // (";; ->>HEADER<<- opcode: QUERY, status: NOERROR" — drill: "rcode: NOERROR") and the answer
+  // section as zone-file lines.
+  const std::string t = std::to_string(std::max<long>(1, seconds(timeout) / 2));
+  const std::string p = std::to_string(port), s = shell_quote(server), n = shell_quote(name);
+  Command c = shell_command("if command -v dig >/dev/null 2>&1; then dig +time=" + t + " +tries=2 -p " + p + " @" + s + " " + n +
+                            " A; elif command -v drill >/dev/null 2>&1; then drill -p " + p + " " + n + " @" + s +
+                            " A; else echo 'neither dig nor drill is installed' >&2; exit 127; fi");
+  c.timeout = timeout + Duration(10000);
+  const CommandResult r = host_.run(c);
+  DnsAnswer answer;
+  bool in_answer = false;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(";; ->>HEADER<<-", 0) == 0) {
+      for (const char* key : {"status: ", "rcode: "})
+        if (const auto at = line.find(key); at != std::string::npos) {
+          const auto from = at + std::strlen(key);
+          answer.rcode = line.substr(from, line.find(',', from) - from);
+        }
+    } else if (line.rfind(";; ANSWER SECTION:", 0) == 0) {
+      in_answer = true;
+    } else if (in_answer && (line.empty() || line[0] == ';')) {
+      in_answer = false;
+    } else if (in_answer) {
+      std::istringstream words(line);
+      std::string owner, ttl, cls, type, data;
+      if (words >> owner >> ttl >> cls >> type >> data && type == "A") answer.addresses.push_back(data);
+    }
+  }
+  if (answer.rcode.empty()) {
+    std::string said = text::trim(r.out + "\n" + r.err);
+    if (const auto nl = said.rfind('\n'); nl != std::string::npos) said = said.substr(nl + 1);
+    answer.error = said.empty() ? "exited with status " + std::to_string(r.exit_code) : said;
+  }
+  return answer;
 }
 
 }  // namespace drctl::world::real

@@ -19,6 +19,10 @@ class HostNetwork : public Network {
   HttpResponse http_get(const std::string& url, const std::string& host_header, Duration timeout) override;
   /// An IP literal is itself; a name as the host resolves it (`getent ahosts`).
   std::vector<std::string> resolve(const std::string& name) override;
+  /// dig on the host (BIND's, on Debian's bind9-dnsutils), else drill (ldns: FreeBSD's base
+  /// system): the header's status and the answer section's A records; when nothing answered,
+  /// the tool's own last line (";; communications error to …: connection refused").
+  DnsAnswer dns_query(const std::string& server, int port, const std::string& name, Duration timeout) override;
 
  private:
   Host& host_;

@@ -28,6 +28,11 @@ class SocketNetwork : public Network {
   /// Numeric IPv4 and IPv6 addresses of `name`, without duplicates, in resolver order.
   std::vector<std::string> resolve(const std::string& name) override;
 
+  /// One A query over UDP to server:port (built and parsed with libresolv), sent again once
+  /// half the timeout has passed without an answer. A server that is not there is the error
+  /// the socket reports ("connection refused" from an ICMP port unreachable) or "timed out".
+  DnsAnswer dns_query(const std::string& server, int port, const std::string& name, Duration timeout) override;
+
  private:
   const Cancel& cancel_;
 };
