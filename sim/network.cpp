@@ -508,8 +508,9 @@ Duration wait_for(SimNetwork::Outcome o, Duration timeout) {
 SimNetworkView::SimNetworkView(Engine& engine, SimNetwork& net, std::string vantage, Resolver resolve)
     : engine_(engine), net_(net), vantage_(std::move(vantage)), resolve_(std::move(resolve)) {}
 
-std::unique_ptr<SimNetworkView> SimNetworkView::from(std::string vantage) const {
+std::unique_ptr<SimNetworkView> SimNetworkView::from(std::string vantage, std::function<std::string()> reach_vantage) const {
   auto view = std::make_unique<SimNetworkView>(engine_, net_, std::move(vantage), resolve_);
+  view->reach_vantage_ = std::move(reach_vantage);
   view->http_ = http_;
   view->dns_ = dns_;
   return view;
@@ -522,6 +523,11 @@ std::vector<std::string> SimNetworkView::resolve(const std::string& name) {
 
 std::optional<SimNetwork::Reach> SimNetworkView::reach(const std::string& host, int port, Duration timeout) {
   const auto key = std::pair(host, port);
+  if (reach_vantage_)
+    if (std::string why = reach_vantage_(); !why.empty()) {
+      failures_[key] = why;
+      return std::nullopt;
+    }
   const std::vector<std::string> ips = resolve(host);
   if (ips.empty()) {
     failures_[key] = host + " does not resolve";
@@ -581,6 +587,11 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
 world::DnsAnswer SimNetworkView::dns_query(const std::string& server, int port, const std::string& name,
                                           Duration timeout) {
   world::DnsAnswer answer;
+  if (reach_vantage_)
+    if (std::string why = reach_vantage_(); !why.empty()) {
+      answer.error = why;
+      return answer;
+    }
   const SimNetwork::Reach r = net_.connect(vantage_, server, port, Proto::udp);
   if (r.outcome != SimNetwork::Outcome::connected || !*dns_) {
     if (engine_.in_actor()) engine_.sleep(wait_for(r.outcome, timeout));

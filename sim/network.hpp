@@ -254,8 +254,9 @@ class SimNetworkView : public world::Network {
   /// `tls`: the port speaks HTTPS (an https:// URL is needed, and plain HTTP gets nginx's 400).
   void serve_http(const std::string& node, int port, HttpHandler handler, bool tls = false);
   /// The same network seen from another node (a visitor on the internet): the same resolver and
-  /// HTTP services, connections made from `vantage`.
-  std::unique_ptr<SimNetworkView> from(std::string vantage) const;
+  /// HTTP services, connections made from `vantage`. `reach_vantage`, when set, says why the
+  /// checks cannot be made there now ("" when they can): every probe then fails with it.
+  std::unique_ptr<SimNetworkView> from(std::string vantage, std::function<std::string()> reach_vantage = {}) const;
   /// Why the last failed probe of host:port failed (the Reach reason, or "HOST does not resolve"); "" if it did not
   /// fail.
   std::string why(const std::string& host, int port) const;
@@ -272,6 +273,7 @@ class SimNetworkView : public world::Network {
   using HttpServices = std::map<std::pair<std::string, int>, HttpService>;
   std::shared_ptr<HttpServices> http_ = std::make_shared<HttpServices>();  // shared by the views from() makes
   std::shared_ptr<DnsHandler> dns_ = std::make_shared<DnsHandler>();
+  std::function<std::string()> reach_vantage_;
   std::map<std::pair<std::string, int>, std::string> failures_;
 };
 

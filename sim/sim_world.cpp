@@ -63,6 +63,12 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
     }
     if (!m.gateway.empty()) net_.set_gateway(m.name, m.gateway);
     for (const auto& [cidr, via] : m.routes) net_.add_route(m.name, cidr, via);
+    if (m.role == "client") {  // someone's machine: up, answering SSH with the site's key
+      auto& client = clients_[m.name] = std::make_unique<SimHost>(engine_, m.name);
+      const std::string home = m.user.empty() || m.user == "root" ? "/root" : "/home/" + m.user;
+      if (!m.ssh_key.empty()) client->put_file(home + "/.ssh/authorized_keys", m.ssh_key + "\n", 0600);
+      net_.listen(m.name, 22, Proto::tcp, "sshd");
+    }
     if (!m.routes.empty() || !m.forwards.empty()) net_.set_router(m.name, [](const Flow&) { return Verdict{}; });
     for (const auto& f : m.forwards)
       net_.add_forward(m.name, f.listen_ip, f.port, f.proto == "udp" ? Proto::udp : Proto::tcp, f.target_ip, f.target_port);
@@ -179,7 +185,11 @@ world::Network& SimWorld::network_from(const std::string& host) {
   if (host == site_.controller().name || host == "local") return *view_;
   if (!site_.machine(host)) throw std::out_of_range("unknown host: " + host);
   auto& view = views_[host];
-  if (!view) view = view_->from(host);
+  // The real checks run there over SSH (world::real::HostNetwork): no login, no check.
+  if (!view) view = view_->from(host, [this, host] {
+    const Login login = ssh_login(host);
+    return login.ok ? std::string() : "ssh: " + host + ": " + login.reason;
+  });
   return *view;
 }
 
@@ -206,6 +216,7 @@ SimWorld::Machine& SimWorld::machine(const std::string& name) {
 }
 
 SimHost* SimWorld::system(const std::string& name) {
+  if (auto client = clients_.find(name); client != clients_.end()) return client->second.get();
   auto it = machines_.find(name);
   return it == machines_.end() ? nullptr : it->second->system.get();
 }

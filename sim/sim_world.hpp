@@ -212,6 +212,9 @@ class SimWorld : public world::World {
   std::map<std::string, std::unique_ptr<Machine>> machines_;
   std::map<std::string, std::unique_ptr<SshHost>> ssh_hosts_;
   std::unique_ptr<SimHost> controller_;
+  /// Physical machines of role `client` (a visitor on the internet): running, with sshd and the
+  /// site's key, for the checks drctl makes from there.
+  std::map<std::string, std::unique_ptr<SimHost>> clients_;
   // pfSense as configured now (from its config.xml), and the DHCP servers on the wire.
   std::optional<PfConfig> pf_config_;
   std::string pf_machine_;

@@ -41,14 +41,21 @@ TEST_CASE("homelab: rebuild.yaml takes the simulated site from empty hardware to
   }
   CHECK(world.http("drctl", "10.0.20.200", 443, true, "www.viktorbarzin.me", "/").status == 200);
   // A visitor on the internet reaches them through the border router's public IPv6 address (its
-  // forwards to the VIP); drctl's machine, on the IPv4-only home LAN, does not reach that address.
+  // forwards to the VIP); the checks from there need drctl's SSH login to it.
   auto visited = world.network_from("visitor").http_get("http://[2a00:4802:360::136]/", "hackmd.viktorbarzin.me", 5s);
   CHECK_MESSAGE(visited.status == 200, visited.error);
   CHECK(visited.body.find("hackmd") != std::string::npos);
   auto tls = world.network_from("visitor").http_get("https://[2a00:4802:360::136]/", "www.viktorbarzin.me", 5s);
   CHECK_MESSAGE(tls.status == 200, tls.error);
   CHECK(std::find(tls.tls_names.begin(), tls.tls_names.end(), "www.viktorbarzin.me") != tls.tls_names.end());
-  CHECK(world.network().http_get("http://[2a00:4802:360::136]/", "hackmd.viktorbarzin.me", 5s).status == 0);
+  const auto keys = world.system("visitor")->get_file("/home/wizard/.ssh/authorized_keys");
+  REQUIRE(keys);
+  world.system("visitor")->put_file("/home/wizard/.ssh/authorized_keys", "", 0600);
+  auto locked_out = world.network_from("visitor").http_get("http://[2a00:4802:360::136]/", "hackmd.viktorbarzin.me", 5s);
+  CHECK(locked_out.status == 0);
+  CHECK_MESSAGE(locked_out.error.find("ssh: visitor: wizard@2a00:4802:360::beef: Permission denied (publickey)") != std::string::npos,
+                locked_out.error);
+  world.system("visitor")->put_file("/home/wizard/.ssh/authorized_keys", *keys, 0600);
   CHECK(&world.network_from("drctl") == &world.network());
   CHECK_THROWS_AS(world.network_from("nobody"), std::out_of_range);
   // IMAPS and wireguard share the ingress's IP.
