@@ -91,7 +91,7 @@ std::optional<Credential> prompt_passphrase(const std::string& prompt, bool conf
   return c;
 }
 
-std::optional<Credential> find_credential(const fs::path& repo, bool confirm) {
+std::optional<Credential> find_credential(const fs::path& repo, bool confirm, bool prompt) {
   Flags given;
   {
     std::lock_guard lock(flags_mutex);
@@ -105,6 +105,7 @@ std::optional<Credential> find_credential(const fs::path& repo, bool confirm) {
     throw InputError("both DRCTL_KEY_FILE and DRCTL_PASSWORD_FILE are set; set only one");
   if (!key_file.empty()) return read_credential(Credential::Kind::KeyFile, key_file, "DRCTL_KEY_FILE");
   if (!password_file.empty()) return read_credential(Credential::Kind::Passphrase, password_file, "DRCTL_PASSWORD_FILE");
+  if (!prompt) return std::nullopt;
   return prompt_passphrase("Passphrase for repository " + repo.string() + ": ", confirm);
 }
 

@@ -18,9 +18,9 @@ namespace drctl::store {
 void set_credential_files(const std::string& password_file, const std::string& key_file);
 
 /// The credential for `repo`: the flags, else the environment, else (stdin a terminal) a prompt;
-/// `confirm` asks a prompted passphrase twice (a new one). nullopt when nothing is given.
-/// InputError naming the flag or variable when a named file cannot be used.
-std::optional<Credential> find_credential(const std::filesystem::path& repo, bool confirm = false);
+/// `confirm` asks a prompted passphrase twice (a new one); `prompt` false never asks. nullopt
+/// when nothing is given. InputError naming the flag or variable when a named file cannot be used.
+std::optional<Credential> find_credential(const std::filesystem::path& repo, bool confirm = false, bool prompt = true);
 
 /// Reads a passphrase file (one trailing line break dropped) or a key file (at least 32
 /// bytes, taken as they are). InputError naming `origin` when it cannot be used.

@@ -144,7 +144,12 @@ namespace {
 struct Unlocked {
   MasterKey key;
   Id key_file;
+  Id credential;  // fingerprint of the credential that opened it: another one is checked anew
 };
+
+Id fingerprint(const Credential& c) {
+  return sha256(std::string(1, static_cast<char>(c.kind)) + c.secret);
+}
 std::mutex unlocked_mutex;
 std::map<std::string, Unlocked> unlocked;
 
@@ -158,15 +163,16 @@ std::string shown_dir(const fs::path& p) {
 void Repository::unlock() {
   if (!fs::is_directory(path_ / "keys"))
     throw InputError(path_.string() + " is not a complete drctl repository (missing keys/)");
+  std::optional<Credential> cred = find_credential(path_, false, false);
   {
     std::lock_guard lock(unlocked_mutex);
-    if (auto it = unlocked.find(config_.id); it != unlocked.end()) {
+    if (auto it = unlocked.find(config_.id); it != unlocked.end() && (!cred || fingerprint(*cred) == it->second.credential)) {
       key_ = it->second.key;
       key_in_use_ = it->second.key_file;
       return;
     }
   }
-  std::optional<Credential> cred = find_credential(path_);
+  if (!cred) cred = find_credential(path_);
   if (!cred)
     throw InputError(shown_dir(path_) + ": the repository is encrypted; give its passphrase or key file with "
                      "--password-file FILE or --key-file FILE (or DRCTL_PASSWORD_FILE / DRCTL_KEY_FILE, or run on a "
@@ -183,7 +189,7 @@ void Repository::unlock() {
     key_ = *m;
     key_in_use_ = id;
     std::lock_guard lock(unlocked_mutex);
-    unlocked[config_.id] = {*m, id};
+    unlocked[config_.id] = {*m, id, fingerprint(*cred)};
     return;
   }
   throw InputError(shown_dir(path_) + ": wrong passphrase or key file (no key in keys/ opens with it)");
