@@ -252,8 +252,9 @@ Id id_of(const Repository* repo, std::span<const std::uint8_t> raw) { return rep
 
 /// "hash mismatch", with the likely reason when an encrypted repository is involved.
 std::string mismatch(const Repository* repo) {
-  return repo && repo->encrypted() ? "hash mismatch; an export of an encrypted repository imports only into that repository"
-                                   : "hash mismatch";
+  return repo && repo->encrypted()
+             ? "hash mismatch, or it was exported from another repository: an encrypted one imports only its own exports"
+             : "hash mismatch, or it was exported from an encrypted repository, which only that repository imports";
 }
 
 Contents read_contents(const std::string& file, ArchiveStats& stats, const Repository* repo) {
