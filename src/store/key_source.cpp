@@ -32,20 +32,21 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-/// Reads one line from the terminal with echo off; the line break is not kept.
+/// Reads one line from the terminal with echo off; the line break is not kept. Echo goes off
+/// before the prompt shows, and what was typed ahead is kept (no TCSAFLUSH).
 std::string read_hidden(const std::string& prompt) {
-  std::fprintf(stderr, "%s", prompt.c_str());
-  std::fflush(stderr);
   termios old{};
   const bool tty = ::tcgetattr(STDIN_FILENO, &old) == 0;
   if (tty) {
     termios quiet = old;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
   }
+  std::fprintf(stderr, "%s", prompt.c_str());
+  std::fflush(stderr);
   std::string line;
   std::getline(std::cin, line);
-  if (tty) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
   std::fprintf(stderr, "\n");
   return line;
 }

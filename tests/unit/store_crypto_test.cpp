@@ -2,7 +2,10 @@
 // files, and an encrypted Repository in process. Oracles are libsodium's own primitives called
 // directly (its HMAC-SHA-256, its AEAD decrypt) and the bytes on disk.
 #include <doctest/doctest.h>
+#include <pty.h>
 #include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -206,4 +209,55 @@ TEST_CASE("store crypto: an unencrypted repository keeps SHA-256 ids and has no 
   CHECK_THROWS_AS(repo.keys(), drctl::InputError);
   CHECK_FALSE(fs::exists(t / "repo" / "keys"));
   CHECK(support::read_file(t / "repo" / "config").find("\"encryption\": \"none\"") != std::string::npos);
+}
+
+TEST_CASE("store crypto: a passphrase typed on a terminal is not echoed, and is asked twice for a new one") {
+  int master = -1, slave = -1;
+  REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+  int result[2];
+  REQUIRE(::pipe(result) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child's stdin and stderr are the terminal, as for a user at a shell.
+    ::dup2(slave, STDIN_FILENO);
+    ::dup2(slave, STDERR_FILENO);
+    ::close(master);
+    int code = 0;
+    try {
+      auto c = prompt_passphrase("Passphrase: ", true);
+      const std::string got = c ? c->secret : "<none>";
+      if (::write(result[1], got.data(), got.size()) < 0) code = 3;
+    } catch (const drctl::InputError&) {
+      code = 2;
+    }
+    ::_exit(code);
+  }
+  ::close(slave);
+  ::close(result[1]);
+  std::string screen;
+  // What the terminal shows: wait for a prompt, then type the line.
+  auto type_after = [&](const std::string& prompt, const std::string& line) {
+    char buf[256];
+    while (screen.find(prompt) == std::string::npos) {
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      REQUIRE(n > 0);
+      screen.append(buf, static_cast<std::size_t>(n));
+    }
+    REQUIRE(::write(master, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  };
+  type_after("Passphrase: ", "typed on a terminal\n");
+  type_after("Again", "typed on a terminal\n");
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  char buf[256];
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) screen.append(buf, static_cast<std::size_t>(n));
+  std::string got;
+  for (ssize_t n; (n = ::read(result[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(master);
+  ::close(result[0]);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(got == "typed on a terminal");
+  CHECK_MESSAGE(screen.find("typed on") == std::string::npos, "the terminal echoed the passphrase: " << screen);
 }
