@@ -680,7 +680,7 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   snap->add_option("--lock-wait", common->lock_wait, "How long to wait for another writer's lock, for a prune to finish (readers), or for readers to finish (prune) (e.g. 30s, 5m)")
       ->capture_default_str();
   snap->add_option("--password-file", common->password_file,
-                   "An encrypted repository's passphrase, the file's first line (default: $DRCTL_PASSWORD_FILE, else asked on a terminal)");
+                   "An encrypted repository's passphrase: the file's contents without a trailing line break (default: $DRCTL_PASSWORD_FILE, else asked on a terminal)");
   snap->add_option("--key-file", common->key_file,
                    "An encrypted repository's key file, at least 32 random bytes (default: $DRCTL_KEY_FILE)");
   // Every subcommand's work runs with the credential set; Repository finds it there.
@@ -713,7 +713,7 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto* key_add = key->add_subcommand("add", "Add a passphrase or key file that opens the repository");
   auto* key_passwd = key->add_subcommand("passwd", "Replace the key in use by a new passphrase or key file");
   for (auto* sub : {key_add, key_passwd}) {
-    sub->add_option("--new-password-file", (*new_files)[0], "The new passphrase, the file's first line (default: asked on a terminal)");
+    sub->add_option("--new-password-file", (*new_files)[0], "The new passphrase: the file's contents without a trailing line break (default: asked on a terminal)");
     sub->add_option("--new-key-file", (*new_files)[1], "The new key file (at least 32 random bytes)");
   }
   key_add->callback([&run, common, new_files] { run = [=] { return cmd_key_add(*common, (*new_files)[0], (*new_files)[1]); }; });
