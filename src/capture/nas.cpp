@@ -322,7 +322,7 @@ class NasCapture {
       std::span<const std::uint8_t> rest(buffer.data() + start, filled - start);
       std::size_t len = chunker_.cut(rest);
       auto chunk = rest.first(len);
-      Id id = sha256(chunk);
+      Id id = repo_.blob_id(chunk);
       progress_.bytes_added += repo_.add_blob(BlobType::Data, id, chunk);
       parts.push_back({id, len});
       start += len;

@@ -32,7 +32,7 @@ void store_chunks(Repository& repo, Chunker& chunker, Bytes& pending, std::vecto
   while (pending.size() - start > keep) {
     std::span<const std::uint8_t> rest(pending.data() + start, pending.size() - start);
     auto chunk = rest.first(chunker.cut(rest));
-    Id id = sha256(chunk);
+    Id id = repo.blob_id(chunk);
     progress.bytes_added += repo.add_blob(BlobType::Data, id, chunk);
     parts.push_back({id, chunk.size()});
     start += chunk.size();

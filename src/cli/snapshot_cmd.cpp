@@ -23,6 +23,7 @@
 #include "store/archive.hpp"
 #include "store/checker.hpp"
 #include "store/diff.hpp"
+#include "store/key_source.hpp"
 #include "base/error.hpp"
 #include "store/lock.hpp"
 #include "store/prune.hpp"
@@ -42,6 +43,7 @@ namespace {
 struct Common {
   std::string repo;
   std::string lock_wait = "60s";
+  std::string password_file, key_file;  // an encrypted repository's credential (store/key_source.hpp)
   fs::path path() const { return default_repo_path(repo); }
   RepoLock lock() const {
     return RepoLock::acquire(path(), std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait")), warn);
@@ -181,9 +183,88 @@ CLI::Validator count_option() {
 
 // ---- the commands ------------------------------------------------------------------------
 
-int cmd_init(const Common& c, const RepoConfig& config) {
-  Repository::init(c.path(), config);
-  std::printf("initialised repository %s\n", c.path().c_str());
+int cmd_init(const Common& c, const RepoConfig& config, bool encrypt) {
+  if (!encrypt) {
+    Repository::init(c.path(), config);
+    std::printf("initialised repository %s\n", c.path().c_str());
+    return kOk;
+  }
+  if (fs::exists(c.path() / "config")) throw InputError(c.path().string() + " is already a drctl repository");
+  std::optional<Credential> cred = find_credential(c.path(), true);
+  if (!cred)
+    throw InputError("init --encrypt needs a passphrase or key file: --password-file FILE or --key-file FILE (or "
+                     "DRCTL_PASSWORD_FILE / DRCTL_KEY_FILE, or run on a terminal to be asked)");
+  Repository::init(c.path(), config, &*cred);
+  std::printf("initialised encrypted repository %s (its key opens with %s; keep it safe: without it the data is lost)\n",
+              c.path().c_str(), cred->origin.c_str());
+  return kOk;
+}
+
+// ---- keys ------------------------------------------------------------------------------
+
+/// The new credential of `key add` / `key passwd`: --new-password-file, --new-key-file, or a prompt.
+Credential new_credential(const std::string& password_file, const std::string& key_file) {
+  if (!password_file.empty() && !key_file.empty())
+    throw InputError("give either --new-password-file or --new-key-file, not both");
+  if (!password_file.empty()) return read_credential(Credential::Kind::Passphrase, password_file, "--new-password-file");
+  if (!key_file.empty()) return read_credential(Credential::Kind::KeyFile, key_file, "--new-key-file");
+  std::optional<Credential> typed = prompt_passphrase("New passphrase: ", true);
+  if (!typed) throw InputError("give the new key with --new-password-file FILE or --new-key-file FILE");
+  return *typed;
+}
+
+/// A key named by a unique prefix of its id (at least 4 hex digits).
+Id find_key(const Repository& repo, const std::string& ref) {
+  if (ref.size() < 4 || ref.size() > 64 || ref.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw InputError("'" + ref + "' is not a key id (4 to 64 hex digits, as `snapshot key list` shows)");
+  std::vector<Id> matches;
+  for (const RepoKey& k : repo.keys())
+    if (k.id.hex().starts_with(ref)) matches.push_back(k.id);
+  if (matches.empty()) throw InputError("no key " + ref + " in " + repo.path().string());
+  if (matches.size() > 1) throw InputError("key id prefix " + ref + " is ambiguous; give more digits");
+  return matches.front();
+}
+
+int cmd_key_list(const Common& c) {
+  Repository repo(c.path());
+  std::printf("%-2s%-10s%-22s%-12s%s\n", "", "ID", "CREATED (UTC)", "KIND", "HOST");
+  for (const RepoKey& k : repo.keys())
+    std::printf("%-2s%-10s%-22s%-12s%s\n", k.in_use ? "*" : "", k.id.short_hex().c_str(), printable(k.info.created).c_str(),
+                printable(k.info.kind).c_str(), printable(k.info.host).c_str());
+  return kOk;
+}
+
+int cmd_key_add(const Common& c, const std::string& password_file, const std::string& key_file) {
+  Repository repo(c.path());
+  if (!repo.encrypted()) throw InputError(c.path().string() + " is not encrypted: it has no keys to add to");
+  const Credential cred = new_credential(password_file, key_file);
+  RepoLock lock = c.lock();
+  std::printf("added key %s\n", repo.add_key(cred).short_hex().c_str());
+  return kOk;
+}
+
+int cmd_key_remove(const Common& c, const std::string& ref, bool force) {
+  Repository repo(c.path());
+  const Id id = find_key(repo, ref);
+  RepoLock lock = c.lock();
+  repo.remove_key(id, force);
+  std::printf("removed key %s\n", id.short_hex().c_str());
+  return kOk;
+}
+
+int cmd_key_passwd(const Common& c, const std::string& password_file, const std::string& key_file) {
+  Repository repo(c.path());
+  if (!repo.encrypted()) throw InputError(c.path().string() + " is not encrypted: it has no keys to change");
+  const Credential cred = new_credential(password_file, key_file);
+  RepoLock lock = c.lock();
+  const Id old = [&] {
+    for (const RepoKey& k : repo.keys())
+      if (k.in_use) return k.id;
+    throw Failure("the key this command opened the repository with is gone");
+  }();
+  const Id added = repo.add_key(cred);  // durable before the old one goes
+  repo.remove_key(old, true);
+  std::printf("changed key %s to %s\n", old.short_hex().c_str(), added.short_hex().c_str());
   return kOk;
 }
 
@@ -598,14 +679,51 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   snap->add_option("--repo", common->repo, "Repository path (default: $DRCTL_REPO, else ./snapshots)");
   snap->add_option("--lock-wait", common->lock_wait, "How long to wait for another writer's lock, for a prune to finish (readers), or for readers to finish (prune) (e.g. 30s, 5m)")
       ->capture_default_str();
+  snap->add_option("--password-file", common->password_file,
+                   "An encrypted repository's passphrase: the file's contents without a trailing line break (default: $DRCTL_PASSWORD_FILE, else asked on a terminal)");
+  snap->add_option("--key-file", common->key_file,
+                   "An encrypted repository's key file, at least 32 random bytes (default: $DRCTL_KEY_FILE)");
+  // Every subcommand's work runs with the credential set; Repository finds it there.
+  snap->callback([&run, common] {
+    run = [inner = run, common] {
+      set_credential_files(common->password_file, common->key_file);
+      return inner();
+    };
+  });
 
   auto config = std::make_shared<RepoConfig>();
+  auto encrypt = std::make_shared<bool>(false);
   auto* init = snap->add_subcommand("init", "Create an empty repository");
   init->add_option("--chunk-min", config->chunker.min, "Smallest chunk in bytes")->capture_default_str();
   init->add_option("--chunk-avg", config->chunker.avg, "Average chunk in bytes")->capture_default_str();
   init->add_option("--chunk-max", config->chunker.max, "Largest chunk in bytes")->capture_default_str();
   init->add_option("--compression-level", config->compression_level, "zstd level, 1-19")->capture_default_str();
-  init->callback([&run, common, config] { run = [=] { return cmd_init(*common, *config); }; });
+  init->add_flag("--encrypt", *encrypt,
+                 "Encrypt everything stored (XChaCha20-Poly1305; keyed ids), with the passphrase or key file given as "
+                 "--password-file / --key-file, their variables, or asked on a terminal");
+  init->callback([&run, common, config, encrypt] { run = [=] { return cmd_init(*common, *config, *encrypt); }; });
+
+  auto key = snap->add_subcommand("key", "Manage an encrypted repository's passphrases and key files");
+  key->require_subcommand(1);
+  auto new_files = std::make_shared<std::array<std::string, 2>>();
+  auto key_ref = std::make_shared<std::string>();
+  auto key_force = std::make_shared<bool>(false);
+  auto* key_list = key->add_subcommand("list", "List the keys: id, when and where made, kind (* the one in use)");
+  key_list->callback([&run, common] { run = [=] { return cmd_key_list(*common); }; });
+  auto* key_add = key->add_subcommand("add", "Add a passphrase or key file that opens the repository");
+  auto* key_passwd = key->add_subcommand("passwd", "Replace the key in use by a new passphrase or key file");
+  for (auto* sub : {key_add, key_passwd}) {
+    sub->add_option("--new-password-file", (*new_files)[0], "The new passphrase: the file's contents without a trailing line break (default: asked on a terminal)");
+    sub->add_option("--new-key-file", (*new_files)[1], "The new key file (at least 32 random bytes)");
+  }
+  key_add->callback([&run, common, new_files] { run = [=] { return cmd_key_add(*common, (*new_files)[0], (*new_files)[1]); }; });
+  key_passwd->callback([&run, common, new_files] {
+    run = [=] { return cmd_key_passwd(*common, (*new_files)[0], (*new_files)[1]); };
+  });
+  auto* key_remove = key->add_subcommand("remove", "Remove a key (never the last; the one in use only with --force)");
+  key_remove->add_option("ID", *key_ref, "Key id or unique prefix, as `key list` shows")->required();
+  key_remove->add_flag("--force", *key_force, "Remove the key this command opened the repository with");
+  key_remove->callback([&run, common, key_ref, key_force] { run = [=] { return cmd_key_remove(*common, *key_ref, *key_force); }; });
 
   auto nas = std::make_shared<std::vector<std::string>>();
   auto tags = std::make_shared<std::vector<std::string>>();

@@ -109,7 +109,9 @@ ArchiveStats export_snapshot(const Repository& repo, const Snapshot& snapshot, c
     stats.blobs++;
     stats.bytes += raw.size();
   };
-  add_entry(a.get(), std::string(kPrefix) + "snapshot.json", read_file(repo.path() / "snapshots" / snapshot.id.hex()));
+  const std::string manifest = repo.snapshot_text(snapshot.id);
+  add_entry(a.get(), std::string(kPrefix) + "snapshot.json",
+            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(manifest.data()), manifest.size()));
   std::unordered_set<Id> seen;  // chunks and section roots written
   // Trees before the data they list, each distinct tree and chunk once.
   TreeGraph graph([&](const Id& id) {
@@ -245,7 +247,17 @@ struct Contents {
   std::unordered_map<Id, std::uint64_t> data;  // size of each data blob in the file
 };
 
-Contents read_contents(const std::string& file, ArchiveStats& stats) {
+/// The id a blob's bytes have where they are imported: keyed in an encrypted repository.
+Id id_of(const Repository* repo, std::span<const std::uint8_t> raw) { return repo ? repo->blob_id(raw) : sha256(raw); }
+
+/// "hash mismatch", with the likely reason when an encrypted repository is involved.
+std::string mismatch(const Repository* repo) {
+  return repo && repo->encrypted()
+             ? "hash mismatch, or it was exported from another repository: an encrypted one imports only its own exports"
+             : "hash mismatch, or it was exported from an encrypted repository, which only that repository imports";
+}
+
+Contents read_contents(const std::string& file, ArchiveStats& stats, const Repository* repo) {
   Contents c;
   bool manifest_seen = false;
   ExportReader r(file);
@@ -260,15 +272,20 @@ Contents read_contents(const std::string& file, ArchiveStats& stats) {
     stats.blobs++;
     stats.bytes += e->size;
     const std::string what = std::string(e->kind == EntryKind::Tree ? "tree " : "data blob ") + e->id.hex();
+    if (e->kind == EntryKind::Data && repo && repo->encrypted()) {
+      if (id_of(repo, r.read_all(*e)) != e->id) throw InputError(file + ": " + what + " is damaged (" + mismatch(repo) + ")");
+      c.data[e->id] = e->size;
+      continue;
+    }
     if (e->kind == EntryKind::Data) {
       Sha256 hash;
       r.read(*e, [&](std::span<const std::uint8_t> piece) { hash.update(piece); });
-      if (hash.finish() != e->id) throw InputError(file + ": " + what + " is damaged (hash mismatch)");
+      if (hash.finish() != e->id) throw InputError(file + ": " + what + " is damaged (" + mismatch(repo) + ")");
       c.data[e->id] = e->size;
       continue;
     }
     Bytes raw = r.read_all(*e);
-    if (sha256(raw) != e->id) throw InputError(file + ": " + what + " is damaged (hash mismatch)");
+    if (id_of(repo, raw) != e->id) throw InputError(file + ": " + what + " is damaged (" + mismatch(repo) + ")");
     if (c.trees.contains(e->id)) continue;
     FileTree t;
     try {
@@ -292,9 +309,10 @@ Contents read_contents(const std::string& file, ArchiveStats& stats) {
 ImportPlan plan_import(const std::string& file, const Repository* repo) {
   ImportPlan plan;
   plan.file = file;
-  Contents c = read_contents(file, plan.stats);
+  Contents c = read_contents(file, plan.stats, repo);
   plan.manifest = std::move(c.manifest);
-  plan.id = sha256(plan.manifest);
+  plan.id = id_of(repo, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(plan.manifest.data()),
+                                                      plan.manifest.size()));
   Snapshot s;
   try {
     s = Snapshot::from_json(plan.manifest, plan.id);
@@ -366,7 +384,7 @@ Id apply_import(Repository& repo, const ImportPlan& plan, ArchiveStats& stats) {
       continue;
     }
     Bytes raw = r.read_all(*e);
-    if (sha256(raw) != e->id) throw changed();
+    if (repo.blob_id(raw) != e->id) throw changed();
     if (repo.add_blob(e->kind == EntryKind::Tree ? BlobType::Tree : BlobType::Data, e->id, raw) > 0) stats.new_blobs++;
     written.insert(e->id);
   }

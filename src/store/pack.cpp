@@ -57,13 +57,26 @@ void PackWriter::add(BlobType type, Compression c, const Id& id, std::span<const
   size_ += stored.size();
 }
 
-Id PackWriter::finish() {
+namespace {
+/// What a sealed pack header is bound to (FORMAT.md).
+constexpr std::string_view kHeaderAd = "drctl-pack-header";
+std::span<const std::uint8_t> header_ad() { return {reinterpret_cast<const std::uint8_t*>(kHeaderAd.data()), kHeaderAd.size()}; }
+}  // namespace
+
+Id PackWriter::finish(const SecretKey* key) {
   Bytes tail;
-  tail.reserve(entries_.size() * kEntrySize + kPackTrailerSize);
+  tail.reserve(entries_.size() * kEntrySize + kPackTrailerSize + kSealOverhead);
   for (const auto& e : entries_) encode_entry(tail, e);
-  put_u32(tail, static_cast<std::uint32_t>(entries_.size()));
-  put_u32(tail, 0);
-  tail.insert(tail.end(), kPackMagic, kPackMagic + 8);
+  if (key) {
+    tail = seal(*key, tail, header_ad());
+    put_u32(tail, static_cast<std::uint32_t>(tail.size()));  // the sealed header's length
+    put_u32(tail, 0);
+    tail.insert(tail.end(), kSealedPackMagic, kSealedPackMagic + 8);
+  } else {
+    put_u32(tail, static_cast<std::uint32_t>(entries_.size()));
+    put_u32(tail, 0);
+    tail.insert(tail.end(), kPackMagic, kPackMagic + 8);
+  }
   write_all(fd_, tail, tmp_path_);
   hash_->update(tail);
   if (::fsync(fd_) != 0) throw_errno("cannot fsync", tmp_path_, errno);
@@ -73,7 +86,7 @@ Id PackWriter::finish() {
   return hash_->finish();
 }
 
-std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack) {
+std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack, const SecretKey* key) {
   Fd fd = open_or_throw(pack, O_RDONLY);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", pack, errno);
@@ -81,13 +94,23 @@ std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack) {
   if (size < kPackTrailerSize) throw Failure("pack too short: " + pack.string());
   std::uint8_t trailer[kPackTrailerSize];
   pread_all(fd.get(), trailer, sizeof trailer, static_cast<off_t>(size - kPackTrailerSize), pack);
-  if (std::memcmp(trailer + 8, kPackMagic, 8) != 0) throw Failure("pack trailer damaged: " + pack.string());
-  const std::uint64_t count = get_u32(trailer);
-  const std::uint64_t header_size = count * kEntrySize;
+  if (std::memcmp(trailer + 8, key ? kSealedPackMagic : kPackMagic, 8) != 0)
+    throw Failure("pack trailer damaged: " + pack.string());
+  // Sealed: the trailer gives the sealed header's length; plain: the count of entries.
+  const std::uint64_t header_size = key ? get_u32(trailer) : get_u32(trailer) * std::uint64_t(kEntrySize);
   if (header_size + kPackTrailerSize > size) throw Failure("pack header damaged: " + pack.string());
   Bytes header(header_size);
   pread_all(fd.get(), header.data(), header.size(),
             static_cast<off_t>(size - kPackTrailerSize - header_size), pack);
+  if (key) {
+    try {
+      header = open_sealed(*key, header, header_ad());
+    } catch (const Failure& e) {
+      throw Failure("pack header damaged (" + std::string(e.what()) + "): " + pack.string());
+    }
+    if (header.size() % kEntrySize != 0) throw Failure("pack header damaged: " + pack.string());
+  }
+  const std::uint64_t count = header.size() / kEntrySize;
   std::vector<BlobEntry> out;
   out.reserve(count);
   const std::uint64_t data_end = size - kPackTrailerSize - header_size;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "store/bytes.hpp"
+#include "store/crypto.hpp"
 
 namespace drctl::store {
 
@@ -24,6 +25,7 @@ struct BlobEntry {
 constexpr std::size_t kEntrySize = 46;
 constexpr std::size_t kPackTrailerSize = 16;
 inline constexpr char kPackMagic[] = "DRCTLPK1";
+inline constexpr char kSealedPackMagic[] = "DRCTLPE1";  // an encrypted repository's packs
 
 void encode_entry(Bytes& out, const BlobEntry& e);
 BlobEntry decode_entry(const std::uint8_t* p);
@@ -46,8 +48,9 @@ class PackWriter {
   const std::filesystem::path& tmp_path() const { return tmp_path_; }
 
   /// Appends the header and trailer and fsyncs; returns the pack id (SHA-256 of the file).
-  /// The caller renames tmp_path() into place.
-  Id finish();
+  /// With `key` the header is sealed (an encrypted repository). The caller renames tmp_path()
+  /// into place.
+  Id finish(const SecretKey* key = nullptr);
 
  private:
   std::filesystem::path tmp_path_;
@@ -58,7 +61,8 @@ class PackWriter {
   bool finished_ = false;
 };
 
-/// Reads and checks the header of a pack file on disk. Throws Failure when it is malformed.
-std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack);
+/// Reads and checks the header of a pack file on disk, opening it with `key` in an encrypted
+/// repository. Throws Failure when it is malformed or (sealed) its bytes were changed.
+std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack, const SecretKey* key = nullptr);
 
 }  // namespace drctl::store

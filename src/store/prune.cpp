@@ -106,7 +106,7 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
   for (const Id& pack : repo.list_packs()) {
     if (indexed.contains(pack)) continue;
     try {
-      repo.adopt_pack(pack, read_pack_header(repo.pack_path(pack)));
+      repo.adopt_pack(pack, repo.read_pack_header(pack));
     } catch (const Failure& e) {
       unreadable.insert(pack);  // damaged: left in place for a person to look at
       info("leaving pack " + pack.short_hex() + " alone: " + e.what());
@@ -178,7 +178,7 @@ RebuildStats rebuild_index(Repository& repo, const std::function<void(const std:
     const Id& pack = packs[i];
     try {
       if (sha256(read_file(repo.pack_path(pack))) != pack) throw Failure("its bytes do not hash to its name");
-      contents[pack] = read_pack_header(repo.pack_path(pack));
+      contents[pack] = repo.read_pack_header(pack);
     } catch (const Failure& e) {
       stats.damaged++;
       info("leaving pack " + pack.short_hex() + " out of the index: " + e.what());

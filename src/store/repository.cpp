@@ -44,9 +44,17 @@ RepoConfig parse_config(const fs::path& file) {
   try {
     json j = json::parse(data.begin(), data.end());
     if (j.at("format") != "drctl-repo") throw InputError(file.string() + ": not a drctl repository config");
-    if (j.at("version") != 1)
-      throw InputError(file.string() + ": repository format version " + j.at("version").dump() + " is not supported");
+    if (j.at("version") != 1 && j.at("version") != 2)
+      throw InputError(file.string() + ": repository format version " + j.at("version").dump() +
+                       " is not supported (this drctl reads versions 1 and 2)");
     RepoConfig c;
+    c.version = j.at("version").get<int>();
+    if (c.version == 2) {
+      const json& enc = j.at("encryption");
+      c.encrypted = enc != "none";
+      if (c.encrypted && (enc.at("cipher") != "xchacha20-poly1305" || enc.at("ids") != "hmac-sha256"))
+        throw InputError(file.string() + ": unknown encryption " + enc.dump());
+    }
     c.id = j.at("id").get<std::string>();
     c.chunker.min = j.at("chunker").at("min").get<std::uint32_t>();
     c.chunker.avg = j.at("chunker").at("avg").get<std::uint32_t>();
@@ -73,6 +81,11 @@ std::string config_json(const RepoConfig& c) {
             {"hash", "sha256"},
             {"compression", {{"algorithm", "zstd"}, {"level", c.compression_level}}},
             {"pack_size", c.pack_size}};
+  if (c.version >= 2) {
+    j["version"] = 2;
+    j["encryption"] = c.encrypted ? json{{"cipher", "xchacha20-poly1305"}, {"ids", "hmac-sha256"}, {"kdf", "argon2id"}}
+                                  : json("none");
+  }
   return j.dump(2) + "\n";
 }
 
@@ -84,7 +97,7 @@ fs::path default_repo_path(const std::string& flag) {
   return "snapshots";
 }
 
-void Repository::init(const fs::path& path, RepoConfig config) {
+void Repository::init(const fs::path& path, RepoConfig config, const Credential* encrypt) {
   config.chunker.validate();
   if (config.compression_level < 1 || config.compression_level > 19)
     throw InputError("--compression-level must be between 1 and 19");
@@ -100,6 +113,13 @@ void Repository::init(const fs::path& path, RepoConfig config) {
   for (const char* d : {"data", "index", "snapshots", "tmp"}) make_private_dir(path / d);
   write_file_atomic(path / "tmp", path / "readers", {});  // readers' and prune's flock (store/lock.hpp)
   config.id = random_hex(16);
+  config.version = 2;
+  config.encrypted = encrypt != nullptr;
+  if (encrypt) {
+    make_private_dir(path / "keys");
+    const std::string key = wrap_master_key(random_master_key(), *encrypt, config.id);
+    write_file_atomic(path / "tmp", path / "keys" / sha256(key).hex(), as_bytes(key));
+  }
   write_file_atomic(path / "tmp", path / "config", as_bytes(config_json(config)));
 }
 
@@ -112,7 +132,40 @@ Repository::Repository(fs::path path) : path_(std::move(path)) {
   for (const char* d : {"data", "index", "snapshots", "tmp"})
     if (!fs::is_directory(path_ / d))
       throw InputError(path_.string() + " is not a complete drctl repository (missing " + d + "/)");
+  if (config_.encrypted) unlock();
   reload_index();
+}
+
+Id Repository::blob_id(std::span<const std::uint8_t> raw) const { return key_ ? keyed_id(key_->ids, raw) : sha256(raw); }
+
+Id Repository::blob_id(std::string_view raw) const {
+  return blob_id(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
+}
+
+Bytes Repository::read_object(const std::string& dir, const Id& id) const {
+  return open_object(dir, id, read_file(path_ / dir / id.hex()));
+}
+
+Bytes Repository::open_object(const std::string& dir, const Id& id, Bytes data) const {
+  if (key_) {
+    Bytes ad(dir.begin(), dir.end());
+    ad.push_back(0);
+    ad.insert(ad.end(), id.bytes.begin(), id.bytes.end());
+    data = open_sealed(key_->encrypt, data, ad);
+  }
+  if (blob_id(data) != id) throw Failure("hash mismatch");
+  return data;
+}
+
+void Repository::write_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain) {
+  if (!key_) {
+    write_file_atomic(tmp_dir(), path_ / dir / id.hex(), plain);
+    return;
+  }
+  Bytes ad(dir.begin(), dir.end());
+  ad.push_back(0);
+  ad.insert(ad.end(), id.bytes.begin(), id.bytes.end());
+  write_file_atomic(tmp_dir(), path_ / dir / id.hex(), seal(key_->encrypt, plain, ad));
 }
 
 void Repository::reload_index() {
@@ -121,11 +174,8 @@ void Repository::reload_index() {
   open_packs_.clear();
   index_problems_.clear();
   for (const Id& id : list_ids("index")) {
-    fs::path file = path_ / "index" / id.hex();
     try {
-      Bytes data = read_file(file);
-      if (sha256(data) != id) throw Failure("hash mismatch");
-      index_.add(decode_index(data));
+      index_.add(decode_index(read_object("index", id)));
     } catch (const Failure& e) {
       index_problems_.push_back("index file " + id.short_hex() + " is damaged (" + e.what() + ")");
     }
@@ -184,29 +234,57 @@ Bytes Repository::read_blob(const Id& id) const {
   // An index from elsewhere (a repository a compromised host wrote) must not make us allocate
   // what no blob can be: sizes beyond a blob's limit are damage, found before any allocation.
   const std::uint64_t limit = loc.entry.type == BlobType::Tree ? kMaxTreeSize : kMaxChunkSize;
-  if (loc.entry.raw_length > limit || loc.entry.length > limit)
+  if (loc.entry.raw_length > limit || loc.entry.length > limit + kSealOverhead)
     throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (the index gives it " +
                   std::to_string(std::max(loc.entry.raw_length, loc.entry.length)) + " bytes, more than a blob can be)");
   Bytes stored(loc.entry.length);
   pread_all(owned.get(), stored.data(), stored.size(), loc.entry.offset, pack_path(pack));
+  return open_blob(pack, loc.entry, stored);
+}
+
+namespace {
+/// What a sealed blob is bound to: its type and id (FORMAT.md).
+Bytes blob_ad(const BlobEntry& e) {
+  Bytes ad{static_cast<std::uint8_t>(e.type)};
+  ad.insert(ad.end(), e.id.bytes.begin(), e.id.bytes.end());
+  return ad;
+}
+}  // namespace
+
+Bytes Repository::open_blob(const Id& pack, const BlobEntry& e, std::span<const std::uint8_t> stored) const {
   Bytes raw;
   try {
-    raw = loc.entry.compression == Compression::Zstd ? decompress(stored, loc.entry.raw_length) : std::move(stored);
-  } catch (const Failure& e) {
-    throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (" + e.what() + ")");
+    Bytes opened;
+    if (key_) {
+      opened = open_sealed(key_->encrypt, stored, blob_ad(e));
+      stored = opened;
+    }
+    raw = e.compression == Compression::Zstd ? decompress(stored, e.raw_length) : Bytes(stored.begin(), stored.end());
+  } catch (const Failure& err) {
+    throw Failure("blob " + e.id.short_hex() + " in pack " + pack.short_hex() + " is damaged (" + err.what() + ")");
   }
-  if (sha256(raw) != id)
-    throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (hash mismatch)");
+  if (raw.size() != e.raw_length || blob_id(raw) != e.id)
+    throw Failure("blob " + e.id.short_hex() + " in pack " + pack.short_hex() + " is damaged (hash mismatch)");
   return raw;
+}
+
+std::vector<BlobEntry> Repository::read_pack_header(const Id& pack) const {
+  return store::read_pack_header(pack_path(pack), key_ ? &key_->encrypt : nullptr);
 }
 
 Tree Repository::load_tree(const Id& id) const { return decode_tree(read_blob(id)); }
 
-Snapshot Repository::load_snapshot(const Id& id) const {
-  Bytes data = read_file(path_ / "snapshots" / id.hex());
-  if (sha256(data) != id) throw Failure("snapshot " + id.short_hex() + " is damaged (hash mismatch)");
-  return Snapshot::from_json(std::string(data.begin(), data.end()), id);
+std::string Repository::snapshot_text(const Id& id) const {
+  Bytes stored = read_file(path_ / "snapshots" / id.hex());
+  try {
+    Bytes data = open_object("snapshots", id, std::move(stored));
+    return std::string(data.begin(), data.end());
+  } catch (const Failure& e) {
+    throw Failure("snapshot " + id.short_hex() + " is damaged (" + e.what() + ")");
+  }
 }
+
+Snapshot Repository::load_snapshot(const Id& id) const { return Snapshot::from_json(snapshot_text(id), id); }
 
 std::vector<Snapshot> Repository::snapshots(std::vector<std::string>* problems) const {
   std::vector<Snapshot> out;
@@ -267,6 +345,10 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
     c = Compression::None;
     stored = raw;
   }
+  if (key_) {
+    packed = seal(key_->encrypt, stored, blob_ad(BlobEntry{type, c, id, 0, 0, 0}));
+    stored = packed;
+  }
   std::optional<PackWriter> full;
   {
     std::lock_guard lock(mutex_);
@@ -288,7 +370,7 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
 
 void Repository::write_pack(PackWriter writer) {
   std::vector<BlobEntry> entries = writer.entries();
-  Id pack = writer.finish();
+  Id pack = writer.finish(key_ ? &key_->encrypt : nullptr);
   fs::path target = pack_path(pack);
   make_private_dir(target.parent_path());
   if (::rename(writer.tmp_path().c_str(), target.c_str()) != 0) throw_errno("cannot rename into place", target, errno);
@@ -307,14 +389,14 @@ void Repository::write_pending_index() {
   // mutex_ is held by the caller
   if (unindexed_.empty()) return;
   Bytes data = encode_index(unindexed_);
-  write_file_atomic(tmp_dir(), path_ / "index" / sha256(data).hex(), data);
+  write_object("index", blob_id(data), data);
   unindexed_.clear();
 }
 
 Id Repository::write_index_file(const PackContents& contents) {
   Bytes data = encode_index(contents);
-  Id id = sha256(data);
-  write_file_atomic(tmp_dir(), path_ / "index" / id.hex(), data);
+  Id id = blob_id(data);
+  write_object("index", id, data);
   return id;
 }
 
@@ -323,7 +405,7 @@ Id Repository::save_tree(const Tree& tree) {
   if (data.size() > kMaxTreeSize)
     throw Failure("a directory of " + std::to_string(tree.nodes.size()) + " entries is too big to store (its listing takes " +
                   std::to_string(data.size()) + " bytes; at most " + std::to_string(kMaxTreeSize) + ")");
-  Id id = sha256(data);
+  Id id = blob_id(data);
   add_blob(BlobType::Tree, id, data);
   return id;
 }
@@ -348,9 +430,9 @@ Id Repository::save_snapshot(Snapshot& snapshot) {
 }
 
 Id Repository::save_snapshot_text(const std::string& text) {
-  Id id = sha256(text);
+  Id id = blob_id(text);
   Snapshot::from_json(text, id);  // nothing a reader would refuse is written
-  write_file_atomic(tmp_dir(), path_ / "snapshots" / id.hex(), as_bytes(text));
+  write_object("snapshots", id, as_bytes(text));
   return id;
 }
 

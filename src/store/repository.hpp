@@ -4,12 +4,14 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "store/chunker.hpp"
+#include "store/crypto.hpp"
 #include "store/files.hpp"
 #include "store/index.hpp"
 #include "store/pack.hpp"
@@ -24,6 +26,15 @@ struct RepoConfig {
   ChunkerParams chunker;
   int compression_level = 3;
   std::uint32_t pack_size = 16 * 1024 * 1024;
+  int version = 2;         // 1: a repository made before encryption (read and written as it is)
+  bool encrypted = false;  // objects sealed with XChaCha20-Poly1305, keyed ids (FORMAT.md)
+};
+
+/// One keys/ file of an encrypted repository (never its secret).
+struct RepoKey {
+  Id id;  // SHA-256 of the keys/ file
+  KeyInfo info;
+  bool in_use = false;  // the key this process opened the repository with
 };
 
 /// Where the repository lives: --repo, else $DRCTL_REPO, else ./snapshots.
@@ -31,12 +42,27 @@ fs::path default_repo_path(const std::string& flag);
 
 class Repository {
  public:
-  /// Creates an empty repository at `path` (which must not exist or be an empty directory).
-  static void init(const fs::path& path, RepoConfig config);
+  /// Creates an empty repository at `path` (which must not exist or be an empty directory);
+  /// with `encrypt`, an encrypted one whose first key opens with that credential.
+  static void init(const fs::path& path, RepoConfig config, const Credential* encrypt = nullptr);
 
   /// Opens an existing repository and loads its index. Throws InputError when `path` is not a
-  /// repository or its config is damaged.
+  /// repository, its config is damaged, or it is encrypted and no key the process was given
+  /// (store/key_source.hpp) opens it.
   explicit Repository(fs::path path);
+
+  bool encrypted() const { return key_.has_value(); }
+  /// The id of a blob with these raw bytes: SHA-256, or in an encrypted repository
+  /// HMAC-SHA-256 under the master key (so ids say nothing of the content).
+  Id blob_id(std::span<const std::uint8_t> raw) const;
+  Id blob_id(std::string_view raw) const;
+
+  // ---- keys of an encrypted repository (InputError for one that is not) -----------------
+  std::vector<RepoKey> keys() const;
+  /// Adds a keys/ file wrapping the master key for `cred`; returns its id. Caller holds a RepoLock.
+  Id add_key(const Credential& cred);
+  /// Removes a key; InputError for the last one, or the one in use unless `force`.
+  void remove_key(const Id& id, bool force);
 
   const fs::path& path() const { return path_; }
   const RepoConfig& config() const { return config_; }
@@ -50,6 +76,13 @@ class Repository {
   // ---- reading ------------------------------------------------------------------------
   /// A blob's raw bytes, checked against its id. Throws Failure when missing or damaged.
   Bytes read_blob(const Id& id) const;
+  /// The raw bytes of the blob `e` describes from its stored bytes (opened, decompressed and
+  /// checked against its id). Throws Failure naming the blob and pack when damaged.
+  Bytes open_blob(const Id& pack, const BlobEntry& e, std::span<const std::uint8_t> stored) const;
+  /// The entries a pack's own header lists (opened in an encrypted repository). Throws Failure.
+  std::vector<BlobEntry> read_pack_header(const Id& pack) const;
+  /// A snapshot's manifest, its bytes as stored before encryption. Throws Failure when damaged.
+  std::string snapshot_text(const Id& id) const;
   Tree load_tree(const Id& id) const;
   /// All readable snapshots, oldest first. Damaged manifests are left out and, when
   /// `problems` is given, described there.
@@ -59,7 +92,7 @@ class Repository {
   Snapshot load_snapshot(const Id& id) const;
 
   fs::path pack_path(const Id& pack) const;
-  std::vector<Id> list_ids(const std::string& dir) const;  // "data", "index" or "snapshots"
+  std::vector<Id> list_ids(const std::string& dir) const;  // "data", "index", "snapshots" or "keys"
   std::vector<Id> list_packs() const { return list_ids("data"); }
 
   // ---- writing: the caller holds a RepoLock --------------------------------------------
@@ -101,9 +134,19 @@ class Repository {
   void write_pack(PackWriter writer);
   void write_pending_index();
   int pack_fd(const Id& pack) const;
+  void unlock();
+  /// An index file's or manifest's plaintext, checked against its name; Failure when damaged.
+  Bytes read_object(const std::string& dir, const Id& id) const;
+  Bytes open_object(const std::string& dir, const Id& id, Bytes stored) const;
+  /// Stores an index file or manifest under `id` (sealed in an encrypted repository).
+  void write_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain);
+  /// InputError unless encrypted.
+  void need_encryption(const char* what) const;
 
   fs::path path_;
   RepoConfig config_;
+  std::optional<MasterKey> key_;  // encrypted repositories
+  Id key_in_use_;                 // the keys/ file that opened it
   Index index_;
 
   mutable std::mutex mutex_;          // guards everything below and index_ while writing
