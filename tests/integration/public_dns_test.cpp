@@ -11,10 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "support/fs_tree.hpp"
-#include "support/netns.hpp"
-#include "support/run.hpp"
-#include "support/sshd.hpp"
+#include "support/visitor_lab.hpp"
 
 namespace {
 
@@ -59,29 +56,16 @@ std::string lower(std::string s) {
 }  // namespace
 
 TEST_CASE("verify.dns from a visitor and from drctl's machine: the record dnsmasq serves, and what dig says when it fails") {
-  support::NetnsLab net(1);
-  support::SshdPlace place;
-  place.netns = net.host_ns(1);
-  place.address = net.address(1);
-  support::Sshd sshd(place);
-  support::TempDir t("public-dns");
-  Dnsmasq dns(net.host_ns(1), net.address(1));
-  support::write_file(t / "known_hosts", support::read_file(sshd.known_hosts()), 0600);
-  support::write_file(t / "site.yaml", "name: visit\nhosts:\n  visitor:\n    address: " + net.address(1) + "\n    user: " +
-                                           sshd.user() + "\n    identity_file: " + sshd.client_key().string() +
-                                           "\n    known_hosts_file: " + (t / "known_hosts").string() + "\n");
-  auto check = [&](const std::string& name, const std::string& with) {
-    support::write_file(t / (name + ".yaml"), "site: site.yaml\nsteps:\n  - id: dns\n    uses: verify.dns\n    with: " + with + "\n");
-    return support::run(support::NetnsLab::in(
-        net.operator_ns(), support::drctl_argv({"run", (t / (name + ".yaml")).string(), "--state", (t / ("state-" + name)).string()})));
-  };
+  support::VisitorLab lab("public-dns");
+  Dnsmasq dns(lab.visitor_ns(), lab.net.address(1));
+  auto check = [&](const std::string& name, const std::string& with) { return lab.run_step(name, "verify.dns", with); };
   const std::string quick = ", timeout: 3s, interval: 1s";
 
   // From the visitor, its own loopback: dig there gets the record.
   auto r = check("visitor", "{server: '127.0.0.1:5353', name: pxe.example.lan, expect: 10.0.10.5, from: visitor" + quick + "}");
   CHECK_MESSAGE(r.exit_code == 0, r.describe());
   // From drctl's machine, the visitor's address: libresolv's query gets the same record.
-  r = check("local", "{server: '" + net.address(1) + ":5353', name: pxe.example.lan, expect: 10.0.10.5" + quick + "}");
+  r = check("local", "{server: '" + lab.net.address(1) + ":5353', name: pxe.example.lan, expect: 10.0.10.5" + quick + "}");
   CHECK_MESSAGE(r.exit_code == 0, r.describe());
 
   // Another address expected: the answer's is named.
@@ -90,16 +74,16 @@ TEST_CASE("verify.dns from a visitor and from drctl's machine: the record dnsmas
   CHECK_MESSAGE(r.err.find("DNS 127.0.0.1:5353 from visitor: pxe.example.lan is 10.0.10.5, not 10.0.10.6") != std::string::npos, r.err);
 
   // A name dnsmasq has no record for, asked both ways: the status dig reports for it.
-  const std::string status = status_of(Dnsmasq::dig(net.host_ns(1), "127.0.0.1", "nosuch.example.lan"));
+  const std::string status = status_of(Dnsmasq::dig(lab.visitor_ns(), "127.0.0.1", "nosuch.example.lan"));
   r = check("unknown-visitor", "{server: '127.0.0.1:5353', name: nosuch.example.lan, from: visitor" + quick + "}");
   CHECK_MESSAGE(r.exit_code == 1, r.describe());
   CHECK_MESSAGE(r.err.find("from visitor: nosuch.example.lan: " + status) != std::string::npos, std::string(status + "\n" + r.err));
-  r = check("unknown-local", "{server: '" + net.address(1) + ":5353', name: nosuch.example.lan" + quick + "}");
+  r = check("unknown-local", "{server: '" + lab.net.address(1) + ":5353', name: nosuch.example.lan" + quick + "}");
   CHECK_MESSAGE(r.exit_code == 1, r.describe());
   CHECK_MESSAGE(r.err.find(": nosuch.example.lan: " + status) != std::string::npos, std::string(status + "\n" + r.err));
 
   // drctl's machine's own loopback: nothing listens there, and dig says why; so does drctl.
-  const std::string dig_there = lower(Dnsmasq::dig(net.operator_ns(), "127.0.0.1", "pxe.example.lan"));
+  const std::string dig_there = lower(Dnsmasq::dig(lab.net.operator_ns(), "127.0.0.1", "pxe.example.lan"));
   REQUIRE_MESSAGE(dig_there.find("connection refused") != std::string::npos, dig_there);
   r = check("nothing-there", "{server: '127.0.0.1:5353', name: pxe.example.lan" + quick + "}");
   CHECK_MESSAGE(r.exit_code == 1, r.describe());

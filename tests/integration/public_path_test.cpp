@@ -11,10 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/fs_tree.hpp"
-#include "support/netns.hpp"
-#include "support/run.hpp"
-#include "support/sshd.hpp"
+#include "support/visitor_lab.hpp"
 
 namespace {
 
@@ -51,27 +48,15 @@ struct Nginx {
 }  // namespace
 
 TEST_CASE("verify.ingress from a visitor: what only the visitor reaches, the certificate's names, curl's own error") {
-  support::NetnsLab net(1);
-  support::SshdPlace place;
-  place.netns = net.host_ns(1);
-  place.address = net.address(1);
-  support::Sshd sshd(place);
-  support::TempDir t("public-path");
+  support::VisitorLab lab("public-path");
+  support::TempDir& t = lab.dir;
   // A certificate for www and alt, not for other.
   support::expect_exit(support::run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", (t / "key.pem").string(),
                                      "-out", (t / "cert.pem").string(), "-days", "2", "-subj", "/CN=www.example.test", "-addext",
                                      "subjectAltName=DNS:www.example.test,DNS:alt.example.test"}),
                        0);
-  Nginx nginx(net.host_ns(1), t / "nginx", t / "cert.pem", t / "key.pem");
-  support::write_file(t / "known_hosts", support::read_file(sshd.known_hosts()), 0600);
-  support::write_file(t / "site.yaml", "name: visit\nhosts:\n  visitor:\n    address: " + net.address(1) + "\n    user: " +
-                                           sshd.user() + "\n    identity_file: " + sshd.client_key().string() +
-                                           "\n    known_hosts_file: " + (t / "known_hosts").string() + "\n");
-  auto check = [&](const std::string& name, const std::string& with) {
-    support::write_file(t / (name + ".yaml"), "site: site.yaml\nsteps:\n  - id: public\n    uses: verify.ingress\n    with: " + with + "\n");
-    return support::run(support::NetnsLab::in(
-        net.operator_ns(), support::drctl_argv({"run", (t / (name + ".yaml")).string(), "--state", (t / ("state-" + name)).string()})));
-  };
+  Nginx nginx(lab.visitor_ns(), t / "nginx", t / "cert.pem", t / "key.pem");
+  auto check = [&](const std::string& name, const std::string& with) { return lab.run_step(name, "verify.ingress", with); };
   const std::string www = "{host: www.example.test, expect: 'www.example.test', tls: true}";
 
   // From the visitor: nginx answers, over TLS too, with a certificate naming the host.
@@ -104,7 +89,7 @@ TEST_CASE("verify.ingress from a visitor: what only the visitor reaches, the cer
   // Where nothing listens on the visitor's side: curl's own message, as curl prints it there for
   // the same request (the site's name, reaching the address).
   const auto curl = support::run(support::NetnsLab::in(
-      net.host_ns(1), {"curl", "-sS", "--max-time", "5", "--resolve", "www.example.test:80:127.0.0.2", "http://www.example.test/"}));
+      lab.visitor_ns(), {"curl", "-sS", "--max-time", "5", "--resolve", "www.example.test:80:127.0.0.2", "http://www.example.test/"}));
   REQUIRE(curl.exit_code == 7);
   std::string said = curl.err.substr(0, curl.err.find(" after "));  // "curl: (7) Failed to connect to www.example.test port 80"
   while (!said.empty() && (said.back() == '\n' || said.back() == ':')) said.pop_back();
