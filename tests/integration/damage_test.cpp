@@ -13,20 +13,6 @@
 
 using namespace support;
 
-namespace {
-
-void flip_byte(const fs::path& p, std::uint64_t offset) {
-  int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE_MESSAGE(fd >= 0, "open " << p);
-  unsigned char c;
-  REQUIRE(::pread(fd, &c, 1, static_cast<off_t>(offset)) == 1);
-  c ^= 0x5a;
-  REQUIRE(::pwrite(fd, &c, 1, static_cast<off_t>(offset)) == 1);
-  ::close(fd);
-}
-
-}  // namespace
-
 TEST_CASE("acceptance 3: a flipped byte in a data pack is found and named, and unaffected files restore") {
   TempDir t("damage");
   const fs::path src = t / "src";

@@ -35,16 +35,6 @@ std::map<std::string, std::string> fingerprint(const fs::path& repo) {
   return out;
 }
 
-void flip_byte(const fs::path& p, std::uint64_t offset) {
-  int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE_MESSAGE(fd >= 0, "open " << p);
-  unsigned char c;
-  REQUIRE(::pread(fd, &c, 1, static_cast<off_t>(offset)) == 1);
-  c ^= 0x5a;
-  REQUIRE(::pwrite(fd, &c, 1, static_cast<off_t>(offset)) == 1);
-  ::close(fd);
-}
-
 /// Where FORMAT.md says a sealed pack keeps its header: before the 16-byte trailer, whose
 /// first u32 is the sealed header's length; the blobs fill the pack from offset 0 up to it.
 struct SealedPack {

@@ -874,4 +874,13 @@ std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
   return b;
 }
 
+void flip_byte(const fs::path& p, std::uint64_t offset) {
+  const int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + p.string() + ": " + std::strerror(errno));
+  unsigned char c = 0;
+  const bool ok = ::pread(fd, &c, 1, static_cast<off_t>(offset)) == 1 && (c ^= 0x5a, ::pwrite(fd, &c, 1, static_cast<off_t>(offset)) == 1);
+  ::close(fd);
+  if (!ok) throw std::runtime_error("flip_byte " + p.string() + " at " + std::to_string(offset) + ": short read or write");
+}
+
 }  // namespace support

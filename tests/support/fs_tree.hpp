@@ -64,6 +64,8 @@ std::uint64_t test_seed();
 void write_file(const fs::path& p, std::string_view data, mode_t mode = 0644);
 void write_random_file(const fs::path& p, std::uint64_t size, Rng& rng, mode_t mode = 0644);
 std::string read_file(const fs::path& p);
+/// XORs the byte at `offset` of the file with 0x5a, in place (damage for a test to find).
+void flip_byte(const fs::path& p, std::uint64_t offset);
 // SHA-256 in hex with the tests' own hasher, independent of drctl's: an oracle, not the code under test.
 std::string oracle_sha256_hex(std::string_view data);
 std::string sha256_file(const fs::path& p);
