@@ -213,6 +213,15 @@ class ParentTrees {
     if (top) load("", *top);
   }
 
+  /// Hands over every tree read so far, by directory path.
+  std::unordered_map<std::string, std::pair<store::Id, store::Tree>> take() {
+    std::unordered_map<std::string, std::pair<store::Id, store::Tree>> out;
+    for (auto& [dir, tree] : trees_)
+      if (tree) out.emplace(dir, std::move(*tree));
+    trees_.clear();
+    return out;
+  }
+
   /// The parent's node at `path` ("a/b"); nullptr when it had none (or its tree is unreadable).
   const Node* find(const std::string& path) {
     const std::size_t slash = path.rfind('/');
@@ -223,7 +232,7 @@ class ParentTrees {
 
  private:
   const store::Tree* tree_of(const std::string& dir) {
-    if (auto it = trees_.find(dir); it != trees_.end()) return it->second ? &*it->second : nullptr;
+    if (auto it = trees_.find(dir); it != trees_.end()) return it->second ? &it->second->second : nullptr;
     const Node* node = dir.empty() ? nullptr : find(dir);
     if (!node || node->type != NodeType::Dir || !node->subtree) {
       trees_[dir] = std::nullopt;
@@ -233,21 +242,21 @@ class ParentTrees {
   }
 
   const store::Tree* load(const std::string& dir, const store::Id& id) {
-    std::optional<store::Tree>& slot = trees_[dir];
+    std::optional<std::pair<store::Id, store::Tree>>& slot = trees_[dir];
     try {
       store::Tree tree = repo_.load_tree(id);
       if (tree.is_section_root()) throw Failure("a section root stands for a directory listing");
-      slot = std::move(tree);
+      slot.emplace(id, std::move(tree));
     } catch (const Failure& e) {
       warn_("cannot read the earlier snapshot's tree for " + (dir.empty() ? std::string(".") : escape_bytes(dir)) +
             " (" + e.what() + "); reading it in full");
     }
-    return slot ? &*slot : nullptr;
+    return slot ? &slot->second : nullptr;
   }
 
   const store::Repository& repo_;
   const std::function<void(const std::string&)>& warn_;
-  std::unordered_map<std::string, std::optional<store::Tree>> trees_;
+  std::unordered_map<std::string, std::optional<std::pair<store::Id, store::Tree>>> trees_;
 };
 
 /// What the listing says has not changed since the parent's node (a file's size too; tar
@@ -267,7 +276,7 @@ bool group_unchanged(const std::vector<const RemoteEntry*>& names, ParentTrees& 
     const bool is_first = e->path == first;
     const NodeType want = is_first || names.size() == 1 ? NodeType::File : NodeType::Hardlink;
     if (p->type != want || p->mtime_ns != e->mtime_ns || p->ctime_ns != e->ctime_ns || p->inode != e->inode ||
-        p->size != e->size)
+        (want == NodeType::File && p->size != e->size))  // trees keep no size for a Hardlink
       return false;
     if (want == NodeType::Hardlink && p->target != first) return false;
   }
@@ -289,6 +298,7 @@ IncrementalPlan plan_incremental(const store::Repository& repo, const std::vecto
   auto keep = [&](const RemoteEntry& e, const Node& p) {
     Node n = p;
     if (n.type == NodeType::Dir) n.subtree.reset();  // made again from what is under it
+    if (n.type == NodeType::Hardlink) n.size = e.size;  // trees keep none; the section's byte count wants it
     plan.base.kept.emplace_back(e.path, std::move(n));
     if (p.type == NodeType::File) {
       ++plan.kept_files;
@@ -320,6 +330,7 @@ IncrementalPlan plan_incremental(const store::Repository& repo, const std::vecto
       for (const RemoteEntry* e : names) fetch(*e);  // one changed name brings the group: tar links them
     }
   }
+  plan.base.earlier = earlier.take();
   return plan;
 }
 

@@ -384,6 +384,10 @@ class TarCapture {
       tree.nodes.push_back(std::move(n));
     }
     dir.children.clear();
+    if (base_) {  // unchanged since the parent: its tree as it is
+      auto it = base_->earlier.find(path);
+      if (it != base_->earlier.end() && it->second.second.nodes == tree.nodes) return it->second.first;
+    }
     return repo_.save_tree(tree);
   }
 

@@ -46,6 +46,9 @@ struct TarBase {
   /// differs from it in mtime or size changed after it was listed: it is stored as tar read it,
   /// reported through `warn` and marked (ctime 0) to be read again by the next capture.
   std::unordered_map<std::string, ListedIdentity> listed;
+  /// The parent's trees, by directory path ("" the section's top): a directory whose new
+  /// entries equal them keeps that tree's id (nothing encoded or stored again).
+  std::unordered_map<std::string, std::pair<store::Id, store::Tree>> earlier;
 };
 
 /// capture_tar of a stream merged with `base`.

@@ -114,6 +114,7 @@ store::Node node(const std::string& name, NodeType type, std::uint64_t inode, st
   n.inode = inode;
   n.mtime_ns = n.ctime_ns = t;
   n.size = size;
+  if (type == NodeType::File && size > 0) n.content = {store::Part{std::nullopt, size}};  // a hole: no blob needed
   return n;
 }
 
@@ -141,6 +142,7 @@ TEST_CASE("remote listing: the plan keeps what matches the parent and asks tar f
   store::Node dir = node("d", NodeType::Dir, 2, 100);
   dir.subtree = r.repo.save_tree(d);
   const store::Id top = r.repo.save_tree(store::Tree{{dir}});
+  r.repo.flush();  // trees are read from packs
 
   std::vector<RemoteEntry> listing = {entry("", NodeType::Dir, 1, 100),
                                       entry("d", NodeType::Dir, 2, 100),
@@ -149,13 +151,17 @@ TEST_CASE("remote listing: the plan keeps what matches the parent and asks tar f
                                       entry("d/new", NodeType::File, 6, 200, 1),
                                       entry("d/l1", NodeType::File, 7, 100, 3, 2),
                                       entry("d/l2", NodeType::File, 7, 100, 3, 2)};
-  auto quiet = [](const std::string&) {};
+  std::vector<std::string> warnings;
+  auto quiet = [&](const std::string& w) { warnings.push_back(w); };
   IncrementalPlan plan = plan_incremental(r.repo, listing, top, quiet);
   std::vector<std::string> kept;
   for (const auto& [path, n] : plan.base.kept) kept.push_back(path);
   std::sort(kept.begin(), kept.end());
   CHECK(kept == std::vector<std::string>{"d", "d/l1", "d/l2", "d/same"});
   CHECK(plan.fetch == std::vector<std::string>{".", "./d/changed", "./d/new"});
+  CHECK_MESSAGE(warnings.empty(), (warnings.empty() ? "" : warnings[0]));
+  CHECK(plan.base.earlier.at("").first == top);  // the parent's trees, for their ids to be kept
+  CHECK(plan.base.earlier.at("d").first == *dir.subtree);
 
   // One name of the pair changed (its ctime moved with the inode's): both names are asked for.
   listing[5].ctime_ns = listing[6].ctime_ns = 300;
