@@ -13,7 +13,11 @@
 #include "base/error.hpp"
 #include "capture/remote_tree.hpp"
 #include "capture/tar_stream.hpp"
+#include "sim/engine.hpp"
+#include "sim/host.hpp"
 #include "support/fs_tree.hpp"
+#include "support/run.hpp"
+#include "world/host_system.hpp"
 
 using namespace drctl;
 using namespace drctl::capture;
@@ -173,4 +177,34 @@ TEST_CASE("remote listing: the plan keeps what matches the parent and asks tar f
   CHECK(plan.base.kept.empty());
   CHECK(plan.fetch.size() == listing.size());
   CHECK(tar_name_list({".", "./a\nb"}) == std::string(".\0./a\nb\0", 8));
+}
+
+TEST_CASE("remote listing: the probe learns each host's lister, and the simulated hosts have none yet") {
+  // What a host answers decides the listing command: GNU find, FreeBSD's stat, or none.
+  auto lister_of = [](const std::string& probe_out) { return world::parse_system_probe(probe_out)->lister; };
+  CHECK(lister_of("kernel Linux\ntar tar (GNU tar) 1.34\nhash sha256sum\nlist find\n") == world::HostSystem::Lister::find);
+  CHECK(lister_of("kernel FreeBSD\ntar bsdtar 3.6.2\nhash sha256\nlist bsd-stat\n") == world::HostSystem::Lister::bsd_stat);
+  CHECK(lister_of("kernel Linux\ntar tar (GNU tar) 1.34\n") == world::HostSystem::Lister::none);
+  world::HostSystem none;
+  CHECK(none.list_tree("/data").empty());
+
+  // This machine's own sh and find answer "list find"; the commands it then gets name the directory quoted.
+  const support::RunResult here = support::run({"/bin/sh", "-c", world::system_probe_script()});
+  REQUIRE(here.exit_code == 0);
+  const auto learned = world::parse_system_probe(here.out);
+  REQUIRE(learned);
+  CHECK(learned->lister == world::HostSystem::Lister::find);
+  CHECK(learned->list_tree("/mnt/a b").rfind("cd '/mnt/a b' && find . -printf ", 0) == 0);
+  CHECK(learned->tar_create_list("/mnt/x").find("--no-recursion --null --no-unquote -T -") != std::string::npos);
+
+  // The simulated hosts (sim/coreutils.cpp) model neither find -printf nor stat -f FORMAT: their
+  // captures send the whole tree, as before incremental capture, so drill reports do not move.
+  for (const auto os : {sim::SimHost::Os::gnu_linux, sim::SimHost::Os::freebsd}) {
+    sim::Engine engine{1};
+    sim::SimHost host{engine, "nas"};
+    host.set_os(os);
+    const world::CommandResult r = host.run({world::system_probe_script(), "", {}, {}, ""});
+    REQUIRE(r.exit_code == 0);
+    CHECK(world::parse_system_probe(r.out)->lister == world::HostSystem::Lister::none);
+  }
 }
