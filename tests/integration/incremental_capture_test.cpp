@@ -57,12 +57,48 @@ HostReads bytes_read(const fs::path& dir, std::size_t& from) {
   return r;
 }
 
-/// A PATH where tar is bsdtar and the tools the listing uses are this machine's.
-fs::path bsdtar_bin(const fs::path& dir) {
+/// Stand-in for FreeBSD's stat(1) -f with the formats drctl sends (the probe's %z and the
+/// listing's), over one GNU stat per call as FreeBSD's is one process per xargs batch: st_mode
+/// printed in octal as FreeBSD's %p does, times with nine digits of fraction as %.9Fm, the
+/// name as given (every file named must exist: GNU stat's lines carry no name to pair them by).
+constexpr const char* kBsdStatStandIn =
+    "#!/bin/sh\n"
+    "# Stand-in for FreeBSD's stat -f (tests/integration/incremental_capture_test.cpp).\n"
+    "[ \"$1\" = -f ] || { echo 'stat stand-in: only -f' >&2; exit 64; }\n"
+    "fmt=$2; shift 2\n"
+    "case $fmt in\n"
+    "  %z) exec /usr/bin/stat -c %s \"$@\" ;;\n"
+    "  '%d %i %p %l %u %g %z %.9Fm %.9Fc %N') ;;\n"
+    "  *) echo \"stat stand-in: format $fmt not modelled\" >&2; exit 64 ;;\n"
+    "esac\n"
+    "lines=$(/usr/bin/stat -c '%d %i %f %h %u %g %s %.9Y %.9Z' -- \"$@\") || exit 1\n"
+    "nl='\n'\n"
+    "for f; do\n"
+    "  line=${lines%%\"$nl\"*}; lines=${lines#*\"$nl\"}\n"
+    "  set -- $line\n"
+    "  printf '%s %s %o %s %s %s %s %s %s %s\\n' \"$1\" \"$2\" \"0x$3\" \"$4\" \"$5\" \"$6\" \"$7\" \"$8\" \"$9\" \"$f\"\n"
+    "done\n";
+
+/// Stand-in for FreeBSD's find: no -printf (its own words), the rest is find's.
+constexpr const char* kBsdFindStandIn =
+    "#!/bin/sh\n"
+    "for a; do [ \"$a\" = -printf ] && { echo 'find: -printf: unknown primary or operator' >&2; exit 1; }; done\n"
+    "exec /usr/bin/find \"$@\"\n";
+
+/// A PATH where tar is bsdtar and the other tools are this machine's; with `bsd_listing`, find
+/// and stat are FreeBSD's stand-ins, so the host is listed with find -print0 | xargs stat -f.
+fs::path bsdtar_bin(const fs::path& dir, bool bsd_listing) {
   fs::create_directories(dir);
   fs::create_symlink("/usr/bin/bsdtar", dir / "tar");
-  for (const char* tool : {"sh", "mkdir", "find", "xargs", "stat", "cat", "uname", "sha256sum", "printf"})
+  for (const char* tool : {"sh", "mkdir", "xargs", "cat", "uname", "sha256sum", "printf"})
     fs::create_symlink(fs::path("/usr/bin") / tool, dir / tool);
+  if (bsd_listing) {
+    write_file(dir / "find", kBsdFindStandIn, 0755);
+    write_file(dir / "stat", kBsdStatStandIn, 0755);
+  } else {
+    fs::create_symlink("/usr/bin/find", dir / "find");
+    fs::create_symlink("/usr/bin/stat", dir / "stat");
+  }
   return dir;
 }
 
@@ -80,10 +116,10 @@ struct Lab {
   fs::path tree, repo, config;
   std::size_t io_lines = 0;
 
-  explicit Lab(bool bsdtar) {
+  Lab(bool bsdtar, bool bsd_listing) {
     SshdPlace place;
     place.extra_config.push_back("ForceCommand " + io_wrapper(t.path()).string());
-    if (bsdtar) place.extra_config.push_back("SetEnv PATH=" + bsdtar_bin(t / "bin").string());
+    if (bsdtar) place.extra_config.push_back("SetEnv PATH=" + bsdtar_bin(t / "bin", bsd_listing).string());
     sshd = std::make_unique<Sshd>(place);
     tree = t / "tree";
     repo = t / "repo";
@@ -132,8 +168,8 @@ void make_sparse(const fs::path& p, std::uint64_t size, std::uint64_t seed) {
   }
 }
 
-void incremental_round(bool bsdtar) {
-  Lab lab(bsdtar);
+void incremental_round(bool bsdtar, bool bsd_listing = false) {
+  Lab lab(bsdtar, bsd_listing);
   const TreeInfo full = make_full_tree(lab.tree, {.seed = 31, .sparse_size = 8 * MiB});
   const TreeInfo bulk =
       make_random_tree(lab.tree / "bulk", {.seed = 32, .files = 40, .min_size = 256 * KiB, .max_size = 1 * MiB, .dirs = 4});
@@ -238,4 +274,8 @@ TEST_CASE("incremental capture: changes between captures over SSH with GNU tar r
 
 TEST_CASE("incremental capture: changes between captures over SSH with bsdtar restore exactly, a no-change run reads almost nothing") {
   incremental_round(true);
+}
+
+TEST_CASE("incremental capture: a host listed as FreeBSD lists it (find -print0 | xargs stat -f, stand-ins over GNU stat) captures the same") {
+  incremental_round(true, true);
 }
