@@ -180,7 +180,13 @@ std::optional<std::vector<RemoteEntry>> list_remote(world::Host& host, const wor
   const std::string command = sys.list_tree(dir);
   if (command.empty()) return std::nullopt;
   const world::CommandResult r = host.run(world::shell_command(command));
-  if (!r.ok()) return std::nullopt;  // e.g. no such directory: the tar that follows says why
+  if (!r.ok()) {
+    // A listing with holes (an unreadable directory, a file gone between find and stat) must not
+    // make entries vanish: the whole tree is sent instead, and tar says what it cannot read.
+    if (!r.out.empty())
+      warn("listing " + dir + " on " + host.name() + " failed (" + why(r) + "); capturing it in full");
+    return std::nullopt;  // empty: e.g. no such directory, which the tar that follows says
+  }
   try {
     return parse_listing(sys.lister, r.out);
   } catch (const Failure& e) {
