@@ -88,18 +88,19 @@ namespace {
 
 using Consume = std::function<NasResult(const std::function<std::size_t(char*, std::size_t)>& read)>;
 
-/// Runs `command` on `host` (on this thread: a simulated host must not be called from another
-/// one), `stdin_data` on its stdin, and hands its output to `consume` on a helper thread
-/// through a bounded pipe. What `consume` threw is in `failed` (the command's own failure says
-/// more, so the caller looks at it first); throws what running the command throws.
+/// What a command streamed into a capture gave: the capture, the command's result, and what
+/// the capture threw (the command's own failure says more, so the caller looks at it first).
 struct Streamed {
   NasResult out;
   world::CommandResult result;
   std::exception_ptr failed;
 };
 
-Streamed stream_into(world::Host& host, const std::string& command,
-                                                       const std::string& stdin_data, const Consume& consume) {
+/// Runs `command` on `host` (on this thread: a simulated host must not be called from another
+/// one), `stdin_data` on its stdin, and hands its output to `consume` on a helper thread
+/// through a bounded pipe. Throws what running the command throws.
+Streamed stream_into(world::Host& host, const std::string& command, const std::string& stdin_data,
+                     const Consume& consume) {
   Pipe pipe;
   NasResult out;
   std::exception_ptr failed;
