@@ -100,7 +100,8 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
         result.section.source = source.origin;
         return result;
       }
-      return capture_host_dir(repo_, source.section, source.origin, host, source.path, progress, messages_.warn);
+      return capture_host_dir(repo_, source.section, source.origin, host, source.path, progress, messages_.warn,
+                              parent_tree);
     }
     case BackupSource::Kind::Kube:
       return capture_kube_source(source, progress);

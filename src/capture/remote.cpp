@@ -1,5 +1,6 @@
 #include "capture/remote.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -8,8 +9,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "capture/tar_stream.hpp"
 #include "base/error.hpp"
+#include "capture/remote_tree.hpp"
+#include "capture/tar_stream.hpp"
 
 namespace drctl::capture {
 
@@ -82,12 +84,23 @@ std::string why(const world::CommandResult& r) {
 
 }  // namespace
 
-NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
-                           world::Host& host, const std::string& dir, Progress& progress,
-                           const std::function<void(const std::string&)>& warn) {
-  // The command runs on this thread (a simulated host must not be called from another one);
-  // the chunker reads the stream on a helper thread through a bounded pipe.
-  const std::string tar = host.system().tar_create(dir);
+namespace {
+
+using Consume = std::function<NasResult(const std::function<std::size_t(char*, std::size_t)>& read)>;
+
+/// What a command streamed into a capture gave: the capture, the command's result, and what
+/// the capture threw (the command's own failure says more, so the caller looks at it first).
+struct Streamed {
+  NasResult out;
+  world::CommandResult result;
+  std::exception_ptr failed;
+};
+
+/// Runs `command` on `host` (on this thread: a simulated host must not be called from another
+/// one), `stdin_data` on its stdin, and hands its output to `consume` on a helper thread
+/// through a bounded pipe. Throws what running the command throws.
+Streamed stream_into(world::Host& host, const std::string& command, const std::string& stdin_data,
+                     const Consume& consume) {
   Pipe pipe;
   NasResult out;
   std::exception_ptr failed;
@@ -106,17 +119,18 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
       return n;
     };
     try {
-      out = capture_tar(repo, name, source, read, progress, warn);
+      out = consume(read);
       pipe.abandon();  // anything after the end of the archive is not ours
     } catch (...) {
       failed = std::current_exception();
       pipe.abandon(true);  // the next write ends the command: no reading the rest of a dataset for nothing
     }
   });
+  world::Command cmd = world::shell_command(command);
+  cmd.stdin_data = stdin_data;
   world::CommandResult result;
   try {
-    result = host.run_stream(world::shell_command(tar),
-                             [&](const char* data, std::size_t n) { pipe.write(data, n); });
+    result = host.run_stream(cmd, [&](const char* data, std::size_t n) { pipe.write(data, n); });
   } catch (...) {
     pipe.close();
     consumer.join();
@@ -125,9 +139,89 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
   }
   pipe.close();
   consumer.join();
-  if (!result.ok()) throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(result) + ")");
-  if (failed) std::rethrow_exception(failed);
-  return out;
+  return {std::move(out), std::move(result), failed};
+}
+
+/// What tar says of a file that changed or vanished while it ran: it goes on (GNU tar exits 1
+/// or 2, bsdtar 1 at the end), and the stream holds the file as tar read it, or not at all.
+bool is_race_line(const std::string& line) {
+  static const char* const races[] = {
+      ": file changed as we read it",        // GNU tar: the file was written to while it was read
+      ": File removed before we read it",    // GNU tar
+      ": Cannot stat: No such file or directory",  // GNU tar and bsdtar: gone since it was listed
+      "Exiting with failure status due to previous errors",  // GNU tar's last line
+      "Error exit delayed from previous errors",             // bsdtar's last line
+  };
+  for (const char* r : races)
+    if (line.find(r) != std::string::npos) return true;
+  return false;
+}
+
+/// Whether a failed tar only met files that changed or went away while it ran; reports each.
+bool only_races(const world::CommandResult& r, const std::string& where,
+                const std::function<void(const std::string&)>& warn) {
+  if (r.timed_out || r.cancelled || (r.exit_code != 1 && r.exit_code != 2) || !r.transport_error.empty()) return false;
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < r.err.size()) {
+    const std::size_t nl = std::min(r.err.find('\n', pos), r.err.size());
+    if (nl > pos) lines.push_back(r.err.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  if (lines.empty() || !std::all_of(lines.begin(), lines.end(), is_race_line)) return false;
+  for (const auto& line : lines)
+    if (line.find("previous errors") == std::string::npos) warn(where + ": " + line + " (captured as tar read it)");
+  return true;
+}
+
+/// The listing of `dir`, or nullopt (said through `warn`) when the host cannot give one.
+std::optional<std::vector<RemoteEntry>> list_remote(world::Host& host, const world::HostSystem& sys,
+                                                    const std::string& dir,
+                                                    const std::function<void(const std::string&)>& warn) {
+  const std::string command = sys.list_tree(dir);
+  if (command.empty()) return std::nullopt;
+  const world::CommandResult r = host.run(world::shell_command(command));
+  if (!r.ok()) {
+    // A listing with holes (an unreadable directory, a file gone between find and stat) must not
+    // make entries vanish: the whole tree is sent instead, and tar says what it cannot read.
+    if (!r.out.empty())
+      warn("listing " + dir + " on " + host.name() + " failed (" + why(r) + "); capturing it in full");
+    return std::nullopt;  // empty: e.g. no such directory, which the tar that follows says
+  }
+  try {
+    return parse_listing(sys.lister, r.out);
+  } catch (const Failure& e) {
+    warn(std::string(e.what()) + "; capturing " + dir + " on " + host.name() + " in full");
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
+                           world::Host& host, const std::string& dir, Progress& progress,
+                           const std::function<void(const std::string&)>& warn, const std::optional<store::Id>& parent) {
+  const world::HostSystem sys = host.system();
+  // The listing first: what it records (ctime, inode) is from before tar read the files, so a file
+  // written to meanwhile differs from it next time and is read again.
+  const auto listing = list_remote(host, sys, dir, warn);
+  std::string command = sys.tar_create(dir), names;
+  TarBase base;
+  if (listing) {
+    IncrementalPlan plan = plan_incremental(repo, *listing, parent, warn);
+    base = std::move(plan.base);
+    if (parent) {
+      command = sys.tar_create_list(dir);
+      names = tar_name_list(plan.fetch);
+    }
+  }
+  Streamed s = stream_into(host, command, names, [&](const auto& read) {
+    return capture_tar(repo, name, source, read, progress, warn, base);
+  });
+  if (!s.result.ok() && !only_races(s.result, "tar of " + dir + " on " + host.name(), warn))
+    throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(s.result) + ")");
+  if (s.failed) std::rethrow_exception(s.failed);
+  return std::move(s.out);
 }
 
 void restore_host_dir(const store::Repository& repo, const store::Section& section, world::Host& host,

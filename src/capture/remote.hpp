@@ -3,6 +3,7 @@
 // side and a bounded amount in memory (a few chunks between the command and the store).
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,11 +15,16 @@ namespace drctl::capture {
 
 /// Captures `dir` on `host` as section `name` (recording `source`): the host's tar stream (the
 /// command its system takes, see HostSystem::tar_create) goes through capture_tar as it
-/// arrives. Every file is re-read (tar sends them all); unchanged content is deduplicated chunk
-/// by chunk. Throws Failure naming the host when tar fails or the stream is cut.
+/// arrives. When the host can list its tree (HostSystem::list_tree) and `parent` (the same
+/// section's top tree in the previous snapshot of this source) is given, only what changed
+/// since is asked of tar (tar_create_list) and the rest is taken from the parent's trees
+/// (remote_tree.hpp); else every file is sent, and deduplicated chunk by chunk. A file that
+/// changes or vanishes while tar runs is stored as tar read it (or left out) and reported
+/// through `warn`. Throws Failure naming the host when tar fails or the stream is cut.
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
-                           const std::function<void(const std::string&)>& warn);
+                           const std::function<void(const std::string&)>& warn,
+                           const std::optional<store::Id>& parent = std::nullopt);
 
 /// Restores `section` into `dir` on `host` (created when missing) through its tar -x (see
 /// HostSystem::tar_extract), the stream made as it is sent; with `includes`, only those paths

@@ -113,8 +113,11 @@ class TarCapture {
     root_.node = implied_dir(".");
   }
 
-  NasResult run(const ReadFn& read) {
+  NasResult run(const ReadFn& read, const TarBase* base = nullptr) {
     require_section_name(section_);
+    base_ = base;
+    if (base_)
+      for (const auto& [path, node] : base_->kept) keep(path, node);
     std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
     archive_read_support_format_tar(a.get());
     archive_read_support_filter_gzip(a.get());
@@ -146,6 +149,40 @@ class TarCapture {
   void skip(const std::string& raw, const std::string& error) {
     skipped_.push_back({section_, raw, error});
     warn_("skipped tar entry " + raw + " from " + source_ + ": " + error);
+  }
+
+  /// Puts an entry the stream leaves out where it belongs, as it is.
+  void keep(const std::string& path, const Node& node) {
+    Name name = split_name(path);
+    if (!name.refused.empty() || name.parts.empty()) return;
+    Item* dir = parent_dir(name.parts);
+    if (!dir) return;
+    progress_.files++;
+    if (node.type == NodeType::File) progress_.bytes_seen += node.size;
+    std::unique_ptr<Item>& slot = dir->children[name.parts.back()];
+    if (node.type == NodeType::Dir && slot && slot->node.type == NodeType::Dir) {
+      slot->node = node;  // implied by an entry kept before it: keep what is inside
+      return;
+    }
+    slot = std::make_unique<Item>();
+    slot->node = node;
+  }
+
+  /// What the listing knew of a streamed entry and tar does not say; a file that changed after it
+  /// was listed is marked to be read again next time.
+  void add_listed(const std::vector<std::string>& parts, Node& n) {
+    if (!base_) return;
+    std::string path;
+    for (const auto& p : parts) path += (path.empty() ? "" : "/") + p;
+    auto it = base_->listed.find(path);
+    if (it == base_->listed.end()) return;
+    const ListedIdentity& listed = it->second;
+    n.ctime_ns = listed.ctime_ns;
+    n.inode = listed.inode;
+    if (n.type == NodeType::File && (n.mtime_ns != listed.mtime_ns || n.size != listed.size)) {
+      warn_(escape_bytes(path) + " in " + source_ + " changed while it was captured: stored as tar read it, read again next time");
+      n.ctime_ns = 0;
+    }
   }
 
   void add(struct archive* a, const StreamSource& stream, archive_entry* entry) {
@@ -194,6 +231,7 @@ class TarCapture {
       default:
         return skip(current_, "unsupported entry type");
     }
+    add_listed(name.parts, n);
     std::unique_ptr<Item>& slot = dir->children[base];
     if (n.type == NodeType::Dir && slot && slot->node.type == NodeType::Dir) {
       slot->node = std::move(n);  // a directory named after its contents (or twice): keep what is inside
@@ -346,6 +384,10 @@ class TarCapture {
       tree.nodes.push_back(std::move(n));
     }
     dir.children.clear();
+    if (base_) {  // unchanged since the parent: its tree as it is
+      auto it = base_->earlier.find(path);
+      if (it != base_->earlier.end() && it->second.second.nodes == tree.nodes) return it->second.first;
+    }
     return repo_.save_tree(tree);
   }
 
@@ -372,6 +414,7 @@ class TarCapture {
   Progress& progress_;
   const WarnFn& warn_;
   Chunker chunker_;
+  const TarBase* base_ = nullptr;
   Item root_;
   std::vector<LinkGroup> links_;
   std::string current_;  // the entry being read, as the stream names it
@@ -566,6 +609,11 @@ class TarWriter {
 NasResult capture_tar(Repository& repo, const std::string& name, const std::string& source, const ReadFn& read,
                       Progress& progress, const WarnFn& warn) {
   return TarCapture(repo, name, source, progress, warn).run(read);
+}
+
+NasResult capture_tar(Repository& repo, const std::string& name, const std::string& source, const ReadFn& read,
+                      Progress& progress, const WarnFn& warn, const TarBase& base) {
+  return TarCapture(repo, name, source, progress, warn).run(read, &base);
 }
 
 NasResult capture_tar_bytes(Repository& repo, const std::string& name, const std::string& source,

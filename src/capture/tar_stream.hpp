@@ -6,6 +6,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "capture/nas.hpp"
 #include "capture/section_reader.hpp"  // section_files
@@ -25,6 +28,33 @@ namespace drctl::capture {
 NasResult capture_tar(store::Repository& repo, const std::string& name, const std::string& source,
                       const std::function<std::size_t(char* buf, std::size_t size)>& read, Progress& progress,
                       const std::function<void(const std::string&)>& warn);
+
+/// What the host listed of an entry before its tar read it: what tar does not carry (ctime,
+/// inode, kept for the next capture to compare) and what shows a change while it was read.
+struct ListedIdentity {
+  std::int64_t ctime_ns = 0, mtime_ns = 0;
+  std::uint64_t inode = 0, size = 0;
+};
+
+/// What a stream is merged with when it carries only part of a tree (the changed entries of an
+/// incremental capture, see remote_tree.hpp).
+struct TarBase {
+  /// Entries the stream leaves out, taken as they are: section path ("a/b") → node. A kept
+  /// directory's entries are those kept under it and those the stream brings.
+  std::vector<std::pair<std::string, store::Node>> kept;
+  /// By section path, for the entries the stream may bring. A regular file whose stream header
+  /// differs from it in mtime or size changed after it was listed: it is stored as tar read it,
+  /// reported through `warn` and marked (ctime 0) to be read again by the next capture.
+  std::unordered_map<std::string, ListedIdentity> listed;
+  /// The parent's trees, by directory path ("" the section's top): a directory whose new
+  /// entries equal them keeps that tree's id (nothing encoded or stored again).
+  std::unordered_map<std::string, std::pair<store::Id, store::Tree>> earlier;
+};
+
+/// capture_tar of a stream merged with `base`.
+NasResult capture_tar(store::Repository& repo, const std::string& name, const std::string& source,
+                      const std::function<std::size_t(char* buf, std::size_t size)>& read, Progress& progress,
+                      const std::function<void(const std::string&)>& warn, const TarBase& base);
 
 /// Convenience: the whole stream in memory.
 NasResult capture_tar_bytes(store::Repository& repo, const std::string& name, const std::string& source,

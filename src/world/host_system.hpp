@@ -20,14 +20,28 @@ struct HostSystem {
     sha256sum,  // GNU coreutils: "HASH  NAME"; a name with a backslash or newline is escaped, its line starts with '\'
     sha256,     // FreeBSD's sha256 -r: "HASH NAME", the name as it is
   };
+  /// How the host lists a tree's metadata (what an incremental capture compares).
+  enum class Lister {
+    none,      // neither below: every capture sends the whole tree
+    find,      // GNU find -printf, every field NUL-terminated
+    bsd_stat,  // FreeBSD: find -print0 | xargs -0 stat -f (no -printf in BSD find)
+  };
 
   std::string kernel;  // `uname -s`: "Linux", "FreeBSD"; "" when not learned (GNU/Linux assumed)
   Tar tar = Tar::gnu;
   Hasher hasher = Hasher::sha256sum;
+  Lister lister = Lister::none;
 
   /// Writes the tree under `dir` to stdout as a pax tar: every file kind, xattrs, holes (as
   /// holes), hard links, numeric owners; names relative to `dir` ("./a").
   std::string tar_create(const std::string& dir) const;
+  /// Writes to stdout the tar of the entries under `dir` named on stdin (NUL-terminated, "./a"
+  /// relative to `dir`), each alone (no recursion), as tar_create writes them; a name given
+  /// twice for one file (hard links) comes the second time as a link.
+  std::string tar_create_list(const std::string& dir) const;
+  /// Prints the metadata of every entry under `dir` (itself included) in the form of `lister`
+  /// (parsed by capture::parse_listing); "" when the host has no lister.
+  std::string list_tree(const std::string& dir) const;
   /// Makes `dir` (and its parents) and unpacks a pax tar from stdin into it with modes, owners
   /// (numeric), xattrs and holes.
   std::string tar_extract(const std::string& dir) const;
