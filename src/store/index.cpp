@@ -1,6 +1,8 @@
 #include "store/index.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "base/error.hpp"
 
@@ -44,10 +46,50 @@ PackContents decode_index(std::span<const std::uint8_t> data) {
   return out;
 }
 
+namespace {
+bool by_id(const Index::Location& a, const Index::Location& b) { return a.entry.id < b.entry.id; }
+
+/// The blob's entry in a shard (const or not), or nullptr.
+template <class Shard>
+auto find_in(Shard& s, const Id& blob) -> decltype(s.sorted.data()) {
+  auto it = std::lower_bound(s.sorted.begin(), s.sorted.end(), blob,
+                             [](const Index::Location& l, const Id& id) { return l.entry.id < id; });
+  if (it != s.sorted.end() && it->entry.id == blob) return &*it;
+  for (auto& l : s.tail)
+    if (l.entry.id == blob) return &l;
+  return nullptr;
+}
+}  // namespace
+
+Index::Index() : shards_(std::size_t(1) << kShardBits) {}
+
+std::size_t Index::shard_number(const Id& id) {
+  static_assert(kShardBits == 12, "the first byte and a half of the id");
+  return std::size_t(id.bytes[0]) << 4 | id.bytes[1] >> 4;
+}
+
+void Index::merge(Shard& s) {
+  std::sort(s.tail.begin(), s.tail.end(), by_id);
+  std::vector<Location> merged;
+  merged.reserve(s.sorted.size() + s.tail.size());  // exactly: no slack kept for millions of entries
+  std::merge(s.sorted.begin(), s.sorted.end(), s.tail.begin(), s.tail.end(), std::back_inserter(merged), by_id);
+  s.sorted = std::move(merged);
+  s.tail.clear();
+}
+
 void Index::add(const Id& pack, const BlobEntry& e) {
   auto [it, inserted] = pack_numbers_.try_emplace(pack, static_cast<std::uint32_t>(packs_.size()));
   if (inserted) packs_.push_back(pack);
-  blobs_.insert_or_assign(e.id, Location{it->second, e});
+  const Location loc{it->second, e};
+  Shard& s = shards_[shard_number(e.id)];
+  if (Location* existing = find_in(s, e.id)) {
+    *existing = loc;
+    return;
+  }
+  s.tail.push_back(loc);
+  ++size_;
+  // The tail is scanned on every lookup: keep it short against the shard, merging costs one shard copy.
+  if (s.tail.size() > std::max<std::size_t>(32, s.sorted.size() / 32)) merge(s);
 }
 
 void Index::add(const PackContents& packs) {
@@ -56,13 +98,15 @@ void Index::add(const PackContents& packs) {
 }
 
 const Index::Location* Index::find(const Id& blob) const {
-  auto it = blobs_.find(blob);
-  return it == blobs_.end() ? nullptr : &it->second;
+  return find_in(shards_[shard_number(blob)], blob);
 }
 
 PackContents Index::by_pack() const {
   PackContents out;
-  for (const auto& [id, loc] : blobs_) out[packs_[loc.pack]].push_back(loc.entry);
+  for (const Shard& s : shards_) {
+    for (const Location& l : s.sorted) out[packs_[l.pack]].push_back(l.entry);
+    for (const Location& l : s.tail) out[packs_[l.pack]].push_back(l.entry);
+  }
   return out;
 }
 
