@@ -258,6 +258,7 @@ class NasCapture {
       earlier_id = id;
       return tree;
     } catch (const Failure& e) {
+      std::lock_guard lock(skipped_mutex_);  // readers may be warning at the same time
       warn_("cannot read the earlier snapshot's tree for " + fs_path + " (" + e.what() + "); reading it in full");
       return std::nullopt;
     }
@@ -484,7 +485,7 @@ class NasCapture {
   std::optional<Id> top_tree_;  // the section's tree, once its top directory is stored
   std::map<std::pair<dev_t, ino_t>, std::string> hardlinks_;  // first names of files with several (walk only)
   std::pair<dev_t, ino_t> repo_dir_{};
-  std::mutex skipped_mutex_;
+  std::mutex skipped_mutex_;  // guards skipped_ and calls of warn_
   std::vector<Skipped> skipped_;
   std::atomic<std::uint64_t> files_{0}, dirs_{0}, bytes_{0};  // trees are stored by any thread
 };
