@@ -26,7 +26,10 @@ struct NasResult {
 /// Captures `source` as section `name`. Files whose size, mtime, ctime and inode match
 /// `parent` (the same section of an earlier snapshot) are not read again. Unreadable entries
 /// are left out, reported through `warn` and listed in the result. Throws InputError when
-/// `source` is not a readable directory.
+/// `source` is not a readable directory. `threads` read files (0: one a core, at least 2) while
+/// one of them walks the tree; each directory's tree is stored once its files are read and the
+/// parent's trees are loaded as the walk enters them, so memory follows the directories in
+/// flight, not the size of the tree.
 NasResult capture_nas(store::Repository& repo, const std::string& name, const std::string& source,
                       const std::optional<store::Id>& parent, Progress& progress,
                       const std::function<void(const std::string&)>& warn, unsigned threads = 0);

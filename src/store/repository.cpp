@@ -22,6 +22,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::size_t kPacksPerIndexFile = 64;  // ~1 GiB of data: bounds what a crash re-uploads
+constexpr std::size_t kBlobsPerIndexFile = 50000;  // as restic: small files' entries wait in memory, and readers load a file whole
 
 std::span<const std::uint8_t> as_bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -175,7 +176,7 @@ void Repository::reload_index() {
   index_problems_.clear();
   for (const Id& id : list_ids("index")) {
     try {
-      index_.add(decode_index(read_object("index", id)));
+      index_.add_encoded(read_object("index", id));  // read_object checks the id (or the seal)
     } catch (const Failure& e) {
       index_problems_.push_back("index file " + id.short_hex() + " is damaged (" + e.what() + ")");
     }
@@ -382,7 +383,9 @@ void Repository::write_pack(PackWriter writer) {
     pending_.erase(e.id);
   }
   unindexed_[pack] = std::move(entries);
-  if (unindexed_.size() >= kPacksPerIndexFile) write_pending_index();
+  std::size_t blobs = 0;
+  for (const auto& [p, e] : unindexed_) blobs += e.size();
+  if (unindexed_.size() >= kPacksPerIndexFile || blobs >= kBlobsPerIndexFile) write_pending_index();
 }
 
 void Repository::write_pending_index() {

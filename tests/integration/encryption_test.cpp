@@ -265,7 +265,7 @@ TEST_CASE("encryption: a flipped byte is reported as damage naming the object, n
   }
 }
 
-TEST_CASE("encryption: key add, list, remove and passwd; a removed passphrase no longer opens the repository") {
+TEST_CASE("encryption: key add, list, remove and passwd, and a removed passphrase no longer opens the repository") {
   TempDir t("enc-keys");
   const fs::path src = make_source(t / "src");
   write_file(t / "pw1", "first passphrase\n", 0600);
