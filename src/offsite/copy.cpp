@@ -72,10 +72,9 @@ std::vector<std::string> chosen_manifests(const std::set<std::string>& files, co
   return out;
 }
 
-/// Sends one file: written under a temporary name, hashed there by the target (its host's own
-/// hasher over SSH), compared with the SHA-256 of the bytes that left the source, and only then
-/// renamed into place, so a file with its final name on the target was checked.
-void send(Side& from, Side& to, const std::string& rel, CopyProgress& progress) {
+/// Writes one file under a temporary name on the target; returns it with the SHA-256 of the
+/// bytes that left the source, for place_checked().
+Side::Arrival send(Side& from, Side& to, const std::string& rel, CopyProgress& progress) {
   store::Sha256 h;
   auto count = [&](const char* d, std::size_t n) {
     h.update({reinterpret_cast<const std::uint8_t*>(d), n});
@@ -97,17 +96,32 @@ void send(Side& from, Side& to, const std::string& rel, CopyProgress& progress) 
       });
     });
   }
-  const std::string want = h.finish().hex();
-  const auto got = to.hash({temp});
-  const auto it = got.find(temp);
-  if (it == got.end() || it->second != want) {
-    to.remove({temp});
-    throw Failure(to.describe() + "/" + rel + ": the copy is damaged: SHA-256 " +
-                  (it == got.end() ? std::string("none") : it->second.substr(0, 16) + "…") + " there, " +
-                  want.substr(0, 16) + "… sent");
-  }
-  to.place(temp, rel);
+  return {temp, rel, h.finish().hex()};
 }
+
+/// Files sent but not yet checked: checked and placed together, every kBatch files or
+/// kBatchBytes, and at the end of each stage.
+class Batch {
+ public:
+  static constexpr std::size_t kFiles = 64;
+  static constexpr std::uint64_t kBytes = 256ull * 1024 * 1024;
+  explicit Batch(Side& to) : to_(to) {}
+  void add(Side::Arrival a, std::uint64_t bytes) {
+    pending_.push_back(std::move(a));
+    bytes_ += bytes;
+    if (pending_.size() >= kFiles || bytes_ >= kBytes) flush();
+  }
+  void flush() {
+    if (!pending_.empty()) to_.place_checked(pending_);
+    pending_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  Side& to_;
+  std::vector<Side::Arrival> pending_;
+  std::uint64_t bytes_ = 0;
+};
 
 /// Compares what the target's hasher says of each file with the source's; Failure naming the
 /// first file that differs or is missing.
@@ -125,7 +139,7 @@ void verify(Side& to, const std::map<std::string, std::string>& expected) {
   }
 }
 
-/// A small file sent whole (config, readers).
+/// A small file sent whole (config, readers), checked and placed.
 void send_small(Side& to, const std::string& rel, const std::string& content) {
   bool given = false;
   const std::string temp = to.write_pull(rel, [&] {
@@ -133,7 +147,7 @@ void send_small(Side& to, const std::string& rel, const std::string& content) {
     given = true;
     return content;
   });
-  to.place(temp, rel);
+  to.place_checked({{temp, rel, store::sha256(content).hex()}});
 }
 
 /// Makes `to` a repository like `from` when it is none; refuses another repository, or a
@@ -158,11 +172,12 @@ bool prepare_target(Side& from, Side& to, const std::set<std::string>& src_files
     throw InputError(to.describe() + " is not empty and not a drctl repository: copy needs an empty or new directory");
   // keys/ before config: a config that names an encrypted repository is never there without its keys.
   to.make_dirs({"data", "index", "snapshots", "keys", "tmp"});
+  Batch keys(to);
   for (const auto& rel : src_files)
-    if (kind_of(rel) == "keys" && !dst.files.count(rel)) send(from, to, rel, progress);
+    if (kind_of(rel) == "keys" && !dst.files.count(rel)) keys.add(send(from, to, rel, progress), 0);
+  keys.flush();
   send_small(to, "readers", "");
   send_small(to, "config", *src_config);
-  verify(to, {{"config", store::sha256(*src_config).hex()}});
   return true;
 }
 
@@ -197,19 +212,23 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
   if (!data_dirs.empty()) to.make_dirs({data_dirs.begin(), data_dirs.end()});
 
   std::vector<std::string> present;  // on both sides before this copy: --verify-all checks them
-  for (const auto& stage : stages)  // a stage is whole on the target before the next one starts
+  for (const auto& stage : stages) {
+    Batch batch(to);
     for (const auto& rel : stage) {
       if (dst_files.count(rel)) {
         ++stats.files_present;
         present.push_back(rel);
         continue;
       }
-      send(from, to, rel, progress);
+      const std::uint64_t before = progress.bytes_sent;
+      batch.add(send(from, to, rel, progress), progress.bytes_sent - before);
       ++progress.files_done;
       ++stats.files_sent;
       ++stats.files_verified;
       if (kind_of(rel) == "snapshots") ++stats.snapshots_sent;
     }
+    batch.flush();  // a stage is whole and checked on the target before the next one starts
+  }
   stats.bytes_sent = progress.bytes_sent;
   if (choice.verify_all && !present.empty()) {
     verify(to, from.hash(present));

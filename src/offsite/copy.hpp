@@ -64,12 +64,19 @@ class Side {
   /// Hands the file's bytes to `sink` in order.
   virtual void read_into(const std::string& rel, const Sink& sink) = 0;
   /// Writes the bytes `next` gives (0600) under a temporary name next to `rel`, and returns
-  /// that name (relative to the root): list() reports it as a temporary until place() renames it.
+  /// that name (relative to the root): list() reports it as a temporary until place_checked() renames it.
   virtual std::string write_pull(const std::string& rel, const Pull& next) = 0;
   /// As write_pull, with the bytes handed to the sink `produce` is given (this machine only).
   virtual std::string write_push(const std::string& rel, const std::function<void(const Sink&)>& produce);
-  /// Renames the temporary `temp` to `rel` atomically (replacing it).
-  virtual void place(const std::string& temp, const std::string& rel) = 0;
+  /// A file written under a temporary name, and the SHA-256 (hex) of the bytes sent.
+  struct Arrival {
+    std::string temp, rel, sha256;
+  };
+  /// Hashes each temporary where it lies (the host's own hasher) and renames it to its final
+  /// name when it matches, in order; at the first that does not, removes it and throws
+  /// Failure naming the file (those after it stay temporaries). One command for many files:
+  /// a command on a host costs a round trip and a shell.
+  virtual void place_checked(const std::vector<Arrival>& arrivals) = 0;
 };
 
 /// The repository directory `root` on this machine.

@@ -109,10 +109,18 @@ class LocalSide : public Side {
     return temp;
   }
 
-  void place(const std::string& temp, const std::string& rel) override {
-    const fs::path to = root_ / rel;
-    if (::rename((root_ / temp).c_str(), to.c_str()) != 0) store::throw_errno("cannot rename into", to, errno);
-    store::fsync_dir(to.parent_path());
+  void place_checked(const std::vector<Arrival>& arrivals) override {
+    for (const Arrival& a : arrivals) {
+      const auto got = hash({a.temp});
+      if (got.at(a.temp) != a.sha256) {
+        fs::remove(root_ / a.temp);
+        throw Failure(describe() + "/" + a.rel + ": the copy is damaged: SHA-256 " + got.at(a.temp).substr(0, 16) +
+                      "… here, " + a.sha256.substr(0, 16) + "… sent");
+      }
+      const fs::path to = root_ / a.rel;
+      if (::rename((root_ / a.temp).c_str(), to.c_str()) != 0) store::throw_errno("cannot rename into", to, errno);
+      store::fsync_dir(to.parent_path());
+    }
   }
 
  private:

@@ -2,6 +2,7 @@
 // drctl's strict host-key check); listing, hashing, renaming and removing are short commands
 // that GNU/Linux and FreeBSD hosts both understand (find, ls -A, mv -f, rm -f, and the host's
 // own hasher: sha256sum, or FreeBSD's sha256 -r).
+#include <algorithm>
 #include <sstream>
 
 #include "base/error.hpp"
@@ -92,7 +93,7 @@ class SftpSide : public Side {
 
   std::string write_pull(const std::string& rel, const Pull& next) override {
     // put_stream itself writes a temporary and renames it: this name is the copy's own, checked
-    // before place() gives it the final one.
+    // before place_checked() gives it the final one.
     const auto slash = rel.rfind('/');
     const std::string temp = (slash == std::string::npos ? "" : rel.substr(0, slash + 1)) + "." +
                              rel.substr(slash == std::string::npos ? 0 : slash + 1) + ".drctl-copy";
@@ -104,8 +105,28 @@ class SftpSide : public Side {
     return temp;
   }
 
-  void place(const std::string& temp, const std::string& rel) override {
-    run("cd " + q(root_) + " && mv -f -- " + q(temp) + " " + q(rel), "rename in");
+  void place_checked(const std::vector<Arrival>& arrivals) override {
+    // One shell for the batch: each temporary is hashed by the host's hasher and renamed only
+    // when it matches; the first that does not is removed and named, and the script stops.
+    const bool bsd = host_.system().hasher == world::HostSystem::Hasher::sha256;
+    for (std::size_t i = 0; i < arrivals.size(); i += kBatch) {
+      std::string script = "cd " + q(root_) + " || exit 1\n"
+                           "p() { h=$(" + std::string(bsd ? "sha256 -q" : "sha256sum") + " \"$1\") || exit 1; h=${h%% *}\n"
+                           "  if [ \"$h\" = \"$3\" ]; then mv -f -- \"$1\" \"$2\" || exit 1\n"
+                           "  else rm -f -- \"$1\"; echo \"drctl-mismatch $2 $h\"; exit 3; fi; }\n";
+      for (std::size_t j = i; j < arrivals.size() && j < i + kBatch; ++j)
+        script += "p " + q(arrivals[j].temp) + " " + q(arrivals[j].rel) + " " + arrivals[j].sha256 + "\n";
+      world::CommandResult r = host_.run(world::shell_command(script));
+      if (r.exit_code == 3 && r.out.rfind("drctl-mismatch ", 0) == 0) {
+        std::istringstream in(r.out.substr(15));
+        std::string rel, got;
+        in >> rel >> got;
+        const auto want = std::find_if(arrivals.begin(), arrivals.end(), [&](const Arrival& a) { return a.rel == rel; });
+        throw Failure(describe() + "/" + rel + ": the copy is damaged: SHA-256 " + got.substr(0, 16) + "… there, " +
+                      (want == arrivals.end() ? std::string("?") : want->sha256.substr(0, 16)) + "… sent");
+      }
+      if (!r.ok()) fail(r, "check and rename files in");
+    }
   }
 
  private:
@@ -114,13 +135,15 @@ class SftpSide : public Side {
   /// Runs a command on the host; Failure with its reason (ssh's, for a refused host key).
   std::string run(const std::string& script, const std::string& what) {
     world::CommandResult r = host_.run(world::shell_command(script));
-    if (!r.ok()) {
-      std::string why = !r.transport_error.empty() ? r.transport_error : r.err;
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      if (why.empty()) why = "exit status " + std::to_string(r.exit_code);
-      throw Failure("cannot " + what + " " + describe() + ": " + why.substr(why.rfind('\n') + 1));
-    }
+    if (!r.ok()) fail(r, what);
     return r.out;
+  }
+
+  [[noreturn]] void fail(const world::CommandResult& r, const std::string& what) {
+    std::string why = !r.transport_error.empty() ? r.transport_error : r.err;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (why.empty()) why = r.timed_out ? "timed out" : "exit status " + std::to_string(r.exit_code);
+    throw Failure("cannot " + what + " " + describe() + ": " + why.substr(why.rfind('\n') + 1));
   }
 
   world::real::SshHost& host_;
