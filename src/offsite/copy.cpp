@@ -5,6 +5,7 @@
 #include "offsite/copy.hpp"
 
 #include <nlohmann/json.hpp>
+#include <future>
 #include <regex>
 #include <stdexcept>
 
@@ -99,28 +100,41 @@ Side::Arrival send(Side& from, Side& to, const std::string& rel, CopyProgress& p
   return {temp, rel, h.finish().hex()};
 }
 
-/// Files sent but not yet checked: checked and placed together, every kBatch files or
-/// kBatchBytes, and at the end of each stage.
+/// Files sent but not yet checked. They are checked and placed together (every kFiles files
+/// or kBytes), in the background while the next ones are sent: hashing on the host overlaps the
+/// transfer. One check runs at a time; wait() ends a stage with all of it checked.
 class Batch {
  public:
   static constexpr std::size_t kFiles = 64;
-  static constexpr std::uint64_t kBytes = 256ull * 1024 * 1024;
+  static constexpr std::uint64_t kBytes = 64ull * 1024 * 1024;
   explicit Batch(Side& to) : to_(to) {}
+  ~Batch() {
+    if (running_.valid()) running_.wait();  // an error is already on its way up
+  }
   void add(Side::Arrival a, std::uint64_t bytes) {
     pending_.push_back(std::move(a));
     bytes_ += bytes;
-    if (pending_.size() >= kFiles || bytes_ >= kBytes) flush();
+    if (pending_.size() >= kFiles || bytes_ >= kBytes) start();
   }
-  void flush() {
-    if (!pending_.empty()) to_.place_checked(pending_);
+  /// Checks and places everything sent so far; rethrows a check's Failure.
+  void wait() {
+    start();
+    if (running_.valid()) running_.get();
+  }
+
+ private:
+  void start() {
+    if (pending_.empty()) return;
+    if (running_.valid()) running_.get();
+    running_ = std::async(std::launch::async, [this, files = std::move(pending_)] { to_.place_checked(files); });
     pending_.clear();
     bytes_ = 0;
   }
 
- private:
   Side& to_;
   std::vector<Side::Arrival> pending_;
   std::uint64_t bytes_ = 0;
+  std::future<void> running_;
 };
 
 /// Compares what the target's hasher says of each file with the source's; Failure naming the
@@ -175,7 +189,7 @@ bool prepare_target(Side& from, Side& to, const std::set<std::string>& src_files
   Batch keys(to);
   for (const auto& rel : src_files)
     if (kind_of(rel) == "keys" && !dst.files.count(rel)) keys.add(send(from, to, rel, progress), 0);
-  keys.flush();
+  keys.wait();
   send_small(to, "readers", "");
   send_small(to, "config", *src_config);
   return true;
@@ -221,13 +235,14 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
         continue;
       }
       const std::uint64_t before = progress.bytes_sent;
-      batch.add(send(from, to, rel, progress), progress.bytes_sent - before);
+      Side::Arrival arrival = send(from, to, rel, progress);
+      batch.add(std::move(arrival), progress.bytes_sent - before);
       ++progress.files_done;
       ++stats.files_sent;
       ++stats.files_verified;
       if (kind_of(rel) == "snapshots") ++stats.snapshots_sent;
     }
-    batch.flush();  // a stage is whole and checked on the target before the next one starts
+    batch.wait();  // a stage is whole and checked on the target before the next one starts
   }
   stats.bytes_sent = progress.bytes_sent;
   if (choice.verify_all && !present.empty()) {

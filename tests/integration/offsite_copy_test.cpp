@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,7 +45,8 @@ std::map<std::string, std::string> file_hashes(const fs::path& root) {
 std::map<std::string, std::string> repository_files(const fs::path& root) {
   std::map<std::string, std::string> out;
   for (const auto& [rel, hash] : file_hashes(root))
-    if (rel == "config" || rel.rfind("keys/", 0) == 0 || rel.rfind("data/", 0) == 0 || rel.rfind("index/", 0) == 0 ||
+    if (fs::path(rel).filename().string().front() == '.') continue;  // a temporary, not yet the file
+    else if (rel == "config" || rel.rfind("keys/", 0) == 0 || rel.rfind("data/", 0) == 0 || rel.rfind("index/", 0) == 0 ||
         rel.rfind("snapshots/", 0) == 0)
       out[rel] = hash;
   return out;
@@ -69,6 +71,40 @@ std::map<std::string, std::pair<ino_t, std::int64_t>> file_stamps(const fs::path
     out[e.path().lexically_relative(root).string()] = {st.st_ino, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
   }
   return out;
+}
+
+/// A stand-in for FreeBSD's sha256(1), -q (the digest alone) and -r ("HASH NAME"), written over
+/// `openssl dgst`; with `lie`, it reports zeros for every file under data/ (a disk or transfer
+/// that damaged them, as the host sees it).
+std::string sha256_stand_in(bool lie) {
+  return std::string("#!/bin/sh\n"
+                     "mode=$1; shift; status=0\n"
+                     "for f in \"$@\"; do\n"
+                     "  h=$(/usr/bin/openssl dgst -sha256 -r < \"$f\") || { status=1; continue; }; h=${h%% *}\n") +
+         (lie ? "  case \"$f\" in data/*) h=0000000000000000000000000000000000000000000000000000000000000000;; esac\n" : "") +
+         "  if [ \"$mode\" = -q ]; then echo \"$h\"; else printf '%s %s\\n' \"$h\" \"$f\"; fi\n"
+         "done\n"
+         "exit $status\n";
+}
+
+/// A PATH for a FreeBSD-like host: the tools copy uses, `sha256` the stand-in, no sha256sum.
+fs::path freebsd_like_bin(const fs::path& dir, bool lying_hasher) {
+  fs::create_directories(dir);
+  for (const char* tool : {"mkdir", "find", "ls", "cat", "uname", "rm", "mv", "openssl", "tar"})
+    fs::create_symlink(fs::path("/usr/bin") / tool, dir / tool);
+  write_file(dir / "sha256", sha256_stand_in(lying_hasher), 0755);
+  return dir;
+}
+
+/// The first temporary under `far`/data that holds more than 1 MiB: a pack on its way.
+std::optional<fs::path> pack_on_its_way(const fs::path& far) {
+  for (const std::string& p : temporaries(far))
+    if (p.find("/data/") != std::string::npos) {
+      std::error_code ec;
+      const auto size = fs::file_size(p, ec);
+      if (!ec && size > MiB) return fs::path(p);
+    }
+  return std::nullopt;
 }
 
 std::string far_url(const fs::path& path) { return "sftp://far" + path.string(); }
@@ -190,9 +226,9 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
                             config.string()});
   // Kill it while a pack is on its way: a temporary is on the far side.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (temporaries(far).empty() && child->running() && std::chrono::steady_clock::now() < deadline)
+  while (!pack_on_its_way(far) && child->running() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE_MESSAGE(!temporaries(far).empty(), "the copy ended before a pack was seen on its way");
+  REQUIRE_MESSAGE(pack_on_its_way(far), "the copy ended before a pack was seen on its way");
   ::kill(child->pid(), SIGKILL);
   RunResult killed = child->wait(std::chrono::seconds(30));
   CHECK(killed.term_signal == SIGKILL);
@@ -295,4 +331,48 @@ TEST_CASE("offsite copy: an encrypted repository's copy carries its keys and res
   REQUIRE_MESSAGE(restored.exit_code == 0, restored.describe());
   auto d = compare_trees(t / "tree", t / "back");
   CHECK_MESSAGE(d.empty(), join_diffs(d));
+}
+
+TEST_CASE("offsite copy: a FreeBSD-like host checks with its sha256, and a file its hasher disagrees with never gets its final name") {
+  TempDir t("offsite-bsd");
+  fs::create_directories(t / "src");
+  Rng rng(test_seed());
+  write_random_file(t / "src/blob.bin", 3 * MiB, rng);
+  write_file(t / "src/note", "hello\n");
+  const fs::path repo = t / "repo";
+  init_repo(repo, small_chunks());
+  const std::string id = create_snapshot(repo, {{"docs", t / "src"}});
+
+  SshdPlace honest;
+  honest.extra_config = {"SetEnv PATH=" + freebsd_like_bin(t / "bsd-bin", false).string()};
+  {
+    Sshd sshd(honest);
+    fs::create_directories(t / "honest");
+    const fs::path config = far_config(sshd, t / "honest");
+    REQUIRE(run({"ssh", "-F", config.string(), "-o", "BatchMode=yes", "far", "command -v sha256sum || echo none"}).out == "none\n");
+    RunResult copied = copy_to(repo, t / "far", config);
+    REQUIRE_MESSAGE(copied.exit_code == 0, copied.describe());
+    CHECK(repository_files(t / "far") == repository_files(repo));
+    RunResult all = copy_to(repo, t / "far", config, {"--verify-all"});
+    CHECK_MESSAGE(all.exit_code == 0, all.describe());
+    restore_section(t / "far", id, "nas/docs", t / "back");
+    auto d = compare_trees(t / "src", t / "back");
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+  }
+
+  SshdPlace lying;
+  lying.extra_config = {"SetEnv PATH=" + freebsd_like_bin(t / "lying-bin", true).string()};
+  Sshd sshd(lying);
+  fs::create_directories(t / "lying");
+  const fs::path config = far_config(sshd, t / "lying");
+  RunResult refused = copy_to(repo, t / "far2", config);
+  CHECK(refused.exit_code == 1);
+  CHECK_MESSAGE(is_one_error_line(refused.err), refused.describe());
+  CHECK(refused.err.find("/data/") != std::string::npos);
+  CHECK(refused.err.find("damaged") != std::string::npos);
+  // No pack has its final name there, and no manifest (it would name what is missing).
+  for (const auto& [rel, hash] : repository_files(t / "far2")) {
+    CHECK_MESSAGE(rel.rfind("data/", 0) != 0, rel);
+    CHECK_MESSAGE(rel.rfind("snapshots/", 0) != 0, rel);
+  }
 }
