@@ -35,6 +35,7 @@ fs::path far_config(const Sshd& sshd, const fs::path& dir, const fs::path& known
 /// Relative path → SHA-256 of every regular file under `root`, but the writer's lock.
 std::map<std::string, std::string> file_hashes(const fs::path& root) {
   std::map<std::string, std::string> out;
+  if (!fs::exists(root)) return out;  // not made yet
   for (const auto& e : fs::recursive_directory_iterator(root))
     if (e.is_regular_file() && e.path().filename() != "lock")
       out[e.path().lexically_relative(root).string()] = sha256_file(e.path());
@@ -224,9 +225,16 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
 
   auto child = drctl_start({"snapshot", "copy", "--all", "--repo", repo.string(), "--to", far_url(far), "--ssh-config",
                             config.string()});
-  // Kill it while a pack is on its way: a temporary is on the far side.
+  // Kill it once a pack is in place and another is on its way (a temporary on the far side).
+  auto packs_placed = [&] {  // names only: a file may be renamed while this looks
+    std::size_t n = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(far, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      n += it->path().parent_path().parent_path() == far / "data" && it->path().filename().string().front() != '.';
+    return n;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!pack_on_its_way(far) && child->running() && std::chrono::steady_clock::now() < deadline)
+  while (!(packs_placed() > 0 && pack_on_its_way(far)) && child->running() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   REQUIRE_MESSAGE(pack_on_its_way(far), "the copy ended before a pack was seen on its way");
   ::kill(child->pid(), SIGKILL);
@@ -243,8 +251,15 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
   const std::size_t left = temporaries(far).size();
   CHECK(left >= 1);
 
+  CHECK(packs_placed() >= 1);
+  std::map<std::string, std::pair<ino_t, std::int64_t>> placed;  // not sent again: same inode and mtime after the re-run
+  for (const auto& [rel, stamp] : file_stamps(far))
+    if (partial.count(rel)) placed[rel] = stamp;
+
   RunResult rerun = copy_to(repo, far, config);
   REQUIRE_MESSAGE(rerun.exit_code == 0, rerun.describe());
+  const auto after = file_stamps(far);
+  for (const auto& [rel, stamp] : placed) CHECK_MESSAGE(after.at(rel) == stamp, rel << " was written again");
   CHECK(rerun.out.find("removed " + std::to_string(left) + " temporary") != std::string::npos);
   CHECK(temporaries(far).empty());
   CHECK(repository_files(far) == source);
