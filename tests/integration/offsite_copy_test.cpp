@@ -108,6 +108,21 @@ std::optional<fs::path> pack_on_its_way(const fs::path& far) {
   return std::nullopt;
 }
 
+/// The processes whose working directory is `dir` or below it (from /proc/PID/cwd).
+std::vector<int> processes_working_in(const fs::path& dir) {
+  std::vector<int> out;
+  const std::string prefix = fs::weakly_canonical(dir).string();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code gone;
+    const std::string cwd = fs::read_symlink(e.path() / "cwd", gone).string();
+    if (!gone && (cwd == prefix || cwd.rfind(prefix + "/", 0) == 0)) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
 std::string far_url(const fs::path& path) { return "sftp://far" + path.string(); }
 
 RunResult copy_to(const fs::path& repo, const fs::path& far, const fs::path& config, std::vector<std::string> extra = {}) {
@@ -240,6 +255,13 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
   ::kill(child->pid(), SIGKILL);
   RunResult killed = child->wait(std::chrono::seconds(30));
   CHECK(killed.term_signal == SIGKILL);
+  // A check the copy had started on the host may still run there: sshd does not stop a command
+  // whose client vanished. It works in the far directory; wait until no process does (/proc).
+  sshd.drop_connections();
+  const auto quiet_by = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!processes_working_in(far).empty() && std::chrono::steady_clock::now() < quiet_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(processes_working_in(far).empty());
 
   // Every file with a final name is whole (its bytes are the source's); the manifest is not there yet.
   const auto source = repository_files(repo);
