@@ -164,14 +164,12 @@ void send_small(Side& to, const std::string& rel, const std::string& content) {
   to.place_checked({{temp, rel, store::sha256(content).hex()}});
 }
 
-/// Makes `to` a repository like `from` when it is none; refuses another repository, or a
-/// directory holding anything else. A target without a config whose files all come from the
-/// source is a first copy that was interrupted: it is carried on.
-bool prepare_target(Side& from, Side& to, const std::set<std::string>& src_files, const Side::Listing& dst,
-                    CopyProgress& progress) {
-  const auto src_config = from.read_small("config");
-  if (!src_config) throw InputError(from.describe() + " is not a drctl repository (it has no config file)");
-  const std::string src_id = config_id(*src_config, from.describe());
+/// Refuses a target that is another repository, or a directory holding anything else; true
+/// when it has no config yet. A target without a config whose files all come from the source
+/// is a first copy that was interrupted: it is carried on. Writes nothing.
+bool check_target(Side& from, Side& to, const std::set<std::string>& src_files, const Side::Listing& dst,
+                  const std::string& src_config) {
+  const std::string src_id = config_id(src_config, from.describe());
   if (dst.files.count("config")) {
     const auto dst_config = to.read_small("config");
     const std::string dst_id = config_id(dst_config.value_or(""), to.describe());
@@ -184,16 +182,36 @@ bool prepare_target(Side& from, Side& to, const std::set<std::string>& src_files
   for (const auto& rel : dst.files) foreign = foreign || !src_files.count(rel);
   if (foreign)
     throw InputError(to.describe() + " is not empty and not a drctl repository: copy needs an empty or new directory");
-  // keys/ before config: a config that names an encrypted repository is never there without its keys.
+  return true;
+}
+
+/// Makes the target a repository like the source: keys/ before config, so a config that names
+/// an encrypted repository is never there without its keys.
+void make_target(Side& from, Side& to, const std::set<std::string>& src_files, const Side::Listing& dst,
+                 const std::string& src_config, CopyProgress& progress) {
   to.make_dirs({"data", "index", "snapshots", "keys", "tmp"});
   Batch keys(to);
   for (const auto& rel : src_files)
     if (kind_of(rel) == "keys" && !dst.files.count(rel)) keys.add(send(from, to, rel, progress), 0);
   keys.wait();
   send_small(to, "readers", "");
-  send_small(to, "config", *src_config);
-  return true;
+  send_small(to, "config", src_config);
 }
+
+/// Holds the target's lock for the copy's length.
+class TargetLock {
+ public:
+  explicit TargetLock(Side& to) : to_(to) { to_.lock(); }
+  ~TargetLock() {
+    try {
+      to_.unlock();
+    } catch (...) {  // the error that ends the copy says more; a stale lock is taken over next time
+    }
+  }
+
+ private:
+  Side& to_;
+};
 
 }  // namespace
 
@@ -201,10 +219,18 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
   CopyStats stats;
   const std::set<std::string> src_files = from.list().files;
   const std::vector<std::string> manifests = chosen_manifests(src_files, choice, from.describe());
-  Side::Listing dst = to.list();
-  to.remove(dst.temporaries);  // an interrupted copy's: none of them has its final name
+  const auto src_config = from.read_small("config");
+  if (!src_config) throw InputError(from.describe() + " is not a drctl repository (it has no config file)");
+  check_target(from, to, src_files, to.list(), *src_config);  // refused before anything is written
+  to.make_dirs({});
+  TargetLock lock(to);
+  Side::Listing dst = to.list();  // again, under the lock
+  to.remove(dst.temporaries);     // an interrupted copy's: none of them has its final name
   stats.temporaries_removed = dst.temporaries.size();
-  stats.created = prepare_target(from, to, src_files, dst, progress);
+  if (check_target(from, to, src_files, dst, *src_config)) {
+    make_target(from, to, src_files, dst, *src_config, progress);
+    stats.created = true;
+  }
   const std::set<std::string> dst_files = to.list().files;
 
   // Packs and index files are shared by snapshots: every one is sent; the choice picks manifests.

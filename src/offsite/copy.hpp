@@ -51,6 +51,13 @@ class Side {
   virtual void make_dirs(const std::vector<std::string>& rels) = 0;
   /// SHA-256 (hex) of each file, as this side computes it (the host's own hasher for SFTP).
   virtual std::map<std::string, std::string> hash(const std::vector<std::string>& rels) = 0;
+  /// Takes the repository's writer lock (FORMAT.md `lock`) for the copy into it: a prune at the
+  /// far site must not delete packs whose manifest has not arrived. A lock this machine's copy
+  /// left when it was killed (same host, its process gone) is taken over; another is refused.
+  /// This machine: a no-op (the command holds the local RepoLock).
+  virtual void lock() {}
+  /// Releases what lock() took.
+  virtual void unlock() {}
   /// Removes the temporaries list() found.
   virtual void remove(const std::vector<std::string>& temporaries) = 0;
 

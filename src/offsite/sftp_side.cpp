@@ -2,7 +2,13 @@
 // drctl's strict host-key check); listing, hashing, renaming and removing are short commands
 // that GNU/Linux and FreeBSD hosts both understand (find, ls -A, mv -f, rm -f, and the host's
 // own hasher: sha256sum, or FreeBSD's sha256 -r).
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/error.hpp"
@@ -81,6 +87,42 @@ class SftpSide : public Side {
     }
   }
 
+  void lock() override {
+    const nlohmann::json holder = {{"host", this_host()}, {"pid", ::getpid()}, {"started", utc_now()}};
+    // noclobber: the shell creates the file with O_EXCL, so two copies cannot both take it.
+    const std::string take = "cd " + q(root_) + " && (set -C && printf '%s\\n' " + q(holder.dump()) + " > lock) 2>/dev/null";
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (host_.run(world::shell_command(take)).ok()) {
+        locked_ = true;
+        return;
+      }
+      const auto text = read_small("lock");
+      if (!text) continue;  // let go meanwhile
+      nlohmann::json held;
+      try {
+        held = nlohmann::json::parse(*text);
+      } catch (const nlohmann::json::exception&) {
+      }
+      const std::string who = held.is_object() ? held.value("host", std::string("?")) + " pid " +
+                                                     std::to_string(held.value("pid", 0L)) + " since " +
+                                                     held.value("started", std::string("?"))
+                                               : std::string("an unreadable lock file");
+      const long pid = held.is_object() ? held.value("pid", 0L) : 0;
+      const bool ours_and_gone = held.is_object() && held.value("host", std::string()) == this_host() && pid > 0 &&
+                                 ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+      if (!ours_and_gone || attempt > 0)
+        throw Failure(describe() + " is locked by " + who + " (a writer there, or a copy that was stopped: "
+                      "`drctl snapshot unlock` at the far site removes a stale lock)");
+      run("cd " + q(root_) + " && rm -f lock", "remove the stale lock of");  // a killed copy's own
+    }
+  }
+
+  void unlock() override {
+    if (!locked_) return;
+    locked_ = false;
+    run("cd " + q(root_) + " && rm -f lock", "unlock");
+  }
+
   void read_into(const std::string& rel, const Sink& sink) override {
     bool found;
     try {
@@ -146,8 +188,23 @@ class SftpSide : public Side {
     throw Failure("cannot " + what + " " + describe() + ": " + why.substr(why.rfind('\n') + 1));
   }
 
+  static std::string this_host() {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
+  }
+  static std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+
   world::real::SshHost& host_;
   std::string root_;
+  bool locked_ = false;
 };
 
 }  // namespace

@@ -212,6 +212,18 @@ TEST_CASE("offsite copy: chosen ids copy only those manifests, and a repository 
   CHECK(refused.err.find("another repository") != std::string::npos);
   CHECK(file_stamps(other) == stamps);
 
+  // A writer at the far site holds the lock (a prune there must not meet a half copy): refused, naming it.
+  write_file(far / "lock", R"({"host":"far-site-nas","pid":4242,"started":"2026-12-02T20:00:00Z"})" "\n", 0600);
+  write_file(t / "src/three", "third\n");
+  const std::string third = create_snapshot(repo, {{"docs", t / "src"}});
+  RunResult locked = drctl({"snapshot", "copy", third.substr(0, 8), "--repo", repo.string(), "--to", far_url(far),
+                            "--ssh-config", config.string()});
+  CHECK(locked.exit_code == 1);
+  CHECK_MESSAGE(is_one_error_line(locked.err), locked.describe());
+  CHECK(locked.err.find("locked by far-site-nas pid 4242") != std::string::npos);
+  CHECK(list_ids(far) == std::vector<std::string>{second});
+  CHECK(read_file(far / "lock").find("far-site-nas") != std::string::npos);
+
   // A directory holding something else is no target either; a malformed URL is bad input.
   fs::create_directories(t / "busy");
   write_file(t / "busy/notes.txt", "not a repository\n");
@@ -274,6 +286,7 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
   CHECK(left >= 1);
 
   CHECK(packs_placed() >= 1);
+  CHECK(fs::exists(far / "lock"));  // the killed copy's: this host, a process that is gone
   std::map<std::string, std::pair<ino_t, std::int64_t>> placed;  // not sent again: same inode and mtime after the re-run
   for (const auto& [rel, stamp] : file_stamps(far))
     if (partial.count(rel)) placed[rel] = stamp;
@@ -284,6 +297,7 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
   for (const auto& [rel, stamp] : placed) CHECK_MESSAGE(after.at(rel) == stamp, rel << " was written again");
   CHECK(rerun.out.find("removed " + std::to_string(left) + " temporary") != std::string::npos);
   CHECK(temporaries(far).empty());
+  CHECK(!fs::exists(far / "lock"));
   CHECK(repository_files(far) == source);
   RunResult verify = drctl({"snapshot", "verify", "--read-data", "--repo", far.string()});
   CHECK_MESSAGE(verify.exit_code == 0, verify.describe());
