@@ -217,7 +217,13 @@ class TargetLock {
 
 CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyProgress& progress) {
   CopyStats stats;
-  const std::set<std::string> src_files = from.list().files;
+  // Manifests and index files from one listing, packs from a second one taken after it: a writer
+  // makes packs visible before the index files and manifests that need them, and a prune waits
+  // for this copy's read lock, so every pack a listed manifest needs is in the second listing
+  // even when a backup finishes while the first is taken.
+  const std::set<std::string> listed_first = from.list().files;
+  std::set<std::string> src_files = from.list().files;
+  std::erase_if(src_files, [&](const std::string& rel) { return kind_of(rel) != "data" && !listed_first.count(rel); });
   const std::vector<std::string> manifests = chosen_manifests(src_files, choice, from.describe());
   const auto src_config = from.read_small("config");
   if (!src_config) throw InputError(from.describe() + " is not a drctl repository (it has no config file)");
