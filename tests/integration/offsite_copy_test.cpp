@@ -382,6 +382,15 @@ TEST_CASE("offsite copy: an encrypted repository's copy carries its keys and res
   REQUIRE_MESSAGE(restored.exit_code == 0, restored.describe());
   auto d = compare_trees(t / "tree", t / "back");
   CHECK_MESSAGE(d.empty(), join_diffs(d));
+
+  // Brought back with --from (again without the passphrase), it opens with the same one.
+  RunResult back = drctl({"snapshot", "copy", "--all", "--repo", (t / "home").string(), "--from", far_url(far),
+                          "--ssh-config", config.string()});
+  REQUIRE_MESSAGE(back.exit_code == 0, back.describe());
+  CHECK(repository_files(t / "home") == repository_files(repo));
+  restore_section(t / "home", id, "nas/data", t / "back-home", pw);
+  d = compare_trees(t / "tree", t / "back-home");
+  CHECK_MESSAGE(d.empty(), join_diffs(d));
 }
 
 TEST_CASE("offsite copy: a FreeBSD-like host checks with its sha256, and a file its hasher disagrees with never gets its final name") {
