@@ -218,10 +218,7 @@ TEST_CASE("backup pipeline: snapshot restore --to ssh:// into a path holding a q
   const fs::path repo = t / "repo";
   init_repo(repo, small_chunks());
   const std::string id = create_snapshot(repo, {{"d", t / "data"}});
-  const fs::path config = t / "ssh_config";
-  write_file(config, "Host nas\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                         "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                         sshd.known_hosts().string() + "\n");
+  const fs::path config = write_client_config(sshd, t / "ssh_config");
   const fs::path target = t / "it's here";
   auto restore = [&] {
     return drctl({"snapshot", "restore", id, "--repo", repo.string(), "--section", "nas/d", "--to", "ssh://nas" + target.string(),

@@ -57,13 +57,7 @@ fs::path passwd_with_tcsh_root(const fs::path& file) {
   return file;
 }
 
-/// An OpenSSH client configuration reaching `sshd` as host `nas`.
-fs::path client_config(const Sshd& sshd, const fs::path& file) {
-  write_file(file, "Host nas\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                       "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                       sshd.known_hosts().string() + "\n");
-  return file;
-}
+
 
 /// A site whose host `nas` is `sshd`.
 fs::path site_for(const Sshd& sshd, const fs::path& file) {
@@ -87,8 +81,8 @@ void check_freebsd_like_host(bool tcsh_login) {
   if (tcsh_login) bsd_place.bind_mounts = {{passwd_with_tcsh_root(t / "passwd").string(), "/etc/passwd"}};
   Sshd bsd(bsd_place);
   Sshd gnu;
-  const fs::path bsd_config = client_config(bsd, t / "bsd_ssh_config");
-  const fs::path gnu_config = client_config(gnu, t / "gnu_ssh_config");
+  const fs::path bsd_config = write_client_config(bsd, t / "bsd_ssh_config");
+  const fs::path gnu_config = write_client_config(gnu, t / "gnu_ssh_config");
 
   // The host is what it should be: bsdtar, sha256, no sha256sum, and the login shell asked for.
   RunResult tools = over_ssh(bsd_config, "tar --version; command -v sha256; command -v sha256sum || echo no-sha256sum");

@@ -385,10 +385,7 @@ TEST_CASE("encryption: drctl run backs up over a real sshd into an encrypted rep
   const std::string run_id = snapshots[0].at("id").get<std::string>();
 
   // `snapshot create` of the same directory over SSH (ssh://), into the same repository.
-  const fs::path ssh_config = t / "ssh_config";
-  write_file(ssh_config, "Host nas\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                             "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                             sshd.known_hosts().string() + "\n");
+  const fs::path ssh_config = write_client_config(sshd, t / "ssh_config");
   RunResult create = drctl({"snapshot", "create", "--repo", repo.string(), "--password-file", (t / "pw").string(), "--nas",
                             "media=ssh://nas" + (t / "tank/media").string(), "--ssh-config", ssh_config.string()});
   REQUIRE_MESSAGE(create.exit_code == 0, create.describe());

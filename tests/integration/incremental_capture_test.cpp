@@ -102,13 +102,6 @@ fs::path bsdtar_bin(const fs::path& dir, bool bsd_listing) {
   return dir;
 }
 
-fs::path nas_config(const Sshd& sshd, const fs::path& dir) {
-  const fs::path config = dir / "ssh_config";
-  write_file(config, "Host nas\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                         "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                         sshd.known_hosts().string() + "\n");
-  return config;
-}
 
 struct Lab {
   TempDir t{"incremental"};
@@ -123,7 +116,7 @@ struct Lab {
     sshd = std::make_unique<Sshd>(place);
     tree = t / "tree";
     repo = t / "repo";
-    config = nas_config(*sshd, t.path());
+    config = write_client_config(*sshd, t.path() / "ssh_config");
     init_repo(repo, small_chunks());
   }
 

@@ -16,15 +16,6 @@ using namespace support;
 
 namespace {
 
-/// An OpenSSH client configuration reaching the test's sshd as host `nas`.
-fs::path nas_config(const Sshd& sshd, const fs::path& dir) {
-  const fs::path config = dir / "ssh_config";
-  write_file(config, "Host nas\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                         "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                         sshd.known_hosts().string() + "\n");
-  // The server's key is known under the address; the config's Host alias reaches it by HostName.
-  return config;
-}
 
 }  // namespace
 
@@ -32,7 +23,7 @@ TEST_CASE("nas over ssh: the same tree captured locally and over SSH restores id
   support::Sshd sshd;
   TempDir t("nas-ssh");
   make_full_tree(t / "tree", {.seed = 21, .sparse_size = 8 * MiB});
-  const fs::path config = nas_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config");
   const fs::path repo = t / "repo";
   init_repo(repo, small_chunks());
 
@@ -92,7 +83,7 @@ TEST_CASE("nas over ssh: restore --include sends only those paths, and a hard li
   fs::create_hard_link(src / "a/orig", src / "b/link2");
   write_file(src / "b/sub/file", "inside b\n", 0600);
   write_file(src / "c/other", std::string(300000, 'c'), 0644);
-  const fs::path config = nas_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config");
   const fs::path repo = t / "repo";
   init_repo(repo, small_chunks());
   const std::string id = create_snapshot(repo, {{"data", src}});

@@ -22,15 +22,6 @@ using namespace support;
 
 namespace {
 
-/// An OpenSSH client configuration reaching the test's sshd as host `far`, trusting the host
-/// keys in `known_hosts` (the server's own unless another file is given).
-fs::path far_config(const Sshd& sshd, const fs::path& dir, const fs::path& known_hosts = {}) {
-  const fs::path config = dir / "ssh_config";
-  write_file(config, "Host far\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " + sshd.user() +
-                         "\n  IdentityFile " + sshd.client_key().string() + "\n  UserKnownHostsFile " +
-                         (known_hosts.empty() ? sshd.known_hosts() : known_hosts).string() + "\n");
-  return config;
-}
 
 /// Relative path → SHA-256 of every regular file under `root`, but the writer's lock.
 std::map<std::string, std::string> file_hashes(const fs::path& root) {
@@ -138,7 +129,7 @@ TEST_CASE("offsite copy: copy --all makes the far repository, it restores byte f
   Sshd sshd;
   TempDir t("offsite-copy");
   make_full_tree(t / "tree", {.seed = 41, .sparse_size = 8 * MiB});
-  const fs::path config = far_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
   const fs::path repo = t / "repo", far = t / "far/site-a/repo";
   init_repo(repo, small_chunks());
   const std::string first = create_snapshot(repo, {{"data", t / "tree"}});
@@ -184,7 +175,7 @@ TEST_CASE("offsite copy: copy --all makes the far repository, it restores byte f
 TEST_CASE("offsite copy: chosen ids copy only those manifests, and a repository with another id is refused") {
   Sshd sshd;
   TempDir t("offsite-ids");
-  const fs::path config = far_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
   fs::create_directories(t / "src");
   write_file(t / "src/one", "first\n");
   const fs::path repo = t / "repo", far = t / "far";
@@ -242,7 +233,7 @@ TEST_CASE("offsite copy: chosen ids copy only those manifests, and a repository 
 TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final name half written, and a re-run completes it") {
   Sshd sshd;
   TempDir t("offsite-kill");
-  const fs::path config = far_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
   fs::create_directories(t / "big");
   Rng rng(test_seed());
   write_random_file(t / "big/random.bin", 160 * MiB, rng);  // incompressible: ten 16 MiB packs
@@ -308,7 +299,7 @@ TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final na
 TEST_CASE("offsite copy: a far pack damaged after the copy is found by verify --read-data there and by copy --verify-all") {
   Sshd sshd;
   TempDir t("offsite-damage");
-  const fs::path config = far_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
   make_full_tree(t / "tree", {.seed = 43, .sparse = false, .ownership = false, .devices = false});
   const fs::path repo = t / "repo", far = t / "far";
   init_repo(repo, small_chunks());
@@ -340,7 +331,7 @@ TEST_CASE("offsite copy: an unknown host key is refused before anything is writt
   Sshd sshd;
   TempDir t("offsite-hostkey");
   write_file(t / "empty_known_hosts", "", 0600);
-  const fs::path config = far_config(sshd, t.path(), t / "empty_known_hosts");
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far", t / "empty_known_hosts");
   fs::create_directories(t / "src");
   write_file(t / "src/f", "content\n");
   const fs::path repo = t / "repo";
@@ -357,7 +348,7 @@ TEST_CASE("offsite copy: an unknown host key is refused before anything is writt
 TEST_CASE("offsite copy: an encrypted repository's copy carries its keys and restores with its passphrase") {
   Sshd sshd;
   TempDir t("offsite-encrypted");
-  const fs::path config = far_config(sshd, t.path());
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
   write_file(t / "pw", "correct horse battery staple\n", 0600);
   const std::vector<std::string> pw = {"--password-file", (t / "pw").string()};
   make_full_tree(t / "tree", {.seed = 47, .sparse_size = 4 * MiB});
@@ -408,7 +399,7 @@ TEST_CASE("offsite copy: a FreeBSD-like host checks with its sha256, and a file 
   {
     Sshd sshd(honest);
     fs::create_directories(t / "honest");
-    const fs::path config = far_config(sshd, t / "honest");
+    const fs::path config = write_client_config(sshd, t / "honest" / "ssh_config", "far");
     REQUIRE(run({"ssh", "-F", config.string(), "-o", "BatchMode=yes", "far", "command -v sha256sum || echo none"}).out == "none\n");
     RunResult copied = copy_to(repo, t / "far", config);
     REQUIRE_MESSAGE(copied.exit_code == 0, copied.describe());
@@ -424,7 +415,7 @@ TEST_CASE("offsite copy: a FreeBSD-like host checks with its sha256, and a file 
   lying.extra_config = {"SetEnv PATH=" + freebsd_like_bin(t / "lying-bin", true).string()};
   Sshd sshd(lying);
   fs::create_directories(t / "lying");
-  const fs::path config = far_config(sshd, t / "lying");
+  const fs::path config = write_client_config(sshd, t / "lying" / "ssh_config", "far");
   RunResult refused = copy_to(repo, t / "far2", config);
   CHECK(refused.exit_code == 1);
   CHECK_MESSAGE(is_one_error_line(refused.err), refused.describe());

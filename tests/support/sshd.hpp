@@ -298,4 +298,15 @@ class Sshd {
   std::unique_ptr<Process> server_;
 };
 
+/// Writes an OpenSSH client configuration to `file` reaching `sshd` as host `alias` with the
+/// test's client key, trusting the host keys in `known_hosts` (the server's own unless given).
+inline std::filesystem::path write_client_config(const Sshd& sshd, const std::filesystem::path& file,
+                                                 const std::string& alias = "nas",
+                                                 const std::filesystem::path& known_hosts = {}) {
+  std::ofstream(file) << "Host " << alias << "\n  HostName 127.0.0.1\n  Port " << sshd.port() << "\n  User " << sshd.user()
+                      << "\n  IdentityFile " << sshd.client_key().string() << "\n  UserKnownHostsFile "
+                      << (known_hosts.empty() ? sshd.known_hosts() : known_hosts).string() << "\n";
+  return file;
+}
+
 }  // namespace support
