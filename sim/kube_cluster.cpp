@@ -338,10 +338,10 @@ void KubeCluster::pod_started(const PodState& pod) {
   if (!files || !files->write) return;
   const std::string owner = pod.owner_name.empty() ? pod.name : pod.owner_name;
   const std::string name = cni_config_name(pod.spec, owner);
+  // The node's file events tell the cluster (pod_network_changed), as for any other writer.
   files->write(kCniConfDir + "/" + name,
                json{{"name", owner}, {"cniVersion", "0.3.1"}, {"plugins", json::array({{{"type", owner}}})}}.dump(2) + "\n",
                0644);
-  pod_network_changed(pod.node);
 }
 
 void KubeCluster::static_pods_changed(const KubeNode& node, const KubeFiles& files) {

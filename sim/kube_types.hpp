@@ -58,7 +58,8 @@ struct KubeWorld {
   /// How long `node` takes to fetch `bytes` from a registry on the internet (image pulls); unset: no time.
   std::function<world::Duration(const KubeNode& node, std::int64_t bytes, const std::string& what)> download;
   /// The files of the machine that is node `name` (a pod writing to a hostPath, the kubelet reading
-  /// /etc/cni/net.d); unset: a node's pod network is taken as configured.
+  /// /etc/cni/net.d); unset: a node's pod network is taken as configured. The world reports writes
+  /// under /etc/cni/net.d back through KubeCluster::pod_network_changed, whoever made them.
   std::function<std::optional<KubeFiles>(const std::string& name)> node_files;
 };
 

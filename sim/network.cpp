@@ -523,11 +523,10 @@ std::vector<std::string> SimNetworkView::resolve(const std::string& name) {
 
 std::optional<SimNetwork::Reach> SimNetworkView::reach(const std::string& host, int port, Duration timeout) {
   const auto key = std::pair(host, port);
-  if (reach_vantage_)
-    if (std::string why = reach_vantage_(); !why.empty()) {
-      failures_[key] = why;
-      return std::nullopt;
-    }
+  if (std::string why = vantage_problem(); !why.empty()) {
+    failures_[key] = why;
+    return std::nullopt;
+  }
   const std::vector<std::string> ips = resolve(host);
   if (ips.empty()) {
     failures_[key] = host + " does not resolve";
@@ -587,11 +586,10 @@ world::HttpResponse SimNetworkView::http_get(const std::string& url, const std::
 world::DnsAnswer SimNetworkView::dns_query(const std::string& server, int port, const std::string& name,
                                           Duration timeout) {
   world::DnsAnswer answer;
-  if (reach_vantage_)
-    if (std::string why = reach_vantage_(); !why.empty()) {
-      answer.error = why;
-      return answer;
-    }
+  if (std::string why = vantage_problem(); !why.empty()) {
+    answer.error = why;
+    return answer;
+  }
   const SimNetwork::Reach r = net_.connect(vantage_, server, port, Proto::udp);
   if (r.outcome != SimNetwork::Outcome::connected || !*dns_) {
     if (engine_.in_actor()) engine_.sleep(wait_for(r.outcome, timeout));

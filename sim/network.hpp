@@ -262,6 +262,8 @@ class SimNetworkView : public world::Network {
   std::string why(const std::string& host, int port) const;
 
  private:
+  /// Why checks cannot be made from the vantage now ("" when they can: see from()).
+  std::string vantage_problem() const { return reach_vantage_ ? reach_vantage_() : std::string(); }
   /// Connects to host:port, waiting as a failed attempt would; the connected Reach, or nullopt with why() set.
   std::optional<SimNetwork::Reach> reach(const std::string& host, int port, world::Duration timeout);
 

@@ -275,6 +275,14 @@ std::string SimWorld::dnsmasq_record(const std::string& server, const std::strin
   return it == served->config->records.end() ? "" : it->second;
 }
 
+std::vector<std::string> SimWorld::dns_records(const std::string& node, const std::string& name) {
+  if (node == pf_machine_ && pf_config_)
+    for (const auto& h : pf_config_->dns_hosts)
+      if (h.host + "." + h.domain == name) return {h.ip};
+  if (std::string ip = dnsmasq_record(node, name); !ip.empty()) return {ip};
+  return {};
+}
+
 std::vector<std::string> SimWorld::resolve_name(const std::string& name) {
   if (is_ip_literal(name)) return {name};
   if (const MachineModel* m = site_.machine(name); m && !m->address.empty()) return {m->address};
@@ -291,11 +299,8 @@ Fetched SimWorld::fetch(const std::string& node, const Lease& lease, const Locat
     auto dns = net_.connect(node, lease.dns, 53, Proto::udp);
     if (dns.outcome != SimNetwork::Outcome::connected)
       return {false, "", "cannot resolve " + where.server + ": DNS server " + lease.dns + ": " + dns.reason};
-    ip.clear();
-    if (dns.node == pf_machine_ && pf_config_)
-      for (const auto& h : pf_config_->dns_hosts)
-        if (h.host + "." + h.domain == where.server) ip = h.ip;
-    if (ip.empty()) ip = dnsmasq_record(dns.node, where.server);
+    const std::vector<std::string> records = dns_records(dns.node, where.server);
+    ip = records.empty() ? "" : records.front();
     if (ip.empty()) return {false, "", "cannot resolve " + where.server + ": DNS server " + lease.dns + " has no record for it"};
   }
   const int port = where.scheme == "tftp" ? 69 : where.scheme == "nfs" ? 2049 : where.port ? where.port : 80;

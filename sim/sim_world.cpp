@@ -95,14 +95,7 @@ SimWorld::SimWorld(const json& site, std::uint64_t seed)
   });
   view_ = std::make_unique<SimNetworkView>(engine_, net_, controller.name,
                                            [this](const std::string& name) { return resolve_name(name); });
-  view_->serve_dns([this](const std::string& node, const std::string& name) -> std::vector<std::string> {
-    // pfSense's resolver answers its host overrides; dnsmasq its records. Recursion is not modelled.
-    if (node == pf_machine_ && pf_config_)
-      for (const auto& h : pf_config_->dns_hosts)
-        if (h.host + "." + h.domain == name) return {h.ip};
-    if (std::string ip = dnsmasq_record(node, name); !ip.empty()) return {ip};
-    return {};
-  });
+  view_->serve_dns([this](const std::string& node, const std::string& name) { return dns_records(node, name); });
   engine_.log("site", "built", {{"site", site_.name}, {"machines", site_.machines.size()}, {"networks", site_.networks.size()}});
 }
 

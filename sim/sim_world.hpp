@@ -248,6 +248,9 @@ class SimWorld : public world::World {
   std::optional<Lease> dnsmasq_lease(const std::string& mac, const std::string& segment);
   /// What dnsmasq on `server` answers for `name` (its host-record lines, as read at start); "" for none.
   std::string dnsmasq_record(const std::string& server, const std::string& name);
+  /// What the DNS server on `node` answers for `name`: pfSense's resolver its host overrides,
+  /// dnsmasq its records; nothing else (recursion is not modelled).
+  std::vector<std::string> dns_records(const std::string& node, const std::string& name);
 };
 
 }  // namespace drctl::sim

@@ -166,13 +166,12 @@ class VerifyDns : public Probe {
     const std::string name = ctx.inputs.at("name").get<std::string>(), expect = ctx.inputs.value("expect", "");
     const world::DnsAnswer a = network(ctx).dns_query(server, port, name, Duration(5000));
     if (a.rcode.empty()) return "no answer to " + name + ": " + a.error;
-    std::string got;
-    for (const auto& address : a.addresses) got += (got.empty() ? "" : ", ") + address;
     if (a.rcode != "NOERROR") return name + ": " + a.rcode;
     if (a.addresses.empty()) return name + ": no A record";
-    if (!expect.empty() && std::find(a.addresses.begin(), a.addresses.end(), expect) == a.addresses.end())
-      return name + " is " + got + ", not " + expect;
-    return "";
+    if (expect.empty() || std::find(a.addresses.begin(), a.addresses.end(), expect) != a.addresses.end()) return "";
+    std::string got;
+    for (const auto& address : a.addresses) got += (got.empty() ? "" : ", ") + address;
+    return name + " is " + got + ", not " + expect;
   }
 
  private:

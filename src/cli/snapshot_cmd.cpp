@@ -19,6 +19,7 @@
 #include "offsite/copy.hpp"
 #include "world/real/ssh_host.hpp"
 #include "world/real/real_world.hpp"
+#include "world/url.hpp"
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "cli/progress.hpp"
@@ -127,25 +128,11 @@ void list_tree(const Repository& repo, const Snapshot& s, const Section& sec, co
 }
 
 /// A directory on an SSH host: ssh://[USER@]HOST[:PORT]/PATH.
-struct SshSource {
-  std::string user, host, path;
-  int port = 0;
-};
+using SshSource = world::HostPathUrl;
 
 /// Parses ssh://[USER@]HOST[:PORT]/PATH; InputError naming `what` when malformed.
 SshSource parse_ssh_url(const std::string& url, const std::string& what) {
-  static const std::regex form(R"(ssh://(?:([^@/]+)@)?(\[[^\]]+\]|[^:/@]+)(?::([0-9]{1,5}))?(/.*))");
-  std::smatch m;
-  if (!std::regex_match(url, m, form))
-    throw InputError(what + ": '" + url + "' is not ssh://[USER@]HOST[:PORT]/PATH (an absolute path on the host)");
-  SshSource s{m[1], m[2], m[4]};
-  if (s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
-  if (m[3].matched) {
-    s.port = std::stoi(m[3]);
-    if (s.port < 1 || s.port > 65535) throw InputError(what + ": bad port in '" + url + "'");
-  }
-  while (s.path.size() > 1 && s.path.back() == '/') s.path.pop_back();
-  return s;
+  return world::parse_host_path_url("ssh", url, what);
 }
 
 /// --nas NAME=PATH or NAME=ssh://… → (section name, source: an absolute path or the URL).

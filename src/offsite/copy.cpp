@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 #include <future>
-#include <regex>
 #include <stdexcept>
 
 #include "base/error.hpp"
@@ -20,17 +19,7 @@ std::string Side::write_push(const std::string& rel, const std::function<void(co
 }
 
 SftpUrl parse_sftp_url(const std::string& url, const std::string& what) {
-  static const std::regex form(R"(sftp://(?:([^@/]+)@)?(\[[^\]]+\]|[^:/@]+)(?::([0-9]{1,5}))?(/.*))");
-  std::smatch m;
-  if (!std::regex_match(url, m, form))
-    throw InputError(what + ": '" + url + "' is not sftp://[USER@]HOST[:PORT]/PATH (an absolute path on the host)");
-  SftpUrl u{m[1], m[2], m[4]};
-  if (u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
-  if (m[3].matched) {
-    u.port = std::stoi(m[3]);
-    if (u.port < 1 || u.port > 65535) throw InputError(what + ": bad port in '" + url + "'");
-  }
-  while (u.path.size() > 1 && u.path.back() == '/') u.path.pop_back();
+  SftpUrl u = world::parse_host_path_url("sftp", url, what);
   if (u.path == "/") throw InputError(what + ": '" + url + "' names the host's root directory, not a repository");
   return u;
 }

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "world/url.hpp"
+
 namespace drctl::world::real {
 class SshHost;
 }
@@ -24,11 +26,9 @@ namespace drctl::offsite {
 namespace fs = std::filesystem;
 
 /// sftp://[USER@]HOST[:PORT]/PATH, taken apart.
-struct SftpUrl {
-  std::string user, host, path;
-  int port = 0;  // 0: the SSH configuration's Port, else 22
-};
-/// Parses an sftp:// URL; InputError naming `what` when malformed.
+using SftpUrl = world::HostPathUrl;
+/// Parses an sftp:// URL (world::parse_host_path_url) naming a repository, not the host's root;
+/// InputError naming `what` when malformed.
 SftpUrl parse_sftp_url(const std::string& url, const std::string& what);
 
 /// One end of a copy: a repository's files under a root, on this machine or over SFTP.

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
+
+#include "base/error.hpp"
 
 namespace drctl::world {
 
@@ -55,6 +58,21 @@ bool tls_name_matches(const std::vector<std::string>& names, const std::string& 
     }
   }
   return false;
+}
+
+HostPathUrl parse_host_path_url(const std::string& scheme, const std::string& url, const std::string& what) {
+  static const std::regex form(R"(([a-z]+)://(?:([^@/]+)@)?(\[[^\]]+\]|[^:/@]+)(?::([0-9]{1,5}))?(/.*))");
+  std::smatch m;
+  if (!std::regex_match(url, m, form) || m[1] != scheme)
+    throw InputError(what + ": '" + url + "' is not " + scheme + "://[USER@]HOST[:PORT]/PATH (an absolute path on the host)");
+  HostPathUrl u{m[2], m[3], m[5]};
+  if (u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
+  if (m[4].matched) {
+    u.port = std::stoi(m[4]);
+    if (u.port < 1 || u.port > 65535) throw InputError(what + ": bad port in '" + url + "'");
+  }
+  while (u.path.size() > 1 && u.path.back() == '/') u.path.pop_back();
+  return u;
 }
 
 }  // namespace drctl::world
