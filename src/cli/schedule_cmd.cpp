@@ -226,6 +226,66 @@ int cmd_remove(const std::string& name, const Where& w) {
   return kOk;
 }
 
+/// What a drctl child said and how it ended.
+struct Child {
+  int exit_code = 0;
+  std::string error;  // its last `drctl: error: …` line, without the prefix
+};
+
+/// Runs this drctl binary with `args` in a child process and waits for it. Its stdout and stderr
+/// are ours; with `keep_error`, its stderr goes through a pipe, passed on as it comes, and its
+/// last error line is kept (a terminal then sees no progress line: for the copy, which runs unattended).
+Child run_self(const std::vector<std::string>& args, bool keep_error) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> argv = {self};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  int err[2] = {-1, -1};
+  if (keep_error && ::pipe2(err, O_CLOEXEC) != 0) throw Failure("cannot start drctl " + args.front() + ": pipe failed");
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) throw Failure("cannot start drctl " + args.front() + ": fork failed");
+  if (child == 0) {
+    if (keep_error) ::dup2(err[1], STDERR_FILENO);
+    ::execv(self.c_str(), cargv.data());
+    ::_exit(127);
+  }
+  Child out;
+  std::string line;
+  char buf[4096];
+  if (keep_error) ::close(err[1]);
+  for (ssize_t n; keep_error && (n = ::read(err[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    (void)!::write(STDERR_FILENO, buf, static_cast<std::size_t>(n));
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] != '\n') {
+        line += buf[i];
+        continue;
+      }
+      if (const std::string tag = "drctl: error: "; line.rfind(tag, 0) == 0) out.error = line.substr(tag.size());
+      line.clear();
+    }
+  }
+  if (keep_error) ::close(err[0]);
+  int wstatus = 0;
+  while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  out.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return out;
+}
+
+/// Where repository `repo` goes off-site: the site's `offsite.to` itself when the run backed up
+/// to one repository; with several, a directory of that name below it for each.
+std::string offsite_target(const std::string& to, const std::string& repo, std::size_t repositories) {
+  if (repositories == 1) return to;
+  return (to.back() == '/' ? to : to + "/") + fs::path(repo).lexically_normal().filename().string();
+}
+
 /// `drctl schedule run`: the runbook (as `drctl run`, in a child of its own), then the site's
 /// retention on the repositories its backups went to, then the status file and the metrics.
 int cmd_schedule_run(const std::string& runbook_file, const std::string& name_option, const std::string& state,
@@ -239,6 +299,9 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
     policy.last = r.value("last", 0), policy.daily = r.value("daily", 0), policy.weekly = r.value("weekly", 0),
     policy.monthly = r.value("monthly", 0);
   }
+  // The site's off-site URL was checked when it was loaded, before anything runs.
+  const std::string offsite_to = rb.site ? rb.site->offsite.value("to", "") : "";
+  const std::string offsite_config = rb.site ? rb.site->offsite.value("ssh_config", "") : "";
   const std::string name = name_option.empty() ? schedule::schedule_name(rb.name) : name_option;
   const fs::path dir = fs::absolute(state.empty() ? ".drctl/state/" + name : state);
   runbook::make_private_dirs(dir);
@@ -256,23 +319,9 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   st.runbook = fs::absolute(runbook_file).lexically_normal().string();
   st.started = store::utc_text(std::chrono::system_clock::now());
   const auto wall = std::chrono::steady_clock::now();
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> argv = {self, "run", runbook_file, "--state", dir.string()};
+  std::vector<std::string> argv = {"run", runbook_file, "--state", dir.string()};
   for (const auto& set : sets) argv.insert(argv.end(), {"--set", set});
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  if (child < 0) throw Failure("cannot start the run: fork failed");
-  if (child == 0) {
-    ::execv(self.c_str(), cargv.data());
-    ::_exit(127);
-  }
-  int wstatus = 0;
-  while (::waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  st.exit_code = run_self(argv, false).exit_code;
 
   st.backups = schedule::backups_of_last_run(journal, journal_before);
   std::vector<std::string> repos;
@@ -304,7 +353,24 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
     }
     runbook::write_private_file(dir / "verify-next", std::to_string((next + 1) % cycle) + "\n");
   }
-  st.ok = st.exit_code == 0 && retention_ok;
+  // The off-site copy, after a run that succeeded (a failed run's partial work stays home), of
+  // each repository as retention left it: only what the far side lacks is sent.
+  bool copies_ok = true;
+  if (!offsite_to.empty() && st.exit_code == 0) {
+    for (auto& r : st.repositories) {
+      r.copy_to = offsite_target(offsite_to, r.repo, st.repositories.size());
+      std::vector<std::string> args = {"snapshot", "copy", "--all", "--repo", r.repo, "--to", r.copy_to};
+      if (!offsite_config.empty()) args.insert(args.end(), {"--ssh-config", offsite_config});
+      const Child copy = run_self(args, true);
+      r.copy_ok = copy.exit_code == 0;
+      if (!r.copy_ok) {
+        r.copy_error = copy.error.empty() ? "drctl snapshot copy exited " + std::to_string(copy.exit_code) : copy.error;
+        copies_ok = false;
+        warn(r.repo + ": copy to " + r.copy_to + ": " + r.copy_error);
+      }
+    }
+  }
+  st.ok = st.exit_code == 0 && retention_ok && copies_ok;
   st.finished = store::utc_text(std::chrono::system_clock::now());
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
   st.last_success = st.ok ? st.finished : schedule::last_success_in(dir / "status.json");
@@ -330,7 +396,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
     if (const std::string why = schedule::notify(ping, message); !why.empty()) warn(why);
   }
   ::close(lock);
-  return st.exit_code != 0 ? st.exit_code : retention_ok ? kOk : kFailed;  // the run's own code first
+  return st.exit_code != 0 ? st.exit_code : retention_ok && copies_ok ? kOk : kFailed;  // the run's own code first
 }
 
 void where_options(CLI::App* c, Where& w) {
@@ -370,7 +436,7 @@ void add_schedule_command(CLI::App& app, Action& run) {
     };
   });
 
-  auto* runs = s->add_subcommand("run", "What a schedule runs: the runbook, then the site's retention, a status file and metrics");
+  auto* runs = s->add_subcommand("run", "What a schedule runs: the runbook, then the site's retention, its off-site copy, a status file and metrics");
   runs->add_option("RUNBOOK", a->runbook, "The runbook")->required();
   runs->add_option("--name", a->name, "The schedule's name (default: the runbook's)");
   runs->add_option("--state", a->state, "The runs' state directory: journal, status.json, drctl.prom (default .drctl/state/NAME)");

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "runbook/template.hpp"
+#include "world/url.hpp"
 
 namespace drctl::runbook {
 
@@ -27,7 +28,8 @@ const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "da
                                                   "datastore", "thumbprint", "ca_file",    "user",    "credentials",
                                                   "threads",   "memory",     "switches",   "images"};
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
-                                            "groups", "vars", "secrets", "retention", "rpo", "kubernetes_schedule"};
+                                            "groups", "vars", "secrets", "retention", "rpo", "kubernetes_schedule",
+                                            "offsite"};
 const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly", "verify_cycle"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
@@ -343,6 +345,24 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
       require_map(doc, v, "'kubernetes_schedule'");
       check_known_keys(doc, v, {"image", "namespace", "repository"}, "kubernetes_schedule");
       site.kubernetes_schedule = yaml_to_json(v);
+    } else if (key == "offsite") {
+      // Where `drctl schedule run` copies each repository after a run (drctl snapshot copy --to).
+      require_map(doc, v, "'offsite'");
+      check_known_keys(doc, v, {"to", "ssh_config"}, "offsite");
+      if (!v["to"]) throw LoadError(doc.at(v), "offsite: needs 'to: sftp://[USER@]HOST[:PORT]/PATH', the far repository");
+      const std::string to = scalar(doc, v["to"], "offsite.to");
+      try {
+        if (world::parse_host_path_url("sftp", to, "offsite.to").path == "/")
+          throw InputError("offsite.to: '" + to + "' names the host's root directory, not a repository");
+      } catch (const InputError& e) {
+        throw LoadError(doc.at(v["to"]), e.what());
+      }
+      site.offsite = {{"to", to}};
+      if (v["ssh_config"]) {
+        const fs::path config = (doc.dir() / scalar(doc, v["ssh_config"], "offsite.ssh_config")).lexically_normal();
+        if (!fs::exists(config)) throw LoadError(doc.at(v["ssh_config"]), "offsite.ssh_config: " + config.string() + " does not exist");
+        site.offsite["ssh_config"] = config.string();
+      }
     } else if (key == "rpo") {
       // How old the newest backup of a source may be (drctl status).
       const std::string text = scalar(doc, v, key);

@@ -66,6 +66,7 @@ struct Site {
   json retention = json::object();   // what a scheduled backup keeps: {last, daily, weekly, monthly} counts, and verify_cycle
   std::string rpo;                   // how old a source's newest backup may be ("26h"); "" = no target
   json kubernetes_schedule = json::object();  // {image, namespace, repository: {host, path}}: drctl as a CronJob
+  json offsite = json::object();  // {to: sftp://…, ssh_config: absolute path}: where a scheduled run copies its repositories
   std::vector<SiteHost> hosts;
   std::map<std::string, std::vector<std::string>> groups;  // group -> host names
   json vars = json::object();

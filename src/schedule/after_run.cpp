@@ -118,6 +118,10 @@ json status_json(const RunStatus& s) {
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.verify_part.empty())
       j["verify"] = {{"part", r.verify_part}, {"ok", r.verify_ok}, {"packs_read", r.verify_packs}, {"errors", r.verify_errors}};
+    if (!r.copy_to.empty()) {
+      j["copy"] = {{"to", r.copy_to}, {"ok", r.copy_ok}};
+      if (!r.copy_error.empty()) j["copy"]["error"] = r.copy_error;
+    }
     repos.push_back(j);
   }
   return {{"schedule", s.schedule}, {"runbook", s.runbook},   {"started", s.started},   {"finished", s.finished},
@@ -143,7 +147,7 @@ std::string metrics_text(const RunStatus& s) {
   metric("drctl_run_last_success_timestamp_seconds", "When the last successful scheduled run finished (0: none yet).",
          {{sched, epoch(s.last_success)}});
   metric("drctl_run_duration_seconds", "How long the last scheduled run took, retention included.", {{sched, s.seconds}});
-  std::vector<std::pair<std::string, double>> bytes, files, snaps, forgotten, freed, source_times, verify_ok, verify_packs;
+  std::vector<std::pair<std::string, double>> bytes, files, snaps, forgotten, freed, source_times, verify_ok, verify_packs, copy_ok;
   for (const auto& b : s.backups) {
     const std::string l = sched + ",repo=\"" + label(b.repo) + "\",step=\"" + label(b.step) + "\"";
     bytes.push_back({l, static_cast<double>(b.bytes)});
@@ -155,6 +159,7 @@ std::string metrics_text(const RunStatus& s) {
     forgotten.push_back({l, static_cast<double>(r.forgotten)});
     freed.push_back({l, static_cast<double>(r.bytes_freed)});
     for (const auto& [source, time] : r.sources) source_times.push_back({l + ",source=\"" + label(source) + "\"", epoch(time)});
+    if (!r.copy_to.empty()) copy_ok.push_back({l + ",to=\"" + label(r.copy_to) + "\"", r.copy_ok ? 1.0 : 0.0});
     if (!r.verify_part.empty()) {
       verify_ok.push_back({l + ",part=\"" + label(r.verify_part) + "\"", r.verify_ok ? 1.0 : 0.0});
       verify_packs.push_back({l, static_cast<double>(r.verify_packs)});
@@ -170,6 +175,7 @@ std::string metrics_text(const RunStatus& s) {
     metric("drctl_verify_ok", "Whether the part of the data the run re-read was intact (1) or damaged (0).", verify_ok);
     metric("drctl_verify_packs_read", "Packs the run re-read and re-hashed.", verify_packs);
   }
+  if (!copy_ok.empty()) metric("drctl_copy_success", "Whether the run's copy to the off-site repository succeeded (1) or not (0).", copy_ok);
   return out;
 }
 

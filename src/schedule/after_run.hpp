@@ -40,6 +40,10 @@ struct RepoStatus {
   bool verify_ok = true;
   std::uint64_t verify_packs = 0;
   std::vector<std::string> verify_errors;  // the damage it found, a line each
+  // The copy to the site's `offsite.to` after the run ("" when none was made).
+  std::string copy_to;
+  bool copy_ok = true;
+  std::string copy_error;  // why it failed: the copy's own error line
 };
 
 /// Re-reads part `part` ("n/t", store::pack_subset) of the repository's data as a reader (a

@@ -18,6 +18,7 @@
 
 #include "support/fs_tree.hpp"
 #include "support/run.hpp"
+#include "support/sshd.hpp"
 
 using namespace support;
 using namespace std::chrono_literals;
@@ -278,7 +279,11 @@ TEST_CASE("schedule run: a site's retention or rpo that is not right is one erro
   for (const auto& [retention, expected] : std::vector<std::pair<std::string, std::string>>{
            {"{lats: 2}", "unknown key 'lats' in retention (did you mean 'last'?)"},
            {"{last: -1}", "retention.last: a count of snapshots to keep"},
-           {"{last: 2}\nrpo: soon", "rpo: 'soon' is not a duration"}}) {
+           {"{last: 2}\nrpo: soon", "rpo: 'soon' is not a duration"},
+           {"{last: 2}\noffsite: {to: 'ftp://far/repo'}", "offsite.to"},
+           {"{last: 2}\noffsite: {to: 'sftp://far/'}", "names the host's root directory"},
+           {"{last: 2}\noffsite: {too: 'sftp://far/repo'}", "unknown key 'too' in offsite (did you mean 'to'?)"},
+           {"{last: 2}\noffsite: {to: 'sftp://far/repo', ssh_config: no-such-file}", "offsite.ssh_config:"}}) {
     CAPTURE(retention);
     const fs::path rb = backup_runbook(t / std::to_string(std::hash<std::string>{}(retention)), t / "src", t / "repo", t / "fail", retention);
     auto r = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()});
@@ -498,4 +503,59 @@ TEST_CASE("schedule install --kubernetes: a CronJob manifest from the site's kub
   CHECK(list.out.find("0 3 * * *") != std::string::npos);
   auto not_for_units = drctl({"schedule", "install", rb.string(), "--dir", (t / "out").string(), "--set", "x=1"});
   expect_exit(not_for_units, 2);
+}
+
+TEST_CASE("schedule run with offsite: each successful run copies the repository to the far one, which restores, and a refused host fails the run") {
+  Sshd sshd;
+  TempDir t("schedule-offsite");
+  fs::create_directories(t / "src");
+  const fs::path repo = t / "repo", far = t / "far/repo";
+  const fs::path config = write_client_config(sshd, t / "ssh_config", "far");
+  const fs::path rb = backup_runbook(t / "site", t / "src", repo, t / "fail",
+                                     "{last: 2}\noffsite: {to: 'sftp://far" + far.string() + "', ssh_config: '" + config.string() + "'}");
+  const std::vector<std::string> args = {"schedule", "run", rb.string(), "--state", (t / "state").string()};
+  for (int i = 1; i <= 3; ++i) {
+    write_file(t / "src/file", std::string(1000 * i, 'a' + static_cast<char>(i)));
+    write_file(t / "src/run", std::to_string(i) + "\n");
+    auto r = drctl(args);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    // The far side holds every manifest of the local repository, byte for byte.
+    for (const fs::path& f : snapshot_files(repo)) {
+      REQUIRE(fs::exists(far / "snapshots" / f.filename()));
+      CHECK(read_file(far / "snapshots" / f.filename()) == read_file(f));
+    }
+  }
+  // Read from the far repository (it is on this disk), the newest snapshot is the tree as it is now.
+  std::string newest, newest_id;
+  for (const auto& f : snapshot_files(far))
+    if (const auto time = nlohmann::json::parse(read_file(f))["time"].get<std::string>(); time > newest)
+      newest = time, newest_id = f.filename().string();
+  restore_section(far, newest_id, "nas/src", t / "back");
+  const auto d = compare_trees(t / "src", t / "back");
+  CHECK_MESSAGE(d.empty(), "the far copy restores differently:\n" << join_diffs(d));
+  // Retention thinned the local repository; the far one keeps what was copied to it.
+  CHECK(snapshot_files(repo).size() == 2);
+  CHECK(snapshot_files(far).size() == 3);
+  nlohmann::json status = nlohmann::json::parse(read_file(t / "state/status.json"));
+  CHECK(status["ok"] == true);
+  CHECK(status["repositories"][0]["copy"]["ok"] == true);
+  CHECK(status["repositories"][0]["copy"]["to"] == "sftp://far" + far.string());
+  CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_copy_success{") == 1);
+
+  // The far host's key is not the one known: the run's backup stands, the copy is refused and
+  // the run fails saying why.
+  write_file(t / "empty_known_hosts", "");
+  write_client_config(sshd, config, "far", t / "empty_known_hosts");
+  write_file(t / "src/file", "changed once more");
+  const auto far_before = snapshot_files(far).size();
+  auto refused = drctl(args);
+  CHECK(refused.exit_code == 1);
+  CHECK(snapshot_files(repo).size() == 2);  // a new one taken, retention applied
+  CHECK(snapshot_files(far).size() == far_before);
+  status = nlohmann::json::parse(read_file(t / "state/status.json"));
+  CHECK(status["ok"] == false);
+  CHECK(status["repositories"][0]["copy"]["ok"] == false);
+  const std::string why = status["repositories"][0]["copy"].value("error", "");
+  CHECK_MESSAGE(why.find("host key") != std::string::npos, why);
+  CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_copy_success{") == 0);
 }
