@@ -25,15 +25,75 @@ void FileWriter::write(const char* data, std::size_t size) {
   cut(false);
 }
 
+BlobPool::BlobPool(Repository& repo, Progress& progress, unsigned threads, std::size_t limit)
+    : repo_(repo), progress_(progress), limit_(limit) {
+  for (unsigned t = 0; t < std::max(1u, threads); ++t) threads_.emplace_back([this] { work(); });
+}
+
+BlobPool::~BlobPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  changed_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void BlobPool::rethrow() {
+  if (failure_) std::rethrow_exception(failure_);
+}
+
+void BlobPool::add(const Id& id, Bytes raw) {
+  std::unique_lock lock(mutex_);
+  // One blob larger than the limit still goes: it waits for an empty queue instead.
+  changed_.wait(lock, [&] { return failure_ || queue_.empty() || queued_bytes_ + raw.size() <= limit_; });
+  rethrow();
+  queued_bytes_ += raw.size();
+  queue_.push_back({id, std::move(raw)});
+  lock.unlock();
+  changed_.notify_all();
+}
+
+void BlobPool::drain() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return failure_ || (queue_.empty() && busy_ == 0); });
+  rethrow();
+}
+
+void BlobPool::work() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    lock.unlock();
+    std::exception_ptr failed;
+    try {
+      progress_.bytes_added += repo_.add_blob(BlobType::Data, job.id, job.raw);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    lock.lock();
+    --busy_;
+    queued_bytes_ -= job.raw.size();
+    if (failed && !failure_) failure_ = failed;
+    changed_.notify_all();
+  }
+}
+
 void store_chunks(Repository& repo, Chunker& chunker, Bytes& pending, std::vector<Part>& parts, Progress& progress,
-                  bool end) {
+                  bool end, BlobPool* pool) {
   const std::size_t keep = end ? 0 : chunker.params().max - 1;
   std::size_t start = 0;
   while (pending.size() - start > keep) {
     std::span<const std::uint8_t> rest(pending.data() + start, pending.size() - start);
     auto chunk = rest.first(chunker.cut(rest));
     Id id = repo.blob_id(chunk);
-    progress.bytes_added += repo.add_blob(BlobType::Data, id, chunk);
+    if (!pool) progress.bytes_added += repo.add_blob(BlobType::Data, id, chunk);
+    else if (!repo.has_blob(id)) pool->add(id, Bytes(chunk.begin(), chunk.end()));
     parts.push_back({id, chunk.size()});
     start += chunk.size();
   }

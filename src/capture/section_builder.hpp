@@ -4,7 +4,12 @@
 // beside the Kubernetes objects in `kube`). And the way back: a file's content read from the
 // repository piece by piece.
 #pragma once
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -22,11 +27,49 @@ namespace drctl::capture {
 /// blobs as soon as a cut is certain, so at most one chunker window (ChunkerParams::max, 4 MiB
 /// by default) plus the piece being written is held in memory, whatever the file's size.
 /// The caller holds the repository's lock.
+/// Data blobs compressed and written by worker threads while the caller reads on: a capture
+/// that reads one stream (a tar stream over SSH) would otherwise compress on the thread that
+/// also receives and parses. The caller computes each blob's id (it goes into the tree at once);
+/// the pool stores the bytes. At most `limit` bytes wait, so memory stays bounded: add() blocks
+/// while they do. The caller holds the repository's lock until drain() returned.
+class BlobPool {
+ public:
+  BlobPool(store::Repository& repo, Progress& progress, unsigned threads, std::size_t limit = 64u << 20);
+  /// Drops what still waits (after a failure) and joins the workers.
+  ~BlobPool();
+  BlobPool(const BlobPool&) = delete;
+  BlobPool& operator=(const BlobPool&) = delete;
+  /// Queues a data blob; rethrows a worker's failure.
+  void add(const store::Id& id, store::Bytes raw);
+  /// Waits until every queued blob is stored; rethrows the first failure.
+  void drain();
+
+ private:
+  struct Job {
+    store::Id id;
+    store::Bytes raw;
+  };
+  void work();
+  void rethrow();
+
+  store::Repository& repo_;
+  Progress& progress_;
+  const std::size_t limit_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Job> queue_;
+  std::size_t queued_bytes_ = 0, busy_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr failure_;
+  std::vector<std::thread> threads_;
+};
+
 /// Stores the chunks of `pending` as data blobs, appending them to `parts` and taking them off
 /// `pending`: all of it at the `end` of a run of data, else only while a full window is left
 /// (the chunker needs `max` bytes to choose a cut). Counts the bytes added in `progress`.
+/// With a `pool`, the blobs are stored by its workers.
 void store_chunks(store::Repository& repo, store::Chunker& chunker, store::Bytes& pending,
-                  std::vector<store::Part>& parts, Progress& progress, bool end);
+                  std::vector<store::Part>& parts, Progress& progress, bool end, BlobPool* pool = nullptr);
 
 class FileWriter {
  public:

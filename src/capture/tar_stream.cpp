@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "store/chunker.hpp"
@@ -123,6 +124,8 @@ class TarCapture {
     archive_read_support_filter_gzip(a.get());
     archive_read_support_filter_zstd(a.get());
     archive_read_support_filter_xz(a.get());
+    // Compression and pack writes run beside the thread that receives and parses the stream.
+    pool_.emplace(repo_, progress_, std::max(2u, std::thread::hardware_concurrency()));
     StreamSource stream{read};
     if (archive_read_open(a.get(), &stream, nullptr, read_callback, nullptr) != ARCHIVE_OK)
       fail(a.get(), stream, "at its start");
@@ -349,10 +352,11 @@ class TarCapture {
 
   /// Stores the chunks of the pending bytes (all of them at the end of a run of data).
   void cut(std::vector<Part>& parts, bool end_of_run) {
-    store_chunks(repo_, chunker_, pending_, parts, progress_, end_of_run);
+    store_chunks(repo_, chunker_, pending_, parts, progress_, end_of_run, &*pool_);
   }
 
   NasResult finish() {
+    pool_->drain();  // every data blob stored before the trees that name them
     NasResult result;
     result.section.name = section_;
     result.section.source = source_;
@@ -414,6 +418,7 @@ class TarCapture {
   Progress& progress_;
   const WarnFn& warn_;
   Chunker chunker_;
+  std::optional<BlobPool> pool_;
   const TarBase* base_ = nullptr;
   Item root_;
   std::vector<LinkGroup> links_;

@@ -99,3 +99,49 @@ TEST_CASE("section builder: a file's holes read back as zeros") {
   std::string out = read_all(file_reader(*r.repo, n));
   CHECK(out == std::string(3 * support::MiB, '\0') + "data" + std::string(2, '\0'));
 }
+
+TEST_CASE("blob pool: chunks stored by the workers are all there after drain, duplicates once, with a small limit") {
+  Repo r;
+  support::Rng rng(17);
+  std::vector<std::string> pieces;
+  for (int i = 0; i < 40; ++i) pieces.push_back(rng.bytes(20000 + static_cast<std::size_t>(i) * 1000));
+  pieces.push_back(pieces[3]);  // the same bytes twice
+  std::vector<store::Id> ids;
+  {
+    BlobPool pool(*r.repo, r.progress, 2, 64 * 1024);  // a limit below the total: add() waits
+    for (const auto& p : pieces) {
+      const auto* b = reinterpret_cast<const std::uint8_t*>(p.data());
+      ids.push_back(r.repo->blob_id(p));
+      pool.add(ids.back(), store::Bytes(b, b + p.size()));
+    }
+    pool.drain();
+  }
+  r.repo->flush();
+  store::Repository reopened(r.tmp / "repo");  // what is on disk, not what the writer remembers
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    const store::Bytes back = reopened.read_blob(ids[i]);
+    CHECK(std::string(back.begin(), back.end()) == pieces[i]);
+  }
+  CHECK(reopened.index().size() == pieces.size() - 1);
+}
+
+TEST_CASE("blob pool: a worker's failure to store is thrown to the caller, not lost") {
+  Repo r;
+  // The repository's temporary directory gone: the first pack cannot be opened.
+  std::filesystem::remove_all(r.tmp / "repo/tmp");
+  support::Rng rng(5);
+  BlobPool pool(*r.repo, r.progress, 2);
+  bool thrown = false;
+  try {
+    for (int i = 0; i < 20; ++i) {
+      const std::string p = rng.bytes(30000);
+      const auto* b = reinterpret_cast<const std::uint8_t*>(p.data());
+      pool.add(r.repo->blob_id(p), store::Bytes(b, b + p.size()));
+    }
+    pool.drain();
+  } catch (const std::exception& e) {
+    thrown = true;
+    CHECK(std::string(e.what()).find("tmp") != std::string::npos);
+  }
+  CHECK(thrown);
+}
