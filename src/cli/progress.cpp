@@ -1,10 +1,66 @@
 #include "cli/progress.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include "cli/format.hpp"
 
 namespace drctl::cli {
+
+std::size_t terminal_columns() {
+  struct winsize w {};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+  if (const char* c = std::getenv("COLUMNS"); c && *c) {
+    char* end = nullptr;
+    const long n = std::strtol(c, &end, 10);
+    if (*end == '\0' && n > 0 && n < 10000) return static_cast<std::size_t>(n);
+  }
+  return 80;
+}
+
+std::string fit_to_width(const std::string& line, std::size_t columns) {
+  const std::size_t room = columns > 1 ? columns - 1 : 1;
+  // Characters are counted as code points: the start of each UTF-8 sequence.
+  auto starts = [](unsigned char c) { return (c & 0xC0) != 0x80; };
+  std::size_t chars = 0;
+  for (unsigned char c : line) chars += starts(c);
+  if (chars <= room) return line;
+  std::string out;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (starts(static_cast<unsigned char>(line[i])) && ++kept > room - 1) break;
+    out += line[i];
+  }
+  return out + "\u2026";
+}
+
+namespace {
+
+std::string duration_text(double seconds) {
+  const auto s = static_cast<long>(std::lround(seconds));
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, s / 60 % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+}  // namespace
+
+std::string byte_progress(std::uint64_t done, std::uint64_t total, double seconds) {
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+  std::string out = human_bytes(done);
+  if (total > 0) {
+    out += " of " + human_bytes(total) + " (" + std::to_string(std::min<std::uint64_t>(100, done * 100 / total)) + "%)";
+  }
+  if (rate > 0) out += ", " + human_bytes(static_cast<std::uint64_t>(rate)) + "/s";
+  if (total > done && rate > 0 && seconds >= 1) out += ", " + duration_text(static_cast<double>(total - done) / rate) + " left";
+  return out;
+}
 
 StatusLine::StatusLine(std::function<std::string()> render)
     : render_(std::move(render)), tty_(::isatty(STDERR_FILENO) == 1) {
@@ -31,7 +87,7 @@ void StatusLine::print(const std::string& line) {
 void StatusLine::loop() {
   std::unique_lock lock(mutex_);
   while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; })) {
-    std::string s = render_();
+    const std::string s = fit_to_width(render_(), terminal_columns());
     std::fprintf(stderr, "\r\033[K%s", s.c_str());
     std::fflush(stderr);
     shown_ = true;

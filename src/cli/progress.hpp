@@ -1,6 +1,8 @@
 // A one-line status that rewrites itself on a terminal (ninja-style) and stays quiet otherwise.
 #pragma once
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -9,9 +11,21 @@
 
 namespace drctl::cli {
 
+/// The terminal's width in columns: stderr's window size, else $COLUMNS, else 80.
+std::size_t terminal_columns();
+
+/// `line` cut to at most `columns` - 1 characters (UTF-8 aware; the last column stays free so a
+/// terminal never wraps), an ellipsis marking the cut.
+std::string fit_to_width(const std::string& line, std::size_t columns);
+
+/// "1.2 GiB of 4.0 GiB (30%), 45 MiB/s, 1m05s left": bytes done against a known total after
+/// `seconds`; without a total (0), the bytes and the rate alone.
+std::string byte_progress(std::uint64_t done, std::uint64_t total, double seconds);
+
 class StatusLine {
  public:
-  /// Calls `render` every 200 ms while alive, when stderr is a terminal.
+  /// Calls `render` every 200 ms while alive, when stderr is a terminal; what it returns is cut
+  /// to the terminal's width as it is then.
   explicit StatusLine(std::function<std::string()> render);
   ~StatusLine();
 
