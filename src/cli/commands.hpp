@@ -18,6 +18,8 @@ void add_hosts_command(CLI::App& app, Action& run);
 void add_pxe_command(CLI::App& app, Action& run);
 void add_schedule_command(CLI::App& app, Action& run);
 void add_status_command(CLI::App& app, Action& run);
+/// `completion bash|zsh` and `man`: made from the app itself, so call it after every other command.
+void add_docs_commands(CLI::App& app, Action& run);
 
 /// "drctl: warning: ..." on stderr.
 void warn(const std::string& message);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   add_pxe_command(app, run);
   add_schedule_command(app, run);
   add_status_command(app, run);
+  add_docs_commands(app, run);
   refuse_control_characters(app);
   try {
     app.parse(argc, argv);
