@@ -41,11 +41,27 @@ void on_interrupt(int) {
   if (auto* c = g_cancel.load()) c->request();
 }
 
-/// Loads, applies --set and validates; a LoadError becomes bad input (exit 2).
-Runbook load_checked(const std::string& path, const std::vector<std::string>& sets = {}) {
+/// What the command line changes in a runbook's vars: --set (declared vars only), --set-new
+/// (new ones), --snapshot (the var `snapshot`).
+struct VarArgs {
+  std::vector<std::string> sets, adds;
+  std::string snapshot;
+};
+
+/// Loads, applies the vars and validates, and checks --only/--from against the steps: every
+/// mistake is bad input (exit 2) before anything runs or is written. A LoadError keeps its
+/// file:line:col.
+Runbook load_checked(const std::string& path, const VarArgs& vars = {}, const ExecOptions* selection = nullptr) {
   try {
     Runbook rb = load_runbook(path);
-    for (const auto& s : sets) set_var(rb, s);
+    for (const auto& s : vars.adds) set_var(rb, s, true);
+    for (const auto& s : vars.sets) set_var(rb, s);
+    if (!vars.snapshot.empty()) {
+      if (!rb.merged_vars().contains("snapshot"))
+        throw InputError("--snapshot " + vars.snapshot + ": " + rb.file + " declares no var 'snapshot' (it restores from no snapshot)");
+      set_var(rb, "snapshot=" + vars.snapshot);
+    }
+    if (selection) check_selection(rb, *selection);
     validate(rb, actions::Registry::builtin());
     return rb;
   } catch (const LoadError& e) {
@@ -92,8 +108,8 @@ std::unique_ptr<sim::SimWorld> simulate(const Site& site, std::uint64_t seed) {
 }
 
 int cmd_run_sim(const std::string& path, ExecOptions options, const std::string& report, std::uint64_t seed,
-                const std::string& events, const std::vector<std::string>& sets) {
-  Runbook rb = load_checked(path, sets);
+                const std::string& events, const VarArgs& vars) {
+  Runbook rb = load_checked(path, vars, &options);
   if (!rb.site) throw InputError(path + ": --target sim needs a runbook with a site (`site:`) to simulate");
   if (options.resume) throw InputError("--resume: a simulated run always starts from empty hardware; run it again instead");
   auto world = simulate(*rb.site, seed);
@@ -122,9 +138,10 @@ int cmd_sim_show(const std::string& path, std::uint64_t seed) {
 }
 
 int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report,
-            const std::vector<std::string>& sets, const std::string& ssh_config) {
-  if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
-  Runbook rb = load_checked(path, sets);
+            const VarArgs& vars, const std::string& ssh_config) {
+  if (target != "real")
+    throw InputError("--target must be real or sim, not '" + target + "'" + did_you_mean(target, {"real", "sim"}));
+  Runbook rb = load_checked(path, vars, &options);
   if (rb.site && !rb.site->secrets_file.empty()) {  // as ssh does for a private key, but a warning: the run may go on
     struct stat st {};
     if (::stat(rb.site->secrets_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
@@ -195,8 +212,8 @@ int cmd_actions() {
 
 void add_run_commands(CLI::App& app, Action& run) {
   struct RunArgs {
-    std::string path, target = "real", report, state, render, events, snapshot, ssh_config;
-    std::vector<std::string> sets;
+    std::string path, target = "real", report, state, render, events, ssh_config;
+    VarArgs vars;
     std::uint64_t seed = 1;
     ExecOptions options;
   };
@@ -217,18 +234,19 @@ void add_run_commands(CLI::App& app, Action& run) {
       ->capture_default_str()
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 0, UINT64_MAX); }, "", "SEED"));
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
-  r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.pool=10.0.20.200-10.0.20.210)");
+  r->add_option("--set", a->vars.sets,
+                "KEY=VALUE: override a var the runbook or its site declares (dotted keys reach into maps, e.g. "
+                "metallb.pool=10.0.20.200-10.0.20.210); an undeclared KEY is refused as a typo");
+  r->add_option("--set-new", a->vars.adds, "KEY=VALUE: add a var the runbook and its site do not declare");
   r->add_option("--ssh-config", a->ssh_config, "An OpenSSH client configuration for the site's SSH hosts (as ssh -F; default ~/.ssh/config)");
-  r->add_option("--snapshot", a->snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
+  r->add_option("--snapshot", a->vars.snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {
     run = [a] {
       ExecOptions o = a->options;
       o.state_dir = a->state;
       o.render_dir = a->render;
-      std::vector<std::string> sets = a->sets;
-      if (!a->snapshot.empty()) sets.push_back("snapshot=" + a->snapshot);
-      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, sets);
-      return cmd_run(a->path, a->target, o, a->report, sets, a->ssh_config);
+      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, a->vars);
+      return cmd_run(a->path, a->target, o, a->report, a->vars, a->ssh_config);
     };
   });
 

@@ -146,8 +146,7 @@ class Runner {
         if (after) chosen.insert(s.id);
       }
     }
-    for (const auto& id : chosen)
-      if (!rb_.step(id)) throw LoadError(Pos{rb_.file, 0, 0}, "--only/--from: no step '" + id + "'");
+    check_selection(rb_, options_);
     std::set<std::string> needed_steps;
     for (const auto& id : chosen)
       for (const auto& dep : dependencies(rb_, id)) needed_steps.insert(dep);
@@ -389,6 +388,15 @@ class Runner {
 };
 
 }  // namespace
+
+void check_selection(const Runbook& rb, const ExecOptions& options) {
+  std::vector<std::string> ids;
+  for (const Step& s : rb.steps) ids.push_back(s.id);
+  for (const auto& [option, list] : {std::pair{"--only", &options.only}, {"--from", &options.from}})
+    for (const auto& id : *list)
+      if (!rb.step(id))
+        throw InputError(std::string(option) + " " + id + ": " + rb.file + " has no step '" + id + "'" + did_you_mean(id, ids));
+}
 
 RunSummary execute(const Runbook& rb, const actions::Registry& registry, world::World& world,
                    const ExecOptions& options, Observer& observer) {
