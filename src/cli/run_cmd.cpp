@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "actions/action.hpp"
 #include "base/error.hpp"
@@ -86,8 +87,12 @@ int execute_and_report(const Runbook& rb, world::World& world, ExecOptions optio
   }
   g_cancel = nullptr;
   if (options.dry_run) {
-    std::printf("dry run: rendered %zu step instances into %s; nothing was run\n", summary.results.size(),
-                options.render_dir.c_str());
+    std::map<Status, std::size_t> count;
+    for (const auto& r : summary.results) ++count[r.status];
+    std::printf("dry run: rendered %zu step instances into %s (%zu would run, %zu unchanged, %zu skipped by when:); "
+                "nothing was run\n",
+                summary.results.size() - count[Status::Skipped], options.render_dir.c_str(), count[Status::NotSelected],
+                count[Status::Unchanged], count[Status::Skipped]);
     return kOk;
   }
   print_summary(summary);
@@ -169,28 +174,42 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
   return execute_and_report(rb, world, options, report);
 }
 
-int cmd_plan(const std::string& path, const std::string& format) {
-  Runbook rb = load_checked(path);
+/// "install-nodes (~14m, at most 25m)": a step's estimate and timeout as the plan shows them.
+std::string plan_weight(const Step& s) {
+  std::string out;
+  if (s.estimate) out = "~" + format_duration(*s.estimate);
+  if (s.timeout.count()) out += (out.empty() ? "at most " : ", at most ") + format_duration(s.timeout);
+  return out.empty() ? "?" : out;
+}
+
+int cmd_plan(const std::string& path, const std::string& format, const VarArgs& vars) {
+  Runbook rb = load_checked(path, vars);
   if (format == "dot") {
     std::fputs(to_dot(rb).c_str(), stdout);
     return kOk;
   }
-  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'");
+  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'" + did_you_mean(format, {"text", "dot"}));
+  // What `when:` decides with these vars (after --set) is decided here too: those steps take
+  // no time, and the ones it leaves to the run are marked.
+  const std::set<std::string> skipped = steps_skipped_by_when(rb);
   auto ws = waves(rb);
   for (std::size_t i = 0; i < ws.size(); ++i) {
     std::string ids;
-    for (const auto& id : ws[i]) ids += (ids.empty() ? "" : ", ") + id;
+    for (const auto& id : ws[i]) {
+      const Step& s = *rb.step(id);
+      std::string mark = skipped.contains(id) ? " (skipped: when " + *s.when + ")"
+                         : !skipped_by_when(rb, s)  ? " (when " + *s.when + ": decided at run time)"
+                                                    : "";
+      ids += (ids.empty() ? "" : ", ") + id + mark;
+    }
     std::printf("wave %zu: %s\n", i + 1, ids.c_str());
   }
-  CriticalPath cp = critical_path(rb);
+  CriticalPath cp = critical_path(rb, skipped);
   std::string chain;
-  for (const auto& id : cp.steps) {
-    const Step* s = rb.step(id);
-    auto w = s->estimate ? *s->estimate : s->timeout;
-    chain += (chain.empty() ? "" : " → ") + id + " (" + (w.count() ? format_duration(w) : std::string("?")) + ")";
-  }
-  std::printf("critical path: %s = %s%s\n", chain.c_str(), format_duration(cp.total).c_str(),
-              cp.complete ? "" : " (steps marked ? have no timeout or estimate)");
+  for (const auto& id : cp.steps) chain += (chain.empty() ? "" : " → ") + id + " (" + plan_weight(*rb.step(id)) + ")";
+  std::printf("critical path: %s = %s%s%s\n", chain.c_str(), format_duration(cp.total).c_str(),
+              cp.bound != cp.total ? (", at most " + format_duration(cp.bound) + " by its timeouts").c_str() : "",
+              cp.complete ? "" : " (steps marked ? have no timeout or estimate: give them `estimate:`)");
   return kOk;
 }
 
@@ -224,7 +243,9 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("-j,--jobs", a->options.jobs, "Steps to run at once (default: all that can run)")
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "-j", 1, INT_MAX); }, "", "COUNT"));
   r->add_flag("--resume", a->options.resume, "Continue the last run: finished steps are not run again");
-  r->add_flag("--dry-run", a->options.dry_run, "Render every template into --render-dir and run nothing");
+  r->add_flag("--dry-run", a->options.dry_run,
+              "Render every template into --render-dir and say per step what would happen: skipped (its when: is "
+              "false), unchanged or would change (its check, which only looks); nothing is applied");
   r->add_option("--render-dir", a->render, "Where --dry-run writes (default: STATE/rendered)");
   r->add_option("--state", a->state, "State directory with the journal (default: .drctl/state/RUNBOOK)");
   r->add_option("--only", a->options.only, "Run only this step (repeatable)");
@@ -257,11 +278,17 @@ void add_run_commands(CLI::App& app, Action& run) {
   show->add_option("SITE", sim_args->first, "The site file (YAML)")->required();
   show->callback([&run, sim_args] { run = [sim_args] { return cmd_sim_show(sim_args->first, sim_args->second); }; });
 
-  auto p = std::make_shared<std::pair<std::string, std::string>>("", "text");
-  auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path (or --format dot)");
-  plan->add_option("RUNBOOK", p->first, "The runbook (YAML)")->required();
-  plan->add_option("--format", p->second, "text or dot")->capture_default_str();
-  plan->callback([&run, p] { run = [p] { return cmd_plan(p->first, p->second); }; });
+  struct PlanArgs {
+    std::string path, format = "text";
+    VarArgs vars;
+  };
+  auto p = std::make_shared<PlanArgs>();
+  auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path, with its estimates and timeouts (or --format dot)");
+  plan->add_option("RUNBOOK", p->path, "The runbook (YAML)")->required();
+  plan->add_option("--format", p->format, "text or dot")->capture_default_str();
+  plan->add_option("--set", p->vars.sets, "KEY=VALUE: as for run; `when:` is decided with it (e.g. --set restore=true)");
+  plan->add_option("--set-new", p->vars.adds, "KEY=VALUE: add a var the runbook and its site do not declare");
+  plan->callback([&run, p] { run = [p] { return cmd_plan(p->path, p->format, p->vars); }; });
 
   auto* acts = app.add_subcommand("actions", "List the built-in actions with their inputs and outputs");
   acts->callback([&run] { run = [] { return cmd_actions(); }; });
