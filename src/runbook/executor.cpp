@@ -385,7 +385,7 @@ class Runner {
       what += "  then (when it changes): " + inputs["then"].get<std::string>();
     std::string verdict = "would run ";
     std::string why;
-    if (!when_note.empty() || reads_outputs(inputs.dump())) {
+    if (!when_note.empty() || reads_outputs(inputs.dump(-1, ' ', false, json::error_handler_t::replace))) {
       why = when_note.empty() ? "  (its inputs read earlier steps' outputs: decided at run time)" : when_note;
     } else if (action->spec().name == "shell.run" && !inputs.contains("creates") && !inputs.contains("unless")) {
       why = "  (no creates/unless to check: the command runs every time)";
