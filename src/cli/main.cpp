@@ -50,11 +50,10 @@ CLI::App* deepest(CLI::App* app) {
 std::string typo_hint(CLI::App& root) {
   CLI::App* at = deepest(&root);
   std::vector<std::string> options, commands;
-  for (CLI::App* level = at; level; level = level->get_parent())  // options fall through to the parent
-    for (const CLI::Option* o : level->get_options()) {
-      for (const auto& n : o->get_lnames()) options.push_back(n);  // without dashes: "-x" is not one edit from "-h"
-      for (const auto& n : o->get_snames()) options.push_back(n);
-    }
+  for (const CLI::Option* o : at->get_options()) {  // the options of that level: a parent's are not taken there
+    for (const auto& n : o->get_lnames()) options.push_back(n);  // without dashes: "-x" is not one edit from "-h"
+    for (const auto& n : o->get_snames()) options.push_back(n);
+  }
   for (const CLI::App* sub : at->get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
   for (const std::string& word : root.remaining(true)) {
     if (word.size() > 1 && word[0] == '-') {
