@@ -297,9 +297,10 @@ void check_expect(const Doc& doc, const YAML::Node& expect, const fs::path& rebu
     std::vector<std::string> ids;
     for (const auto& step : rb.steps) ids.push_back(step.id);
     s.fail_at = at.IsScalar() ? at.Scalar() : text_of(at);
-    if (!at.IsScalar() || !rb.step(s.fail_at))
-      doc.fail(at, "expect.fail_at: the rebuild (" + rebuild.string() + ") has no step '" + s.fail_at + "'" +
-                       did_you_mean(s.fail_at, ids));
+    const std::string step = s.fail_at.substr(0, s.fail_at.find('['));  // "install-nodes[k8s-node2]": one instance
+    if (!at.IsScalar() || !rb.step(step))
+      doc.fail(at, "expect.fail_at: the rebuild (" + rebuild.string() + ") has no step '" + step + "'" +
+                       did_you_mean(step, ids));
   }
   if (expect["reason"]) {
     const YAML::Node reason = expect["reason"];

@@ -82,6 +82,7 @@ TEST_CASE("scenario validate: each kind of typo is one error at its place, with 
       {"backup_age: an hour\n", "an hour", "backup_age: 'an hour' is not a duration"},
       {"expect: {max_rto: 45 min}\n", "45 min", "expect.max_rto: '45 min' is not a duration"},
       {"expect: {fail_at: datasts, reason: less}\n", "datasts", "has no step 'datasts' (did you mean 'datasets'?)"},
+      {"expect: {fail_at: \"instal-nodes[k8s-node2]\"}\n", "\"instal-nodes", "has no step 'instal-nodes' (did you mean 'install-nodes'?)"},
       {"expect: {fail_at: datasets, reason: \"(unclosed\"}\n", "\"(unclosed", "expect.reason: '(unclosed' is not a regular expression"},
       {"expect: {max_rot: 45m}\n", "max_rot", "expect: unknown key 'max_rot' (did you mean 'max_rto'?)"},
       {"expct: {max_rto: 45m}\n", "expct", "unknown key 'expct' (did you mean 'expect'?)"},
@@ -114,11 +115,11 @@ TEST_CASE("scenario validate: a scenario's own faults and names that exist load,
                                       "  - {action: fill_disk, target: tank/mail, at: 2m}\n"
                                       "rebuild_vars: {kube_from: etcd, metallb: {pool: 10.0.20.200-10.0.20.210}}\n"
                                       "after_rebuild: {kill_vip_holder: 10.0.20.200}\n"
-                                      "expect: {fail_at: datasets, reason: less than}\n");
+                                      "expect: {fail_at: \"install-nodes[k8s-node2]\", reason: less than}\n");
   const auto s = drctl::drill::load_scenario(file.string());
   CHECK(s.disaster == std::vector<std::string>{"k8s-node1", "truenas"});
   CHECK(s.faults.size() == 2);
   CHECK(s.rebuild_vars["kube_from"] == "etcd");
   CHECK(s.kill_vip_holder == "10.0.20.200");
-  CHECK(s.fail_at == "datasets");
+  CHECK(s.fail_at == "install-nodes[k8s-node2]");
 }
