@@ -1,4 +1,5 @@
 // drctl: disaster recovery and rebuild orchestration for self-hosted clouds.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -6,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "base/error.hpp"
+#include "base/suggest.hpp"
 
 namespace {
 
@@ -34,6 +36,36 @@ int report_json(const nlohmann::json::exception& e) {
     what.erase(0, end + 2);
   if (e.id == 316) return report("text that is not valid UTF-8 cannot be shown as JSON (" + what + ")", kBadInput);
   return report("unexpected JSON (" + what + ")", kFailed);
+}
+
+/// The deepest subcommand the command line reached ("drctl snapshot list" → list).
+CLI::App* deepest(CLI::App* app) {
+  for (auto subs = app->get_subcommands(); !subs.empty(); subs = app->get_subcommands()) app = subs.front();
+  return app;
+}
+
+/// What a word CLI11 could not place was probably meant to be, from the names at the level the
+/// parse reached: " (did you mean '--seeds'?)" for an option, ": 'snapshto' is not a command
+/// (did you mean 'snapshot'?)" for a subcommand; "" when nothing is close.
+std::string typo_hint(CLI::App& root) {
+  CLI::App* at = deepest(&root);
+  std::vector<std::string> options, commands;
+  for (const CLI::Option* o : at->get_options()) {  // the options of that level: a parent's are not taken there
+    for (const auto& n : o->get_lnames()) options.push_back(n);  // without dashes: "-x" is not one edit from "-h"
+    for (const auto& n : o->get_snames()) options.push_back(n);
+  }
+  for (const CLI::App* sub : at->get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  for (const std::string& word : root.remaining(true)) {
+    if (word.size() > 1 && word[0] == '-') {
+      const std::string name = word.substr(0, word.find('='));
+      const std::string bare = name.substr(std::min(name.size(), name.find_first_not_of('-')));
+      if (auto c = drctl::closest(bare, options)) return std::string(" (did you mean '") + (c->size() > 1 ? "--" : "-") + *c + "'?)";
+    } else if (auto c = drctl::closest(word, commands)) {
+      return ": '" + word + "' is not a command of " + (at == &root ? std::string("drctl") : "drctl " + at->get_name()) +
+             " (did you mean '" + *c + "'?)";
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -65,7 +97,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return report(std::string(e.what()) + " (see --help)", kBadInput);
+    return report(std::string(e.what()) + typo_hint(app) + " (see --help)", kBadInput);
   }
   try {
     return run ? run() : kOk;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "actions/action.hpp"
 #include "base/error.hpp"
@@ -41,11 +42,27 @@ void on_interrupt(int) {
   if (auto* c = g_cancel.load()) c->request();
 }
 
-/// Loads, applies --set and validates; a LoadError becomes bad input (exit 2).
-Runbook load_checked(const std::string& path, const std::vector<std::string>& sets = {}) {
+/// What the command line changes in a runbook's vars: --set (declared vars only), --set-new
+/// (new ones), --snapshot (the var `snapshot`).
+struct VarArgs {
+  std::vector<std::string> sets, adds;
+  std::string snapshot;
+};
+
+/// Loads, applies the vars and validates, and checks --only/--from against the steps: every
+/// mistake is bad input (exit 2) before anything runs or is written. A LoadError keeps its
+/// file:line:col.
+Runbook load_checked(const std::string& path, const VarArgs& vars = {}, const ExecOptions* selection = nullptr) {
   try {
     Runbook rb = load_runbook(path);
-    for (const auto& s : sets) set_var(rb, s);
+    for (const auto& s : vars.adds) set_var(rb, s, true);
+    for (const auto& s : vars.sets) set_var(rb, s);
+    if (!vars.snapshot.empty()) {
+      if (!rb.merged_vars().contains("snapshot"))
+        throw InputError("--snapshot " + vars.snapshot + ": " + rb.file + " declares no var 'snapshot' (it restores from no snapshot)");
+      set_var(rb, "snapshot=" + vars.snapshot);
+    }
+    if (selection) check_selection(rb, *selection);
     validate(rb, actions::Registry::builtin());
     return rb;
   } catch (const LoadError& e) {
@@ -70,8 +87,12 @@ int execute_and_report(const Runbook& rb, world::World& world, ExecOptions optio
   }
   g_cancel = nullptr;
   if (options.dry_run) {
-    std::printf("dry run: rendered %zu step instances into %s; nothing was run\n", summary.results.size(),
-                options.render_dir.c_str());
+    std::map<Status, std::size_t> count;
+    for (const auto& r : summary.results) ++count[r.status];
+    std::printf("dry run: rendered %zu step instances into %s (%zu would run, %zu unchanged, %zu skipped by when:); "
+                "nothing was run\n",
+                summary.results.size() - count[Status::Skipped], options.render_dir.c_str(), count[Status::NotSelected],
+                count[Status::Unchanged], count[Status::Skipped]);
     return kOk;
   }
   print_summary(summary);
@@ -92,8 +113,8 @@ std::unique_ptr<sim::SimWorld> simulate(const Site& site, std::uint64_t seed) {
 }
 
 int cmd_run_sim(const std::string& path, ExecOptions options, const std::string& report, std::uint64_t seed,
-                const std::string& events, const std::vector<std::string>& sets) {
-  Runbook rb = load_checked(path, sets);
+                const std::string& events, const VarArgs& vars) {
+  Runbook rb = load_checked(path, vars, &options);
   if (!rb.site) throw InputError(path + ": --target sim needs a runbook with a site (`site:`) to simulate");
   if (options.resume) throw InputError("--resume: a simulated run always starts from empty hardware; run it again instead");
   auto world = simulate(*rb.site, seed);
@@ -122,9 +143,10 @@ int cmd_sim_show(const std::string& path, std::uint64_t seed) {
 }
 
 int cmd_run(const std::string& path, const std::string& target, ExecOptions options, const std::string& report,
-            const std::vector<std::string>& sets, const std::string& ssh_config) {
-  if (target != "real") throw InputError("--target must be real or sim, not '" + target + "'");
-  Runbook rb = load_checked(path, sets);
+            const VarArgs& vars, const std::string& ssh_config) {
+  if (target != "real")
+    throw InputError("--target must be real or sim, not '" + target + "'" + did_you_mean(target, {"real", "sim"}));
+  Runbook rb = load_checked(path, vars, &options);
   if (rb.site && !rb.site->secrets_file.empty()) {  // as ssh does for a private key, but a warning: the run may go on
     struct stat st {};
     if (::stat(rb.site->secrets_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
@@ -152,28 +174,42 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
   return execute_and_report(rb, world, options, report);
 }
 
-int cmd_plan(const std::string& path, const std::string& format) {
-  Runbook rb = load_checked(path);
+/// "install-nodes (~14m, at most 25m)": a step's estimate and timeout as the plan shows them.
+std::string plan_weight(const Step& s) {
+  std::string out;
+  if (s.estimate) out = "~" + format_duration(*s.estimate);
+  if (s.timeout.count()) out += (out.empty() ? "at most " : ", at most ") + format_duration(s.timeout);
+  return out.empty() ? "?" : out;
+}
+
+int cmd_plan(const std::string& path, const std::string& format, const VarArgs& vars) {
+  Runbook rb = load_checked(path, vars);
   if (format == "dot") {
     std::fputs(to_dot(rb).c_str(), stdout);
     return kOk;
   }
-  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'");
+  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'" + did_you_mean(format, {"text", "dot"}));
+  // What `when:` decides with these vars (after --set) is decided here too: those steps take
+  // no time, and the ones it leaves to the run are marked.
+  const std::set<std::string> skipped = steps_skipped_by_when(rb);
   auto ws = waves(rb);
   for (std::size_t i = 0; i < ws.size(); ++i) {
     std::string ids;
-    for (const auto& id : ws[i]) ids += (ids.empty() ? "" : ", ") + id;
+    for (const auto& id : ws[i]) {
+      const Step& s = *rb.step(id);
+      std::string mark = skipped.contains(id) ? " (skipped: when " + *s.when + ")"
+                         : !skipped_by_when(rb, s)  ? " (when " + *s.when + ": decided at run time)"
+                                                    : "";
+      ids += (ids.empty() ? "" : ", ") + id + mark;
+    }
     std::printf("wave %zu: %s\n", i + 1, ids.c_str());
   }
-  CriticalPath cp = critical_path(rb);
+  CriticalPath cp = critical_path(rb, skipped);
   std::string chain;
-  for (const auto& id : cp.steps) {
-    const Step* s = rb.step(id);
-    auto w = s->estimate ? *s->estimate : s->timeout;
-    chain += (chain.empty() ? "" : " → ") + id + " (" + (w.count() ? format_duration(w) : std::string("?")) + ")";
-  }
-  std::printf("critical path: %s = %s%s\n", chain.c_str(), format_duration(cp.total).c_str(),
-              cp.complete ? "" : " (steps marked ? have no timeout or estimate)");
+  for (const auto& id : cp.steps) chain += (chain.empty() ? "" : " → ") + id + " (" + plan_weight(*rb.step(id)) + ")";
+  std::printf("critical path: %s = %s%s%s\n", chain.c_str(), format_duration(cp.total).c_str(),
+              cp.bound != cp.total ? (", at most " + format_duration(cp.bound) + " by its timeouts").c_str() : "",
+              cp.complete ? "" : " (steps marked ? have no timeout or estimate: give them `estimate:`)");
   return kOk;
 }
 
@@ -195,8 +231,8 @@ int cmd_actions() {
 
 void add_run_commands(CLI::App& app, Action& run) {
   struct RunArgs {
-    std::string path, target = "real", report, state, render, events, snapshot, ssh_config;
-    std::vector<std::string> sets;
+    std::string path, target = "real", report, state, render, events, ssh_config;
+    VarArgs vars;
     std::uint64_t seed = 1;
     ExecOptions options;
   };
@@ -207,7 +243,9 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("-j,--jobs", a->options.jobs, "Steps to run at once (default: all that can run)")
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "-j", 1, INT_MAX); }, "", "COUNT"));
   r->add_flag("--resume", a->options.resume, "Continue the last run: finished steps are not run again");
-  r->add_flag("--dry-run", a->options.dry_run, "Render every template into --render-dir and run nothing");
+  r->add_flag("--dry-run", a->options.dry_run,
+              "Render every template into --render-dir and say per step what would happen: skipped (its when: is "
+              "false), unchanged or would change (its check, which only looks); nothing is applied");
   r->add_option("--render-dir", a->render, "Where --dry-run writes (default: STATE/rendered)");
   r->add_option("--state", a->state, "State directory with the journal (default: .drctl/state/RUNBOOK)");
   r->add_option("--only", a->options.only, "Run only this step (repeatable)");
@@ -217,18 +255,19 @@ void add_run_commands(CLI::App& app, Action& run) {
       ->capture_default_str()
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 0, UINT64_MAX); }, "", "SEED"));
   r->add_option("--events", a->events, "--target sim: write the simulator's event log (JSON lines) to this file");
-  r->add_option("--set", a->sets, "KEY=VALUE: override a var (dotted keys reach into maps, e.g. metallb.pool=10.0.20.200-10.0.20.210)");
+  r->add_option("--set", a->vars.sets,
+                "KEY=VALUE: override a var the runbook or its site declares (dotted keys reach into maps, e.g. "
+                "metallb.pool=10.0.20.200-10.0.20.210); an undeclared KEY is refused as a typo");
+  r->add_option("--set-new", a->vars.adds, "KEY=VALUE: add a var the runbook and its site do not declare");
   r->add_option("--ssh-config", a->ssh_config, "An OpenSSH client configuration for the site's SSH hosts (as ssh -F; default ~/.ssh/config)");
-  r->add_option("--snapshot", a->snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
+  r->add_option("--snapshot", a->vars.snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {
     run = [a] {
       ExecOptions o = a->options;
       o.state_dir = a->state;
       o.render_dir = a->render;
-      std::vector<std::string> sets = a->sets;
-      if (!a->snapshot.empty()) sets.push_back("snapshot=" + a->snapshot);
-      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, sets);
-      return cmd_run(a->path, a->target, o, a->report, sets, a->ssh_config);
+      if (a->target == "sim") return cmd_run_sim(a->path, o, a->report, a->seed, a->events, a->vars);
+      return cmd_run(a->path, a->target, o, a->report, a->vars, a->ssh_config);
     };
   });
 
@@ -239,11 +278,17 @@ void add_run_commands(CLI::App& app, Action& run) {
   show->add_option("SITE", sim_args->first, "The site file (YAML)")->required();
   show->callback([&run, sim_args] { run = [sim_args] { return cmd_sim_show(sim_args->first, sim_args->second); }; });
 
-  auto p = std::make_shared<std::pair<std::string, std::string>>("", "text");
-  auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path (or --format dot)");
-  plan->add_option("RUNBOOK", p->first, "The runbook (YAML)")->required();
-  plan->add_option("--format", p->second, "text or dot")->capture_default_str();
-  plan->callback([&run, p] { run = [p] { return cmd_plan(p->first, p->second); }; });
+  struct PlanArgs {
+    std::string path, format = "text";
+    VarArgs vars;
+  };
+  auto p = std::make_shared<PlanArgs>();
+  auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path, with its estimates and timeouts (or --format dot)");
+  plan->add_option("RUNBOOK", p->path, "The runbook (YAML)")->required();
+  plan->add_option("--format", p->format, "text or dot")->capture_default_str();
+  plan->add_option("--set", p->vars.sets, "KEY=VALUE: as for run; `when:` is decided with it (e.g. --set restore=true)");
+  plan->add_option("--set-new", p->vars.adds, "KEY=VALUE: add a var the runbook and its site do not declare");
+  plan->callback([&run, p] { run = [p] { return cmd_plan(p->path, p->format, p->vars); }; });
 
   auto* acts = app.add_subcommand("actions", "List the built-in actions with their inputs and outputs");
   acts->callback([&run] { run = [] { return cmd_actions(); }; });

@@ -40,15 +40,6 @@ std::chrono::system_clock::time_point utc_time(const std::string& text) {
   throw Failure("the snapshot's time '" + text + "' is not ISO 8601 UTC");
 }
 
-/// Reads a duration field ("60m") of the scenario; InputError naming it.
-Duration duration_field(const json& doc, const std::string& key, Duration fallback, const std::string& file) {
-  if (!doc.contains(key)) return fallback;
-  const json& v = doc[key];
-  const std::optional<Duration> d = duration_value(v);
-  if (!d) throw InputError(file + ": " + key + ": '" + v.dump() + "' is not a duration (" + std::string(kDurationExamples) + ")");
-  return *d;
-}
-
 /// Records when each step instance started and ended, in virtual minutes.
 class Timeline : public runbook::Observer {
  public:
@@ -180,83 +171,6 @@ std::string first_error(const runbook::RunSummary& s) {
 }
 
 }  // namespace
-
-Scenario load_scenario(const std::string& path) {
-  Scenario s;
-  s.file = fs::absolute(path).lexically_normal().string();
-  if (!std::ifstream(path)) throw InputError(path + ": cannot read the scenario");
-  // Within the limits of YAML drctl reads (size, aliases expanded): a YamlError is one line
-  // "path:line:col: …" and exit 2.
-  const json doc = yaml_to_json(load_yaml_file(path));
-  if (!doc.is_object()) throw InputError(path + ": a scenario is a map (name, site, backup, rebuild, data, disaster, faults, expect)");
-  for (const auto& [key, v] : doc.items())
-    if (key != "name" && key != "site" && key != "backup" && key != "rebuild" && key != "data" && key != "backup_age" &&
-        key != "disaster" && key != "faults" && key != "expect" && key != "rebuild_vars" &&
-        key != "backup_vars" && key != "after_rebuild")
-      throw InputError(path + ": unknown key '" + key +
-                       "' (known: name, site, backup, rebuild, data, backup_age, disaster, faults, backup_vars, rebuild_vars, "
-                       "after_rebuild, "
-                       "expect)");
-  const fs::path dir = fs::path(s.file).parent_path();
-  s.name = doc.value("name", fs::path(path).stem().string());
-  for (auto [key, field] : {std::pair{"site", &s.site}, {"backup", &s.backup}, {"rebuild", &s.rebuild}}) {
-    if (!doc.contains(key) || !doc[key].is_string()) throw InputError(path + ": '" + key + "' must name a file");
-    *field = (dir / doc[key].get<std::string>()).lexically_normal();
-    if (!fs::exists(*field)) throw InputError(path + ": " + key + ": " + field->string() + " does not exist");
-  }
-  const json data = doc.value("data", json::object());
-  if (!data.is_object()) throw InputError(path + ": data: a map (files, size, writes_after_backup, sizes)");
-  for (const auto& [key, v] : data.items())
-    if (key != "files" && key != "size" && key != "writes_after_backup" && key != "sizes")
-      throw InputError(path + ": data: unknown key '" + key + "' (known: files, size, writes_after_backup, sizes)");
-  s.files_per_dataset = data.value("files", s.files_per_dataset);
-  s.file_size = data.value("size", s.file_size);
-  s.writes_after_backup = data.value("writes_after_backup", s.writes_after_backup);
-  if (data.contains("sizes")) {
-    // The datasets' real sizes: the drill's files are a sample that stands for them.
-    if (!data["sizes"].is_object()) throw InputError(path + ": data.sizes: a map of dataset to its size (mail: 18G)");
-    std::vector<std::string> known;
-    for (const auto& d : runbook::load_site(s.site.string()).vars.value("datasets", json::array()))
-      known.push_back(d.value("name", ""));
-    for (const auto& [ds, v] : data["sizes"].items()) {
-      if (std::find(known.begin(), known.end(), ds) == known.end())
-        throw InputError(path + ": data.sizes." + ds + ": the site declares no dataset '" + ds + "'" +
-                         (known.empty() ? std::string(" (it declares none)") : did_you_mean(ds, known)));
-      const auto bytes = v.is_string() ? sim::parse_zfs_size(v.get<std::string>()) : std::nullopt;
-      if (!bytes || *bytes <= 0)
-        throw InputError(path + ": data.sizes." + ds + ": '" + (v.is_string() ? v.get<std::string>() : v.dump()) +
-                         "' is not a size like 18G, 200M or 1.5T");
-      s.data_sizes[ds] = *bytes;
-    }
-  }
-  s.backup_age = duration_field(doc, "backup_age", s.backup_age, path);
-  if (doc.contains("disaster")) {
-    const json& d = doc["disaster"];
-    if (d.is_string() && d == "all") {
-    } else if (d.is_array()) {
-      for (const auto& vm : d) s.disaster.push_back(vm.get<std::string>());
-    } else {
-      throw InputError(path + ": disaster: 'all' or a list of VMs");
-    }
-  }
-  s.faults = doc.value("faults", json::array());
-  s.rebuild_vars = doc.value("rebuild_vars", json::object());
-  s.backup_vars = doc.value("backup_vars", json::object());
-  if (!s.backup_vars.is_object()) throw InputError(path + ": backup_vars: a map of vars");
-  const json after = doc.value("after_rebuild", json::object());
-  s.kill_vip_holder = after.value("kill_vip_holder", "");
-  if (!s.rebuild_vars.is_object()) throw InputError(path + ": rebuild_vars: a map of vars");
-  try {
-    sim::read_faults(s.faults);
-  } catch (const std::invalid_argument& e) {
-    throw InputError(path + ": " + e.what());
-  }
-  const json expect = doc.value("expect", json::object());
-  if (expect.contains("max_rto")) s.max_rto = duration_field(expect, "max_rto", {}, path + ": expect");
-  s.fail_at = expect.value("fail_at", "");
-  s.reason = expect.value("reason", "");
-  return s;
-}
 
 RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<void(const std::string&)>& progress,
                     int jobs) {

@@ -60,17 +60,6 @@ std::string safe_dir_name(std::string id) {
   return id;
 }
 
-/// Whether a rendered `when:` skips its step: "", false, 0 or no; "not X" with X none of those;
-/// "A == B" / "A != B" comparing text; terms joined by " and " must all hold.
-bool falsy(const std::string& v) {
-  if (const auto a = v.find(" and "); a != std::string::npos) return falsy(v.substr(0, a)) || falsy(v.substr(a + 5));
-  if (v.rfind("not ", 0) == 0) return !falsy(v.substr(4));
-  for (const std::string op : {" == ", " != "})
-    if (const auto at = v.find(op); at != std::string::npos)
-      return (v.substr(0, at) == v.substr(at + 4)) != (op == " == ");
-  return v.empty() || v == "false" || v == "0" || v == "no";
-}
-
 /// The rendered, typed inputs of a step for its action. A `run:` step is shell.run with the
 /// rendered command (the loader refuses `with` on it; `uses: shell.run` takes creates/unless).
 json step_inputs(const Runbook& rb, const Step& s, const actions::Action& action, const json& context) {
@@ -146,8 +135,7 @@ class Runner {
         if (after) chosen.insert(s.id);
       }
     }
-    for (const auto& id : chosen)
-      if (!rb_.step(id)) throw LoadError(Pos{rb_.file, 0, 0}, "--only/--from: no step '" + id + "'");
+    check_selection(rb_, options_);
     std::set<std::string> needed_steps;
     for (const auto& id : chosen)
       for (const auto& dep : dependencies(rb_, id)) needed_steps.insert(dep);
@@ -273,7 +261,7 @@ class Runner {
     };
     try {
       json ctx = context_for(i);
-      if (s.when && falsy(render(*s.when, ctx, s.when_pos))) {
+      if (s.when && when_false(render(*s.when, ctx, s.when_pos))) {
         r.error.clear();
         return finish(Status::Skipped);
       }
@@ -332,46 +320,112 @@ class Runner {
     }
   }
 
-  /// Renders every instance into render_dir and says what would run where.
+  /// Renders every instance into render_dir and says what would happen to it, as `terraform plan`
+  /// does: skipped (its `when:` is false with these vars), unchanged (its check finds the site as
+  /// the step wants) or would change; "decided at run time" when its `when:` or inputs read the
+  /// outputs of steps that have not run. Checks only look; nothing is applied.
   RunSummary dry_run() {
     // Rendered files hold the secrets they were given (that is what they are for): owner only.
     make_private_dirs(options_.render_dir);
-    RunSummary summary;
-    for (std::size_t i = 0; i < instances_.size(); ++i) {
-      const Instance& inst = instances_[i];
-      const Step& s = *inst.step;
-      json outputs = json::object();  // not known before the run: placeholders name them
-      for (const Step& other : rb_.steps)
-        for (const auto& o : declared_outputs(other, registry_)) outputs[other.id][o] = "<" + other.id + "." + o + ">";
-      json ctx = context_for(i, &outputs);
-      const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
-      InstanceResult& r = results_[i];
-      fs::path dir = options_.render_dir / safe_dir_name(inst.id);
-      make_private_dirs(dir);
-      json inputs = step_inputs(rb_, s, *action, ctx);
-      // inputs.json is for reading: bytes that are not UTF-8 show as U+FFFD there, while
-      // command.sh and content keep them as the step would run them.
-      write_private_file(dir / "inputs.json", inputs.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-      if (inputs.contains("command")) write_private_file(dir / "command.sh", inputs["command"].get<std::string>() + "\n");
-      if (inputs.contains("content") && inputs["content"].is_string())
-        write_private_file(dir / "content", inputs["content"].get<std::string>());
-      if (inputs.contains("template") && inputs["template"].is_string()) {
-        try {
-          write_private_file(dir / "content", actions::render_template_file(
-              inputs["template"].get<std::string>(), [&](const std::string& text) { return render(text, ctx, s.with_pos); }));
-        } catch (const ActionError& e) {
-          throw LoadError(s.with_pos, e.what());  // a dry run reports it as bad input, before anything runs
-        }
+    json outputs = json::object();  // not known before the run: placeholders name them
+    std::vector<std::string> placeholders;
+    for (const Step& other : rb_.steps)
+      for (const auto& o : declared_outputs(other, registry_)) {
+        outputs[other.id][o] = "<" + other.id + "." + o + ">";
+        placeholders.push_back("<" + other.id + "." + o + ">");
       }
-      std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
-      if (s.when) what += "  (when " + *s.when + ")";
-      if (inputs.contains("then") && inputs["then"].is_string() && !inputs["then"].get<std::string>().empty())
-        what += "  then (when it changes): " + inputs["then"].get<std::string>();
-      observer_.note(redact_.apply("would run " + inst.id + " on " + inst.host + ": " + what.substr(0, 200)));
-      r.status = Status::NotSelected;
-    }
+    auto reads_outputs = [&](const std::string& text) {
+      return std::any_of(placeholders.begin(), placeholders.end(), [&](const std::string& p) { return text.find(p) != std::string::npos; });
+    };
+    world_.tasks().run([&] {  // a check may wait (in the simulator, in virtual time)
+      for (std::size_t i = 0; i < instances_.size(); ++i) dry_run_instance(i, outputs, reads_outputs);
+    });
+    RunSummary summary;
     summary.results = results_;
     return summary;
+  }
+
+  void dry_run_instance(std::size_t i, const json& outputs, const std::function<bool(const std::string&)>& reads_outputs) {
+    const Instance& inst = instances_[i];
+    const Step& s = *inst.step;
+    InstanceResult& r = results_[i];
+    r.status = Status::NotSelected;
+    json ctx = context_for(i, &outputs);
+    std::string when_note;
+    if (s.when) {
+      const std::string rendered = render(*s.when, ctx, s.when_pos);
+      if (reads_outputs(rendered)) {
+        when_note = "  (when " + *s.when + ": decided at run time)";
+      } else if (when_false(rendered)) {
+        r.status = Status::Skipped;
+        observer_.note(redact_.apply("would skip " + inst.id + " on " + inst.host + ": when " + *s.when + " is false"));
+        return;
+      }
+    }
+    const actions::Action* action = registry_.find(s.uses ? *s.uses : "shell.run");
+    fs::path dir = options_.render_dir / safe_dir_name(inst.id);
+    make_private_dirs(dir);
+    json inputs = step_inputs(rb_, s, *action, ctx);
+    // inputs.json is for reading: bytes that are not UTF-8 show as U+FFFD there, while
+    // command.sh and content keep them as the step would run them.
+    write_private_file(dir / "inputs.json", inputs.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+    if (inputs.contains("command")) write_private_file(dir / "command.sh", inputs["command"].get<std::string>() + "\n");
+    if (inputs.contains("content") && inputs["content"].is_string())
+      write_private_file(dir / "content", inputs["content"].get<std::string>());
+    if (inputs.contains("template") && inputs["template"].is_string()) {
+      try {
+        write_private_file(dir / "content", actions::render_template_file(
+            inputs["template"].get<std::string>(), [&](const std::string& text) { return render(text, ctx, s.with_pos); }));
+      } catch (const ActionError& e) {
+        throw LoadError(s.with_pos, e.what());  // a dry run reports it as bad input, before anything runs
+      }
+    }
+    std::string what = s.run ? "run: " + inputs["command"].get<std::string>() : action->spec().name;
+    if (inputs.contains("then") && inputs["then"].is_string() && !inputs["then"].get<std::string>().empty())
+      what += "  then (when it changes): " + inputs["then"].get<std::string>();
+    std::string verdict = "would run ";
+    std::string why;
+    if (!when_note.empty() || reads_outputs(inputs.dump(-1, ' ', false, json::error_handler_t::replace))) {
+      why = when_note.empty() ? "  (its inputs read earlier steps' outputs: decided at run time)" : when_note;
+    } else if (action->spec().name == "shell.run" && !inputs.contains("creates") && !inputs.contains("unless")) {
+      why = "  (no creates/unless to check: the command runs every time)";
+    } else {
+      const auto [unchanged, problem] = dry_check(i, *action, inputs, ctx);
+      if (unchanged) {
+        r.status = Status::Unchanged;
+        verdict = "unchanged ";
+        why = "  (its check finds it done)";
+      } else {
+        why = problem.empty() ? "  (its check says it would change)" : "  (its check could not tell: " + problem + ")";
+      }
+    }
+    observer_.note(redact_.apply(verdict + inst.id + " on " + inst.host + ": " + what.substr(0, 200) + why));
+  }
+
+  /// The step's check, run as the real run's first attempt runs it: {true, ""} when the site is
+  /// already as the step wants, {false, ""} when the step would change it, {false, why} when
+  /// the check itself failed (a host not there yet, say).
+  std::pair<bool, std::string> dry_check(std::size_t i, const actions::Action& action, const json& inputs, const json& ctx) {
+    const Instance& inst = instances_[i];
+    const Step& s = *inst.step;
+    try {
+      world::Host& host = world_.host(inst.host);
+      const json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
+      actions::Context actx{world_, host, inputs, s.timeout, [](const std::string&) {}, previous,
+                            [&](const std::string& text) { return render(text, ctx, s.with_pos); },
+                            s.on && ctx.contains("host") ? ctx["host"] : json(),
+                            [this](const std::string& name, const std::string& value) { redact_.add(name, value); },
+                            [&](const std::string& text, const json& extra) {
+                              json c = ctx;
+                              c.update(extra);
+                              return render(text, c, s.with_pos);
+                            },
+                            ctx.contains("site") ? ctx["site"] : json()};
+      return {action.check(actx), ""};
+    } catch (const std::exception& e) {
+      std::string why = redact_.apply(e.what());
+      return {false, why.substr(0, why.find('\n'))};
+    }
   }
 
   const Runbook& rb_;
@@ -389,6 +443,15 @@ class Runner {
 };
 
 }  // namespace
+
+void check_selection(const Runbook& rb, const ExecOptions& options) {
+  std::vector<std::string> ids;
+  for (const Step& s : rb.steps) ids.push_back(s.id);
+  for (const auto& [option, list] : {std::pair{"--only", &options.only}, {"--from", &options.from}})
+    for (const auto& id : *list)
+      if (!rb.step(id))
+        throw InputError(std::string(option) + " " + id + ": " + rb.file + " has no step '" + id + "'" + did_you_mean(id, ids));
+}
 
 RunSummary execute(const Runbook& rb, const actions::Registry& registry, world::World& world,
                    const ExecOptions& options, Observer& observer) {

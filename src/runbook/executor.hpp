@@ -73,6 +73,10 @@ struct RunSummary {
   json to_json(const Runbook& rb) const;
 };
 
+/// Refuses --only/--from ids that are no step of `rb` (InputError: "--from nosuch: the runbook has
+/// no step 'nosuch' (did you mean …?)"): a selection that selects nothing is a typo, not a run.
+void check_selection(const Runbook& rb, const ExecOptions& options);
+
 /// Runs `rb`. `registry` resolves `uses:`; `world` supplies hosts, clock and network.
 RunSummary execute(const Runbook& rb, const actions::Registry& registry, world::World& world,
                    const ExecOptions& options, Observer& observer);

@@ -1,5 +1,6 @@
 #include "runbook/plan.hpp"
 
+#include "runbook/template.hpp"
 #include "runbook/validate.hpp"
 
 #include <algorithm>
@@ -96,12 +97,41 @@ std::vector<std::vector<std::string>> waves(const Runbook& rb) {
   return out;
 }
 
-CriticalPath critical_path(const Runbook& rb) {
+bool when_false(const std::string& v) {
+  if (const auto a = v.find(" and "); a != std::string::npos) return when_false(v.substr(0, a)) || when_false(v.substr(a + 5));
+  if (v.rfind("not ", 0) == 0) return !when_false(v.substr(4));
+  for (const std::string op : {" == ", " != "})
+    if (const auto at = v.find(op); at != std::string::npos)
+      return (v.substr(0, at) == v.substr(at + 4)) != (op == " == ");
+  return v.empty() || v == "false" || v == "0" || v == "no";
+}
+
+std::optional<bool> skipped_by_when(const Runbook& rb, const Step& s) {
+  if (!s.when) return false;
+  // Without a host, an item or outputs: a `when:` that reads any of them cannot render here.
+  try {
+    return when_false(render(*s.when, render_context(rb, s, nullptr, nullptr, json::object()), s.when_pos));
+  } catch (const LoadError&) {
+    return std::nullopt;
+  }
+}
+
+std::set<std::string> steps_skipped_by_when(const Runbook& rb) {
+  std::set<std::string> out;
+  for (const Step& s : rb.steps)
+    if (skipped_by_when(rb, s).value_or(false)) out.insert(s.id);
+  return out;
+}
+
+CriticalPath critical_path(const Runbook& rb, const std::set<std::string>& skipped) {
   // id -> ((total weight, steps on the chain), predecessor); ties go to the longer chain
   std::map<std::string, std::pair<std::pair<world::Duration, int>, std::string>> best;
   std::map<std::string, const Step*> steps;
   for (const Step& s : rb.steps) steps[s.id] = &s;
-  auto weight = [](const Step& s) { return s.estimate ? *s.estimate : s.timeout; };
+  auto weight = [&](const Step& s) {
+    if (skipped.contains(s.id)) return world::Duration(0);
+    return s.estimate ? *s.estimate : s.timeout;
+  };
   std::string end;
   for (const Step* sp : ordered(rb)) {
     const Step& s = *sp;
@@ -112,13 +142,16 @@ CriticalPath critical_path(const Runbook& rb) {
         total = best.at(need).first;
         pred = need;
       }
-    best[s.id] = {{total.first + weight(s), total.second + 1}, pred};
+    best[s.id] = {{total.first + weight(s), total.second + (skipped.contains(s.id) ? 0 : 1)}, pred};
     if (end.empty() || best[s.id].first > best[end].first) end = s.id;
   }
   CriticalPath cp;
   for (std::string id = end; !id.empty(); id = best[id].second) {
+    const Step& s = *steps[id];
+    if (skipped.contains(id)) continue;
     cp.steps.push_back(id);
-    if (weight(*steps[id]) == world::Duration(0)) cp.complete = false;
+    if (weight(s) == world::Duration(0)) cp.complete = false;
+    cp.bound += s.timeout.count() ? s.timeout : weight(s);
   }
   std::reverse(cp.steps.begin(), cp.steps.end());
   if (!end.empty()) cp.total = best[end].first.first;

@@ -326,7 +326,7 @@ TEST_CASE("drill: a bad scenario is one error line naming the file and the field
   auto r = support::drctl({"drill", (t.path() / "bad.yaml").string()});
   support::expect_exit(r, 2);
   CHECK(support::is_one_error_line(r.err));
-  CHECK(r.err.find("bad.yaml: site:") != std::string::npos);
+  CHECK(r.err.find("bad.yaml:2:7: site:") != std::string::npos);
 }
 
 TEST_CASE("drill: a declared size of a dataset the site does not have, or that is no size, is one error line before anything runs") {

@@ -721,13 +721,13 @@ steps:
   CHECK(lines[0] == "wave 1: a, side");
   CHECK(lines[1] == "wave 2: b");
   CHECK(lines[2] == "wave 3: join.all");
-  CHECK(lines[3].rfind("critical path: a (10m) → b (20m) → join.all (?) = 30m", 0) == 0);
+  CHECK(lines[3].rfind("critical path: a (at most 10m) → b (at most 20m) → join.all (?) = 30m", 0) == 0);
 
   write_file(t / "chain.yaml",
              "steps:\n  - id: a\n    run: 'true'\n    timeout: 10m\n  - id: b\n    needs: a\n    run: 'true'\n    timeout: 20m\n");
   RunResult chain = drctl({"plan", (t / "chain.yaml").string()});
   REQUIRE_MESSAGE(chain.exit_code == 0, chain.describe());
-  CHECK(chain.out == "wave 1: a\nwave 2: b\ncritical path: a (10m) → b (20m) = 30m\n");
+  CHECK(chain.out == "wave 1: a\nwave 2: b\ncritical path: a (at most 10m) → b (at most 20m) = 30m\n");
 
   RunResult dot = drctl({"plan", "--format", "dot", (t / "rb.yaml").string()});
   REQUIRE_MESSAGE(dot.exit_code == 0, dot.describe());
