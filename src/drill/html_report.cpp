@@ -439,7 +439,7 @@ std::string html_report(const std::vector<RunResult>& runs, const std::vector<Sc
   runs_section(body, runs);
   std::ostringstream out;
   // Empty elements as <x></x>: an HTML parser reads <div/> as an open tag.
-  doc.save(out, "", pugi::format_raw | pugi::format_no_empty_element_tags, pugi::encoding_utf8);
+  doc.save(out, "", pugi::format_raw | pugi::format_no_empty_element_tags | pugi::format_no_declaration, pugi::encoding_utf8);
   return out.str() + "\n";
 }
 

@@ -269,12 +269,14 @@ std::string replay_command(const std::string& file, std::uint64_t seed, int jobs
 
 std::string rto_not_reached(const RunResult& r) {
   if (r.first_failure) return "failed at " + r.first_failure->id;
+  for (const std::string& f : r.failures)
+    if (f.rfind("the rebuild failed", 0) == 0) return "the rebuild failed";
+  // The runner stops before the rebuild when the site, its data or the backup fail: a failure,
+  // and no step of the rebuild in the timeline.
   const bool rebuilt = std::any_of(r.timeline.begin(), r.timeline.end(), [](const StepTiming& s) {
     return s.id.rfind("before:", 0) != 0 && s.id.rfind("backup:", 0) != 0;
   });
-  if (!rebuilt) return "the rebuild did not run";
-  for (const std::string& f : r.failures)
-    if (f.rfind("the rebuild failed", 0) == 0) return "the rebuild failed";
+  if (!rebuilt && !r.failures.empty()) return "the rebuild did not run";
   return "";
 }
 
