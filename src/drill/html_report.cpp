@@ -39,7 +39,7 @@ svg .label { fill: #333; }
 svg .bar { stroke: none; } svg .done { fill: #81c784; } svg .unchanged { fill: #b0bec5; }
 svg .skipped { fill: #e0e0e0; } svg .failed { fill: #e53935; } svg .other { fill: #ffcc80; }
 svg .critical { stroke: #e65100; stroke-width: 2; }
-svg .fault { stroke: #6a1b9a; stroke-dasharray: 3 2; } svg .fault-mark { fill: #6a1b9a; }
+svg .fault { stroke: #6a1b9a; stroke-dasharray: 3 2; } svg .fault-mark, svg .fault-text { fill: #6a1b9a; }
 svg .rto { stroke: #1565c0; stroke-width: 2; } svg .rto-text { fill: #1565c0; }
 svg .target { stroke: #c62828; stroke-dasharray: 6 3; stroke-width: 2; } svg .target-text { fill: #c62828; }
 svg .hist { fill: #64b5f6; } svg .parallel { fill: #1565c0; } svg .serial { fill: #90a4ae; }
@@ -171,6 +171,13 @@ std::string rto_text(const RunResult& r) {
   return out;
 }
 
+/// The label of a vertical line at `x`: right of it in the chart's left half, left of it in the
+/// right half (so that it stays inside the chart).
+void marker_label(xml_node s, double x, double y, const std::string& text, const std::string& cls, double middle) {
+  if (x < middle) label(s, x + 4, y, text, cls);
+  else label(s, x - 4, y, text, cls, "end");
+}
+
 /// Gantt chart of one run: a row per step in virtual minutes since the disaster, the critical
 /// path outlined, faults as dashed markers, the RTO and the target as vertical lines.
 void gantt(xml_node parent, const RunResult& r) {
@@ -186,7 +193,8 @@ void gantt(xml_node parent, const RunResult& r) {
   if (has_rto(r)) max = std::max(max, r.rto_min);
   if (r.expect.max_rto_min) max = std::max(max, *r.expect.max_rto_min);
   max = max > 0 ? max * 1.02 : 1;
-  const double label_w = 230, chart_w = 700, row_h = 16, top = 26;
+  // Above the rows: the RTO's label (y 10), the target's (y 22), the faults' markers and names.
+  const double label_w = 230, chart_w = 700, row_h = 16, top = 48;
   const double bottom = top + row_h * static_cast<double>(steps.size());
   xml_node s = svg(parent, label_w + chart_w + 40, bottom + 34, "Timeline of the rebuild of " + r.scenario + " seed " + std::to_string(r.seed));
   set(s, "class", "gantt");
@@ -217,16 +225,17 @@ void gantt(xml_node parent, const RunResult& r) {
     set(triangle, "points", coord(fx - 5) + "," + coord(top - 12) + " " + coord(fx + 5) + "," + coord(top - 12) + " " + coord(fx) + "," +
                                 coord(top - 3));
     set(triangle, "class", "fault-mark");
+    label(mark, fx + 7, top - 7, f.action + " " + f.target, "fault-text");
     tip(mark, fmt::format("fault at {} min: {} {}{}{}", num(f.at_min), f.action, f.target, f.trigger.empty() ? "" : " (" + f.trigger + ")",
                           f.undone ? ", undone" : ""));
   }
   if (has_rto(r)) {
     line(s, x(r.rto_min), top - 8, x(r.rto_min), bottom, "rto");
-    label(s, x(r.rto_min) - 4, 10, "RTO " + num(r.rto_min), "rto-text", "end");
+    marker_label(s, x(r.rto_min), 10, "RTO " + num(r.rto_min), "rto-text", label_w + chart_w / 2);
   }
   if (r.expect.max_rto_min) {
     line(s, x(*r.expect.max_rto_min), top - 8, x(*r.expect.max_rto_min), bottom, "target");
-    label(s, x(*r.expect.max_rto_min) + 4, 10, "max RTO " + num(*r.expect.max_rto_min), "target-text");
+    marker_label(s, x(*r.expect.max_rto_min), 22, "max RTO " + num(*r.expect.max_rto_min), "target-text", label_w + chart_w / 2);
   }
 }
 
