@@ -134,8 +134,10 @@ void print_wrapped(const std::string& text) {
 /// batch: the report on stdout has each result once.
 class DrillProgress {
  public:
-  explicit DrillProgress(std::size_t total)
-      : tty_(::isatty(STDERR_FILENO) == 1), single_(total == 1), width_(terminal_width(STDERR_FILENO)), total_(total) {}
+  /// `good`/`bad`: what the two outcomes are called ("passed"/"failed", "caught"/"missed").
+  explicit DrillProgress(std::size_t total, std::string good = "passed", std::string bad = "failed")
+      : tty_(::isatty(STDERR_FILENO) == 1), single_(total == 1), width_(terminal_width(STDERR_FILENO)), total_(total),
+        good_(std::move(good)), bad_(std::move(bad)) {}
   ~DrillProgress() {
     if (shown_) std::fputs("\r\033[K", stderr);
   }
@@ -144,6 +146,7 @@ class DrillProgress {
 
   void started(const std::string& what) {
     std::lock_guard lock(mutex_);
+    started_ = true;
     ++running_;
     last_ = what;
     draw();
@@ -157,17 +160,20 @@ class DrillProgress {
     last_ = what + ": " + phase;
     draw();
   }
-  void finished(bool passed) {
+  void finished(bool passed, const std::string& what = "") {
     std::lock_guard lock(mutex_);
-    --running_;
+    if (running_ > 0) --running_;
     ++(passed ? passed_ : failed_);
+    if (!what.empty()) last_ = what;
     draw();
   }
 
  private:
   void draw() {
     if (!tty_) return;
-    std::string line = fmt::format("[{}/{}] running {}, passed {}, failed {}", passed_ + failed_, total_, running_, passed_, failed_);
+    std::string line = fmt::format("[{}/{}] ", passed_ + failed_, total_);
+    if (started_) line += fmt::format("running {}, ", running_);  // mutations report only their ends
+    line += fmt::format("{} {}, {} {}", good_, passed_, bad_, failed_);
     if (!last_.empty()) line += ": " + printable(last_);
     // One column short of the width: a terminal that wraps at the last column would scroll.
     std::fprintf(stderr, "\r\033[K%s", cut(line, width_ > 1 ? width_ - 1 : 1).c_str());
@@ -178,7 +184,9 @@ class DrillProgress {
   std::mutex mutex_;
   const bool tty_, single_;
   const std::size_t width_, total_;
+  const std::string good_, bad_;
   std::size_t running_ = 0, passed_ = 0, failed_ = 0;
+  bool started_ = false;
   std::string last_;
   bool shown_ = false;
 };
@@ -189,10 +197,15 @@ int cmd_mutations(const drill::Scenario& scenario, const std::string& file, cons
   const auto mutations = drill::load_mutations(catalogue, scenario.site.parent_path());  // every entry checked first
   std::fprintf(stderr, "drctl: %s: %zu mutations, seed %llu\n", scenario.name.c_str(), mutations.size(),
                static_cast<unsigned long long>(seed));
-  const auto results = drill::run_mutations(scenario, mutations, seed, [](const drill::MutationResult& r) {
-    std::fprintf(stderr, "drctl: %s %s\n", r.caught ? "caught" : "MISSED", r.mutation.name.c_str());
-  }, jobs);
-  std::fputs(drill::mutations_text(results).c_str(), stdout);
+  std::vector<drill::MutationResult> results;
+  {
+    // Each result is printed once, on stdout at the end; on a terminal a progress line meanwhile.
+    DrillProgress progress(mutations.size(), "caught", "missed");
+    results = drill::run_mutations(scenario, mutations, seed, [&](const drill::MutationResult& r) {
+      progress.finished(r.caught && r.where_expected, r.mutation.name);
+    }, jobs);
+  }
+  print_wrapped(drill::mutations_text(results));
   if (!junit.empty()) runbook::write_private_file(junit, drill::mutations_junit(scenario.name, results));
   for (const auto& r : results)
     if (!r.caught || !r.where_expected) {

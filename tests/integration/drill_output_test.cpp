@@ -301,3 +301,17 @@ TEST_CASE("drill: the --html page is one self-contained file that headless Chrom
   CHECK(png_size(blank) == png_size(png));
   CHECK_MESSAGE(png.size() > 5 * blank.size(), png.size() << " bytes against a blank page's " << blank.size());
 }
+
+TEST_CASE("drill: a mutation run prints each result once, and a missed one its replay command") {
+  support::TempDir t("drill-mutations-once");
+  std::ofstream(t.path() / "catalogue.yaml")
+      << "mutations:\n"
+         "  - {name: harmless, why: nothing fails, file: site.yaml, replace: \"name: homelab\\n\", with: \"name: homelab  # renamed\\n\"}\n";
+  auto r = support::drctl({"drill", scenario("total-loss"), "--mutations", (t.path() / "catalogue.yaml").string(), "-j", "3"});
+  support::expect_exit(r, 1);
+  CHECK(occurrences(r.out + r.err, "harmless") == 1);
+  CHECK_MESSAGE(r.out.find("MISSED harmless") != std::string::npos, r.out);
+  CHECK(r.out.find("replay: drctl drill " + scenario("total-loss") + " --seeds 1 -j 3 --mutations " + (t.path() / "catalogue.yaml").string()) !=
+        std::string::npos);
+  CHECK(r.err.find('\r') == std::string::npos);
+}
