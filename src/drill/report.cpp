@@ -87,6 +87,7 @@ std::string run_block(const RunResult& r, bool timeline) {
                      plural(r.writes_lost, "write"), plural(r.bytes_lost_expected, "byte"));
   out += fmt::format("Lost beyond RPO: {}, {}\n", plural(r.files_differing, "file"),
                      plural(r.bytes_differing, "byte"));
+  if (r.failover) out += "Failover: " + failover_text(*r.failover) + "\n";
   if (r.first_failure) out += "First failing step: " + describe_step(*r.first_failure) + "\n";
   if (!r.failures.empty()) out += "Failed expectations:\n";
   for (const std::string& f : r.failures) out += "  - " + f + "\n";
@@ -222,6 +223,10 @@ void add_testcase(pugi::xml_node suite, const std::string& scenario, const RunRe
   else if (!not_reached.empty()) add_property(props, "rto", "not reached (" + not_reached + ")");
   else add_property(props, "rto_min", number_text(r.rto_min));
   add_property(props, "rpo_min", number_text(r.rpo_min));
+  if (r.failover && !r.failover->new_holder.empty()) {
+    add_property(props, "failover_seconds", number_text(r.failover->seconds));
+    add_property(props, "failover_new_holder", r.failover->new_holder);
+  }
   if (!r.passed && !r.replay.empty()) add_property(props, "replay", r.replay);
   if (!r.passed) add_failure(c, r);
   c.append_child("system-out").text() = xml_safe_text(text_report({r}, true)).c_str();
@@ -267,6 +272,11 @@ std::string replay_command(const std::string& file, std::uint64_t seed, int jobs
   return out;
 }
 
+std::string failover_text(const Failover& f) {
+  if (f.new_holder.empty()) return fmt::format("nobody took {} over after {} died", f.vip, f.old_holder);
+  return fmt::format("{} moved from {} to {} in {:.1f} s", f.vip, f.old_holder, f.new_holder, f.seconds);
+}
+
 std::string rto_not_reached(const RunResult& r) {
   if (r.first_failure) return "failed at " + r.first_failure->id;
   for (const std::string& f : r.failures)
@@ -308,8 +318,11 @@ std::string verdict(const RunResult& r) {
     return head + "failed as expected at " + describe_step(*r.first_failure);
   }
   if (r.passed) {
-    return head + fmt::format("RTO {:.1f} min, RPO {:.1f} min, {} lost beyond RPO", r.rto_min, r.rpo_min,
-                              plural(r.files_differing, "file"));
+    std::string out = head + fmt::format("RTO {:.1f} min, RPO {:.1f} min, {} lost beyond RPO", r.rto_min, r.rpo_min,
+                                         plural(r.files_differing, "file"));
+    if (r.failover && !r.failover->new_holder.empty())
+      out += fmt::format(", VIP to {} in {:.1f} s", r.failover->new_holder, r.failover->seconds);
+    return out;
   }
   if (!r.failures.empty()) {
     std::string more = r.failures.size() > 1 ? fmt::format(" (+{} more)", r.failures.size() - 1) : "";
@@ -423,6 +436,7 @@ void to_json(json& j, const RunResult& r) {
        {"expected_failure", r.expected_failure},
        {"wall_seconds", r.wall_seconds},
        {"rto_reached", !r.expected_failure && rto_not_reached(r).empty()},  // rto_min is disaster to services verified
+       {"failover", r.failover ? json(*r.failover) : json(nullptr)},
        {"expect", r.expect},
        {"replay", r.replay}};
 }
@@ -449,6 +463,9 @@ void from_json(const json& j, RunResult& r) {
   j.at("expected_failure").get_to(r.expected_failure);
   j.at("wall_seconds").get_to(r.wall_seconds);
   r.expect = j.value("expect", Expectations{});  // reports of older drctl versions have neither
+  const json failover = j.value("failover", json(nullptr));
+  if (failover.is_null()) r.failover.reset();
+  else r.failover = failover.get<Failover>();
   r.replay = j.value("replay", "");
 }
 

@@ -53,6 +53,14 @@ struct FaultEvent {
   bool operator==(const FaultEvent&) const = default;
 };
 
+/// After the rebuild the node answering for a VIP was killed (after_rebuild.kill_vip_holder):
+/// who held the VIP, who took it over and how long that took, from the simulator's events.
+struct Failover {
+  std::string vip, old_holder, new_holder;  // new_holder empty: nobody took the VIP over
+  double seconds = 0;                       // virtual seconds from the kill to the new holder's announcement
+  bool operator==(const Failover&) const = default;
+};
+
 /// One scenario × one seed.
 struct RunResult {
   std::string scenario, file;           // name and path of the scenario
@@ -70,6 +78,7 @@ struct RunResult {
   std::vector<std::string> not_fired;   // faults that never fired
   bool expected_failure = false;        // the scenario expected the rebuild to fail (expect.fail_at)
   double wall_seconds = 0;
+  std::optional<Failover> failover;     // when the scenario kills a VIP's holder (set by the runner)
   Expectations expect;                  // the scenario's expectations (set by `drctl drill`)
   std::string replay;                   // the command that runs this run again (set by `drctl drill`)
   bool operator==(const RunResult&) const = default;
@@ -135,6 +144,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepTiming, id, host, status, st
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FaultEvent, at_min, action, target, trigger, undone)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, runs, passed, rto_runs, rto_min, rto_p50, rto_p95, rto_max)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ScenarioError, file, message)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Failover, vip, old_holder, new_holder, seconds)
+
+/// "10.0.20.200 moved from k8s-node1 to k8s-node2 in 4.2 s", or that nobody took it over.
+std::string failover_text(const Failover& f);
 /// Expectations: max_rto_min is null when the scenario sets none.
 void to_json(nlohmann::json& j, const Expectations& e);
 void from_json(const nlohmann::json& j, Expectations& e);

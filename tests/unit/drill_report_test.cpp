@@ -335,3 +335,22 @@ TEST_CASE("drill report: JUnit counts a scenario that could not run as its error
   support::RunResult lint = support::run({"xmllint", "--noout", (dir / "junit.xml").string()});
   CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
 }
+
+TEST_CASE("drill report: a VIP failover is reported with its time and the new holder, or as not taken over") {
+  RunResult r = passing();
+  r.failover = Failover{"10.0.20.200", "k8s-node1", "k8s-node3", 4.25};
+  CHECK(contains(verdict(r), ", VIP to k8s-node3 in 4.2 s"));
+  CHECK(contains(text_report({r}, true), "Failover: 10.0.20.200 moved from k8s-node1 to k8s-node3 in 4.2 s\n"));
+  const nlohmann::json j = nlohmann::json::parse(json_report({r}).dump());
+  CHECK(j["runs"][0]["failover"]["seconds"] == 4.25);
+  CHECK(j["runs"][0].get<RunResult>() == r);
+  CHECK(nlohmann::json::parse(json_line(passing()))["failover"].is_null());
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(junit_report({r}).c_str()));
+  CHECK(std::string(doc.select_node("//property[@name='failover_new_holder']").node().attribute("value").value()) == "k8s-node3");
+  CHECK(doc.select_node("//property[@name='failover_seconds']").node().attribute("value").as_double() == 4.25);
+
+  RunResult lost = failing();
+  lost.failover = Failover{"10.0.20.200", "k8s-node1", "", 0};
+  CHECK(contains(text_report({lost}, true), "Failover: nobody took 10.0.20.200 over after k8s-node1 died"));
+}
