@@ -125,6 +125,7 @@ void print_wrapped(const std::string& text) {
     const bool command = line.rfind("  replay: ", 0) == 0 || line.rfind("Replay: ", 0) == 0;
     out += command ? line + "\n" : fold(line, width);
   }
+  out += text.substr(from);  // a last line without a newline, as it is
   std::fputs(out.c_str(), stdout);
 }
 
