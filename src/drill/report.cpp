@@ -2,9 +2,13 @@
 #include "drill/report.hpp"
 
 #include <fmt/format.h>
+#include <pugixml.hpp>
 
 #include <algorithm>
+#include <sstream>
 #include <string_view>
+
+#include "base/shell.hpp"
 
 namespace drctl::drill {
 
@@ -75,16 +79,27 @@ std::string run_block(const RunResult& r, bool timeline) {
   if (timeline) append_timeline(out, r);
   if (timeline) append_critical_path(out, r);
   append_faults(out, r);
+  const std::string not_reached = rto_not_reached(r);
   if (r.expected_failure) out += "RTO n/a (the rebuild was expected to fail)\n";
+  else if (!not_reached.empty()) out += "RTO: not reached (" + not_reached + ")\n";
   else out += fmt::format("RTO {:.1f} min (disaster to services verified)\n", r.rto_min);
   out += fmt::format("RPO {:.1f} min (last snapshot to disaster): {}, {} lost as expected\n", r.rpo_min,
                      plural(r.writes_lost, "write"), plural(r.bytes_lost_expected, "byte"));
   out += fmt::format("Lost beyond RPO: {}, {}\n", plural(r.files_differing, "file"),
                      plural(r.bytes_differing, "byte"));
+  if (r.failover) out += "Failover: " + failover_text(*r.failover) + "\n";
   if (r.first_failure) out += "First failing step: " + describe_step(*r.first_failure) + "\n";
   if (!r.failures.empty()) out += "Failed expectations:\n";
   for (const std::string& f : r.failures) out += "  - " + f + "\n";
+  if (!r.passed && !r.replay.empty()) out += "Replay: " + r.replay + "\n";
   out += verdict(r) + "\n";
+  return out;
+}
+
+/// The verdict line, and for a failure the command that replays it.
+std::string verdict_lines(const RunResult& r) {
+  std::string out = verdict(r) + "\n";
+  if (!r.passed && !r.replay.empty()) out += "  replay: " + r.replay + "\n";
   return out;
 }
 
@@ -158,21 +173,122 @@ std::string xml_escape(std::string_view s, bool attribute) {
   return out;
 }
 
+/// A number as JSON writes it (shortest form that reads back as the same double), so that a
+/// JUnit property and the JSON report agree to the bit.
+std::string number_text(double v) { return fmt::format("{}", v); }
+
+void add_property(pugi::xml_node properties, const std::string& name, const std::string& value) {
+  pugi::xml_node p = properties.append_child("property");
+  p.append_attribute("name") = name.c_str();
+  p.append_attribute("value") = xml_safe_text(value).c_str();
+}
+
+/// <testsuite name tests failures errors time>, attributes in the order CI readers show them.
+pugi::xml_node add_suite(pugi::xml_node parent, const std::string& name, std::size_t tests, std::size_t failures,
+                         std::size_t errors, double seconds) {
+  pugi::xml_node suite = parent.append_child("testsuite");
+  suite.append_attribute("name") = xml_safe_text(name).c_str();
+  suite.append_attribute("tests") = tests;
+  suite.append_attribute("failures") = failures;
+  suite.append_attribute("errors") = errors;
+  suite.append_attribute("time") = fmt::format("{:.3f}", seconds).c_str();
+  return suite;
+}
+
 /// The <failure> element of a run that did not pass.
-std::string junit_failure(const RunResult& r) {
+void add_failure(pugi::xml_node testcase, const RunResult& r) {
   std::string body;
   for (const std::string& f : r.failures) body += f + "\n";
   if (r.first_failure) body += "first failing step: " + describe_step(*r.first_failure) + "\n";
+  if (!r.replay.empty()) body += "replay: " + r.replay + "\n";
   std::string message = !r.failures.empty() ? r.failures.front()
                         : r.first_failure   ? "step " + describe_step(*r.first_failure)
                                             : "the drill did not pass";
-  return fmt::format("      <failure message=\"{}\" type=\"drill\">{}</failure>\n", xml_escape(message, true),
-                     xml_escape(body, false));
+  pugi::xml_node failure = testcase.append_child("failure");
+  failure.append_attribute("message") = xml_safe_text(message).c_str();
+  failure.append_attribute("type") = "drill";
+  failure.text() = xml_safe_text(body).c_str();
+}
+
+/// One run: its properties (seed, RTO or why there is none, RPO, replay), failure, text report.
+void add_testcase(pugi::xml_node suite, const std::string& scenario, const RunResult& r) {
+  pugi::xml_node c = suite.append_child("testcase");
+  c.append_attribute("name") = fmt::format("seed {}", r.seed).c_str();
+  c.append_attribute("classname") = xml_safe_text("drill." + scenario).c_str();
+  c.append_attribute("time") = fmt::format("{:.3f}", r.wall_seconds).c_str();
+  pugi::xml_node props = c.append_child("properties");
+  add_property(props, "seed", std::to_string(r.seed));
+  const std::string not_reached = rto_not_reached(r);
+  if (r.expected_failure) add_property(props, "rto", "n/a (the rebuild was expected to fail)");
+  else if (!not_reached.empty()) add_property(props, "rto", "not reached (" + not_reached + ")");
+  else add_property(props, "rto_min", number_text(r.rto_min));
+  add_property(props, "rpo_min", number_text(r.rpo_min));
+  if (r.failover && !r.failover->new_holder.empty()) {
+    add_property(props, "failover_seconds", number_text(r.failover->seconds));
+    add_property(props, "failover_new_holder", r.failover->new_holder);
+  }
+  if (!r.passed && !r.replay.empty()) add_property(props, "replay", r.replay);
+  if (!r.passed) add_failure(c, r);
+  c.append_child("system-out").text() = xml_safe_text(text_report({r}, true)).c_str();
+}
+
+/// The scenario's expectations and RTO over its seeds, as <properties> of its testsuite.
+void add_suite_properties(pugi::xml_node suite, const RunResult& first, const Summary& s) {
+  pugi::xml_node props = suite.append_child("properties");
+  add_property(props, "drctl_version", kVersion);
+  add_property(props, "file", first.file);
+  if (first.expect.max_rto_min) add_property(props, "max_rto_min", number_text(*first.expect.max_rto_min));
+  if (!first.expect.fail_at.empty()) add_property(props, "fail_at", first.expect.fail_at);
+  if (s.rto_runs == 0) return;
+  add_property(props, "rto_p50_min", number_text(s.rto_p50));
+  add_property(props, "rto_p95_min", number_text(s.rto_p95));
+  add_property(props, "rto_max_min", number_text(s.rto_max));
 }
 
 }  // namespace
 
 std::string junit_escape(std::string_view s, bool attribute) { return xml_escape(s, attribute); }
+
+std::string xml_safe_text(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c >= 0x80 ? xml_char_length(s, i) : 1;
+    const bool allowed = c >= 0x80 ? n > 0 : (c >= 0x20 || c == '\t' || c == '\n' || c == '\r');
+    if (allowed) {
+      out.append(s, i, n);
+    } else {
+      out += fmt::format("\\x{:02x}", c);  // one byte at a time
+      n = 1;
+    }
+    i += n;
+  }
+  return out;
+}
+
+std::string replay_command(const std::string& file, std::uint64_t seed, int jobs) {
+  std::string out = "drctl drill " + shell_quote(file) + " --seeds " + std::to_string(seed);
+  if (jobs != 0) out += " -j " + std::to_string(jobs);
+  return out;
+}
+
+std::string failover_text(const Failover& f) {
+  if (f.new_holder.empty()) return fmt::format("nobody took {} over after {} died", f.vip, f.old_holder);
+  return fmt::format("{} moved from {} to {} in {:.1f} s", f.vip, f.old_holder, f.new_holder, f.seconds);
+}
+
+std::string rto_not_reached(const RunResult& r) {
+  if (r.first_failure) return "failed at " + r.first_failure->id;
+  for (const std::string& f : r.failures)
+    if (f.rfind("the rebuild failed", 0) == 0) return "the rebuild failed";
+  // The runner stops before the rebuild when the site, its data or the backup fail: a failure,
+  // and no step of the rebuild in the timeline.
+  const bool rebuilt = std::any_of(r.timeline.begin(), r.timeline.end(), [](const StepTiming& s) {
+    return s.id.rfind("before:", 0) != 0 && s.id.rfind("backup:", 0) != 0;
+  });
+  if (!rebuilt && !r.failures.empty()) return "the rebuild did not run";
+  return "";
+}
 
 std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs) {
   std::map<std::string, Summary> out;
@@ -181,7 +297,7 @@ std::map<std::string, Summary> summarize(const std::vector<RunResult>& runs) {
     Summary& s = out[r.scenario];
     ++s.runs;
     if (r.passed) ++s.passed;
-    if (!r.expected_failure) rtos[r.scenario].push_back(r.rto_min);
+    if (!r.expected_failure && rto_not_reached(r).empty()) rtos[r.scenario].push_back(r.rto_min);
   }
   for (auto& [scenario, values] : rtos) {
     std::sort(values.begin(), values.end());
@@ -202,8 +318,11 @@ std::string verdict(const RunResult& r) {
     return head + "failed as expected at " + describe_step(*r.first_failure);
   }
   if (r.passed) {
-    return head + fmt::format("RTO {:.1f} min, RPO {:.1f} min, {} lost beyond RPO", r.rto_min, r.rpo_min,
-                              plural(r.files_differing, "file"));
+    std::string out = head + fmt::format("RTO {:.1f} min, RPO {:.1f} min, {} lost beyond RPO", r.rto_min, r.rpo_min,
+                                         plural(r.files_differing, "file"));
+    if (r.failover && !r.failover->new_holder.empty())
+      out += fmt::format(", VIP to {} in {:.1f} s", r.failover->new_holder, r.failover->seconds);
+    return out;
   }
   if (!r.failures.empty()) {
     std::string more = r.failures.size() > 1 ? fmt::format(" (+{} more)", r.failures.size() - 1) : "";
@@ -217,17 +336,28 @@ std::string text_report(const std::vector<RunResult>& runs, bool timeline) {
   if (runs.empty()) return "No drill runs.\n";
   if (runs.size() == 1) return run_block(runs.front(), timeline);
   std::string out;
-  for (const RunResult& r : runs) out += timeline ? run_block(r, true) + "\n" : verdict(r) + "\n";
+  for (const RunResult& r : runs) out += timeline ? run_block(r, true) + "\n" : verdict_lines(r);
   out += timeline ? "Summary:\n" : "\nSummary:\n";
   for (const auto& [scenario, s] : summarize(runs)) out += "  " + summary_line(scenario, s) + "\n";
   return out;
 }
 
-json json_report(const std::vector<RunResult>& runs) {
-  return {{"runs", runs}, {"summary", summarize(runs)}};
+json json_report(const std::vector<RunResult>& runs, const std::vector<ScenarioError>& errors) {
+  return {{"drctl_version", kVersion}, {"runs", runs}, {"summary", summarize(runs)}, {"errors", errors}};
 }
 
-std::string junit_report(const std::vector<RunResult>& runs) {
+std::string json_line(const RunResult& run) {
+  json j = run;
+  j["drctl_version"] = kVersion;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string json_line(const ScenarioError& error) {
+  return json{{"drctl_version", kVersion}, {"file", error.file}, {"error", error.message}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string junit_report(const std::vector<RunResult>& runs, const std::vector<ScenarioError>& errors) {
   std::map<std::string, std::vector<const RunResult*>> by_scenario;
   std::size_t failures = 0;
   double seconds = 0;
@@ -236,9 +366,17 @@ std::string junit_report(const std::vector<RunResult>& runs) {
     if (!r.passed) ++failures;
     seconds += r.wall_seconds;
   }
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites name=\"drctl drill\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3f}\">\n",
-                     runs.size(), failures, seconds);
+  pugi::xml_document doc;
+  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node root = doc.append_child("testsuites");
+  root.append_attribute("name") = "drctl drill";
+  root.append_attribute("tests") = runs.size() + errors.size();
+  root.append_attribute("failures") = failures;
+  root.append_attribute("errors") = errors.size();
+  root.append_attribute("time") = fmt::format("{:.3f}", seconds).c_str();
+  const auto summaries = summarize(runs);
   for (const auto& [scenario, members] : by_scenario) {
     std::size_t suite_failures = 0;
     double suite_seconds = 0;
@@ -246,20 +384,36 @@ std::string junit_report(const std::vector<RunResult>& runs) {
       if (!r->passed) ++suite_failures;
       suite_seconds += r->wall_seconds;
     }
-    std::string name = xml_escape(scenario, true);
-    out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3f}\">\n", name,
-                       members.size(), suite_failures, suite_seconds);
-    for (const RunResult* r : members) {
-      out += fmt::format("    <testcase name=\"seed {}\" classname=\"drill.{}\" time=\"{:.3f}\">\n", r->seed, name,
-                         r->wall_seconds);
-      if (!r->passed) out += junit_failure(*r);
-      out += "      <system-out>" + xml_escape(text_report({*r}, true), false) + "</system-out>\n";
-      out += "    </testcase>\n";
-    }
-    out += "  </testsuite>\n";
+    pugi::xml_node suite = add_suite(root, scenario, members.size(), suite_failures, 0, suite_seconds);
+    add_suite_properties(suite, *members.front(), summaries.at(scenario));
+    for (const RunResult* r : members) add_testcase(suite, scenario, *r);
   }
-  out += "</testsuites>\n";
-  return out;
+  for (const ScenarioError& e : errors) {  // a scenario that could not run: its file is all it has
+    pugi::xml_node suite = add_suite(root, e.file, 1, 0, 1, 0);
+    pugi::xml_node c = suite.append_child("testcase");
+    c.append_attribute("name") = "load";
+    c.append_attribute("classname") = xml_safe_text("drill." + e.file).c_str();
+    c.append_attribute("time") = "0.000";
+    pugi::xml_node error = c.append_child("error");
+    error.append_attribute("message") = xml_safe_text(e.message).c_str();
+    error.append_attribute("type") = "invalid scenario";
+    error.text() = xml_safe_text(e.message).c_str();
+  }
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_indent, pugi::encoding_utf8);
+  return out.str();
+}
+
+void to_json(json& j, const Expectations& e) {
+  j = {{"max_rto_min", e.max_rto_min ? json(*e.max_rto_min) : json(nullptr)}, {"fail_at", e.fail_at}, {"reason", e.reason}};
+}
+
+void from_json(const json& j, Expectations& e) {
+  const json max = j.value("max_rto_min", json(nullptr));
+  if (max.is_null()) e.max_rto_min.reset();
+  else e.max_rto_min = max.get<double>();
+  e.fail_at = j.value("fail_at", "");
+  e.reason = j.value("reason", "");
 }
 
 void to_json(json& j, const RunResult& r) {
@@ -280,7 +434,11 @@ void to_json(json& j, const RunResult& r) {
        {"first_failure", r.first_failure ? json(*r.first_failure) : json(nullptr)},
        {"not_fired", r.not_fired},
        {"expected_failure", r.expected_failure},
-       {"wall_seconds", r.wall_seconds}};
+       {"wall_seconds", r.wall_seconds},
+       {"rto_reached", !r.expected_failure && rto_not_reached(r).empty()},  // rto_min is disaster to services verified
+       {"failover", r.failover ? json(*r.failover) : json(nullptr)},
+       {"expect", r.expect},
+       {"replay", r.replay}};
 }
 
 void from_json(const json& j, RunResult& r) {
@@ -304,6 +462,11 @@ void from_json(const json& j, RunResult& r) {
   j.at("not_fired").get_to(r.not_fired);
   j.at("expected_failure").get_to(r.expected_failure);
   j.at("wall_seconds").get_to(r.wall_seconds);
+  r.expect = j.value("expect", Expectations{});  // reports of older drctl versions have neither
+  const json failover = j.value("failover", json(nullptr));
+  if (failover.is_null()) r.failover.reset();
+  else r.failover = failover.get<Failover>();
+  r.replay = j.value("replay", "");
 }
 
 }  // namespace drctl::drill

@@ -130,7 +130,9 @@ TEST_CASE("drill report: the text of a failing run names the failing step and it
   CHECK(contains(text, "First failing step: restore-data on truenas after 3 attempts: no space left on device"));
   CHECK(contains(text, "  - verify.data: 3 files differ from the snapshot"));
   CHECK(contains(text, "error: no space left on device (tank/blog)"));  // under the step in the timeline
-  CHECK(contains(text, "RTO 17.0 min"));
+  // The rebuild stopped at restore-data: its 17 minutes are no recovery time.
+  CHECK(contains(text, "RTO: not reached (failed at restore-data)"));
+  CHECK_FALSE(contains(text, "RTO 17.0"));
   CHECK(contains(text, "Lost beyond RPO: 3 files, 900 bytes"));
 }
 
@@ -145,7 +147,8 @@ TEST_CASE("drill report: several seeds give a line per run and the summary per s
           return l.rfind("PASS ", 0) == 0 || l.rfind("FAIL ", 0) == 0;
         }) == 3);
   CHECK(contains(text, "PASS nas-full seed 1: failed as expected at restore-data on truenas: no space"));
-  CHECK(contains(text, "total-loss: 2 runs, 1 passed; RTO min 17.0 / p50 17.0 / p95 38.5 / max 38.5 min"));
+  // The failed rebuild's minutes are not an RTO: only the passing run's count.
+  CHECK(contains(text, "total-loss: 2 runs, 1 passed; RTO min 38.5 / p50 38.5 / p95 38.5 / max 38.5 min"));
   CHECK_FALSE(contains(text, "Timeline"));
   CHECK(contains(text_report({passing(), failing()}, true), "Timeline"));
 }
@@ -230,4 +233,124 @@ TEST_CASE("drill report: JUnit XML is well formed, escaped, and has failures exa
   support::RunResult lint = support::run({"xmllint", "--noout", (dir / "junit.xml").string()});
   REQUIRE_MESSAGE(lint.exit_code != 127, "xmllint is not installed (Debian: libxml2-utils; tools/setup --tests installs it)");
   CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
+}
+
+TEST_CASE("drill report: a run whose rebuild did not reach its end has no RTO, in text, JSON, JUnit and the summary") {
+  RunResult bring_up = run_of("total-loss", 3, 12.0);  // the site never came up: only before: steps ran
+  bring_up.passed = false;
+  StepTiming install{"before:install-nodes[k8s-master]", "k8s-master", "failed", 1.0, 12.0, 4, "not exported", ""};
+  bring_up.timeline = {install};
+  bring_up.first_failure = install;
+  bring_up.failures = {"the site could not be brought up: install-nodes[k8s-master]: not exported"};
+  RunResult backup = run_of("total-loss", 4, 0.0);  // the backup failed: nothing was rebuilt
+  backup.passed = false;
+  backup.failures = {"the backup failed: capture-nas: no route to host"};
+
+  CHECK(rto_not_reached(passing()) == "");
+  CHECK(rto_not_reached(failing()) == "failed at restore-data");
+  CHECK(rto_not_reached(bring_up) == "failed at before:install-nodes[k8s-master]");
+  CHECK(rto_not_reached(backup) == "the rebuild did not run");
+  CHECK(contains(text_report({backup}, true), "RTO: not reached (the rebuild did not run)"));
+
+  const std::vector<RunResult> runs = {passing(), failing(), bring_up, backup};
+  CHECK(summarize(runs).at("total-loss").rto_runs == 1);  // only the passing run's 38.5 minutes
+  const nlohmann::json j = json_report(runs);
+  CHECK(j["runs"][0]["rto_reached"] == true);
+  for (int i = 1; i < 4; ++i) CHECK(j["runs"][i]["rto_reached"] == false);
+
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(junit_report(runs).c_str()));
+  auto property = [&](const std::string& seed, const std::string& name) {
+    return std::string(doc.select_node(("//testcase[@name='seed " + seed + "']/properties/property[@name='" + name + "']").c_str())
+                           .node()
+                           .attribute("value")
+                           .value());
+  };
+  CHECK(property("1", "rto_min") == "38.5");
+  CHECK(property("2", "rto_min") == "");
+  CHECK(property("2", "rto") == "not reached (failed at restore-data)");
+}
+
+TEST_CASE("drill report: the replay command quotes the file for sh, and a failed run carries it in every form") {
+  RunResult bad = failing();
+  bad.replay = replay_command("drills/it's here.yaml", 18446744073709551615ull, 2);
+  CHECK(bad.replay.rfind("drctl drill ", 0) == 0);
+  CHECK(contains(bad.replay, " --seeds 18446744073709551615 -j 2"));
+  CHECK_FALSE(contains(replay_command("a.yaml", 1, 0), "-j"));  // all at once is the default
+  // sh itself splits the command back into the words it was made of.
+  support::RunResult words = support::run({"sh", "-c", "printf '%s\\n' " + bad.replay.substr(std::string("drctl ").size())});
+  REQUIRE(words.exit_code == 0);
+  CHECK(words.out == "drill\ndrills/it's here.yaml\n--seeds\n18446744073709551615\n-j\n2\n");
+
+  CHECK(contains(text_report({bad}, true), "Replay: " + bad.replay + "\n"));
+  CHECK(contains(text_report({passing(), bad}, false), "FAIL total-loss seed 2: "));
+  CHECK(contains(text_report({passing(), bad}, false), "\n  replay: " + bad.replay + "\n"));
+  RunResult good = passing();
+  good.replay = replay_command("a.yaml", 1, 0);
+  CHECK_FALSE(contains(text_report({good, bad}, false), "replay: " + good.replay));  // only failures get one
+
+  const nlohmann::json j = json_report({bad});
+  CHECK(j["runs"][0]["replay"] == bad.replay);
+  CHECK(j["drctl_version"] == std::string(kVersion));
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(junit_report({bad}).c_str()));
+  CHECK(contains(doc.select_node("//failure").node().text().get(), "replay: " + bad.replay));
+  CHECK(std::string(doc.select_node("//property[@name='replay']").node().attribute("value").value()) == bad.replay);
+}
+
+TEST_CASE("drill report: expectations and the version travel with the JSON and read back") {
+  RunResult r = passing();
+  r.expect.max_rto_min = 45;
+  r.expect.fail_at = "datasets";
+  r.expect.reason = "less than current used";
+  const nlohmann::json j = nlohmann::json::parse(json_line(r));
+  CHECK(j["drctl_version"] == std::string(kVersion));
+  CHECK(j["expect"]["max_rto_min"] == 45.0);
+  CHECK(j["expect"]["fail_at"] == "datasets");
+  CHECK(j.get<RunResult>() == r);
+  CHECK(nlohmann::json::parse(json_line(passing()))["expect"]["max_rto_min"].is_null());
+  const nlohmann::json e = nlohmann::json::parse(json_line(ScenarioError{"bad.yaml", "bad.yaml: site: missing"}));
+  CHECK(e["file"] == "bad.yaml");
+  CHECK(e["error"] == "bad.yaml: site: missing");
+  CHECK(std::string(kVersion) != "unknown");  // CMakeLists.txt passes the project's version
+}
+
+TEST_CASE("drill report: JUnit counts a scenario that could not run as its error, beside the runs") {
+  const std::vector<ScenarioError> errors = {{"drills/bad <1>.yaml", "drills/bad <1>.yaml: disaster: no VM 'k8s-nod1'"}};
+  const std::string xml = junit_report({passing(), failing()}, errors);
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(xml.c_str()));
+  pugi::xml_node root = doc.child("testsuites");
+  CHECK(root.attribute("tests").as_int() == 3);
+  CHECK(root.attribute("failures").as_int() == 1);
+  CHECK(root.attribute("errors").as_int() == 1);
+  pugi::xml_node bad = root.find_child_by_attribute("testsuite", "name", "drills/bad <1>.yaml");
+  REQUIRE(bad);
+  CHECK(bad.attribute("errors").as_int() == 1);
+  pugi::xml_node error = bad.child("testcase").child("error");
+  CHECK(std::string(error.attribute("message").value()) == errors[0].message);
+  CHECK(std::string(root.find_child_by_attribute("testsuite", "name", "total-loss").attribute("errors").value()) == "0");
+  support::TempDir dir("junit-errors");
+  support::write_file(dir / "junit.xml", xml);
+  support::RunResult lint = support::run({"xmllint", "--noout", (dir / "junit.xml").string()});
+  CHECK_MESSAGE(lint.exit_code == 0, lint.describe());
+}
+
+TEST_CASE("drill report: a VIP failover is reported with its time and the new holder, or as not taken over") {
+  RunResult r = passing();
+  r.failover = Failover{"10.0.20.200", "k8s-node1", "k8s-node3", 4.25};
+  CHECK(contains(verdict(r), ", VIP to k8s-node3 in 4.2 s"));
+  CHECK(contains(text_report({r}, true), "Failover: 10.0.20.200 moved from k8s-node1 to k8s-node3 in 4.2 s\n"));
+  const nlohmann::json j = nlohmann::json::parse(json_report({r}).dump());
+  CHECK(j["runs"][0]["failover"]["seconds"] == 4.25);
+  CHECK(j["runs"][0].get<RunResult>() == r);
+  CHECK(nlohmann::json::parse(json_line(passing()))["failover"].is_null());
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(junit_report({r}).c_str()));
+  CHECK(std::string(doc.select_node("//property[@name='failover_new_holder']").node().attribute("value").value()) == "k8s-node3");
+  CHECK(doc.select_node("//property[@name='failover_seconds']").node().attribute("value").as_double() == 4.25);
+
+  RunResult lost = failing();
+  lost.failover = Failover{"10.0.20.200", "k8s-node1", "", 0};
+  CHECK(contains(text_report({lost}, true), "Failover: nobody took 10.0.20.200 over after k8s-node1 died"));
 }
