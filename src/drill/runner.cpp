@@ -317,6 +317,17 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     world.hv().stop(holder);
     out.faults.push_back({minutes(killed - disaster), "power_off", holder, "after rebuild", false});
     world.engine().run_for(Duration(30000));
+    // The failover, from the simulator's log: the first node to announce the VIP after the kill.
+    out.failover = Failover{sc.kill_vip_holder, holder, "", 0};
+    for (const auto& e : world.engine().events()) {
+      const std::string to = e.value("to", "");
+      if (e.value("event", "") != "vip-announced" || e.value("ip", "") != sc.kill_vip_holder || to.empty() || to == holder ||
+          Duration(e["t"].get<std::int64_t>()) < killed)
+        continue;
+      out.failover->new_holder = to;
+      out.failover->seconds = static_cast<double>((Duration(e["t"].get<std::int64_t>()) - killed).count()) / 1000.0;
+      break;
+    }
     for (const auto& h : site.vars.value("web_hosts", json::array())) {
       const std::string host = h.value("host", "");
       auto r = world.http(world.site().controller().name, sc.kill_vip_holder, 80, false, host, "/");

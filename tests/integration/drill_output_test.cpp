@@ -315,3 +315,26 @@ TEST_CASE("drill: a mutation run prints each result once, and a missed one its r
         std::string::npos);
   CHECK(r.err.find('\r') == std::string::npos);
 }
+
+TEST_CASE("drill: vip-failover reports the failover time and the new holder") {
+  support::TempDir t("drill-failover");
+  auto r = support::drctl({"drill", scenario("vip-failover"), "--seeds", "1..3", "--report", (t.path() / "r.json").string()});
+  support::expect_exit(r, 0);
+  const json report = json::parse(support::read_file(t.path() / "r.json"));
+  REQUIRE(report["runs"].size() == 3);
+  for (const json& run : report["runs"]) {
+    const json& f = run["failover"];
+    REQUIRE(f.is_object());
+    CHECK(f["vip"] == "10.0.20.200");
+    // The node killed is the run's own "after rebuild" fault; another took the VIP over within the 30 s the check waits.
+    const auto killed = std::find_if(run["faults"].begin(), run["faults"].end(), [](const json& e) { return e["trigger"] == "after rebuild"; });
+    REQUIRE(killed != run["faults"].end());
+    CHECK(f["old_holder"] == (*killed)["target"]);
+    CHECK(!f["new_holder"].get<std::string>().empty());
+    CHECK(f["new_holder"] != f["old_holder"]);
+    CHECK(f["seconds"].get<double>() > 0);
+    CHECK(f["seconds"].get<double>() <= 30);
+    CHECK(r.out.find("PASS vip-failover seed " + std::to_string(run["seed"].get<int>()) + ": ") != std::string::npos);
+    CHECK(r.out.find(", VIP to " + f["new_holder"].get<std::string>() + " in ") != std::string::npos);
+  }
+}
