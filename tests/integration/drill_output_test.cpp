@@ -136,7 +136,8 @@ TEST_CASE("drill: a bad scenario in a batch is its JUnit error, the others run a
                            (t.path() / "j.xml").string(), "--report", (t.path() / "r.json").string()});
   support::expect_exit(r, 2);
   CHECK(support::is_one_error_line(r.err));
-  CHECK(r.err.find("bad.yaml: site:") != std::string::npos);
+  CHECK_MESSAGE(r.err.find("bad.yaml:") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find(": site:") != std::string::npos, r.err);
   for (const char* v : {"PASS total-loss seed 1", "PASS total-loss seed 2", "PASS etcd-restore seed 1", "PASS etcd-restore seed 2"})
     CHECK_MESSAGE(r.out.find(v) != std::string::npos, r.out);
 

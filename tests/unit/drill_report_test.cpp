@@ -28,9 +28,9 @@ RunResult passing() {
   RunResult r = run_of("total-loss", 1, 38.5);
   r.writes_lost = 12;
   r.bytes_lost_expected = 4096;
-  r.timeline = {{"pxe-install:worker-1", "esxi01", "done", 4.0, 21.25, 2, ""},
-                {"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, ""},
-                {"verify-ingress", "pfsense", "done", 30.0, 38.5, 1, ""}};
+  r.timeline = {{"pxe-install:worker-1", "esxi01", "done", 4.0, 21.25, 2, "", ""},
+                {"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, "", ""},
+                {"verify-ingress", "pfsense", "done", 30.0, 38.5, 1, "", ""}};
   r.faults = {{12.0, "power-off", "worker-1", "step pxe-install:worker-1 started", true}};
   r.not_fired = {"dhcp-stop pfsense"};
   r.wall_seconds = 0.25;
@@ -43,8 +43,8 @@ RunResult failing() {
   r.passed = false;
   r.files_differing = 3;
   r.bytes_differing = 900;
-  StepTiming restore{"restore-data", "truenas", "failed", 10.0, 17.0, 3, "no space left on device (tank/blog)"};
-  r.timeline = {{"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, ""}, restore};
+  StepTiming restore{"restore-data", "truenas", "failed", 10.0, 17.0, 3, "no space left on device (tank/blog)", ""};
+  r.timeline = {{"backup:capture-nas", "truenas", "done", 0.0, 2.5, 1, "", ""}, restore};
   r.first_failure = restore;
   r.failures = {"step restore-data failed: no space left on device (tank/blog)",
                 "verify.data: 3 files differ from the snapshot"};
@@ -139,7 +139,7 @@ TEST_CASE("drill report: the text of a failing run names the failing step and it
 TEST_CASE("drill report: several seeds give a line per run and the summary per scenario") {
   RunResult nas = run_of("nas-full", 1, 0);
   nas.expected_failure = true;
-  nas.first_failure = StepTiming{"restore-data", "truenas", "failed", 10, 12, 1, "no space"};
+  nas.first_failure = StepTiming{"restore-data", "truenas", "failed", 10, 12, 1, "no space", ""};
   std::string text = text_report({passing(), failing(), nas}, false);
   INFO(text);
   auto lines = lines_of(text);
