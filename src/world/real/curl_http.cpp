@@ -49,10 +49,14 @@ using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 std::string bracketed(const std::string& host) { return host.find(':') != std::string::npos ? "[" + host + "]" : host; }
 
+/// How far a transfer got, for the words of a timeout or a cancel.
+enum class Stage { Connecting, Handshake, Waiting };
+
 /// What the callbacks collect while the transfer runs.
 struct Transfer {
   const Cancel& cancel;
   HttpResponse response;
+  Stage stage = Stage::Connecting;
   std::size_t head_bytes = 0;  // of the current response head
   bool head_done = false;      // the final head ended: later header lines are a chunked body's trailers
   int head_status = 0;         // of the head being read (1xx heads are interim and dropped)
@@ -112,6 +116,16 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
 /// Called by libcurl at least once per perform: a non-zero answer aborts the transfer.
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<Transfer*>(user)->cancel.requested() ? 1 : 0;
+}
+
+/// libcurl's trace, only to see how far the transfer got: its TLS bytes flow once the socket is
+/// connected, the request's head once the handshake is done. (libcurl 7.88 records its
+/// CONNECT_TIME for https only after the handshake, so that cannot tell.)
+int on_trace(CURL*, curl_infotype type, char*, std::size_t, void* user) {
+  auto& t = *static_cast<Transfer*>(user);
+  if (type == CURLINFO_HEADER_OUT) t.stage = Stage::Waiting;
+  else if ((type == CURLINFO_SSL_DATA_OUT || type == CURLINFO_SSL_DATA_IN) && t.stage == Stage::Connecting) t.stage = Stage::Handshake;
+  return 0;
 }
 
 /// The TLS context, before the handshake: the system's CAs, as OpenSSL finds them by default
@@ -194,13 +208,10 @@ CURLcode perform(CURL* easy) {
 }
 
 /// Where the transfer was when it stopped, for timeouts and cancels.
-std::string phase(CURL* easy, const HttpUrl& u) {
-  curl_off_t connected = 0, handshaken = 0;
-  curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
-  curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken);
-  if (connected == 0) return "connecting to " + bracketed(u.host) + ":" + std::to_string(u.port);
-  if (u.https && handshaken == 0) return "in the TLS handshake";
-  return "waiting for the response";
+std::string phase(const Transfer& t, const HttpUrl& u) {
+  if (t.stage == Stage::Waiting) return "waiting for the response";
+  if (t.stage == Stage::Handshake) return "in the TLS handshake";
+  return "connecting to " + bracketed(u.host) + ":" + std::to_string(u.port);
 }
 
 /// Why a transfer failed: our own words where the code always said them (timeouts, cancels,
@@ -208,8 +219,8 @@ std::string phase(CURL* easy, const HttpUrl& u) {
 std::string failure(CURL* easy, CURLcode rc, const Transfer& t, const HttpUrl& u, Duration timeout, const char* said) {
   if (!t.limit.empty()) return t.limit;
   if (rc == CURLE_FILESIZE_EXCEEDED) return kBodyTooLarge;
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return "cancelled " + phase(easy, u);
-  if (rc == CURLE_OPERATION_TIMEDOUT) return "timed out after " + std::to_string(timeout.count()) + " ms " + phase(easy, u);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return "cancelled " + phase(t, u);
+  if (rc == CURLE_OPERATION_TIMEDOUT) return "timed out after " + std::to_string(timeout.count()) + " ms " + phase(t, u);
   std::string curl_says = said[0] ? said : curl_easy_strerror(rc);
   if (rc == CURLE_COULDNT_CONNECT) {
     long os_error = 0;
@@ -246,7 +257,7 @@ HttpResponse curl_http_get(const std::string& url, const std::string& host_heade
   Easy easy(curl_easy_init());
   Slist headers(curl_slist_append(nullptr, "Connection: close"));
   if (!easy || !headers) return fail("cannot set up libcurl");
-  Transfer t{cancel, {}, 0, false, 0, {}, {}};
+  Transfer t{cancel, {}, Stage::Connecting, 0, false, 0, {}, {}};
   char said[CURL_ERROR_SIZE] = "";
   CURL* c = easy.get();
   curl_easy_setopt(c, CURLOPT_URL, target.c_str());
@@ -268,6 +279,9 @@ HttpResponse curl_http_get(const std::string& url, const std::string& host_heade
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, said);
+  curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_trace);  // to on_trace only, never to stderr
+  curl_easy_setopt(c, CURLOPT_DEBUGDATA, &t);
+  curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
   if (u.https) {
     // The handshake does not judge the certificate: what it says is reported (below).
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
