@@ -54,6 +54,7 @@ enum class Stage { Connecting, Handshake, Waiting };
 
 /// What the callbacks collect while the transfer runs.
 struct Transfer {
+  explicit Transfer(const Cancel& c) : cancel(c) {}
   const Cancel& cancel;
   HttpResponse response;
   Stage stage = Stage::Connecting;
@@ -178,15 +179,30 @@ void report_certificate(CURL* easy, HttpResponse& r) {
   if (!r.tls_trusted) r.tls_verify_error = cert ? X509_verify_cert_error_string(verdict) : "no certificate";
 }
 
-/// `host_header` as the authority of the URL curl is given (the name asked for, and a port
-/// only when one was written): "" when it is one, else why not.
-std::string authority_of(const std::string& host_header, bool https, std::string& authority) {
+/// What libcurl is given: the URL, naming the host asked for, and (with a Host header) the
+/// CONNECT_TO entry that takes the connection to the URL's own address instead.
+struct Target {
+  std::string url;
+  std::string connect_to;  // "" for none
+};
+
+/// The Target of `u` asked for as `host_header` (the URL's own host when empty): "" when the
+/// header is a host[:port], else why not. A port is in the URL (and the Host header) only
+/// when the header has one, so the Host header is the one given.
+std::string target_of(const HttpUrl& u, const std::string& host_header, Target& out) {
+  const std::string scheme = u.https ? "https://" : "http://";
+  const std::string address = bracketed(u.host) + ":" + std::to_string(u.port);
+  if (host_header.empty()) {
+    out.url = scheme + address + u.target;
+    return "";
+  }
   if (host_header.find_first_of("\r\n") != std::string::npos) return "line break in the Host header";
   HttpUrl h;
-  if (!parse_http_url((https ? "https://" : "http://") + host_header, h).empty() || h.target != "/" ||
+  if (!parse_http_url(scheme + host_header, h).empty() || h.target != "/" ||
       !std::all_of(h.host.begin(), h.host.end(), [](unsigned char c) { return std::isalnum(c) || std::strchr(".-_:*", c); }))
     return "the Host header '" + host_header + "' is not a host name or address with an optional :port";
-  authority = host_header;
+  out.url = scheme + host_header + u.target;
+  out.connect_to = "::" + address;  // any host and port of this one transfer: no redirect is followed
   return "";
 }
 
@@ -232,35 +248,9 @@ std::string failure(CURL* easy, CURLcode rc, const Transfer& t, const HttpUrl& u
   return curl_says;
 }
 
-}  // namespace
-
-HttpResponse curl_http_get(const std::string& url, const std::string& host_header, Duration timeout, const Cancel& cancel) {
-  HttpResponse failed;
-  auto fail = [&](const std::string& why) {
-    failed.error = url + ": " + why;
-    return failed;
-  };
-  HttpUrl u;
-  if (std::string why = parse_http_url(url, u); !why.empty()) return fail(why);
-  const std::string scheme = u.https ? "https://" : "http://";
-  std::string authority = bracketed(u.host) + ":" + std::to_string(u.port);
-  Slist connect_to;
-  if (!host_header.empty()) {
-    // The URL names the host asked for; the connection goes to the URL's address ("any host,
-    // any port" of this one transfer: no redirect is followed).
-    if (std::string why = authority_of(host_header, u.https, authority); !why.empty()) return fail(why);
-    connect_to.reset(curl_slist_append(nullptr, ("::" + bracketed(u.host) + ":" + std::to_string(u.port)).c_str()));
-  }
-  const std::string target = scheme + authority + u.target;
-
-  global_init();
-  Easy easy(curl_easy_init());
-  Slist headers(curl_slist_append(nullptr, "Connection: close"));
-  if (!easy || !headers) return fail("cannot set up libcurl");
-  Transfer t{cancel, {}, Stage::Connecting, 0, false, 0, {}, {}};
-  char said[CURL_ERROR_SIZE] = "";
-  CURL* c = easy.get();
-  curl_easy_setopt(c, CURLOPT_URL, target.c_str());
+/// Everything but the URL's target: HTTP/1.1 without proxies or redirects, bounded by
+/// `timeout`, with the callbacks filling `t` and libcurl's words in `said`.
+void set_options(CURL* c, Transfer& t, Duration timeout, char* said) {
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is the answer
@@ -268,8 +258,6 @@ HttpResponse curl_http_get(const std::string& url, const std::string& host_heade
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<Duration::rep>(0, timeout.count())));
   curl_easy_setopt(c, CURLOPT_USERAGENT, "drctl");
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  if (connect_to) curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to.get());
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBody));
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
@@ -282,14 +270,43 @@ HttpResponse curl_http_get(const std::string& url, const std::string& host_heade
   curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_trace);  // to on_trace only, never to stderr
   curl_easy_setopt(c, CURLOPT_DEBUGDATA, &t);
   curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-  if (u.https) {
-    // The handshake does not judge the certificate: what it says is reported (below).
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
-    if (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK)
-      return fail("this libcurl is not built with OpenSSL (drctl needs libcurl4-openssl)");
-  }
+}
+
+/// https: the handshake does not judge the certificate (report_certificate says what it is);
+/// false when this libcurl cannot hand over its OpenSSL context.
+bool set_tls_options(CURL* c) {
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
+  return curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK;
+}
+
+}  // namespace
+
+HttpResponse curl_http_get(const std::string& url, const std::string& host_header, Duration timeout, const Cancel& cancel) {
+  HttpResponse failed;
+  auto fail = [&](const std::string& why) {
+    failed.error = url + ": " + why;
+    return failed;
+  };
+  HttpUrl u;
+  if (std::string why = parse_http_url(url, u); !why.empty()) return fail(why);
+  Target target;
+  if (std::string why = target_of(u, host_header, target); !why.empty()) return fail(why);
+
+  global_init();
+  Easy easy(curl_easy_init());
+  Slist headers(curl_slist_append(nullptr, "Connection: close"));
+  Slist connect_to(target.connect_to.empty() ? nullptr : curl_slist_append(nullptr, target.connect_to.c_str()));
+  if (!easy || !headers || (!target.connect_to.empty() && !connect_to)) return fail("cannot set up libcurl");
+  CURL* c = easy.get();
+  Transfer t(cancel);
+  char said[CURL_ERROR_SIZE] = "";
+  set_options(c, t, timeout, said);
+  curl_easy_setopt(c, CURLOPT_URL, target.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  if (connect_to) curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to.get());
+  if (u.https && !set_tls_options(c)) return fail("this libcurl is not built with OpenSSL (drctl needs libcurl4-openssl)");
 
   const CURLcode rc = perform(c);
   if (rc != CURLE_OK) return fail(failure(c, rc, t, u, timeout, said));
