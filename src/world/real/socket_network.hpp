@@ -10,7 +10,8 @@ namespace drctl::world::real {
 
 /// Probes services over the host's own network stack. Every call is bounded by its timeout
 /// (a zero timeout means no limit) and returns early, as a failure, when `cancel` is
-/// requested; name lookups through getaddrinfo are not bounded. Safe from several threads.
+/// requested; the name lookups of tcp_probe and resolve (getaddrinfo) are not bounded, those of
+/// http_get (libcurl's resolver thread) are. Safe from several threads.
 class SocketNetwork : public Network {
  public:
   /// A network whose waits end early when `cancel` is requested.
