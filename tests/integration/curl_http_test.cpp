@@ -34,13 +34,13 @@ namespace {
 /// backlog and nothing is ever read or answered.
 class SilentListener {
  public:
-  SilentListener() {
+  explicit SilentListener(int backlog = 8) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, 8) != 0 ||
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_, backlog) != 0 ||
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
       throw std::runtime_error("cannot listen on 127.0.0.1");
     port_ = ntohs(addr.sin_port);
@@ -239,6 +239,29 @@ TEST_CASE("curl http: a listener that never answers times out, in the handshake 
   // The curl tool gives up on the same listener too (exit 28, its "timed out").
   const auto curl = support::run({"curl", "-sS", "--max-time", "1", "http://127.0.0.1:" + port + "/"});
   CHECK(curl.exit_code == 28);
+}
+
+TEST_CASE("curl http: a connection that is never accepted times out while connecting") {
+  // A backlog of one, taken by a connection of the test's own: Linux drops the next SYNs, so
+  // a connect neither completes nor is refused.
+  SilentListener full(0);
+  const int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(full.port()));
+  REQUIRE(::connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string port = std::to_string(full.port());
+  // The oracle: the curl tool's connect to it ends in its connect timeout (exit 28), not a refusal (7).
+  const auto curl = support::run({"curl", "-sS", "--connect-timeout", "1", "http://127.0.0.1:" + port + "/"});
+  REQUIRE_MESSAGE(curl.exit_code == 28, curl.describe());
+
+  Cancel cancel;
+  SocketNetwork net(cancel);
+  const HttpResponse r = net.http_get("https://127.0.0.1:" + port + "/", "a.test", 500ms);
+  CHECK(r.status == 0);
+  CHECK(r.error == "https://127.0.0.1:" + port + "/: timed out after 500 ms connecting to 127.0.0.1:" + port);
+  ::close(filler);
 }
 
 TEST_CASE("curl http: verify.ingress trusts what the CA store holds and refuses a certificate it does not") {
