@@ -127,6 +127,15 @@ class TestServer {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// What the curl tool says about `url` after its "curl: (N) " ("" when it succeeds).
+std::string curl_says(const std::string& url) {
+  const auto r = support::run({"curl", "-sS", "--max-time", "5", "-o", "/dev/null", url});
+  std::string said = r.err.substr(0, r.err.find('\n'));
+  if (said.rfind("curl: (", 0) == 0) said = said.substr(said.find(") ") + 2);
+  REQUIRE_MESSAGE(!said.empty(), r.describe());
+  return said;
+}
+
 }  // namespace
 
 TEST_CASE("network: tcp_probe finds a listening port and fails fast on a closed one") {
@@ -188,6 +197,7 @@ TEST_CASE("network: http_get decodes a chunked body arriving in pieces") {
   CHECK(r.status == 404);
   CHECK(r.body == "hello, world");
   CHECK(r.headers["transfer-encoding"] == "chunked");
+  CHECK(r.headers.count("x-trailer") == 0);  // a trailer is not a header of the answer
 }
 
 TEST_CASE("network: http_get reads a body until the server closes") {
@@ -253,23 +263,64 @@ TEST_CASE("network: http_get reports failures as status 0 with an error") {
   CHECK(net.http_get("http://127.0.0.1:99999/", "", milliseconds(500)).status == 0);
   CHECK(net.http_get("http://127.0.0.1:" + std::to_string(closed) + "/", "evil\r\nX: y", milliseconds(500)).status == 0);
 
+  // Where libcurl's words are the curl tool's, the oracle is what curl prints for the same answer.
   {
-    TestServer truncated({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"});
+    const std::vector<std::string> answer{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"};
+    TestServer truncated(answer), for_curl(answer);
     HttpResponse r = net.http_get(truncated.url(), "", milliseconds(5000));
     CHECK(r.status == 0);
-    CHECK(contains(r.error, "connection closed after 5 of 10 body bytes"));
+    CHECK_MESSAGE(contains(r.error, curl_says(for_curl.url())), r.error);  // "transfer closed with 5 bytes remaining to read"
   }
   {
-    TestServer garbage({"SSH-2.0-OpenSSH_9.2\r\n\r\n"});
+    const std::vector<std::string> answer{"SSH-2.0-OpenSSH_9.2\r\n\r\n"};
+    TestServer garbage(answer), for_curl(answer);
     HttpResponse r = net.http_get(garbage.url(), "", milliseconds(5000));
     CHECK(r.status == 0);
-    CHECK(contains(r.error, "malformed status line"));
+    CHECK(contains(r.error, "not an HTTP response: "));
+    CHECK_MESSAGE(contains(r.error, curl_says(for_curl.url())), r.error);  // "Received HTTP/0.9 when not allowed"
   }
   {
-    TestServer silent_close({""});
+    TestServer silent_close({""}), for_curl({""});
     HttpResponse r = net.http_get(silent_close.url(), "", milliseconds(5000));
     CHECK(r.status == 0);
-    CHECK(contains(r.error, "without a response"));
+    CHECK_MESSAGE(contains(r.error, curl_says(for_curl.url())), r.error);  // "Empty reply from server"
+  }
+}
+
+TEST_CASE("network: http_get refuses a body over 64 MiB and a head over 64 KiB") {
+  Cancel cancel;
+  SocketNetwork net(cancel);
+  const std::string mib(1024 * 1024, 'x');
+  {
+    // Announced by Content-Length: refused before the body is read.
+    TestServer server({"HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(65 * mib.size()) + "\r\n\r\n"}, true);
+    HttpResponse r = net.http_get(server.url(), "", milliseconds(10000));
+    CHECK(r.status == 0);
+    CHECK_MESSAGE(contains(r.error, "response body larger than 64 MiB"), r.error);
+  }
+  {
+    // Read until the server closes: refused once 64 MiB have arrived.
+    std::vector<std::string> pieces{"HTTP/1.0 200 OK\r\n\r\n"};
+    for (int i = 0; i < 65; ++i) pieces.push_back(mib);
+    TestServer server(pieces);
+    HttpResponse r = net.http_get(server.url(), "", milliseconds(30000));
+    CHECK(r.status == 0);
+    CHECK_MESSAGE(contains(r.error, "response body larger than 64 MiB"), r.error);
+  }
+  {
+    // 64 MiB exactly is still an answer.
+    std::vector<std::string> pieces{"HTTP/1.0 200 OK\r\n\r\n"};
+    for (int i = 0; i < 64; ++i) pieces.push_back(mib);
+    TestServer server(pieces);
+    HttpResponse r = net.http_get(server.url(), "", milliseconds(30000));
+    CHECK_MESSAGE(r.status == 200, r.error);
+    CHECK(r.body.size() == 64 * mib.size());
+  }
+  {
+    TestServer server({"HTTP/1.1 200 OK\r\nX-Big: " + std::string(65 * 1024, 'h') + "\r\nContent-Length: 0\r\n\r\n"});
+    HttpResponse r = net.http_get(server.url(), "", milliseconds(5000));
+    CHECK(r.status == 0);
+    CHECK_MESSAGE(contains(r.error, "response line or headers larger than 64 KiB"), r.error);
   }
 }
 
