@@ -96,7 +96,8 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
     case BackupSource::Kind::Directory: {
       world::Host& host = world_.host(source.host);
       if (host.is_this_machine()) {  // read in place: unchanged files are not read again
-        NasResult result = capture_nas(repo_, source.section, source.path, parent_tree, progress, messages_.warn);
+        NasResult result = capture_nas(repo_, source.section, source.path, parent_tree, progress, messages_.warn, 0,
+                                       source.exclude);
         result.section.source = source.origin;
         return result;
       }

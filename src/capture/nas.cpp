@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "capture/exclude.hpp"
 #include "store/chunker.hpp"
 #include "base/error.hpp"
 #include "store/files.hpp"
@@ -180,9 +181,9 @@ std::vector<std::pair<std::string, Bytes>> read_xattrs(const std::string& path) 
 class NasCapture {
  public:
   NasCapture(Repository& repo, std::string section, Progress& progress,
-             const std::function<void(const std::string&)>& warn)
+             const std::function<void(const std::string&)>& warn, const ExcludeMatcher& exclude)
       : repo_(repo), section_(std::move(section)), progress_(progress), warn_(warn),
-        chunker_(repo.config().chunker) {
+        chunker_(repo.config().chunker), exclude_(exclude) {
     struct stat st;
     if (::stat(repo.path().c_str(), &st) == 0) repo_dir_ = {st.st_dev, st.st_ino};
   }
@@ -230,6 +231,9 @@ class NasCapture {
     result.section.files = files_;
     result.section.dirs = dirs_;
     result.section.bytes = bytes_;
+    result.section.excludes = exclude_.patterns();
+    result.section.excluded = excluded_count_;
+    result.section.excluded_paths = std::move(excluded_);
     result.skipped = std::move(skipped_);
     return result;
   }
@@ -274,6 +278,7 @@ class NasCapture {
     }
     ::closedir(handle);
     std::sort(names.begin(), names.end());
+    if (!exclude_.empty()) std::erase_if(names, [&](const std::string& name) { return excluded(*dir, name); });
     dir->nodes.resize(names.size());
     dir->skipped.assign(names.size(), 0);
     for (std::size_t i = 0; i < names.size(); ++i) dir->nodes[i].name = std::move(names[i]);
@@ -281,6 +286,17 @@ class NasCapture {
     for (std::size_t i = 0; i < dir->nodes.size(); ++i)
       describe(dir, i, dir->earlier ? dir->earlier->find(dir->nodes[i].name) : nullptr);
     release(dir.get());
+  }
+
+  /// Whether the entry `name` of `dir` is excluded; if so it is recorded (only the walking
+  /// thread calls this).
+  bool excluded(const Dir& dir, const std::string& name) {
+    const std::string path = dir.section_path.empty() ? name : dir.section_path + "/" + name;
+    const std::string* pattern = exclude_.match(path);
+    if (!pattern) return false;
+    ++excluded_count_;
+    if (excluded_.size() < kMaxExcludedPaths) excluded_.emplace_back(path, *pattern);
+    return true;
   }
 
   /// Reads the metadata of `dir`'s entry `slot`; walks a subdirectory, queues file content
@@ -488,14 +504,20 @@ class NasCapture {
   std::mutex skipped_mutex_;  // guards skipped_ and calls of warn_
   std::vector<Skipped> skipped_;
   std::atomic<std::uint64_t> files_{0}, dirs_{0}, bytes_{0};  // trees are stored by any thread
+  const ExcludeMatcher& exclude_;
+  std::uint64_t excluded_count_ = 0;  // walk only
+  std::vector<std::pair<std::string, std::string>> excluded_;  // walk only: (path, pattern)
 };
 
 }  // namespace
 
 NasResult capture_nas(Repository& repo, const std::string& name, const std::string& source,
                       const std::optional<Id>& parent, Progress& progress,
-                      const std::function<void(const std::string&)>& warn, unsigned threads) {
-  return NasCapture(repo, name, progress, warn).run(source, parent, threads);
+                      const std::function<void(const std::string&)>& warn, unsigned threads,
+                      const std::vector<std::string>& exclude) {
+  ExcludeMatcher matcher;
+  for (const auto& pattern : exclude) matcher.add(pattern, "exclude");
+  return NasCapture(repo, name, progress, warn, matcher).run(source, parent, threads);
 }
 
 }  // namespace drctl::capture

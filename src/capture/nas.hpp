@@ -29,9 +29,12 @@ struct NasResult {
 /// `source` is not a readable directory. `threads` read files (0: one a core, at least 2) while
 /// one of them walks the tree; each directory's tree is stored once its files are read and the
 /// parent's trees are loaded as the walk enters them, so memory follows the directories in
-/// flight, not the size of the tree.
+/// flight, not the size of the tree. Entries `exclude` matches (capture/exclude.hpp, restic's
+/// patterns) are left out, an excluded directory unread; the section records the patterns and
+/// what they matched. InputError for a bad pattern, before anything is read.
 NasResult capture_nas(store::Repository& repo, const std::string& name, const std::string& source,
                       const std::optional<store::Id>& parent, Progress& progress,
-                      const std::function<void(const std::string&)>& warn, unsigned threads = 0);
+                      const std::function<void(const std::string&)>& warn, unsigned threads = 0,
+                      const std::vector<std::string>& exclude = {});
 
 }  // namespace drctl::capture

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "capture/backup.hpp"
+#include "capture/exclude.hpp"
 #include "capture/nas.hpp"
 #include "capture/remote.hpp"
 #include "offsite/copy.hpp"
@@ -31,6 +32,7 @@
 #include "store/lock.hpp"
 #include "store/prune.hpp"
 #include "store/restorer.hpp"
+#include "store/stats.hpp"
 #include "store/walk.hpp"
 #include "base/shell.hpp"
 
@@ -71,16 +73,39 @@ std::string strip_slashes(std::string p) {
 
 std::string short_time(const std::string& iso) { return iso.substr(0, 19).replace(10, 1, " "); }
 
+/// The one JSON document a --json run prints (paths that are not UTF-8 get U+FFFD).
+void print_json(const json& j) { std::puts(j.dump(1, ' ', false, json::error_handler_t::replace).c_str()); }
+
+/// "1 snapshot", "2 snapshots".
+std::string plural(std::uint64_t n, const std::string& word, const std::string& words = "") {
+  return std::to_string(n) + " " + (n == 1 ? word : words.empty() ? word + "s" : words);
+}
+
+/// A column's width: its heading's or its widest value's.
+std::size_t width_of(const std::string& heading, const std::vector<std::string>& values) {
+  std::size_t w = heading.size();
+  for (const auto& v : values) w = std::max(w, v.size());
+  return w;
+}
+
 json snapshot_json(const Snapshot& s) {
   json secs = json::array();
-  for (const auto& sec : s.sections)
+  for (const auto& sec : s.sections) {
     secs.push_back({{"name", sec.name}, {"source", sec.source}, {"tree", sec.tree.hex()}, {"files", sec.files},
                     {"dirs", sec.dirs}, {"bytes", sec.bytes}});
+    if (sec.excludes.empty()) continue;
+    json paths = json::array();
+    for (const auto& [path, pattern] : sec.excluded_paths) paths.push_back({{"path", path}, {"pattern", pattern}});
+    secs.back()["excludes"] = sec.excludes;
+    secs.back()["excluded"] = sec.excluded;
+    secs.back()["excluded_paths"] = paths;
+  }
   json skipped = json::array();
   for (const auto& k : s.skipped) skipped.push_back({{"section", k.section}, {"path", k.path}, {"error", k.error}});
   json j = {{"id", s.id.hex()}, {"time", s.time},     {"host", s.host},           {"tags", s.tags},
             {"sections", secs}, {"skipped", skipped}, {"added_bytes", s.added_bytes}};
   if (s.parent) j["parent"] = s.parent->hex();
+  if (s.original) j["original"] = s.original->hex();
   return j;
 }
 
@@ -102,6 +127,43 @@ std::string mtime_string(std::int64_t ns) {
   return buf;
 }
 
+std::string mtime_iso(std::int64_t ns) {
+  return utc_text(std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns))));
+}
+
+json node_json(const Node& n, const std::string& path) {
+  json j = {{"path", path},   {"type", std::string(type_name(n.type))}, {"mode", n.mode}, {"uid", n.uid},
+            {"gid", n.gid},   {"size", n.size},  {"mtime", mtime_iso(n.mtime_ns)}};
+  if (n.type == NodeType::Symlink || n.type == NodeType::Hardlink) j["target"] = n.target;
+  return j;
+}
+
+/// Where ls puts its entries: lines, or the elements of one JSON array written as they come
+/// (a large tree is not held in memory).
+class Listing {
+ public:
+  explicit Listing(bool as_json) : json_(as_json) {
+    if (json_) std::fputs("[", stdout);
+  }
+  void add(const Node& n, const std::string& path, const std::string& line) {
+    if (!json_) {
+      std::puts(line.c_str());
+      return;
+    }
+    std::fputs(first_ ? "\n " : ",\n ", stdout);
+    std::fputs(node_json(n, path).dump(-1, ' ', false, json::error_handler_t::replace).c_str(), stdout);
+    first_ = false;
+  }
+  void finish() {
+    if (json_) std::fputs(first_ ? "]\n" : "\n]\n", stdout);
+  }
+
+ private:
+  bool json_;
+  bool first_ = true;
+};
+
 std::string list_line(const Node& n, const std::string& path) {
   std::string line = mode_string(n) + " " + std::to_string(n.uid) + "/" + std::to_string(n.gid) + " " +
                      std::to_string(n.size) + " " + mtime_string(n.mtime_ns) + " " + printable(path);
@@ -112,13 +174,14 @@ std::string list_line(const Node& n, const std::string& path) {
 
 /// Lists everything under the tree `tree` of a section: its top (`below` empty) or the
 /// directory `below` inside it. Damage ends the listing with a Failure naming it.
-void list_tree(const Repository& repo, const Snapshot& s, const Section& sec, const Id& tree, const std::string& below) {
+void list_tree(const Repository& repo, const Snapshot& s, const Section& sec, const Id& tree, const std::string& below,
+               Listing& out) {
   std::size_t level = 1;
   if (!below.empty()) level += static_cast<std::size_t>(std::count(below.begin(), below.end(), '/')) + 1;
   WalkGuard guard(node_budget(sec), level);
   try {
     walk_tree(repo, tree, guard, [&](const std::string& path, const Node& n) {
-      std::puts(list_line(n, sec.name + "/" + path).c_str());
+      out.add(n, sec.name + "/" + path, list_line(n, sec.name + "/" + path));
       return true;
     }, below);
   } catch (const TreeDamage& d) {
@@ -288,8 +351,18 @@ class SourceHosts {
   std::set<std::string> added_;
 };
 
+/// The patterns of --exclude and --exclude-file, checked (InputError before any work).
+std::vector<std::string> exclude_patterns(const std::vector<std::string>& excludes, const std::vector<std::string>& files) {
+  capture::ExcludeMatcher matcher;
+  for (const auto& pattern : excludes) matcher.add(pattern, "--exclude");
+  for (const auto& file : files) matcher.add_file(file);
+  return matcher.patterns();
+}
+
 int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::vector<std::string>& tags,
-               const std::string& pre, const std::string& post, const std::string& ssh_config) {
+               const std::string& pre, const std::string& post, const std::string& ssh_config,
+               const std::vector<std::string>& excludes, const std::vector<std::string>& exclude_files) {
+  const std::vector<std::string> patterns = exclude_patterns(excludes, exclude_files);
   std::vector<std::pair<std::string, std::string>> named;
   for (const auto& spec : nas) {
     auto s = parse_nas(spec);
@@ -306,11 +379,16 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
     s.pre = {"--pre", pre};
     s.post = {"--post", post};
     if (origin.rfind("ssh://", 0) == 0) {
+      // The host's tar stream is captured as it comes: leaving entries out needs the remote
+      // capture to filter it (capture::ExcludeMatcher::excluded), which it does not yet do.
+      if (!patterns.empty())
+        throw InputError("--nas " + name.substr(4) + ": --exclude works for local sources only (not ssh:// ones) so far");
       const SshSource url = parse_ssh_url(origin, "--nas");
       s.host = hosts.ssh(url).name();
       s.path = url.path;
     } else {
       s.path = origin;
+      s.exclude = patterns;
     }
     sources.push_back(std::move(s));
   }
@@ -338,11 +416,16 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
   }
   double secs = seconds_since(started);
   char summary[256];
-  std::snprintf(summary, sizeof summary, "drctl: %llu files, %s captured, %s read, %s added in %.1fs",
-                static_cast<unsigned long long>(files), human_bytes(bytes).c_str(),
+  std::snprintf(summary, sizeof summary, "drctl: %s, %s captured, %s read, %s added in %.1fs",
+                plural(files, "file").c_str(), human_bytes(bytes).c_str(),
                 human_bytes(progress.bytes_read).c_str(), human_bytes(snap.added_bytes).c_str(), secs);
   status.print(summary);
   std::printf("snapshot %s saved\n", snap.id.hex().c_str());
+  std::uint64_t excluded = 0;
+  for (const auto& sec : snap.sections) excluded += sec.excluded;
+  if (excluded)
+    std::fprintf(stderr, "drctl: %s left out by the exclude patterns (see `drctl snapshot show %s`)\n",
+                 plural(excluded, "entry", "entries").c_str(), snap.id.short_hex().c_str());
   if (!snap.skipped.empty()) {
     warn(std::to_string(snap.skipped.size()) + " entries could not be read and are not in the snapshot (see `drctl snapshot show " +
          snap.id.short_hex() + "`)");
@@ -359,19 +442,28 @@ int cmd_list(const Common& c, bool as_json) {
   if (as_json) {
     json arr = json::array();
     for (const auto& s : all) arr.push_back(snapshot_json(s));
-    std::puts(arr.dump(1, ' ', false, json::error_handler_t::replace).c_str());
+    print_json(arr);
     return kOk;
   }
-  std::printf("%-8s  %-19s  %-16s  %-10s  %s\n", "ID", "TIME (UTC)", "HOST", "ADDED", "SECTIONS");
+  // Columns as wide as their widest value, so a long host name shifts the columns after it
+  // instead of breaking them; sections and tags come last, where their length harms nothing.
+  std::vector<std::string> hosts, added;
   for (const auto& s : all) {
+    hosts.push_back(printable(s.host));
+    added.push_back(human_bytes(s.added_bytes));
+  }
+  const int host_w = static_cast<int>(width_of("HOST", hosts)), added_w = static_cast<int>(width_of("ADDED", added));
+  std::printf("%-8s  %-19s  %-*s  %-*s  %s\n", "ID", "TIME (UTC)", host_w, "HOST", added_w, "ADDED", "SECTIONS");
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const Snapshot& s = all[i];
     std::string secs;
     for (const auto& sec : s.sections) secs += (secs.empty() ? "" : " ") + sec.name;
     std::string tags;
     for (const auto& t : s.tags) tags += " #" + t;
-    std::printf("%-8s  %-19s  %-16s  %-10s  %s%s\n", s.id.short_hex().c_str(), printable(short_time(s.time)).c_str(),
-                printable(s.host).c_str(), human_bytes(s.added_bytes).c_str(), secs.c_str(), printable(tags).c_str());
+    std::printf("%-8s  %-19s  %-*s  %-*s  %s%s\n", s.id.short_hex().c_str(), printable(short_time(s.time)).c_str(), host_w,
+                hosts[i].c_str(), added_w, added[i].c_str(), secs.c_str(), printable(tags).c_str());
   }
-  std::printf("%zu snapshots\n", all.size());
+  std::printf("%s\n", plural(all.size(), "snapshot").c_str());
   return kOk;
 }
 
@@ -379,7 +471,7 @@ int cmd_show(const Common& c, const std::string& ref, bool as_json) {
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   if (as_json) {
-    std::puts(snapshot_json(s).dump(1, ' ', false, json::error_handler_t::replace).c_str());
+    print_json(snapshot_json(s));
     return kOk;
   }
   std::printf("snapshot %s\ntime     %s\nhost     %s\n", s.id.hex().c_str(), printable(s.time).c_str(), printable(s.host).c_str());
@@ -389,48 +481,74 @@ int cmd_show(const Common& c, const std::string& ref, bool as_json) {
     std::printf("tags     %s\n", printable(tags).c_str());
   }
   if (s.parent) std::printf("parent   %s\n", s.parent->short_hex().c_str());
+  if (s.original) std::printf("original %s (the snapshot this one replaced when its tags changed)\n", s.original->short_hex().c_str());
   std::printf("added    %s\n", human_bytes(s.added_bytes).c_str());
   for (const auto& sec : s.sections)
-    std::printf("section  %s  from %s: %llu files, %llu dirs, %s\n", sec.name.c_str(), printable(sec.source).c_str(),
-                static_cast<unsigned long long>(sec.files), static_cast<unsigned long long>(sec.dirs),
-                human_bytes(sec.bytes).c_str());
+    std::printf("section  %s  from %s: %s, %s, %s\n", sec.name.c_str(), printable(sec.source).c_str(),
+                plural(sec.files, "file").c_str(), plural(sec.dirs, "dir").c_str(), human_bytes(sec.bytes).c_str());
+  for (const auto& sec : s.sections) {
+    if (sec.excludes.empty()) continue;
+    std::string patterns;
+    for (const auto& p : sec.excludes) patterns += (patterns.empty() ? "" : " ") + p;
+    std::printf("exclude  %s: %s (%s left out)\n", sec.name.c_str(), printable(patterns).c_str(),
+                plural(sec.excluded, "entry", "entries").c_str());
+    for (const auto& [path, pattern] : sec.excluded_paths)
+      std::printf("excluded %s/%s (%s)\n", sec.name.c_str(), printable(path).c_str(), printable(pattern).c_str());
+    if (sec.excluded > sec.excluded_paths.size())
+      std::printf("excluded %s: %llu more not named\n", sec.name.c_str(),
+                  static_cast<unsigned long long>(sec.excluded - sec.excluded_paths.size()));
+  }
   for (const auto& k : s.skipped)
     std::printf("skipped  %s/%s: %s\n", k.section.c_str(), printable(k.path).c_str(), printable(k.error).c_str());
   return kOk;
 }
 
-int cmd_ls(const Common& c, const std::string& ref, std::string path) {
+int cmd_ls(const Common& c, const std::string& ref, std::string path, bool as_json) {
   const auto reading = c.reading();
   Repository repo(c.path());
   Snapshot s = repo.find_snapshot(ref);
   path = strip_slashes(path);
-  bool found = path.empty();
-  for (const auto& sec : s.sections) {
-    if (path.empty() || path == sec.name) {
-      list_tree(repo, s, sec, sec.tree, "");
-      found = true;
-    } else if (path.starts_with(sec.name + "/")) {
-      auto node = find_node(repo, sec.tree, path.substr(sec.name.size() + 1));
-      if (!node) break;
-      found = true;
-      if (node->subtree) list_tree(repo, s, sec, *node->subtree, path.substr(sec.name.size() + 1));
-      else std::puts((mode_string(*node) + " " + std::to_string(node->size) + " " + printable(path)).c_str());
+  // Found before anything is printed, so a path that is not there leaves stdout empty.
+  const Section* in = nullptr;
+  std::optional<Node> node;
+  for (const auto& sec : s.sections)
+    if (path.starts_with(sec.name + "/")) {
+      node = find_node(repo, sec.tree, path.substr(sec.name.size() + 1));
+      if (node) in = &sec;
+      break;
     }
+  const bool whole = path.empty() || s.section(path);
+  if (!whole && !in) throw InputError("no " + printable(path) + " in snapshot " + s.id.short_hex());
+  Listing out(as_json);
+  for (const auto& sec : s.sections)
+    if (path.empty() || path == sec.name) list_tree(repo, s, sec, sec.tree, "", out);
+  if (in) {
+    if (node->subtree) list_tree(repo, s, *in, *node->subtree, path.substr(in->name.size() + 1), out);
+    else out.add(*node, path, mode_string(*node) + " " + std::to_string(node->size) + " " + printable(path));
   }
-  if (!found) throw InputError("no " + printable(path) + " in snapshot " + s.id.short_hex());
+  out.finish();
   return kOk;
 }
 
-int cmd_diff(const Common& c, const std::string& a, const std::string& b) {
+int cmd_diff(const Common& c, const std::string& a, const std::string& b, bool as_json) {
   const auto reading = c.reading();
   Repository repo(c.path());
   Snapshot sa = repo.find_snapshot(a), sb = repo.find_snapshot(b);
-  std::size_t counts[3] = {0, 0, 0};
+  std::uint64_t counts[3] = {0, 0, 0};
+  json changes = json::array();
   for (const auto& ch : diff_snapshots(repo, sa, sb)) {
-    std::printf("%c %s\n", ch.kind, printable(ch.path).c_str());
-    counts[ch.kind == '+' ? 0 : ch.kind == '-' ? 1 : 2]++;
+    const int k = ch.kind == '+' ? 0 : ch.kind == '-' ? 1 : 2;
+    counts[k]++;
+    if (as_json) changes.push_back({{"change", k == 0 ? "added" : k == 1 ? "removed" : "modified"}, {"path", ch.path}});
+    else std::printf("%c %s\n", ch.kind, printable(ch.path).c_str());
   }
-  std::fprintf(stderr, "drctl: %zu added, %zu removed, %zu modified\n", counts[0], counts[1], counts[2]);
+  if (as_json) {
+    print_json({{"from", sa.id.hex()}, {"to", sb.id.hex()}, {"changes", changes}, {"added", counts[0]},
+                {"removed", counts[1]}, {"modified", counts[2]}});
+    return kOk;
+  }
+  std::fprintf(stderr, "drctl: %llu added, %llu removed, %llu modified\n", static_cast<unsigned long long>(counts[0]),
+               static_cast<unsigned long long>(counts[1]), static_cast<unsigned long long>(counts[2]));
   return kOk;
 }
 
@@ -560,7 +678,7 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
   return kOk;
 }
 
-int cmd_verify(const Common& c, bool read_data, const std::string& subset) {
+int cmd_verify(const Common& c, bool read_data, const std::string& subset, bool as_json) {
   std::function<bool(const Id&)> read_only;
   if (!subset.empty()) try {
       read_only = pack_subset(subset);
@@ -578,40 +696,281 @@ int cmd_verify(const Common& c, bool read_data, const std::string& subset) {
     report = verify_repository(repo, read_data, [&](std::size_t d, std::size_t t) { done = d; total = t; }, read_only);
   }
   for (const auto& w : report.warnings) warn(w);
+  if (as_json) {
+    json j = {{"ok", report.ok()},         {"errors", report.errors},          {"warnings", report.warnings},
+              {"index_entries", repo.index().size()}, {"read_data", read_data}, {"packs_read", report.packs_read},
+              {"blobs_checked", report.blobs_checked}, {"bytes_read", report.bytes_read}};
+    if (!subset.empty()) j["subset"] = subset;
+    print_json(j);
+    return report.ok() ? kOk : kFailed;
+  }
   for (const auto& e : report.errors) std::printf("damaged: %s\n", printable(e).c_str());
-  std::fprintf(stderr, "drctl: checked %zu index entries%s in %.1fs: %s\n", repo.index().size(),
-               read_data ? (", re-read " + std::to_string(report.packs_read) + " packs (" +
-                            human_bytes(report.bytes_read) + ")").c_str()
+  std::fprintf(stderr, "drctl: checked %s%s in %.1fs: %s\n", plural(repo.index().size(), "index entry", "index entries").c_str(),
+               read_data ? (", re-read " + plural(report.packs_read, "pack") + " (" + human_bytes(report.bytes_read) + ")").c_str()
                          : "",
-               seconds_since(started), report.ok() ? "no damage found" : (std::to_string(report.errors.size()) + " problems").c_str());
+               seconds_since(started), report.ok() ? "no damage found" : plural(report.errors.size(), "problem").c_str());
   return report.ok() ? kOk : kFailed;
 }
 
-int cmd_prune(const Common& c, Repository& repo) {
+json prune_json(const PruneStats& stats) {
+  return {{"packs_deleted", stats.packs_deleted}, {"packs_rewritten", stats.packs_repacked},
+          {"packs_kept", stats.packs_kept}, {"bytes_freed", stats.bytes_freed}};
+}
+
+/// Prunes; prints the result unless `as_json` (the caller puts prune_json in its document).
+PruneStats run_prune(const Common& c, Repository& repo, bool as_json) {
   // It deletes packs a reader may be in the middle of: it waits until no one reads.
   const ReadLock readers = ReadLock::exclusive(c.path(), std::chrono::milliseconds(duration_option(c.lock_wait, "--lock-wait")), warn);
   auto stats = prune(repo, [](const std::string& m) { std::fprintf(stderr, "drctl: %s\n", m.c_str()); });
-  std::printf("pruned: %zu packs deleted, %zu rewritten, %zu kept, %s freed\n", stats.packs_deleted,
-              stats.packs_repacked, stats.packs_kept, human_bytes(stats.bytes_freed).c_str());
-  return kOk;
+  if (!as_json)
+    std::printf("pruned: %s deleted, %zu rewritten, %zu kept, %s freed\n", plural(stats.packs_deleted, "pack").c_str(),
+                stats.packs_repacked, stats.packs_kept, human_bytes(stats.bytes_freed).c_str());
+  return stats;
 }
 
-int cmd_forget(const Common& c, const RetentionPolicy& policy, bool do_prune, bool dry_run) {
-  if (policy.empty()) throw InputError("forget needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly");
+/// forget's options as given on the command line: counts, and texts checked when it runs.
+struct ForgetArgs {
+  RetentionPolicy policy;
+  std::string within;
+  std::vector<std::string> keep_tags;
+  bool prune = false, dry_run = false, json = false;
+};
+
+/// The policy of `args`; InputError naming the option when --keep-within or --keep-tag is bad.
+RetentionPolicy forget_policy(const ForgetArgs& args) {
+  RetentionPolicy policy = args.policy;
+  if (!args.within.empty()) {
+    auto w = parse_keep_within(args.within);
+    if (!w)
+      throw InputError("--keep-within '" + printable(args.within) +
+                       "': expected a duration of years, months, days and hours, e.g. 30d, 1y2m, 2d12h (m is months)");
+    policy.within = *w;
+  }
+  for (const auto& list : args.keep_tags) {
+    std::vector<std::string> tags;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = list.find(',', start);
+      tags.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (tags.back().empty()) throw InputError("--keep-tag '" + printable(list) + "': expected TAG or TAG,TAG,… (no empty tag)");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    policy.tags.push_back(std::move(tags));
+  }
+  if (policy.empty())
+    throw InputError("forget needs at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, "
+                     "--keep-yearly, --keep-within, --keep-tag");
+  return policy;
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& by) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : by) + p;
+  return out;
+}
+
+int cmd_forget(const Common& c, const ForgetArgs& args) {
+  const RetentionPolicy policy = forget_policy(args);
   Repository repo(c.path());
   std::optional<RepoLock> lock;
-  if (!dry_run) {
+  if (!args.dry_run) {
     lock.emplace(c.lock());
     repo.reload_index();
     repo.clean_tmp();
   }
   ForgetPlan plan = plan_forget(repo.snapshots(), policy);
-  for (const auto& s : plan.keep) std::printf("keep   %s  %s\n", s.id.short_hex().c_str(), short_time(s.time).c_str());
-  for (const auto& s : plan.remove) {
-    std::printf("%s %s  %s\n", dry_run ? "would remove" : "remove", s.id.short_hex().c_str(), short_time(s.time).c_str());
-    if (!dry_run) repo.remove_snapshot(s.id);
+  json kept = json::array(), removed = json::array();
+  for (std::size_t i = 0; i < plan.keep.size(); ++i) {
+    const Snapshot& s = plan.keep[i];
+    if (args.json) {
+      kept.push_back(snapshot_json(s));
+      kept.back()["reasons"] = plan.reasons[i];
+    } else {
+      std::printf("keep   %s  %s  %s\n", s.id.short_hex().c_str(), short_time(s.time).c_str(), join(plan.reasons[i], ", ").c_str());
+    }
   }
-  if (do_prune && !dry_run) return cmd_prune(c, repo);
+  for (const auto& s : plan.remove) {
+    if (args.json) removed.push_back(snapshot_json(s));
+    else std::printf("%s %s  %s\n", args.dry_run ? "would remove" : "remove", s.id.short_hex().c_str(), short_time(s.time).c_str());
+    if (!args.dry_run) repo.remove_snapshot(s.id);
+  }
+  if (!args.json)
+    std::printf("%s %s, kept %s\n", args.dry_run ? "would remove" : "removed", plural(plan.remove.size(), "snapshot").c_str(),
+                plural(plan.keep.size(), "snapshot").c_str());
+  json doc = {{"dry_run", args.dry_run}, {"keep", kept}, {"remove", removed}};
+  if (args.prune && !args.dry_run) doc["prune"] = prune_json(run_prune(c, repo, args.json));
+  if (args.json) print_json(doc);
+  return kOk;
+}
+
+// ---- tag, stats, find ----------------------------------------------------------------------
+
+/// What `snapshot tag` was given.
+struct TagArgs {
+  std::vector<std::string> ids, add, remove, set;
+  bool set_given = false, json = false;
+};
+
+/// Checks the tags of `option`: not empty, no comma (--keep-tag's list separator).
+void check_tags(const std::vector<std::string>& tags, const std::string& option) {
+  for (const auto& t : tags)
+    if (t.empty() || t.find(',') != std::string::npos)
+      throw InputError(option + " '" + printable(t) + "': a tag is not empty and holds no comma");
+}
+
+/// The tags of `s` after `a`: --set replaces them; else --remove, then --add (order kept, no duplicates).
+std::vector<std::string> new_tags(const Snapshot& s, const TagArgs& a) {
+  std::vector<std::string> tags = a.set_given ? std::vector<std::string>{} : s.tags;
+  const auto add = [&](const std::string& t) {
+    if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+  };
+  if (a.set_given) {
+    for (const auto& t : a.set)
+      if (!t.empty()) add(t);
+    return tags;
+  }
+  for (const auto& t : a.remove) std::erase(tags, t);
+  for (const auto& t : a.add) add(t);
+  return tags;
+}
+
+/// Changes snapshots' tags after the fact, as restic does: a new manifest with the new tags
+/// (same time, host, sections; `original` naming the first snapshot of the line) is written
+/// and made durable, then the old one is removed. A crash in between leaves both, never neither.
+int cmd_tag(const Common& c, TagArgs a) {
+  if (a.set_given && (!a.add.empty() || !a.remove.empty()))
+    throw InputError("tag: --set replaces every tag; give it alone, or --add / --remove");
+  if (!a.set_given && a.add.empty() && a.remove.empty()) throw InputError("tag needs --add TAG, --remove TAG or --set TAG");
+  if (a.set.size() == 1 && a.set[0].empty()) a.set.clear();  // --set "": no tags
+  check_tags(a.add, "--add");
+  check_tags(a.remove, "--remove");
+  check_tags(a.set, "--set");
+  Repository repo(c.path());
+  std::vector<Snapshot> targets;
+  for (const auto& ref : a.ids) {
+    Snapshot s = repo.find_snapshot(ref);
+    if (std::none_of(targets.begin(), targets.end(), [&](const Snapshot& t) { return t.id == s.id; })) targets.push_back(s);
+  }
+  RepoLock lock = c.lock();
+  json results = json::array();
+  std::size_t changed = 0;
+  for (const Snapshot& old : targets) {
+    Snapshot next = old;
+    next.tags = new_tags(old, a);
+    const bool same = next.tags == old.tags;
+    if (!same) {
+      if (!next.original) next.original = old.id;
+      repo.save_snapshot(next);  // durable before the old manifest goes
+      repo.remove_snapshot(old.id);
+      changed++;
+    }
+    if (a.json) {
+      results.push_back({{"old", old.id.hex()}, {"new", next.id.hex()}, {"changed", !same}, {"tags", next.tags}});
+      continue;
+    }
+    const std::string tags = next.tags.empty() ? "no tags" : "tags " + join(next.tags, ", ");
+    if (same) std::printf("snapshot %s unchanged (%s)\n", old.id.short_hex().c_str(), printable(tags).c_str());
+    else std::printf("snapshot %s is now %s (%s)\n", old.id.short_hex().c_str(), next.id.short_hex().c_str(), printable(tags).c_str());
+  }
+  if (a.json) print_json(results);
+  else std::printf("changed the tags of %s\n", plural(changed, "snapshot").c_str());
+  return kOk;
+}
+
+/// The snapshots named by `ids`, or every one.
+std::vector<Snapshot> chosen_snapshots(const Repository& repo, const std::vector<std::string>& ids) {
+  if (ids.empty()) {
+    std::vector<std::string> problems;
+    auto all = repo.snapshots(&problems);
+    for (const auto& p : problems) warn(p + " (run `drctl snapshot verify`)");
+    return all;
+  }
+  std::vector<Snapshot> out;
+  for (const auto& ref : ids) {
+    Snapshot s = repo.find_snapshot(ref);
+    if (std::none_of(out.begin(), out.end(), [&](const Snapshot& t) { return t.id == s.id; })) out.push_back(s);
+  }
+  return out;
+}
+
+int cmd_stats(const Common& c, const std::vector<std::string>& ids, const std::string& mode, bool as_json) {
+  if (!mode.empty() && mode != "restore-size" && mode != "raw-data")
+    throw InputError("--mode '" + printable(mode) + "': expected restore-size or raw-data");
+  const auto reading = c.reading();
+  Repository repo(c.path());
+  const std::vector<Snapshot> snaps = chosen_snapshots(repo, ids);
+  const SnapshotStats st = snapshot_stats(repo, snaps, mode != "restore-size");
+  if (as_json) {
+    json j = {{"snapshots", st.snapshots}, {"files", st.files}, {"logical_bytes", st.logical_bytes},
+              {"packs", st.packs}, {"pack_bytes", st.pack_bytes}};
+    if (st.raw_data) {
+      j["blobs"] = st.blobs;
+      j["stored_bytes"] = st.stored_bytes;
+      j["raw_bytes"] = st.raw_bytes;
+      j["data_raw_bytes"] = st.data_raw_bytes;
+      j["missing_blobs"] = st.missing;
+      j["dedup_ratio"] = st.dedup_ratio();
+      j["compression_ratio"] = st.compression_ratio();
+    }
+    print_json(j);
+    return kOk;
+  }
+  const auto size = [](std::uint64_t n) { return human_bytes(n) + " (" + std::to_string(n) + " bytes)"; };
+  std::printf("snapshots      %zu\n", st.snapshots);
+  std::printf("files          %llu\n", static_cast<unsigned long long>(st.files));
+  std::printf("logical size   %s: what restoring them writes\n", size(st.logical_bytes).c_str());
+  if (st.raw_data) {
+    std::printf("blobs          %llu: the data and trees they reference\n", static_cast<unsigned long long>(st.blobs));
+    std::printf("stored size    %s; %s before compression\n", size(st.stored_bytes).c_str(), human_bytes(st.raw_bytes).c_str());
+    std::printf("dedup ratio    %.2f (logical bytes per byte of file data stored, before compression)\n", st.dedup_ratio());
+    std::printf("compression    %.2f\n", st.compression_ratio());
+    if (st.missing) warn(plural(st.missing, "blob") + " they reference are not in the index (run `drctl snapshot verify`)");
+  }
+  std::printf("repository     %s, %s\n", plural(st.packs, "pack").c_str(), size(st.pack_bytes).c_str());
+  return kOk;
+}
+
+/// `snapshot find`: every entry whose path in a snapshot (SECTION/PATH, e.g. nas/media/a.jpg)
+/// the glob matches, with restic's pattern rules (capture/exclude.hpp).
+int cmd_find(const Common& c, const std::string& pattern, const std::vector<std::string>& ids, bool as_json) {
+  capture::ExcludeMatcher matcher;
+  matcher.add(pattern, "find");
+  const auto reading = c.reading();
+  Repository repo(c.path());
+  json found = json::array();
+  std::uint64_t matches = 0;
+  std::size_t in_snapshots = 0;
+  for (const Snapshot& s : chosen_snapshots(repo, ids)) {
+    json entries = json::array();
+    std::vector<std::string> lines;
+    for (const auto& sec : s.sections) {
+      WalkGuard guard(node_budget(sec));
+      try {
+        walk_tree(repo, sec.tree, guard, [&](const std::string& path, const Node& n) {
+          const std::string full = sec.name + "/" + path;
+          if (!matcher.match(full)) return true;
+          if (as_json) entries.push_back(node_json(n, full));
+          else lines.push_back(list_line(n, full));
+          return true;
+        });
+      } catch (const TreeDamage& d) {
+        throw Failure("snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name) + " (run `drctl snapshot verify`)");
+      }
+    }
+    const std::size_t n = as_json ? entries.size() : lines.size();
+    if (n == 0) continue;
+    matches += n;
+    in_snapshots++;
+    if (as_json) {
+      found.push_back({{"snapshot", s.id.hex()}, {"time", s.time}, {"host", s.host}, {"matches", entries}});
+      continue;
+    }
+    std::printf("snapshot %s  %s  %s:\n", s.id.short_hex().c_str(), short_time(s.time).c_str(), printable(s.host).c_str());
+    for (const auto& line : lines) std::printf("  %s\n", line.c_str());
+  }
+  if (as_json) print_json(found);
+  else std::printf("%s in %s\n", plural(matches, "match", "matches").c_str(), plural(in_snapshots, "snapshot").c_str());
   return kOk;
 }
 
@@ -800,8 +1159,17 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   create->add_option("--post", (*hooks)[1], "A command run on each source's host after its capture, also when it failed");
   create->add_option("--ssh-config", (*hooks)[2], "The OpenSSH client configuration for ssh:// sources (as ssh -F)");
   create->add_option("--tag", *tags, "A tag for the snapshot (repeatable)");
-  create->callback([&run, common, nas, tags, hooks] {
-    run = [=] { return cmd_create(*common, *nas, *tags, (*hooks)[0], (*hooks)[1], (*hooks)[2]); };
+  auto excludes = std::make_shared<std::array<std::vector<std::string>, 2>>();
+  create->add_option("--exclude", (*excludes)[0],
+                     "Leave out what matches PATTERN, as restic: a glob on a name (*.tmp) or on the last components "
+                     "of a path (cache/*.bin), /-anchored from the source's root (/var/log), ** for any directories "
+                     "(repeatable; local sources)");
+  create->add_option("--exclude-file", (*excludes)[1],
+                     "Read exclude patterns from FILE, one a line (# comments and empty lines ignored; repeatable)");
+  create->callback([&run, common, nas, tags, hooks, excludes] {
+    run = [=] {
+      return cmd_create(*common, *nas, *tags, (*hooks)[0], (*hooks)[1], (*hooks)[2], (*excludes)[0], (*excludes)[1]);
+    };
   });
 
   auto as_json = std::make_shared<bool>(false);
@@ -820,12 +1188,14 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto* ls = snap->add_subcommand("ls", "List the entries of a snapshot under PATH (e.g. nas/media/photos)");
   ls->add_option("ID", *id1, "Snapshot id, unique prefix, or `latest`")->required();
   ls->add_option("PATH", *path, "Path inside the snapshot");
-  ls->callback([&run, common, id1, path] { run = [=] { return cmd_ls(*common, *id1, *path); }; });
+  ls->add_flag("--json", *as_json, "Machine-readable output: one JSON array of the entries");
+  ls->callback([&run, common, id1, path, as_json] { run = [=] { return cmd_ls(*common, *id1, *path, *as_json); }; });
 
   auto* diff = snap->add_subcommand("diff", "Show what changed between two snapshots (+ added, - removed, M modified)");
   diff->add_option("ID1", *id1, "Older snapshot")->required();
   diff->add_option("ID2", *id2, "Newer snapshot")->required();
-  diff->callback([&run, common, id1, id2] { run = [=] { return cmd_diff(*common, *id1, *id2); }; });
+  diff->add_flag("--json", *as_json, "Machine-readable output");
+  diff->callback([&run, common, id1, id2, as_json] { run = [=] { return cmd_diff(*common, *id1, *id2, *as_json); }; });
 
   auto section = std::make_shared<std::string>();
   auto includes = std::make_shared<std::vector<std::string>>();
@@ -850,22 +1220,27 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   verify->add_option("--read-data-subset", *subset,
                      "Re-read only part of the data, as restic does: n/t (part n of t; t runs with n = 1..t read every byte "
                      "once) or x% (a random share)");
-  verify->callback([&run, common, read_data, subset] { run = [=] { return cmd_verify(*common, *read_data, *subset); }; });
-
-  auto policy = std::make_shared<RetentionPolicy>();
-  auto do_prune = std::make_shared<bool>(false);
-  auto dry_run = std::make_shared<bool>(false);
-  auto* forget = snap->add_subcommand("forget", "Remove snapshots a retention policy does not keep");
-  forget->add_option("--keep-last", policy->last, "Keep the newest N")->check(count_option());
-  forget->add_option("--keep-daily", policy->daily, "Keep the newest of each of the last N days")->check(count_option());
-  forget->add_option("--keep-weekly", policy->weekly, "Keep the newest of each of the last N weeks")->check(count_option());
-  forget->add_option("--keep-monthly", policy->monthly, "Keep the newest of each of the last N months")
-      ->check(count_option());
-  forget->add_flag("--prune", *do_prune, "Then remove the data no snapshot needs any more");
-  forget->add_flag("--dry-run", *dry_run, "Only print what would be removed");
-  forget->callback([&run, common, policy, do_prune, dry_run] {
-    run = [=] { return cmd_forget(*common, *policy, *do_prune, *dry_run); };
+  verify->add_flag("--json", *as_json, "Machine-readable output (the exit code is the same)");
+  verify->callback([&run, common, read_data, subset, as_json] {
+    run = [=] { return cmd_verify(*common, *read_data, *subset, *as_json); };
   });
+
+  auto fa = std::make_shared<ForgetArgs>();
+  auto* forget = snap->add_subcommand("forget", "Remove snapshots a retention policy does not keep (and say why each is kept)");
+  forget->add_option("--keep-last", fa->policy.last, "Keep the newest N")->check(count_option());
+  forget->add_option("--keep-hourly", fa->policy.hourly, "Keep the newest of each of the last N hours")->check(count_option());
+  forget->add_option("--keep-daily", fa->policy.daily, "Keep the newest of each of the last N days")->check(count_option());
+  forget->add_option("--keep-weekly", fa->policy.weekly, "Keep the newest of each of the last N weeks")->check(count_option());
+  forget->add_option("--keep-monthly", fa->policy.monthly, "Keep the newest of each of the last N months")
+      ->check(count_option());
+  forget->add_option("--keep-yearly", fa->policy.yearly, "Keep the newest of each of the last N years")->check(count_option());
+  forget->add_option("--keep-within", fa->within,
+                     "Keep every snapshot newer than DURATION before the newest one, e.g. 30d, 1y2m, 2d12h (y m d h; m is months, as in restic)");
+  forget->add_option("--keep-tag", fa->keep_tags, "Keep snapshots with TAG, or with every tag of TAG,TAG (repeatable)");
+  forget->add_flag("--prune", fa->prune, "Then remove the data no snapshot needs any more");
+  forget->add_flag("--dry-run", fa->dry_run, "Only print what would be removed");
+  forget->add_flag("--json", fa->json, "Machine-readable output");
+  forget->callback([&run, common, fa] { run = [=] { return cmd_forget(*common, *fa); }; });
 
   auto* rebuild = snap->add_subcommand(
       "rebuild-index", "Make the index again from the packs (after index files were lost or damaged)");
@@ -888,15 +1263,56 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
     };
   });
 
+  auto prune_json_flag = std::make_shared<bool>(false);
   auto* prune_cmd = snap->add_subcommand("prune", "Remove data that no snapshot references");
-  prune_cmd->callback([&run, common] {
+  prune_cmd->add_flag("--json", *prune_json_flag, "Machine-readable output");
+  prune_cmd->callback([&run, common, prune_json_flag] {
     run = [=] {
       Repository repo(common->path());
       RepoLock lock = common->lock();
       repo.reload_index();
       repo.clean_tmp();
-      return cmd_prune(*common, repo);
+      const PruneStats stats = run_prune(*common, repo, *prune_json_flag);
+      if (*prune_json_flag) print_json(prune_json(stats));
+      return kOk;
     };
+  });
+
+  auto tag_args = std::make_shared<TagArgs>();
+  auto* tag = snap->add_subcommand("tag", "Change snapshots' tags (each gets a new manifest, and so a new id)");
+  tag->add_option("ID", tag_args->ids, "Snapshot ids, unique prefixes, or `latest`")->required();
+  tag->add_option("--add", tag_args->add, "Add TAG (repeatable)");
+  tag->add_option("--remove", tag_args->remove, "Remove TAG (repeatable)");
+  auto* set_opt = tag->add_option("--set", tag_args->set, "Replace every tag by TAG (repeatable; --set '' removes them all)");
+  tag->add_flag("--json", tag_args->json, "Machine-readable output");
+  tag->callback([&run, common, tag_args, set_opt] {
+    tag_args->set_given = set_opt->count() > 0;
+    run = [=] { return cmd_tag(*common, *tag_args); };
+  });
+
+  auto stat_ids = std::make_shared<std::vector<std::string>>();
+  auto stat_mode = std::make_shared<std::string>();
+  auto* stats_cmd = snap->add_subcommand("stats", "How much the snapshots hold and what they take in the repository");
+  stats_cmd->add_option("ID", *stat_ids, "Only these snapshots (default: every one)");
+  stats_cmd->add_option("--mode", *stat_mode,
+                        "restore-size: only what the manifests record (no tree is read); raw-data: only the blobs "
+                        "referenced; default both");
+  stats_cmd->add_flag("--json", *as_json, "Machine-readable output");
+  stats_cmd->callback([&run, common, stat_ids, stat_mode, as_json] {
+    run = [=] { return cmd_stats(*common, *stat_ids, *stat_mode, *as_json); };
+  });
+
+  auto find_pattern = std::make_shared<std::string>();
+  auto find_ids = std::make_shared<std::vector<std::string>>();
+  auto* find_cmd = snap->add_subcommand("find", "Which snapshots hold an entry whose path matches PATTERN");
+  find_cmd->add_option("PATTERN", *find_pattern,
+                       "A glob on a name (*.jpg), on the last components of a path (photos/*.jpg), or /-anchored on the "
+                       "path in the snapshot (/nas/media/photos/**)")
+      ->required();
+  find_cmd->add_option("--snapshot", *find_ids, "Only this snapshot (repeatable; default: every one)");
+  find_cmd->add_flag("--json", *as_json, "Machine-readable output");
+  find_cmd->callback([&run, common, find_pattern, find_ids, as_json] {
+    run = [=] { return cmd_find(*common, *find_pattern, *find_ids, *as_json); };
   });
 
   auto file = std::make_shared<std::string>();

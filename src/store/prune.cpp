@@ -1,6 +1,7 @@
 #include "store/prune.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
 #include <set>
@@ -27,19 +28,58 @@ std::string bucket(const std::tm& tm, const char* fmt) {
   return buf;
 }
 
-/// Marks in `keep` the newest snapshot of each of the first `n` distinct buckets.
-void keep_buckets(const std::vector<const Snapshot*>& newest_first, int n, const char* fmt,
-                  std::set<const Snapshot*>& keep) {
+using Reasons = std::map<const Snapshot*, std::vector<std::string>>;
+
+/// Keeps the newest snapshot of each of the first `n` distinct buckets (restic: a snapshot is
+/// kept when its bucket differs from the one of the snapshot kept before it), as `reason`.
+void keep_buckets(const std::vector<const Snapshot*>& newest_first, int n, const char* fmt, const char* reason,
+                  Reasons& keep) {
   std::string last;
   for (const Snapshot* s : newest_first) {
     if (n <= 0) return;
     std::string b = bucket(parse_time(s->time), fmt);
     if (b != last) {
-      keep.insert(s);
+      keep[s].push_back(reason);
       last = b;
       --n;
     }
   }
+}
+
+/// Keeps every snapshot strictly newer than `within` before the newest one (restic: newer than
+/// the duration relative to the latest snapshot; months and days count on the calendar).
+void keep_within(const std::vector<const Snapshot*>& newest_first, const KeepWithin& within, Reasons& keep) {
+  if (within.empty() || newest_first.empty()) return;
+  const auto newest = parse_utc_text(newest_first.front()->time);
+  if (!newest) throw Failure("bad snapshot time " + newest_first.front()->time);
+  const auto secs = std::chrono::floor<std::chrono::seconds>(*newest);
+  std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  tm.tm_year -= within.years;
+  tm.tm_mon -= within.months;  // timegm normalises "Feb 31" to early March, as Go's AddDate does
+  tm.tm_mday -= within.days;
+  tm.tm_hour -= within.hours;
+  const auto limit = std::chrono::system_clock::from_time_t(::timegm(&tm)) + (*newest - secs);
+  for (const Snapshot* s : newest_first) {
+    const auto at = parse_utc_text(s->time);
+    if (at && *at > limit) keep[s].push_back("within " + within.text());
+  }
+}
+
+/// Keeps every snapshot holding all the tags of one of the lists.
+void keep_tagged(const std::vector<const Snapshot*>& group, const std::vector<std::vector<std::string>>& lists,
+                 Reasons& keep) {
+  for (const Snapshot* s : group)
+    for (const auto& list : lists) {
+      const bool all = std::all_of(list.begin(), list.end(), [&](const std::string& tag) {
+        return std::find(s->tags.begin(), s->tags.end(), tag) != s->tags.end();
+      });
+      if (!all || list.empty()) continue;
+      std::string words = list.size() == 1 ? "tag " : "tags ";
+      for (std::size_t i = 0; i < list.size(); ++i) words += (i ? "," : "") + list[i];
+      keep[s].push_back(words);
+    }
 }
 
 /// Every blob the snapshots need: trees (each distinct one read once) and the data they list.
@@ -68,6 +108,38 @@ std::unordered_set<Id> collect_used(const Repository& repo, const std::vector<Sn
 
 }  // namespace
 
+std::string KeepWithin::text() const {
+  std::string t;
+  if (years) t += std::to_string(years) + "y";
+  if (months) t += std::to_string(months) + "m";
+  if (days) t += std::to_string(days) + "d";
+  if (hours) t += std::to_string(hours) + "h";
+  return t;
+}
+
+std::optional<KeepWithin> parse_keep_within(std::string_view text) {
+  KeepWithin w;
+  int* fields[] = {&w.years, &w.months, &w.days, &w.hours};
+  static constexpr std::string_view units = "ymdh";
+  std::size_t next_unit = 0, i = 0;
+  if (text.empty()) return std::nullopt;
+  while (i < text.size()) {
+    std::size_t digits = 0;
+    int value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (++digits > 6) return std::nullopt;
+      value = value * 10 + (text[i++] - '0');
+    }
+    if (digits == 0 || i == text.size()) return std::nullopt;  // a unit without a number, or a number without one
+    const std::size_t unit = units.find(text[i++]);
+    if (unit == std::string_view::npos || unit < next_unit) return std::nullopt;  // unknown, repeated or out of order
+    *fields[unit] = value;
+    next_unit = unit + 1;
+  }
+  if (w.empty()) return std::nullopt;
+  return w;
+}
+
 ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy) {
   std::map<std::string, std::vector<const Snapshot*>> groups;
   for (const Snapshot& s : snapshots) {
@@ -75,16 +147,28 @@ ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPo
     for (const auto& sec : s.sections) key += "\n" + sec.name;
     groups[key].push_back(&s);
   }
-  std::set<const Snapshot*> keep;
+  Reasons keep;
   for (auto& [key, group] : groups) {
     std::sort(group.begin(), group.end(), [](auto* a, auto* b) { return a->time > b->time; });
-    for (int i = 0; i < policy.last && i < static_cast<int>(group.size()); ++i) keep.insert(group[i]);
-    keep_buckets(group, policy.daily, "%Y-%m-%d", keep);
-    keep_buckets(group, policy.weekly, "%G-W%V", keep);
-    keep_buckets(group, policy.monthly, "%Y-%m", keep);
+    for (int i = 0; i < policy.last && i < static_cast<int>(group.size()); ++i) keep[group[i]].push_back("last snapshot");
+    keep_buckets(group, policy.hourly, "%Y-%m-%d %H", "hourly snapshot", keep);
+    keep_buckets(group, policy.daily, "%Y-%m-%d", "daily snapshot", keep);
+    keep_buckets(group, policy.weekly, "%G-W%V", "weekly snapshot", keep);
+    keep_buckets(group, policy.monthly, "%Y-%m", "monthly snapshot", keep);
+    keep_buckets(group, policy.yearly, "%Y", "yearly snapshot", keep);
+    keep_within(group, policy.within, keep);
+    keep_tagged(group, policy.tags, keep);
   }
   ForgetPlan plan;
-  for (const Snapshot& s : snapshots) (keep.contains(&s) ? plan.keep : plan.remove).push_back(s);
+  for (const Snapshot& s : snapshots) {
+    auto it = keep.find(&s);
+    if (it == keep.end()) {
+      plan.remove.push_back(s);
+      continue;
+    }
+    plan.keep.push_back(s);
+    plan.reasons.push_back(it->second);
+  }
   return plan;
 }
 

@@ -2,6 +2,8 @@
 // `rebuild-index` (the index made again from the packs).
 #pragma once
 #include <functional>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -9,16 +11,39 @@
 
 namespace drctl::store {
 
-/// Keep the newest N snapshots, and the newest of each of the last N days/ISO weeks/months
-/// (UTC). A snapshot is kept when any rule keeps it. Rules apply per group of snapshots with
-/// the same host and section names, so backups of different sources do not evict each other.
-struct RetentionPolicy {
-  int last = 0, daily = 0, weekly = 0, monthly = 0;
-  bool empty() const { return last == 0 && daily == 0 && weekly == 0 && monthly == 0; }
+/// restic's --keep-within: years, months, days and hours back from a group's newest snapshot,
+/// written "1y2m3d4h" (each part optional, in that order; m is months here, as in restic).
+struct KeepWithin {
+  int years = 0, months = 0, days = 0, hours = 0;
+  bool empty() const { return years == 0 && months == 0 && days == 0 && hours == 0; }
+  std::string text() const;  // "1y2m", "30d": what `forget` gives as the reason
 };
 
+/// Parses "30d", "1y2m", "2d12h"; nullopt when the text is not one (an empty text, a zero
+/// duration, a unit other than y m d h, a unit twice or out of order, more than 6 digits).
+std::optional<KeepWithin> parse_keep_within(std::string_view text);
+
+/// Keep the newest N snapshots, and the newest of each of the last N hours/days/ISO weeks/
+/// months/years (UTC); every snapshot newer than `within` before the group's newest one; every
+/// snapshot holding all tags of one of `tags` (restic's --keep-tag a,b). A snapshot is kept when
+/// any rule keeps it. Rules apply per group of snapshots with the same host and section names,
+/// so backups of different sources do not evict each other.
+struct RetentionPolicy {
+  int last = 0, daily = 0, weekly = 0, monthly = 0;
+  int hourly = 0, yearly = 0;
+  KeepWithin within{};
+  std::vector<std::vector<std::string>> tags{};
+  bool empty() const {
+    return last == 0 && daily == 0 && weekly == 0 && monthly == 0 && hourly == 0 && yearly == 0 && within.empty() &&
+           tags.empty();
+  }
+};
+
+/// What forget does: the snapshots kept (each with its reasons, restic's words: "last snapshot",
+/// "daily snapshot", "within 30d", "tag prod") and those removed, both in the given order.
 struct ForgetPlan {
   std::vector<Snapshot> keep, remove;
+  std::vector<std::vector<std::string>> reasons;  // reasons[i]: why keep[i] is kept
 };
 
 ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy);

@@ -22,12 +22,20 @@ std::string Snapshot::to_json() const {
     secs.push_back({{"name", s.name}, {"source", s.source}, {"tree", s.tree.hex()},
                     {"files", s.files}, {"dirs", s.dirs}, {"bytes", s.bytes}});
     if (s.root) secs.back()["root"] = s.root->hex();
+    if (!s.excludes.empty()) {
+      json paths = json::array();
+      for (const auto& [path, pattern] : s.excluded_paths) paths.push_back({{"path", path}, {"pattern", pattern}});
+      secs.back()["excludes"] = s.excludes;
+      secs.back()["excluded"] = s.excluded;
+      secs.back()["excluded_paths"] = paths;
+    }
   }
   json skips = json::array();
   for (const auto& s : skipped) skips.push_back({{"section", s.section}, {"path", s.path}, {"error", s.error}});
   json j = {{"format", "drctl-snapshot"}, {"version", 1},   {"time", time},        {"host", host},
             {"tags", tags},               {"sections", secs}, {"skipped", skips}, {"added_bytes", added_bytes}};
   if (parent) j["parent"] = parent->hex();
+  if (original) j["original"] = original->hex();
   // Paths may hold bytes that are not UTF-8: they are replaced (U+FFFD) in the manifest, which
   // only names them; trees keep the exact bytes.
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -115,10 +123,18 @@ Snapshot Snapshot::from_json(std::string_view text, const Id& id) {
     for (const auto& x : j.at("sections")) {
       s.sections.push_back({x.at("name"), x.at("source"), Id::from_hex(x.at("tree").get<std::string>()),
                             std::nullopt, count_field(x, "files"), count_field(x, "dirs"), count_field(x, "bytes")});
-      if (x.contains("root")) s.sections.back().root = Id::from_hex(x["root"].get<std::string>());
+      Section& sec = s.sections.back();
+      if (x.contains("root")) sec.root = Id::from_hex(x["root"].get<std::string>());
+      if (x.contains("excludes")) {
+        sec.excludes = x.at("excludes").get<std::vector<std::string>>();
+        sec.excluded = count_field(x, "excluded");
+        for (const auto& e : x.at("excluded_paths"))
+          sec.excluded_paths.emplace_back(e.at("path").get<std::string>(), e.at("pattern").get<std::string>());
+      }
     }
     for (const auto& x : j.at("skipped")) s.skipped.push_back({x.at("section"), x.at("path"), x.at("error")});
     if (j.contains("parent")) s.parent = Id::from_hex(j["parent"].get<std::string>());
+    if (j.contains("original")) s.original = Id::from_hex(j["original"].get<std::string>());
     s.added_bytes = j.value("added_bytes", 0ULL);
     s.validate();
     return s;

@@ -18,7 +18,17 @@ struct Section {
   Id tree;             // root directory tree (the entries)
   std::optional<Id> root;  // a tree of one node "." with the root directory's own metadata
   std::uint64_t files = 0, dirs = 0, bytes = 0;
+  // What exclude patterns left out (manifest fields written only when there are patterns, so
+  // manifests without them keep their bytes and ids): the patterns as given, how many entries
+  // they matched (an excluded directory counts once, with all it holds), and the first
+  // kMaxExcludedPaths of those entries with the pattern that matched each.
+  std::vector<std::string> excludes{};
+  std::uint64_t excluded = 0;
+  std::vector<std::pair<std::string, std::string>> excluded_paths{};  // (path in the section, pattern)
 };
+
+/// How many excluded paths a section's manifest names at most (the count covers the rest).
+inline constexpr std::size_t kMaxExcludedPaths = 1000;
 
 /// A file that could not be read and is missing from the snapshot.
 struct Skipped {
@@ -35,6 +45,7 @@ struct Snapshot {
   std::vector<Section> sections;
   std::vector<Skipped> skipped;
   std::optional<Id> parent;
+  std::optional<Id> original;  // the snapshot this one replaced when its tags were changed
   std::uint64_t added_bytes = 0;  // stored bytes this snapshot added to the repository
 
   const Section* section(std::string_view name) const;
