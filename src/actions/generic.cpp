@@ -118,8 +118,13 @@ class ShellRun : public Action {
 
   json apply(Context& ctx) const override {
     world::Command cmd{ctx.inputs.at("command").get<std::string>(), ctx.inputs.value("stdin", ""), ctx.timeout, {}, ""};
-    auto r = ctx.host.run(cmd);
-    if (!r.out.empty()) ctx.log(r.out);
+    // stdout as it comes (drctl run -v shows it live), stderr once the command ended.
+    std::string out;
+    auto r = ctx.host.run_stream(cmd, [&](const char* data, std::size_t size) {
+      out.append(data, size);
+      ctx.log(std::string(data, size));
+    });
+    r.out = std::move(out);
     if (!r.err.empty()) ctx.log(r.err);
     if (r.cancelled) throw ActionError("interrupted", tail_lines(r.out + r.err, 20));
     if (r.timed_out)

@@ -63,7 +63,7 @@ std::string byte_progress(std::uint64_t done, std::uint64_t total, double second
 }
 
 StatusLine::StatusLine(std::function<std::string()> render)
-    : render_(std::move(render)), tty_(::isatty(STDERR_FILENO) == 1) {
+    : render_(std::move(render)), tty_(render_ && ::isatty(STDERR_FILENO) == 1) {
   if (tty_) thread_ = std::thread([this] { loop(); });
 }
 

@@ -24,7 +24,7 @@ std::string byte_progress(std::uint64_t done, std::uint64_t total, double second
 
 class StatusLine {
  public:
-  /// Calls `render` every 200 ms while alive, when stderr is a terminal; what it returns is cut
+  /// Calls `render` (if any) every 200 ms while alive, when stderr is a terminal; what it returns is cut
   /// to the terminal's width as it is then.
   explicit StatusLine(std::function<std::string()> render);
   ~StatusLine();

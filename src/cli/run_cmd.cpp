@@ -76,13 +76,16 @@ std::string default_state_dir(const Runbook& rb) {
 }
 
 /// Runs, prints the summary, writes the report; the exit code.
+/// -q, -v and --json of `drctl run` (one command per process).
+ConsoleMode g_console;
+
 int execute_and_report(const Runbook& rb, world::World& world, ExecOptions options, const std::string& report) {
   g_cancel = &world.cancel();
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   RunSummary summary;
   {
-    ConsoleObserver observer;
+    ConsoleObserver observer(g_console);
     summary = execute(rb, actions::Registry::builtin(), world, options, observer);
   }
   g_cancel = nullptr;
@@ -95,7 +98,7 @@ int execute_and_report(const Runbook& rb, world::World& world, ExecOptions optio
                 count[Status::Unchanged], count[Status::Skipped]);
     return kOk;
   }
-  print_summary(summary);
+  print_summary(summary, g_console);
   // Text a step printed need not be UTF-8: such bytes show as U+FFFD in the report.
   if (!report.empty())
     write_private_file(report, summary.to_json(rb).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
@@ -235,6 +238,7 @@ void add_run_commands(CLI::App& app, Action& run) {
     VarArgs vars;
     std::uint64_t seed = 1;
     ExecOptions options;
+    ConsoleMode console;
   };
   auto a = std::make_shared<RunArgs>();
   auto* r = app.add_subcommand("run", "Run a runbook: its steps in dependency order, in parallel, resumable");
@@ -251,6 +255,10 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--only", a->options.only, "Run only this step (repeatable)");
   r->add_option("--from", a->options.from, "Run this step and everything that needs it (repeatable)");
   r->add_option("--report", a->report, "Write the summary as JSON to this file");
+  r->add_flag("-q,--quiet", a->console.quiet, "Show only failed steps and the closing count");
+  r->add_flag("-v,--verbose", a->console.verbose, "Also show what each step prints, as it prints it");
+  r->add_flag("--json", a->console.json,
+              "JSON lines on stdout: {\"event\":\"finished\",\"step\",\"host\",\"status\",…} per step, then {\"event\":\"summary\",…}");
   r->add_option("--seed", a->seed, "--target sim: the simulation's seed (same seed, same run)")
       ->capture_default_str()
       ->check(CLI::Validator([](std::string& v) { return whole_number_problem(v, "", 0, UINT64_MAX); }, "", "SEED"));
@@ -263,6 +271,8 @@ void add_run_commands(CLI::App& app, Action& run) {
   r->add_option("--snapshot", a->vars.snapshot, "The snapshot to restore from (sets the var `snapshot`; default: the runbook's, e.g. latest)");
   r->callback([&run, a] {
     run = [a] {
+      if (a->console.quiet && a->console.verbose) throw InputError("-q and -v: choose one");
+      g_console = a->console;
       ExecOptions o = a->options;
       o.state_dir = a->state;
       o.render_dir = a->render;

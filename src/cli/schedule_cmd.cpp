@@ -21,6 +21,7 @@
 #include "cli/format.hpp"
 #include "runbook/loader.hpp"
 #include "runbook/private_output.hpp"
+#include "runbook/set_var.hpp"
 #include "runbook/validate.hpp"
 #include "schedule/after_run.hpp"
 #include "schedule/notify.hpp"
@@ -109,6 +110,7 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
   const Kind kind = kinds.size() == 1 ? kinds.front() : Kind::systemd;
   // The runbook is read and checked first: a schedule of a runbook that cannot run is not written.
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
+  for (const auto& set : sets) runbook::set_var(rb, set);  // a var the runbook lacks is a typo, caught now, not when the job runs
   runbook::validate(rb, actions::Registry::builtin());
   schedule::Spec spec;
   try {
@@ -292,12 +294,24 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
                      const std::string& metrics_option, const std::string& lock_wait, const std::string& notify_url,
                      const std::string& notify_fail_url, const std::vector<std::string>& sets) {
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
+  for (const auto& set : sets) runbook::set_var(rb, set);  // checked here: a typo is exit 2 before the run starts
   runbook::validate(rb, actions::Registry::builtin());
   store::RetentionPolicy policy;
   if (rb.site) {
     const auto& r = rb.site->retention;
-    policy.last = r.value("last", 0), policy.daily = r.value("daily", 0), policy.weekly = r.value("weekly", 0),
-    policy.monthly = r.value("monthly", 0);
+    policy.last = r.value("last", 0), policy.hourly = r.value("hourly", 0), policy.daily = r.value("daily", 0),
+    policy.weekly = r.value("weekly", 0), policy.monthly = r.value("monthly", 0), policy.yearly = r.value("yearly", 0);
+    if (r.contains("within")) policy.within = store::parse_keep_within(r["within"].get<std::string>()).value();  // checked by the loader
+    for (const auto& list : r.value("tags", nlohmann::json::array())) {
+      std::vector<std::string> all;
+      std::string tags = list.get<std::string>();
+      for (std::size_t at = 0; at <= tags.size();) {
+        const std::size_t comma = std::min(tags.find(',', at), tags.size());
+        if (comma > at) all.push_back(tags.substr(at, comma - at));
+        at = comma + 1;
+      }
+      policy.tags.push_back(all);
+    }
   }
   // The site's off-site URL was checked when it was loaded, before anything runs.
   const std::string offsite_to = rb.site ? rb.site->offsite.value("to", "") : "";

@@ -653,8 +653,14 @@ int cmd_restore(const Common& c, const std::string& ref, const std::string& sect
   }
   const auto started = std::chrono::steady_clock::now();
   RestoreStats stats;
+  // The total is known for whole sections (the snapshot records their bytes); for --include paths
+  // the status gives bytes and rate alone.
+  std::uint64_t total = 0;
+  for (const auto& job : jobs) total = job.includes.empty() && total != UINT64_MAX ? total + job.sec->bytes : UINT64_MAX;
+  if (total == UINT64_MAX) total = 0;
   StatusLine status([&] {
-    return "[" + std::to_string(stats.files.load()) + " files] " + human_bytes(stats.bytes) + " restored";
+    return "[" + std::to_string(stats.files.load()) + " files] " + byte_progress(stats.bytes, total, seconds_since(started)) +
+           " restored";
   });
   auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
   for (const auto& job : jobs) {

@@ -243,9 +243,10 @@ class Runner {
     const Instance& inst = instances_[i];
     const Step& s = *inst.step;
     const auto started = world_.clock().now();  // virtual time in the simulator
-    std::string output;
+    std::string output, partial;  // partial: the last line printed, not yet passed on (below)
     json outputs = json::object();  // published under the mutex: other steps read results_
     auto finish = [&](Status st) {
+      if (!partial.empty()) observer_.output(r, redact_.apply(partial + "\n"));
       output = redact_.apply(output);
       r.error = redact_.apply(r.error);
       r.detail = redact_.apply(r.detail);
@@ -271,7 +272,17 @@ class Runner {
       if (s.run) r.command = redact_.apply(inputs["command"].get<std::string>());
       world::Host& host = world_.host(inst.host);
       json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
-      actions::Context actx{world_, host, inputs, s.timeout, [&](const std::string& text) { output += text; }, previous,
+      // What the step prints: kept whole for the journal, and passed on line by line (so a
+      // secret is never redacted in two halves) to the observer.
+      auto log = [&](const std::string& text) {
+        output += text;
+        partial += text;
+        if (const auto end = partial.rfind('\n'); end != std::string::npos) {
+          observer_.output(results_[i], redact_.apply(partial.substr(0, end + 1)));
+          partial.erase(0, end + 1);
+        }
+      };
+      actions::Context actx{world_, host, inputs, s.timeout, log, previous,
                             [&](const std::string& text) { return render(text, ctx, s.with_pos); },
                             s.on && ctx.contains("host") ? ctx["host"] : json(),
                             [this](const std::string& name, const std::string& value) { redact_.add(name, value); },

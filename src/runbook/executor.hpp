@@ -64,6 +64,8 @@ class Observer {
   virtual void note(const std::string& line) { (void)line; }
   /// How far a running instance has got (secrets already redacted); from any thread.
   virtual void progress(const InstanceResult& r, const std::string& text) { (void)r, (void)text; }
+  /// Whole lines of what a running instance printed (secrets already redacted), as they come.
+  virtual void output(const InstanceResult& r, const std::string& lines) { (void)r, (void)lines; }
 };
 
 struct RunSummary {

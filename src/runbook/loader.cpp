@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "runbook/template.hpp"
+#include "store/prune.hpp"
 #include "world/url.hpp"
 
 namespace drctl::runbook {
@@ -30,7 +31,8 @@ const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "da
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
                                             "groups", "vars", "secrets", "retention", "rpo", "kubernetes_schedule",
                                             "offsite"};
-const std::vector<std::string> kRetentionKeys = {"last", "daily", "weekly", "monthly", "verify_cycle"};
+const std::vector<std::string> kRetentionKeys = {"last",   "hourly", "daily", "weekly", "monthly",
+                                                 "yearly", "within", "tags",  "verify_cycle"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
 const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
@@ -331,6 +333,25 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
       require_map(doc, v, "'retention'");
       check_known_keys(doc, v, kRetentionKeys, "retention");
       for (auto r = v.begin(); r != v.end(); ++r) {
+        const std::string name = r->first.Scalar();
+        if (name == "within") {  // restic's --keep-within: 30d, 1y2m (m: months), 2d12h
+          const std::string text = scalar(doc, r->second, "retention.within");
+          if (!store::parse_keep_within(text))
+            throw LoadError(doc.at(r->second), "retention.within: '" + text +
+                                                   "' is not a span of time as restic's --keep-within takes it (30d, 1y2m, 2d12h; m is months)");
+          site.retention["within"] = text;
+          continue;
+        }
+        if (name == "tags") {  // each entry keeps the snapshots holding all its comma-separated tags
+          json tags = json::array();
+          for (const auto& [text, pos] : names(doc, r->second, "retention.tags")) {
+            if (text.empty() || text.find_first_of(" \t") != std::string::npos)
+              throw LoadError(pos, "retention.tags: '" + text + "' is not a tag list (TAG or TAG,TAG)");
+            tags.push_back(text);
+          }
+          site.retention["tags"] = tags;
+          continue;
+        }
         int n = -1;
         if (!r->second.IsScalar() || !YAML::convert<int>::decode(r->second, n) || n < 0 ||
             r->second.Scalar().find_first_not_of("0123456789") != std::string::npos)

@@ -130,3 +130,18 @@ TEST_CASE("man page: mandoc finds no error in it, and it lists every option --he
     }
   }
 }
+
+TEST_CASE("cmake --install puts drctl, its manual page and both completion scripts where man, bash and zsh look") {
+  TempDir t("install");
+  const fs::path build = fs::path(DRCTL_BINARY).parent_path();
+  const RunResult r = run({"cmake", "--install", build.string(), "--prefix", (t / "usr").string()});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  const fs::path bin = t / "usr/bin/drctl";
+  REQUIRE(fs::exists(bin));
+  // What was installed is what the installed drctl prints, and man finds the page.
+  CHECK(read_file(t / "usr/share/bash-completion/completions/drctl") == run({bin.string(), "completion", "bash"}).out);
+  CHECK(read_file(t / "usr/share/zsh/site-functions/_drctl") == run({bin.string(), "completion", "zsh"}).out);
+  const RunResult where = run({"man", "-M", (t / "usr/share/man").string(), "-w", "drctl"});
+  CHECK_MESSAGE(where.exit_code == 0, where.describe());
+  CHECK(where.out.find((t / "usr/share/man/man1/drctl.1").string()) != std::string::npos);
+}

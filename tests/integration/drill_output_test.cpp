@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/pty.hpp"
 #include "support/run.hpp"
 
 namespace fs = std::filesystem;
@@ -45,52 +46,6 @@ std::size_t occurrences(const std::string& text, const std::string& part) {
 
 std::string property(pugi::xml_node testcase, const char* name) {
   return testcase.child("properties").find_child_by_attribute("property", "name", name).attribute("value").value();
-}
-
-/// What a terminal of `columns` columns shows when drctl runs on it (stdin, stdout and stderr the
-/// pty, as from a shell), with COLUMNS set as a shell sets it.
-struct PtyRun {
-  std::string screen;
-  int exit_code = -1;
-};
-
-PtyRun run_in_pty(const std::vector<std::string>& args, unsigned short columns) {
-  winsize size{};
-  size.ws_col = columns;
-  size.ws_row = 40;
-  int master = -1, slave = -1;
-  REQUIRE(::openpty(&master, &slave, nullptr, nullptr, &size) == 0);
-  std::vector<std::string> argv = support::drctl_argv(args);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::setsid();
-    ::ioctl(slave, TIOCSCTTY, 0);
-    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) ::dup2(slave, fd);
-    ::close(master);
-    ::setenv("COLUMNS", std::to_string(columns).c_str(), 1);
-    std::vector<char*> raw;
-    for (auto& a : argv) raw.push_back(a.data());
-    raw.push_back(nullptr);
-    ::execv(raw[0], raw.data());
-    ::_exit(127);
-  }
-  ::close(slave);
-  PtyRun out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{master, POLLIN, 0};
-    if (::poll(&p, 1, 1000) <= 0) continue;
-    const ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;  // EIO: the child and everything it started closed the terminal
-    out.screen.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(master);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
 }
 
 /// The screen's lines as a terminal draws them: split at CR and LF, erase-line sequences dropped.
@@ -236,7 +191,7 @@ TEST_CASE("drill: --json prints one JSON line per run to stdout, and one per sce
 }
 
 TEST_CASE("drill: on a 70-column terminal the progress line and the report fit, and each result is printed once") {
-  auto r = run_in_pty({"drill", scenario("total-loss"), scenario("etcd-restore"), "--seeds", "1..3"}, 70);
+  auto r = support::run_in_pty({"drill", scenario("total-loss"), scenario("etcd-restore"), "--seeds", "1..3"}, 70);
   INFO(r.screen);
   CHECK(r.exit_code == 0);
   CHECK(r.screen.find("\r\033[K[") != std::string::npos);  // the progress line, rewritten in place

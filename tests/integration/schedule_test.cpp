@@ -280,6 +280,8 @@ TEST_CASE("schedule run: a site's retention or rpo that is not right is one erro
            {"{lats: 2}", "unknown key 'lats' in retention (did you mean 'last'?)"},
            {"{last: -1}", "retention.last: a count of snapshots to keep"},
            {"{last: 2}\nrpo: soon", "rpo: 'soon' is not a duration"},
+           {"{within: 30x}", "retention.within: '30x' is not a span of time"},
+           {"{last: 1, tags: ['a b']}", "retention.tags: 'a b' is not a tag list"},
            {"{last: 2}\noffsite: {to: 'ftp://far/repo'}", "offsite.to"},
            {"{last: 2}\noffsite: {to: 'sftp://far/'}", "names the host's root directory"},
            {"{last: 2}\noffsite: {too: 'sftp://far/repo'}", "unknown key 'too' in offsite (did you mean 'to'?)"},
@@ -492,6 +494,14 @@ TEST_CASE("schedule install --kubernetes: a CronJob manifest from the site's kub
   std::string site = read_file(t / "site/site.yaml");
   site.replace(site.find("hosts:\n"), 7, "hosts:\n  nas: {address: 10.0.10.6, user: root}\n");
   write_file(t / "site/site.yaml", site + "kubernetes_schedule: {image: registry.example/drctl:0.1, repository: {host: nas, path: /mnt/tank/drctl}}\n");
+  std::string text = read_file(rb);
+  text.replace(text.find("site: site.yaml\n"), 16, "site: site.yaml\nvars:\n  repo_dir: /var/backups/drctl\n");
+  write_file(rb, text);
+  // A var the runbook does not declare is a typo, refused at install, not when the job runs.
+  auto typo = drctl({"schedule", "install", rb.string(), "--kubernetes", "--dir", (t / "out").string(), "--set", "repo_dri=/repo/snapshots"});
+  expect_exit(typo, 2);
+  CHECK_MESSAGE(typo.err.find("did you mean 'repo_dir'") != std::string::npos, typo.err);
+  CHECK_FALSE(fs::exists(t / "out/drctl-nightly.cronjob.yaml"));
   auto r = drctl({"schedule", "install", rb.string(), "--kubernetes", "--dir", (t / "out").string(), "--set", "repo_dir=/repo/snapshots"});
   expect_exit(r, 0);
   const std::string yaml = read_file(t / "out/drctl-nightly.cronjob.yaml");
@@ -558,4 +568,23 @@ TEST_CASE("schedule run with offsite: each successful run copies the repository 
   const std::string why = status["repositories"][0]["copy"].value("error", "");
   CHECK_MESSAGE(why.find("host key") != std::string::npos, why);
   CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_copy_success{") == 0);
+}
+
+TEST_CASE("schedule run: retention within a span keeps every snapshot of that span, hourly and yearly counts too") {
+  TempDir t("schedule-within");
+  fs::create_directories(t / "src");
+  const fs::path repo = t / "repo";
+  // Three runs in a few seconds: `within: 1d` keeps all three where `last: 1` alone would keep one.
+  const fs::path rb = backup_runbook(t / "site", t / "src", repo, t / "fail", "{last: 1, within: 1d, hourly: 1, yearly: 1}");
+  for (int i = 1; i <= 3; ++i) {
+    write_file(t / "src/file", std::string(100 * i, 'w'));
+    auto r = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  }
+  CHECK(snapshot_files(repo).size() == 3);
+  // The same site without `within`: the newest of the hour and of the year is one snapshot.
+  const fs::path rb2 = backup_runbook(t / "site2", t / "src", repo, t / "fail", "{last: 1, hourly: 1, yearly: 1}");
+  auto r = drctl({"schedule", "run", rb2.string(), "--state", (t / "state2").string()});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  CHECK(snapshot_files(repo).size() == 1);
 }
