@@ -1,6 +1,7 @@
 #include "offsite/sftp_repo.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -46,19 +47,37 @@ class SftpRepoBackend : public store::Backend {
   }
 
   store::Bytes read_range(const std::string& rel, std::uint64_t offset, std::size_t length) const override {
+    if (auto hit = from_window(rel, offset, length)) return std::move(*hit);
+    if (!sequential(rel, offset)) return fetch(rel, offset, length, length);
+    // One read-ahead of a pack at a time: threads restoring neighbouring files wait for the
+    // window another is fetching instead of fetching the same bytes again.
+    std::unique_lock turn(pack_turn(rel));
+    if (auto hit = from_window(rel, offset, length)) return std::move(*hit);
+    return fetch(rel, offset, length, std::max(length, kReadAhead));
+  }
+
+  /// Fetches `want` bytes from `offset` (fewer at the end of the file, never fewer than
+  /// `length`), keeps what is beyond `length` as a window, and returns the first `length`.
+  store::Bytes fetch(const std::string& rel, std::uint64_t offset, std::size_t length, std::size_t want) const {
     store::Bytes out;
-    out.reserve(length);
+    out.reserve(want);
     bool found;
     try {
-      found = host_.get_range(root_ + "/" + rel, offset, length,
+      found = host_.get_range(root_ + "/" + rel, offset, want,
                               [&](const char* d, std::size_t n) { out.insert(out.end(), d, d + n); });
     } catch (const std::runtime_error& e) {
       throw Failure(e.what());
     }
     if (!found) throw Failure("cannot open: " + location_ + "/" + rel + ": No such file or directory");
-    if (out.size() != length)
+    if (out.size() < length)
       throw Failure(location_ + "/" + rel + ": the file ends before byte " + std::to_string(offset + length));
-    return out;
+    std::lock_guard lock(windows_mutex_);
+    last_end_[rel] = offset + length;
+    if (out.size() == length) return out;
+    store::Bytes first(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(length));
+    windows_.push_back({rel, offset, std::move(out)});
+    if (windows_.size() > kWindows) windows_.pop_front();
+    return first;
   }
 
   std::optional<std::uint64_t> size(const std::string& rel) const override {
@@ -111,6 +130,42 @@ class SftpRepoBackend : public store::Backend {
     std::set<std::string> dirs, files;  // relative to the root: "data", "data/ab", "data/ab/<id>"
   };
 
+  // Read-ahead: a restore asks for a pack's blobs mostly in order, one SFTP open/read/close each.
+  // When a read starts where the last one of that pack ended (or a little after), kReadAhead
+  // bytes are fetched and kept, so the next blobs cost no round trip; a lone read (one file
+  // wanted back) fetches its own bytes only.
+  static constexpr std::size_t kReadAhead = 1 << 20;
+  static constexpr std::size_t kWindows = 16;  // at most 16 MiB kept
+  struct Window {
+    std::string rel;
+    std::uint64_t offset;
+    store::Bytes data;
+  };
+
+  /// The bytes from a kept window, when one holds them all.
+  std::optional<store::Bytes> from_window(const std::string& rel, std::uint64_t offset, std::size_t length) const {
+    std::lock_guard lock(windows_mutex_);
+    for (const Window& w : windows_)
+      if (w.rel == rel && offset >= w.offset && offset + length <= w.offset + w.data.size()) {
+        last_end_[rel] = offset + length;
+        const auto from = w.data.begin() + static_cast<std::ptrdiff_t>(offset - w.offset);
+        return store::Bytes(from, from + static_cast<std::ptrdiff_t>(length));
+      }
+    return std::nullopt;
+  }
+
+  std::mutex& pack_turn(const std::string& rel) const {
+    std::lock_guard lock(windows_mutex_);
+    return turns_[rel];
+  }
+
+  /// True when `offset` follows the last read of `rel` closely (the next blobs in order).
+  bool sequential(const std::string& rel, std::uint64_t offset) const {
+    std::lock_guard lock(windows_mutex_);
+    const auto it = last_end_.find(rel);
+    return it != last_end_.end() && offset >= it->second && offset - it->second < kReadAhead;
+  }
+
   static world::real::SshEndpoint endpoint(const SftpUrl& url, const SftpRepoOptions& opts) {
     world::real::SshHostSpec spec;
     spec.name = (url.user.empty() ? "" : url.user + "@") + url.host + (url.port ? ":" + std::to_string(url.port) : "");
@@ -157,6 +212,10 @@ class SftpRepoBackend : public store::Backend {
   std::string location_, root_;
   world::Cancel cancel_;
   mutable world::real::SshHost host_;
+  mutable std::mutex windows_mutex_;
+  mutable std::deque<Window> windows_;
+  mutable std::map<std::string, std::uint64_t> last_end_;  // by pack: where its last read ended
+  mutable std::map<std::string, std::mutex> turns_;         // by pack: held while a window is fetched
   mutable std::once_flag listed_;
   mutable Listing listed_files_;
 };
