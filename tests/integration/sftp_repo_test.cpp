@@ -126,6 +126,25 @@ TEST_CASE("sftp repo: list, ls and restore over SFTP give what the local reposit
   REQUIRE_MESSAGE(diff.exit_code == 0, diff.describe());
   CHECK(diff.out.find("+ nas/data/added-later") != std::string::npos);
 
+  RunResult show_here = drctl({"snapshot", "show", second, "--json", "--repo", repo.string()});
+  RunResult show_there = far_drctl({"show", second, "--json"}, far, config);
+  REQUIRE_MESSAGE(show_there.exit_code == 0, show_there.describe());
+  CHECK(show_there.out == show_here.out);
+
+  // export reads the far repository and writes a local file that imports and restores the same tree.
+  RunResult exported = far_drctl({"export", second, (t / "second.tar.zst").string()}, far, config);
+  REQUIRE_MESSAGE(exported.exit_code == 0, exported.describe());
+  expect_exit(drctl({"snapshot", "import", (t / "second.tar.zst").string(), "--repo", (t / "imported").string()}), 0);
+  restore_section(t / "imported", second, "nas/data", t / "back-imported");
+  d = compare_trees(t / "tree", t / "back-imported");
+  CHECK_MESSAGE(d.empty(), join_diffs(d));
+
+  // A far path that holds no repository is one line, exit 2.
+  RunResult none = far_drctl({"list"}, t / "far/nothing-here", config);
+  CHECK(none.exit_code == 2);
+  CHECK_MESSAGE(is_one_error_line(none.err), none.describe());
+  CHECK(none.err.find("not a drctl repository") != std::string::npos);
+
   // --ssh-config given to restore itself (it also names an ssh:// target's configuration) reaches the repository too.
   RunResult own = drctl({"snapshot", "restore", second, "--repo", far_url(far), "--section", "nas/data", "--to",
                          (t / "back2").string(), "--ssh-config", config.string()});
@@ -153,6 +172,11 @@ TEST_CASE("sftp repo: an encrypted far repository restores with its passphrase, 
   REQUIRE_MESSAGE(restored.exit_code == 0, restored.describe());
   auto d = compare_trees(t / "tree", t / "back");
   CHECK_MESSAGE(d.empty(), join_diffs(d));
+
+  RunResult keys_here = drctl({"snapshot", "key", "list", "--repo", repo.string(), "--password-file", (t / "pw").string()});
+  RunResult keys_there = far_drctl({"key", "list"}, far, config, pw);
+  REQUIRE_MESSAGE(keys_there.exit_code == 0, keys_there.describe());
+  CHECK(keys_there.out == keys_here.out);
 
   RunResult wrong = far_drctl({"restore", id, "--section", "nas/data", "--to", (t / "back-wrong").string()}, far, config,
                               {"--password-file", (t / "wrong").string()});
