@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "base/shell.hpp"
 #include "offsite/copy.hpp"
 #include "store/backend.hpp"
+#include "store/lock.hpp"
 #include "world/real/ssh_config.hpp"
 #include "world/real/ssh_host.hpp"
 
@@ -54,30 +56,6 @@ class SftpRepoBackend : public store::Backend {
     std::unique_lock turn(pack_turn(rel));
     if (auto hit = from_window(rel, offset, length)) return std::move(*hit);
     return fetch(rel, offset, length, std::max(length, kReadAhead));
-  }
-
-  /// Fetches `want` bytes from `offset` (fewer at the end of the file, never fewer than
-  /// `length`), keeps what is beyond `length` as a window, and returns the first `length`.
-  store::Bytes fetch(const std::string& rel, std::uint64_t offset, std::size_t length, std::size_t want) const {
-    store::Bytes out;
-    out.reserve(want);
-    bool found;
-    try {
-      found = host_.get_range(root_ + "/" + rel, offset, want,
-                              [&](const char* d, std::size_t n) { out.insert(out.end(), d, d + n); });
-    } catch (const std::runtime_error& e) {
-      throw Failure(e.what());
-    }
-    if (!found) throw Failure("cannot open: " + location_ + "/" + rel + ": No such file or directory");
-    if (out.size() < length)
-      throw Failure(location_ + "/" + rel + ": the file ends before byte " + std::to_string(offset + length));
-    std::lock_guard lock(windows_mutex_);
-    last_end_[rel] = offset + length;
-    if (out.size() == length) return out;
-    store::Bytes first(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(length));
-    windows_.push_back({rel, offset, std::move(out)});
-    if (windows_.size() > kWindows) windows_.pop_front();
-    return first;
   }
 
   std::optional<std::uint64_t> size(const std::string& rel) const override {
@@ -180,10 +158,15 @@ class SftpRepoBackend : public store::Backend {
     }
   }
 
+  /// The lock file's holder, as local lock messages name one (store::LockHolder::describe).
   static std::string holder(const store::Bytes& text) {
-    std::string s(text.begin(), text.end());
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    return s.empty() ? std::string("a writer") : s.substr(0, 200);
+    try {
+      const auto j = nlohmann::json::parse(text.begin(), text.end());
+      return store::LockHolder{j.at("host").get<std::string>(), j.at("pid").get<long>(), j.at("started").get<std::string>()}
+          .describe();
+    } catch (const nlohmann::json::exception&) {
+      return "a writer (its lock file is unreadable)";
+    }
   }
 
   /// The root's directories and files, listed once (a reader reads a repository as it found it).
@@ -207,6 +190,30 @@ class SftpRepoBackend : public store::Backend {
       }
     });
     return listed_files_;
+  }
+
+  /// Fetches `want` bytes from `offset` (fewer at the end of the file, never fewer than
+  /// `length`), keeps what is beyond `length` as a window, and returns the first `length`.
+  store::Bytes fetch(const std::string& rel, std::uint64_t offset, std::size_t length, std::size_t want) const {
+    store::Bytes out;
+    out.reserve(want);
+    bool found;
+    try {
+      found = host_.get_range(root_ + "/" + rel, offset, want,
+                              [&](const char* d, std::size_t n) { out.insert(out.end(), d, d + n); });
+    } catch (const std::runtime_error& e) {
+      throw Failure(e.what());
+    }
+    if (!found) throw Failure("cannot open: " + location_ + "/" + rel + ": No such file or directory");
+    if (out.size() < length)
+      throw Failure(location_ + "/" + rel + ": the file ends before byte " + std::to_string(offset + length));
+    std::lock_guard lock(windows_mutex_);
+    last_end_[rel] = offset + length;
+    if (out.size() == length) return out;
+    store::Bytes first(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(length));
+    windows_.push_back({rel, offset, std::move(out)});
+    if (windows_.size() > kWindows) windows_.pop_front();
+    return first;
   }
 
   std::string location_, root_;
