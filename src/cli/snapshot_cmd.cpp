@@ -756,7 +756,9 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   CLI::App* snap = app.add_subcommand("snapshot", "Back up to, inspect and restore from a snapshot repository");
   snap->require_subcommand(1);
   snap->fallthrough();
-  snap->add_option("--repo", common->repo, "Repository path (default: $DRCTL_REPO, else ./snapshots)");
+  snap->add_option("--repo", common->repo,
+                   "Repository path, or sftp://[USER@]HOST[:PORT]/PATH to read a far copy where it lies (read-only) "
+                   "(default: $DRCTL_REPO, else ./snapshots)");
   snap->add_option("--lock-wait", common->lock_wait, "How long to wait for another writer's lock, for a prune to finish (readers), or for readers to finish (prune) (e.g. 30s, 5m)")
       ->capture_default_str();
   snap->add_option("--password-file", common->password_file,
