@@ -214,7 +214,7 @@ std::vector<Id> Repository::list_ids(const std::string& dir) const {
   };
   if (dir == "data") {
     for (const std::string& sub : backend_->list("data"))
-      if (sub.size() == 2 && backend_->is_dir("data/" + sub)) scan("data/" + sub);
+      if (backend_->is_dir("data/" + sub)) scan("data/" + sub);
   } else {
     scan(dir);
   }
