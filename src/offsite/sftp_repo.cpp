@@ -49,13 +49,17 @@ class SftpRepoBackend : public store::Backend {
   }
 
   store::Bytes read_range(const std::string& rel, std::uint64_t offset, std::size_t length) const override {
-    if (auto hit = from_window(rel, offset, length)) return std::move(*hit);
-    if (!sequential(rel, offset)) return fetch(rel, offset, length, length);
+    store::Bytes out = from_windows(rel, offset, length);
+    if (out.size() == length) return out;
+    if (out.empty() && !sequential(rel, offset)) return fetch(rel, offset, length, 0);
     // One read-ahead of a pack at a time: threads restoring neighbouring files wait for the
     // window another is fetching instead of fetching the same bytes again.
     std::unique_lock turn(pack_turn(rel));
-    if (auto hit = from_window(rel, offset, length)) return std::move(*hit);
-    return fetch(rel, offset, length, std::max(length, kReadAhead));
+    out = from_windows(rel, offset, length);
+    if (out.size() == length) return out;
+    const store::Bytes rest = fetch(rel, offset + out.size(), length - out.size(), kReadAhead);
+    out.insert(out.end(), rest.begin(), rest.end());
+    return out;
   }
 
   std::optional<std::uint64_t> size(const std::string& rel) const override {
@@ -110,8 +114,9 @@ class SftpRepoBackend : public store::Backend {
 
   // Read-ahead: a restore asks for a pack's blobs mostly in order, one SFTP open/read/close each.
   // When a read starts where the last one of that pack ended (or a little after), kReadAhead
-  // bytes are fetched and kept, so the next blobs cost no round trip; a lone read (one file
-  // wanted back) fetches its own bytes only.
+  // bytes beyond it are fetched with it and kept, so the next small blobs cost no round trip and
+  // a blob that begins in a window fetches only its tail (no byte is fetched twice); a lone read
+  // (one file wanted back) fetches its own bytes only.
   static constexpr std::size_t kReadAhead = 1 << 20;
   static constexpr std::size_t kWindows = 16;  // at most 16 MiB kept
   struct Window {
@@ -120,16 +125,24 @@ class SftpRepoBackend : public store::Backend {
     store::Bytes data;
   };
 
-  /// The bytes from a kept window, when one holds them all.
-  std::optional<store::Bytes> from_window(const std::string& rel, std::uint64_t offset, std::size_t length) const {
+  /// As much of the range, from its start, as kept windows hold (possibly nothing).
+  store::Bytes from_windows(const std::string& rel, std::uint64_t offset, std::size_t length) const {
     std::lock_guard lock(windows_mutex_);
-    for (const Window& w : windows_)
-      if (w.rel == rel && offset >= w.offset && offset + length <= w.offset + w.data.size()) {
-        last_end_[rel] = offset + length;
-        const auto from = w.data.begin() + static_cast<std::ptrdiff_t>(offset - w.offset);
-        return store::Bytes(from, from + static_cast<std::ptrdiff_t>(length));
-      }
-    return std::nullopt;
+    store::Bytes out;
+    for (bool found = true; found && out.size() < length;) {
+      found = false;
+      const std::uint64_t at = offset + out.size();
+      for (const Window& w : windows_)
+        if (w.rel == rel && at >= w.offset && at < w.offset + w.data.size()) {
+          const auto from = w.data.begin() + static_cast<std::ptrdiff_t>(at - w.offset);
+          const auto n = static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(length - out.size(), w.offset + w.data.size() - at));
+          out.insert(out.end(), from, from + n);
+          found = true;
+          break;
+        }
+    }
+    if (!out.empty()) last_end_[rel] = offset + out.size();
+    return out;
   }
 
   std::mutex& pack_turn(const std::string& rel) const {
@@ -192,14 +205,14 @@ class SftpRepoBackend : public store::Backend {
     return listed_files_;
   }
 
-  /// Fetches `want` bytes from `offset` (fewer at the end of the file, never fewer than
-  /// `length`), keeps what is beyond `length` as a window, and returns the first `length`.
-  store::Bytes fetch(const std::string& rel, std::uint64_t offset, std::size_t length, std::size_t want) const {
+  /// Fetches `length` bytes from `offset` and up to `ahead` bytes after them (fewer at the end of
+  /// the file), keeps those as a window, and returns the first `length`.
+  store::Bytes fetch(const std::string& rel, std::uint64_t offset, std::size_t length, std::size_t ahead) const {
     store::Bytes out;
-    out.reserve(want);
+    out.reserve(length + ahead);
     bool found;
     try {
-      found = host_.get_range(root_ + "/" + rel, offset, want,
+      found = host_.get_range(root_ + "/" + rel, offset, length + ahead,
                               [&](const char* d, std::size_t n) { out.insert(out.end(), d, d + n); });
     } catch (const std::runtime_error& e) {
       throw Failure(e.what());
@@ -209,11 +222,12 @@ class SftpRepoBackend : public store::Backend {
       throw Failure(location_ + "/" + rel + ": the file ends before byte " + std::to_string(offset + length));
     std::lock_guard lock(windows_mutex_);
     last_end_[rel] = offset + length;
-    if (out.size() == length) return out;
-    store::Bytes first(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(length));
-    windows_.push_back({rel, offset, std::move(out)});
-    if (windows_.size() > kWindows) windows_.pop_front();
-    return first;
+    if (out.size() > length) {
+      windows_.push_back({rel, offset + length, store::Bytes(out.begin() + static_cast<std::ptrdiff_t>(length), out.end())});
+      if (windows_.size() > kWindows) windows_.pop_front();
+      out.resize(length);
+    }
+    return out;
   }
 
   std::string location_, root_;
