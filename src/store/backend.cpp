@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <map>
 #include <mutex>
@@ -103,9 +104,10 @@ void register_backend(const std::string& scheme, BackendFactory make) {
 std::string location_scheme(const std::string& location) {
   const auto colon = location.find("://");
   if (colon == std::string::npos || colon == 0) return "";
+  // RFC 3986: a letter, then letters, digits, '+', '-' and '.'.
   for (std::size_t i = 0; i < colon; ++i) {
-    const char c = location[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+    const unsigned char c = static_cast<unsigned char>(location[i]);
+    const bool ok = std::isalpha(c) || (i > 0 && (std::isdigit(c) || c == '+' || c == '-' || c == '.'));
     if (!ok) return "";
   }
   return location.substr(0, colon);
