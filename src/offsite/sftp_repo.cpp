@@ -57,7 +57,7 @@ class SftpRepoBackend : public store::Backend {
     std::unique_lock turn(pack_turn(rel));
     out = from_windows(rel, offset, length);
     if (out.size() == length) return out;
-    const store::Bytes rest = fetch(rel, offset + out.size(), length - out.size(), kReadAhead);
+    const store::Bytes rest = fetch(rel, offset + out.size(), length - out.size(), ahead(rel, !out.empty()));
     out.insert(out.end(), rest.begin(), rest.end());
     return out;
   }
@@ -118,31 +118,40 @@ class SftpRepoBackend : public store::Backend {
   // a blob that begins in a window fetches only its tail (no byte is fetched twice); a lone read
   // (one file wanted back) fetches its own bytes only.
   static constexpr std::size_t kReadAhead = 1 << 20;
-  static constexpr std::size_t kWindows = 16;  // at most 16 MiB kept
+  static constexpr std::size_t kFirstAhead = 128 << 10;
+  static constexpr std::size_t kWindows = 16;  // read-ahead windows kept (16 MiB), oldest dropped first
+  // A small read is kept too, apart from the windows: a restore reads each directory's tree when
+  // it checks the trees and again when it walks them, and over SFTP each read is a round trip.
+  static constexpr std::size_t kKeepSmall = 64 << 10;
+  static constexpr std::size_t kSmallKept = 512;  // at most 32 MiB; a lookup scans them all
   struct Window {
     std::string rel;
     std::uint64_t offset;
     store::Bytes data;
   };
 
-  /// As much of the range, from its start, as kept windows hold (possibly nothing).
+  /// As much of the range, from its start, as kept windows and small reads hold (possibly nothing).
   store::Bytes from_windows(const std::string& rel, std::uint64_t offset, std::size_t length) const {
     std::lock_guard lock(windows_mutex_);
     store::Bytes out;
-    for (bool found = true; found && out.size() < length;) {
-      found = false;
+    while (out.size() < length) {
+      const Window* w = holding(rel, offset + out.size());
+      if (!w) break;
       const std::uint64_t at = offset + out.size();
-      for (const Window& w : windows_)
-        if (w.rel == rel && at >= w.offset && at < w.offset + w.data.size()) {
-          const auto from = w.data.begin() + static_cast<std::ptrdiff_t>(at - w.offset);
-          const auto n = static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(length - out.size(), w.offset + w.data.size() - at));
-          out.insert(out.end(), from, from + n);
-          found = true;
-          break;
-        }
+      const auto from = w->data.begin() + static_cast<std::ptrdiff_t>(at - w->offset);
+      const auto n = std::min<std::uint64_t>(length - out.size(), w->offset + w->data.size() - at);
+      out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(n));
     }
     if (!out.empty()) last_end_[rel] = offset + out.size();
     return out;
+  }
+
+  /// The kept bytes that hold byte `at` of `rel` (windows_mutex_ held); nullptr when none does.
+  const Window* holding(const std::string& rel, std::uint64_t at) const {
+    for (const std::deque<Window>* kept : {&windows_, &small_})
+      for (const Window& w : *kept)
+        if (w.rel == rel && at >= w.offset && at < w.offset + w.data.size()) return &w;
+    return nullptr;
   }
 
   std::mutex& pack_turn(const std::string& rel) const {
@@ -155,6 +164,15 @@ class SftpRepoBackend : public store::Backend {
     std::lock_guard lock(windows_mutex_);
     const auto it = last_end_.find(rel);
     return it != last_end_.end() && offset >= it->second && offset - it->second < kReadAhead;
+  }
+
+  /// How far to read ahead in `rel`: kFirstAhead, doubled up to kReadAhead each time a read
+  /// began in the last window (the reads keep following each other), as a kernel's read-ahead does.
+  std::size_t ahead(const std::string& rel, bool window_used) const {
+    std::lock_guard lock(windows_mutex_);
+    std::size_t& size = ahead_[rel];
+    size = size == 0 || !window_used ? kFirstAhead : std::min(size * 2, kReadAhead);
+    return size;
   }
 
   static world::real::SshEndpoint endpoint(const SftpUrl& url, const SftpRepoOptions& opts) {
@@ -223,19 +241,28 @@ class SftpRepoBackend : public store::Backend {
     std::lock_guard lock(windows_mutex_);
     last_end_[rel] = offset + length;
     if (out.size() > length) {
-      windows_.push_back({rel, offset + length, store::Bytes(out.begin() + static_cast<std::ptrdiff_t>(length), out.end())});
-      if (windows_.size() > kWindows) windows_.pop_front();
+      keep(windows_, {rel, offset + length, store::Bytes(out.begin() + static_cast<std::ptrdiff_t>(length), out.end())}, kWindows);
       out.resize(length);
+    } else if (length <= kKeepSmall) {
+      keep(small_, {rel, offset, out}, kSmallKept);
     }
     return out;
+  }
+
+  /// Keeps bytes in `kept` (windows_mutex_ held), dropping the oldest beyond `limit` entries.
+  static void keep(std::deque<Window>& kept, Window w, std::size_t limit) {
+    kept.push_back(std::move(w));
+    if (kept.size() > limit) kept.pop_front();
   }
 
   std::string location_, root_;
   world::Cancel cancel_;
   mutable world::real::SshHost host_;
   mutable std::mutex windows_mutex_;
-  mutable std::deque<Window> windows_;
+  mutable std::deque<Window> windows_;  // read-ahead: the bytes after a blob read in order
+  mutable std::deque<Window> small_;    // small reads, as they were
   mutable std::map<std::string, std::uint64_t> last_end_;  // by pack: where its last read ended
+  mutable std::map<std::string, std::size_t> ahead_;       // by pack: its current read-ahead
   mutable std::map<std::string, std::mutex> turns_;         // by pack: held while a window is fetched
   mutable std::once_flag listed_;
   mutable Listing listed_files_;
