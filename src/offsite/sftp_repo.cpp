@@ -113,8 +113,9 @@ class SftpRepoBackend : public store::Backend {
   };
 
   // Read-ahead: a restore asks for a pack's blobs mostly in order, one SFTP open/read/close each.
-  // When a read starts where the last one of that pack ended (or a little after), kReadAhead
-  // bytes beyond it are fetched with it and kept, so the next small blobs cost no round trip and
+  // When a read starts where the last one of that pack ended (or a little after), the bytes after
+  // it are fetched with it and kept (kFirstAhead, doubling up to kReadAhead while the reads keep
+  // following each other), so the next small blobs cost no round trip and
   // a blob that begins in a window fetches only its tail (no byte is fetched twice); a lone read
   // (one file wanted back) fetches its own bytes only.
   static constexpr std::size_t kReadAhead = 1 << 20;
