@@ -18,6 +18,7 @@
 #include "capture/nas.hpp"
 #include "capture/remote.hpp"
 #include "offsite/copy.hpp"
+#include "offsite/sftp_repo.hpp"
 #include "world/real/ssh_host.hpp"
 #include "world/real/real_world.hpp"
 #include "world/url.hpp"
@@ -49,6 +50,7 @@ struct Common {
   std::string repo;
   std::string lock_wait = "60s";
   std::string password_file, key_file;  // an encrypted repository's credential (store/key_source.hpp)
+  std::string ssh_config;                // for --repo sftp://… (as ssh -F)
   fs::path path() const { return default_repo_path(repo); }
   RepoLock lock() const {
     return RepoLock::acquire(path(), std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait")), warn);
@@ -1098,6 +1100,20 @@ int cmd_copy(const Common& c, const CopyArgs& a) {
   return kOk;
 }
 
+/// True when the chosen subcommand only reads the repository (what an sftp:// one allows).
+bool reads_only(const CLI::App& snap) {
+  static const std::set<std::string> readers = {"list", "show", "ls", "diff", "restore", "verify", "export"};
+  for (const CLI::App* sub : snap.get_subcommands()) {
+    if (sub->get_name() == "key") {
+      for (const CLI::App* k : sub->get_subcommands())
+        if (k->get_name() != "list") return false;
+    } else if (!readers.contains(sub->get_name())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void add_snapshot_commands(CLI::App& app, Action& run) {
@@ -1105,17 +1121,27 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   CLI::App* snap = app.add_subcommand("snapshot", "Back up to, inspect and restore from a snapshot repository");
   snap->require_subcommand(1);
   snap->fallthrough();
-  snap->add_option("--repo", common->repo, "Repository path (default: $DRCTL_REPO, else ./snapshots)");
+  snap->add_option("--repo", common->repo,
+                   "Repository path, or sftp://[USER@]HOST[:PORT]/PATH to read a far copy where it lies (read-only) "
+                   "(default: $DRCTL_REPO, else ./snapshots)");
   snap->add_option("--lock-wait", common->lock_wait, "How long to wait for another writer's lock, for a prune to finish (readers), or for readers to finish (prune) (e.g. 30s, 5m)")
       ->capture_default_str();
   snap->add_option("--password-file", common->password_file,
                    "An encrypted repository's passphrase: the file's contents without a trailing line break (default: $DRCTL_PASSWORD_FILE, else asked on a terminal)");
   snap->add_option("--key-file", common->key_file,
                    "An encrypted repository's key file, at least 32 random bytes (default: $DRCTL_KEY_FILE)");
+  snap->add_option("--ssh-config", common->ssh_config, "The OpenSSH client configuration for --repo sftp://… (as ssh -F)");
   // Every subcommand's work runs with the credential set; Repository finds it there.
-  snap->callback([&run, common] {
-    run = [inner = run, common] {
+  snap->callback([&run, common, snap] {
+    run = [inner = run, common, snap] {
       set_credential_files(common->password_file, common->key_file);
+      // --repo sftp://…: read over SFTP (offsite/sftp_repo.hpp); a writing command is refused before any work.
+      if (is_remote_location(common->path())) {
+        if (!reads_only(*snap)) refuse_remote_write(common->path().string());
+        offsite::register_sftp_repositories();
+        offsite::set_sftp_repo_options(
+            {common->ssh_config, std::chrono::milliseconds(duration_option(common->lock_wait, "--lock-wait")), warn});
+      }
       return inner();
     };
   });
@@ -1216,7 +1242,10 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   auto restore_ssh = std::make_shared<std::string>();
   restore->add_option("--ssh-config", *restore_ssh, "The OpenSSH client configuration for an ssh:// target (as ssh -F)");
   restore->callback([&run, common, id1, section, includes, to, force, restore_ssh] {
-    run = [=] { return cmd_restore(*common, *id1, *section, *includes, *to, *force, *restore_ssh); };
+    run = [=] {
+      if (!restore_ssh->empty() && common->ssh_config.empty()) offsite::set_sftp_repo_ssh_config(*restore_ssh);
+      return cmd_restore(*common, *id1, *section, *includes, *to, *force, *restore_ssh);
+    };
   });
 
   auto read_data = std::make_shared<bool>(false);

@@ -41,8 +41,7 @@ class Checker {
       }
       std::uint64_t end = 0;
       for (const auto& e : entries) end = std::max<std::uint64_t>(end, std::uint64_t(e.offset) + e.length);
-      std::error_code ec;
-      if (fs::file_size(repo_.pack_path(pack), ec) < end + kPackTrailerSize) {
+      if (repo_.pack_size(pack).value_or(0) < end + kPackTrailerSize) {
         report_.errors.push_back("pack " + pack.short_hex() + " is truncated");
         for (const auto& e : entries) damaged_.insert(e.id);
       }
@@ -59,10 +58,9 @@ class Checker {
     for (const auto& [pack, entries] : indexed_packs_) {
       if (progress) progress(done++, indexed_packs_.size());
       if (read_only && !read_only(pack)) continue;
-      fs::path file = repo_.pack_path(pack);
       Bytes data;
       try {
-        data = read_file(file);
+        data = repo_.read_pack(pack);
       } catch (const std::exception& e) {
         continue;  // already reported as missing
       }

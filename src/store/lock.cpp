@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/error.hpp"
+#include "store/backend.hpp"
 
 namespace drctl::store {
 
@@ -86,6 +87,7 @@ bool lock_is_stale(const fs::path& repo) { return grab_if_stale(lock_path(repo))
 
 RepoLock RepoLock::acquire(const fs::path& repo, std::chrono::milliseconds wait,
                            const std::function<void(const std::string&)>& warn) {
+  if (is_remote_location(repo)) refuse_remote_write(repo.string());
   const fs::path path = lock_path(repo);
   const fs::path tmp = repo / "tmp" / ("lock." + std::to_string(::getpid()));
   json holder = {{"host", local_hostname()}, {"pid", ::getpid()}, {"started", utc_now_iso()}};
@@ -163,6 +165,12 @@ ReadLock ReadLock::exclusive(const fs::path& repo, std::chrono::milliseconds wai
 
 ReadLock ReadLock::take(const fs::path& repo, bool exclusive, std::chrono::milliseconds wait,
                         const std::function<void(const std::string&)>& warn) {
+  // A remote repository is only read here, and a flock cannot be taken over SFTP: its backend
+  // looks at the far writer's lock instead (FORMAT.md, "Reading over SFTP").
+  if (is_remote_location(repo)) {
+    if (exclusive) refuse_remote_write(repo.string());
+    return ReadLock(Fd());
+  }
   // init makes the file; a reader never writes to the repository, so in one made before there
   // was a `readers` file it reads unlocked until a prune (a writer) has made it.
   const fs::path path = repo / "readers";
@@ -199,6 +207,7 @@ RepoLock::~RepoLock() {
 }
 
 std::optional<LockHolder> remove_lock(const fs::path& repo, bool force) {
+  if (is_remote_location(repo)) refuse_remote_write(repo.string());
   auto holder = read_lock(repo);
   if (!holder) return std::nullopt;
   if (!force && !lock_is_stale(repo))

@@ -90,25 +90,31 @@ std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack, const
   Fd fd = open_or_throw(pack, O_RDONLY);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", pack, errno);
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < kPackTrailerSize) throw Failure("pack too short: " + pack.string());
-  std::uint8_t trailer[kPackTrailerSize];
-  pread_all(fd.get(), trailer, sizeof trailer, static_cast<off_t>(size - kPackTrailerSize), pack);
-  if (std::memcmp(trailer + 8, key ? kSealedPackMagic : kPackMagic, 8) != 0)
-    throw Failure("pack trailer damaged: " + pack.string());
+  auto read_at = [&](std::uint64_t offset, std::size_t length) {
+    Bytes out(length);
+    pread_all(fd.get(), out.data(), out.size(), static_cast<off_t>(offset), pack);
+    return out;
+  };
+  return read_pack_header(static_cast<std::uint64_t>(st.st_size), read_at, pack.string(), key);
+}
+
+std::vector<BlobEntry> read_pack_header(std::uint64_t size, const std::function<Bytes(std::uint64_t, std::size_t)>& read_at,
+                                        const std::string& name, const SecretKey* key) {
+  if (size < kPackTrailerSize) throw Failure("pack too short: " + name);
+  const Bytes trailer = read_at(size - kPackTrailerSize, kPackTrailerSize);
+  if (std::memcmp(trailer.data() + 8, key ? kSealedPackMagic : kPackMagic, 8) != 0)
+    throw Failure("pack trailer damaged: " + name);
   // Sealed: the trailer gives the sealed header's length; plain: the count of entries.
-  const std::uint64_t header_size = key ? get_u32(trailer) : get_u32(trailer) * std::uint64_t(kEntrySize);
-  if (header_size + kPackTrailerSize > size) throw Failure("pack header damaged: " + pack.string());
-  Bytes header(header_size);
-  pread_all(fd.get(), header.data(), header.size(),
-            static_cast<off_t>(size - kPackTrailerSize - header_size), pack);
+  const std::uint64_t header_size = key ? get_u32(trailer.data()) : get_u32(trailer.data()) * std::uint64_t(kEntrySize);
+  if (header_size + kPackTrailerSize > size) throw Failure("pack header damaged: " + name);
+  Bytes header = read_at(size - kPackTrailerSize - header_size, static_cast<std::size_t>(header_size));
   if (key) {
     try {
       header = open_sealed(*key, header, header_ad());
     } catch (const Failure& e) {
-      throw Failure("pack header damaged (" + std::string(e.what()) + "): " + pack.string());
+      throw Failure("pack header damaged (" + std::string(e.what()) + "): " + name);
     }
-    if (header.size() % kEntrySize != 0) throw Failure("pack header damaged: " + pack.string());
+    if (header.size() % kEntrySize != 0) throw Failure("pack header damaged: " + name);
   }
   const std::uint64_t count = header.size() / kEntrySize;
   std::vector<BlobEntry> out;
@@ -116,7 +122,7 @@ std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack, const
   const std::uint64_t data_end = size - kPackTrailerSize - header_size;
   for (std::uint64_t i = 0; i < count; ++i) {
     BlobEntry e = decode_entry(header.data() + i * kEntrySize);
-    if (std::uint64_t(e.offset) + e.length > data_end) throw Failure("pack header damaged: " + pack.string());
+    if (std::uint64_t(e.offset) + e.length > data_end) throw Failure("pack header damaged: " + name);
     out.push_back(e);
   }
   return out;

@@ -1,6 +1,8 @@
 // Pack files: many compressed blobs in one file, with a header at the end that lists them.
 #pragma once
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -64,5 +66,9 @@ class PackWriter {
 /// Reads and checks the header of a pack file on disk, opening it with `key` in an encrypted
 /// repository. Throws Failure when it is malformed or (sealed) its bytes were changed.
 std::vector<BlobEntry> read_pack_header(const std::filesystem::path& pack, const SecretKey* key = nullptr);
+/// The same for a pack of `size` bytes read through `read_at(offset, length)` (a repository's
+/// backend: the trailer and header are all it reads); `name` names the pack in messages.
+std::vector<BlobEntry> read_pack_header(std::uint64_t size, const std::function<Bytes(std::uint64_t, std::size_t)>& read_at,
+                                        const std::string& name, const SecretKey* key = nullptr);
 
 }  // namespace drctl::store

@@ -35,18 +35,12 @@ std::string random_hex(std::size_t bytes) {
   return to_hex(b);
 }
 
-RepoConfig parse_config(const fs::path& file) {
-  Bytes data;
-  try {
-    data = read_file(file);
-  } catch (const Failure& e) {
-    throw InputError(e.what());
-  }
+RepoConfig parse_config(const Bytes& data, const std::string& file) {
   try {
     json j = json::parse(data.begin(), data.end());
-    if (j.at("format") != "drctl-repo") throw InputError(file.string() + ": not a drctl repository config");
+    if (j.at("format") != "drctl-repo") throw InputError(file + ": not a drctl repository config");
     if (j.at("version") != 1 && j.at("version") != 2)
-      throw InputError(file.string() + ": repository format version " + j.at("version").dump() +
+      throw InputError(file + ": repository format version " + j.at("version").dump() +
                        " is not supported (this drctl reads versions 1 and 2)");
     RepoConfig c;
     c.version = j.at("version").get<int>();
@@ -54,7 +48,7 @@ RepoConfig parse_config(const fs::path& file) {
       const json& enc = j.at("encryption");
       c.encrypted = enc != "none";
       if (c.encrypted && (enc.at("cipher") != "xchacha20-poly1305" || enc.at("ids") != "hmac-sha256"))
-        throw InputError(file.string() + ": unknown encryption " + enc.dump());
+        throw InputError(file + ": unknown encryption " + enc.dump());
     }
     c.id = j.at("id").get<std::string>();
     c.chunker.min = j.at("chunker").at("min").get<std::uint32_t>();
@@ -65,12 +59,12 @@ RepoConfig parse_config(const fs::path& file) {
     try {
       c.chunker.validate();
     } catch (const InputError& e) {
-      throw InputError(file.string() + ": " + e.what());
+      throw InputError(file + ": " + e.what());
     }
     return c;
   } catch (const json::exception& e) {
     std::string what = e.what();
-    throw InputError(file.string() + ": damaged repository config (" + what.substr(what.find(']') + 2) + ")");
+    throw InputError(file + ": damaged repository config (" + what.substr(what.find(']') + 2) + ")");
   }
 }
 
@@ -99,6 +93,7 @@ fs::path default_repo_path(const std::string& flag) {
 }
 
 void Repository::init(const fs::path& path, RepoConfig config, const Credential* encrypt) {
+  if (is_remote_location(path)) refuse_remote_write(path.string());
   config.chunker.validate();
   if (config.compression_level < 1 || config.compression_level > 19)
     throw InputError("--compression-level must be between 1 and 19");
@@ -124,15 +119,22 @@ void Repository::init(const fs::path& path, RepoConfig config, const Credential*
   write_file_atomic(path / "tmp", path / "config", as_bytes(config_json(config)));
 }
 
-Repository::Repository(fs::path path) : path_(std::move(path)) {
-  if (!fs::exists(path_))
+Repository::Repository(fs::path path) : path_(std::move(path)), backend_(open_backend(path_)) {
+  if (writable() && !fs::exists(path_))
     throw InputError("repository " + path_.string() + " does not exist (create it with `drctl snapshot init`)");
-  if (!fs::exists(path_ / "config"))
-    throw InputError(path_.string() + " is not a drctl repository (it has no config file)");
-  config_ = parse_config(path_ / "config");
+  std::optional<Bytes> config;
+  try {
+    config = backend_->read("config");
+  } catch (const Failure& e) {
+    if (!writable()) throw;  // a host that cannot be reached (or whose key is unknown), not bad input
+    throw InputError(e.what());
+  }
+  if (!config) throw InputError(backend_->describe() + " is not a drctl repository (it has no config file)");
+  config_ = parse_config(*config, backend_->describe() + "/config");
+  // tmp/ is where a writer stages files; a remote copy is only read.
   for (const char* d : {"data", "index", "snapshots", "tmp"})
-    if (!fs::is_directory(path_ / d))
-      throw InputError(path_.string() + " is not a complete drctl repository (missing " + d + "/)");
+    if ((writable() || std::string(d) != "tmp") && !backend_->is_dir(d))
+      throw InputError(backend_->describe() + " is not a complete drctl repository (missing " + d + "/)");
   if (config_.encrypted) unlock();
   reload_index();
 }
@@ -143,8 +145,18 @@ Id Repository::blob_id(std::string_view raw) const {
   return blob_id(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
 }
 
+Bytes Repository::read_required(const std::string& rel) const {
+  std::optional<Bytes> data = backend_->read(rel);
+  if (!data) throw Failure("cannot open: " + backend_->describe() + "/" + rel + ": No such file or directory");
+  return std::move(*data);
+}
+
+void Repository::need_writable() const {
+  if (!writable()) refuse_remote_write(backend_->describe());
+}
+
 Bytes Repository::read_object(const std::string& dir, const Id& id) const {
-  return open_object(dir, id, read_file(path_ / dir / id.hex()));
+  return open_object(dir, id, read_required(dir + "/" + id.hex()));
 }
 
 Bytes Repository::open_object(const std::string& dir, const Id& id, Bytes data) const {
@@ -159,6 +171,7 @@ Bytes Repository::open_object(const std::string& dir, const Id& id, Bytes data) 
 }
 
 void Repository::write_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain) {
+  need_writable();
   if (!key_) {
     write_file_atomic(tmp_dir(), path_ / dir / id.hex(), plain);
     return;
@@ -172,7 +185,6 @@ void Repository::write_object(const std::string& dir, const Id& id, std::span<co
 void Repository::reload_index() {
   std::lock_guard lock(mutex_);
   index_ = Index{};
-  open_packs_.clear();
   index_problems_.clear();
   for (const Id& id : list_ids("index")) {
     try {
@@ -183,63 +195,51 @@ void Repository::reload_index() {
   }
 }
 
-fs::path Repository::pack_path(const Id& pack) const {
-  std::string hex = pack.hex();
-  return path_ / "data" / hex.substr(0, 2) / hex;
+std::string Repository::pack_rel(const Id& pack) {
+  const std::string hex = pack.hex();
+  return "data/" + hex.substr(0, 2) + "/" + hex;
 }
+
+fs::path Repository::pack_path(const Id& pack) const { return path_ / pack_rel(pack); }
+
+std::optional<std::uint64_t> Repository::pack_size(const Id& pack) const { return backend_->size(pack_rel(pack)); }
+
+Bytes Repository::read_pack(const Id& pack) const { return read_required(pack_rel(pack)); }
 
 std::vector<Id> Repository::list_ids(const std::string& dir) const {
   std::vector<Id> out;
-  auto scan = [&](const fs::path& d) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(d, ec)) {
-      std::string name = e.path().filename().string();
+  auto scan = [&](const std::string& d) {
+    for (const std::string& name : backend_->list(d))
       if (Id::is_hex(name)) out.push_back(Id::from_hex(name));
-    }
   };
   if (dir == "data") {
-    std::error_code ec;
-    for (const auto& sub : fs::directory_iterator(path_ / "data", ec))
-      if (sub.is_directory()) scan(sub.path());
+    for (const std::string& sub : backend_->list("data"))
+      if (backend_->is_dir("data/" + sub)) scan("data/" + sub);
   } else {
-    scan(path_ / dir);
+    scan(dir);
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
-int Repository::pack_fd(const Id& pack) const {
-  // mutex_ is held by the caller
-  auto it = open_packs_.find(pack);
-  if (it != open_packs_.end()) return it->second.get();
-  if (open_packs_.size() >= 64) open_packs_.clear();
-  Fd fd = open_or_throw(pack_path(pack), O_RDONLY);
-  int raw = fd.get();
-  open_packs_.emplace(pack, std::move(fd));
-  return raw;
-}
-
 Bytes Repository::read_blob(const Id& id) const {
   Index::Location loc;
   Id pack;
-  int fd;
   {
     std::lock_guard lock(mutex_);
     const Index::Location* l = index_.find(id);
     if (!l) throw Failure("blob " + id.short_hex() + " is not in the index");
     loc = *l;
     pack = index_.pack_id(loc);
-    fd = ::dup(pack_fd(pack));
   }
-  Fd owned(fd);
   // An index from elsewhere (a repository a compromised host wrote) must not make us allocate
   // what no blob can be: sizes beyond a blob's limit are damage, found before any allocation.
   const std::uint64_t limit = loc.entry.type == BlobType::Tree ? kMaxTreeSize : kMaxChunkSize;
   if (loc.entry.raw_length > limit || loc.entry.length > limit + kSealOverhead)
     throw Failure("blob " + id.short_hex() + " in pack " + pack.short_hex() + " is damaged (the index gives it " +
                   std::to_string(std::max(loc.entry.raw_length, loc.entry.length)) + " bytes, more than a blob can be)");
-  Bytes stored(loc.entry.length);
-  pread_all(owned.get(), stored.data(), stored.size(), loc.entry.offset, pack_path(pack));
+  // Only the blob's bytes: over SFTP a restore of one file must not fetch whole packs.
+  const Bytes stored = backend_->read_range(pack_rel(pack), loc.entry.offset, loc.entry.length);
   return open_blob(pack, loc.entry, stored);
 }
 
@@ -270,13 +270,18 @@ Bytes Repository::open_blob(const Id& pack, const BlobEntry& e, std::span<const 
 }
 
 std::vector<BlobEntry> Repository::read_pack_header(const Id& pack) const {
-  return store::read_pack_header(pack_path(pack), key_ ? &key_->encrypt : nullptr);
+  const std::string rel = pack_rel(pack);
+  const std::optional<std::uint64_t> size = backend_->size(rel);
+  if (!size) throw Failure("cannot open: " + backend_->describe() + "/" + rel + ": No such file or directory");
+  return store::read_pack_header(
+      *size, [&](std::uint64_t offset, std::size_t length) { return backend_->read_range(rel, offset, length); },
+      backend_->describe() + "/" + rel, key_ ? &key_->encrypt : nullptr);
 }
 
 Tree Repository::load_tree(const Id& id) const { return decode_tree(read_blob(id)); }
 
 std::string Repository::snapshot_text(const Id& id) const {
-  Bytes stored = read_file(path_ / "snapshots" / id.hex());
+  Bytes stored = read_required("snapshots/" + id.hex());
   try {
     Bytes data = open_object("snapshots", id, std::move(stored));
     return std::string(data.begin(), data.end());
@@ -323,6 +328,7 @@ bool Repository::has_blob(const Id& id) const {
 }
 
 std::uint64_t Repository::add_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw) {
+  need_writable();
   {
     std::lock_guard lock(mutex_);
     if (index_.contains(id) || !pending_.insert(id).second) return 0;
@@ -331,6 +337,7 @@ std::uint64_t Repository::add_blob(BlobType type, const Id& id, std::span<const 
 }
 
 std::uint64_t Repository::add_blob_again(BlobType type, const Id& id, std::span<const std::uint8_t> raw) {
+  need_writable();
   {
     std::lock_guard lock(mutex_);
     if (!pending_.insert(id).second) return 0;
@@ -414,6 +421,7 @@ Id Repository::save_tree(const Tree& tree) {
 }
 
 void Repository::flush() {
+  need_writable();
   std::vector<PackWriter> open;
   {
     std::lock_guard lock(mutex_);
@@ -440,23 +448,23 @@ Id Repository::save_snapshot_text(const std::string& text) {
 }
 
 void Repository::remove_snapshot(const Id& id) {
+  need_writable();
   fs::path p = path_ / "snapshots" / id.hex();
   if (::unlink(p.c_str()) != 0) throw_errno("cannot remove", p, errno);
   fsync_dir(p.parent_path());
 }
 
 void Repository::remove_index_file(const Id& id) {
+  need_writable();
   fs::path p = path_ / "index" / id.hex();
   if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", p, errno);
   fsync_dir(p.parent_path());
 }
 
 void Repository::remove_pack(const Id& id) {
+  need_writable();
   fs::path p = pack_path(id);
-  {
-    std::lock_guard lock(mutex_);
-    open_packs_.erase(id);
-  }
+  backend_->forget(pack_rel(id));
   if (::unlink(p.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", p, errno);
 }
 
@@ -467,6 +475,7 @@ void Repository::adopt_pack(const Id& pack, const std::vector<BlobEntry>& entrie
 }
 
 void Repository::clean_tmp() {
+  need_writable();
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(tmp_dir(), ec))
     if (e.path().extension() == ".tmp") fs::remove(e.path(), ec);

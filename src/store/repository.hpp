@@ -1,4 +1,6 @@
-// A snapshot repository on a local file system: config, packs, index files and snapshots.
+// A snapshot repository: config, packs, index files and snapshots. It is read through a Backend
+// (store/backend.hpp): a directory on this machine, which can also be written, or a read-only
+// remote one (`sftp://…`), of which only the byte ranges a blob needs are read.
 #pragma once
 #include <atomic>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "store/backend.hpp"
 #include "store/chunker.hpp"
 #include "store/crypto.hpp"
 #include "store/files.hpp"
@@ -48,8 +51,12 @@ class Repository {
 
   /// Opens an existing repository and loads its index. Throws InputError when `path` is not a
   /// repository, its config is damaged, or it is encrypted and no key the process was given
-  /// (store/key_source.hpp) opens it.
+  /// (store/key_source.hpp) opens it. A "SCHEME://…" path is read through the backend registered
+  /// for it (store/backend.hpp); such a repository is read-only (writing throws InputError).
   explicit Repository(fs::path path);
+
+  /// False for a remote repository: every writing method throws InputError.
+  bool writable() const { return backend_->local_dir().has_value(); }
 
   bool encrypted() const { return key_.has_value(); }
   /// The id of a blob with these raw bytes: SHA-256, or in an encrypted repository
@@ -91,7 +98,12 @@ class Repository {
   Snapshot find_snapshot(std::string_view ref) const;
   Snapshot load_snapshot(const Id& id) const;
 
+  /// The pack's file on this machine (a local repository only).
   fs::path pack_path(const Id& pack) const;
+  /// The pack's size; nullopt when it is missing.
+  std::optional<std::uint64_t> pack_size(const Id& pack) const;
+  /// The whole pack file; throws Failure when it is missing or cannot be read.
+  Bytes read_pack(const Id& pack) const;
   std::vector<Id> list_ids(const std::string& dir) const;  // "data", "index", "snapshots" or "keys"
   std::vector<Id> list_packs() const { return list_ids("data"); }
 
@@ -133,8 +145,13 @@ class Repository {
   std::uint64_t store_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
   void write_pack(PackWriter writer);
   void write_pending_index();
-  int pack_fd(const Id& pack) const;
   void unlock();
+  /// InputError unless the repository is on this machine (every writing method calls it).
+  void need_writable() const;
+  /// "data/ab/<id>": where a pack lies below the root.
+  static std::string pack_rel(const Id& pack);
+  /// A file the repository must have; Failure naming it when missing.
+  Bytes read_required(const std::string& rel) const;
   /// An index file's or manifest's plaintext, checked against its name; Failure when damaged.
   Bytes read_object(const std::string& dir, const Id& id) const;
   Bytes open_object(const std::string& dir, const Id& id, Bytes stored) const;
@@ -144,6 +161,7 @@ class Repository {
   void need_encryption(const char* what) const;
 
   fs::path path_;
+  std::unique_ptr<Backend> backend_;
   RepoConfig config_;
   std::optional<MasterKey> key_;  // encrypted repositories
   Id key_in_use_;                 // the keys/ file that opened it
@@ -153,7 +171,6 @@ class Repository {
   std::unordered_set<Id> pending_;    // added, not yet in a written pack
   std::map<BlobType, PackWriter> writers_;
   PackContents unindexed_;            // written packs without an index file yet
-  mutable std::map<Id, Fd> open_packs_;
   std::atomic<std::uint64_t> added_bytes_{0};
   std::atomic<unsigned> pack_counter_{0};
   std::vector<std::string> index_problems_;

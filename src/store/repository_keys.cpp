@@ -40,7 +40,7 @@ std::string shown_dir(const fs::path& p) {
 }  // namespace
 
 void Repository::unlock() {
-  if (!fs::is_directory(path_ / "keys"))
+  if (!backend_->is_dir("keys"))
     throw InputError(path_.string() + " is not a complete drctl repository (missing keys/)");
   std::optional<Credential> cred = find_credential(path_, false, false);
   {
@@ -59,7 +59,7 @@ void Repository::unlock() {
   for (const Id& id : list_ids("keys")) {
     std::optional<MasterKey> m;
     try {
-      Bytes text = read_file(path_ / "keys" / id.hex());
+      Bytes text = read_required("keys/" + id.hex());
       m = unwrap_master_key(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()), *cred, config_.id);
     } catch (const Failure&) {
       continue;  // a damaged key: another may open it; `key list` names it
@@ -82,7 +82,7 @@ std::vector<RepoKey> Repository::keys() const {
   need_encryption("list");
   std::vector<RepoKey> out;
   for (const Id& id : list_ids("keys")) {
-    Bytes text = read_file(path_ / "keys" / id.hex());
+    Bytes text = read_required("keys/" + id.hex());
     RepoKey k{id, {}, id == key_in_use_};
     try {
       if (sha256(text) != id) throw Failure("its bytes do not hash to its name");
@@ -96,6 +96,7 @@ std::vector<RepoKey> Repository::keys() const {
 }
 
 Id Repository::add_key(const Credential& cred) {
+  need_writable();
   need_encryption("add to");
   const std::string key = wrap_master_key(*key_, cred, config_.id);
   const Id id = sha256(key);
@@ -104,6 +105,7 @@ Id Repository::add_key(const Credential& cred) {
 }
 
 void Repository::remove_key(const Id& id, bool force) {
+  need_writable();
   need_encryption("remove");
   const std::vector<Id> all = list_ids("keys");
   if (std::find(all.begin(), all.end(), id) == all.end()) throw InputError("no key " + id.short_hex() + " in " + shown_dir(path_) + "keys/");

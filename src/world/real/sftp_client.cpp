@@ -1,6 +1,7 @@
 #include "world/real/sftp_client.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 
 #include "world/real/ssh_connection.hpp"
@@ -290,25 +291,34 @@ std::uint64_t SftpClient::write_all(const std::string& handle, const std::functi
 std::uint64_t SftpClient::read_all(const std::string& handle,
                                    const std::function<void(const char*, std::size_t)>& sink,
                                    const std::function<void()>& poll) {
+  return read_range(handle, 0, UINT64_MAX, sink, poll);
+}
+
+std::uint64_t SftpClient::read_range(const std::string& handle, std::uint64_t offset, std::uint64_t length,
+                                     const std::function<void(const char*, std::size_t)>& sink,
+                                     const std::function<void()>& poll) {
   struct Request {
     std::uint32_t id;
     std::uint64_t offset;
+    std::uint32_t length;
   };
+  const std::uint64_t end = length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
   std::deque<Request> in_flight;
-  std::uint64_t next = 0, delivered = 0;
+  std::uint64_t next = offset, delivered = offset;
   bool eof = false, resync = false;
   std::string payload;
   for (;;) {
-    while (!eof && !resync && in_flight.size() < kInFlight) {
+    while (!eof && !resync && next < end && in_flight.size() < kInFlight) {
+      const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kChunk, end - next));
       payload.clear();
       put_str(payload, handle);
       put_u64(payload, next);
-      put_u32(payload, kChunk);
-      in_flight.push_back({send(FXP_READ, payload), next});
-      next += kChunk;
+      put_u32(payload, n);
+      in_flight.push_back({send(FXP_READ, payload), next, n});
+      next += n;
     }
     if (in_flight.empty()) {
-      if (!resync) return delivered;
+      if (!resync) return delivered - offset;
       resync = false;  // every reply after the short read is in: ask again from where it ended
       next = delivered;
       continue;
@@ -319,11 +329,11 @@ std::uint64_t SftpClient::read_all(const std::string& handle,
     if (resync || eof) continue;  // replies for offsets past a short read or the end: dropped
     if (p.type == FXP_DATA) {
       const std::string data = p.str();
-      if (r.offset != delivered) throw SshError(where_ + ": SFTP read replies out of order");
+      if (r.offset != delivered || data.size() > r.length) throw SshError(where_ + ": SFTP read replies out of order");
       if (poll) poll();
       if (!data.empty()) sink(data.data(), data.size());
       delivered += data.size();
-      if (data.size() < kChunk) resync = true;  // a short read: later requests start at the wrong offsets
+      if (data.size() < r.length) resync = true;  // a short read: later requests start at the wrong offsets
       continue;
     }
     if (p.type == FXP_STATUS) {

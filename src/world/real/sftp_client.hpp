@@ -57,6 +57,9 @@ class SftpClient {
   /// Reads the whole file into `sink` in order, with several requests in flight. Returns the size.
   std::uint64_t read_all(const std::string& handle, const std::function<void(const char*, std::size_t)>& sink,
                          const std::function<void()>& poll);
+  /// As read_all, for at most `length` bytes from `offset` (fewer when the file ends first).
+  std::uint64_t read_range(const std::string& handle, std::uint64_t offset, std::uint64_t length,
+                           const std::function<void(const char*, std::size_t)>& sink, const std::function<void()>& poll);
   /// Sets a path's permission bits exactly (no umask).
   void chmod(const std::string& path, unsigned mode);
   /// Flushes a file to disk on the server (fsync@openssh.com); a no-op when not offered.

@@ -69,6 +69,12 @@ class SshHost : public Host {
   void put_stream(const std::string& path, unsigned mode, const std::function<std::string()>& next_chunk);
   /// get_file() handing the content to `sink` as it arrives; false when the file does not exist.
   bool get_stream(const std::string& path, const std::function<void(const char*, std::size_t)>& sink);
+  /// get_stream() for at most `length` bytes from `offset` (a pack's blob: no more is read on the
+  /// host); false when the file does not exist.
+  bool get_range(const std::string& path, std::uint64_t offset, std::uint64_t length,
+                 const std::function<void(const char*, std::size_t)>& sink);
+  /// The size of the file at `path` (SFTP stat); nullopt when it does not exist.
+  std::optional<std::uint64_t> file_size(const std::string& path);
 
   /// Every command from now on gets DRCTL_RUN_TAG=tag in its environment.
   void set_tag(std::string tag) { tag_ = std::move(tag); }

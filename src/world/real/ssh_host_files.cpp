@@ -217,4 +217,40 @@ bool SshHost::get_stream(const std::string& path, const OutFn& sink) {
   });
 }
 
+bool SshHost::get_range(const std::string& path, std::uint64_t offset, std::uint64_t length, const OutFn& sink) {
+  if (endpoint_.sudo) {  // tail and head take byte counts on GNU and FreeBSD alike
+    Command get;
+    get.script = "p=" + shell_quote(path) + "; [ -e \"$p\" ] || exit 3; tail -c +" + std::to_string(offset + 1) +
+                 " -- \"$p\" | head -c " + std::to_string(length);
+    CommandResult r = execute(get, &sink, nullptr, true);
+    if (r.exit_code == 3 && r.err.empty()) return false;
+    if (r.cancelled) throw std::runtime_error(where() + ": get " + path + ": cancelled");
+    if (!r.ok()) throw std::runtime_error(where() + ": get " + path + " (sudo): " + last_line(r.err, r.exit_code));
+    return true;
+  }
+  auto poll = [this] {
+    if (cancel_.requested()) throw SshError("cancelled");
+  };
+  return with_sftp("get " + path, [&](SshConnection&, SftpClient& sftp) {
+    std::string handle;
+    try {
+      handle = sftp.open(path, SftpClient::kRead, 0);
+    } catch (const SftpStatusError& e) {
+      if (e.code == SftpClient::kNoSuchFile) return false;
+      throw;
+    }
+    sftp.read_range(handle, offset, length, sink, poll);
+    sftp.close(handle);
+    return true;
+  });
+}
+
+std::optional<std::uint64_t> SshHost::file_size(const std::string& path) {
+  return with_sftp("stat " + path, [&](SshConnection&, SftpClient& sftp) -> std::optional<std::uint64_t> {
+    const auto st = sftp.stat(path);
+    if (!st) return std::nullopt;
+    return st->size;
+  });
+}
+
 }  // namespace drctl::world::real
