@@ -1102,7 +1102,7 @@ int cmd_copy(const Common& c, const CopyArgs& a) {
 
 /// True when the chosen subcommand only reads the repository (what an sftp:// one allows).
 bool reads_only(const CLI::App& snap) {
-  static const std::set<std::string> readers = {"list", "show", "ls", "diff", "restore", "verify", "export"};
+  static const std::set<std::string> readers = {"list", "show", "ls", "diff", "restore", "verify", "export", "stats", "find"};
   for (const CLI::App* sub : snap.get_subcommands()) {
     if (sub->get_name() == "key") {
       for (const CLI::App* k : sub->get_subcommands())

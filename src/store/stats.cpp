@@ -42,10 +42,8 @@ SnapshotStats snapshot_stats(const Repository& repo, const std::vector<Snapshot>
       st.logical_bytes += sec.bytes;
     }
   for (const Id& pack : repo.list_packs()) {
-    std::error_code ec;
-    const auto size = fs::file_size(repo.pack_path(pack), ec);
     st.packs++;
-    if (!ec) st.pack_bytes += size;
+    st.pack_bytes += repo.pack_size(pack).value_or(0);  // through the backend: here or over SFTP
   }
   if (!raw_data) return st;
   st.raw_data = true;

@@ -130,6 +130,16 @@ TEST_CASE("sftp repo: list, ls and restore over SFTP give what the local reposit
   RunResult show_there = far_drctl({"show", second, "--json"}, far, config);
   REQUIRE_MESSAGE(show_there.exit_code == 0, show_there.describe());
   CHECK(show_there.out == show_here.out);
+  // stats and find read only: over SFTP they say what they say here.
+  for (const std::vector<std::string>& reader : std::vector<std::vector<std::string>>{{"stats", "--json"}, {"find", "added-*", "--json"}}) {
+    std::vector<std::string> here = {"snapshot"};
+    here.insert(here.end(), reader.begin(), reader.end());
+    here.insert(here.end(), {"--repo", repo.string()});
+    RunResult local = drctl(here);
+    RunResult remote = far_drctl(reader, far, config);
+    REQUIRE_MESSAGE(remote.exit_code == 0, remote.describe());
+    CHECK(remote.out == local.out);
+  }
 
   // export reads the far repository and writes a local file that imports and restores the same tree.
   RunResult exported = far_drctl({"export", second, (t / "second.tar.zst").string()}, far, config);
@@ -304,6 +314,7 @@ TEST_CASE("sftp repo: every writing command is refused in one line before it rea
       {"unlock", "--force"},
       {"key", "add", "--new-password-file", (t / "pw").string()},
       {"copy", "--all", "--to", far_url(t / "elsewhere")},
+      {"tag", id, "--add", "x"},
   };
   for (const auto& args : writers) {
     CAPTURE(args.front());
@@ -346,5 +357,5 @@ TEST_CASE("sftp repo: a reader waits for the far writer's lock and reads once it
   release.join();
   CHECK_MESSAGE(waited.exit_code == 0, waited.describe());
   CHECK(waited.err.find("waiting up to") != std::string::npos);
-  CHECK(waited.out.find("1 snapshots") != std::string::npos);
+  CHECK(waited.out.find("1 snapshot") != std::string::npos);
 }
