@@ -298,4 +298,45 @@ std::string SimWorld::describe() {
   return out.str();
 }
 
+nlohmann::json SimWorld::describe_json() {
+  using nlohmann::json;
+  json out = {{"site", site_.name},
+              {"hypervisor", {{"threads", site_.capacity.threads},
+                              {"memory_mb", site_.capacity.memory_mb},
+                              {"datastore_gb", site_.capacity.datastore_gb},
+                              {"images", site_.datastore_files}}},
+              {"networks", json::array()},
+              {"hosts", json::array()}};
+  for (const auto& n : site_.networks)
+    out["networks"].push_back({{"name", n.name}, {"cidr", n.cidr}, {"vswitch", n.vswitch}, {"vlan", n.vlan}, {"gateway", n.gateway}});
+  for (const auto& m : site_.machines) {
+    json h = {{"name", m.name}, {"role", m.role}, {"address", m.address}, {"state", state(m.name)}};
+    if (m.kind == MachineModel::Kind::physical) {
+      h["kind"] = "physical";
+      h["network"] = m.network;
+      h["local"] = m.local;
+      h["extra_addresses"] = json::object();
+      for (const auto& [net, ip] : m.extra_addresses) h["extra_addresses"][net] = ip;
+      h["forwards"] = json::array();
+      for (const auto& f : m.forwards)
+        h["forwards"].push_back({{"listen", f.listen_ip}, {"port", f.port}, {"proto", f.proto}, {"target", f.target_ip},
+                                 {"target_port", f.target_port}});
+      if (m.dhcp) h["dhcp"] = {{"start", m.dhcp->range_start}, {"end", m.dhcp->range_end}};
+    } else {
+      const auto& vm = *m.vm;
+      h["kind"] = m.kind == MachineModel::Kind::appliance ? "appliance" : "pxe-installed";
+      h["vcpus"] = vm.vcpus;
+      h["memory_mb"] = vm.memory_mb;
+      if (m.kind == MachineModel::Kind::appliance) h["appliance"] = m.appliance, h["cdrom"] = vm.cdrom;
+      h["nics"] = json::array();
+      for (const auto& nic : vm.nics) h["nics"].push_back({{"mac", nic.mac}, {"network", nic.network}});
+    }
+    h["services"] = json::array();
+    if (SimHost* sys = system(m.name))
+      for (const auto& u : sys->services()) h["services"].push_back(u);
+    out["hosts"].push_back(h);
+  }
+  return out;
+}
+
 }  // namespace drctl::sim

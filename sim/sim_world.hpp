@@ -113,6 +113,8 @@ class SimWorld : public world::World {
   ServiceManager* services(const std::string& machine);
   /// A text description of the site: hosts, networks, addresses, services.
   std::string describe();
+  /// What describe() says, as JSON (drctl sim show --json).
+  nlohmann::json describe_json();
 
   /// The Kubernetes cluster the nodes form (kubeadm, kubectl and etcdctl on them act on it).
   KubeCluster& kube() { return kube_; }

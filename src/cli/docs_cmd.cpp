@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,14 +67,25 @@ void check_word(const std::string& w) {
       throw Failure("internal error: command word '" + w + "' cannot go into a completion script");
 }
 
-std::string bash_script(const CLI::App& root) {
+/// The shell `case` patterns both scripts share: `known`, every command's words after drctl
+/// (" snapshot"|" snapshot restore"|…), and `cases`, a branch a command setting what completes
+/// after it, written by `assign` from the candidates.
+struct Cases {
   std::string known, cases;
+};
+Cases shell_cases(const CLI::App& root, const std::function<std::string(const std::string&)>& assign) {
+  Cases out;
   for (const auto& c : commands(root)) {
     check_word(c.path);
     check_word(candidates(*c.app));
-    if (!c.path.empty()) known += std::string(known.empty() ? "" : "|") + "\" " + c.path + "\"";
-    cases += "    \"" + (c.path.empty() ? "" : " " + c.path) + "\") words=\"" + candidates(*c.app) + "\" ;;\n";
+    if (!c.path.empty()) out.known += std::string(out.known.empty() ? "" : "|") + "\" " + c.path + "\"";
+    out.cases += "    \"" + (c.path.empty() ? "" : " " + c.path) + "\") " + assign(candidates(*c.app)) + " ;;\n";
   }
+  return out;
+}
+
+std::string bash_script(const CLI::App& root) {
+  const auto [known, cases] = shell_cases(root, [](const std::string& words) { return "words=\"" + words + "\""; });
   return "# bash completion for drctl, made by `drctl completion bash` from drctl's own options.\n"
          "# Install: drctl completion bash > /etc/bash_completion.d/drctl (or source it).\n"
          "_drctl() {\n"
@@ -100,12 +112,7 @@ std::string bash_script(const CLI::App& root) {
 }
 
 std::string zsh_script(const CLI::App& root) {
-  std::string known, cases;
-  for (const auto& c : commands(root)) {
-    check_word(c.path);
-    if (!c.path.empty()) known += std::string(known.empty() ? "" : "|") + "\" " + c.path + "\"";
-    cases += "    \"" + (c.path.empty() ? "" : " " + c.path) + "\") cands=(" + candidates(*c.app) + ") ;;\n";
-  }
+  const auto [known, cases] = shell_cases(root, [](const std::string& words) { return "cands=(" + words + ")"; });
   // `path` is zsh's array tied to PATH: the command so far is `cmd`.
   return "#compdef drctl\n"
          "# zsh completion for drctl, made by `drctl completion zsh` from drctl's own options.\n"

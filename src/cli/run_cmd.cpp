@@ -134,14 +134,16 @@ int cmd_run_sim(const std::string& path, ExecOptions options, const std::string&
   return code;
 }
 
-int cmd_sim_show(const std::string& path, std::uint64_t seed) {
+int cmd_sim_show(const std::string& path, std::uint64_t seed, bool as_json) {
   Site site;
   try {
     site = load_site(path);
   } catch (const LoadError& e) {
     throw InputError(e.what());
   }
-  std::fputs(simulate(site, seed)->describe().c_str(), stdout);
+  auto world = simulate(site, seed);
+  if (as_json) std::printf("%s\n", world->describe_json().dump(2).c_str());
+  else std::fputs(world->describe().c_str(), stdout);
   return kOk;
 }
 
@@ -191,11 +193,31 @@ int cmd_plan(const std::string& path, const std::string& format, const VarArgs& 
     std::fputs(to_dot(rb).c_str(), stdout);
     return kOk;
   }
-  if (format != "text") throw InputError("--format must be text or dot, not '" + format + "'" + did_you_mean(format, {"text", "dot"}));
+  if (format != "text" && format != "json")
+    throw InputError("--format must be text, json or dot, not '" + format + "'" + did_you_mean(format, {"text", "json", "dot"}));
   // What `when:` decides with these vars (after --set) is decided here too: those steps take
   // no time, and the ones it leaves to the run are marked.
   const std::set<std::string> skipped = steps_skipped_by_when(rb);
   auto ws = waves(rb);
+  if (format == "json") {
+    CriticalPath cp = critical_path(rb, skipped);
+    json out = {{"runbook", rb.name}, {"waves", json::array()}, {"critical_path", json::array()},
+                {"total_seconds", std::chrono::duration<double>(cp.total).count()},
+                {"bound_seconds", std::chrono::duration<double>(cp.bound).count()}, {"complete", cp.complete}};
+    for (const auto& wave : ws) {
+      json steps = json::array();
+      for (const auto& id : wave) {
+        const Step& s = *rb.step(id);
+        json step = {{"id", id}, {"skipped", skipped.contains(id)}};
+        if (s.when) step["when"] = *s.when, step["decided_at_run_time"] = !skipped.contains(id) && !skipped_by_when(rb, s);
+        steps.push_back(step);
+      }
+      out["waves"].push_back(steps);
+    }
+    for (const auto& id : cp.steps) out["critical_path"].push_back({{"id", id}, {"weight", plan_weight(*rb.step(id))}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
   for (std::size_t i = 0; i < ws.size(); ++i) {
     std::string ids;
     for (const auto& id : ws[i]) {
@@ -216,7 +238,23 @@ int cmd_plan(const std::string& path, const std::string& format, const VarArgs& 
   return kOk;
 }
 
-int cmd_actions() {
+int cmd_actions(bool as_json) {
+  if (as_json) {
+    json out = json::array();
+    for (const auto* a : actions::Registry::builtin().all()) {
+      const auto& spec = a->spec();
+      json inputs = json::array(), outputs = json::array();
+      for (const auto& in : spec.inputs) {
+        json i = {{"name", in.name}, {"type", actions::type_name(in.type)}, {"required", in.required}, {"help", in.help}};
+        if (in.default_value) i["default"] = *in.default_value;
+        inputs.push_back(i);
+      }
+      for (const auto& o : spec.outputs) outputs.push_back({{"name", o.name}, {"help", o.help}});
+      out.push_back({{"name", spec.name}, {"summary", spec.summary}, {"inputs", inputs}, {"outputs", outputs}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
   for (const auto* a : actions::Registry::builtin().all()) {
     const auto& spec = a->spec();
     std::printf("%s\n  %s\n", spec.name.c_str(), spec.summary.c_str());
@@ -286,22 +324,30 @@ void add_run_commands(CLI::App& app, Action& run) {
   sim->require_subcommand(1);
   auto* show = sim->add_subcommand("show", "Print the simulated site: hosts, networks, addresses, services");
   show->add_option("SITE", sim_args->first, "The site file (YAML)")->required();
-  show->callback([&run, sim_args] { run = [sim_args] { return cmd_sim_show(sim_args->first, sim_args->second); }; });
+  auto show_json = std::make_shared<bool>(false);
+  show->add_flag("--json", *show_json, "As JSON: site, hypervisor, networks, hosts (kind, address, state, services …)");
+  show->callback([&run, sim_args, show_json] {
+    run = [sim_args, show_json] { return cmd_sim_show(sim_args->first, sim_args->second, *show_json); };
+  });
 
   struct PlanArgs {
     std::string path, format = "text";
     VarArgs vars;
+    bool json = false;
   };
   auto p = std::make_shared<PlanArgs>();
   auto* plan = app.add_subcommand("plan", "Show a runbook's waves and critical path, with its estimates and timeouts (or --format dot)");
   plan->add_option("RUNBOOK", p->path, "The runbook (YAML)")->required();
-  plan->add_option("--format", p->format, "text or dot")->capture_default_str();
+  plan->add_option("--format", p->format, "text, json or dot")->capture_default_str();
+  plan->add_flag("--json", p->json, "The plan as JSON (as --format json)");
   plan->add_option("--set", p->vars.sets, "KEY=VALUE: as for run; `when:` is decided with it (e.g. --set restore=true)");
   plan->add_option("--set-new", p->vars.adds, "KEY=VALUE: add a var the runbook and its site do not declare");
-  plan->callback([&run, p] { run = [p] { return cmd_plan(p->path, p->format, p->vars); }; });
+  plan->callback([&run, p] { run = [p] { return cmd_plan(p->path, p->json ? "json" : p->format, p->vars); }; });
 
   auto* acts = app.add_subcommand("actions", "List the built-in actions with their inputs and outputs");
-  acts->callback([&run] { run = [] { return cmd_actions(); }; });
+  auto acts_json = std::make_shared<bool>(false);
+  acts->add_flag("--json", *acts_json, "As a JSON array: name, summary, inputs (name, type, required, help, default), outputs");
+  acts->callback([&run, acts_json] { run = [acts_json] { return cmd_actions(*acts_json); }; });
 }
 
 }  // namespace drctl::cli

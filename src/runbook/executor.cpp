@@ -282,16 +282,7 @@ class Runner {
           partial.erase(0, end + 1);
         }
       };
-      actions::Context actx{world_, host, inputs, s.timeout, log, previous,
-                            [&](const std::string& text) { return render(text, ctx, s.with_pos); },
-                            s.on && ctx.contains("host") ? ctx["host"] : json(),
-                            [this](const std::string& name, const std::string& value) { redact_.add(name, value); },
-                            [&](const std::string& text, const json& extra) {
-                              json c = ctx;
-                              c.update(extra);
-                              return render(text, c, s.with_pos);
-                            },
-                            ctx.contains("site") ? ctx["site"] : json()};
+      actions::Context actx = action_context(i, host, inputs, previous, ctx, log);
       actx.progress = [this, i](const std::string& text) { observer_.progress(results_[i], redact_.apply(text)); };
 
       record(i, {{"event", "started"}, {"host", inst.host}, {"action", action->spec().name}});
@@ -413,25 +404,32 @@ class Runner {
     observer_.note(redact_.apply(verdict + inst.id + " on " + inst.host + ": " + what.substr(0, 200) + why));
   }
 
-  /// The step's check, run as the real run's first attempt runs it: {true, ""} when the site is
-  /// already as the step wants, {false, ""} when the step would change it, {false, why} when
-  /// the check itself failed (a host not there yet, say).
-  std::pair<bool, std::string> dry_check(std::size_t i, const actions::Action& action, const json& inputs, const json& ctx) {
-    const Instance& inst = instances_[i];
-    const Step& s = *inst.step;
-    try {
-      world::Host& host = world_.host(inst.host);
-      const json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
-      actions::Context actx{world_, host, inputs, s.timeout, [](const std::string&) {}, previous,
-                            [&](const std::string& text) { return render(text, ctx, s.with_pos); },
+  /// What an action of instance `i` works with on `host`: templates rendered with `ctx`, values
+  /// it learns redacted from then on. `inputs`, `previous` and `ctx` must outlive it.
+  actions::Context action_context(std::size_t i, world::Host& host, const json& inputs, const json& previous, const json& ctx,
+                                  std::function<void(const std::string&)> log) {
+    const Step& s = *instances_[i].step;
+    return actions::Context{world_, host, inputs, s.timeout, std::move(log), previous,
+                            [this, &ctx, &s](const std::string& text) { return render(text, ctx, s.with_pos); },
                             s.on && ctx.contains("host") ? ctx["host"] : json(),
                             [this](const std::string& name, const std::string& value) { redact_.add(name, value); },
-                            [&](const std::string& text, const json& extra) {
+                            [this, &ctx, &s](const std::string& text, const json& extra) {
                               json c = ctx;
                               c.update(extra);
                               return render(text, c, s.with_pos);
                             },
                             ctx.contains("site") ? ctx["site"] : json()};
+  }
+
+  /// The step's check, run as the real run's first attempt runs it: {true, ""} when the site is
+  /// already as the step wants, {false, ""} when the step would change it, {false, why} when
+  /// the check itself failed (a host not there yet, say).
+  std::pair<bool, std::string> dry_check(std::size_t i, const actions::Action& action, const json& inputs, const json& ctx) {
+    const Instance& inst = instances_[i];
+    try {
+      world::Host& host = world_.host(inst.host);
+      const json previous = previous_.contains(inst.id) ? previous_[inst.id] : json();
+      actions::Context actx = action_context(i, host, inputs, previous, ctx, [](const std::string&) {});
       return {action.check(actx), ""};
     } catch (const std::exception& e) {
       std::string why = redact_.apply(e.what());

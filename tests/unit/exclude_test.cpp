@@ -62,7 +62,7 @@ TEST_CASE("exclude: ** is any number of directories, also none") {
   CHECK(hit(any, "x/build/a/b"));
 }
 
-TEST_CASE("exclude: brackets, ? and escapes; the first matching pattern is named") {
+TEST_CASE("exclude: brackets, ? and escapes, and the first matching pattern is named") {
   const auto m = of({"[ab]?.log", "\\*star"});
   CHECK(hit(m, "a1.log"));
   CHECK_FALSE(hit(m, "c1.log"));

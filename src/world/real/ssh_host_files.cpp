@@ -2,6 +2,7 @@
 // (cat into a temporary file, then fsync and rename) when the host has become: sudo.
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <random>
 
 #include "base/shell.hpp"
@@ -191,37 +192,16 @@ std::optional<std::string> SshHost::get_file(const std::string& path) {
 }
 
 bool SshHost::get_stream(const std::string& path, const OutFn& sink) {
-  if (endpoint_.sudo) {
-    Command get;
-    get.script = "p=" + shell_quote(path) + "; [ -e \"$p\" ] || exit 3; exec cat -- \"$p\"";
-    CommandResult r = execute(get, &sink, nullptr, true);
-    if (r.exit_code == 3 && r.err.empty()) return false;
-    if (r.cancelled) throw std::runtime_error(where() + ": get " + path + ": cancelled");
-    if (!r.ok()) throw std::runtime_error(where() + ": get " + path + " (sudo): " + last_line(r.err, r.exit_code));
-    return true;
-  }
-  auto poll = [this] {
-    if (cancel_.requested()) throw SshError("cancelled");
-  };
-  return with_sftp("get " + path, [&](SshConnection&, SftpClient& sftp) {
-    std::string handle;
-    try {
-      handle = sftp.open(path, SftpClient::kRead, 0);
-    } catch (const SftpStatusError& e) {
-      if (e.code == SftpClient::kNoSuchFile) return false;
-      throw;
-    }
-    sftp.read_all(handle, sink, poll);
-    sftp.close(handle);
-    return true;
-  });
+  return get_range(path, 0, std::numeric_limits<std::uint64_t>::max(), sink);
 }
 
 bool SshHost::get_range(const std::string& path, std::uint64_t offset, std::uint64_t length, const OutFn& sink) {
   if (endpoint_.sudo) {  // tail and head take byte counts on GNU and FreeBSD alike
     Command get;
-    get.script = "p=" + shell_quote(path) + "; [ -e \"$p\" ] || exit 3; tail -c +" + std::to_string(offset + 1) +
-                 " -- \"$p\" | head -c " + std::to_string(length);
+    const bool whole = offset == 0 && length == std::numeric_limits<std::uint64_t>::max();
+    get.script = "p=" + shell_quote(path) + "; [ -e \"$p\" ] || exit 3; " +
+                 (whole ? std::string("exec cat -- \"$p\"")
+                        : "tail -c +" + std::to_string(offset + 1) + " -- \"$p\" | head -c " + std::to_string(length));
     CommandResult r = execute(get, &sink, nullptr, true);
     if (r.exit_code == 3 && r.err.empty()) return false;
     if (r.cancelled) throw std::runtime_error(where() + ": get " + path + ": cancelled");
