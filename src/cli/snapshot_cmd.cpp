@@ -399,13 +399,29 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
   repo.reload_index();
   repo.clean_tmp();
 
+  // What to expect: the bytes each source's newest earlier snapshot held (no count of the tree
+  // first, which would read every directory twice); unknown when a source is new.
+  std::uint64_t expected = 0;
+  {
+    const auto earlier = repo.snapshots();
+    for (const auto& src : sources) {
+      std::optional<std::uint64_t> last;
+      for (const auto& snap : earlier)  // oldest first: the last match is the newest
+        for (const auto& sec : snap.sections)
+          if (sec.source == src.origin) last = sec.bytes;
+      if (!last) {
+        expected = 0;
+        break;
+      }
+      expected += *last;
+    }
+  }
   const auto started = std::chrono::steady_clock::now();
   capture::Progress progress;
   StatusLine status([&] {
-    double secs = std::max(seconds_since(started), 0.001);
-    return "[" + std::to_string(progress.files.load()) + " files] " + human_bytes(progress.bytes_seen) + " (" +
-           human_bytes(static_cast<std::uint64_t>(progress.bytes_read / secs)) + "/s read), " +
-           human_bytes(progress.bytes_added) + " added";
+    const double secs = seconds_since(started);
+    return "[" + std::to_string(progress.files.load()) + " files] " + byte_progress(progress.bytes_seen, expected, secs) + ", " +
+           human_bytes(progress.bytes_read) + " read, " + human_bytes(progress.bytes_added) + " added";
   });
   auto say = [&](const std::string& m) { status.print("drctl: warning: " + printable(m)); };
   capture::Backup backup(hosts.world(), repo, {say, nullptr});
