@@ -40,9 +40,13 @@ void append_timeline(std::string& out, const RunResult& r) {
   std::stable_sort(steps.begin(), steps.end(),
                    [](const StepTiming& a, const StepTiming& b) { return a.start_min < b.start_min; });
   out += "Timeline (virtual minutes):\n";
+  // Columns as wide as the longest step id and host of this run: a long id never pushes its
+  // row's host and attempts out of line.
+  std::size_t id_width = 30, host_width = 14;
+  for (const StepTiming& s : steps) id_width = std::max(id_width, s.id.size()), host_width = std::max(host_width, s.host.size());
   for (const StepTiming& s : steps) {
-    out += fmt::format("  {:6.1f}-{:<6.1f} {:<9} {:<30} {:<14} {}\n", s.start_min, s.end_min, s.status, s.id,
-                       s.host, plural(s.attempts, "attempt"));
+    out += fmt::format("  {:6.1f}-{:<6.1f} {:<9} {:<{}} {:<{}} {}\n", s.start_min, s.end_min, s.status, s.id, id_width,
+                       s.host, host_width, plural(s.attempts, "attempt"));
     if (!s.error.empty()) out += fmt::format("                 error: {}\n", s.error);
   }
 }

@@ -3,6 +3,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 
 #include "drill/report.hpp"
@@ -353,4 +354,27 @@ TEST_CASE("drill report: a VIP failover is reported with its time and the new ho
   RunResult lost = failing();
   lost.failover = Failover{"10.0.20.200", "k8s-node1", "", 0};
   CHECK(contains(text_report({lost}, true), "Failover: nobody took 10.0.20.200 over after k8s-node1 died"));
+}
+
+TEST_CASE("drill report: a long step id or host keeps the timeline's columns in line") {
+  RunResult r = passing();
+  r.timeline.push_back({"install-nodes[a-rather-long-node-name-that-goes-past-thirty]", "k8s-worker-with-a-long-name", "done",
+                        40.0, 41.0, 1, "", ""});
+  const std::string text = text_report({r}, true);
+  // Where each row's host starts: after its id and the padding, the same column for every row.
+  std::set<std::size_t> host_columns, attempt_columns;
+  std::istringstream in(text.substr(text.find("Timeline")));
+  std::string line;
+  std::getline(in, line);  // the heading
+  while (std::getline(in, line) && line.rfind("  ", 0) == 0) {
+    if (line.find("error:") != std::string::npos) continue;
+    for (const auto& t : r.timeline)
+      if (line.find(" " + t.id + " ") != std::string::npos) {
+        host_columns.insert(line.find(" " + t.host + " ", line.find(t.id) + t.id.size()) + 1);
+        attempt_columns.insert(line.find(" attempt"));
+      }
+  }
+  CHECK(host_columns.size() == 1);
+  CHECK(attempt_columns.size() == 1);
+  CHECK(*host_columns.begin() != std::string::npos + 1);  // the rows were found
 }
