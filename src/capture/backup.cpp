@@ -102,7 +102,7 @@ NasResult Backup::capture(const BackupSource& source, const std::optional<store:
         return result;
       }
       return capture_host_dir(repo_, source.section, source.origin, host, source.path, progress, messages_.warn,
-                              parent_tree);
+                              parent_tree, source.exclude);
     }
     case BackupSource::Kind::Kube:
       return capture_kube_source(source, progress);

@@ -1,5 +1,7 @@
 #include "capture/remote.hpp"
 
+#include "capture/exclude.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -200,17 +202,43 @@ std::optional<std::vector<RemoteEntry>> list_remote(world::Host& host, const wor
 
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
-                           const std::function<void(const std::string&)>& warn, const std::optional<store::Id>& parent) {
+                           const std::function<void(const std::string&)>& warn, const std::optional<store::Id>& parent,
+                           const std::vector<std::string>& exclude) {
+  ExcludeMatcher matcher;
+  for (const auto& pattern : exclude) matcher.add(pattern, "exclude");
   const world::HostSystem sys = host.system();
   // The listing first: what it records (ctime, inode) is from before tar read the files, so a file
   // written to meanwhile differs from it next time and is read again.
-  const auto listing = list_remote(host, sys, dir, warn);
+  auto listing = list_remote(host, sys, dir, warn);
+  if (!matcher.empty() && !listing) {
+    // Without a listing tar would send what is excluded: no capture. Say why the host did not list.
+    const world::CommandResult reach = host.run(world::shell_command("true"));
+    throw Failure("cannot exclude from " + dir + " on " + host.name() + ": " +
+                  (!reach.transport_error.empty() ? reach.transport_error : "its tree could not be listed (see the warning above)"));
+  }
+  // Excluded entries leave the listing, as a walk would not enter them: the topmost of each is
+  // recorded, as capture_nas records what its walk skipped.
+  std::uint64_t excluded_count = 0;
+  std::vector<std::pair<std::string, std::string>> excluded_paths;
+  if (!matcher.empty()) {
+    std::erase_if(*listing, [&](const RemoteEntry& e) {
+      if (e.path.empty()) return false;
+      const std::string* pattern = matcher.excluded(e.path);
+      if (!pattern) return false;
+      const auto slash = e.path.rfind('/');
+      if (slash == std::string::npos || !matcher.excluded(std::string_view(e.path).substr(0, slash))) {
+        ++excluded_count;
+        if (excluded_paths.size() < store::kMaxExcludedPaths) excluded_paths.emplace_back(e.path, *pattern);
+      }
+      return true;
+    });
+  }
   std::string command = sys.tar_create(dir), names;
   TarBase base;
   if (listing) {
     IncrementalPlan plan = plan_incremental(repo, *listing, parent, warn);
     base = std::move(plan.base);
-    if (parent) {
+    if (parent || !matcher.empty()) {  // by name: what changed, or what is not excluded
       command = sys.tar_create_list(dir);
       names = tar_name_list(plan.fetch);
     }
@@ -221,6 +249,11 @@ NasResult capture_host_dir(store::Repository& repo, const std::string& name, con
   if (!s.result.ok() && !only_races(s.result, "tar of " + dir + " on " + host.name(), warn))
     throw Failure("tar of " + dir + " on " + host.name() + " failed (" + why(s.result) + ")");
   if (s.failed) std::rethrow_exception(s.failed);
+  if (!matcher.empty()) {
+    s.out.section.excludes = matcher.patterns();
+    s.out.section.excluded = excluded_count;
+    s.out.section.excluded_paths = std::move(excluded_paths);
+  }
   return std::move(s.out);
 }
 

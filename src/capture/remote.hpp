@@ -21,10 +21,14 @@ namespace drctl::capture {
 /// (remote_tree.hpp); else every file is sent, and deduplicated chunk by chunk. A file that
 /// changes or vanishes while tar runs is stored as tar read it (or left out) and reported
 /// through `warn`. Throws Failure naming the host when tar fails or the stream is cut.
+/// `exclude` (restic's patterns, capture/exclude.hpp) leaves entries out: the listing is
+/// filtered and tar is asked for the rest by name, so an excluded file never crosses the wire;
+/// a host that cannot list its tree cannot exclude, and that is a Failure.
 NasResult capture_host_dir(store::Repository& repo, const std::string& name, const std::string& source,
                            world::Host& host, const std::string& dir, Progress& progress,
                            const std::function<void(const std::string&)>& warn,
-                           const std::optional<store::Id>& parent = std::nullopt);
+                           const std::optional<store::Id>& parent = std::nullopt,
+                           const std::vector<std::string>& exclude = {});
 
 /// Restores `section` into `dir` on `host` (created when missing) through its tar -x (see
 /// HostSystem::tar_extract), the stream made as it is sent; with `includes`, only those paths

@@ -380,17 +380,13 @@ int cmd_create(const Common& c, const std::vector<std::string>& nas, const std::
     s.origin = origin;
     s.pre = {"--pre", pre};
     s.post = {"--post", post};
+    s.exclude = patterns;  // a local walk skips them; a host's listing is filtered and tar asked by name
     if (origin.rfind("ssh://", 0) == 0) {
-      // The host's tar stream is captured as it comes: leaving entries out needs the remote
-      // capture to filter it (capture::ExcludeMatcher::excluded), which it does not yet do.
-      if (!patterns.empty())
-        throw InputError("--nas " + name.substr(4) + ": --exclude works for local sources only (not ssh:// ones) so far");
       const SshSource url = parse_ssh_url(origin, "--nas");
       s.host = hosts.ssh(url).name();
       s.path = url.path;
     } else {
       s.path = origin;
-      s.exclude = patterns;
     }
     sources.push_back(std::move(s));
   }

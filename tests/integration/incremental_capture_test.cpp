@@ -7,6 +7,8 @@
 // ran on the host read (/proc/PID/io rchar of a wrapper shell that reaped them: Linux adds a
 // reaped child's counts to its parent's), written by the server side, outside drctl.
 #include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -121,9 +123,11 @@ struct Lab {
   }
 
   /// snapshot create over SSH; the id, and drctl's output in `out`.
-  std::string capture(RunResult* out = nullptr) {
-    RunResult r = support::drctl({"snapshot", "create", "--repo", repo.string(), "--nas",
-                                  "data=ssh://nas" + tree.string(), "--ssh-config", config.string()});
+  std::string capture(RunResult* out = nullptr, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"snapshot", "create", "--repo", repo.string(), "--nas",
+                                     "data=ssh://nas" + tree.string(), "--ssh-config", config.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r = support::drctl(args);
     REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
     if (out) *out = r;
     return parse_snapshot_id(r.out);
@@ -271,4 +275,54 @@ TEST_CASE("incremental capture: changes between captures over SSH with bsdtar re
 
 TEST_CASE("incremental capture: a host listed as FreeBSD lists it (find -print0 | xargs stat -f, stand-ins over GNU stat) captures the same") {
   incremental_round(true, true);
+}
+
+TEST_CASE("incremental capture: --exclude over SSH leaves entries out of the snapshot and off the wire, first and incremental runs alike") {
+  Lab lab(false, false);
+  make_random_tree(lab.tree / "keep", {.seed = 41, .files = 20, .min_size = 1 * KiB, .max_size = 16 * KiB, .dirs = 3});
+  fs::create_directories(lab.tree / "cache/deep");
+  {
+    Rng rng(3);
+    write_random_file(lab.tree / "cache/deep/big", 8 * MiB, rng);  // excluded: never read on the host
+  }
+  write_file(lab.tree / "keep/scratch.tmp", "temporary\n");
+  write_file(lab.tree / "top.tmp", "temporary too\n");
+  write_file(lab.tree / "notes.txt", "kept\n");
+  const std::vector<std::string> excludes = {"--exclude", "*.tmp", "--exclude", "/cache"};
+  // What the snapshot must hold: the tree without what the patterns name, made by hand.
+  auto expected = [&](const fs::path& to) {
+    fs::remove_all(to);
+    REQUIRE(run({"cp", "-a", lab.tree.string(), to.string()}).exit_code == 0);
+    fs::remove_all(to / "cache");
+    std::vector<fs::path> gone;
+    for (const auto& e : fs::recursive_directory_iterator(to))
+      if (e.path().extension() == ".tmp") gone.push_back(e.path());
+    for (const auto& g : gone) fs::remove(g);
+    // Removing entries moved the directories' mtimes; the tree's own are what a capture records.
+    for (const auto& e : fs::recursive_directory_iterator(to))
+      if (e.is_directory()) fs::last_write_time(e.path(), fs::last_write_time(lab.tree / e.path().lexically_relative(to)));
+    fs::last_write_time(to, fs::last_write_time(lab.tree));
+  };
+  auto check = [&](const std::string& id, const std::string& label) {
+    expected(lab.t / ("expected-" + label));
+    restore_section(lab.repo, id, "nas/data", lab.t / ("back-" + label));
+    const auto d = compare_trees(lab.t / ("expected-" + label), lab.t / ("back-" + label));
+    CHECK_MESSAGE(d.empty(), label << ": the snapshot holds other than the tree less its excluded entries:\n" << join_diffs(d));
+  };
+  lab.command_floor();
+  const std::string first = lab.capture(nullptr, excludes);
+  CHECK(lab.read_on_host().bytes < 8 * MiB);  // the 8 MiB file was listed, never read
+  check(first, "first");
+  // The manifest records the patterns and each topmost excluded entry (the directory once).
+  const auto manifest = nlohmann::json::parse(read_file(lab.repo / "snapshots" / first));
+  const auto& section = manifest["sections"][0];
+  CHECK(section["excludes"] == nlohmann::json::array({"*.tmp", "/cache"}));
+  CHECK(section["excluded"] == 3);  // cache, keep/scratch.tmp, top.tmp
+
+  // An incremental run: a change, a new excluded file, a new kept one.
+  write_file(lab.tree / "notes.txt", "kept, and changed\n");
+  write_file(lab.tree / "keep/new.tmp", "another temporary\n");
+  write_file(lab.tree / "keep/new.txt", "another kept\n");
+  const std::string second = lab.capture(nullptr, excludes);
+  check(second, "second");
 }
