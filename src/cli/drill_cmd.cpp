@@ -12,6 +12,7 @@
 
 #include "base/shell.hpp"
 #include "cli/commands.hpp"
+#include "cli/console_observer.hpp"
 #include "cli/format.hpp"
 #include "drill/html_report.hpp"
 #include "drill/report.hpp"
@@ -118,12 +119,17 @@ void print_wrapped(const std::string& text) {
     return;
   }
   const std::size_t width = terminal_width(STDOUT_FILENO);
+  const bool colour = use_colour(STDOUT_FILENO);
   std::string out;
   std::size_t from = 0;
   for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
     const std::string line = text.substr(from, nl - from);
     const bool command = line.rfind("  replay: ", 0) == 0 || line.rfind("Replay: ", 0) == 0;
-    out += command ? line + "\n" : fold(line, width);
+    std::string shown = command ? line + "\n" : fold(line, width);
+    // A verdict's first word in colour (after folding: the escapes take no columns).
+    for (const auto& [word, sgr] : {std::pair{"PASS ", "32"}, std::pair{"FAIL ", "1;31"}})
+      if (colour && shown.rfind(word, 0) == 0) shown = "\033[" + std::string(sgr) + "m" + std::string(word, 4) + "\033[0m" + shown.substr(4);
+    out += shown;
   }
   out += text.substr(from);  // a last line without a newline, as it is
   std::fputs(out.c_str(), stdout);

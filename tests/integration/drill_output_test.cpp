@@ -191,8 +191,9 @@ TEST_CASE("drill: --json prints one JSON line per run to stdout, and one per sce
 }
 
 TEST_CASE("drill: on a 70-column terminal the progress line and the report fit, and each result is printed once") {
-  auto r = support::run_in_pty({"drill", scenario("total-loss"), scenario("etcd-restore"), "--seeds", "1..3"}, 70);
+  auto r = support::run_in_pty({"drill", scenario("total-loss"), scenario("etcd-restore"), "--seeds", "1..3"}, 70, {{"NO_COLOR", "1"}});
   INFO(r.screen);
+  CHECK(r.screen.find("\033[32m") == std::string::npos);  // NO_COLOR: no colour
   CHECK(r.exit_code == 0);
   CHECK(r.screen.find("\r\033[K[") != std::string::npos);  // the progress line, rewritten in place
   CHECK(r.screen.find("[6/6] running 0, passed 6, failed 0") != std::string::npos);
@@ -200,6 +201,9 @@ TEST_CASE("drill: on a 70-column terminal the progress line and the report fit, 
   for (const char* name : {"total-loss", "etcd-restore"})
     for (int seed = 1; seed <= 3; ++seed)
       CHECK(occurrences(r.screen, "PASS " + std::string(name) + " seed " + std::to_string(seed) + ":") == 1);
+  // Without NO_COLOR a verdict's first word is in colour.
+  const auto coloured = support::run_in_pty({"drill", scenario("etcd-restore")}, 100);
+  CHECK_MESSAGE(occurrences(coloured.screen, "\033[32mPASS\033[0m etcd-restore seed 1:") == 1, coloured.screen);
 }
 
 TEST_CASE("drill: without a terminal there are no progress control characters, and each result is printed once") {
