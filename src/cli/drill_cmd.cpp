@@ -1,5 +1,4 @@
 // `drctl drill`: scenarios run in the simulator, with their reports.
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/console_observer.hpp"
 #include "cli/format.hpp"
+#include "cli/progress.hpp"
 #include "drill/html_report.hpp"
 #include "drill/report.hpp"
 #include "drill/mutations.hpp"
@@ -68,40 +68,14 @@ drill::Expectations expectations(const drill::Scenario& s) {
   return e;
 }
 
-/// Columns of the terminal on `fd`: $COLUMNS when it is a number (as POSIX has it override the
-/// terminal's), else what the terminal says, else 80.
-std::size_t terminal_width(int fd) {
-  if (const char* c = std::getenv("COLUMNS")) {
-    const std::string text = c;
-    if (!text.empty() && text.size() < 5 && text.find_first_not_of("0123456789") == std::string::npos && std::stoi(text) > 0)
-      return static_cast<std::size_t>(std::stoi(text));
-  }
-  winsize w{};
-  if (::ioctl(fd, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
-  return 80;
-}
-
-/// How many columns `s` takes: one per character (UTF-8 continuation bytes take none).
-std::size_t columns(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
-
-/// `s` cut to at most `width` columns, at a character boundary.
-std::string cut(const std::string& s, std::size_t width) {
-  std::size_t cols = 0;
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if ((s[i] & 0xC0) != 0x80 && ++cols > width) return s.substr(0, i);
-  return s;
-}
-
 /// One line of text folded at spaces to `width` columns; continuation lines indented 4 more than
 /// the line's own indentation. A word longer than a line is cut where the line ends.
 std::string fold(const std::string& line, std::size_t width) {
-  if (columns(line) <= width || width < 20) return line + "\n";  // narrower: the terminal's own wrapping is all there is
+  if (text_columns(line) <= width || width < 20) return line + "\n";  // narrower: the terminal's own wrapping is all there is
   const std::string indent(std::min(line.find_first_not_of(' '), width / 2) + 4, ' ');
   std::string out, rest = line;
-  while (columns(rest) > width) {
-    std::string head = cut(rest, width);
+  while (text_columns(rest) > width) {
+    std::string head = cut_to_columns(rest, width);
     const auto space = head.rfind(' ');
     if (space != std::string::npos && space > indent.size()) head = head.substr(0, space);
     out += head + "\n";
@@ -118,7 +92,7 @@ void print_wrapped(const std::string& text) {
     std::fputs(text.c_str(), stdout);
     return;
   }
-  const std::size_t width = terminal_width(STDOUT_FILENO);
+  const std::size_t width = terminal_columns(STDOUT_FILENO);
   const bool colour = use_colour(STDOUT_FILENO);
   std::string out;
   std::size_t from = 0;
@@ -143,7 +117,7 @@ class DrillProgress {
  public:
   /// `good`/`bad`: what the two outcomes are called ("passed"/"failed", "caught"/"missed").
   explicit DrillProgress(std::size_t total, std::string good = "passed", std::string bad = "failed")
-      : tty_(::isatty(STDERR_FILENO) == 1), single_(total == 1), width_(terminal_width(STDERR_FILENO)), total_(total),
+      : tty_(::isatty(STDERR_FILENO) == 1), single_(total == 1), width_(terminal_columns(STDERR_FILENO)), total_(total),
         good_(std::move(good)), bad_(std::move(bad)) {}
   ~DrillProgress() {
     if (shown_) std::fputs("\r\033[K", stderr);
@@ -183,7 +157,7 @@ class DrillProgress {
     line += fmt::format("{} {}, {} {}", good_, passed_, bad_, failed_);
     if (!last_.empty()) line += ": " + printable(last_);
     // One column short of the width: a terminal that wraps at the last column would scroll.
-    std::fprintf(stderr, "\r\033[K%s", cut(line, width_ > 1 ? width_ - 1 : 1).c_str());
+    std::fprintf(stderr, "\r\033[K%s", cut_to_columns(line, width_ > 1 ? width_ - 1 : 1).c_str());
     std::fflush(stderr);
     shown_ = true;
   }

@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,31 +12,32 @@
 
 namespace drctl::cli {
 
-std::size_t terminal_columns() {
-  struct winsize w {};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
-  if (const char* c = std::getenv("COLUMNS"); c && *c) {
-    char* end = nullptr;
-    const long n = std::strtol(c, &end, 10);
-    if (*end == '\0' && n > 0 && n < 10000) return static_cast<std::size_t>(n);
+std::size_t terminal_columns(int fd) {
+  if (const char* c = std::getenv("COLUMNS")) {
+    const std::string text = c;
+    if (!text.empty() && text.size() < 5 && text.find_first_not_of("0123456789") == std::string::npos && std::stoi(text) > 0)
+      return static_cast<std::size_t>(std::stoi(text));
   }
+  struct winsize w {};
+  if (::ioctl(fd, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
   return 80;
+}
+
+std::size_t text_columns(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+std::string cut_to_columns(const std::string& s, std::size_t width) {
+  std::size_t cols = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if ((s[i] & 0xC0) != 0x80 && ++cols > width) return s.substr(0, i);
+  return s;
 }
 
 std::string fit_to_width(const std::string& line, std::size_t columns) {
   const std::size_t room = columns > 1 ? columns - 1 : 1;
-  // Characters are counted as code points: the start of each UTF-8 sequence.
-  auto starts = [](unsigned char c) { return (c & 0xC0) != 0x80; };
-  std::size_t chars = 0;
-  for (unsigned char c : line) chars += starts(c);
-  if (chars <= room) return line;
-  std::string out;
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    if (starts(static_cast<unsigned char>(line[i])) && ++kept > room - 1) break;
-    out += line[i];
-  }
-  return out + "\u2026";
+  if (text_columns(line) <= room) return line;
+  return cut_to_columns(line, room - 1) + "\u2026";
 }
 
 namespace {
@@ -87,7 +89,7 @@ void StatusLine::print(const std::string& line) {
 void StatusLine::loop() {
   std::unique_lock lock(mutex_);
   while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; })) {
-    const std::string s = fit_to_width(render_(), terminal_columns());
+    const std::string s = fit_to_width(render_(), terminal_columns(STDERR_FILENO));
     std::fprintf(stderr, "\r\033[K%s", s.c_str());
     std::fflush(stderr);
     shown_ = true;

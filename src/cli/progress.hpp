@@ -7,15 +7,23 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace drctl::cli {
 
-/// The terminal's width in columns: stderr's window size, else $COLUMNS, else 80.
-std::size_t terminal_columns();
+/// Columns of the terminal on `fd`: $COLUMNS when it is a number (as POSIX has it override the
+/// terminal's), else what the terminal says, else 80.
+std::size_t terminal_columns(int fd);
 
-/// `line` cut to at most `columns` - 1 characters (UTF-8 aware; the last column stays free so a
-/// terminal never wraps), an ellipsis marking the cut.
+/// How many columns `s` takes: one per character (UTF-8 continuation bytes take none).
+std::size_t text_columns(std::string_view s);
+
+/// `s` cut to at most `width` columns, at a character boundary.
+std::string cut_to_columns(const std::string& s, std::size_t width);
+
+/// `line` cut to at most `columns` - 1 characters (the last column stays free so a terminal
+/// never wraps), an ellipsis marking the cut.
 std::string fit_to_width(const std::string& line, std::size_t columns);
 
 /// "1.2 GiB of 4.0 GiB (30%), 45 MiB/s, 1m05s left": bytes done against a known total after

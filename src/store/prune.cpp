@@ -82,8 +82,10 @@ void keep_tagged(const std::vector<const Snapshot*>& group, const std::vector<st
     }
 }
 
-/// Every blob the snapshots need: trees (each distinct one read once) and the data they list.
-std::unordered_set<Id> collect_used(const Repository& repo, const std::vector<Snapshot>& snapshots) {
+
+}  // namespace
+
+std::unordered_set<Id> referenced_blobs(const Repository& repo, const std::vector<Snapshot>& snapshots) {
   std::unordered_set<Id> used;
   TreeGraph graph([&](const Id& id) {
     used.insert(id);
@@ -99,14 +101,11 @@ std::unordered_set<Id> collect_used(const Repository& repo, const std::vector<Sn
       try {
         graph.explore(sec.tree);
       } catch (const TreeDamage& d) {
-        throw Failure("not pruning: snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name) +
-                      "; the data it needs cannot be told apart (remove it or repair it first)");
+        throw SnapshotDamage("snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name));
       }
     }
   return used;
 }
-
-}  // namespace
 
 std::string KeepWithin::text() const {
   std::string t;
@@ -180,7 +179,13 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
   std::vector<Snapshot> snapshots = repo.snapshots(&damaged);
   if (!damaged.empty())
     throw Failure("not pruning: " + damaged.front() + "; the data it needs cannot be told apart (remove it or repair it first)");
-  const std::unordered_set<Id> used = collect_used(repo, snapshots);
+  std::unordered_set<Id> used;
+  try {
+    used = referenced_blobs(repo, snapshots);
+  } catch (const SnapshotDamage& d) {
+    throw Failure(std::string("not pruning: ") + d.what() +
+                  "; the data it needs cannot be told apart (remove it or repair it first)");
+  }
 
   // Packs no index file names were left by an interrupted write, or their index file was lost:
   // read their headers so that what they hold is kept if a snapshot needs it.

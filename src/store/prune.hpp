@@ -5,8 +5,10 @@
 #include <optional>
 #include <string_view>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
+#include "base/error.hpp"
 #include "store/repository.hpp"
 
 namespace drctl::store {
@@ -45,6 +47,15 @@ struct ForgetPlan {
   std::vector<Snapshot> keep, remove;
   std::vector<std::vector<std::string>> reasons;  // reasons[i]: why keep[i] is kept
 };
+
+/// A tree of a snapshot that cannot be read: "snapshot ID: <where, in which section>".
+struct SnapshotDamage : Failure {
+  using Failure::Failure;
+};
+
+/// Every blob the snapshots reference: their trees (each distinct one read once), their root
+/// trees and the data the trees list. Throws SnapshotDamage when a tree cannot be read.
+std::unordered_set<Id> referenced_blobs(const Repository& repo, const std::vector<Snapshot>& snapshots);
 
 ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy);
 

@@ -2,36 +2,9 @@
 
 #include <unordered_set>
 
-#include "store/walk.hpp"
+#include "store/prune.hpp"
 
 namespace drctl::store {
-
-namespace {
-
-/// Every blob the snapshots reference: their trees, their root trees and the data the trees list.
-std::unordered_set<Id> referenced_blobs(const Repository& repo, const std::vector<Snapshot>& snapshots) {
-  std::unordered_set<Id> blobs;
-  TreeGraph graph([&](const Id& id) {
-    blobs.insert(id);
-    Tree tree = repo.load_tree(id);
-    for (const Node& n : tree.nodes)
-      for (const Part& p : n.content)
-        if (p.blob) blobs.insert(*p.blob);
-    return shape_of(tree);
-  });
-  for (const Snapshot& s : snapshots)
-    for (const auto& sec : s.sections) {
-      if (sec.root) blobs.insert(*sec.root);
-      try {
-        graph.explore(sec.tree);
-      } catch (const TreeDamage& d) {
-        throw Failure("snapshot " + s.id.short_hex() + ": " + d.in_section(sec.name) + " (run `drctl snapshot verify`)");
-      }
-    }
-  return blobs;
-}
-
-}  // namespace
 
 SnapshotStats snapshot_stats(const Repository& repo, const std::vector<Snapshot>& snapshots, bool raw_data) {
   SnapshotStats st;
@@ -47,7 +20,13 @@ SnapshotStats snapshot_stats(const Repository& repo, const std::vector<Snapshot>
   }
   if (!raw_data) return st;
   st.raw_data = true;
-  for (const Id& id : referenced_blobs(repo, snapshots)) {
+  std::unordered_set<Id> referenced;
+  try {
+    referenced = referenced_blobs(repo, snapshots);
+  } catch (const SnapshotDamage& d) {
+    throw Failure(std::string(d.what()) + " (run `drctl snapshot verify`)");
+  }
+  for (const Id& id : referenced) {
     const Index::Location* at = repo.index().find(id);
     if (!at) {
       st.missing++;

@@ -9,6 +9,7 @@
 
 #include "base/error.hpp"
 #include "capture/exclude.hpp"
+#include "support/fs_tree.hpp"
 
 using drctl::capture::ExcludeMatcher;
 
@@ -91,9 +92,8 @@ TEST_CASE("exclude: bad patterns are refused with the option that gave them") {
 }
 
 TEST_CASE("exclude file: one pattern a line, comments and blank lines skipped, a bad line named by number") {
-  char dir[] = "/tmp/drctl-exclude-XXXXXX";
-  REQUIRE(::mkdtemp(dir));
-  const std::string file = std::string(dir) + "/excludes";
+  support::TempDir dir("exclude");
+  const std::string file = (dir / "excludes").string();
   std::ofstream(file) << "# caches\n\n  *.tmp  \n/var/log\n";
   ExcludeMatcher m;
   m.add_file(file);
@@ -107,7 +107,5 @@ TEST_CASE("exclude file: one pattern a line, comments and blank lines skipped, a
     CHECK(std::string(e.what()).find(file + ":3") == 0);
   }
   ExcludeMatcher missing;
-  CHECK_THROWS_AS(missing.add_file(std::string(dir) + "/none"), drctl::InputError);
-  std::remove(file.c_str());
-  ::rmdir(dir);
+  CHECK_THROWS_AS(missing.add_file((dir / "none").string()), drctl::InputError);
 }
