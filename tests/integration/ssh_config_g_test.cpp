@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 #include <string>
@@ -283,4 +284,55 @@ TEST_CASE("ssh config as ssh -G reads it: Include relative to ~/.ssh, inside a H
                                     "  Port 22\n"
                                     "  User everyone\n");
   for (const std::string alias : {"inca", "incb", "incc", "other", "zzz"}) compare(home, query(cfg, alias));
+}
+
+TEST_CASE("ssh config as ssh -G reads it: Ciphers lists, with + ^ - and wildcards, and the ones ssh refuses") {
+  Home home;
+  auto split = [](const std::string& list) {
+    std::vector<std::string> out;
+    std::stringstream in(list);
+    for (std::string name; std::getline(in, name, ',');) out.push_back(name);
+    return out;
+  };
+  const std::vector<std::string> values = {"aes128-ctr,aes256-gcm@openssh.com", "+aes128-cbc",
+                                           "+aes128-ctr,3des-cbc",              "-aes*-ctr",
+                                           "-chacha20*,aes128-gcm@openssh.com", "^aes256-gcm@openssh.com,aes128-ctr",
+                                           "aes128-ctr,aes128-ctr",             "-bogus",
+                                           "-aes?28-ctr"};
+  for (const auto& value : values) {
+    const std::string cfg = home.file("ciphers", "Host x\n  Ciphers " + value + "\nHost *\n  Ciphers aes128-ctr\n");
+    const Query q = query(cfg, "x");
+    INFO(describe(q), " with Ciphers ", value);
+    const auto ssh = ssh_g(home, q);
+    SshHostSpec spec;
+    spec.name = spec.address = "x";
+    spec.ssh_config = cfg;
+    const SshEndpoint ep = resolve_ssh_endpoint(spec, home.env);
+    CHECK(ep.ciphers == split(ssh.at("ciphers").at(0)));
+    CHECK(ep.ciphers_where == cfg + ":2");
+  }
+  // ssh refuses these lines wherever they stand (here in a block that does not apply), and so does drctl.
+  for (const std::string value : {"aes*", "bogus", "aes128-ctr,bogus", "AES128-CTR", "^bogus", "+"}) {
+    const std::string cfg = home.file("bad_ciphers", "Host elsewhere\n  Ciphers " + value + "\n");
+    const Query q = query(cfg, "x");
+    INFO(describe(q), " with Ciphers ", value);
+    CHECK_THROWS(ssh_g(home, q));
+    SshHostSpec spec;
+    spec.name = spec.address = "x";
+    spec.ssh_config = cfg;
+    const std::string message = cfg + ":2: Bad SSH2 cipher spec";
+    CHECK_THROWS_WITH_AS(resolve_ssh_endpoint(spec, home.env), doctest::Contains(message.c_str()), SshConfigError);
+  }
+  // Without a Ciphers line ssh offers its default list; drctl the same names (AES-GCM first on a
+  // CPU with AES-NI: ssh_cipher_test checks which one a real server picks).
+  const std::string cfg = home.file("no_ciphers", "Host *\n  Port 22\n");
+  const Query q = query(cfg, "x");
+  auto ssh_list = split(ssh_g(home, q).at("ciphers").at(0));
+  SshHostSpec spec;
+  spec.name = spec.address = "x";
+  spec.ssh_config = cfg;
+  auto ours = resolve_ssh_endpoint(spec, home.env).ciphers;
+  std::sort(ssh_list.begin(), ssh_list.end());
+  std::sort(ours.begin(), ours.end());
+  CHECK(ours == ssh_list);
 }

@@ -1,4 +1,5 @@
 #include "world/real/ssh_config.hpp"
+#include "world/real/ssh_ciphers.hpp"
 #include "base/text.hpp"
 
 #include <glob.h>
@@ -92,7 +93,7 @@ void validate(const std::string& keyword, const std::vector<std::string>& args, 
               const std::string& original) {
   static const std::vector<std::string> single = {"hostname", "port", "user", "stricthostkeychecking", "identitiesonly",
                                                   "identityagent", "connecttimeout", "serveraliveinterval",
-                                                  "identityfile", "proxyjump"};
+                                                  "identityfile", "proxyjump", "ciphers"};
   const bool known = std::find(single.begin(), single.end(), keyword) != single.end() ||
                      keyword == "userknownhostsfile" || keyword == "proxycommand";
   if (known && args.empty()) throw error_at(where, original + " needs a value");
@@ -108,6 +109,11 @@ void validate(const std::string& keyword, const std::vector<std::string>& args, 
   }
   if (keyword == "identitiesonly" && lower(args[0]) != "yes" && lower(args[0]) != "no")
     throw error_at(where, "IdentitiesOnly '" + args[0] + "' is not yes or no");
+  if (keyword == "ciphers") {
+    // Checked wherever it stands, as ssh(1) checks it, whether its block applies or not.
+    if (args.size() > 1) throw error_at(where, original + " takes one comma-separated list: extra arguments at end of line");
+    resolve_ciphers(args[0], where);
+  }
 }
 
 std::string read_text(const std::string& path) {
@@ -363,6 +369,7 @@ void SshConfig::apply(Pass& pass) const {
       else if (l.keyword == "identityagent") first(v.identity_agent, l);
       else if (l.keyword == "connecttimeout") first(v.connect_timeout, l);
       else if (l.keyword == "serveraliveinterval") first(v.server_alive_interval, l);
+      else if (l.keyword == "ciphers") first(v.ciphers, l);
       else if (l.keyword == "proxyjump" || l.keyword == "proxycommand") {
         if (!v.proxy) v.proxy = SshConfigValues::Value{(l.keyword == "proxyjump" ? "ProxyJump " : "ProxyCommand ") + l.args[0], l.where};
       } else if (l.keyword == "identityfile") {
@@ -485,6 +492,15 @@ SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env
   if (v.connect_timeout && parse_int(v.connect_timeout->text, 1, 86400, n)) ep.connect_timeout = std::chrono::seconds(n);
   if (v.server_alive_interval && parse_int(v.server_alive_interval->text, 1, 86400, n))
     ep.keepalive_interval = std::chrono::seconds(n);
+
+  if (v.ciphers) {
+    ep.ciphers = resolve_ciphers(v.ciphers->text, v.ciphers->where);
+    ep.ciphers_where = v.ciphers->where;
+    if (ep.ciphers.empty())
+      throw error_at(v.ciphers->where, "Ciphers " + v.ciphers->text + " leaves no cipher to offer " + ep.alias);
+  } else {
+    ep.ciphers = drctl_default_ciphers(cpu_has_fast_aes_gcm());
+  }
   return ep;
 }
 

@@ -52,6 +52,10 @@ struct SshEndpoint {
   std::chrono::seconds keepalive_interval{15};  // an SSH keepalive after this much silence
   std::string config_file;  // the config file read, "" when none
   bool sudo = false;        // commands and files as root through `sudo -n`
+  // The ciphers offered, in order: the config's Ciphers line as ssh(1) resolves it, else
+  // drctl_default_ciphers (ssh_ciphers.hpp). ciphers_where: that line's FILE:LINE, "" for none.
+  std::vector<std::string> ciphers;
+  std::string ciphers_where;
 
   // What the site gave explicitly, so that messages can repeat it (drctl hosts trust …).
   bool explicit_port = false;
@@ -74,7 +78,7 @@ struct SshConfigValues {
   // hostname: HostName with %h expanded and, unless it is an IPv6 address, in lower case (as
   // ssh(1) connects to it and prints it).
   std::optional<Value> hostname, port, user, known_hosts, strict_host_key_checking, identities_only, identity_agent,
-      connect_timeout, server_alive_interval, proxy;
+      connect_timeout, server_alive_interval, proxy, ciphers;
   std::vector<Value> identity_files;  // every IdentityFile line that applies, in order, each once
 };
 
@@ -83,7 +87,7 @@ struct SshConfigValues {
 /// canonical, final, `!` negation, criteria ANDed; with `final` in any Match line the file is
 /// read a second time for the host named by HostName, as ssh(1) does), Include, and the
 /// keywords drctl uses (HostName, Port, User, IdentityFile, IdentitiesOnly, IdentityAgent,
-/// UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval). ProxyJump,
+/// UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval, Ciphers). ProxyJump,
 /// ProxyCommand and `Match exec` are refused where they would apply: drctl connects directly
 /// and never runs a command from a config to decide.
 class SshConfig {

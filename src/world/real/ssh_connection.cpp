@@ -43,6 +43,18 @@ void tune_socket(ssh_session s) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &kUserTimeoutMs, sizeof kUserTimeoutMs);
 }
 
+// Offers ep.ciphers in both directions. libssh leaves out the names it does not implement and
+// refuses a list with none left.
+void set_ciphers(ssh_session s, const SshEndpoint& ep) {
+  std::string list;
+  for (const auto& c : ep.ciphers) list += (list.empty() ? "" : ",") + c;
+  if (list.empty()) return;  // libssh's own defaults
+  for (auto option : {SSH_OPTIONS_CIPHERS_C_S, SSH_OPTIONS_CIPHERS_S_C})
+    if (ssh_options_set(s, option, list.c_str()) != SSH_OK)
+      throw SshError((ep.ciphers_where.empty() ? std::string() : ep.ciphers_where + ": ") + "none of the ciphers " + list +
+                     " is one drctl's SSH library (libssh) implements: " + ssh_get_error(s));
+}
+
 struct KeyDeleter {
   void operator()(ssh_key k) const { ssh_key_free(k); }
 };
@@ -117,6 +129,7 @@ SshSessionPtr open_transport(const SshEndpoint& ep, std::chrono::milliseconds ti
   set_option(s.get(), SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null", "GlobalKnownHostsFile");
   set_option(s.get(), SSH_OPTIONS_TIMEOUT, &seconds, "ConnectTimeout");
   set_option(s.get(), SSH_OPTIONS_NODELAY, &yes, "TCP_NODELAY");  // else small SFTP requests wait for delayed ACKs
+  set_ciphers(s.get(), ep);
   if (ssh_connect(s.get()) != SSH_OK)
     throw SshError("cannot connect to " + ep.describe() + ": " + ssh_get_error(s.get()));
   return s;
