@@ -31,12 +31,13 @@ class Pipe {
  public:
   explicit Pipe(std::size_t cap = 16) : cap_(cap) {}
 
-  void write(const char* data, std::size_t n) {
+  void write(const char* data, std::size_t n) { write(std::string(data, n)); }
+  void write(std::string&& chunk) {
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return abandoned_ || chunks_.size() < cap_; });
     if (abandoned_ && broken_) throw PipeBroken();
     if (abandoned_) return;
-    chunks_.emplace_back(data, n);
+    chunks_.push_back(std::move(chunk));
     cv_.notify_all();
   }
   void close() {
@@ -101,6 +102,8 @@ struct Streamed {
 /// Runs `command` on `host` (on this thread: a simulated host must not be called from another
 /// one), `stdin_data` on its stdin, and hands its output to `consume` on a helper thread
 /// through a bounded pipe. Throws what running the command throws.
+constexpr std::size_t kHandOverBlock = 256 * 1024;
+
 Streamed stream_into(world::Host& host, const std::string& command, const std::string& stdin_data,
                      const Consume& consume) {
   Pipe pipe;
@@ -131,8 +134,21 @@ Streamed stream_into(world::Host& host, const std::string& command, const std::s
   world::Command cmd = world::shell_command(command);
   cmd.stdin_data = stdin_data;
   world::CommandResult result;
+  // The stream arrives a few KiB at a time (libssh takes 4 KiB off the socket per read): handed
+  // over in blocks, the consumer thread wakes once a block instead of once a read.
+  std::string block;
+  const auto hand_over = [&] {
+    pipe.write(std::move(block));
+    block = std::string();
+    block.reserve(kHandOverBlock);
+  };
+  block.reserve(kHandOverBlock);
   try {
-    result = host.run_stream(cmd, [&](const char* data, std::size_t n) { pipe.write(data, n); });
+    result = host.run_stream(cmd, [&](const char* data, std::size_t n) {
+      block.append(data, n);
+      if (block.size() >= kHandOverBlock) hand_over();
+    });
+    if (!block.empty()) hand_over();
   } catch (...) {
     pipe.close();
     consumer.join();

@@ -36,7 +36,7 @@ BlobPool::~BlobPool() {
     stopping_ = true;
     queue_.clear();
   }
-  changed_.notify_all();
+  work_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -47,24 +47,24 @@ void BlobPool::rethrow() {
 void BlobPool::add(const Id& id, Bytes raw) {
   std::unique_lock lock(mutex_);
   // One blob larger than the limit still goes: it waits for an empty queue instead.
-  changed_.wait(lock, [&] { return failure_ || queue_.empty() || queued_bytes_ + raw.size() <= limit_; });
+  done_.wait(lock, [&] { return failure_ || queue_.empty() || queued_bytes_ + raw.size() <= limit_; });
   rethrow();
   queued_bytes_ += raw.size();
   queue_.push_back({id, std::move(raw)});
   lock.unlock();
-  changed_.notify_all();
+  work_.notify_one();
 }
 
 void BlobPool::drain() {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return failure_ || (queue_.empty() && busy_ == 0); });
+  done_.wait(lock, [&] { return failure_ || (queue_.empty() && busy_ == 0); });
   rethrow();
 }
 
 void BlobPool::work() {
   std::unique_lock lock(mutex_);
   while (true) {
-    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     Job job = std::move(queue_.front());
     queue_.pop_front();
@@ -80,7 +80,7 @@ void BlobPool::work() {
     --busy_;
     queued_bytes_ -= job.raw.size();
     if (failed && !failure_) failure_ = failed;
-    changed_.notify_all();
+    done_.notify_all();
   }
 }
 

@@ -56,7 +56,10 @@ class BlobPool {
   Progress& progress_;
   const std::size_t limit_;
   std::mutex mutex_;
-  std::condition_variable changed_;
+  // Two conditions, so that a blob queued wakes one worker and a blob stored wakes only the
+  // caller: one capture queues tens of thousands of small files' blobs.
+  std::condition_variable work_;  // a job is queued, or the pool stops (workers wait)
+  std::condition_variable done_;  // a job finished or failed (add and drain wait)
   std::deque<Job> queue_;
   std::size_t queued_bytes_ = 0, busy_ = 0;
   bool stopping_ = false;

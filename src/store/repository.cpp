@@ -357,21 +357,26 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
     packed = seal(key_->encrypt, stored, blob_ad(BlobEntry{type, c, id, 0, 0, 0}));
     stored = packed;
   }
-  std::optional<PackWriter> full;
+  // An open pack of this type no other caller is writing to, or a new one: callers side by side
+  // (the capture's pool workers) each write and hash into their own pack, none waits.
+  std::optional<PackWriter> writer;
   {
-    std::lock_guard lock(mutex_);
-    auto it = writers_.find(type);
-    if (it == writers_.end()) {
-      fs::path tmp = tmp_dir() / ("pack." + std::to_string(::getpid()) + "." + std::to_string(pack_counter_++) + ".tmp");
-      it = writers_.emplace(type, PackWriter(tmp)).first;
-    }
-    it->second.add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
-    if (it->second.size() >= config_.pack_size) {
-      full.emplace(std::move(it->second));
-      writers_.erase(it);
+    std::lock_guard lock(pack_mutex_);
+    auto& idle = writers_[type];
+    if (!idle.empty()) {
+      writer.emplace(std::move(idle.back()));
+      idle.pop_back();
     }
   }
-  if (full) write_pack(std::move(*full));
+  if (!writer)
+    writer.emplace(tmp_dir() / ("pack." + std::to_string(::getpid()) + "." + std::to_string(pack_counter_++) + ".tmp"));
+  writer->add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
+  if (writer->size() >= config_.pack_size) {
+    write_pack(std::move(*writer));
+  } else {
+    std::lock_guard lock(pack_mutex_);
+    writers_[type].push_back(std::move(*writer));
+  }
   added_bytes_ += stored.size();
   return stored.size();
 }
@@ -424,8 +429,9 @@ void Repository::flush() {
   need_writable();
   std::vector<PackWriter> open;
   {
-    std::lock_guard lock(mutex_);
-    for (auto& [type, w] : writers_) open.push_back(std::move(w));
+    std::lock_guard lock(pack_mutex_);
+    for (auto& [type, idle] : writers_)
+      for (auto& w : idle) open.push_back(std::move(w));
     writers_.clear();
   }
   for (auto& w : open)

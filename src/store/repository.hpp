@@ -167,9 +167,14 @@ class Repository {
   Id key_in_use_;                 // the keys/ file that opened it
   Index index_;
 
+  // Open packs no caller is writing to, by type. A caller takes one out (or starts one) and
+  // writes and hashes into it holding no lock, so neither another writer nor has_blob and
+  // add_blob, which the capture's reader calls for every chunk, wait for it. pack_mutex_ is never
+  // held together with mutex_.
+  std::mutex pack_mutex_;
+  std::map<BlobType, std::vector<PackWriter>> writers_;  // guarded by pack_mutex_
   mutable std::mutex mutex_;          // guards everything below and index_ while writing
   std::unordered_set<Id> pending_;    // added, not yet in a written pack
-  std::map<BlobType, PackWriter> writers_;
   PackContents unindexed_;            // written packs without an index file yet
   std::atomic<std::uint64_t> added_bytes_{0};
   std::atomic<unsigned> pack_counter_{0};
