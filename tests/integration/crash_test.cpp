@@ -262,11 +262,16 @@ TEST_CASE("prune after a prune that died right after writing its rewritten pack 
     const fs::path base = t / ("attempt" + std::to_string(attempt));
     const fs::path src = base / "src", repo = base / "repo", copy = base / "copy";
     fs::create_directories(src);
-    write_random_file(src / "kept.bin", 100 * KiB, rng);  // one chunk, shares a pack with...
-    write_random_file(src / "dropped.bin", 1 * MiB, rng);  // ...this, which only the old snapshot has
+    // Files to keep and files only the old snapshot has, one chunk each, read side by side: the
+    // capture's readers each store into an open pack of their own, so every data pack holds
+    // blobs of both kinds, and prune must rewrite the kept ones.
+    for (int i = 0; i < 8; ++i) {
+      write_random_file(src / ("f" + std::to_string(i) + "-kept.bin"), 100 * KiB, rng);
+      write_random_file(src / ("f" + std::to_string(i) + "-dropped.bin"), 120 * KiB, rng);
+    }
     init_repo(repo);
     create_snapshot(repo, {{"data", src}});
-    fs::remove(src / "dropped.bin");
+    for (int i = 0; i < 8; ++i) fs::remove(src / ("f" + std::to_string(i) + "-dropped.bin"));
     const std::string keep = create_snapshot(repo, {{"data", src}});
     const Manifest expected = scan_tree(src);
     expect_exit(drctl({"snapshot", "forget", "--repo", repo.string(), "--keep-last", "1"}), 0);
