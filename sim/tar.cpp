@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "sim/host.hpp"
 #include "sim/host_paths.hpp"
@@ -175,6 +177,9 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
   } else {
     struct archive_entry* e;
     int rc;
+    // A directory's time is set once what is in it has been written (GNU tar's delayed_set_stat,
+    // bsdtar's fixup list): writing its entries would move it again.
+    std::vector<std::pair<std::string, std::int64_t>> dir_times;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
       const std::string name = archive_entry_pathname(e);
       if (mode == 't') {
@@ -186,7 +191,7 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         const std::string d = path.size() > 1 && path.back() == '/' ? path.substr(0, path.size() - 1) : path;
         make_dir(d);
         if (archive_entry_mtime_is_set(e))  // tar -x sets the times it read (GNU tar, bsdtar)
-          dir_meta(d).mtime_ns = archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
+          dir_times.emplace_back(d, archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e));
         continue;
       }
       std::string content;
@@ -201,6 +206,8 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         if (file == "-") charge_io(path, content.size(), false, true);  // the data it stands for came down the stream
       }
     }
+    for (const auto& [d, t] : dir_times)
+      if (is_dir(d)) dir_meta(d).mtime_ns = t;
     if (rc != ARCHIVE_EOF) r = {2, r.out, std::string("tar: ") + archive_error_string(a) + "\n"};
   }
   archive_read_free(a);
