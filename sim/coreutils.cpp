@@ -42,7 +42,8 @@ const std::map<std::string, std::string>& system_commands() {
       {"wc", "/usr/bin/wc"},           {"which", "/usr/bin/which"},         {":", ":"},
       {"cd", "cd"},                    {"command", "command"},              {"exit", "exit"},
       {"export", "export"},            {"set", "set"},                      {"umask", "umask"},
-      {"unset", "unset"},              {"xargs", "/usr/bin/xargs"},         {"chmod", "/bin/chmod"}};
+      {"unset", "unset"},              {"xargs", "/usr/bin/xargs"},         {"chmod", "/bin/chmod"},
+      {"chown", "/usr/bin/chown"}};
   return commands;
 }
 
@@ -251,6 +252,7 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
   if (cmd == "find") return find(argv);
   if (cmd == "xargs") return xargs(argv, stdin_data, env);
   if (cmd == "chmod") return chmod(argv);
+  if (cmd == "chown") return chown(argv);
   if (cmd == "sha256sum") {
     std::string out;
     for (std::size_t i = 1; i < argv.size(); ++i) {

@@ -174,7 +174,8 @@ SimHost::Result SimHost::find(const std::vector<std::string>& argv) {
             case 'y': r.out += st.dir ? 'd' : 'f'; break;
             case 'm': r.out += octal(st.mode); break;
             case 'n': r.out += std::to_string(st.nlink); break;
-            case 'U': case 'G': r.out += '0'; break;  // ownership is not modelled: root's
+            case 'U': r.out += std::to_string(st.meta.uid); break;
+            case 'G': r.out += std::to_string(st.meta.gid); break;
             case 's': r.out += std::to_string(st.size); break;
             case 'l': break;  // no symbolic links in the simulated file system
             default:
@@ -303,7 +304,8 @@ SimHost::Result SimHost::stat(const std::vector<std::string>& argv) {
           case 'd': text = std::to_string(kFreeBsdDev); break;
           case 'i': text = std::to_string(st->meta.inode); break;
           case 'l': text = std::to_string(st->nlink); break;
-          case 'u': case 'g': text = "0"; break;  // ownership is not modelled: root's
+          case 'u': text = std::to_string(st->meta.uid); break;
+          case 'g': text = std::to_string(st->meta.gid); break;
           case 'z': text = std::to_string(st->size); break;
           default: return not_modelled();
         }
@@ -445,6 +447,42 @@ SimHost::Result SimHost::chmod(const std::vector<std::string>& argv) {
       auto it = files_.find(p);
       change_mode(p, *apply(it == files_.end() ? 0755 : it->second.mode));
     });
+  }
+  return r;
+}
+
+SimHost::Result SimHost::chown(const std::vector<std::string>& argv) {
+  // chown [-R] OWNER[:GROUP] FILE…: numeric owners, or root (0); no user database is modelled.
+  const bool bsd = os_ == Os::freebsd;
+  std::size_t i = 1;
+  bool recursive = false;
+  if (i < argv.size() && argv[i] == "-R") {
+    recursive = true;
+    ++i;
+  }
+  if (argv.size() - i < 2) return {1, "", bsd ? "usage: chown [-fhvx] [-R [-H | -L | -P]] owner[:group] file ...\n"
+                                              : "chown: missing operand\nTry 'chown --help' for more information.\n"};
+  const std::string spec = argv[i++];
+  auto id = [](const std::string& s) -> std::optional<unsigned> {
+    if (s == "root" || s == "wheel") return 0u;
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    return static_cast<unsigned>(std::stoul(s));
+  };
+  const std::size_t colon = spec.find_first_of(":.");
+  const auto uid = id(spec.substr(0, colon));
+  const auto gid = colon == std::string::npos ? std::optional<unsigned>() : id(spec.substr(colon + 1));
+  if (!uid || (colon != std::string::npos && !gid))
+    return {2, "", "sim: " + name_ + ": chown: only numeric owners and root are modelled ('" + spec + "')\n"};
+  Result r;
+  for (; i < argv.size(); ++i) {
+    const std::string path = absolute(argv[i]);
+    if (!exists(path)) {
+      r.code = 1;
+      r.err += bsd ? "chown: " + argv[i] + ": No such file or directory\n"
+                   : "chown: cannot access '" + argv[i] + "': No such file or directory\n";
+      continue;
+    }
+    walk(path, recursive ? -1 : 0, [&](const std::string& p, int) { change_owner(p, *uid, gid); });
   }
   return r;
 }

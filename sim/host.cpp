@@ -175,6 +175,16 @@ bool SimHost::change_mode(const std::string& path, unsigned mode) {
   return true;
 }
 
+bool SimHost::change_owner(const std::string& path, unsigned uid, std::optional<unsigned> gid) {
+  auto it = files_.find(path);
+  if (it == files_.end() && !is_dir(path)) return false;
+  Meta& m = it != files_.end() ? it->second.meta : dir_meta(path);
+  m.uid = uid;
+  if (gid) m.gid = *gid;
+  m.ctime_ns = now_ns();
+  return true;
+}
+
 bool SimHost::rename_file(const std::string& src, const std::string& dst, std::string* why) {
   const File f = files_.at(src);
   remove_file(src);
@@ -184,8 +194,9 @@ bool SimHost::rename_file(const std::string& src, const std::string& dst, std::s
     return false;
   }
   Meta& m = files_.at(dst).meta;
-  m.inode = f.meta.inode;  // rename(2) moves the name, not the inode
-  m.mtime_ns = f.meta.mtime_ns;
+  const std::int64_t now = m.ctime_ns;
+  m = f.meta;  // rename(2) moves the name, not the inode: the same inode, owners and mtime
+  m.ctime_ns = now;
   return true;
 }
 

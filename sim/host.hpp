@@ -132,9 +132,11 @@ class SimHost : public world::Host {
   /// content was last written (mtime) and the time its inode last changed (ctime: every write,
   /// chmod and rename), in nanoseconds since the epoch on the simulator's clock (virtual time 0 is
   /// 2024-01-01T00:00:00Z). A directory's times move when an entry is added, removed or renamed.
+  /// Owners are numbers only (no /etc/passwd is modelled: root is 0) and are not enforced.
   struct Meta {
     std::uint64_t inode = 0;
     std::int64_t mtime_ns = 0, ctime_ns = 0;
+    unsigned uid = 0, gid = 0;
   };
   /// The metadata of the file or directory at `path`; nullopt when there is none.
   std::optional<Meta> meta(const std::string& path);
@@ -142,6 +144,8 @@ class SimHost : public world::Host {
   std::int64_t now_ns() const;
   /// chmod(2): the mode changes and so does ctime (not mtime). False when nothing is at `path`.
   bool change_mode(const std::string& path, unsigned mode);
+  /// chown(2): the owner (and group, unless nullopt) change and so does ctime.
+  bool change_owner(const std::string& path, unsigned uid, std::optional<unsigned> gid);
 
   /// Every file, in path order, with its mode.
   void for_each_file(const std::function<void(const std::string& path, const std::string& content, unsigned mode)>& fn) const {
@@ -179,6 +183,7 @@ class SimHost : public world::Host {
   Result find(const std::vector<std::string>& argv);
   Result xargs(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
   Result chmod(const std::vector<std::string>& argv);
+  Result chown(const std::vector<std::string>& argv);
   /// What find and stat print of the entry at `path` (file_meta.cpp).
   struct Stat {
     bool dir = false;

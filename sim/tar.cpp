@@ -128,8 +128,8 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       archive_entry_set_pathname(e, (st->dir && !name.ends_with("/") ? name + "/" : name).c_str());
       archive_entry_set_filetype(e, st->dir ? AE_IFDIR : AE_IFREG);
       archive_entry_set_perm(e, st->mode);
-      archive_entry_set_uid(e, 0);
-      archive_entry_set_gid(e, 0);
+      archive_entry_set_uid(e, st->meta.uid);
+      archive_entry_set_gid(e, st->meta.gid);
       archive_entry_set_mtime(e, st->meta.mtime_ns / 1000000000, st->meta.mtime_ns % 1000000000);
       archive_entry_set_size(e, st->dir ? 0 : static_cast<la_int64_t>(st->size));
       archive_write_header(a, e);
@@ -192,6 +192,7 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         make_dir(d);
         if (archive_entry_mtime_is_set(e))  // tar -x sets the times it read (GNU tar, bsdtar)
           dir_times.emplace_back(d, archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e));
+        change_owner(d, static_cast<unsigned>(archive_entry_uid(e)), static_cast<unsigned>(archive_entry_gid(e)));
         continue;
       }
       std::string content;
@@ -202,6 +203,8 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
         r.code = 2;
         r.err += "tar: " + name + ": Cannot write: " + why + "\n";
       } else {
+        // As root (drctl's restores run with sudo or as root): the owners it read, and the mtime.
+        change_owner(path, static_cast<unsigned>(archive_entry_uid(e)), static_cast<unsigned>(archive_entry_gid(e)));
         if (archive_entry_mtime_is_set(e)) files_.at(path).meta.mtime_ns = archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
         if (file == "-") charge_io(path, content.size(), false, true);  // the data it stands for came down the stream
       }

@@ -159,7 +159,7 @@ TEST_CASE("sim incremental: a changed, an added, a deleted and a renamed file, a
   }
 }
 
-TEST_CASE("sim incremental: a chmod alone moves ctime, and the file is read again with its new mode") {
+TEST_CASE("sim incremental: a chmod or a chown alone moves ctime, and the file is read again with its new mode and owner") {
   for (const Os os : {Os::gnu_linux, Os::freebsd}) {
     CAPTURE(os_name(os));
     Nas nas(os);
@@ -172,12 +172,17 @@ TEST_CASE("sim incremental: a chmod alone moves ctime, and the file is read agai
     CHECK(after.mtime_ns == before.mtime_ns);
     CHECK(after.ctime_ns > before.ctime_ns);
     CHECK(after.inode == before.inode);
+    nas.ok("chown 1001:1002 /data/docs/deep/d");
+    CHECK(nas.host.meta("/data/docs/deep/d")->ctime_ns == after.ctime_ns);  // the same virtual moment
     nas.later();
     const auto second = nas.capture(first.result.section.tree);
-    CHECK(second.read == 1000);
+    CHECK(second.read == 1000 + 700);
     const Tree back = nas.restored(second.result.section, "/back");
     CHECK(back.at("a.txt").second == 0600u);
     CHECK(back == nas.tree("/data"));
+    CHECK(nas.host.meta("/back/docs/deep/d")->uid == 1001u);
+    CHECK(nas.host.meta("/back/docs/deep/d")->gid == 1002u);
+    CHECK(nas.host.meta("/back/a.txt")->uid == 0u);
   }
 }
 
