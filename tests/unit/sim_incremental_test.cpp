@@ -390,3 +390,43 @@ TEST_CASE("sim incremental: a write, a chmod, a chown and a rename move mtime an
     CHECK((sim_after.ctime_ns != sim_before.ctime_ns) == (ns(after.st_ctim) != ns(before.st_ctim)));
   }
 }
+
+TEST_CASE("sim incremental: the tar of a NUL list sends the entries the real GNU tar and bsdtar send for it") {
+  // The same tree here and on the simulated host; the names drctl's plan would ask for: the
+  // root, a directory without what is in it, and a file deep inside it.
+  support::TempDir tmp("sim-tar-list");
+  std::filesystem::create_directories(tmp / "data/docs/deep");
+  support::write_file(tmp / "data/a", "a");
+  support::write_file(tmp / "data/docs/c", "c");
+  support::write_file(tmp / "data/docs/deep/d", "d");
+  const std::string names = capture::tar_name_list({".", "./docs", "./docs/deep/d"});
+  support::write_file(tmp / "names", names);
+  std::filesystem::create_directories(tmp / "bsd");
+  std::filesystem::create_symlink("/usr/bin/bsdtar", tmp / "bsd/tar");  // bsdtar as FreeBSD calls it
+  for (const Os os : {Os::gnu_linux, Os::freebsd}) {
+    CAPTURE(os_name(os));
+    world::HostSystem sys;
+    sys.tar = os == Os::freebsd ? world::HostSystem::Tar::bsdtar : world::HostSystem::Tar::gnu;
+    support::RunOptions o;
+    if (os == Os::freebsd) o.env["PATH"] = (tmp / "bsd").string() + ":/usr/bin:/bin";
+    // The real tar's archive, listed by GNU tar.
+    const std::string real_tar = (tmp / "real.tar").string();
+    const auto made = support::run(
+        {"/bin/sh", "-c", sys.tar_create_list((tmp / "data").string()) + " <" + shell_quote((tmp / "names").string()) + " >" + real_tar}, o);
+    REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+    const auto real = support::run({"tar", "-tf", real_tar});
+    // The simulated tar's, listed the same way.
+    Nas nas(os);
+    nas.host.put_file("/data/a", "a", 0644);
+    nas.host.put_file("/data/docs/c", "c", 0644);
+    nas.host.put_file("/data/docs/deep/d", "d", 0644);
+    world::Command c = world::shell_command(sys.tar_create_list("/data"));
+    c.stdin_data = names;
+    const auto simulated = nas.host.run(c);
+    REQUIRE_MESSAGE(simulated.exit_code == 0, simulated.err);
+    support::write_file(tmp / "sim.tar", simulated.out);
+    const auto listed = support::run({"tar", "-tf", (tmp / "sim.tar").string()});
+    CHECK(listed.out == real.out);
+    CHECK(listed.out == "./\n./docs/\n./docs/deep/d\n");
+  }
+}
