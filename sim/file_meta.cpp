@@ -53,6 +53,53 @@ std::string escape(char e) {
   }
 }
 
+/// What GNU find -printf prints of one entry.
+struct PrintfEntry {
+  std::string shown, base;  // the name as find prints it (%p) and its last component (%f)
+  SimHost::Stat st;
+};
+
+/// `format` expanded for `e` (GNU find(1), "-printf format"); `why` says which directive is not modelled.
+std::string printf_entry(const std::string& format, const PrintfEntry& e, std::string& why) {
+  std::string out;
+  for (std::size_t k = 0; k < format.size(); ++k) {
+    if (format[k] == '\\' && k + 1 < format.size()) {
+      out += escape(format[++k]);
+      continue;
+    }
+    if (format[k] != '%' || k + 1 >= format.size()) {
+      out += format[k];
+      continue;
+    }
+    const char d = format[++k];
+    // %T@ / %C@: seconds since the epoch "with fractional part" (findutils 4.9 prints ten digits
+    // of it: the nanoseconds and a 0, as checked against the real find in sim_incremental_test).
+    if ((d == 'T' || d == 'C') && k + 1 < format.size() && format[k + 1] == '@') {
+      ++k;
+      out += seconds(d == 'T' ? e.st.meta.mtime_ns : e.st.meta.ctime_ns, 10);
+      continue;
+    }
+    switch (d) {
+      case '%': out += '%'; break;
+      case 'p': out += e.shown; break;
+      case 'f': out += e.base; break;
+      case 'D': out += std::to_string(kLinuxDev); break;
+      case 'i': out += std::to_string(e.st.meta.inode); break;
+      case 'y': out += e.st.dir ? 'd' : 'f'; break;
+      case 'm': out += octal(e.st.mode); break;
+      case 'n': out += std::to_string(e.st.nlink); break;
+      case 'U': out += std::to_string(e.st.meta.uid); break;
+      case 'G': out += std::to_string(e.st.meta.gid); break;
+      case 's': out += std::to_string(e.st.size); break;
+      case 'l': break;  // no symbolic links in the simulated file system
+      default:
+        why = "-printf %" + std::string(1, d) + " not modelled";
+        return out;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<SimHost::Stat> SimHost::stat_of(const std::string& path) {
@@ -146,42 +193,11 @@ SimHost::Result SimHost::find(const std::vector<std::string>& argv) {
         if (act.kind == Action::Print) r.out += shown + "\n";
         if (act.kind == Action::Print0) r.out += shown + std::string(1, '\0');
         if (act.kind != Action::Printf) continue;
-        const std::string& f = act.format;
-        for (std::size_t k = 0; k < f.size(); ++k) {
-          if (f[k] == '\\' && k + 1 < f.size()) {
-            r.out += escape(f[++k]);
-            continue;
-          }
-          if (f[k] != '%' || k + 1 >= f.size()) {
-            r.out += f[k];
-            continue;
-          }
-          const char d = f[++k];
-          // GNU find(1), "-printf format": %T@ / %C@ seconds since the epoch with the fraction
-          // (findutils 4.9 prints ten digits of it: the nanoseconds and a 0, as checked against
-          // the real find in sim_incremental_test).
-          if ((d == 'T' || d == 'C') && k + 1 < f.size() && f[k + 1] == '@') {
-            ++k;
-            r.out += seconds(d == 'T' ? st.meta.mtime_ns : st.meta.ctime_ns, 10);
-            continue;
-          }
-          switch (d) {
-            case '%': r.out += '%'; break;
-            case 'p': r.out += shown; break;
-            case 'f': r.out += rest.empty() ? base_of(start) : base_of(path); break;
-            case 'D': r.out += std::to_string(kLinuxDev); break;
-            case 'i': r.out += std::to_string(st.meta.inode); break;
-            case 'y': r.out += st.dir ? 'd' : 'f'; break;
-            case 'm': r.out += octal(st.mode); break;
-            case 'n': r.out += std::to_string(st.nlink); break;
-            case 'U': r.out += std::to_string(st.meta.uid); break;
-            case 'G': r.out += std::to_string(st.meta.gid); break;
-            case 's': r.out += std::to_string(st.size); break;
-            case 'l': break;  // no symbolic links in the simulated file system
-            default:
-              failed = "sim: " + name_ + ": find: -printf %" + std::string(1, d) + " not modelled\n";
-              return;
-          }
+        std::string why;
+        r.out += printf_entry(act.format, {shown, rest.empty() ? base_of(start) : base_of(path), st}, why);
+        if (!why.empty()) {
+          failed = "sim: " + name_ + ": find: " + why + "\n";
+          return;
         }
       }
       if (!exec_tool.empty() && !st.dir) found.push_back(shown);
@@ -225,6 +241,70 @@ bool read_directive(const std::string& f, std::size_t& k, StatDirective& d) {
   return true;
 }
 
+/// The text of directive `d` for `st` named `name` (stat(1), "Formats"): nullopt when not modelled.
+std::optional<std::string> stat_field(const StatDirective& d, const SimHost::Stat& st, const std::string& name) {
+  if (d.datum == 'm' || d.datum == 'c' || d.datum == 'a') {
+    // a, m, c default to D (whole seconds); F floats them with `prec` digits. atime is not
+    // modelled apart: a read does not move it (as with noatime), so it is mtime.
+    const std::int64_t ns = d.datum == 'c' ? st.meta.ctime_ns : st.meta.mtime_ns;
+    if (d.fmt == 'F') return seconds(ns, d.prec < 0 ? 0 : d.prec);
+    if (d.fmt == 0 || d.fmt == 'D') return seconds(ns, 0);
+    return std::nullopt;
+  }
+  if (d.datum == 'p') {
+    // p defaults to O (octal): the whole st_mode; sub L the user, group and other bits, M the
+    // set-id and sticky bits, H the file type bits.
+    const unsigned type_bits = st.dir ? 0040000 : 0100000;
+    unsigned v = type_bits | st.mode;
+    if (d.sub == 'L') v = st.mode & 0777;
+    if (d.sub == 'M') v = (st.mode >> 9) & 07;
+    if (d.sub == 'H') v = type_bits >> 12;
+    if (d.fmt == 0 || d.fmt == 'O') return octal(v);
+    if (d.fmt == 'D' || d.fmt == 'U') return std::to_string(v);
+    return std::nullopt;
+  }
+  if (d.datum == 'N') return name;
+  if (d.sub != 0 || (d.fmt != 0 && d.fmt != 'D' && d.fmt != 'U')) return std::nullopt;
+  switch (d.datum) {  // the others default to U (unsigned decimal)
+    case 'd': return std::to_string(kFreeBsdDev);
+    case 'i': return std::to_string(st.meta.inode);
+    case 'l': return std::to_string(st.nlink);
+    case 'u': return std::to_string(st.meta.uid);
+    case 'g': return std::to_string(st.meta.gid);
+    case 'z': return std::to_string(st.size);
+    default: return std::nullopt;
+  }
+}
+
+/// `format` expanded for one file (a line without its newline); `bad` names a directive that is
+/// not modelled.
+std::string stat_line(const std::string& format, const SimHost::Stat& st, const std::string& name, std::string& bad) {
+  std::string line;
+  for (std::size_t k = 0; k < format.size(); ++k) {
+    if (format[k] != '%') {
+      line += format[k];
+      continue;
+    }
+    if (k + 1 < format.size() && std::string("%nt").find(format[k + 1]) != std::string::npos) {
+      const char c = format[++k];
+      line += c == 'n' ? '\n' : c == 't' ? '\t' : '%';
+      continue;
+    }
+    const std::size_t start = k;
+    StatDirective d;
+    const bool parsed = read_directive(format, k, d);
+    const std::optional<std::string> field = parsed ? stat_field(d, st, name) : std::nullopt;
+    if (!field) {
+      bad = format.substr(start, parsed ? k + 1 - start : std::string::npos);
+      return line;
+    }
+    const std::size_t width = static_cast<std::size_t>(d.width);
+    const std::string pad(field->size() < width ? width - field->size() : 0, d.zero && !d.left ? '0' : ' ');
+    line += d.left ? *field + pad : pad + *field;
+  }
+  return line;
+}
+
 }  // namespace
 
 SimHost::Result SimHost::stat(const std::vector<std::string>& argv) {
@@ -259,65 +339,9 @@ SimHost::Result SimHost::stat(const std::vector<std::string>& argv) {
       r.err += "stat: " + argv[i] + ": stat: No such file or directory\n";
       continue;
     }
-    std::string line;
-    for (std::size_t k = 0; k < format.size(); ++k) {
-      if (format[k] != '%') {
-        line += format[k];
-        continue;
-      }
-      if (k + 1 < format.size() && std::string("%nt").find(format[k + 1]) != std::string::npos) {
-        const char c = format[++k];
-        line += c == 'n' ? '\n' : c == 't' ? '\t' : '%';
-        continue;
-      }
-      StatDirective d;
-      std::string text;
-      const std::size_t start = k;
-      if (!read_directive(format, k, d))
-        return {2, r.out, "sim: " + name_ + ": stat: directive '" + format.substr(start) + "' not modelled\n"};
-      auto not_modelled = [&] {
-        return Result{2, r.out, "sim: " + name_ + ": stat: directive '" + format.substr(start, k + 1 - start) + "' not modelled\n"};
-      };
-      const bool time = d.datum == 'm' || d.datum == 'c' || d.datum == 'a';
-      if (time) {
-        // a, m, c default to D (whole seconds); F floats them with `prec` digits. atime is not
-        // modelled apart: a read does not move it (as with noatime), so it is mtime.
-        const std::int64_t ns = d.datum == 'c' ? st->meta.ctime_ns : st->meta.mtime_ns;
-        if (d.fmt == 'F') text = seconds(ns, d.prec < 0 ? 0 : d.prec);
-        else if (d.fmt == 0 || d.fmt == 'D') text = seconds(ns, 0);
-        else return not_modelled();
-      } else if (d.datum == 'p') {
-        // p defaults to O (octal): the whole st_mode; sub L the user, group and other bits, M the
-        // set-id and sticky bits, H the file type bits.
-        const unsigned type_bits = st->dir ? 0040000 : 0100000;
-        unsigned v = type_bits | st->mode;
-        if (d.sub == 'L') v = st->mode & 0777;
-        if (d.sub == 'M') v = (st->mode >> 9) & 07;
-        if (d.sub == 'H') v = type_bits >> 12;
-        if (d.fmt == 0 || d.fmt == 'O') text = octal(v);
-        else if (d.fmt == 'D' || d.fmt == 'U') text = std::to_string(v);
-        else return not_modelled();
-      } else if (d.datum == 'N') {
-        text = argv[i];
-      } else if (d.sub == 0 && (d.fmt == 0 || d.fmt == 'D' || d.fmt == 'U')) {
-        switch (d.datum) {
-          case 'd': text = std::to_string(kFreeBsdDev); break;
-          case 'i': text = std::to_string(st->meta.inode); break;
-          case 'l': text = std::to_string(st->nlink); break;
-          case 'u': text = std::to_string(st->meta.uid); break;
-          case 'g': text = std::to_string(st->meta.gid); break;
-          case 'z': text = std::to_string(st->size); break;
-          default: return not_modelled();
-        }
-      } else {
-        return not_modelled();
-      }
-      if (static_cast<int>(text.size()) < d.width) {
-        const std::string pad(static_cast<std::size_t>(d.width) - text.size(), d.zero && !d.left ? '0' : ' ');
-        text = d.left ? text + pad : pad + text;
-      }
-      line += text;
-    }
+    std::string bad;
+    const std::string line = stat_line(format, *st, argv[i], bad);
+    if (!bad.empty()) return {2, r.out, "sim: " + name_ + ": stat: directive '" + bad + "' not modelled\n"};
     r.out += line + (newline ? "\n" : "");
   }
   return r;

@@ -144,6 +144,14 @@ class SimHost : public world::Host {
   std::int64_t now_ns() const;
   /// chmod(2): the mode changes and so does ctime (not mtime). False when nothing is at `path`.
   bool change_mode(const std::string& path, unsigned mode);
+  /// What stat(2) returns for the entry at `path`, as find and stat print it (file_meta.cpp).
+  struct Stat {
+    bool dir = false;
+    unsigned mode = 0;  // permission and set-id bits
+    std::uint64_t size = 0, nlink = 1;
+    Meta meta;
+  };
+  std::optional<Stat> stat_of(const std::string& path);
   /// chown(2): the owner (and group, unless nullopt) change and so does ctime.
   bool change_owner(const std::string& path, unsigned uid, std::optional<unsigned> gid);
 
@@ -184,14 +192,6 @@ class SimHost : public world::Host {
   Result xargs(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
   Result chmod(const std::vector<std::string>& argv);
   Result chown(const std::vector<std::string>& argv);
-  /// What find and stat print of the entry at `path` (file_meta.cpp).
-  struct Stat {
-    bool dir = false;
-    unsigned mode = 0;  // permission bits
-    std::uint64_t size = 0, nlink = 1;
-    Meta meta;
-  };
-  std::optional<Stat> stat_of(const std::string& path);
   /// Calls `fn` for `path` and everything under it, a directory before its entries, names sorted.
   void walk(const std::string& path, int max_depth, const std::function<void(const std::string&, int depth)>& fn) const;
   /// A directory's metadata, made (a new inode, the times now) when it has none yet.

@@ -253,6 +253,7 @@ TEST_CASE("sim incremental: the GNU listing has the shape the real GNU find prin
     }
     return by_name;
   };
+  CHECK(nas.sh("find /data -printf '%A@'").err == "sim: nas: find: -printf %A not modelled\n");  // atime
   const auto here = records(real.out), there = records(simulated.out);
   CHECK(there == here);  // the same names ("." "./a file" "./sub" "./sub/b"), types, modes and sizes
   CHECK(there.size() == 4);
@@ -294,6 +295,7 @@ TEST_CASE("sim incremental: FreeBSD answers the stat -f form of its manual, and 
   CHECK(m[3] == "40755");
   CHECK(third == "640");
   CHECK(nas.sh("stat -f %z /nowhere").err == "stat: /nowhere: stat: No such file or directory\n");
+  CHECK(nas.sh("stat -f %Sm /data/x").err == "sim: nas: stat: directive '%Sm' not modelled\n");  // strftime dates
   CHECK(nas.sh("cd /data && find . -printf '%p\\n'").err == "find: -printf: unknown primary or operator\n");
   // The lister drctl sends parses: names first, then stat's lines, per batch.
   world::HostSystem bsd;
