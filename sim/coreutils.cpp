@@ -1,8 +1,8 @@
 // The commands of a simulated installed system (SimHost::exec): sudo, apt and dpkg, systemctl,
 // swapon/swapoff and coreutils (cat, test, mkdir, rm, rmdir, mv, ls, mktemp, wc, which,
-// sha256sum, stat, find, uname, sh, …) with coreutils' messages, and where each is found on
-// PATH; on FreeBSD its own tools instead where they differ (sha256, BSD stat and find, with their
-// messages: sim/CONFORMANCE.md). tar is tar.cpp.
+// sha256sum, uname, sh, …) with coreutils' messages, and where each is found on
+// PATH; on FreeBSD its own tools instead where they differ (sha256, with its messages:
+// sim/CONFORMANCE.md). tar is tar.cpp; find, stat, xargs and chmod file_meta.cpp.
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -42,7 +42,8 @@ const std::map<std::string, std::string>& system_commands() {
       {"wc", "/usr/bin/wc"},           {"which", "/usr/bin/which"},         {":", ":"},
       {"cd", "cd"},                    {"command", "command"},              {"exit", "exit"},
       {"export", "export"},            {"set", "set"},                      {"umask", "umask"},
-      {"unset", "unset"}};
+      {"unset", "unset"},              {"xargs", "/usr/bin/xargs"},         {"chmod", "/bin/chmod"},
+      {"chown", "/usr/bin/chown"}};
   return commands;
 }
 
@@ -215,6 +216,8 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
         continue;
       }
       dirs_.erase(path);
+      forget_dirs(path);
+      touch_dir(parent_of(path));
       notify("remove", path);
     }
     return r;
@@ -247,6 +250,9 @@ SimHost::Result SimHost::exec(const std::vector<std::string>& argv, const std::s
   if (cmd == "stat") return stat(argv);
   if (cmd == "tar") return tar(argv, stdin_data);
   if (cmd == "find") return find(argv);
+  if (cmd == "xargs") return xargs(argv, stdin_data, env);
+  if (cmd == "chmod") return chmod(argv);
+  if (cmd == "chown") return chown(argv);
   if (cmd == "sha256sum") {
     std::string out;
     for (std::size_t i = 1; i < argv.size(); ++i) {
@@ -385,6 +391,8 @@ void SimHost::removed_tree(const std::string& path) {
   for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && it->compare(0, prefix.size(), prefix) == 0;)
     it = dirs_.erase(it);
   dirs_.erase(path);
+  forget_dirs(path);
+  touch_dir(parent_of(path));
   notify("remove", path);
 }
 
@@ -446,37 +454,42 @@ SimHost::Result SimHost::mv(const std::vector<std::string>& argv) {
         fail("cannot move '" + src_name + "' to '" + dst_name + "': Directory not empty");
         continue;
       }
-      std::vector<std::pair<std::string, File>> moving;
+      std::vector<std::string> moving;
       const std::string prefix = src + "/";
       for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-        moving.emplace_back(it->first, it->second);
+        moving.push_back(it->first);
       std::vector<std::string> subdirs;
       for (auto it = dirs_.lower_bound(prefix); it != dirs_.end() && it->compare(0, prefix.size(), prefix) == 0; ++it)
         subdirs.push_back(*it);
+      // The directories keep their inodes and times under their new names; the moved one's
+      // ctime moves (rename(2)), and so do both parents'.
+      std::vector<std::pair<std::string, Meta>> metas;
+      for (const auto& d : subdirs) metas.emplace_back(dst + d.substr(src.size()), dir_meta(d));
+      Meta moved = dir_meta(src);
+      moved.ctime_ns = now_ns();
+      forget_dirs(src);
+      forget_dirs(dst);
+      for (const auto& [d, m] : metas) dir_meta_[d] = m;
+      dir_meta_[dst] = moved;
       dirs_.erase(src);
       dirs_.insert(dst);
       for (const auto& d : subdirs) {
         dirs_.erase(d);
         dirs_.insert(dst + d.substr(src.size()));
       }
-      for (const auto& [path, f] : moving) {
-        remove_file(path);
+      for (const auto& path : moving) {
         std::string why;
-        if (!store(dst + path.substr(src.size()), f.content, f.mode, &why)) {
-          store(path, f.content, f.mode, &why);  // it stays where it was
-          fail("cannot move '" + path + "': " + why);
-        }
+        if (!rename_file(path, dst + path.substr(src.size()), &why)) fail("cannot move '" + path + "': " + why);
       }
+      touch_dir(parent_of(src));
+      touch_dir(parent_of(dst));
     } else {
       if (is_dir(dst)) {
         fail("cannot overwrite directory '" + dst_name + "' with non-directory");
         continue;
       }
-      const File f = files_.at(src);
-      remove_file(src);
       std::string why;
-      if (!store(dst, f.content, f.mode, &why)) {
-        store(src, f.content, f.mode, &why);
+      if (!rename_file(src, dst, &why)) {
         fail("cannot move '" + src_name + "' to '" + dst_name + "': " + why);
         continue;
       }
@@ -579,7 +592,7 @@ SimHost::Result SimHost::mktemp(const std::vector<std::string>& argv) {
     for (std::size_t i = 0; i < xs; ++i) made += alphabet[std::stoi(h.substr((2 * i) % 62, 2), nullptr, 16) % 62];
   }
   if (directory) {
-    dirs_.insert(made);
+    make_dir(made);
   } else {
     std::string why;
     if (!store(made, "", 0600, &why)) return {1, "", "mktemp: failed to create file via template '" + shown + "': " + why + "\n"};
@@ -663,56 +676,6 @@ SimHost::Result SimHost::wc(const std::vector<std::string>& argv, const std::str
     }
     r.out += line + n + "\n";
   }
-  return r;
-}
-
-SimHost::Result SimHost::stat(const std::vector<std::string>& argv) {
-  // GNU: stat -c %a FILE. BSD: stat -f %Lp FILE (the permission bits in octal), no -c.
-  const bool bsd = os_ == Os::freebsd;
-  const std::string flag = bsd ? "-f" : "-c", format = bsd ? "%Lp" : "%a";
-  if (bsd && argv.size() > 1 && argv[1].rfind("-c", 0) == 0)
-    return {1, "", "stat: illegal option -- c\n"
-                   "usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file|handle ...]\n"};
-  if (argv.size() != 4 || argv[1] != flag || argv[2] != format)
-    return {2, "", "sim: " + name_ + ": stat: only `stat " + flag + " " + format + " FILE` is modelled\n"};
-  auto it = files_.find(absolute(argv[3]));
-  if (it == files_.end())
-    return {1, "", bsd ? "stat: " + argv[3] + ": stat: No such file or directory\n"
-                       : "stat: cannot statx '" + argv[3] + "': No such file or directory\n"};
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%o\n", it->second.mode);
-  return {0, mode, ""};
-}
-
-SimHost::Result SimHost::find(const std::vector<std::string>& argv) {
-  // find DIR [-type f] [-exec TOOL [ARG…] {} +]: regular files, sorted; TOOL runs as the host has it.
-  const std::string dir = argv.size() > 1 ? argv[1] : "";
-  if (dir.empty() || dir[0] != '/') return {1, "", "sim: " + name_ + ": find: give an absolute directory\n"};
-  if (!is_dir(dir)) return {1, "", os_ == Os::freebsd ? "find: " + dir + ": No such file or directory\n"
-                                                      : "find: '" + dir + "': No such file or directory\n"};
-  std::vector<std::string> rest(argv.begin() + 2, argv.end());
-  if (rest.size() >= 2 && rest[0] == "-type" && rest[1] == "f") rest.erase(rest.begin(), rest.begin() + 2);
-  if (os_ == Os::freebsd && !rest.empty() && rest[0] == "-printf")  // GNU's; BSD find has none
-    return {1, "", "find: -printf: unknown primary or operator\n"};
-  const bool exec_all = rest.size() >= 4 && rest[0] == "-exec" && rest[rest.size() - 2] == "{}" && rest.back() == "+";
-  if (!rest.empty() && !exec_all) return {2, "", "sim: " + name_ + ": find: only -type f and -exec TOOL {} +\n"};
-  const std::string prefix = dir.back() == '/' ? dir : dir + "/";
-  std::vector<std::string> found;
-  for (const auto& [path, f] : files_)
-    if (path.rfind(prefix, 0) == 0) found.push_back(path);
-  if (!exec_all) {
-    std::string out;
-    for (const auto& p : found) out += p + "\n";
-    return {0, out, ""};
-  }
-  std::vector<std::string> tool(rest.begin() + 1, rest.end() - 2);
-  if (which(tool[0]).empty())  // find's own words when it cannot run the tool
-    return {1, "", os_ == Os::freebsd ? "find: " + tool[0] + ": No such file or directory\n"
-                                      : "find: '" + tool[0] + "': No such file or directory\n"};
-  if (found.empty()) return {};
-  tool.insert(tool.end(), found.begin(), found.end());
-  Result r = exec(tool, "", {});
-  if (r.code != 0) r.code = 1;
   return r;
 }
 

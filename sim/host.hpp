@@ -6,17 +6,18 @@
 // command at a time, its messages "$0: LINE: …" (what drctl's scripts use, nothing more): words with
 // '…', "…" and \ quoting; $VAR, ${VAR}, $? and $(…) (field splitting of unquoted expansions,
 // no globbing); NAME=value (a shell variable, or the environment of one command); ; && || |
-// and newlines; `if … then … elif … else … fi`, `{ …; }`, `( … )`, `!`; redirections [n]> [n]>>
+// and newlines; `if … then … elif … else … fi`, `for NAME [in WORD…]; do … done`, `{ …; }`, `( … )`, `!`; redirections [n]> [n]>>
 // < [n]>&m (/dev/null too); the builtins : cd command (-v) exit export set (-e -u -o pipefail)
 // umask unset exec printf, and `sh -c SCRIPT [NAME [ARG…]]` with its positional parameters.
 // `.`; bash's builtins and syntax fail as dash fails them (`[[: not found`, Bad substitution,
-// `set: Illegal option -o pipefail` …). Loops, case, here-documents, functions, arithmetic and
+// `set: Illegal option -o pipefail` …). while/until loops, case, here-documents, functions, arithmetic and
 // background jobs exit 2 saying they are not modelled.
 //
 // A host runs GNU/Linux or FreeBSD (pfSense, TrueNAS CORE: set_os): FreeBSD's tar is bsdtar,
 // it hashes with sha256 and has no sha256sum, its stat is BSD's, and its login shell is tcsh,
 // which is what reads the line an SSH client sends (login()).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -126,6 +127,34 @@ class SimHost : public world::Host {
   std::vector<std::string> services() const { return {active_.begin(), active_.end()}; }
 
   // What a disk image of the host holds (sim/disk_image.hpp).
+  /// What stat(2) says of a file or directory beyond its bytes and mode: an inode number unique on
+  /// the host (a new one for a new file, kept across writes, chmod and rename), the time its
+  /// content was last written (mtime) and the time its inode last changed (ctime: every write,
+  /// chmod and rename), in nanoseconds since the epoch on the simulator's clock (virtual time 0 is
+  /// 2024-01-01T00:00:00Z). A directory's times move when an entry is added, removed or renamed.
+  /// Owners are numbers only (no /etc/passwd is modelled: root is 0) and are not enforced.
+  struct Meta {
+    std::uint64_t inode = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    unsigned uid = 0, gid = 0;
+  };
+  /// The metadata of the file or directory at `path`; nullopt when there is none.
+  std::optional<Meta> meta(const std::string& path);
+  /// The simulator's clock as a file time (nanoseconds since the epoch).
+  std::int64_t now_ns() const;
+  /// chmod(2): the mode changes and so does ctime (not mtime). False when nothing is at `path`.
+  bool change_mode(const std::string& path, unsigned mode);
+  /// What stat(2) returns for the entry at `path`, as find and stat print it (file_meta.cpp).
+  struct Stat {
+    bool dir = false;
+    unsigned mode = 0;  // permission and set-id bits
+    std::uint64_t size = 0, nlink = 1;
+    Meta meta;
+  };
+  std::optional<Stat> stat_of(const std::string& path);
+  /// chown(2): the owner (and group, unless nullopt) change and so does ctime.
+  bool change_owner(const std::string& path, unsigned uid, std::optional<unsigned> gid);
+
   /// Every file, in path order, with its mode.
   void for_each_file(const std::function<void(const std::string& path, const std::string& content, unsigned mode)>& fn) const {
     for (const auto& [path, f] : files_) fn(path, f.content, f.mode);
@@ -140,6 +169,7 @@ class SimHost : public world::Host {
   struct File {
     std::string content;
     unsigned mode = 0644;
+    Meta meta;
   };
   struct Shell;  // the interpreter (sh_interpreter.cpp)
   friend struct Shell;
@@ -159,6 +189,19 @@ class SimHost : public world::Host {
   Result sha256(const std::vector<std::string>& argv);
   Result stat(const std::vector<std::string>& argv);
   Result find(const std::vector<std::string>& argv);
+  Result xargs(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
+  Result chmod(const std::vector<std::string>& argv);
+  Result chown(const std::vector<std::string>& argv);
+  /// Calls `fn` for `path` and everything under it, a directory before its entries, names sorted.
+  void walk(const std::string& path, int max_depth, const std::function<void(const std::string&, int depth)>& fn) const;
+  /// A directory's metadata, made (a new inode, the times now) when it has none yet.
+  Meta& dir_meta(const std::string& path);
+  /// An entry was added to, removed from or renamed in `dir`: its mtime and ctime move.
+  void touch_dir(const std::string& dir);
+  /// Moves the file at `src` to `dst` as rename(2) does: the same inode and mtime, ctime now.
+  bool rename_file(const std::string& src, const std::string& dst, std::string* why);
+  /// Forgets the metadata of the directory `path` and of every directory under it.
+  void forget_dirs(const std::string& path);
   Result mv(const std::vector<std::string>& argv);
   Result rm(const std::vector<std::string>& argv);
   Result ls(const std::vector<std::string>& argv);
@@ -180,6 +223,8 @@ class SimHost : public world::Host {
   std::string name_;
   std::map<std::string, File> files_;
   std::set<std::string> dirs_{"/"};
+  std::map<std::string, Meta> dir_meta_;  // made as directories are first touched or listed
+  std::uint64_t next_inode_ = 2;           // the root of a Linux file system is inode 2
   std::set<std::string> available_;
   std::set<std::string> installed_;
   std::set<std::string> enabled_, active_;

@@ -187,6 +187,33 @@ struct SimHost::Shell {
           }
           return o;
         });
+      case Node::For:
+        return redirected(n, in, [&](const std::string& input) {
+          std::vector<std::string> values;
+          std::string err;
+          if (n.ops.empty()) {
+            values = args;  // `for f; do`: the positional parameters
+          } else {
+            try {
+              for (std::size_t w = 1; w < n.words.size(); ++w)
+                for (auto& f : expand(n.words[w], true, err)) values.push_back(std::move(f));
+            } catch (const Failed& f) {
+              exiting = true;
+              return f.result;
+            }
+          }
+          Out o;
+          o.err = err;
+          for (const auto& v : values) {
+            if (exiting) break;
+            vars[n.words[0]] = v;
+            Out b = exec(*n.parts[0], input);
+            o.out += b.out;
+            o.err += b.err;
+            o.code = b.code;
+          }
+          return o;
+        });
       case Node::Group:
         return redirected(n, in, [&](const std::string& input) { return exec(*n.parts[0], input); });
       case Node::Subshell:
@@ -436,6 +463,15 @@ struct SimHost::Shell {
         cur += raw.substr(i + 1, close - i - 1);
         have = true;
         i = close + 1;
+      } else if (raw.compare(i, 4, "\"$@\"") == 0) {
+        // "$@": a field per positional parameter (none when there are none), POSIX 2.5.2.
+        for (std::size_t k = 0; k < args.size(); ++k) {
+          if (k > 0) fields.push_back(std::move(cur));
+          if (k > 0) cur.clear();
+          cur += args[k];
+          have = true;
+        }
+        i += 4;
       } else if (c == '"') {
         have = true;
         for (++i; i < raw.size() && raw[i] != '"';) {

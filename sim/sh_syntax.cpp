@@ -299,11 +299,13 @@ class Parser {
   NodeP command() {
     // `function` is no keyword to dash: `function f { …; }` is the command `function f { …`, then a
     // misplaced `}` ("}" unexpected), as dash reports it.
-    static const std::set<std::string> loops = {"for", "while", "until", "case"};
+    static const std::set<std::string> loops = {"while", "until", "case"};
     static const std::set<std::string> misplaced = {"then", "elif", "else", "fi", "do", "done", "}", "esac"};
     NodeP node;
     if (word_is("if")) {
       node = if_clause();
+    } else if (word_is("for")) {
+      node = for_clause();
     } else if (word_is("{")) {
       node = make(Node::Group);
       ++i_;
@@ -342,6 +344,27 @@ class Parser {
     if (node->words.size() == 1 && node->redirs.empty() && op_is("(") && next_op_is(")"))
       throw Unsupported{"function definitions (" + node->words[0] + "() …)"};
     if (node->words.empty() && node->redirs.empty()) throw unexpected();
+    return node;
+  }
+  /// POSIX 2.9.4.3: `for name [in word …] ; do list done` (without `in`: the positional
+  /// parameters), the separator a `;` or newlines, as dash's parser takes it.
+  NodeP for_clause() {
+    NodeP node = make(Node::For);
+    ++i_;
+    if (peek().type != Tok::Word || !is_name(peek().text)) throw SyntaxError{"Syntax error: Bad for loop variable", peek().line};
+    node->words.push_back(t_[i_++].text);
+    skip_newlines();
+    if (word_is("in")) {
+      ++i_;
+      node->ops.push_back("in");
+      while (peek().type == Tok::Word) node->words.push_back(t_[i_++].text);
+      if (!op_is(";") && peek().type != Tok::Newline) throw unexpected();
+    }
+    if (op_is(";")) ++i_;
+    skip_newlines();
+    expect_word("do");
+    node->parts.push_back(list({"done"}, false));
+    expect_word("done");
     return node;
   }
   NodeP if_clause() {

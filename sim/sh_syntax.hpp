@@ -19,7 +19,7 @@ struct SyntaxError {
   int line = 0;         // where dash reports it (end of file: the last line)
 };
 
-/// A construct sh has but the simulator does not model (loops, case, here-documents, `&`,
+/// A construct sh has but the simulator does not model (while/until loops, case, here-documents, `&`,
 /// function definitions, arithmetic expansion).
 struct Unsupported {
   std::string what;
@@ -34,11 +34,11 @@ struct Redir {
 
 /// A command of the tree: a simple command, a compound command or a list of them.
 struct Node {
-  enum Type { Simple, If, Group, Subshell, Pipeline, AndOr, List } type = Simple;
-  std::vector<std::string> words;                // Simple
+  enum Type { Simple, If, For, Group, Subshell, Pipeline, AndOr, List } type = Simple;
+  std::vector<std::string> words;                // Simple; For: the name, then the words after `in`
   std::vector<Redir> redirs;                     // Simple and the compound commands
   std::vector<std::shared_ptr<Node>> parts;      // Pipeline, AndOr, List; If: condition, body, …, [else]; Group/Subshell: the list
-  std::vector<std::string> ops;                  // AndOr: "&&"/"||" between the parts
+  std::vector<std::string> ops;                  // AndOr: "&&"/"||" between the parts; For: {"in"} when it has one
   bool negate = false;                           // Pipeline: `!`
   int line = 1;                                  // the line of the command's first word (dash's lineno)
 };

@@ -5,8 +5,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "sim/host.hpp"
 #include "sim/host_paths.hpp"
@@ -30,7 +33,8 @@ la_ssize_t append_to_string(struct archive*, void* out, const void* buf, std::si
 /// The long options bsdtar 3.6 takes that drctl may send (bsdtar.1; its cmdline.c has the rest).
 bool bsdtar_takes(const std::string& option) {
   static const char* const known[] = {"--format=pax", "--format=ustar", "--xattrs", "--no-xattrs", "--numeric-owner",
-                                      "--acls", "--no-acls", "--same-owner", "--no-same-owner", "--version"};
+                                      "--acls", "--no-acls", "--same-owner", "--no-same-owner", "--version",
+                                      "--null", "--no-recursion", "--norecurse"};
   for (const char* k : known)
     if (option == k) return true;
   return false;
@@ -48,12 +52,15 @@ SimHost::Result SimHost::bsdtar_refusal(const std::string& option) const {
           "  Help:    tar --help\n"};
 }
 
-/// tar -c|-x|-t [-z] [-v] -f FILE [-C DIR] [PATH…]: real tar bytes (pax, via libarchive) in the
-/// simulated file system, so an archive made here reads anywhere.
+/// tar -c|-x|-t [-z] [-v] -f FILE [-C DIR] [-T LIST [--null] [--no-recursion|-n]] [PATH…]: real
+/// tar bytes (pax, via libarchive) in the simulated file system, so an archive made here reads
+/// anywhere. Created archives hold directories and files as GNU tar and bsdtar write them (a
+/// directory before what is in it, "./sub/"), with each file's mode and mtime to the nanosecond
+/// (in the pax header, as GNU tar's --format=pax and bsdtar write a fractional mtime).
 SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::string& stdin_data) {
   char mode = 0;
-  bool gzip = false;
-  std::string file, dir = "/";
+  bool gzip = false, nul = false, recurse = true;
+  std::string file, dir = cwd_, list_file;  // without -C, names are relative to the working directory
   std::vector<std::string> paths;
   const bool bsd = os_ == Os::freebsd;
   for (std::size_t i = 1; i < argv.size(); ++i)  // bsdtar refuses before it does anything
@@ -66,7 +73,15 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a == "-C" && i + 1 < argv.size()) {
-      dir = argv[++i];
+      dir = absolute(argv[++i]);
+    } else if (a == "-T" && i + 1 < argv.size()) {
+      list_file = argv[++i];
+    } else if (a == "--null") {
+      nul = true;  // the -T list's names end in NUL, taken as they are
+    } else if (a == "--no-recursion" || (bsd && (a == "-n" || a == "--norecurse"))) {
+      recurse = false;  // GNU's --no-recursion; bsdtar's -n (on GNU tar, -n is --seek)
+    } else if (a == "--no-unquote" && !bsd) {
+      continue;  // GNU: names in the list are not unquoted (the simulated tar never unquotes)
     } else if (a == "-f" && i + 1 < argv.size()) {
       file = argv[++i];
     } else if ((i == 1 || a[0] == '-') && a.find_first_not_of("-cxtzvfp") == std::string::npos) {
@@ -86,37 +101,58 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
   }
   if (!mode || file.empty()) return {2, "", "tar: sim: give one of -c -x -t and -f FILE\n"};
   if (!is_dir(dir)) return {2, "", "tar: " + dir + ": Cannot open: No such file or directory\n"};
+  if (!list_file.empty()) {  // -T: the names to archive, a line (or with --null a NUL-terminated name) each
+    std::string list = list_file == "-" ? stdin_data : get_file(absolute(list_file)).value_or("");
+    if (list_file != "-" && !files_.contains(absolute(list_file)))
+      return {2, "", "tar: " + list_file + ": Cannot open: No such file or directory\n"};
+    const char end = nul ? '\0' : '\n';
+    std::size_t at = 0;
+    for (std::size_t stop; at < list.size(); at = stop + 1) {
+      stop = std::min(list.find(end, at), list.size());
+      if (stop > at) paths.push_back(list.substr(at, stop - at));
+    }
+  }
   std::string out;
   if (mode == 'c') {
     std::string bytes;
     struct archive* a = archive_write_new();
-    archive_write_set_format_pax_restricted(a);
+    archive_write_set_format_pax(a);
     if (gzip) archive_write_add_filter_gzip(a);
     archive_write_open(a, &bytes, nullptr, append_to_string, nullptr);
     int missing = 0;
     std::string err;
+    auto entry = [&](const std::string& path, std::string name) {
+      if (name[0] == '/') name.erase(0, 1);  // as GNU tar: "Removing leading `/' from member names"
+      const auto st = stat_of(path);
+      struct archive_entry* e = archive_entry_new();
+      archive_entry_set_pathname(e, (st->dir && !name.ends_with("/") ? name + "/" : name).c_str());
+      archive_entry_set_filetype(e, st->dir ? AE_IFDIR : AE_IFREG);
+      archive_entry_set_perm(e, st->mode);
+      archive_entry_set_uid(e, st->meta.uid);
+      archive_entry_set_gid(e, st->meta.gid);
+      archive_entry_set_mtime(e, st->meta.mtime_ns / 1000000000, st->meta.mtime_ns % 1000000000);
+      archive_entry_set_size(e, st->dir ? 0 : static_cast<la_int64_t>(st->size));
+      archive_write_header(a, e);
+      archive_entry_free(e);
+      if (st->dir) return;
+      const File& f = files_.at(path);
+      archive_write_data(a, f.content.data(), f.content.size());
+      charge_io(path, f.content.size(), true, file == "-");
+    };
     for (const auto& p : paths) {
       const std::string base = join_path(dir, p);
-      bool found = false;
-      for (const auto& [path, f] : files_) {
-        if (path != base && path.rfind(base == "/" ? "/" : base + "/", 0) != 0) continue;
-        found = true;
-        std::string name = (p == "/" ? "" : p) + path.substr(base == "/" ? 0 : base.size());
-        if (name[0] == '/') name.erase(0, 1);  // as GNU tar: "Removing leading `/' from member names"
-        struct archive_entry* e = archive_entry_new();
-        archive_entry_set_pathname(e, name.c_str());
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, f.mode);
-        archive_entry_set_size(e, static_cast<la_int64_t>(f.content.size()));
-        archive_write_header(a, e);
-        archive_write_data(a, f.content.data(), f.content.size());
-        archive_entry_free(e);
-        charge_io(path, f.content.size(), true, file == "-");
-      }
-      if (!found && !is_dir(base)) {
+      if (!exists(base)) {
         ++missing;
         err += "tar: " + p + ": Cannot stat: No such file or directory\n";
+        continue;
       }
+      // The name as given, then what is under it (unless told not to recurse).
+      walk(base, recurse ? -1 : 0, [&](const std::string& path, int) {
+        const std::string below = path.substr(base == "/" ? 0 : base.size());
+        std::string name = p == "/" ? below : (p.ends_with("/") && !below.empty() ? p + below.substr(1) : p + below);
+        if (name.empty()) name = "/";
+        entry(path, name);
+      });
     }
     archive_write_close(a);
     archive_write_free(a);
@@ -141,6 +177,9 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
   } else {
     struct archive_entry* e;
     int rc;
+    // A directory's time is set once what is in it has been written (GNU tar's delayed_set_stat,
+    // bsdtar's fixup list): writing its entries would move it again.
+    std::vector<std::pair<std::string, std::int64_t>> dir_times;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
       const std::string name = archive_entry_pathname(e);
       if (mode == 't') {
@@ -149,7 +188,11 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       }
       const std::string path = join_path(dir, name);
       if (archive_entry_filetype(e) == AE_IFDIR) {
-        dirs_.insert(path.size() > 1 && path.back() == '/' ? path.substr(0, path.size() - 1) : path);
+        const std::string d = path.size() > 1 && path.back() == '/' ? path.substr(0, path.size() - 1) : path;
+        make_dir(d);
+        if (archive_entry_mtime_is_set(e))  // tar -x sets the times it read (GNU tar, bsdtar)
+          dir_times.emplace_back(d, archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e));
+        change_owner(d, static_cast<unsigned>(archive_entry_uid(e)), static_cast<unsigned>(archive_entry_gid(e)));
         continue;
       }
       std::string content;
@@ -159,10 +202,15 @@ SimHost::Result SimHost::tar(const std::vector<std::string>& argv, const std::st
       if (!store(path, content, archive_entry_perm(e), &why)) {  // GNU tar goes on, and exits 2 at the end
         r.code = 2;
         r.err += "tar: " + name + ": Cannot write: " + why + "\n";
-      } else if (file == "-") {
-        charge_io(path, content.size(), false, true);  // the data it stands for came down the stream
+      } else {
+        // As root (drctl's restores run with sudo or as root): the owners it read, and the mtime.
+        change_owner(path, static_cast<unsigned>(archive_entry_uid(e)), static_cast<unsigned>(archive_entry_gid(e)));
+        if (archive_entry_mtime_is_set(e)) files_.at(path).meta.mtime_ns = archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
+        if (file == "-") charge_io(path, content.size(), false, true);  // the data it stands for came down the stream
       }
     }
+    for (const auto& [d, t] : dir_times)
+      if (is_dir(d)) dir_meta(d).mtime_ns = t;
     if (rc != ARCHIVE_EOF) r = {2, r.out, std::string("tar: ") + archive_error_string(a) + "\n"};
   }
   archive_read_free(a);

@@ -179,7 +179,7 @@ TEST_CASE("remote listing: the plan keeps what matches the parent and asks tar f
   CHECK(tar_name_list({".", "./a\nb"}) == std::string(".\0./a\nb\0", 8));
 }
 
-TEST_CASE("remote listing: the probe learns each host's lister, and the simulated hosts have none yet") {
+TEST_CASE("remote listing: the probe learns each host's lister, the simulated hosts' too") {
   // What a host answers decides the listing command: GNU find, FreeBSD's stat, or none.
   auto lister_of = [](const std::string& probe_out) { return world::parse_system_probe(probe_out)->lister; };
   CHECK(lister_of("kernel Linux\ntar tar (GNU tar) 1.34\nhash sha256sum\nlist find\n") == world::HostSystem::Lister::find);
@@ -197,14 +197,15 @@ TEST_CASE("remote listing: the probe learns each host's lister, and the simulate
   CHECK(learned->list_tree("/mnt/a b").rfind("cd '/mnt/a b' && find . -printf ", 0) == 0);
   CHECK(learned->tar_create_list("/mnt/x").find("--no-recursion --null --no-unquote -T -") != std::string::npos);
 
-  // The simulated hosts (sim/coreutils.cpp) model neither find -printf nor stat -f FORMAT: their
-  // captures send the whole tree, as before incremental capture, so drill reports do not move.
+  // The simulated hosts (sim/file_meta.cpp) answer as their kind does: GNU find -printf on
+  // GNU/Linux, find | xargs stat -f on FreeBSD (sim_incremental_test captures through them).
   for (const auto os : {sim::SimHost::Os::gnu_linux, sim::SimHost::Os::freebsd}) {
     sim::Engine engine{1};
     sim::SimHost host{engine, "nas"};
     host.set_os(os);
     const world::CommandResult r = host.run({world::system_probe_script(), "", {}, {}, ""});
     REQUIRE(r.exit_code == 0);
-    CHECK(world::parse_system_probe(r.out)->lister == world::HostSystem::Lister::none);
+    CHECK(world::parse_system_probe(r.out)->lister ==
+          (os == sim::SimHost::Os::freebsd ? world::HostSystem::Lister::bsd_stat : world::HostSystem::Lister::find));
   }
 }

@@ -65,7 +65,7 @@ TEST_CASE("sim host: tar round-trips a directory as real tar bytes") {
   REQUIRE_MESSAGE(r.ok(), r.err);
   c.script = "tar -tzf /backup/www.tgz";
   r = h.run(c);
-  CHECK(r.out == "www/index.html\nwww/secret/key\n");
+  CHECK(r.out == "www/\nwww/index.html\nwww/secret/\nwww/secret/key\n");  // directories too, as GNU tar -t lists them
   c.script = "mkdir -p /restore && tar -xzf /backup/www.tgz -C /restore && cat /restore/www/index.html";
   r = h.run(c);
   CHECK(r.out == "<h1>hi</h1>");
