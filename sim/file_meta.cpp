@@ -416,17 +416,40 @@ SimHost::Result SimHost::xargs(const std::vector<std::string>& argv, const std::
   return r;
 }
 
+SimHost::Operands SimHost::operands(const std::vector<std::string>& argv) {
+  Operands ops;
+  if (ops.first < argv.size() && argv[ops.first] == "-R") {
+    ops.recursive = true;
+    ++ops.first;
+  }
+  return ops;
+}
+
+SimHost::Result SimHost::each_file(const std::vector<std::string>& argv, const Operands& ops, const std::string& tool,
+                                   const std::function<void(const std::string&)>& change) {
+  // The operands after the mode or owner; a missing one is reported in the tool's words and the
+  // others are still changed (exit 1), as chmod(1) and chown(1) do.
+  const bool bsd = os_ == Os::freebsd;
+  Result r;
+  for (std::size_t i = ops.first + 1; i < argv.size(); ++i) {
+    const std::string path = absolute(argv[i]);
+    if (!exists(path)) {
+      r.code = 1;
+      r.err += bsd ? tool + ": " + argv[i] + ": No such file or directory\n"
+                   : tool + ": cannot access '" + argv[i] + "': No such file or directory\n";
+      continue;
+    }
+    walk(path, ops.recursive ? -1 : 0, [&](const std::string& p, int) { change(p); });
+  }
+  return r;
+}
+
 SimHost::Result SimHost::chmod(const std::vector<std::string>& argv) {
   const bool bsd = os_ == Os::freebsd;
-  std::size_t i = 1;
-  bool recursive = false;
-  if (i < argv.size() && argv[i] == "-R") {
-    recursive = true;
-    ++i;
-  }
-  if (argv.size() - i < 2) return {1, "", bsd ? "usage: chmod [-fhv] [-R [-H | -L | -P]] mode file ...\n"
-                                              : "chmod: missing operand\nTry 'chmod --help' for more information.\n"};
-  const std::string& spec = argv[i++];
+  const Operands ops = operands(argv);
+  if (argv.size() - ops.first < 2) return {1, "", bsd ? "usage: chmod [-fhv] [-R [-H | -L | -P]] mode file ...\n"
+                                                       : "chmod: missing operand\nTry 'chmod --help' for more information.\n"};
+  const std::string& spec = argv[ops.first];
   // An octal mode, or symbolic clauses [ugoa]*[+-=][rwxst]* separated by commas (umask left out).
   auto apply = [&](unsigned mode) -> std::optional<unsigned> {
     if (spec.find_first_not_of("01234567") == std::string::npos) return std::stoul(spec, nullptr, 8) & 07777;
@@ -458,35 +481,19 @@ SimHost::Result SimHost::chmod(const std::vector<std::string>& argv) {
     return mode;
   };
   if (!apply(0644)) return {1, "", bsd ? "chmod: Invalid file mode: " + spec + "\n" : "chmod: invalid mode: '" + spec + "'\n"};
-  Result r;
-  for (; i < argv.size(); ++i) {
-    const std::string path = absolute(argv[i]);
-    if (!exists(path)) {
-      r.code = 1;
-      r.err += bsd ? "chmod: " + argv[i] + ": No such file or directory\n"
-                   : "chmod: cannot access '" + argv[i] + "': No such file or directory\n";
-      continue;
-    }
-    walk(path, recursive ? -1 : 0, [&](const std::string& p, int) {
-      auto it = files_.find(p);
-      change_mode(p, *apply(it == files_.end() ? 0755 : it->second.mode));
-    });
-  }
-  return r;
+  return each_file(argv, ops, "chmod", [&](const std::string& p) {
+    auto it = files_.find(p);
+    change_mode(p, *apply(it == files_.end() ? 0755 : it->second.mode));
+  });
 }
 
 SimHost::Result SimHost::chown(const std::vector<std::string>& argv) {
   // chown [-R] OWNER[:GROUP] FILE…: numeric owners, or root (0); no user database is modelled.
   const bool bsd = os_ == Os::freebsd;
-  std::size_t i = 1;
-  bool recursive = false;
-  if (i < argv.size() && argv[i] == "-R") {
-    recursive = true;
-    ++i;
-  }
-  if (argv.size() - i < 2) return {1, "", bsd ? "usage: chown [-fhvx] [-R [-H | -L | -P]] owner[:group] file ...\n"
-                                              : "chown: missing operand\nTry 'chown --help' for more information.\n"};
-  const std::string spec = argv[i++];
+  const Operands ops = operands(argv);
+  if (argv.size() - ops.first < 2) return {1, "", bsd ? "usage: chown [-fhvx] [-R [-H | -L | -P]] owner[:group] file ...\n"
+                                                       : "chown: missing operand\nTry 'chown --help' for more information.\n"};
+  const std::string spec = argv[ops.first];
   auto id = [](const std::string& s) -> std::optional<unsigned> {
     if (s == "root" || s == "wheel") return 0u;
     if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
@@ -497,18 +504,7 @@ SimHost::Result SimHost::chown(const std::vector<std::string>& argv) {
   const auto gid = colon == std::string::npos ? std::optional<unsigned>() : id(spec.substr(colon + 1));
   if (!uid || (colon != std::string::npos && !gid))
     return {2, "", "sim: " + name_ + ": chown: only numeric owners and root are modelled ('" + spec + "')\n"};
-  Result r;
-  for (; i < argv.size(); ++i) {
-    const std::string path = absolute(argv[i]);
-    if (!exists(path)) {
-      r.code = 1;
-      r.err += bsd ? "chown: " + argv[i] + ": No such file or directory\n"
-                   : "chown: cannot access '" + argv[i] + "': No such file or directory\n";
-      continue;
-    }
-    walk(path, recursive ? -1 : 0, [&](const std::string& p, int) { change_owner(p, *uid, gid); });
-  }
-  return r;
+  return each_file(argv, ops, "chown", [&](const std::string& p) { change_owner(p, *uid, gid); });
 }
 
 }  // namespace drctl::sim

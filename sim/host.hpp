@@ -190,6 +190,14 @@ class SimHost : public world::Host {
   Result stat(const std::vector<std::string>& argv);
   Result find(const std::vector<std::string>& argv);
   Result xargs(const std::vector<std::string>& argv, const std::string& stdin_data, const Env& env);
+  // chmod and chown: an optional -R, the mode or owner at argv[first], then the files.
+  struct Operands {
+    std::size_t first = 1;
+    bool recursive = false;
+  };
+  static Operands operands(const std::vector<std::string>& argv);
+  Result each_file(const std::vector<std::string>& argv, const Operands& ops, const std::string& tool,
+                   const std::function<void(const std::string&)>& change);
   Result chmod(const std::vector<std::string>& argv);
   Result chown(const std::vector<std::string>& argv);
   /// Calls `fn` for `path` and everything under it, a directory before its entries, names sorted.
