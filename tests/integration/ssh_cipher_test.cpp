@@ -20,11 +20,11 @@ using namespace drctl::world::real;
 
 namespace {
 
-/// True when /proc/cpuinfo's first "flags" line lists both.
+/// True when /proc/cpuinfo's first "flags" line (x86; "Features" on arm64) lists both.
 bool cpuinfo_has(const std::string& a, const std::string& b) {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("flags", 0) != 0) continue;
+    if (line.rfind("flags", 0) != 0 && line.rfind("Features", 0) != 0) continue;
     std::istringstream words(line.substr(line.find(':') + 1));
     bool has_a = false, has_b = false;
     for (std::string w; words >> w;) {
@@ -89,7 +89,7 @@ TEST_CASE("ssh ciphers: without a Ciphers line AES-GCM is chosen where the CPU h
   const CommandResult r = lab.echo("");
   REQUIRE_MESSAGE(r.ok(), r.err);
   CHECK(r.out == "ok\n");
-  const bool aes = cpuinfo_has("aes", "pclmulqdq");
+  const bool aes = cpuinfo_has("aes", "pclmulqdq") || cpuinfo_has("aes", "pmull");
   CHECK(last_cipher(lab.sshd) == std::string(aes ? "aes128-gcm@openssh.com" : "chacha20-poly1305@openssh.com"));
 }
 
