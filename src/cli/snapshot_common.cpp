@@ -72,15 +72,21 @@ SshSource parse_ssh_url(const std::string& url, const std::string& what) {
   return world::parse_host_path_url("ssh", url, what);
 }
 
+world::real::SshHostSpec url_host_spec(const std::string& user, const std::string& host, int port,
+                                       const std::string& ssh_config) {
+  world::real::SshHostSpec spec;
+  spec.name = (user.empty() ? "" : user + "@") + host + (port ? ":" + std::to_string(port) : "");
+  spec.address = host;
+  spec.port = port;
+  spec.user = user;
+  spec.ssh_config = ssh_config;
+  return spec;
+}
+
 world::Host& SourceHosts::ssh(const SshSource& s) {
-  const std::string name = (s.user.empty() ? "" : s.user + "@") + s.host + (s.port ? ":" + std::to_string(s.port) : "");
+  const world::real::SshHostSpec spec = url_host_spec(s.user, s.host, s.port, ssh_config_);
+  const std::string& name = spec.name;
   if (!added_.count(name)) {
-    world::real::SshHostSpec spec;
-    spec.name = name;
-    spec.address = s.host;
-    spec.port = s.port;
-    spec.user = s.user;
-    spec.ssh_config = ssh_config_;
     try {
       world_.add_ssh_host(spec);
     } catch (const world::real::SshConfigError& e) {

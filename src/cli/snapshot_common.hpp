@@ -63,6 +63,11 @@ using SshSource = world::HostPathUrl;
 /// Parses ssh://[USER@]HOST[:PORT]/PATH; InputError naming `what` when malformed.
 SshSource parse_ssh_url(const std::string& url, const std::string& what);
 
+/// The SSH host of a [USER@]HOST[:PORT] in a URL, named as the URL writes it, read with the SSH
+/// config `ssh_config` ("" for ~/.ssh/config).
+world::real::SshHostSpec url_host_spec(const std::string& user, const std::string& host, int port,
+                                       const std::string& ssh_config);
+
 /// Where --nas sources are read: this machine, or SSH hosts made on first use.
 class SourceHosts {
  public:

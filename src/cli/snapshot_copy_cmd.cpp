@@ -21,12 +21,7 @@ namespace {
 /// The SSH host of an sftp:// URL, with drctl's strict host-key rules (SshConfig, known_hosts).
 world::real::SshHost& copy_host(world::real::RealWorld& world, const offsite::SftpUrl& url, const std::string& ssh_config,
                                 const std::string& option) {
-  world::real::SshHostSpec spec;
-  spec.name = (url.user.empty() ? "" : url.user + "@") + url.host + (url.port ? ":" + std::to_string(url.port) : "");
-  spec.address = url.host;
-  spec.port = url.port;
-  spec.user = url.user;
-  spec.ssh_config = ssh_config;
+  const world::real::SshHostSpec spec = url_host_spec(url.user, url.host, url.port, ssh_config);
   try {
     world.add_ssh_host(spec);
   } catch (const world::real::SshConfigError& e) {
