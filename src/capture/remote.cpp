@@ -99,11 +99,12 @@ struct Streamed {
   std::exception_ptr failed;
 };
 
+// How much of a command's output is handed to the consumer thread at a time.
+constexpr std::size_t kHandOverBlock = 256 * 1024;
+
 /// Runs `command` on `host` (on this thread: a simulated host must not be called from another
 /// one), `stdin_data` on its stdin, and hands its output to `consume` on a helper thread
 /// through a bounded pipe. Throws what running the command throws.
-constexpr std::size_t kHandOverBlock = 256 * 1024;
-
 Streamed stream_into(world::Host& host, const std::string& command, const std::string& stdin_data,
                      const Consume& consume) {
   Pipe pipe;
