@@ -49,16 +49,7 @@ std::string plural(std::uint64_t n, const std::string& word, const std::string& 
 
 json snapshot_json(const Snapshot& s) {
   json secs = json::array();
-  for (const auto& sec : s.sections) {
-    secs.push_back({{"name", sec.name}, {"source", sec.source}, {"tree", sec.tree.hex()}, {"files", sec.files},
-                    {"dirs", sec.dirs}, {"bytes", sec.bytes}});
-    if (sec.excludes.empty()) continue;
-    json paths = json::array();
-    for (const auto& [path, pattern] : sec.excluded_paths) paths.push_back({{"path", path}, {"pattern", pattern}});
-    secs.back()["excludes"] = sec.excludes;
-    secs.back()["excluded"] = sec.excluded;
-    secs.back()["excluded_paths"] = paths;
-  }
+  for (const auto& sec : s.sections) secs.push_back(store::section_json(sec));
   json skipped = json::array();
   for (const auto& k : s.skipped) skipped.push_back({{"section", k.section}, {"path", k.path}, {"error", k.error}});
   json j = {{"id", s.id.hex()}, {"time", s.time},     {"host", s.host},           {"tags", s.tags},

@@ -16,19 +16,24 @@ const Section* Snapshot::section(std::string_view name) const {
   return nullptr;
 }
 
+json section_json(const Section& s) {
+  json j = {{"name", s.name}, {"source", s.source}, {"tree", s.tree.hex()},
+            {"files", s.files}, {"dirs", s.dirs},     {"bytes", s.bytes}};
+  if (!s.excludes.empty()) {
+    json paths = json::array();
+    for (const auto& [path, pattern] : s.excluded_paths) paths.push_back({{"path", path}, {"pattern", pattern}});
+    j["excludes"] = s.excludes;
+    j["excluded"] = s.excluded;
+    j["excluded_paths"] = paths;
+  }
+  return j;
+}
+
 std::string Snapshot::to_json() const {
   json secs = json::array();
   for (const auto& s : sections) {
-    secs.push_back({{"name", s.name}, {"source", s.source}, {"tree", s.tree.hex()},
-                    {"files", s.files}, {"dirs", s.dirs}, {"bytes", s.bytes}});
+    secs.push_back(section_json(s));
     if (s.root) secs.back()["root"] = s.root->hex();
-    if (!s.excludes.empty()) {
-      json paths = json::array();
-      for (const auto& [path, pattern] : s.excluded_paths) paths.push_back({{"path", path}, {"pattern", pattern}});
-      secs.back()["excludes"] = s.excludes;
-      secs.back()["excluded"] = s.excluded;
-      secs.back()["excluded_paths"] = paths;
-    }
   }
   json skips = json::array();
   for (const auto& s : skipped) skips.push_back({{"section", s.section}, {"path", s.path}, {"error", s.error}});

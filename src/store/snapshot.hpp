@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "store/bytes.hpp"
 
 namespace drctl::store {
@@ -26,6 +28,10 @@ struct Section {
   std::uint64_t excluded = 0;
   std::vector<std::pair<std::string, std::string>> excluded_paths{};  // (path in the section, pattern)
 };
+
+/// A section as its manifest records it (name, source, tree, counts, and what exclude patterns
+/// left out when there were patterns), without the root tree's id.
+nlohmann::json section_json(const Section& s);
 
 /// How many excluded paths a section's manifest names at most (the count covers the rest).
 inline constexpr std::size_t kMaxExcludedPaths = 1000;
