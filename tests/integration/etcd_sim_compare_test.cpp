@@ -100,8 +100,10 @@ std::string scrub(std::string s, const std::map<std::string, std::string>& names
   static const std::vector<std::pair<std::regex, std::string>> kinds = {
       {std::regex(R"(client-[0-9a-f-]{36})"), "client-UUID"},
       // etcd closing a handshake without a client certificate: the real etcdctl 3.4.23 sees it one
-      // way or the other from run to run (TLS 1.3 reports the alert after the handshake).
-      {std::regex(R"(write tcp 127\.0\.0\.1:\d+->[0-9.:A-Z]+: write: broken pipe|connection closed)"), "CLOSED"},
+      // of three ways from run to run (TLS 1.3 reports the alert after the handshake, and the
+      // client's next write meets either the closed socket, EPIPE, or the peer's reset, ECONNRESET).
+      {std::regex(R"(write tcp 127\.0\.0\.1:\d+->[0-9.:A-Z]+: write: (broken pipe|connection reset by peer)|connection closed)"),
+       "CLOSED"},
       {std::regex(R"(127\.0\.0\.1:\d+->)"), "127.0.0.1:PORT->"},
       {std::regex(R"(\b\d+\.\d+\.\d+\b)"), "VERSION"},
       {std::regex(R"(\b\d+(\.\d+)?(ns|µs|us|ms|s)\b)"), "DURATION"},
