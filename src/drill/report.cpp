@@ -5,12 +5,19 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <string_view>
 
 #include "base/shell.hpp"
 
 namespace drctl::drill {
+
+std::string bytes_text(double bytes) {
+  if (bytes >= 1e9) return fmt::format("{:.1f} GB", bytes / 1e9);
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  return fmt::format("{:.0f} kB", bytes / 1e3);
+}
 
 using json = nlohmann::json;
 
@@ -91,6 +98,15 @@ std::string run_block(const RunResult& r, bool timeline) {
                      plural(r.writes_lost, "write"), plural(r.bytes_lost_expected, "byte"));
   out += fmt::format("Lost beyond RPO: {}, {}\n", plural(r.files_differing, "file"),
                      plural(r.bytes_differing, "byte"));
+  if (r.backup_reads.size() > 1) {
+    std::string reads;
+    for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
+      reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
+    const double hours = r.backup_every_min / 60;
+    const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
+    out += fmt::format("Backups: {}, {} apart, restored from the last; they read {} from the NAS's disks\n",
+                       r.backup_reads.size(), apart, reads);
+  }
   if (r.failover) out += "Failover: " + failover_text(*r.failover) + "\n";
   if (r.first_failure) out += "First failing step: " + describe_step(*r.first_failure) + "\n";
   if (!r.failures.empty()) out += "Failed expectations:\n";
@@ -432,6 +448,8 @@ void to_json(json& j, const RunResult& r) {
        {"bytes_lost_expected", r.bytes_lost_expected},
        {"files_differing", r.files_differing},
        {"bytes_differing", r.bytes_differing},
+       {"backup_reads", r.backup_reads},
+       {"backup_every_min", r.backup_every_min},
        {"timeline", r.timeline},
        {"critical_path", r.critical_path},
        {"faults", r.faults},
@@ -457,6 +475,8 @@ void from_json(const json& j, RunResult& r) {
   j.at("bytes_lost_expected").get_to(r.bytes_lost_expected);
   j.at("files_differing").get_to(r.files_differing);
   j.at("bytes_differing").get_to(r.bytes_differing);
+  r.backup_reads = j.value("backup_reads", std::vector<std::uint64_t>{});  // reports of older drctl versions have neither
+  r.backup_every_min = j.value("backup_every_min", 0.0);
   j.at("timeline").get_to(r.timeline);
   r.critical_path = j.value("critical_path", std::vector<std::string>{});
   j.at("faults").get_to(r.faults);

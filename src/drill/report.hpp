@@ -71,6 +71,9 @@ struct RunResult {
   double rpo_min = 0;                   // last snapshot → disaster, virtual minutes
   std::uint64_t writes_lost = 0, bytes_lost_expected = 0;  // writes made after the snapshot (expected loss)
   std::uint64_t files_differing = 0, bytes_differing = 0;  // data lost beyond that: must be 0
+  std::vector<std::uint64_t> backup_reads;  // bytes each backup read from the NAS's disks, first to last (the
+                                            // simulator's own count, at the datasets' declared sizes)
+  double backup_every_min = 0;              // between two backups, when there are several
   std::vector<StepTiming> timeline;     // the rebuild's steps (and the backup's, marked by id prefix "backup:")
   std::vector<std::string> critical_path;  // the chain of steps the RTO waited for, first to last (timeline ids)
   std::vector<FaultEvent> faults;
@@ -83,6 +86,9 @@ struct RunResult {
   std::string replay;                   // the command that runs this run again (set by `drctl drill`)
   bool operator==(const RunResult&) const = default;
 };
+
+/// "20.2 GB", "230.8 MB", "512 kB": decimal, as rates are.
+std::string bytes_text(double bytes);
 
 /// The command that replays one run: `drctl drill FILE --seeds SEED`, with `-j JOBS` when it is
 /// not 0 (all at once), every word quoted for a POSIX shell.

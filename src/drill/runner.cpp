@@ -19,8 +19,10 @@
 #include "runbook/validate.hpp"
 #include "sim/sim_world.hpp"
 #include "base/error.hpp"
+#include "base/shell.hpp"
 #include "base/suggest.hpp"
 #include "sim/nas.hpp"
+#include "drill/data_check.hpp"
 #include "drill/work.hpp"
 #include "store/repository.hpp"
 
@@ -93,13 +95,6 @@ std::string how_appliances_came_back(sim::SimWorld& world, Duration since) {
   std::string out;
   for (const auto& [vm, text] : how) out += (out.empty() ? "" : ", ") + vm + " " + text;
   return "the machines came back: " + (out.empty() ? std::string("none") : out);
-}
-
-/// "20.2 GB", "230.8 MB", "512 kB": decimal, as rates are.
-std::string bytes_text(double bytes) {
-  if (bytes >= 1e9) return fmt::format("{:.1f} GB", bytes / 1e9);
-  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
-  return fmt::format("{:.0f} kB", bytes / 1e3);
 }
 
 /// Where each step's time went: the transfers the simulator logged on its host while it ran
@@ -223,43 +218,92 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     if (m.role == "nas" && !nas_model) nas_model = &m;
   if (!datasets.empty() && !nas_model) return fail("the site declares datasets but no host with role: nas holds them");
   auto dataset_dir = [&](const std::string& ds) { return "/mnt/" + nas_model->pool + "/" + ds; };
-  struct Written {
-    std::string dataset, path, content, when;  // when: the calendar time, as snapshot times are written
-  };
-  std::vector<Written> written;
+  std::vector<DataChange> history;  // what the services did to their files, in order
+  std::map<std::string, std::string> live;  // path -> dataset, of the files there now
   sim::SimHost* nas = nas_model ? world.system(nas_model->name) : nullptr;
   if (!datasets.empty() && !nas) return fail("the NAS " + nas_model->name + " has no running system after the bring-up");
   std::uint64_t counter = seed * 1000003;
+  auto next = [&] { return counter = counter * 6364136223846793005ULL + 1442695040888963407ULL; };
   auto content = [&](std::size_t size) {
     std::string c(size, ' ');
-    for (auto& ch : c) ch = static_cast<char>('a' + (counter = counter * 6364136223846793005ULL + 1442695040888963407ULL) % 26);
+    for (auto& ch : c) ch = static_cast<char>('a' + next() % 26);
     return c;
   };
-  auto write = [&](const std::string& ds, const std::string& name) {
-    Written w{ds, dataset_dir(ds) + "/" + name, content(sc.file_size), store::utc_text(world.clock().calendar_now())};
-    nas->put_file(w.path, w.content, 0644);
-    written.push_back(std::move(w));
+  auto now_text = [&] { return store::utc_text(world.clock().calendar_now()); };
+  // A write the NAS refuses (a dataset's quota) is why the drill cannot go on.
+  auto write_path = [&](const std::string& ds, const std::string& path) -> std::optional<std::string> {
+    DataChange c{ds, path, content(sc.file_size), now_text()};
+    try {
+      nas->put_file(path, *c.content, 0644);
+    } catch (const std::runtime_error& e) {
+      return "the services' data does not fit on " + nas_model->name + ": " + e.what();
+    }
+    live[path] = ds;
+    history.push_back(std::move(c));
+    return std::nullopt;
   };
+  auto write = [&](const std::string& ds, const std::string& name) { return write_path(ds, dataset_dir(ds) + "/" + name); };
   for (const auto& ds : datasets)
-    for (int i = 0; i < sc.files_per_dataset; ++i) write(ds, "item-" + std::to_string(i));
+    for (int i = 0; i < sc.files_per_dataset; ++i)
+      if (auto why = write(ds, "item-" + std::to_string(i))) return fail(*why);
   for (const auto& [ds, bytes] : sc.data_sizes) try {
       world.declare_data_size(nas_model->name, dataset_dir(ds), bytes);
     } catch (const std::invalid_argument& e) {
       return fail("data.sizes." + ds + ": " + e.what());
     }
+  // Between two nightly backups the services add a file, change one, rename one and remove one,
+  // in turn across the datasets; renames and removals go through the NAS's own mv and rm. An
+  // error names what could not be done.
+  auto change = [&](int i) -> std::optional<std::string> {
+    const std::string& ds = datasets[static_cast<std::size_t>(i) % datasets.size()];
+    std::vector<std::string> files;
+    for (const auto& [path, in] : live)
+      if (in == ds) files.push_back(path);
+    const int kind = files.empty() ? 0 : i % 4;
+    if (kind == 0) return write(ds, "added-" + std::to_string(history.size()));
+    const std::string path = files[next() % files.size()];
+    if (kind == 1) return write_path(ds, path);
+    const bool rename = kind == 2;
+    const std::string to = dataset_dir(ds) + "/renamed-" + std::to_string(history.size());
+    const auto r = nas->run(world::shell_command(rename ? "mv " + shell_quote(path) + " " + shell_quote(to) : "rm " + shell_quote(path)));
+    if (r.exit_code != 0) return "the drill could not " + std::string(rename ? "rename " : "remove ") + path + ": " + r.err;
+    live.erase(path);
+    history.push_back({ds, path, std::nullopt, now_text()});
+    if (rename) {
+      live[to] = ds;
+      history.push_back({ds, to, nas->get_file(to), now_text()});
+    }
+    return std::nullopt;
+  };
 
-  // 2. The backup.
-  progress("backing up");
+  // 2. The backups: one, or several a night apart with the services' changes between them (the
+  // later ones incremental, each from the one before).
   Timeline backup_steps(world.clock(), Duration(0), "backup:");
   runbook::Runbook backup = load(sc.backup, false, sc.backup_vars);
-  s = execute(backup, world, scratch / "state-backup", backup_steps);
-  if (!s.ok()) return fail("the backup failed: " + first_error(s));
+  for (int b = 1; b <= sc.backups; ++b) {
+    if (b > 1) {
+      const Duration step = sc.backup_every / (sc.changes_between_backups + 1);
+      for (int i = 0; i < sc.changes_between_backups; ++i) {
+        world.engine().run_for(step);
+        if (datasets.empty()) continue;
+        if (auto why = change((b - 2) * sc.changes_between_backups + i)) return fail(*why);
+      }
+      world.engine().run_for(sc.backup_every - step * sc.changes_between_backups);
+    }
+    const std::string which = sc.backups == 1 ? std::string() : " " + std::to_string(b) + " of " + std::to_string(sc.backups);
+    progress("backing up" + which);
+    const std::int64_t read_before = nas ? nas->io().disk : 0;
+    s = execute(backup, world, scratch / ("state-backup" + (b == 1 ? std::string() : "-" + std::to_string(b))), backup_steps);
+    if (!s.ok()) return fail("the backup" + which + " failed: " + first_error(s));
+    out.backup_reads.push_back(nas ? static_cast<std::uint64_t>(nas->io().disk - read_before) : 0);
+  }
+  if (sc.backups > 1) out.backup_every_min = minutes(sc.backup_every);
   const Duration backed_up = world.engine().now();
 
   // 3. The services go on writing until the disaster: those writes are the expected loss (RPO).
   for (int i = 0; i < sc.writes_after_backup && !datasets.empty(); ++i) {
     world.engine().run_for(sc.backup_age / (sc.writes_after_backup + 1));
-    write(datasets[i % datasets.size()], "new-" + std::to_string(i));
+    if (auto why = write(datasets[i % datasets.size()], "new-" + std::to_string(i))) return fail(*why);
   }
   world.engine().run_for(sc.backup_age - (world.engine().now() - backed_up));
   const Duration disaster = world.engine().now();
@@ -357,32 +401,24 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
                                (udp ? "/udp" : "/tcp") + ": " + reach.reason);
     }
   }
-  // The data: every write made before the last snapshot must be back, byte for byte; those made
-  // after it are the loss the schedule allows (RPO), measured from what did not come back.
+  // The data: every file as it was when the last snapshot was taken must be back, byte for byte,
+  // and every file removed (or renamed away) before it must stay gone; writes made after it are
+  // the loss the schedule allows (RPO), measured from what did not come back.
   store::Repository repo(scratch / "repo");
   const std::string snapshot_time = repo.find_snapshot("latest").time;
   nas = nas_model ? world.system(nas_model->name) : nullptr;
-  std::map<std::string, std::vector<std::string>> missing;  // dataset -> files written before the snapshot, not back
-  for (const Written& w : written) {
-    const auto have = nas ? nas->get_file(w.path) : std::nullopt;
-    if (have && *have == w.content) continue;
-    // The bytes the file stands for (a dataset declared larger than its sample).
-    const auto bytes = static_cast<std::uint64_t>(std::llround(static_cast<double>(w.content.size()) *
-                                                               world.data_weight(nas_model->name, w.path)));
-    if (w.when <= snapshot_time) {  // ISO 8601 UTC of one format: text order is time order (the
-                                     // writes come before the backup starts, so before its snapshot's time)
-      out.files_differing++;
-      out.bytes_differing += bytes;
-      missing[w.dataset].push_back(w.path);
-    } else {
-      out.writes_lost++;
-      out.bytes_lost_expected += bytes;
-    }
-  }
+  const DataVerdict data = check_data(
+      history, snapshot_time, [&](const std::string& path) { return nas ? nas->get_file(path) : std::nullopt; },
+      [&](const std::string& path, std::size_t size) {
+        return static_cast<std::uint64_t>(std::llround(static_cast<double>(size) * world.data_weight(nas_model->name, path)));
+      },
+      nas_model ? nas_model->name : "");
+  out.files_differing = data.files_differing;
+  out.bytes_differing = data.bytes_differing;
+  out.writes_lost = data.writes_lost;
+  out.bytes_lost_expected = data.bytes_lost_expected;
+  out.failures.insert(out.failures.end(), data.failures.begin(), data.failures.end());
   out.rpo_min = minutes(std::chrono::duration_cast<Duration>(disaster_calendar - utc_time(snapshot_time)));  // the repository's last snapshot
-  for (const auto& [ds, paths] : missing)
-    out.failures.push_back("dataset " + ds + ": " + std::to_string(paths.size()) + " of the files written before the last snapshot (" +
-                           snapshot_time + ") are not back after the rebuild, e.g. " + nas_model->name + ":" + paths.front());
   for (const auto& v : world.check_invariants(true)) out.failures.push_back("invariant: " + v);
   if (sc.max_rto && out.rto_min > minutes(*sc.max_rto))
     out.failures.push_back("RTO " + std::to_string(out.rto_min) + " min is over the " + std::to_string(minutes(*sc.max_rto)) + " allowed");

@@ -32,7 +32,8 @@ namespace {
 
 const std::vector<std::string> kScenarioKeys = {"name",     "site",   "backup", "rebuild",      "data",        "backup_age",
                                                 "disaster", "faults", "expect", "rebuild_vars", "backup_vars", "after_rebuild"};
-const std::vector<std::string> kDataKeys = {"files", "size", "writes_after_backup", "sizes"};
+const std::vector<std::string> kDataKeys = {"files", "size", "writes_after_backup", "sizes", "backups", "backup_every",
+                                            "changes_between_backups"};
 const std::vector<std::string> kExpectKeys = {"max_rto", "fail_at", "reason"};
 const std::vector<std::string> kAfterRebuildKeys = {"kill_vip_holder"};
 
@@ -262,12 +263,32 @@ bool in_vip_pool(const json& pool, std::uint32_t ip) {
 }
 
 void check_data(const Doc& doc, const YAML::Node& data, const SiteFacts& site, Scenario& s) {
-  require_map(doc, data, "data: a map (files, size, writes_after_backup, sizes)");
+  require_map(doc, data, "data: a map (files, size, writes_after_backup, sizes, backups, backup_every, changes_between_backups)");
   check_keys(doc, data, kDataKeys, "data: ");
   if (data["files"]) s.files_per_dataset = static_cast<int>(count_at(doc, data["files"], "data.files"));
   if (data["size"]) s.file_size = static_cast<std::size_t>(count_at(doc, data["size"], "data.size"));
   if (data["writes_after_backup"])
     s.writes_after_backup = static_cast<int>(count_at(doc, data["writes_after_backup"], "data.writes_after_backup"));
+  // Several nightly backups: the later ones are incremental, and the rebuild restores the last.
+  if (data["backups"]) {
+    const long long n = count_at(doc, data["backups"], "data.backups");
+    if (n < 1 || n > 100) doc.fail(data["backups"], "data.backups: " + std::to_string(n) + " is not between 1 and 100");
+    s.backups = static_cast<int>(n);
+  }
+  for (const char* key : {"backup_every", "changes_between_backups"})
+    if (data[key] && s.backups < 2)
+      doc.fail(key_node(data, key), std::string("data.") + key + ": only with data.backups of 2 or more (it is " +
+                                        std::to_string(s.backups) + ")");
+  if (data["backup_every"]) {
+    s.backup_every = duration_at(doc, data["backup_every"], "data.backup_every");
+    if (s.backup_every <= world::Duration::zero())
+      doc.fail(data["backup_every"], "data.backup_every: '" + text_of(data["backup_every"]) + "' must be longer than 0");
+  }
+  if (data["changes_between_backups"]) {
+    const long long n = count_at(doc, data["changes_between_backups"], "data.changes_between_backups");
+    if (n > 1000) doc.fail(data["changes_between_backups"], "data.changes_between_backups: " + std::to_string(n) + " is over 1000");
+    s.changes_between_backups = static_cast<int>(n);
+  }
   if (!data["sizes"]) return;
   // The datasets' real sizes: the drill's files are a sample that stands for them.
   const YAML::Node sizes = data["sizes"];

@@ -22,6 +22,9 @@ struct Scenario {
   int files_per_dataset = 20;                   // what the services have written before the backup
   std::size_t file_size = 4096;
   int writes_after_backup = 6;                  // written between the backup and the disaster (lost)
+  int backups = 1;                              // nightly backups before the disaster; the rebuild restores the last
+  world::Duration backup_every{24 * 60 * 60000};  // between two of them
+  int changes_between_backups = 4;              // made between two backups: a file added, changed, renamed, removed, in turn
   std::map<std::string, std::int64_t> data_sizes;  // dataset -> the bytes its files stand for (`data: {sizes: {mail: 18G}}`)
   world::Duration backup_age{60 * 60000};       // from the backup to the disaster
   std::vector<std::string> disaster;            // VMs lost; empty: every VM and disk

@@ -93,6 +93,14 @@ TEST_CASE("scenario validate: each kind of typo is one error at its place, with 
       {"backup_vars: {kube_exlude: []}\n", "kube_exlude",
        "backup_vars: the runbook and its site declare no var 'kube_exlude' (did you mean 'kube_exclude'?)"},
       {"data: {files: many}\n", "many", "data.files: 'many' is not a count"},
+      {"data: {backups: 0}\n", "0}", "data.backups: 0 is not between 1 and 100"},
+      {"data: {backups: 3, backup_every: nightly}\n", "nightly", "data.backup_every: 'nightly' is not a duration"},
+      {"data: {backups: 3, backup_every: 0s}\n", "0s}", "data.backup_every: '0s' must be longer than 0"},
+      {"data: {backup_every: 24h}\n", "backup_every", "data.backup_every: only with data.backups of 2 or more (it is 1)"},
+      {"data: {backups: 1, changes_between_backups: 4}\n", "changes_between_backups",
+       "data.changes_between_backups: only with data.backups of 2 or more (it is 1)"},
+      {"data: {backups: 2, changes_between_backups: 5000}\n", "5000", "data.changes_between_backups: 5000 is over 1000"},
+      {"data: {backup: 3}\n", "backup: 3", "data: unknown key 'backup' (did you mean 'backups'?)"},
       {"disaster: []\n", "[]", "disaster: an empty list loses nothing"},
   };
   for (const auto& c : cases) {
@@ -115,8 +123,12 @@ TEST_CASE("scenario validate: a scenario's own faults and names that exist load,
                                       "  - {action: fill_disk, target: tank/mail, at: 2m}\n"
                                       "rebuild_vars: {kube_from: etcd, metallb: {pool: 10.0.20.200-10.0.20.210}}\n"
                                       "after_rebuild: {kill_vip_holder: 10.0.20.200}\n"
-                                      "expect: {fail_at: \"install-nodes[k8s-node2]\", reason: less than}\n");
+                                      "expect: {fail_at: \"install-nodes[k8s-node2]\", reason: less than}\n"
+                                      "data: {backups: 3, backup_every: 12h, changes_between_backups: 6}\n");
   const auto s = drctl::drill::load_scenario(file.string());
+  CHECK(s.backups == 3);
+  CHECK(s.backup_every == std::chrono::hours(12));
+  CHECK(s.changes_between_backups == 6);
   CHECK(s.disaster == std::vector<std::string>{"k8s-node1", "truenas"});
   CHECK(s.faults.size() == 2);
   CHECK(s.rebuild_vars["kube_from"] == "etcd");
