@@ -266,6 +266,7 @@ void run_section(xml_node parent, const RunResult& r, bool open) {
   add(facts, "li", fmt::format("RPO {} min (last snapshot to disaster; the scenario sets no RPO target): {} writes lost as expected, "
                                "{} files lost beyond it",
                                num(r.rpo_min), r.writes_lost, r.files_differing));
+  if (const std::string backups = backups_text(r); !backups.empty()) add(facts, "li", "Backups: " + backups);
   if (r.failover) add(facts, "li", "Failover: " + failover_text(*r.failover));
   if (!r.critical_path.empty()) {
     std::string chain;

@@ -19,6 +19,16 @@ std::string bytes_text(double bytes) {
   return fmt::format("{:.0f} kB", bytes / 1e3);
 }
 
+std::string backups_text(const RunResult& r) {
+  if (r.backup_reads.size() < 2) return "";
+  std::string reads;
+  for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
+    reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
+  const double hours = r.backup_every_min / 60;
+  const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
+  return fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
+}
+
 using json = nlohmann::json;
 
 namespace {
@@ -98,15 +108,7 @@ std::string run_block(const RunResult& r, bool timeline) {
                      plural(r.writes_lost, "write"), plural(r.bytes_lost_expected, "byte"));
   out += fmt::format("Lost beyond RPO: {}, {}\n", plural(r.files_differing, "file"),
                      plural(r.bytes_differing, "byte"));
-  if (r.backup_reads.size() > 1) {
-    std::string reads;
-    for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
-      reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
-    const double hours = r.backup_every_min / 60;
-    const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
-    out += fmt::format("Backups: {}, {} apart, restored from the last; they read {} from the NAS's disks\n",
-                       r.backup_reads.size(), apart, reads);
-  }
+  if (const std::string backups = backups_text(r); !backups.empty()) out += "Backups: " + backups + "\n";
   if (r.failover) out += "Failover: " + failover_text(*r.failover) + "\n";
   if (r.first_failure) out += "First failing step: " + describe_step(*r.first_failure) + "\n";
   if (!r.failures.empty()) out += "Failed expectations:\n";

@@ -90,6 +90,10 @@ struct RunResult {
 /// "20.2 GB", "230.8 MB", "512 kB": decimal, as rates are.
 std::string bytes_text(double bytes);
 
+/// "3, 24 h apart, restored from the last; they read 21.7 GB, 1.1 GB and 1.1 GB from the NAS's
+/// disks" when the run took several backups; "" when it took one.
+std::string backups_text(const RunResult& r);
+
 /// The command that replays one run: `drctl drill FILE --seeds SEED`, with `-j JOBS` when it is
 /// not 0 (all at once), every word quoted for a POSIX shell.
 std::string replay_command(const std::string& file, std::uint64_t seed, int jobs);

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "drill/html_report.hpp"
 #include "drill/report.hpp"
 #include "support/run.hpp"
 
@@ -154,8 +155,25 @@ TEST_CASE("drill report: several seeds give a line per run and the summary per s
   CHECK(contains(text_report({passing(), failing()}, true), "Timeline"));
 }
 
+TEST_CASE("drill report: nightly backups are one line of what each read, and no line for a single backup") {
+  RunResult r = passing();
+  r.backup_reads = {21'690'000'000, 1'100'000'000, 1'060'000'000};
+  r.backup_every_min = 24 * 60;
+  const std::string line = "Backups: 3, 24 h apart, restored from the last; they read 21.7 GB, 1.1 GB and 1.1 GB from the NAS's disks";
+  CHECK(contains(text_report({r}, false), line + "\n"));
+  CHECK(contains(drctl::drill::html_report({r}, {}), line));
+  r.backup_reads = {900'000, 450'000};
+  r.backup_every_min = 90;
+  CHECK(contains(text_report({r}, false), "Backups: 2, 90.0 min apart, restored from the last; they read 900 kB and 450 kB from"));
+  r.backup_reads = {21'690'000'000};
+  r.backup_every_min = 0;
+  CHECK_FALSE(contains(text_report({r}, false), "Backups:"));
+}
+
 TEST_CASE("drill report: JSON keeps every field and reads back") {
   RunResult a = passing(), b = failing();
+  a.backup_reads = {21'690'000'000, 1'100'000'000};
+  a.backup_every_min = 720;
   b.expected_failure = true;
   b.seed = 18446744073709551615ull;  // seeds are full 64-bit
   nlohmann::json j = nlohmann::json::parse(json_report({a, b}).dump());
