@@ -296,23 +296,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
   for (const auto& set : sets) runbook::set_var(rb, set);  // checked here: a typo is exit 2 before the run starts
   runbook::validate(rb, actions::Registry::builtin());
-  store::RetentionPolicy policy;
-  if (rb.site) {
-    const auto& r = rb.site->retention;
-    policy.last = r.value("last", 0), policy.hourly = r.value("hourly", 0), policy.daily = r.value("daily", 0),
-    policy.weekly = r.value("weekly", 0), policy.monthly = r.value("monthly", 0), policy.yearly = r.value("yearly", 0);
-    if (r.contains("within")) policy.within = store::parse_keep_within(r["within"].get<std::string>()).value();  // checked by the loader
-    for (const auto& list : r.value("tags", nlohmann::json::array())) {
-      std::vector<std::string> all;
-      std::string tags = list.get<std::string>();
-      for (std::size_t at = 0; at <= tags.size();) {
-        const std::size_t comma = std::min(tags.find(',', at), tags.size());
-        if (comma > at) all.push_back(tags.substr(at, comma - at));
-        at = comma + 1;
-      }
-      policy.tags.push_back(all);
-    }
-  }
+  const store::RetentionPolicy policy = rb.site ? schedule::retention_policy(rb.site->retention) : store::RetentionPolicy{};
   // The site's off-site URL was checked when it was loaded, before anything runs.
   const std::string offsite_to = rb.site ? rb.site->offsite.value("to", "") : "";
   const std::string offsite_config = rb.site ? rb.site->offsite.value("ssh_config", "") : "";

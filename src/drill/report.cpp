@@ -19,16 +19,6 @@ std::string bytes_text(double bytes) {
   return fmt::format("{:.0f} kB", bytes / 1e3);
 }
 
-std::string backups_text(const RunResult& r) {
-  if (r.backup_reads.size() < 2) return "";
-  std::string reads;
-  for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
-    reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
-  const double hours = r.backup_every_min / 60;
-  const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
-  return fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
-}
-
 using json = nlohmann::json;
 
 namespace {
@@ -269,6 +259,20 @@ void add_suite_properties(pugi::xml_node suite, const RunResult& first, const Su
 
 }  // namespace
 
+std::string backups_text(const RunResult& r) {
+  if (r.backup_reads.size() < 2) return "";
+  std::string reads;
+  for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
+    reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
+  const double hours = r.backup_every_min / 60;
+  const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
+  std::string text = fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
+  if (r.retention_forgotten)
+    text += fmt::format("; the site's retention forgot {} and pruned {}", plural(r.retention_forgotten, "snapshot"),
+                        plural(r.retention_packs_deleted, "pack"));
+  return text;
+}
+
 std::string junit_escape(std::string_view s, bool attribute) { return xml_escape(s, attribute); }
 
 std::string xml_safe_text(std::string_view s) {
@@ -452,6 +456,8 @@ void to_json(json& j, const RunResult& r) {
        {"bytes_differing", r.bytes_differing},
        {"backup_reads", r.backup_reads},
        {"backup_every_min", r.backup_every_min},
+       {"retention_forgotten", r.retention_forgotten},
+       {"retention_packs_deleted", r.retention_packs_deleted},
        {"timeline", r.timeline},
        {"critical_path", r.critical_path},
        {"faults", r.faults},
@@ -479,6 +485,8 @@ void from_json(const json& j, RunResult& r) {
   j.at("bytes_differing").get_to(r.bytes_differing);
   r.backup_reads = j.value("backup_reads", std::vector<std::uint64_t>{});  // reports of older drctl versions have neither
   r.backup_every_min = j.value("backup_every_min", 0.0);
+  r.retention_forgotten = j.value("retention_forgotten", std::uint64_t{0});
+  r.retention_packs_deleted = j.value("retention_packs_deleted", std::uint64_t{0});
   j.at("timeline").get_to(r.timeline);
   r.critical_path = j.value("critical_path", std::vector<std::string>{});
   j.at("faults").get_to(r.faults);

@@ -74,6 +74,7 @@ struct RunResult {
   std::vector<std::uint64_t> backup_reads;  // bytes each backup read from the NAS's disks, first to last (the
                                             // simulator's own count, at the datasets' declared sizes)
   double backup_every_min = 0;              // between two backups, when there are several
+  std::uint64_t retention_forgotten = 0, retention_packs_deleted = 0;  // by the site's retention after each backup
   std::vector<StepTiming> timeline;     // the rebuild's steps (and the backup's, marked by id prefix "backup:")
   std::vector<std::string> critical_path;  // the chain of steps the RTO waited for, first to last (timeline ids)
   std::vector<FaultEvent> faults;

@@ -24,6 +24,7 @@
 #include "sim/nas.hpp"
 #include "drill/data_check.hpp"
 #include "drill/work.hpp"
+#include "schedule/after_run.hpp"
 #include "store/repository.hpp"
 
 namespace drctl::drill {
@@ -280,6 +281,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   // later ones incremental, each from the one before).
   Timeline backup_steps(world.clock(), Duration(0), "backup:");
   runbook::Runbook backup = load(sc.backup, false, sc.backup_vars);
+  const store::RetentionPolicy retention = schedule::retention_policy(site.retention);
   for (int b = 1; b <= sc.backups; ++b) {
     if (b > 1) {
       const Duration step = sc.backup_every / (sc.changes_between_backups + 1);
@@ -296,6 +298,14 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     s = execute(backup, world, scratch / ("state-backup" + (b == 1 ? std::string() : "-" + std::to_string(b))), backup_steps);
     if (!s.ok()) return fail("the backup" + which + " failed: " + first_error(s));
     out.backup_reads.push_back(nas ? static_cast<std::uint64_t>(nas->io().disk - read_before) : 0);
+    // Then what the scheduled job does after a backup (drctl schedule run): the site's retention,
+    // forget and prune, on the repository.
+    if (retention.empty()) continue;
+    const schedule::RepoStatus kept =
+        schedule::apply_retention((scratch / "repo").string(), retention, std::chrono::seconds(10), [](const std::string&) {});
+    if (!kept.error.empty()) return fail("the site's retention after the backup" + which + " failed: " + kept.error);
+    out.retention_forgotten += kept.forgotten;
+    out.retention_packs_deleted += kept.packs_deleted;
   }
   if (sc.backups > 1) out.backup_every_min = minutes(sc.backup_every);
   const Duration backed_up = world.engine().now();

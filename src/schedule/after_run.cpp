@@ -64,6 +64,24 @@ std::vector<Backup> backups_of_last_run(const std::filesystem::path& journal, st
   return out;
 }
 
+store::RetentionPolicy retention_policy(const nlohmann::json& r) {
+  store::RetentionPolicy policy;
+  policy.last = r.value("last", 0), policy.hourly = r.value("hourly", 0), policy.daily = r.value("daily", 0),
+  policy.weekly = r.value("weekly", 0), policy.monthly = r.value("monthly", 0), policy.yearly = r.value("yearly", 0);
+  if (r.contains("within")) policy.within = store::parse_keep_within(r["within"].get<std::string>()).value();  // checked by the loader
+  for (const auto& list : r.value("tags", nlohmann::json::array())) {
+    std::vector<std::string> all;
+    std::string tags = list.get<std::string>();
+    for (std::size_t at = 0; at <= tags.size();) {
+      const std::size_t comma = std::min(tags.find(',', at), tags.size());
+      if (comma > at) all.push_back(tags.substr(at, comma - at));
+      at = comma + 1;
+    }
+    policy.tags.push_back(all);
+  }
+  return policy;
+}
+
 RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
                            const std::function<void(const std::string&)>& warn) {
   RepoStatus s;

@@ -50,6 +50,10 @@ struct RepoStatus {
 /// prune waits), recording what it found in `status`.
 void verify_part(RepoStatus& status, const std::string& part, std::chrono::milliseconds lock_wait);
 
+/// The site's `retention:` (runbook::Site::retention, as its loader checked it) as a policy; the
+/// keys of no rule (verify_cycle) are left out.
+store::RetentionPolicy retention_policy(const nlohmann::json& retention);
+
 /// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune,
 /// under the writer lock and with the readers waited for (`lock_wait`); then reads its status.
 RepoStatus apply_retention(const std::string& repo, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,

@@ -201,10 +201,11 @@ TEST_CASE("drill: over a 10 Mbit home LAN the NAS's 20.2 GB are the critical pat
   CHECK_MESSAGE(r.out.find("GB in") != std::string::npos, r.out);  // where create-nas's minutes went
 }
 
-TEST_CASE("drill: total-loss restores the last of three nightly backups, and the later two read only what changed") {
+TEST_CASE("drill: total-loss restores the last of four backups after the site's retention pruned, and the later ones read only what changed") {
   // The scenario's own numbers are the oracle: 18G + 2G + 200M declared over 20 files a dataset,
   // and 4 changes (a file added, changed, renamed, removed) between two backups. The bytes read
-  // are the simulator's count of the NAS's disk reads, not drctl's.
+  // are the simulator's count of the NAS's disk reads, not drctl's; the data is checked against
+  // the drill's own record of what it wrote, renamed and removed.
   support::TempDir t("drill-nightly");
   auto r = support::drctl({"drill", scenario("total-loss"), "--seeds", "1..3", "--report", (t.path() / "r.json").string()});
   support::expect_exit(r, 0);
@@ -217,13 +218,17 @@ TEST_CASE("drill: total-loss restores the last of three nightly backups, and the
     CHECK(run["passed"] == true);
     CHECK(run["files_differing"] == 0);
     const auto reads = run["backup_reads"].get<std::vector<double>>();
-    REQUIRE(reads.size() == 3);
+    REQUIRE(reads.size() == 4);
     CHECK(reads[0] >= declared * 0.999);  // the first reads every dataset whole
     for (std::size_t i = 1; i < reads.size(); ++i) {
       CHECK(reads[i] > 0);                     // a file was added and one changed
       CHECK(reads[i] <= 2 * largest_file + 1);  // and only they were read
     }
-    CHECK(run["backup_every_min"] == 24 * 60);
+    CHECK(run["backup_every_min"] == 8 * 60);
+    // The site keeps the last 3 (and a day's newest): the first of four is forgotten and pruned
+    // before the last backup, whose unchanged files it had first stored.
+    CHECK(run["retention_forgotten"].get<int>() >= 1);
+    CHECK(run["retention_packs_deleted"].get<int>() >= 1);
   }
   CHECK_MESSAGE(r.out.find("total-loss: 3 runs, 3 passed") != std::string::npos, r.out);
 }
@@ -245,9 +250,12 @@ TEST_CASE("drill: a backup that captures the wrong directory for a dataset fails
   // simulator weighs a byte by where it lies), so the files added between nightly backups would
   // fill mail's quota before the drill's check is reached.
   std::string scenario = support::read_file(copy);
-  const std::string nightly = "  backups: 3 ";
+  const std::string nightly = "  backups: 4 ";
   REQUIRE(scenario.find(nightly) != std::string::npos);
   scenario.replace(scenario.find(nightly), nightly.size(), "  backups: 1 ");
+  const std::string every = "  backup_every: 8h\n";
+  REQUIRE(scenario.find(every) != std::string::npos);
+  scenario.erase(scenario.find(every), every.size());
   support::write_file(copy, scenario);
   auto r = support::drctl({"drill", copy.string()});
   support::expect_exit(r, 1);
