@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <tuple>
+#include <unordered_map>
 
 #include "base/yaml_json.hpp"
 #include "sim/kube.hpp"
@@ -163,6 +164,12 @@ void resolve_floats(const YAML::Node& node, json& j) {
 }  // namespace
 
 std::vector<json> kube_parse_yaml(const std::string& text) {
+  // The same texts come back again and again (the kubeconfig at every kubectl call, a runbook's
+  // manifests in every drill a thread runs): each thread keeps what it parsed, a pure function
+  // of the text. Errors are not kept: a text that does not parse throws every time.
+  thread_local std::unordered_map<std::string, std::vector<json>> parsed;
+  if (auto hit = parsed.find(text); hit != parsed.end()) return hit->second;
+  if (parsed.size() >= 256) parsed.clear();
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
@@ -180,6 +187,7 @@ std::vector<json> kube_parse_yaml(const std::string& text) {
       out.push_back(j);
     }
   }
+  parsed.emplace(text, out);
   return out;
 }
 

@@ -42,20 +42,28 @@ std::string kubeconfig_server(const std::vector<std::string>& argv, const std::m
   }
   const auto text = path.empty() ? std::nullopt : read(path);
   if (!text) return "";
+  std::string context = flag_value(argv, "--context");
+  // kubectl runs again and again with the same kubeconfig: each thread keeps the answers (a pure
+  // function of the text and the context).
+  thread_local std::map<std::pair<std::string, std::string>, std::string> answered;
+  auto key = std::make_pair(*text, context);
+  if (auto hit = answered.find(key); hit != answered.end()) return hit->second;
+  if (answered.size() >= 64) answered.clear();
+  std::string server;
   try {
     const YAML::Node cfg = YAML::Load(*text);
-    std::string context = flag_value(argv, "--context");
     if (context.empty() && cfg["current-context"]) context = cfg["current-context"].as<std::string>();
     std::string cluster;
     for (const auto& c : cfg["contexts"])
       if (c["name"] && c["name"].as<std::string>() == context && c["context"] && c["context"]["cluster"])
         cluster = c["context"]["cluster"].as<std::string>();
     for (const auto& c : cfg["clusters"])
-      if (c["name"] && c["name"].as<std::string>() == cluster && c["cluster"] && c["cluster"]["server"])
-        return c["cluster"]["server"].as<std::string>();
+      if (server.empty() && c["name"] && c["name"].as<std::string>() == cluster && c["cluster"] && c["cluster"]["server"])
+        server = c["cluster"]["server"].as<std::string>();
   } catch (const YAML::Exception&) {
   }
-  return "";
+  answered.emplace(std::move(key), server);
+  return server;
 }
 
 // "https://10.0.20.11:6443/" -> host "10.0.20.11", port 6443 (443 for https, 80 for http when absent).

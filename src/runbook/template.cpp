@@ -367,13 +367,46 @@ std::string undefined_message(const std::string& name, const json& context) {
   return "undefined template variable '" + name + "'" + (hint.empty() ? "" : " (" + hint + ")");
 }
 
+namespace {
+
+/// The part of `context` the template can reach: its top-level names the template's tags start
+/// with (a name inside a section is looked up in the item, then here: the same names). The whole
+/// context for a template with `{{.}}`, a partial or a change of delimiters. A site's context is
+/// large and a step's template names a few of it: converting only those is most of a render.
+kainjow::mustache::data reachable_data(const std::string& text, const json& context) {
+  if (!context.is_object()) return to_data(context);
+  std::vector<Node> nodes;
+  try {
+    nodes = parse(text);
+  } catch (const SyntaxError&) {
+    return to_data(context);
+  }
+  std::set<std::string> names;
+  bool whole = false;
+  auto visit = [&](auto& self, const std::vector<Node>& level) -> void {
+    for (const auto& n : level) {
+      if (n.tag.kind == TagKind::Partial || n.tag.kind == TagKind::Delimiter || n.tag.name == ".") whole = true;
+      else if (n.tag.kind != TagKind::Comment && n.tag.kind != TagKind::End) names.insert(split_name(n.tag.name)[0]);
+      self(self, n.children);
+    }
+  };
+  visit(visit, nodes);
+  if (whole) return to_data(context);
+  kainjow::mustache::data out{kainjow::mustache::data::type::object};
+  for (const auto& name : names)
+    if (auto it = context.find(name); it != context.end()) out.set(name, to_data(*it));
+  return out;
+}
+
+}  // namespace
+
 std::string render(const std::string& text, const json& context, const Pos& pos) {
   if (!is_template(text)) return text;
   if (auto p = check_template(text, context)) throw LoadError(pos, p->message);
   kainjow::mustache::mustache m(text);
   if (!m.is_valid()) throw LoadError(pos, "template: " + m.error_message());
   m.set_custom_escape([](const std::string& s) { return s; });
-  std::string out = m.render(to_data(context));
+  std::string out = m.render(reachable_data(text, context));
   if (!m.is_valid()) throw LoadError(pos, "template: " + m.error_message());
   return out;
 }

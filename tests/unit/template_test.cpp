@@ -58,6 +58,11 @@ TEST_CASE("template: sections repeat over lists with dot and item fields") {
   CHECK(render("{{#empty}}x{{/empty}}{{^empty}}none{{/empty}}", kContext, kPos) == "none");
   CHECK(render("{{^nothing}}unset{{/nothing}}", kContext, kPos) == "unset");
   CHECK(render("a\n{{#workers}}\n- {{.}}\n{{/workers}}\nb\n", kContext, kPos) == "a\n- node1\n- node2\nb\n");
+  // A name inside a section: the item's field first, else the context's (only the names a
+  // template uses are handed to the renderer: these must be among them).
+  CHECK(render("{{#hosts}}{{flag}}:{{name}} {{/hosts}}{{name}}", kContext, kPos) == "true:a true:b k8s-node1");
+  CHECK(render("{{#host}}{{#workers}}{{address}}/{{.}} {{/workers}}{{/host}}", kContext, kPos) ==
+        "10.0.0.11/node1 10.0.0.11/node2 ");
 }
 
 TEST_CASE("template: a section may test an absent field of an existing object") {
