@@ -102,6 +102,40 @@ schedule::KubeSpec kube_spec(const runbook::Runbook& rb, const std::string& name
   return spec;
 }
 
+/// The site's retention would forget every snapshot a backup step of the runbook makes (a policy
+/// of tag lists alone, none of which the step's tags hold): one line at the step's tags, before
+/// anything is written or run. Steps whose tags are templates are left to the run.
+void check_retention_keeps_backups(const runbook::Runbook& rb, const store::RetentionPolicy& policy) {
+  if (!rb.site) return;
+  for (const auto& step : rb.steps) {
+    if (step.uses != "backup.snapshot" || !step.with.IsMap()) continue;
+    YAML::Node tags;  // found by walking the map: a missing key's node is invalid in yaml-cpp
+    for (auto it = step.with.begin(); it != step.with.end(); ++it)
+      if (it->first.IsScalar() && it->first.Scalar() == "tags") tags = it->second;
+    std::vector<std::string> literal;
+    bool templated = false;
+    if (tags.IsDefined() && tags.IsSequence())
+      for (const auto& t : tags) {
+        const std::string text = t.IsScalar() ? t.Scalar() : "";
+        templated = templated || text.find("{{") != std::string::npos;
+        literal.push_back(text);
+      }
+    if (templated || schedule::keeps_tagged(policy, literal)) continue;
+    std::string wanted;
+    for (const auto& all : policy.tags) {
+      std::string list;
+      for (const auto& t : all) list += (list.empty() ? "" : ",") + t;
+      wanted += (wanted.empty() ? "" : " or ") + list;
+    }
+    std::string have;
+    for (const auto& t : literal) have += (have.empty() ? "" : ",") + t;
+    const runbook::Pos at = tags.IsDefined() ? runbook::pos_of(step.with_pos.file, tags.Mark()) : step.with_pos;
+    throw runbook::LoadError(at, "step " + step.id + ": the site's retention (" + rb.site->file + ") keeps only snapshots tagged " +
+                                     wanted + ", and this step's are tagged " + (have.empty() ? std::string("nothing") : have) +
+                                     ": each run would forget every one of them; add a count (last: 3) or the tag");
+  }
+}
+
 int cmd_install(const std::string& runbook_file, const std::string& every, const std::string& at, const std::string& name,
                 const std::string& state, const Where& w, const std::string& notify_url, const std::string& notify_fail_url,
                 const std::string& drctl, const std::vector<std::string>& sets) {
@@ -112,6 +146,7 @@ int cmd_install(const std::string& runbook_file, const std::string& every, const
   runbook::Runbook rb = runbook::load_runbook(runbook_file);
   for (const auto& set : sets) runbook::set_var(rb, set);  // a var the runbook lacks is a typo, caught now, not when the job runs
   runbook::validate(rb, actions::Registry::builtin());
+  if (rb.site) check_retention_keeps_backups(rb, schedule::retention_policy(rb.site->retention));
   schedule::Spec spec;
   try {
     spec.name = name.empty() ? schedule::schedule_name(rb.name) : schedule::schedule_name(name);
@@ -297,6 +332,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   for (const auto& set : sets) runbook::set_var(rb, set);  // checked here: a typo is exit 2 before the run starts
   runbook::validate(rb, actions::Registry::builtin());
   const store::RetentionPolicy policy = rb.site ? schedule::retention_policy(rb.site->retention) : store::RetentionPolicy{};
+  check_retention_keeps_backups(rb, policy);
   // The site's off-site URL was checked when it was loaded, before anything runs.
   const std::string offsite_to = rb.site ? rb.site->offsite.value("to", "") : "";
   const std::string offsite_config = rb.site ? rb.site->offsite.value("ssh_config", "") : "";

@@ -82,6 +82,15 @@ store::RetentionPolicy retention_policy(const nlohmann::json& r) {
   return policy;
 }
 
+bool keeps_tagged(const store::RetentionPolicy& policy, const std::vector<std::string>& tags) {
+  if (policy.empty() || policy.last || policy.hourly || policy.daily || policy.weekly || policy.monthly || policy.yearly ||
+      !policy.within.empty())
+    return true;
+  return std::any_of(policy.tags.begin(), policy.tags.end(), [&](const std::vector<std::string>& all) {
+    return std::all_of(all.begin(), all.end(), [&](const std::string& t) { return std::find(tags.begin(), tags.end(), t) != tags.end(); });
+  });
+}
+
 RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
                            const std::function<void(const std::string&)>& warn) {
   RepoStatus s;

@@ -54,6 +54,11 @@ void verify_part(RepoStatus& status, const std::string& part, std::chrono::milli
 /// keys of no rule (verify_cycle) are left out.
 store::RetentionPolicy retention_policy(const nlohmann::json& retention);
 
+/// Whether `policy` keeps snapshots tagged `tags` at all: a policy with a count rule or `within`
+/// keeps the newest of every group; one of tag lists alone keeps only snapshots holding every
+/// tag of one list (restic's --keep-tag), and forgets the rest, the newest included.
+bool keeps_tagged(const store::RetentionPolicy& policy, const std::vector<std::string>& tags);
+
 /// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune,
 /// under the writer lock and with the readers waited for (`lock_wait`); then reads its status.
 RepoStatus apply_retention(const std::string& repo, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,

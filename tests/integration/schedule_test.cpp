@@ -203,6 +203,37 @@ double metric(const std::string& text, const std::string& prefix) {
 
 }  // namespace
 
+TEST_CASE("schedule: a retention of tags alone that no backup of the runbook has is one line and exit 2, before anything is written or run") {
+  // restic's --keep-tag keeps only snapshots holding the tag and forgets the rest, the newest
+  // included (restic 0.14 on untagged snapshots: all removed): a typo here empties the repository.
+  TempDir t("schedule-retention-tags");
+  fs::create_directories(t / "src");
+  write_file(t / "src/file", "data");
+  const fs::path repo = t / "repo";
+  const fs::path rb = backup_runbook(t / "site", t / "src", repo, t / "fail", "{tags: [weekly]}");
+  auto run = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()});
+  expect_exit(run, 2);
+  CHECK_MESSAGE(run.err.rfind("drctl: error: " + rb.string() + ":", 0) == 0, run.err);
+  CHECK(run.err.find("step snap: the site's retention (" + (t / "site/site.yaml").string() +
+                     ") keeps only snapshots tagged weekly, and this step's are tagged nothing") != std::string::npos);
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  CHECK(!fs::exists(repo));
+  CHECK(!fs::exists(t / "state"));
+  auto install = drctl({"schedule", "install", rb.string(), "--every", "daily", "--dir", (t / "units").string()});
+  expect_exit(install, 2);
+  CHECK(install.err == run.err);
+  CHECK((!fs::exists(t / "units") || fs::is_empty(t / "units")));
+
+  // Tagged as the retention keeps: it runs, and keeps the snapshot.
+  std::string text = read_file(rb);
+  const std::string with = "    with: {repo: ";
+  REQUIRE(text.find(with) != std::string::npos);
+  text.replace(text.find(with), with.size(), "    with: {tags: [weekly, nightly], repo: ");
+  write_file(rb, text);
+  expect_exit(drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()}), 0);
+  CHECK(snapshot_files(repo).size() == 1);
+}
+
 TEST_CASE("schedule run: the runbook, then the site's retention, a status file and metrics that say what happened") {
   TempDir t("schedule-run");
   fs::create_directories(t / "src");
