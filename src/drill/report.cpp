@@ -260,13 +260,19 @@ void add_suite_properties(pugi::xml_node suite, const RunResult& first, const Su
 }  // namespace
 
 std::string backups_text(const RunResult& r) {
-  if (r.backup_reads.size() < 2) return "";
+  if (r.backup_reads.size() < 2 && !r.retention_forgotten) return "";
   std::string reads;
   for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
     reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
-  const double hours = r.backup_every_min / 60;
-  const std::string apart = hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
-  std::string text = fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
+  std::string text;
+  if (r.backup_reads.size() < 2) {
+    text = fmt::format("{}, which read {} from the NAS's disks", r.backup_reads.size(), reads);
+  } else {
+    const double hours = r.backup_every_min / 60;
+    const std::string apart =
+        hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
+    text = fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
+  }
   if (r.retention_forgotten)
     text += fmt::format("; the site's retention forgot {} and pruned {}", plural(r.retention_forgotten, "snapshot"),
                         plural(r.retention_packs_deleted, "pack"));

@@ -92,7 +92,8 @@ struct RunResult {
 std::string bytes_text(double bytes);
 
 /// "3, 24 h apart, restored from the last; they read 21.7 GB, 1.1 GB and 1.1 GB from the NAS's
-/// disks" when the run took several backups; "" when it took one.
+/// disks" when the run took several backups, with what the site's retention removed; "" for one
+/// backup that retention left alone.
 std::string backups_text(const RunResult& r);
 
 /// The command that replays one run: `drctl drill FILE --seeds SEED`, with `-j JOBS` when it is

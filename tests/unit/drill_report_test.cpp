@@ -168,6 +168,11 @@ TEST_CASE("drill report: nightly backups are one line of what each read, and no 
   r.backup_reads = {21'690'000'000};
   r.backup_every_min = 0;
   CHECK_FALSE(contains(text_report({r}, false), "Backups:"));
+  // One backup that retention forgot: why the rebuild found no snapshot.
+  r.retention_forgotten = 1;
+  r.retention_packs_deleted = 3;
+  CHECK(contains(text_report({r}, false),
+                 "Backups: 1, which read 21.7 GB from the NAS's disks; the site's retention forgot 1 snapshot and pruned 3 packs\n"));
 }
 
 TEST_CASE("drill report: JSON keeps every field and reads back") {
