@@ -18,46 +18,13 @@
 #include <thread>
 
 #include "support/fs_tree.hpp"
+#include "support/host_io.hpp"
 #include "support/run.hpp"
 #include "support/sshd.hpp"
 
 using namespace support;
 
 namespace {
-
-/// Runs each SSH command as sh would, then appends the bytes it and everything it ran read
-/// (rchar) to the log: one line per command.
-fs::path io_wrapper(const fs::path& dir) {
-  const fs::path wrapper = dir / "count-io";
-  const fs::path log = dir / "io.log";
-  write_file(wrapper,
-             "#!/bin/sh\n"
-             "/bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n"
-             "status=$?\n"
-             "while read -r key value; do [ \"$key\" = rchar: ] && echo \"$value\" >> " + log.string() + "; done < /proc/$$/io\n"
-             "exit $status\n",
-             0755);
-  return wrapper;
-}
-
-/// What the commands logged since line `from` read: in all, and how many commands.
-struct HostReads {
-  std::uint64_t bytes = 0;
-  std::size_t commands = 0;
-};
-
-HostReads bytes_read(const fs::path& dir, std::size_t& from) {
-  std::ifstream in(dir / "io.log");
-  HostReads r;
-  std::size_t n = 0;
-  for (std::string line; std::getline(in, line); ++n)
-    if (n >= from) {
-      r.bytes += std::stoull(line);
-      ++r.commands;
-    }
-  from = n;
-  return r;
-}
 
 /// Stand-in for FreeBSD's stat(1) -f with the formats drctl sends (the probe's %z and the
 /// listing's), over one GNU stat per call as FreeBSD's is one process per xargs batch: st_mode
