@@ -57,6 +57,18 @@ void PackWriter::add(BlobType type, Compression c, const Id& id, std::span<const
   size_ += stored.size();
 }
 
+void PackWriter::take_all(PackWriter& other) {
+  const Fd in = open_or_throw(other.tmp_path_, O_RDONLY);
+  Bytes stored;
+  for (const auto& e : other.entries_) {
+    stored.resize(e.length);
+    pread_all(in.get(), stored.data(), stored.size(), static_cast<off_t>(e.offset), other.tmp_path_);
+    add(e.type, e.compression, e.id, stored, e.raw_length);
+  }
+  other.entries_.clear();
+  other.size_ = 0;
+}
+
 namespace {
 /// What a sealed pack header is bound to (FORMAT.md).
 constexpr std::string_view kHeaderAd = "drctl-pack-header";

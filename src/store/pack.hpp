@@ -49,6 +49,10 @@ class PackWriter {
   const std::vector<BlobEntry>& entries() const { return entries_; }
   const std::filesystem::path& tmp_path() const { return tmp_path_; }
 
+  /// Moves every blob of `other` (an unfinished pack of this repository) to the end of this one;
+  /// `other` is left empty, and its temporary file is deleted with it.
+  void take_all(PackWriter& other);
+
   /// Appends the header and trailer and fsyncs; returns the pack id (SHA-256 of the file).
   /// With `key` the header is sealed (an encrypted repository). The caller renames tmp_path()
   /// into place.

@@ -427,15 +427,23 @@ Id Repository::save_tree(const Tree& tree) {
 
 void Repository::flush() {
   need_writable();
-  std::vector<PackWriter> open;
+  std::map<BlobType, std::vector<PackWriter>> open;
   {
     std::lock_guard lock(pack_mutex_);
-    for (auto& [type, idle] : writers_)
-      for (auto& w : idle) open.push_back(std::move(w));
-    writers_.clear();
+    open.swap(writers_);
   }
-  for (auto& w : open)
-    if (!w.empty()) write_pack(std::move(w));
+  // Each storing thread left a pack of its own open: the smaller ones' blobs go into the largest
+  // (as many as fit under the pack size), so a capture ends with one partly filled pack of each
+  // type, not one per thread.
+  for (auto& [type, packs] : open) {
+    std::size_t largest = 0;
+    for (std::size_t i = 1; i < packs.size(); ++i)
+      if (packs[i].size() > packs[largest].size()) largest = i;
+    for (std::size_t i = 0; i < packs.size(); ++i)
+      if (i != largest && packs[largest].size() + packs[i].size() <= config_.pack_size) packs[largest].take_all(packs[i]);
+    for (auto& w : packs)
+      if (!w.empty()) write_pack(std::move(w));
+  }
   std::lock_guard lock(mutex_);
   write_pending_index();
 }
