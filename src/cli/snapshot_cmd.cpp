@@ -232,15 +232,18 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
   });
 
   auto prune_json_flag = std::make_shared<bool>(false);
+  auto repack_small = std::make_shared<bool>(false);
   auto* prune_cmd = snap->add_subcommand("prune", "Remove data that no snapshot references");
+  prune_cmd->add_flag("--repack-small", *repack_small,
+                      "Also rewrite packs under 80 % of the pack size into full ones, where two or more hold the same kind of blob");
   prune_cmd->add_flag("--json", *prune_json_flag, "Machine-readable output");
-  prune_cmd->callback([&run, common, prune_json_flag] {
+  prune_cmd->callback([&run, common, prune_json_flag, repack_small] {
     run = [=] {
       Repository repo(common->path());
       RepoLock lock = common->lock();
       repo.reload_index();
       repo.clean_tmp();
-      const PruneStats stats = run_prune(*common, repo, *prune_json_flag);
+      const PruneStats stats = run_prune(*common, repo, *prune_json_flag, *repack_small);
       if (*prune_json_flag) print_json(prune_json(stats));
       return kOk;
     };

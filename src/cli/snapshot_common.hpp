@@ -132,7 +132,7 @@ struct TagArgs {
 
 json prune_json(const store::PruneStats& stats);
 /// Prunes; prints the result unless `as_json` (the caller puts prune_json in its document).
-store::PruneStats run_prune(const Common& c, store::Repository& repo, bool as_json);
+store::PruneStats run_prune(const Common& c, store::Repository& repo, bool as_json, bool repack_small = false);
 int cmd_forget(const Common& c, const ForgetArgs& args);
 int cmd_tag(const Common& c, TagArgs a);
 

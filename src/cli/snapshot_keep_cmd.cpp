@@ -77,10 +77,10 @@ json prune_json(const PruneStats& stats) {
           {"packs_kept", stats.packs_kept}, {"bytes_freed", stats.bytes_freed}};
 }
 
-PruneStats run_prune(const Common& c, Repository& repo, bool as_json) {
+PruneStats run_prune(const Common& c, Repository& repo, bool as_json, bool repack_small) {
   // It deletes packs a reader may be in the middle of: it waits until no one reads.
   const ReadLock readers = ReadLock::exclusive(c.path(), std::chrono::milliseconds(duration_option(c.lock_wait, "--lock-wait")), warn);
-  auto stats = prune(repo, [](const std::string& m) { std::fprintf(stderr, "drctl: %s\n", m.c_str()); });
+  auto stats = prune(repo, [](const std::string& m) { std::fprintf(stderr, "drctl: %s\n", m.c_str()); }, repack_small);
   if (!as_json)
     std::printf("pruned: %s deleted, %zu rewritten, %zu kept, %s freed\n", plural(stats.packs_deleted, "pack").c_str(),
                 stats.packs_repacked, stats.packs_kept, human_bytes(stats.bytes_freed).c_str());

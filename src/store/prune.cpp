@@ -171,7 +171,7 @@ ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPo
   return plan;
 }
 
-PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info) {
+PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info, bool repack_small) {
   if (!repo.index_problems().empty())
     throw Failure("not pruning: " + repo.index_problems().front() + "; packs it lists would look unused");
   PruneStats stats;
@@ -204,6 +204,15 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
 
   const std::vector<Id> old_index_files = repo.list_ids("index");
   const PackContents before = repo.index().by_pack();
+  // Small packs (under 80 % of the pack size) whose blobs are all in use, by the kind of blob they
+  // hold: rewritten together (repack_small) where there are two or more of a kind.
+  auto small = [&](const Id& pack, const std::vector<BlobEntry>& entries) {
+    const auto size = repo.pack_size(pack);
+    return repack_small && !entries.empty() && size && *size * 5 < std::uint64_t{repo.config().pack_size} * 4;
+  };
+  std::map<BlobType, std::size_t> small_packs;
+  for (const auto& [pack, entries] : before)
+    if (small(pack, entries)) small_packs[entries.front().type]++;
   std::set<Id> remove;
   std::vector<BlobEntry> to_move;
   for (const auto& [pack, entries] : before) {
@@ -211,6 +220,12 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
     for (const auto& e : entries) {
       total += e.length;
       if (used.contains(e.id)) used_bytes += e.length;
+    }
+    if (used_bytes == total && small(pack, entries) && small_packs[entries.front().type] >= 2) {
+      remove.insert(pack);
+      to_move.insert(to_move.end(), entries.begin(), entries.end());
+      stats.packs_repacked++;
+      continue;
     }
     if (used_bytes == total) {
       stats.packs_kept++;

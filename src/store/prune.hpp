@@ -65,9 +65,11 @@ struct PruneStats {
 };
 
 /// Removes data no snapshot references: unused packs are deleted, mostly-unused ones
-/// rewritten. Crash-safe: new packs and a complete new index are durable before anything is
-/// deleted. The caller holds the lock.
-PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info);
+/// rewritten. With `repack_small`, packs under 80 % of the pack size are rewritten too, into
+/// full ones, where there are two or more holding the same kind of blob (restic's
+/// --repack-small; one alone would only be copied). Crash-safe: new packs and a complete new
+/// index are durable before anything is deleted. The caller holds the lock.
+PruneStats prune(Repository& repo, const std::function<void(const std::string&)>& info, bool repack_small = false);
 
 struct RebuildStats {
   std::size_t packs = 0, blobs = 0, damaged = 0, old_index_files = 0;

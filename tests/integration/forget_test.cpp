@@ -135,3 +135,46 @@ TEST_CASE("forget --keep-daily/--keep-weekly/--keep-monthly on snapshots of one 
   REQUIRE_MESSAGE(rr.exit_code == 0, rr.describe());
   CHECK(read_file(t / "out/f.txt") == "version " + std::to_string(n) + "\n");
 }
+
+TEST_CASE("prune --repack-small rewrites the small packs nightly runs leave into full ones, and every snapshot still restores") {
+  // Five small captures leave a small pack of data and one of trees each. The oracle is the
+  // repository's files (packs under the 16 MiB pack size) and the trees the snapshots restore to.
+  TempDir t("repack-small");
+  const fs::path repo = t / "repo";
+  init_repo(repo);
+  auto small_packs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
+      if (e.is_regular_file() && e.file_size() < 16 * MiB) ++n;
+    return n;
+  };
+  std::vector<std::string> ids;
+  for (int night = 0; night < 5; ++night) {
+    make_random_tree(t / ("n" + std::to_string(night)), {.seed = 40ull + night, .files = 20, .min_size = 8 * KiB, .max_size = 32 * KiB, .dirs = 2});
+    ids.push_back(create_snapshot(repo, {{"data", t / ("n" + std::to_string(night))}}));
+  }
+  const std::size_t nightly = small_packs();
+  CHECK(nightly >= 10);
+
+  // Without the flag nothing is unused, so nothing changes.
+  RunResult plain = drctl({"snapshot", "prune", "--repo", repo.string()});
+  expect_exit(plain, 0);
+  CHECK(small_packs() == nightly);
+
+  RunResult repack = drctl({"snapshot", "prune", "--repack-small", "--repo", repo.string(), "--json"});
+  expect_exit(repack, 0);
+  CHECK(json::parse(repack.out)["packs_rewritten"] == nightly);
+  CHECK(small_packs() <= 2);  // one of data, one of trees
+  for (int night = 0; night < 5; ++night) {
+    const fs::path back = t / ("back" + std::to_string(night));
+    restore_section(repo, ids[night], "nas/data", back);
+    const auto d = compare_trees(t / ("n" + std::to_string(night)), back);
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+  }
+  RunResult verify = drctl({"snapshot", "verify", "--read-data", "--repo", repo.string()});
+  CHECK_MESSAGE(verify.exit_code == 0, verify.describe());
+  // Once done there is one small pack of a kind: nothing to gather, nothing rewritten.
+  RunResult again = drctl({"snapshot", "prune", "--repack-small", "--repo", repo.string(), "--json"});
+  expect_exit(again, 0);
+  CHECK(json::parse(again.out)["packs_rewritten"] == 0);
+}
