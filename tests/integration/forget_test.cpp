@@ -142,12 +142,7 @@ TEST_CASE("prune --repack-small rewrites the small packs nightly runs leave into
   TempDir t("repack-small");
   const fs::path repo = t / "repo";
   init_repo(repo);
-  auto small_packs = [&] {
-    std::size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
-      if (e.is_regular_file() && e.file_size() < 16 * MiB) ++n;
-    return n;
-  };
+  auto small_packs = [&] { return packs_under(repo, 16 * MiB); };
   std::vector<std::string> ids;
   for (int night = 0; night < 5; ++night) {
     make_random_tree(t / ("n" + std::to_string(night)), {.seed = 40ull + night, .files = 20, .min_size = 8 * KiB, .max_size = 32 * KiB, .dirs = 2});

@@ -433,12 +433,7 @@ TEST_CASE("a capture ends with at most one partly filled pack of each blob type,
   TempDir t("partial-packs");
   const fs::path repo = t / "repo";
   init_repo(repo);
-  auto small_packs = [&] {
-    std::size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
-      if (e.is_regular_file() && e.file_size() < 16 * MiB) ++n;
-    return n;
-  };
+  auto small_packs = [&] { return packs_under(repo, 16 * MiB); };
   make_random_tree(t / "small", {.seed = 3, .files = 300, .min_size = 8 * KiB, .max_size = 64 * KiB, .dirs = 6});
   const std::string first = create_snapshot(repo, {{"small", t / "small"}});
   CHECK(small_packs() <= 2);

@@ -376,6 +376,13 @@ void restore_section(const fs::path& repo, const std::string& id, const std::str
   expect_exit(drctl(args), 0);
 }
 
+std::size_t packs_under(const fs::path& repo, std::uint64_t size) {
+  std::size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
+    if (e.is_regular_file() && e.file_size() < size) ++n;
+  return n;
+}
+
 std::vector<std::string> list_ids(const fs::path& repo) {
   RunResult r = drctl({"snapshot", "list", "--repo", repo.string(), "--json"});
   expect_exit(r, 0);

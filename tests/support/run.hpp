@@ -112,6 +112,8 @@ std::string create_snapshot(const fs::path& repo,
 // Restores one section into `to` (must not exist or be empty); expects exit 0.
 void restore_section(const fs::path& repo, const std::string& id, const std::string& section,
                      const fs::path& to, std::vector<std::string> extra = {});
+// How many pack files under repo/data are smaller than `size` bytes (read from the files).
+std::size_t packs_under(const fs::path& repo, std::uint64_t size);
 // Ids (full hex) of `snapshot list --json`, in the order listed.
 std::vector<std::string> list_ids(const fs::path& repo);
 // Restores `section` of snapshot `id` into a fresh directory under `scratch`, compares it with
