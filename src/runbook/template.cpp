@@ -373,14 +373,8 @@ namespace {
 /// with (a name inside a section is looked up in the item, then here: the same names). The whole
 /// context for a template with `{{.}}`, a partial or a change of delimiters. A site's context is
 /// large and a step's template names a few of it: converting only those is most of a render.
-kainjow::mustache::data reachable_data(const std::string& text, const json& context) {
+kainjow::mustache::data reachable_data(const std::vector<Node>& nodes, const json& context) {
   if (!context.is_object()) return to_data(context);
-  std::vector<Node> nodes;
-  try {
-    nodes = parse(text);
-  } catch (const SyntaxError&) {
-    return to_data(context);
-  }
   std::set<std::string> names;
   bool whole = false;
   auto visit = [&](auto& self, const std::vector<Node>& level) -> void {
@@ -402,11 +396,18 @@ kainjow::mustache::data reachable_data(const std::string& text, const json& cont
 
 std::string render(const std::string& text, const json& context, const Pos& pos) {
   if (!is_template(text)) return text;
-  if (auto p = check_template(text, context)) throw LoadError(pos, p->message);
+  // Parsed once: checked against the context, then used to pick the context's reachable part.
+  std::vector<Node> nodes;
+  try {
+    nodes = parse(text);
+  } catch (const SyntaxError& e) {
+    throw LoadError(pos, e.problem.message);
+  }
+  if (auto p = Checker(context).walk(nodes)) throw LoadError(pos, p->message);
   kainjow::mustache::mustache m(text);
   if (!m.is_valid()) throw LoadError(pos, "template: " + m.error_message());
   m.set_custom_escape([](const std::string& s) { return s; });
-  std::string out = m.render(reachable_data(text, context));
+  std::string out = m.render(reachable_data(nodes, context));
   if (!m.is_valid()) throw LoadError(pos, "template: " + m.error_message());
   return out;
 }

@@ -204,15 +204,18 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
 
   const std::vector<Id> old_index_files = repo.list_ids("index");
   const PackContents before = repo.index().by_pack();
-  // Small packs (under 80 % of the pack size) whose blobs are all in use, by the kind of blob they
-  // hold: rewritten together (repack_small) where there are two or more of a kind.
-  auto small = [&](const Id& pack, const std::vector<BlobEntry>& entries) {
-    const auto size = repo.pack_size(pack);
-    return repack_small && !entries.empty() && size && *size * 5 < std::uint64_t{repo.config().pack_size} * 4;
-  };
+  // Small packs (under 80 % of the pack size), each sized once, and how many hold each kind of
+  // blob: those whose blobs are all in use are rewritten together (repack_small) where there are
+  // two or more of a kind.
+  std::set<Id> small;
   std::map<BlobType, std::size_t> small_packs;
-  for (const auto& [pack, entries] : before)
-    if (small(pack, entries)) small_packs[entries.front().type]++;
+  if (repack_small)
+    for (const auto& [pack, entries] : before) {
+      const auto size = repo.pack_size(pack);
+      if (entries.empty() || !size || *size * 5 >= std::uint64_t{repo.config().pack_size} * 4) continue;
+      small.insert(pack);
+      small_packs[entries.front().type]++;
+    }
   std::set<Id> remove;
   std::vector<BlobEntry> to_move;
   for (const auto& [pack, entries] : before) {
@@ -221,7 +224,7 @@ PruneStats prune(Repository& repo, const std::function<void(const std::string&)>
       total += e.length;
       if (used.contains(e.id)) used_bytes += e.length;
     }
-    if (used_bytes == total && small(pack, entries) && small_packs[entries.front().type] >= 2) {
+    if (used_bytes == total && small.contains(pack) && small_packs[entries.front().type] >= 2) {
       remove.insert(pack);
       to_move.insert(to_move.end(), entries.begin(), entries.end());
       stats.packs_repacked++;
