@@ -57,16 +57,14 @@ void PackWriter::add(BlobType type, Compression c, const Id& id, std::span<const
   size_ += stored.size();
 }
 
-void PackWriter::take_all(PackWriter& other) {
-  const Fd in = open_or_throw(other.tmp_path_, O_RDONLY);
+void PackWriter::read_back(const std::function<void(const BlobEntry&, std::span<const std::uint8_t>)>& fn) const {
+  const Fd in = open_or_throw(tmp_path_, O_RDONLY);
   Bytes stored;
-  for (const auto& e : other.entries_) {
+  for (const auto& e : entries_) {
     stored.resize(e.length);
-    pread_all(in.get(), stored.data(), stored.size(), static_cast<off_t>(e.offset), other.tmp_path_);
-    add(e.type, e.compression, e.id, stored, e.raw_length);
+    pread_all(in.get(), stored.data(), stored.size(), static_cast<off_t>(e.offset), tmp_path_);
+    fn(e, stored);
   }
-  other.entries_.clear();
-  other.size_ = 0;
 }
 
 namespace {

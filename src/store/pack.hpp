@@ -49,9 +49,9 @@ class PackWriter {
   const std::vector<BlobEntry>& entries() const { return entries_; }
   const std::filesystem::path& tmp_path() const { return tmp_path_; }
 
-  /// Moves every blob of `other` (an unfinished pack of this repository) to the end of this one;
-  /// `other` is left empty, and its temporary file is deleted with it.
-  void take_all(PackWriter& other);
+  /// Calls `fn(entry, stored bytes)` for each blob written so far, in order (read back from the
+  /// temporary file), so another pack can take them: a sealed blob does not depend on its offset.
+  void read_back(const std::function<void(const BlobEntry&, std::span<const std::uint8_t>)>& fn) const;
 
   /// Appends the header and trailer and fsyncs; returns the pack id (SHA-256 of the file).
   /// With `key` the header is sealed (an encrypted repository). The caller renames tmp_path()

@@ -368,8 +368,7 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
       idle.pop_back();
     }
   }
-  if (!writer)
-    writer.emplace(tmp_dir() / ("pack." + std::to_string(::getpid()) + "." + std::to_string(pack_counter_++) + ".tmp"));
+  if (!writer) writer.emplace(new_pack_path());
   writer->add(type, c, id, stored, static_cast<std::uint32_t>(raw.size()));
   if (writer->size() >= config_.pack_size) {
     write_pack(std::move(*writer));
@@ -379,6 +378,10 @@ std::uint64_t Repository::store_blob(BlobType type, const Id& id, std::span<cons
   }
   added_bytes_ += stored.size();
   return stored.size();
+}
+
+std::filesystem::path Repository::new_pack_path() {
+  return tmp_dir() / ("pack." + std::to_string(::getpid()) + "." + std::to_string(pack_counter_++) + ".tmp");
 }
 
 void Repository::write_pack(PackWriter writer) {
@@ -432,18 +435,28 @@ void Repository::flush() {
     std::lock_guard lock(pack_mutex_);
     open.swap(writers_);
   }
-  // Each storing thread left a pack of its own open: the smaller ones' blobs go into the largest
-  // (as many as fit under the pack size), so a capture ends with one partly filled pack of each
-  // type, not one per thread.
+  // Each storing thread left a pack of its own open. The others' blobs are appended to the largest,
+  // which is written whenever it reaches the pack size (as add_blob does) and continued in a new
+  // one: a capture ends with at most one partly filled pack of each type, not one per thread.
   for (auto& [type, packs] : open) {
     std::size_t largest = 0;
     for (std::size_t i = 1; i < packs.size(); ++i)
       if (packs[i].size() > packs[largest].size()) largest = i;
-    for (std::size_t i = 0; i < packs.size(); ++i)
-      if (i != largest && packs[largest].size() + packs[i].size() <= config_.pack_size) packs[largest].take_all(packs[i]);
-    for (auto& w : packs)
-      if (!w.empty()) write_pack(std::move(w));
-  }
+    std::optional<PackWriter> target;
+    target.emplace(std::move(packs[largest]));
+    for (std::size_t i = 0; i < packs.size(); ++i) {
+      if (i == largest) continue;
+      packs[i].read_back([&](const BlobEntry& e, std::span<const std::uint8_t> stored) {
+        if (!target) target.emplace(new_pack_path());
+        target->add(e.type, e.compression, e.id, stored, e.raw_length);
+        if (target->size() >= config_.pack_size) {
+          write_pack(std::move(*target));
+          target.reset();
+        }
+      });
+    }
+    if (target && !target->empty()) write_pack(std::move(*target));
+  }  // the emptied packs' temporary files are deleted here
   std::lock_guard lock(mutex_);
   write_pending_index();
 }

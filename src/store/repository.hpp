@@ -143,6 +143,8 @@ class Repository {
 
  private:
   std::uint64_t store_blob(BlobType type, const Id& id, std::span<const std::uint8_t> raw);
+  /// A new temporary pack file name in the repository's tmp directory.
+  fs::path new_pack_path();
   void write_pack(PackWriter writer);
   void write_pending_index();
   void unlock();

@@ -3,6 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <barrier>
+#include <thread>
+
 #include "base/error.hpp"
 #include "store/files.hpp"
 #include "store/index.hpp"
@@ -46,6 +49,55 @@ TEST_CASE("blobs written by one repository object are read back by another") {
     REQUIRE(::lstat(e.path().c_str(), &st) == 0);
     CHECK_MESSAGE((st.st_mode & 077) == 0, e.path());
   }
+}
+
+TEST_CASE("after blobs stored from several threads at once, flush leaves one partly filled pack of each type") {
+  // Each storing thread fills a pack of its own; flush must not leave one small pack per thread,
+  // whatever sizes they were left at. Blobs of 0.6 pack size, stored by six threads in rounds that
+  // start together, leave packs that no two of which fit in one. The oracle is the pack files:
+  // their sizes on disk, the temporary directory, and the blobs another repository object reads.
+  support::TempDir t("repo-unit");
+  fs::path path = t.path() / "repo";
+  RepoConfig config;
+  config.pack_size = 1 << 20;
+  Repository::init(path, config);
+  constexpr int kThreads = 6, kRounds = 5;
+  constexpr std::size_t kBlob = (1 << 20) * 6 / 10;
+  std::vector<std::vector<std::pair<Id, Bytes>>> blobs(kThreads);
+  for (int th = 0; th < kThreads; ++th)
+    for (int i = 0; i < kRounds; ++i) {
+      Bytes b = support::random_bytes(kBlob, th * kRounds + i);
+      blobs[th].emplace_back(sha256(b), std::move(b));
+    }
+  {
+    Repository repo(path);
+    std::barrier round(kThreads);
+    std::vector<std::thread> threads;
+    for (int th = 0; th < kThreads; ++th)
+      threads.emplace_back([&, th] {
+        for (const auto& [id, b] : blobs[th]) {
+          round.arrive_and_wait();
+          repo.add_blob(BlobType::Data, id, b);
+          const Bytes tree(b.begin(), b.begin() + kBlob / 2);
+          repo.add_blob(BlobType::Tree, sha256(tree), tree);
+        }
+      });
+    for (auto& th : threads) th.join();
+    repo.flush();
+  }
+  std::size_t small = 0, packs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(path / "data"))
+    if (e.is_regular_file()) {
+      ++packs;
+      if (e.file_size() < config.pack_size) ++small;
+    }
+  CHECK(packs >= 10);
+  CHECK_MESSAGE(small <= 2, small, " of ", packs, " packs are under the pack size");  // one of data, one of trees
+  CHECK(fs::is_empty(path / "tmp"));
+  Repository again(path);
+  CHECK(again.index().size() == 2 * kThreads * kRounds);
+  for (const auto& per_thread : blobs)
+    for (const auto& [id, b] : per_thread) CHECK(again.read_blob(id) == b);
 }
 
 TEST_CASE("opening something that is not a repository is bad input") {
