@@ -302,7 +302,7 @@ void add_snapshot_commands(CLI::App& app, Action& run) {
 
   auto copy_args = std::make_shared<CopyArgs>();
   auto* copy = snap->add_subcommand("copy", "Copy snapshots to (or from) a repository on an SSH host over SFTP, checked there");
-  copy->add_option("ID", copy_args->ids, "Snapshot ids or unique prefixes (every pack and index file goes too: snapshots share them)");
+  copy->add_option("ID", copy_args->ids, "Snapshot ids or unique prefixes (with the packs they need; an encrypted repository asks for its key)");
   copy->add_flag("--all", copy_args->all, "Copy every snapshot");
   copy->add_option("--to", copy_args->to, "sftp://[USER@]HOST[:PORT]/PATH: the far repository (made when missing)");
   copy->add_option("--from", copy_args->from, "sftp://[USER@]HOST[:PORT]/PATH: copy that far repository into --repo");

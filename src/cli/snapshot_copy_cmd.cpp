@@ -10,6 +10,8 @@
 #include "cli/snapshot_common.hpp"
 #include "offsite/copy.hpp"
 #include "store/files.hpp"
+#include "store/prune.hpp"
+#include "store/repository.hpp"
 #include "world/real/ssh_host.hpp"
 
 namespace drctl::cli::snapshot_detail {
@@ -28,6 +30,37 @@ world::real::SshHost& copy_host(world::real::RealWorld& world, const offsite::Sf
     throw InputError(option + " " + spec.name + ": " + e.what());
   }
   return dynamic_cast<world::real::SshHost&>(world.host(spec.name));
+}
+
+/// What the chosen manifests need from the repository at `local`: the packs holding every blob
+/// their trees reach (as the index places them), and index files naming those packs alone (each
+/// pack's blobs as its own header lists them), at most 64 packs each as a backup writes them.
+/// An encrypted repository opens with its key here.
+offsite::CopyNeeds needs_of(const fs::path& local, const std::vector<std::string>& manifests) {
+  Repository repo(local);
+  std::vector<Snapshot> chosen;
+  for (const auto& rel : manifests) chosen.push_back(repo.load_snapshot(Id::from_hex(rel.substr(rel.rfind('/') + 1))));
+  std::set<Id> packs;
+  for (const Id& blob : referenced_blobs(repo, chosen)) {
+    const Index::Location* at = repo.index().find(blob);
+    if (!at) throw Failure("blob " + blob.short_hex() + " of a chosen snapshot is in no index file (run `drctl snapshot verify`)");
+    packs.insert(repo.index().pack_id(*at));
+  }
+  offsite::CopyNeeds needs;
+  PackContents part;
+  auto flush = [&] {
+    if (part.empty()) return;
+    auto [id, bytes] = repo.index_file_bytes(part);
+    needs.index_files.emplace("index/" + id.hex(), std::string(bytes.begin(), bytes.end()));
+    part.clear();
+  };
+  for (const Id& pack : packs) {
+    needs.packs.insert(Repository::pack_rel(pack));
+    part[pack] = repo.read_pack_header(pack);
+    if (part.size() == 64) flush();
+  }
+  flush();
+  return needs;
 }
 
 }  // namespace
@@ -68,7 +101,8 @@ int cmd_copy(const Common& c, const CopyArgs& a) {
              " files] " + human_bytes(progress.bytes_sent) + " sent (" +
              human_bytes(static_cast<std::uint64_t>(progress.bytes_sent / secs)) + "/s)";
     });
-    offsite::CopyChoice choice{a.all, a.ids, a.verify_all};
+    offsite::CopyChoice choice{a.all, a.ids, a.verify_all, {}};
+    if (upload && !a.all) choice.needs = [&](const std::vector<std::string>& manifests) { return needs_of(local, manifests); };
     stats = upload ? offsite::copy_repository(*near, *far, choice, progress)
                    : offsite::copy_repository(*far, *near, choice, progress);
   }

@@ -142,15 +142,22 @@ void verify(Side& to, const std::map<std::string, std::string>& expected) {
   }
 }
 
-/// A small file sent whole (config, readers), checked and placed.
-void send_small(Side& to, const std::string& rel, const std::string& content) {
+/// Writes `content` under a temporary name on the target, as send() does a file of the source.
+Side::Arrival send_bytes(Side& to, const std::string& rel, const std::string& content, CopyProgress& progress) {
   bool given = false;
   const std::string temp = to.write_pull(rel, [&] {
     if (given) return std::string();
     given = true;
+    progress.bytes_sent += content.size();
     return content;
   });
-  to.place_checked({{temp, rel, store::sha256(content).hex()}});
+  return {temp, rel, store::sha256(content).hex()};
+}
+
+/// A small file sent whole (config, readers), checked and placed.
+void send_small(Side& to, const std::string& rel, const std::string& content) {
+  CopyProgress uncounted;
+  to.place_checked({send_bytes(to, rel, content, uncounted)});
 }
 
 /// Refuses a target that is another repository, or a directory holding anything else; true
@@ -214,6 +221,13 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
   std::set<std::string> src_files = from.list().files;
   std::erase_if(src_files, [&](const std::string& rel) { return kind_of(rel) != "data" && !listed_first.count(rel); });
   const std::vector<std::string> manifests = chosen_manifests(src_files, choice, from.describe());
+  // Chosen snapshots take only the packs they need, and index files made for those packs.
+  std::optional<CopyNeeds> needs;
+  if (!choice.all && choice.needs) {
+    needs = choice.needs(manifests);
+    for (const auto& rel : needs->packs)
+      if (!src_files.count(rel)) throw Failure(from.describe() + "/" + rel + ": a chosen snapshot needs this pack, which is missing");
+  }
   const auto src_config = from.read_small("config");
   if (!src_config) throw InputError(from.describe() + " is not a drctl repository (it has no config file)");
   check_target(from, to, src_files, to.list(), *src_config);  // refused before anything is written
@@ -228,14 +242,16 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
   }
   const std::set<std::string> dst_files = to.list().files;
 
-  // Packs and index files are shared by snapshots: every one is sent; the choice picks manifests.
+  // Every pack and index file for --all (they are shared by snapshots), or what the chosen ones need.
   std::vector<std::vector<std::string>> stages(4);
   for (const auto& rel : src_files) {
     const std::string kind = kind_of(rel);
     if (kind == "keys") stages[0].push_back(rel);
-    else if (kind == "data") stages[1].push_back(rel);
-    else if (kind == "index") stages[2].push_back(rel);
+    else if (kind == "data" && (!needs || needs->packs.count(rel))) stages[1].push_back(rel);
+    else if (kind == "index" && !needs) stages[2].push_back(rel);
   }
+  if (needs)
+    for (const auto& [rel, _] : needs->index_files) stages[2].push_back(rel);
   stages[3] = manifests;
   for (auto& stage : stages)
     for (const auto& rel : stage)
@@ -250,13 +266,14 @@ CopyStats copy_repository(Side& from, Side& to, const CopyChoice& choice, CopyPr
   for (const auto& stage : stages) {
     Batch batch(to);
     for (const auto& rel : stage) {
+      const bool made = needs && needs->index_files.count(rel);  // made for this copy, not a file of the source
       if (dst_files.count(rel)) {
         ++stats.files_present;
-        present.push_back(rel);
+        if (!made) present.push_back(rel);  // a made one is sealed anew each time: its bytes differ
         continue;
       }
       const std::uint64_t before = progress.bytes_sent;
-      Side::Arrival arrival = send(from, to, rel, progress);
+      Side::Arrival arrival = made ? send_bytes(to, rel, needs->index_files.at(rel), progress) : send(from, to, rel, progress);
       batch.add(std::move(arrival), progress.bytes_sent - before);
       ++progress.files_done;
       ++stats.files_sent;

@@ -1,8 +1,9 @@
 // Off-site copies of a repository (`drctl snapshot copy`): the repository's files are copied as
-// they are, to or from a directory on an SSH host reached over SFTP. No key is needed: packs,
-// index files, manifests and keys/ are sent sealed as they are stored, so the far side holds
-// the same repository (same config id) and opens with the same passphrases. The protocol is in
-// src/store/FORMAT.md, "Copies".
+// they are, to or from a directory on an SSH host reached over SFTP: packs, index files,
+// manifests and keys/ are sent sealed as they are stored, so the far side holds the same
+// repository (same config id) and opens with the same passphrases. A copy of everything needs no
+// key; chosen snapshots take only their packs, found in their trees (CopyChoice::needs). The
+// protocol is in src/store/FORMAT.md, "Copies".
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -91,11 +92,22 @@ std::unique_ptr<Side> local_side(fs::path root);
 /// The directory `root` on `host`, over SFTP (files) and exec channels (listing, hashing).
 std::unique_ptr<Side> sftp_side(world::real::SshHost& host, std::string root);
 
+/// What chosen snapshots need on the target: the packs that hold their blobs ("data/ab/<id>"),
+/// and index files naming those packs alone (rel → bytes as stored), made for this copy: the
+/// source's own index files also name packs that are not sent.
+struct CopyNeeds {
+  std::set<std::string> packs;
+  std::map<std::string, std::string> index_files;
+};
+
 /// Which snapshots to copy: every one, or these ids (full or unique prefixes of 4+ hex digits).
 struct CopyChoice {
   bool all = false;
   std::vector<std::string> ids;
   bool verify_all = false;  // also re-hash every file already on the target, not only the new ones
+  /// With ids: what the chosen manifests ("snapshots/<id>") need, read from the source
+  /// repository (which takes its key when it is encrypted). Unset: every pack and index file.
+  std::function<CopyNeeds(const std::vector<std::string>& manifests)> needs;
 };
 
 /// Counters a status line shows while the copy runs.

@@ -170,16 +170,21 @@ Bytes Repository::open_object(const std::string& dir, const Id& id, Bytes data) 
   return data;
 }
 
+Bytes Repository::stored_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain) const {
+  if (!key_) return Bytes(plain.begin(), plain.end());
+  Bytes ad(dir.begin(), dir.end());
+  ad.push_back(0);
+  ad.insert(ad.end(), id.bytes.begin(), id.bytes.end());
+  return seal(key_->encrypt, plain, ad);
+}
+
 void Repository::write_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain) {
   need_writable();
   if (!key_) {
     write_file_atomic(tmp_dir(), path_ / dir / id.hex(), plain);
     return;
   }
-  Bytes ad(dir.begin(), dir.end());
-  ad.push_back(0);
-  ad.insert(ad.end(), id.bytes.begin(), id.bytes.end());
-  write_file_atomic(tmp_dir(), path_ / dir / id.hex(), seal(key_->encrypt, plain, ad));
+  write_file_atomic(tmp_dir(), path_ / dir / id.hex(), stored_object(dir, id, plain));
 }
 
 void Repository::reload_index() {
@@ -416,6 +421,12 @@ Id Repository::write_index_file(const PackContents& contents) {
   Id id = blob_id(data);
   write_object("index", id, data);
   return id;
+}
+
+std::pair<Id, Bytes> Repository::index_file_bytes(const PackContents& contents) const {
+  const Bytes data = encode_index(contents);
+  const Id id = blob_id(data);
+  return {id, stored_object("index", id, data)};
 }
 
 Id Repository::save_tree(const Tree& tree) {

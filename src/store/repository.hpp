@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "store/backend.hpp"
@@ -98,6 +99,11 @@ class Repository {
   Snapshot find_snapshot(std::string_view ref) const;
   Snapshot load_snapshot(const Id& id) const;
 
+  /// "data/ab/<id>": where a pack lies below the root.
+  static std::string pack_rel(const Id& pack);
+  /// An index file naming `contents` as it would be stored (sealed in an encrypted repository),
+  /// not written here: its id and bytes, for a copy to send to another copy of this repository.
+  std::pair<Id, Bytes> index_file_bytes(const PackContents& contents) const;
   /// The pack's file on this machine (a local repository only).
   fs::path pack_path(const Id& pack) const;
   /// The pack's size; nullopt when it is missing.
@@ -150,13 +156,13 @@ class Repository {
   void unlock();
   /// InputError unless the repository is on this machine (every writing method calls it).
   void need_writable() const;
-  /// "data/ab/<id>": where a pack lies below the root.
-  static std::string pack_rel(const Id& pack);
   /// A file the repository must have; Failure naming it when missing.
   Bytes read_required(const std::string& rel) const;
   /// An index file's or manifest's plaintext, checked against its name; Failure when damaged.
   Bytes read_object(const std::string& dir, const Id& id) const;
   Bytes open_object(const std::string& dir, const Id& id, Bytes stored) const;
+  /// An index file's or manifest's bytes as stored under `id` (sealed in an encrypted repository).
+  Bytes stored_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain) const;
   /// Stores an index file or manifest under `id` (sealed in an encrypted repository).
   void write_object(const std::string& dir, const Id& id, std::span<const std::uint8_t> plain);
   /// InputError unless encrypted.

@@ -230,6 +230,83 @@ TEST_CASE("offsite copy: chosen ids copy only those manifests, and a repository 
   CHECK(bad.err.find("sftp://") != std::string::npos);
 }
 
+/// Bytes of the pack files under `repo`/data.
+std::uint64_t pack_bytes(const fs::path& repo) {
+  std::uint64_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(repo / "data"))
+    if (e.is_regular_file() && e.path().filename().string().front() != '.') n += e.file_size();
+  return n;
+}
+
+TEST_CASE("offsite copy: a chosen snapshot takes only the packs it needs, with index files of its own, and --all completes the far copy later") {
+  Sshd sshd;
+  TempDir t("offsite-needs");
+  const fs::path config = write_client_config(sshd, t.path() / "ssh_config", "far");
+  write_file(t / "pw", "tr0ub4dor&3\n", 0600);
+  const std::vector<std::string> pw = {"--password-file", (t / "pw").string()};
+  // Two sources of unrelated random bytes, about 14 MiB each: neither snapshot shares a chunk
+  // with the other, so the packs one needs hold none of the other's data.
+  make_random_tree(t / "media", {.seed = 61, .files = 28, .min_size = 256 * KiB, .max_size = 768 * KiB, .dirs = 3});
+  const TreeInfo docs_tree = make_random_tree(t / "docs", {.seed = 62, .files = 28, .min_size = 256 * KiB, .max_size = 768 * KiB, .dirs = 3});
+  for (const bool encrypted : {false, true}) {
+    CAPTURE(encrypted);
+    const std::string tag = encrypted ? "enc" : "plain";
+    const fs::path repo = t / ("repo-" + tag), far = t / ("far-" + tag);
+    std::vector<std::string> init = small_chunks(), key;
+    if (encrypted) {
+      init.insert(init.end(), pw.begin(), pw.end());
+      init.push_back("--encrypt");
+      key = pw;
+    }
+    init_repo(repo, init);
+    const std::string media = create_snapshot(repo, {{"media", t / "media"}}, key);
+    const std::string docs = create_snapshot(repo, {{"docs", t / "docs"}}, key);
+    std::vector<std::string> copy = {"snapshot", "copy", docs.substr(0, 8), "--repo", repo.string(), "--to", far_url(far),
+                                     "--ssh-config", config.string()};
+    if (encrypted) {
+      // Which packs a snapshot needs is in its trees, sealed: the passphrase is asked for.
+      RunResult locked = drctl(copy, {{"DRCTL_PASSWORD_FILE", ""}});
+      CHECK(locked.exit_code == 2);
+      CHECK_MESSAGE(is_one_error_line(locked.err), locked.describe());
+      copy.insert(copy.end(), pw.begin(), pw.end());
+    }
+    RunResult one = drctl(copy);
+    REQUIRE_MESSAGE(one.exit_code == 0, one.describe());
+    CHECK(list_ids(far, key) == std::vector<std::string>{docs});
+    // The far side holds about one source's worth of packs, not both (the source holds both).
+    const std::uint64_t far_bytes = pack_bytes(far), src_bytes = pack_bytes(repo);
+    CHECK_MESSAGE(far_bytes * 10 < src_bytes * 6, far_bytes, " bytes of packs sent of ", src_bytes);
+    CHECK(far_bytes >= docs_tree.content_bytes);
+    // Every far pack is a source pack, byte for byte; the far index files are its own.
+    const auto far_files = repository_files(far), src_files = repository_files(repo);
+    for (const auto& [rel, hash] : far_files)
+      if (rel.rfind("data/", 0) == 0) CHECK_MESSAGE((src_files.count(rel) && src_files.at(rel) == hash), rel);
+    // It restores and verifies where it lies.
+    restore_section(far, docs, "nas/docs", t / ("back-docs-" + tag), key);
+    auto d = compare_trees(t / "docs", t / ("back-docs-" + tag));
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+    std::vector<std::string> verify = {"snapshot", "verify", "--read-data", "--repo", far.string()};
+    verify.insert(verify.end(), key.begin(), key.end());
+    RunResult verified = drctl(verify);
+    CHECK_MESSAGE(verified.exit_code == 0, verified.describe());
+
+    // The same choice again sends nothing.
+    RunResult again = drctl(copy);
+    REQUIRE_MESSAGE(again.exit_code == 0, again.describe());
+    CHECK_MESSAGE(again.out.find("copied 0 files") != std::string::npos, again.describe());
+
+    // --all later sends the rest: both snapshots restore from the far copy, which verifies.
+    RunResult all = copy_to(repo, far, config);
+    REQUIRE_MESSAGE(all.exit_code == 0, all.describe());
+    CHECK(list_ids(far, key) == std::vector<std::string>{media, docs});
+    restore_section(far, media, "nas/media", t / ("back-media-" + tag), key);
+    d = compare_trees(t / "media", t / ("back-media-" + tag));
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+    verified = drctl(verify);
+    CHECK_MESSAGE(verified.exit_code == 0, verified.describe());
+  }
+}
+
 TEST_CASE("offsite copy: a copy killed mid-pack leaves no file with its final name half written, and a re-run completes it") {
   Sshd sshd;
   TempDir t("offsite-kill");

@@ -383,8 +383,10 @@ std::size_t packs_under(const fs::path& repo, std::uint64_t size) {
   return n;
 }
 
-std::vector<std::string> list_ids(const fs::path& repo) {
-  RunResult r = drctl({"snapshot", "list", "--repo", repo.string(), "--json"});
+std::vector<std::string> list_ids(const fs::path& repo, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"snapshot", "list", "--repo", repo.string(), "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  RunResult r = drctl(args);
   expect_exit(r, 0);
   std::vector<std::string> ids;
   nlohmann::json j;

@@ -114,8 +114,8 @@ void restore_section(const fs::path& repo, const std::string& id, const std::str
                      const fs::path& to, std::vector<std::string> extra = {});
 // How many pack files under repo/data are smaller than `size` bytes (read from the files).
 std::size_t packs_under(const fs::path& repo, std::uint64_t size);
-// Ids (full hex) of `snapshot list --json`, in the order listed.
-std::vector<std::string> list_ids(const fs::path& repo);
+// Ids (full hex) of `snapshot list --json [extra]`, in the order listed.
+std::vector<std::string> list_ids(const fs::path& repo, std::vector<std::string> extra = {});
 // Restores `section` of snapshot `id` into a fresh directory under `scratch`, compares it with
 // `expected` (a scan of the source taken when the snapshot was made), removes the directory,
 // and returns the differences (a failed restore is reported as one difference).
