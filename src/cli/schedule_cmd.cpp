@@ -365,7 +365,8 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   const auto wait = std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait"));
   bool retention_ok = true;
   for (const auto& repo : repos) {
-    st.repositories.push_back(schedule::apply_retention(repo, st.exit_code == 0 ? policy : store::RetentionPolicy{}, wait, warn));
+    const bool repack = st.exit_code == 0 && rb.site && schedule::retention_repacks_small(rb.site->retention);
+    st.repositories.push_back(schedule::apply_retention(repo, st.exit_code == 0 ? policy : store::RetentionPolicy{}, wait, warn, repack));
     if (!st.repositories.back().error.empty()) {
       retention_ok = false;
       warn(repo + ": retention: " + st.repositories.back().error);

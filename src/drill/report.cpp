@@ -260,7 +260,7 @@ void add_suite_properties(pugi::xml_node suite, const RunResult& first, const Su
 }  // namespace
 
 std::string backups_text(const RunResult& r) {
-  if (r.backup_reads.size() < 2 && !r.retention_forgotten) return "";
+  if (r.backup_reads.size() < 2 && !r.retention_forgotten && !r.retention_packs_repacked) return "";
   std::string reads;
   for (std::size_t i = 0; i < r.backup_reads.size(); ++i)
     reads += (i == 0 ? "" : i + 1 == r.backup_reads.size() ? " and " : ", ") + bytes_text(static_cast<double>(r.backup_reads[i]));
@@ -273,9 +273,13 @@ std::string backups_text(const RunResult& r) {
         hours == std::floor(hours) ? fmt::format("{:.0f} h", hours) : fmt::format("{:.1f} min", r.backup_every_min);
     text = fmt::format("{}, {} apart, restored from the last; they read {} from the NAS's disks", r.backup_reads.size(), apart, reads);
   }
-  if (r.retention_forgotten)
+  if (r.retention_forgotten && !r.retention_packs_repacked)
     text += fmt::format("; the site's retention forgot {} and pruned {}", plural(r.retention_forgotten, "snapshot"),
                         plural(r.retention_packs_deleted, "pack"));
+  else if (r.retention_forgotten || r.retention_packs_repacked)
+    text += fmt::format("; the site's retention forgot {}, deleted {} and rewrote {} into full ones",
+                        plural(r.retention_forgotten, "snapshot"), plural(r.retention_packs_deleted, "pack"),
+                        plural(r.retention_packs_repacked, "small pack"));
   return text;
 }
 
@@ -464,6 +468,7 @@ void to_json(json& j, const RunResult& r) {
        {"backup_every_min", r.backup_every_min},
        {"retention_forgotten", r.retention_forgotten},
        {"retention_packs_deleted", r.retention_packs_deleted},
+       {"retention_packs_repacked", r.retention_packs_repacked},
        {"timeline", r.timeline},
        {"critical_path", r.critical_path},
        {"faults", r.faults},
@@ -493,6 +498,7 @@ void from_json(const json& j, RunResult& r) {
   r.backup_every_min = j.value("backup_every_min", 0.0);
   r.retention_forgotten = j.value("retention_forgotten", std::uint64_t{0});
   r.retention_packs_deleted = j.value("retention_packs_deleted", std::uint64_t{0});
+  r.retention_packs_repacked = j.value("retention_packs_repacked", std::uint64_t{0});
   j.at("timeline").get_to(r.timeline);
   r.critical_path = j.value("critical_path", std::vector<std::string>{});
   j.at("faults").get_to(r.faults);

@@ -75,6 +75,7 @@ struct RunResult {
                                             // simulator's own count, at the datasets' declared sizes)
   double backup_every_min = 0;              // between two backups, when there are several
   std::uint64_t retention_forgotten = 0, retention_packs_deleted = 0;  // by the site's retention after each backup
+  std::uint64_t retention_packs_repacked = 0;  // small packs its prune rewrote (retention.repack_small)
   std::vector<StepTiming> timeline;     // the rebuild's steps (and the backup's, marked by id prefix "backup:")
   std::vector<std::string> critical_path;  // the chain of steps the RTO waited for, first to last (timeline ids)
   std::vector<FaultEvent> faults;

@@ -282,6 +282,7 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
   Timeline backup_steps(world.clock(), Duration(0), "backup:");
   runbook::Runbook backup = load(sc.backup, false, sc.backup_vars);
   const store::RetentionPolicy retention = schedule::retention_policy(site.retention);
+  const bool repack_small = schedule::retention_repacks_small(site.retention);
   for (int b = 1; b <= sc.backups; ++b) {
     if (b > 1) {
       const Duration step = sc.backup_every / (sc.changes_between_backups + 1);
@@ -300,12 +301,13 @@ RunResult run_drill(const Scenario& sc, std::uint64_t seed, const std::function<
     out.backup_reads.push_back(nas ? static_cast<std::uint64_t>(nas->io().disk - read_before) : 0);
     // Then what the scheduled job does after a backup (drctl schedule run): the site's retention,
     // forget and prune, on the repository.
-    if (retention.empty()) continue;
-    const schedule::RepoStatus kept =
-        schedule::apply_retention((scratch / "repo").string(), retention, std::chrono::seconds(10), [](const std::string&) {});
+    if (retention.empty() && !repack_small) continue;
+    const schedule::RepoStatus kept = schedule::apply_retention((scratch / "repo").string(), retention, std::chrono::seconds(10),
+                                                                [](const std::string&) {}, repack_small);
     if (!kept.error.empty()) return fail("the site's retention after the backup" + which + " failed: " + kept.error);
     out.retention_forgotten += kept.forgotten;
     out.retention_packs_deleted += kept.packs_deleted;
+    out.retention_packs_repacked += kept.packs_repacked;
   }
   if (sc.backups > 1) out.backup_every_min = minutes(sc.backup_every);
   const Duration backed_up = world.engine().now();

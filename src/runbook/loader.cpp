@@ -31,8 +31,8 @@ const std::vector<std::string> kHypervisorKeys = {"kind",      "url",        "da
 const std::vector<std::string> kSiteKeys = {"name", "hypervisor", "networks", "versions", "hosts",
                                             "groups", "vars", "secrets", "retention", "rpo", "kubernetes_schedule",
                                             "offsite"};
-const std::vector<std::string> kRetentionKeys = {"last",   "hourly", "daily", "weekly", "monthly",
-                                                 "yearly", "within", "tags",  "verify_cycle"};
+const std::vector<std::string> kRetentionKeys = {"last",   "hourly", "daily", "weekly",       "monthly",
+                                                 "yearly", "within", "tags",  "verify_cycle", "repack_small"};
 const std::vector<std::string> kHostKeys = {"address", "connection", "user", "port", "role", "groups"};
 // Top-level names of the template context; a var of the same name would be hidden.
 const std::vector<std::string> kReservedVars = {"vars", "site", "host", "item", "steps", "runbook", "secrets"};
@@ -340,6 +340,14 @@ Site load_site_at(const std::string& file, const Pos& named_at) {
             throw LoadError(doc.at(r->second), "retention.within: '" + text +
                                                    "' is not a span of time as restic's --keep-within takes it (30d, 1y2m, 2d12h; m is months)");
           site.retention["within"] = text;
+          continue;
+        }
+        if (name == "repack_small") {  // prune also rewrites small packs (snapshot prune --repack-small)
+          bool on = false;
+          if (!r->second.IsScalar() || !YAML::convert<bool>::decode(r->second, on))
+            throw LoadError(doc.at(r->second), "retention.repack_small: true or false (whether each prune also rewrites packs "
+                                               "under 80 % of the pack size into full ones, as snapshot prune --repack-small)");
+          site.retention["repack_small"] = on;
           continue;
         }
         if (name == "tags") {  // each entry keeps the snapshots holding all its comma-separated tags

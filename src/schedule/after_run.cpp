@@ -91,23 +91,28 @@ bool keeps_tagged(const store::RetentionPolicy& policy, const std::vector<std::s
   });
 }
 
+bool retention_repacks_small(const nlohmann::json& retention) { return retention.value("repack_small", false); }
+
 RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
-                           const std::function<void(const std::string&)>& warn) {
+                           const std::function<void(const std::string&)>& warn, bool repack_small) {
   RepoStatus s;
   s.repo = path;
   try {
     store::Repository repo(path);
-    if (!policy.empty()) {
+    if (!policy.empty() || repack_small) {
       const store::RepoLock lock = store::RepoLock::acquire(path, lock_wait, warn);
       repo.reload_index();
       repo.clean_tmp();
-      const store::ForgetPlan plan = store::plan_forget(repo.snapshots(), policy);
-      for (const auto& snap : plan.remove) repo.remove_snapshot(snap.id);
-      s.forgotten = plan.remove.size();
-      if (!plan.remove.empty()) {
+      if (!policy.empty()) {  // an empty policy would keep nothing: it means no forget at all
+        const store::ForgetPlan plan = store::plan_forget(repo.snapshots(), policy);
+        for (const auto& snap : plan.remove) repo.remove_snapshot(snap.id);
+        s.forgotten = plan.remove.size();
+      }
+      if (s.forgotten > 0 || repack_small) {
         const store::ReadLock readers = store::ReadLock::exclusive(path, lock_wait, warn);
-        const auto stats = store::prune(repo, [](const std::string&) {});
+        const auto stats = store::prune(repo, [](const std::string&) {}, repack_small);
         s.packs_deleted = stats.packs_deleted;
+        s.packs_repacked = stats.packs_repacked;
         s.bytes_freed = stats.bytes_freed;
       }
     }
@@ -141,7 +146,7 @@ json status_json(const RunStatus& s) {
     backups.push_back({{"step", b.step}, {"repo", b.repo}, {"snapshot", b.snapshot}, {"files", b.files}, {"bytes", b.bytes}});
   for (const auto& r : s.repositories) {
     json j = {{"repo", r.repo},         {"snapshots", r.snapshots},     {"forgotten", r.forgotten},
-              {"packs_deleted", r.packs_deleted}, {"bytes_freed", r.bytes_freed}, {"sources", r.sources}};
+              {"packs_deleted", r.packs_deleted}, {"packs_repacked", r.packs_repacked}, {"bytes_freed", r.bytes_freed}, {"sources", r.sources}};
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.verify_part.empty())
       j["verify"] = {{"part", r.verify_part}, {"ok", r.verify_ok}, {"packs_read", r.verify_packs}, {"errors", r.verify_errors}};

@@ -31,7 +31,7 @@ std::vector<Backup> backups_of_last_run(const std::filesystem::path& journal, st
 /// each source (section name → ISO 8601 UTC time).
 struct RepoStatus {
   std::string repo;
-  std::size_t snapshots = 0, forgotten = 0, packs_deleted = 0;
+  std::size_t snapshots = 0, forgotten = 0, packs_deleted = 0, packs_repacked = 0;
   std::uint64_t bytes_freed = 0, bytes_added = 0;  // bytes_added: by this run's snapshots
   std::map<std::string, std::string> sources;
   std::string error;  // retention failed: why (the run's backups stand)
@@ -59,10 +59,15 @@ store::RetentionPolicy retention_policy(const nlohmann::json& retention);
 /// tag of one list (restic's --keep-tag), and forgets the rest, the newest included.
 bool keeps_tagged(const store::RetentionPolicy& policy, const std::vector<std::string>& tags);
 
-/// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune,
-/// under the writer lock and with the readers waited for (`lock_wait`); then reads its status.
+/// Whether the site's `retention:` asks each prune to rewrite small packs (`repack_small: true`).
+bool retention_repacks_small(const nlohmann::json& retention);
+
+/// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune
+/// when a snapshot was forgotten or `repack_small` is set (which also rewrites packs under 80 %
+/// of the pack size, store::prune), under the writer lock and with the readers waited for
+/// (`lock_wait`); then reads its status.
 RepoStatus apply_retention(const std::string& repo, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
-                           const std::function<void(const std::string&)>& warn);
+                           const std::function<void(const std::string&)>& warn, bool repack_small = false);
 
 /// One run as the status file has it.
 struct RunStatus {

@@ -286,6 +286,35 @@ TEST_CASE("schedule run: the runbook, then the site's retention, a status file a
   CHECK(metric(read_file(t / "state/drctl.prom"), "drctl_run_success{") == 0);
 }
 
+TEST_CASE("schedule run: with retention.repack_small each run's small packs are rewritten into full ones, and every snapshot still restores") {
+  // Each capture ends with a partly filled pack of data and one of trees; a year of nightly runs
+  // would leave hundreds. The oracle is the pack files on disk, and what restore and verify say.
+  TempDir t("schedule-repack");
+  for (const bool repack : {false, true}) {
+    CAPTURE(repack);
+    const fs::path dir = t / (repack ? "on" : "off"), src = dir / "src", repo = dir / "repo";
+    fs::create_directories(src);
+    const fs::path rb = backup_runbook(dir / "site", src, repo, dir / "fail", repack ? "{last: 10, repack_small: true}" : "{last: 10}");
+    const std::vector<std::string> args = {"schedule", "run", rb.string(), "--state", (dir / "state").string()};
+    std::size_t repacked = 0;
+    for (int i = 1; i <= 5; ++i) {
+      make_random_tree(src / ("night" + std::to_string(i)), {.seed = 70u + i, .files = 3, .min_size = 64 * KiB, .max_size = 256 * KiB, .dirs = 1});
+      expect_exit(drctl(args), 0);
+      const nlohmann::json status = nlohmann::json::parse(read_file(dir / "state/status.json"));
+      repacked += status["repositories"][0]["packs_repacked"].get<std::size_t>();
+      if (repack) CHECK_MESSAGE(packs_under(repo, 16 * MiB) <= 2, "after run ", i);  // one of data, one of trees
+    }
+    CHECK(snapshot_files(repo).size() == 5);
+    if (repack) CHECK(repacked >= 4);
+    else CHECK(packs_under(repo, 16 * MiB) >= 10);  // without it: two more every run
+    restore_section(repo, "latest", "nas/src", dir / "back");
+    const auto d = compare_trees(src, dir / "back");
+    CHECK_MESSAGE(d.empty(), join_diffs(d));
+    RunResult verify = drctl({"snapshot", "verify", "--read-data", "--repo", repo.string()});
+    CHECK_MESSAGE(verify.exit_code == 0, verify.describe());
+  }
+}
+
 TEST_CASE("schedule run: a second run while one is going says so, exits 1 and leaves the status alone") {
   TempDir t("schedule-run-twice");
   const fs::path rb = tick_runbook(t / "rb", t / "ticks", 3);
@@ -313,6 +342,7 @@ TEST_CASE("schedule run: a site's retention or rpo that is not right is one erro
            {"{last: 2}\nrpo: soon", "rpo: 'soon' is not a duration"},
            {"{within: 30x}", "retention.within: '30x' is not a span of time"},
            {"{last: 1, tags: ['a b']}", "retention.tags: 'a b' is not a tag list"},
+           {"{last: 2, repack_small: sometimes}", "retention.repack_small: true or false"},
            {"{last: 2}\noffsite: {to: 'ftp://far/repo'}", "offsite.to"},
            {"{last: 2}\noffsite: {to: 'sftp://far/'}", "names the host's root directory"},
            {"{last: 2}\noffsite: {too: 'sftp://far/repo'}", "unknown key 'too' in offsite (did you mean 'to'?)"},

@@ -173,12 +173,17 @@ TEST_CASE("drill report: nightly backups are one line of what each read, and no 
   r.retention_packs_deleted = 3;
   CHECK(contains(text_report({r}, false),
                  "Backups: 1, which read 21.7 GB from the NAS's disks; the site's retention forgot 1 snapshot and pruned 3 packs\n"));
+  // With retention.repack_small its prunes also rewrite small packs.
+  r.retention_packs_repacked = 6;
+  r.retention_packs_deleted = 0;
+  CHECK(contains(text_report({r}, false), "the site's retention forgot 1 snapshot, deleted 0 packs and rewrote 6 small packs into full ones\n"));
 }
 
 TEST_CASE("drill report: JSON keeps every field and reads back") {
   RunResult a = passing(), b = failing();
   a.backup_reads = {21'690'000'000, 1'100'000'000};
   a.backup_every_min = 720;
+  a.retention_packs_repacked = 4;
   b.expected_failure = true;
   b.seed = 18446744073709551615ull;  // seeds are full 64-bit
   nlohmann::json j = nlohmann::json::parse(json_report({a, b}).dump());
