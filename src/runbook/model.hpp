@@ -63,7 +63,7 @@ struct Site {
   json hypervisor = json::object();  // free-form, validated by the actions that use it
   json networks = json::object();    // free-form list/map
   json versions = json::object();    // the software versions the site pins (the simulator follows them)
-  json retention = json::object();   // what a scheduled backup keeps: {last, daily, weekly, monthly} counts, and verify_cycle
+  json retention = json::object();   // what a scheduled backup keeps: counts, within, tags; verify_cycle and repack_small
   std::string rpo;                   // how old a source's newest backup may be ("26h"); "" = no target
   json kubernetes_schedule = json::object();  // {image, namespace, repository: {host, path}}: drctl as a CronJob
   json offsite = json::object();  // {to: sftp://…, ssh_config: absolute path}: where a scheduled run copies its repositories
