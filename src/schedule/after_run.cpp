@@ -91,6 +91,26 @@ bool keeps_tagged(const store::RetentionPolicy& policy, const std::vector<std::s
   });
 }
 
+namespace {
+
+/// Failure when `plan` forgets every snapshot of a source (a host and its sections), the newest
+/// included: restic's --keep-tag does so to snapshots without the tag, and `snapshot forget`
+/// follows it when asked, but an unattended run must not empty a source's history.
+void refuse_emptying(const store::ForgetPlan& plan) {
+  std::set<std::string> kept;
+  for (const auto& s : plan.keep) kept.insert(store::forget_group(s));
+  for (const auto& s : plan.remove)
+    if (!kept.count(store::forget_group(s))) {
+      std::string sections;
+      for (const auto& sec : s.sections) sections += (sections.empty() ? "" : ", ") + sec.name;
+      throw Failure("it would forget every snapshot of " + sections + " from " + s.host + ", the newest (" +
+                    s.id.short_hex() + ") too, so nothing was forgotten: a retention of tags alone keeps only snapshots "
+                    "holding them (tag those backups too, or add a count such as last: 1)");
+    }
+}
+
+}  // namespace
+
 bool retention_repacks_small(const nlohmann::json& retention) { return retention.value("repack_small", false); }
 
 RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
@@ -105,6 +125,7 @@ RepoStatus apply_retention(const std::string& path, const store::RetentionPolicy
       repo.clean_tmp();
       if (!policy.empty()) {  // an empty policy would keep nothing: it means no forget at all
         const store::ForgetPlan plan = store::plan_forget(repo.snapshots(), policy);
+        refuse_emptying(plan);
         for (const auto& snap : plan.remove) repo.remove_snapshot(snap.id);
         s.forgotten = plan.remove.size();
       }

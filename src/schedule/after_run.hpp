@@ -65,7 +65,8 @@ bool retention_repacks_small(const nlohmann::json& retention);
 /// Applies `policy` (when it keeps something) to the repository at `repo`: forget, then prune
 /// when a snapshot was forgotten or `repack_small` is set (which also rewrites packs under 80 %
 /// of the pack size, store::prune), under the writer lock and with the readers waited for
-/// (`lock_wait`); then reads its status.
+/// (`lock_wait`); then reads its status. A policy that would forget every snapshot of a source
+/// forgets nothing and sets `error` instead.
 RepoStatus apply_retention(const std::string& repo, const store::RetentionPolicy& policy, std::chrono::milliseconds lock_wait,
                            const std::function<void(const std::string&)>& warn, bool repack_small = false);
 

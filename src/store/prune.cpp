@@ -139,13 +139,15 @@ std::optional<KeepWithin> parse_keep_within(std::string_view text) {
   return w;
 }
 
+std::string forget_group(const Snapshot& s) {
+  std::string key = s.host;
+  for (const auto& sec : s.sections) key += "\n" + sec.name;
+  return key;
+}
+
 ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy) {
   std::map<std::string, std::vector<const Snapshot*>> groups;
-  for (const Snapshot& s : snapshots) {
-    std::string key = s.host;
-    for (const auto& sec : s.sections) key += "\n" + sec.name;
-    groups[key].push_back(&s);
-  }
+  for (const Snapshot& s : snapshots) groups[forget_group(s)].push_back(&s);
   Reasons keep;
   for (auto& [key, group] : groups) {
     std::sort(group.begin(), group.end(), [](auto* a, auto* b) { return a->time > b->time; });

@@ -59,6 +59,9 @@ std::unordered_set<Id> referenced_blobs(const Repository& repo, const std::vecto
 
 ForgetPlan plan_forget(const std::vector<Snapshot>& snapshots, const RetentionPolicy& policy);
 
+/// The group a snapshot is weighed in by plan_forget: its host and section names.
+std::string forget_group(const Snapshot& s);
+
 struct PruneStats {
   std::size_t packs_deleted = 0, packs_repacked = 0, packs_kept = 0;
   std::uint64_t bytes_freed = 0;

@@ -316,8 +316,10 @@ TEST_CASE("drill: the homelab's mutation catalogue is caught whole, each at the 
   for (auto at = catalogue.find("\n  - name: "); at != std::string::npos; at = catalogue.find("\n  - name: ", at + 1)) ++entries;
   REQUIRE(entries >= 38);
   CHECK_MESSAGE(r.out.find(std::to_string(entries) + " of " + std::to_string(entries) + " mutations caught") != std::string::npos, r.out);
-  // A retention that keeps a tag no backup has forgets them all: the rebuild has no snapshot.
-  CHECK_MESSAGE(r.out.find("CAUGHT retention-keeps-a-tag-no-backup-has at create-firewall: repository") != std::string::npos, r.out);
+  // A retention that keeps a tag no backup has would forget them all: as the scheduled job, the
+  // drill's retention after the first backup forgets nothing and fails.
+  CHECK_MESSAGE(r.out.find("CAUGHT retention-keeps-a-tag-no-backup-has at the drill's checks: the site's retention after the "
+                           "backup 1 of 4 failed: it would forget every snapshot of nas/mail") != std::string::npos, r.out);
   const std::string xml = support::read_file(t.path() / "mutations.xml");
   CHECK(xml.find("<testcase name=\"ingress-v1beta1\" classname=\"mutations.total-loss\"") != std::string::npos);
   CHECK(xml.find("failures=\"0\"") != std::string::npos);

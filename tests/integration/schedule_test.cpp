@@ -232,6 +232,21 @@ TEST_CASE("schedule: a retention of tags alone that no backup of the runbook has
   write_file(rb, text);
   expect_exit(drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()}), 0);
   CHECK(snapshot_files(repo).size() == 1);
+
+  // The repository also holds another source's backups, taken by hand without the tag: the
+  // same policy would forget every one of them. The run forgets nothing and fails, saying so.
+  fs::create_directories(t / "other");
+  write_file(t / "other/file", "other data");
+  const std::string other = create_snapshot(repo, {{"other", t / "other"}});
+  auto emptying = drctl({"schedule", "run", rb.string(), "--state", (t / "state").string()});
+  CHECK(emptying.exit_code == 1);
+  CHECK_MESSAGE(emptying.err.find("retention: it would forget every snapshot of nas/other from ") != std::string::npos, emptying.describe());
+  CHECK(emptying.err.find("the newest (" + other.substr(0, 8) + ") too, so nothing was forgotten") != std::string::npos);
+  CHECK(snapshot_files(repo).size() == 3);  // both of the runbook's and the other source's
+  const nlohmann::json status = nlohmann::json::parse(read_file(t / "state/status.json"));
+  CHECK(status["ok"] == false);
+  CHECK(status["repositories"][0]["forgotten"] == 0);
+  CHECK(status["repositories"][0]["error"].get<std::string>().find("nas/other") != std::string::npos);
 }
 
 TEST_CASE("schedule run: the runbook, then the site's retention, a status file and metrics that say what happened") {
