@@ -1,5 +1,6 @@
 // `drctl snapshot copy`: snapshots to or from a repository on an SSH host over SFTP.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 
@@ -95,14 +96,22 @@ int cmd_copy(const Common& c, const CopyArgs& a) {
   offsite::CopyStats stats;
   const auto started = std::chrono::steady_clock::now();
   {
+    std::atomic<bool> reading_trees{false};
     StatusLine status([&] {
+      if (reading_trees) return std::string("reading the chosen snapshots' trees for the packs they need");
       const double secs = std::max(seconds_since(started), 0.001);
       return "[" + std::to_string(progress.files_done.load()) + "/" + std::to_string(progress.files_total.load()) +
              " files] " + human_bytes(progress.bytes_sent) + " sent (" +
              human_bytes(static_cast<std::uint64_t>(progress.bytes_sent / secs)) + "/s)";
     });
     offsite::CopyChoice choice{a.all, a.ids, a.verify_all, {}};
-    if (upload && !a.all) choice.needs = [&](const std::vector<std::string>& manifests) { return needs_of(local, manifests); };
+    if (upload && !a.all)
+      choice.needs = [&](const std::vector<std::string>& manifests) {
+        reading_trees = true;
+        offsite::CopyNeeds needs = needs_of(local, manifests);
+        reading_trees = false;
+        return needs;
+      };
     stats = upload ? offsite::copy_repository(*near, *far, choice, progress)
                    : offsite::copy_repository(*far, *near, choice, progress);
   }
