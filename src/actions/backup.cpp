@@ -8,6 +8,7 @@
 #include <condition_variable>
 
 #include "capture/backup.hpp"
+#include "store/key_source.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
 #include "store/snapshot.hpp"
@@ -118,6 +119,21 @@ capture::BackupSource source_of(world::World& world, const json& src) {
 
 /// backup.snapshot: several sources, one snapshot, through the backup pipeline `drctl snapshot
 /// create` uses (capture::Backup).
+/// Makes the step's repository: encrypted with the process's credential (store/key_source.hpp,
+/// never a prompt: steps run side by side) when `encrypt`, else plain.
+void create_repository(const fs::path& path, bool encrypt, Context& ctx) {
+  if (!encrypt) {
+    store::Repository::init(path, store::RepoConfig{});
+    return;
+  }
+  const std::optional<store::Credential> cred = store::find_credential(path, false, false);
+  if (!cred)
+    throw ActionError("encrypt: true, and no passphrase or key file to make " + path.string() +
+                      " with: set $DRCTL_PASSWORD_FILE or $DRCTL_KEY_FILE to a file holding one");
+  store::Repository::init(path, store::RepoConfig{}, &*cred);
+  ctx.log("created encrypted repository " + path.string() + "\n");
+}
+
 class BackupSnapshot : public Action {
  public:
   const ActionSpec& spec() const override {
@@ -126,6 +142,9 @@ class BackupSnapshot : public Action {
         "Capture the site's data into one snapshot: directories of hosts (as tar streams; this machine's read in place, "
         "unchanged files not read again), Kubernetes objects, VM definitions",
         {{"repo", InputType::String, true, std::nullopt, "The repository on this machine (created when missing)"},
+         {"encrypt", InputType::Boolean, false, json(false),
+          "The repository must be encrypted: created so when missing, with the passphrase or key file "
+          "$DRCTL_PASSWORD_FILE or $DRCTL_KEY_FILE names; an unencrypted one is refused"},
          {"sources", InputType::List, true, std::nullopt,
           "Entries {section, host, path} (a directory); {section, host, kube: KUBECONFIG} (the cluster's objects; "
           "optional context, include_namespaces, exclude_namespaces, include_kinds, exclude_kinds, selector, exclude: "
@@ -144,9 +163,13 @@ class BackupSnapshot : public Action {
     std::vector<std::string> tags;
     for (const auto& t : ctx.inputs.value("tags", json::array())) tags.push_back(t.get<std::string>());
     const fs::path repo_path = ctx.inputs.at("repo").get<std::string>();
-    if (!fs::exists(repo_path / "config")) store::Repository::init(repo_path, store::RepoConfig{});
+    const bool encrypt = ctx.inputs.value("encrypt", false);
+    if (!fs::exists(repo_path / "config")) create_repository(repo_path, encrypt, ctx);
     auto lock = store::RepoLock::acquire(repo_path, std::chrono::milliseconds(60000), [&](const std::string& w) { ctx.log(w + "\n"); });
     store::Repository repo(repo_path);
+    if (encrypt && !repo.encrypted())
+      throw ActionError("repository " + repo_path.string() + " is not encrypted, and this step says encrypt: true: nothing was "
+                        "stored (back up into a new repository, or one made with `drctl snapshot init --encrypt`)");
     capture::Progress progress;
     const ProgressReporter reporter(ctx.progress, progress);
     capture::Backup backup(ctx.world, repo,

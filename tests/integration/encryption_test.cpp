@@ -445,3 +445,50 @@ TEST_CASE("encryption: forget --prune, rebuild-index and export/import work on a
   CHECK(other.err.find("encrypted repository") != std::string::npos);
   CHECK_FALSE(fs::exists(t / "fresh" / "config"));
 }
+
+TEST_CASE("encryption: a runbook's backup.snapshot with encrypt: true makes its repository encrypted, and refuses a plain one") {
+  // Before, a runbook's first backup always made a plain repository. The oracle is the
+  // repository's bytes (no plaintext, keys/ there), what opening it without the passphrase says,
+  // and a restore with it.
+  TempDir t("enc-runbook");
+  const fs::path src = make_source(t / "src");
+  write_file(t / "pw", "runbook-made repository\n", 0600);
+  const std::map<std::string, std::string> env = {{"DRCTL_PASSWORD_FILE", (t / "pw").string()}};
+  const std::map<std::string, std::string> no_key = {{"DRCTL_PASSWORD_FILE", ""}, {"DRCTL_KEY_FILE", ""}};
+  auto runbook = [&](const fs::path& repo) {
+    const fs::path rb = t / ("backup-" + repo.filename().string() + ".yaml");
+    write_file(rb, "name: nightly\nsteps:\n  - id: snap\n    uses: backup.snapshot\n    with:\n      encrypt: true\n      repo: " +
+                       repo.string() + "\n      sources: [{section: nas/src, host: local, path: '" + src.string() + "'}]\n");
+    return rb;
+  };
+  const fs::path repo = t / "repo";
+  // No credential: the step fails saying how to give one, and makes nothing.
+  RunResult none = drctl({"run", runbook(repo).string(), "--state", (t / "state-none").string()}, no_key);
+  CHECK(none.exit_code == 1);
+  CHECK_MESSAGE((none.out + none.err).find("encrypt: true, and no passphrase or key file") != std::string::npos, none.describe());
+  CHECK_FALSE(fs::exists(repo / "config"));
+
+  RunResult made = drctl({"run", runbook(repo).string(), "--state", (t / "state").string()}, env);
+  REQUIRE_MESSAGE(made.exit_code == 0, made.describe());
+  CHECK(!fs::is_empty(repo / "keys"));
+  CHECK(files_holding(repo, kMarker).empty());
+  CHECK(files_holding(repo, kOddName).empty());
+  RunResult locked = drctl({"snapshot", "list", "--repo", repo.string()}, no_key);
+  CHECK(locked.exit_code == 2);
+  const auto ids = list_ids(repo, {"--password-file", (t / "pw").string()});
+  REQUIRE(ids.size() == 1);
+  restore_section(repo, ids[0], "nas/src", t / "back", {"--password-file", (t / "pw").string()});
+  const auto d = compare_trees(src, t / "back");
+  CHECK_MESSAGE(d.empty(), join_diffs(d));
+
+  // A plain repository already there is refused, nothing stored in it: the step asked for encryption.
+  const fs::path plain = t / "plain";
+  init_repo(plain);
+  RunResult refused = drctl({"run", runbook(plain).string(), "--state", (t / "state-plain").string()}, env);
+  CHECK(refused.exit_code == 1);
+  CHECK_MESSAGE((refused.out + refused.err).find("is not encrypted, and this step says encrypt: true") != std::string::npos,
+                refused.describe());
+  CHECK(list_ids(plain).empty());
+  CHECK(fs::is_empty(plain / "snapshots"));
+  CHECK(fs::is_empty(plain / "data"));
+}
