@@ -117,8 +117,6 @@ capture::BackupSource source_of(world::World& world, const json& src) {
   return s;
 }
 
-/// backup.snapshot: several sources, one snapshot, through the backup pipeline `drctl snapshot
-/// create` uses (capture::Backup).
 /// Makes the step's repository: encrypted with the process's credential (store/key_source.hpp,
 /// never a prompt: steps run side by side) when `encrypt`, else plain.
 void create_repository(const fs::path& path, bool encrypt, Context& ctx) {
@@ -134,6 +132,8 @@ void create_repository(const fs::path& path, bool encrypt, Context& ctx) {
   ctx.log("created encrypted repository " + path.string() + "\n");
 }
 
+/// backup.snapshot: several sources, one snapshot, through the backup pipeline `drctl snapshot
+/// create` uses (capture::Backup).
 class BackupSnapshot : public Action {
  public:
   const ActionSpec& spec() const override {
