@@ -171,6 +171,13 @@ int cmd_run(const std::string& path, const std::string& target, ExecOptions opti
         throw InputError(rb.site->file + ": host " + spec.name + ": " + e.what());
       }
     }
+    // Templates see a host's port and user as the connection will use them: where the site gives
+    // none, the SSH config's (else 22 and the local user), as `ssh -G` resolves them.
+    for (auto& h : rb.site->hosts)
+      if (const world::real::SshHost* ssh = world.ssh_host(h.name)) {
+        if (!h.port_given) h.port = ssh->endpoint().port;
+        if (h.user.empty()) h.user = ssh->endpoint().user;
+      }
     if (auto hv = site_hypervisor(*rb.site)) world.set_hypervisor(world::real::make_hypervisor(*hv));
   }
   if (options.state_dir.empty()) options.state_dir = default_state_dir(rb);

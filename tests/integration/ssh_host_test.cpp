@@ -818,7 +818,8 @@ TEST_CASE("drctl hosts check and drctl run: a site host without a port is reache
   CHECK(check.out.find("box            ok      " + sshd.user() + "@127.0.0.1:" + std::to_string(sshd.port())) == 0);
 
   support::write_file(t / "rb.yaml", "site: site.yaml\nsteps:\n  - {id: who, on: box, run: \"echo $SSH_CONNECTION > " +
-                                         (t / "who").string() + "\"}\n");
+                                         (t / "who").string() + "; echo {{host.port}} {{host.user}} $(id -un) > " +
+                                         (t / "templates").string() + "\"}\n");
   auto run = support::drctl({"run", (t / "rb.yaml").string(), "--state", (t / "state").string(), "--ssh-config", config});
   REQUIRE_MESSAGE(run.exit_code == 0, run.describe());
   // SSH_CONNECTION: client address, client port, server address, server port.
@@ -827,6 +828,12 @@ TEST_CASE("drctl hosts check and drctl run: a site host without a port is reache
   words >> client >> client_port >> server >> server_port;
   CHECK(server_port == std::to_string(sshd.port()));
   CHECK(sshd.accepted_logins() >= 2);
+  // Templates saw the port and user the connection used (they said 22 and nothing before).
+  std::istringstream seen(support::read_file(t / "templates"));
+  std::string template_port, template_user, login;
+  seen >> template_port >> template_user >> login;
+  CHECK(template_port == server_port);
+  CHECK(template_user == login);
 
   // A port the site gives wins over the config's, as `ssh -p` does: here one nothing listens on.
   int closed_port = 0;
