@@ -5,7 +5,9 @@
 // `drctl hosts check` and `drctl hosts trust` through the binary with a revoked key.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -212,4 +214,67 @@ TEST_CASE("drctl hosts check prints FAILED saying revoked for a revoked host key
   const std::string clean = lab.known_hosts("@revoked other.lan " + lab.other_key + "\n");
   support::expect_exit(trust(clean), 0);
   CHECK(lab.openssh(clean).exit_code == 0);
+}
+
+TEST_CASE("known hosts in several files, as UserKnownHostsFile and GlobalKnownHostsFile list them: drctl and ssh agree") {
+  // ssh(1) reads every file both lists name (by default ~/.ssh/known_hosts2 and /etc/ssh's too)
+  // before it decides; drctl read only the first. The oracle is the real client on the same config.
+  Lab lab;
+  const std::string at_port = "[127.0.0.1]:" + lab.port;
+  const std::string right = at_port + " " + lab.key + "\n", changed = at_port + " " + lab.other_key + "\n";
+  const std::string revoked = "@revoked " + at_port + " " + lab.key + "\n";
+  struct Files {
+    std::string what;
+    std::optional<std::string> first, second, global;  // nullopt: the file does not exist
+  };
+  const std::vector<Files> variants = {
+      {"the key in the second file only", "", right, std::nullopt},
+      {"the first file missing, the key in the second", std::nullopt, right, std::nullopt},
+      {"another key in the first, the key in the second", changed, right, std::nullopt},
+      {"the key in the first, revoked in the second", right, revoked, std::nullopt},
+      {"the key in the global file only", "", std::nullopt, right},
+      {"revoked in the global file", right, "", revoked},
+      {"another key in the second only", "", changed, std::nullopt},
+      {"in none of them", "", "", ""},
+  };
+  int accepted = 0, refused = 0;
+  for (const auto& v : variants) {
+    CAPTURE(v.what);
+    auto file = [&](const std::optional<std::string>& text, const std::string& name) {
+      const std::filesystem::path p = lab.tmp / (name + std::to_string(++lab.files));
+      if (text) support::write_file(p, *text, 0600);
+      return p.string();
+    };
+    const std::string first = file(v.first, "first"), second = file(v.second, "second"), global = file(v.global, "global");
+    const std::string config = (lab.tmp / ("config" + std::to_string(lab.files))).string();
+    support::write_file(config, "Host box\n  HostName 127.0.0.1\n  Port " + lab.port + "\n  User " + lab.sshd.user() +
+                                    "\n  IdentityFile " + lab.sshd.client_key().string() + "\n  IdentitiesOnly yes\n"
+                                    "  UserKnownHostsFile " + first + " " + second + "\n  GlobalKnownHostsFile " + global +
+                                    "\n  StrictHostKeyChecking yes\n  BatchMode yes\n");
+    const support::RunResult ssh = support::run({"ssh", "-F", config, "box", "true"});
+    const bool ssh_accepts = ssh.exit_code == 0;
+    if (!ssh_accepts) REQUIRE_MESSAGE(ssh.err.find("Host key verification failed.") != std::string::npos, ssh.describe());
+
+    SshHostSpec s;
+    s.name = "box";
+    s.ssh_config = config;
+    Cancel cancel;
+    SshHost host(resolve_ssh_endpoint(s), cancel);
+    const CommandResult mine = host.run(shell_command("true"));
+    CAPTURE(mine.transport_error);
+    const bool drctl_accepts = mine.ok() && mine.transport_error.empty();
+    CHECK(drctl_accepts == ssh_accepts);
+    (drctl_accepts ? accepted : refused)++;
+    if (drctl_accepts) continue;
+    CHECK((mine.transport_error.find("was REVOKED") != std::string::npos) ==
+          (ssh.err.find("REVOKED HOST KEY DETECTED") != std::string::npos));
+    if (v.what == "another key in the second only") {  // the line that holds the other key, in its own file
+      CHECK(mine.transport_error.find("has CHANGED") != std::string::npos);
+      CHECK(mine.transport_error.find(second + ":1 holds a different key") != std::string::npos);
+    }
+    if (v.what == "in none of them")
+      CHECK(mine.transport_error.find("holds no key for it (nor does " + second + " or " + global + ")") != std::string::npos);
+  }
+  CHECK(accepted >= 3);
+  CHECK(refused >= 3);
 }

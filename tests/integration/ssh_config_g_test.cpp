@@ -148,9 +148,18 @@ int compare(const Home& home, const Query& q) {
   CHECK(ep.hostname == ssh.at("hostname").at(0));
   CHECK(ep.user == ssh.at("user").at(0));
   CHECK(std::to_string(ep.port) == ssh.at("port").at(0));
-  // ssh checks every file of the list; drctl the first (the one `drctl hosts trust` writes to).
-  const std::string known = ssh.at("userknownhostsfile").at(0);
-  CHECK(ep.known_hosts == known.substr(0, known.find(' ')));
+  // ssh reads every file of both lists; drctl too, the first being the one `drctl hosts trust`
+  // writes to. (ssh -G prints the user's files expanded, the system's as given, as ssh reads them.)
+  std::vector<std::string> known;
+  for (const char* option : {"userknownhostsfile", "globalknownhostsfile"}) {
+    std::istringstream files(ssh.at(option).at(0));
+    for (std::string f; files >> f;)
+      if (f != "none") known.push_back(f);
+  }
+  REQUIRE(!known.empty());
+  CHECK(ep.known_hosts == known.front());
+  CHECK_MESSAGE(ep.more_known_hosts == std::vector<std::string>(known.begin() + 1, known.end()),
+                "drctl: " << join(ep.more_known_hosts) << "; ssh: " << join(known));
 
   // Without an IdentityFile ssh lists its defaults whether they exist or not; drctl tries the
   // ones that exist (none here).
@@ -182,6 +191,7 @@ TEST_CASE("ssh config as ssh -G reads it: first value wins, Host patterns with *
                                     "  Port = 2022\n"
                                     "  USER \"ops\"\n"
                                     "  HostName 10.0.0.9\n"
+                                    "  GlobalKnownHostsFile none\n"
                                     "Host web1 !web1\n"  // excluded by its own negation
                                     "  User never\n"
                                     "Host NAS\n"  // Host patterns are compared case by case
@@ -193,6 +203,7 @@ TEST_CASE("ssh config as ssh -G reads it: first value wins, Host patterns with *
                                     "Host !x *\n"
                                     "  IdentityFile \"~/.ssh/id %h\"\n"
                                     "  UserKnownHostsFile ~/.ssh/kh_%h %d/.ssh/second\n"
+                                    "  GlobalKnownHostsFile /etc/ssh/site_known_hosts /etc/ssh/kh_%h\n"
                                     "  StrictHostKeyChecking=yes\n"
                                     "Host *\n"
                                     "  Port 2200\n"

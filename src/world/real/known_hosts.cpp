@@ -34,9 +34,10 @@ std::string console_hint(const std::string& type) {
   return "ssh-keygen -lf /etc/ssh/" + file;
 }
 
-std::string remove_command(const SshEndpoint& ep) {
-  return "ssh-keygen -R " + shell_quote(known_hosts_name(ep.hostname, ep.port)) + " -f " + shell_quote(ep.known_hosts);
+std::string remove_command(const SshEndpoint& ep, const std::string& path) {
+  return "ssh-keygen -R " + shell_quote(known_hosts_name(ep.hostname, ep.port)) + " -f " + shell_quote(path);
 }
+std::string remove_command(const SshEndpoint& ep) { return remove_command(ep, ep.known_hosts); }
 
 // The public key in SSH wire form, as known_hosts lines hold it.
 std::string wire_form(ssh_key key) {
@@ -48,15 +49,17 @@ std::string wire_form(ssh_key key) {
   return key_blob_from_base64(text);
 }
 
-KnownHostsFile read_known_hosts(const SshEndpoint& ep) {
+KnownHostsFile read_known_hosts(const SshEndpoint& ep, const std::string& path) {
   try {
-    return KnownHostsFile::load(ep.known_hosts);
+    return KnownHostsFile::load(path);
   } catch (const SshError& e) {
     throw HostKeyError("cannot check the host key of " + ep.host_and_port() + ": " + e.what());
   }
 }
+KnownHostsFile read_known_hosts(const SshEndpoint& ep) { return read_known_hosts(ep, ep.known_hosts); }
 
-std::string at_line(const SshEndpoint& ep, int line) { return ep.known_hosts + ":" + std::to_string(line); }
+std::string at_line(const std::string& path, int line) { return path + ":" + std::to_string(line); }
+std::string at_line(const SshEndpoint& ep, int line) { return at_line(ep.known_hosts, line); }
 
 std::string offered(const HostKey& key) {
   return "it offered an " + key.type + " key with fingerprint " + key.fingerprint;
@@ -67,18 +70,18 @@ std::string compare_hint(const HostKey& key) {
          "); if they match, ";
 }
 
-std::string revoked_message(const SshEndpoint& ep, const HostKey& key, int line) {
-  return "the host key of " + ep.host_and_port() + " was REVOKED: " + offered(key) + ", which " + at_line(ep, line) +
+std::string revoked_message(const SshEndpoint& ep, const HostKey& key, const std::string& path, int line) {
+  return "the host key of " + ep.host_and_port() + " was REVOKED: " + offered(key) + ", which " + at_line(path, line) +
          " marks @revoked. A revoked key may have been stolen to impersonate the host; drctl refuses to connect, "
          "and it will not trust this key again: the host needs a new key";
 }
 
-std::string changed_message(const SshEndpoint& ep, const HostKey& key, const KnownHostsVerdict& v) {
+std::string changed_message(const SshEndpoint& ep, const HostKey& key, const std::string& path, const KnownHostsVerdict& v) {
   const std::string what =
       v.status == KnownHostsVerdict::Status::changed ? "a different key" : "only a key of another type";
-  return "the host key of " + ep.host_and_port() + " has CHANGED: " + offered(key) + ", but " + at_line(ep, v.line) +
+  return "the host key of " + ep.host_and_port() + " has CHANGED: " + offered(key) + ", but " + at_line(path, v.line) +
          " holds " + what + " for it. Either the host was reinstalled or someone is intercepting the connection; "
-         "drctl refuses to connect. " + compare_hint(key) + "remove the old key (" + remove_command(ep) +
+         "drctl refuses to connect. " + compare_hint(key) + "remove the old key (" + remove_command(ep, path) +
          ") and trust the new one: " + trust_command(ep, key.fingerprint);
 }
 
@@ -101,10 +104,13 @@ std::string skipped_note(const SshEndpoint& ep, const KnownHostsFile& file) {
 }
 
 std::string unknown_message(const SshEndpoint& ep, const HostKey& key, const KnownHostsFile& file,
-                            const KnownHostsVerdict& v) {
+                            const KnownHostsVerdict& v, const std::vector<std::string>& also_read) {
   const std::string missing = file.exists ? "" : " (the file does not exist yet)";
+  std::string others;
+  for (const auto& path : also_read) others += (others.empty() ? " (nor does " : " or ") + path;
+  if (!others.empty()) others += ")";
   return "the host key of " + ep.host_and_port() + " is not known: " + offered(key) + ", and " + ep.known_hosts +
-         missing + " holds no key for it" + cert_authority_note(ep, v) + skipped_note(ep, file) +
+         missing + " holds no key for it" + others + cert_authority_note(ep, v) + skipped_note(ep, file) +
          ". drctl does not trust a key on first use. " + compare_hint(key) + "trust it: " +
          trust_command(ep, key.fingerprint);
 }
@@ -187,20 +193,33 @@ std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint)
 
 void verify_host_key(ssh_session session, const SshEndpoint& ep) {
   const HostKey key = offered_host_key(session);
-  const KnownHostsFile file = read_known_hosts(ep);
-  const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, key.blob);
-  switch (v.status) {
-    case KnownHostsVerdict::Status::trusted:
-      return;
-    case KnownHostsVerdict::Status::revoked:
-      throw HostKeyError(revoked_message(ep, key, v.line));
-    case KnownHostsVerdict::Status::changed:
-    case KnownHostsVerdict::Status::other_type:
-      throw HostKeyError(changed_message(ep, key, v));
-    case KnownHostsVerdict::Status::unknown:
-      break;
+  // Every file ssh(1) reads, as one list (sshconnect.c loads them all before it decides): a
+  // revoked key anywhere is refused; else a line with this key anywhere trusts it; else a line
+  // with another key for the host is a changed key; else it is unknown.
+  struct Checked {
+    std::string path;
+    KnownHostsFile file;
+    KnownHostsVerdict verdict;
+  };
+  std::vector<Checked> checked;
+  std::vector<std::string> also_read;  // the further files that exist, for the message
+  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
+    const std::string& path = i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1];
+    KnownHostsFile file = read_known_hosts(ep, path);
+    if (i > 0 && !file.exists) continue;
+    if (i > 0) also_read.push_back(path);
+    const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, key.blob);
+    checked.push_back({path, std::move(file), v});
   }
-  throw HostKeyError(unknown_message(ep, key, file, v));
+  using Status = KnownHostsVerdict::Status;
+  for (const auto& c : checked)
+    if (c.verdict.status == Status::revoked) throw HostKeyError(revoked_message(ep, key, c.path, c.verdict.line));
+  for (const auto& c : checked)
+    if (c.verdict.status == Status::trusted) return;
+  for (const auto& c : checked)
+    if (c.verdict.status == Status::changed || c.verdict.status == Status::other_type)
+      throw HostKeyError(changed_message(ep, key, c.path, c.verdict));
+  throw HostKeyError(unknown_message(ep, key, checked.front().file, checked.front().verdict, also_read));
 }
 
 TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout) {

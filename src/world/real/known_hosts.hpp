@@ -1,4 +1,4 @@
-// Strict host-key checking against one known_hosts file (read as OpenSSH reads it, see
+// Strict host-key checking against the known_hosts files (each read as OpenSSH reads it, see
 // known_hosts_file.hpp), and `drctl hosts trust`: a key is added only when the operator typed
 // its fingerprint, and never when the file marks it revoked. There is no trust on first use.
 #pragma once
@@ -35,7 +35,9 @@ std::string normalize_fingerprint(const std::string& typed);
 /// "drctl hosts trust ALIAS [--port N] [--known-hosts FILE] [--ssh-config FILE] --fingerprint FP".
 std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint);
 
-/// Checks the key `session` was offered against ep.known_hosts as ssh(1) would. An unknown key
+/// Checks the key `session` was offered against ep.known_hosts and ep.more_known_hosts, taken
+/// together as ssh(1) takes them (revoked in any: refused; listed in any: trusted; another key
+/// for the host in any: changed). An unknown key
 /// and a changed one throw HostKeyError with one message: the host and port, the key's type and
 /// fingerprint, and the `drctl hosts trust` command that trusts it after the operator compared
 /// it (an unknown one also names the file's @cert-authority lines for the host: host certificates

@@ -95,7 +95,7 @@ void validate(const std::string& keyword, const std::vector<std::string>& args, 
                                                   "identityagent", "connecttimeout", "serveraliveinterval",
                                                   "identityfile", "proxyjump", "ciphers"};
   const bool known = std::find(single.begin(), single.end(), keyword) != single.end() ||
-                     keyword == "userknownhostsfile" || keyword == "proxycommand";
+                     keyword == "userknownhostsfile" || keyword == "globalknownhostsfile" || keyword == "proxycommand";
   if (known && args.empty()) throw error_at(where, original + " needs a value");
   long n = 0;
   if (keyword == "port" && !parse_int(args[0], 1, 65535, n))
@@ -343,7 +343,7 @@ bool SshConfig::criteria_hold(const Block& block, const Pass& pass) const {
 void SshConfig::apply(Pass& pass) const {
   SshConfigValues& v = pass.values;
   auto first = [](std::optional<SshConfigValues::Value>& slot, const Line& l) {
-    if (!slot) slot = SshConfigValues::Value{l.args[0], l.where};
+    if (!slot) slot = SshConfigValues::Value{l.args[0], l.where, {l.args.begin() + 1, l.args.end()}};
   };
   std::vector<char> active(blocks_.size(), 0);
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
@@ -360,10 +360,11 @@ void SshConfig::apply(Pass& pass) const {
       if (l.keyword == "hostname") {
         if (!v.hostname)
           v.hostname = SshConfigValues::Value{
-              host_name_case(expand_tokens(l.args[0], "h", [&](char) { return pass.alias; }, l.where)), l.where};
+              host_name_case(expand_tokens(l.args[0], "h", [&](char) { return pass.alias; }, l.where)), l.where, {}};
       } else if (l.keyword == "port") first(v.port, l);
       else if (l.keyword == "user") first(v.user, l);
       else if (l.keyword == "userknownhostsfile") first(v.known_hosts, l);
+      else if (l.keyword == "globalknownhostsfile") first(v.global_known_hosts, l);
       else if (l.keyword == "stricthostkeychecking") first(v.strict_host_key_checking, l);
       else if (l.keyword == "identitiesonly") first(v.identities_only, l);
       else if (l.keyword == "identityagent") first(v.identity_agent, l);
@@ -371,12 +372,12 @@ void SshConfig::apply(Pass& pass) const {
       else if (l.keyword == "serveraliveinterval") first(v.server_alive_interval, l);
       else if (l.keyword == "ciphers") first(v.ciphers, l);
       else if (l.keyword == "proxyjump" || l.keyword == "proxycommand") {
-        if (!v.proxy) v.proxy = SshConfigValues::Value{(l.keyword == "proxyjump" ? "ProxyJump " : "ProxyCommand ") + l.args[0], l.where};
+        if (!v.proxy) v.proxy = SshConfigValues::Value{(l.keyword == "proxyjump" ? "ProxyJump " : "ProxyCommand ") + l.args[0], l.where, {}};
       } else if (l.keyword == "identityfile") {
         // ssh(1) keeps the first of two equal lines (the second pass reads every line again).
         if (std::none_of(v.identity_files.begin(), v.identity_files.end(),
                          [&](const SshConfigValues::Value& f) { return f.text == l.args[0]; }))
-          v.identity_files.push_back({l.args[0], l.where});
+          v.identity_files.push_back({l.args[0], l.where, {}});
       }
     }
   }
@@ -391,7 +392,7 @@ SshConfigValues SshConfig::lookup(const std::string& alias, const std::string& u
   if (final_pass_) {
     // The second reading is for the host ssh(1) connects to: Host lines see the HostName,
     // `Match canonical` and `Match final` hold, and values already set stay.
-    if (!pass.values.hostname) pass.values.hostname = SshConfigValues::Value{host_name_case(alias), ""};
+    if (!pass.values.hostname) pass.values.hostname = SshConfigValues::Value{host_name_case(alias), "", {}};
     pass.host = pass.values.hostname->text;
     pass.final = true;
     apply(pass);
@@ -476,8 +477,18 @@ SshEndpoint resolve_ssh_endpoint(const SshHostSpec& spec, const SshLocalEnv& env
       throw error_at(v.known_hosts->where, "UserKnownHostsFile none: drctl needs a known_hosts file to check " +
                                                ep.alias + "'s host key");
     ep.known_hosts = ssh_expand_path(v.known_hosts->text, ep, env, v.known_hosts->where);
+    for (const auto& f : v.known_hosts->more) ep.more_known_hosts.push_back(ssh_expand_path(f, ep, env, v.known_hosts->where));
   } else {
     ep.known_hosts = env.home + "/.ssh/known_hosts";
+    ep.more_known_hosts.push_back(env.home + "/.ssh/known_hosts2");
+  }
+  if (!ep.explicit_known_hosts) {  // ssh(1) also reads the system's files, as given (no ~ or %), "none": none
+    if (!v.global_known_hosts) {
+      ep.more_known_hosts.insert(ep.more_known_hosts.end(), {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"});
+    } else if (lower(v.global_known_hosts->text) != "none") {
+      ep.more_known_hosts.push_back(v.global_known_hosts->text);
+      for (const auto& f : v.global_known_hosts->more) ep.more_known_hosts.push_back(f);
+    }
   }
 
   const bool identities_only = v.identities_only && lower(v.identities_only->text) == "yes";

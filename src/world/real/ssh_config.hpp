@@ -46,7 +46,11 @@ struct SshEndpoint {
   int port = 22;
   std::string user;
   std::vector<std::string> identity_files;  // tried in order
-  std::string known_hosts;                  // the one file host keys are checked against
+  std::string known_hosts;                  // the file host keys are checked against first, and trusted into
+  // Read too, as ssh(1) reads them: UserKnownHostsFile's further files (by default
+  // ~/.ssh/known_hosts2), then GlobalKnownHostsFile's (by default /etc/ssh/ssh_known_hosts and
+  // ssh_known_hosts2). None when the site names its known_hosts_file: that file alone.
+  std::vector<std::string> more_known_hosts;
   std::string agent_socket;                 // empty: no agent
   std::chrono::seconds connect_timeout{15};
   std::chrono::seconds keepalive_interval{15};  // an SSH keepalive after this much silence
@@ -73,12 +77,13 @@ struct SshConfigValues {
   /// A value with the file:line it came from.
   struct Value {
     std::string text;
-    std::string where;  // "FILE:LINE"
+    std::string where;              // "FILE:LINE"
+    std::vector<std::string> more;  // the line's further arguments (a known-hosts line lists several files)
   };
   // hostname: HostName with %h expanded and, unless it is an IPv6 address, in lower case (as
   // ssh(1) connects to it and prints it).
-  std::optional<Value> hostname, port, user, known_hosts, strict_host_key_checking, identities_only, identity_agent,
-      connect_timeout, server_alive_interval, proxy, ciphers;
+  std::optional<Value> hostname, port, user, known_hosts, global_known_hosts, strict_host_key_checking, identities_only,
+      identity_agent, connect_timeout, server_alive_interval, proxy, ciphers;
   std::vector<Value> identity_files;  // every IdentityFile line that applies, in order, each once
 };
 
@@ -87,7 +92,7 @@ struct SshConfigValues {
 /// canonical, final, `!` negation, criteria ANDed; with `final` in any Match line the file is
 /// read a second time for the host named by HostName, as ssh(1) does), Include, and the
 /// keywords drctl uses (HostName, Port, User, IdentityFile, IdentitiesOnly, IdentityAgent,
-/// UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval, Ciphers). ProxyJump,
+/// UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval, Ciphers). ProxyJump,
 /// ProxyCommand and `Match exec` are refused where they would apply: drctl connects directly
 /// and never runs a command from a config to decide.
 class SshConfig {
