@@ -278,3 +278,36 @@ TEST_CASE("known hosts in several files, as UserKnownHostsFile and GlobalKnownHo
   CHECK(accepted >= 3);
   CHECK(refused >= 3);
 }
+
+TEST_CASE("a host known only by its ECDSA key, in a second known_hosts file, is asked for that key, as ssh asks") {
+  // The server has an Ed25519 and an ECDSA key; the client's second file holds only the ECDSA
+  // one. ssh(1) asks first for the key types its files hold; libssh alone, reading one file, would
+  // ask for Ed25519 and meet a key no file holds.
+  support::TempDir keys("knownhosts-ecdsa");
+  const std::filesystem::path ecdsa = keys / "host_ecdsa";
+  support::expect_exit(support::run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", ecdsa.string()}), 0);
+  support::Sshd sshd(support::SshdPlace{.extra_config = {"HostKey " + ecdsa.string()}}, "DEBUG1");
+  const std::string first = (keys / "known_hosts").string(), second = (keys / "known_hosts2").string();
+  support::write_file(first, "", 0600);
+  support::write_file(second, sshd.known_hosts_line(std::filesystem::path(ecdsa.string() + ".pub")), 0600);
+  const std::string config = (keys / "ssh_config").string();
+  support::write_file(config, "Host box\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) + "\n  User " +
+                                  sshd.user() + "\n  IdentityFile " + sshd.client_key().string() +
+                                  "\n  IdentitiesOnly yes\n  UserKnownHostsFile " + first + " " + second +
+                                  "\n  GlobalKnownHostsFile none\n  StrictHostKeyChecking yes\n  BatchMode yes\n");
+  const support::RunResult ssh = support::run({"ssh", "-F", config, "box", "true"});
+  REQUIRE_MESSAGE(ssh.exit_code == 0, ssh.describe());
+  SshHostSpec s;
+  s.name = "box";
+  s.ssh_config = config;
+  Cancel cancel;
+  SshHost host(resolve_ssh_endpoint(s), cancel);
+  const CommandResult mine = host.run(shell_command("true"));
+  CHECK_MESSAGE((mine.ok() && mine.transport_error.empty()), mine.transport_error);
+  // Both logins used the ECDSA host key: sshd's own log says which it was asked for.
+  std::istringstream log(support::read_file(sshd.log()));
+  int ecdsa_kex = 0;
+  for (std::string line; std::getline(log, line);)
+    if (line.find("kex: host key algorithm: ecdsa-sha2-nistp256") != std::string::npos) ++ecdsa_kex;
+  CHECK(ecdsa_kex == 2);
+}

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "world/real/known_hosts.hpp"
+#include "world/real/known_hosts_file.hpp"
 #include "world/real/sftp_client.hpp"
 
 namespace drctl::world::real {
@@ -53,6 +54,39 @@ void set_ciphers(ssh_session s, const SshEndpoint& ep) {
     if (ssh_options_set(s, option, list.c_str()) != SSH_OK)
       throw SshError((ep.ciphers_where.empty() ? std::string() : ep.ciphers_where + ": ") + "none of the ciphers " + list +
                      " is one drctl's SSH library (libssh) implements: " + ssh_get_error(s));
+}
+
+/// Asks for the host-key algorithms of the keys the known_hosts files hold for the host first,
+/// as ssh(1) orders them (sshconnect.c, order_hostkeyalgs, over every file it reads): libssh
+/// orders by its one UserKnownHostsFile only, so a host known by an ECDSA key in a second file
+/// would be asked for its Ed25519 key, which no file holds. Nothing known: libssh's own order.
+void set_hostkeys(ssh_session s, const SshEndpoint& ep) {
+  static const std::vector<std::string> preference = {"ssh-ed25519",  "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp384",
+                                                      "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"};
+  std::vector<std::string> known;
+  std::vector<std::string> names = {known_hosts_name(ep.hostname, ep.port)};
+  if (ep.port != 22) names.push_back(ep.hostname);  // read under the bare name too (known_hosts_file.hpp)
+  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
+    KnownHostsFile file;
+    try {
+      file = KnownHostsFile::load(i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1]);
+    } catch (const SshError&) {
+      continue;  // the host-key check says so, naming the file
+    }
+    for (const auto& name : names)
+      for (const KnownHostsEntry* e : file.matching(name)) {
+        if (e->marker != KnownHostsMarker::none) continue;
+        if (e->key_type == "ssh-rsa") known.insert(known.end(), {"rsa-sha2-512", "rsa-sha2-256"});
+        else known.push_back(e->key_type);
+      }
+  }
+  std::string list;
+  for (const bool first : {true, false})
+    for (const auto& a : preference)
+      if ((std::find(known.begin(), known.end(), a) != known.end()) == first) list += (list.empty() ? "" : ",") + a;
+  if (known.empty()) return;
+  if (ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, list.c_str()) != SSH_OK)
+    throw SshError("cannot ask for the host-key algorithms " + list + ": " + ssh_get_error(s));
 }
 
 struct KeyDeleter {
@@ -130,6 +164,7 @@ SshSessionPtr open_transport(const SshEndpoint& ep, std::chrono::milliseconds ti
   set_option(s.get(), SSH_OPTIONS_TIMEOUT, &seconds, "ConnectTimeout");
   set_option(s.get(), SSH_OPTIONS_NODELAY, &yes, "TCP_NODELAY");  // else small SFTP requests wait for delayed ACKs
   set_ciphers(s.get(), ep);
+  set_hostkeys(s.get(), ep);
   if (ssh_connect(s.get()) != SSH_OK)
     throw SshError("cannot connect to " + ep.describe() + ": " + ssh_get_error(s.get()));
   return s;
