@@ -236,13 +236,15 @@ TEST_CASE("known hosts in several files, as UserKnownHostsFile and GlobalKnownHo
       {"revoked in the global file", right, "", revoked},
       {"another key in the second only", "", changed, std::nullopt},
       {"in none of them", "", "", ""},
+      {"the key in the first, the second a directory (unreadable: passed over)", right, "<dir>", std::nullopt},
   };
   int accepted = 0, refused = 0;
   for (const auto& v : variants) {
     CAPTURE(v.what);
     auto file = [&](const std::optional<std::string>& text, const std::string& name) {
       const std::filesystem::path p = lab.tmp / (name + std::to_string(++lab.files));
-      if (text) support::write_file(p, *text, 0600);
+      if (text && *text == "<dir>") std::filesystem::create_directories(p);
+      else if (text) support::write_file(p, *text, 0600);
       return p.string();
     };
     const std::string first = file(v.first, "first"), second = file(v.second, "second"), global = file(v.global, "global");

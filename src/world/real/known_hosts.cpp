@@ -205,7 +205,16 @@ void verify_host_key(ssh_session session, const SshEndpoint& ep) {
   std::vector<std::string> also_read;  // the further files that exist, for the message
   for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
     const std::string& path = i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1];
-    KnownHostsFile file = read_known_hosts(ep, path);
+    KnownHostsFile file;
+    if (i == 0) {
+      file = read_known_hosts(ep, path);  // the one drctl writes to: a file it cannot read stops here
+    } else {
+      try {
+        file = KnownHostsFile::load(path);
+      } catch (const SshError&) {
+        continue;  // a further file that cannot be read is passed over, as ssh(1) passes it over
+      }
+    }
     if (i > 0 && !file.exists) continue;
     if (i > 0) also_read.push_back(path);
     const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, key.blob);
