@@ -62,7 +62,7 @@ int cmd_trust(const TrustArgs& a) {
   }
   if (!out.written) {
     std::printf("%s is already trusted: its %s key %s is in %s; nothing was written\n", ep.host_and_port().c_str(),
-                out.key.type.c_str(), out.key.fingerprint.c_str(), ep.known_hosts.c_str());
+                out.key.type.c_str(), out.key.fingerprint.c_str(), out.trusted_in.c_str());
     return kOk;
   }
   std::printf("trusted %s: its %s key %s was added to %s\n", ep.host_and_port().c_str(), out.key.type.c_str(),

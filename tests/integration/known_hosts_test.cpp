@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/fs_tree.hpp"
@@ -312,4 +313,30 @@ TEST_CASE("a host known only by its ECDSA key, in a second known_hosts file, is 
   for (std::string line; std::getline(log, line);)
     if (line.find("kex: host key algorithm: ecdsa-sha2-nistp256") != std::string::npos) ++ecdsa_kex;
   CHECK(ecdsa_kex == 2);
+}
+
+TEST_CASE("drctl hosts trust reads every file the connection reads: a key in the second file is already trusted, one revoked there is never added") {
+  Lab lab;
+  const std::string at_port = "[127.0.0.1]:" + lab.port;
+  auto trust_with = [&](const std::string& second_text) {
+    const std::string first = lab.known_hosts(""), second = lab.known_hosts(second_text);
+    const std::string config = (lab.tmp / ("trust_config" + std::to_string(lab.files))).string();
+    support::write_file(config, "Host box\n  HostName 127.0.0.1\n  Port " + lab.port + "\n  UserKnownHostsFile " + first +
+                                    " " + second + "\n  GlobalKnownHostsFile none\n");
+    const support::RunResult r = support::drctl({"hosts", "trust", "box", "--ssh-config", config, "--fingerprint",
+                                                 lab.sshd.host_fingerprint()});
+    return std::make_tuple(r, first, second);
+  };
+  // The second file holds the key: nothing is written to the first, and the output says where it is.
+  auto [known, first, second] = trust_with(at_port + " " + lab.key + "\n");
+  CHECK_MESSAGE(known.exit_code == 0, known.describe());
+  CHECK(known.out.find("is already trusted") != std::string::npos);
+  CHECK(known.out.find("is in " + second + ";") != std::string::npos);
+  CHECK(support::read_file(first).empty());
+  // The second file revokes it: refused, naming that line; the first stays empty.
+  auto [revoked, first2, second2] = trust_with("@revoked " + at_port + " " + lab.key + "\n");
+  CHECK(revoked.exit_code == 1);
+  CHECK(support::is_one_error_line(revoked.err));
+  CHECK_MESSAGE(revoked.err.find(second2 + ":1 marks @revoked") != std::string::npos, revoked.describe());
+  CHECK(support::read_file(first2).empty());
 }

@@ -191,35 +191,49 @@ std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint)
   return cmd + " --fingerprint " + fingerprint;
 }
 
+namespace {
+
+/// One known_hosts file and what it says of the key a host offered.
+struct CheckedFile {
+  std::string path;
+  KnownHostsFile file;
+  KnownHostsVerdict verdict;
+};
+
+/// Every file ssh(1) reads for `ep`, first ep.known_hosts, each with its verdict on `blob`. A
+/// further file that is missing or cannot be read is left out, as ssh(1) passes it over; the
+/// first (the one drctl trusts into) throws HostKeyError when it cannot be read.
+std::vector<CheckedFile> check_every_file(const SshEndpoint& ep, const std::string& blob) {
+  std::vector<CheckedFile> out;
+  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
+    const std::string& path = i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1];
+    KnownHostsFile file;
+    if (i == 0) {
+      file = read_known_hosts(ep, path);
+    } else {
+      try {
+        file = KnownHostsFile::load(path);
+      } catch (const SshError&) {
+        continue;
+      }
+      if (!file.exists) continue;
+    }
+    const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, blob);
+    out.push_back({path, std::move(file), v});
+  }
+  return out;
+}
+
+}  // namespace
+
 void verify_host_key(ssh_session session, const SshEndpoint& ep) {
   const HostKey key = offered_host_key(session);
   // Every file ssh(1) reads, as one list (sshconnect.c loads them all before it decides): a
   // revoked key anywhere is refused; else a line with this key anywhere trusts it; else a line
   // with another key for the host is a changed key; else it is unknown.
-  struct Checked {
-    std::string path;
-    KnownHostsFile file;
-    KnownHostsVerdict verdict;
-  };
-  std::vector<Checked> checked;
+  const std::vector<CheckedFile> checked = check_every_file(ep, key.blob);
   std::vector<std::string> also_read;  // the further files that exist, for the message
-  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
-    const std::string& path = i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1];
-    KnownHostsFile file;
-    if (i == 0) {
-      file = read_known_hosts(ep, path);  // the one drctl writes to: a file it cannot read stops here
-    } else {
-      try {
-        file = KnownHostsFile::load(path);
-      } catch (const SshError&) {
-        continue;  // a further file that cannot be read is passed over, as ssh(1) passes it over
-      }
-    }
-    if (i > 0 && !file.exists) continue;
-    if (i > 0) also_read.push_back(path);
-    const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, key.blob);
-    checked.push_back({path, std::move(file), v});
-  }
+  for (std::size_t i = 1; i < checked.size(); ++i) also_read.push_back(checked[i].path);
   using Status = KnownHostsVerdict::Status;
   for (const auto& c : checked)
     if (c.verdict.status == Status::revoked) throw HostKeyError(revoked_message(ep, key, c.path, c.verdict.line));
@@ -241,14 +255,20 @@ TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprin
                        out.key.fingerprint + ", not the " + wanted + " you gave; nothing was written to " +
                        ep.known_hosts + ". Check the fingerprint on the host's console (" +
                        console_hint(out.key.type) + ")");
-  const KnownHostsFile file = read_known_hosts(ep);
-  // Whatever hosts the @revoked line names: the file says this key must never be accepted.
-  if (const int line = revoked_line_for_key(file, out.key.blob))
-    throw HostKeyError(ep.host_and_port() + " offers the " + out.key.type + " key " + out.key.fingerprint + ", which " +
-                       at_line(ep, line) + " marks @revoked; a revoked key is never trusted again, and nothing was "
-                       "written. The host needs a new key");
-  const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, out.key.blob);
-  if (v.status == KnownHostsVerdict::Status::trusted) return out;
+  // Every file the connection will read: whatever hosts an @revoked line in any of them names,
+  // this key must never be accepted; a key one of them already holds is trusted as it is.
+  const std::vector<CheckedFile> checked = check_every_file(ep, out.key.blob);
+  for (const auto& c : checked)
+    if (const int line = revoked_line_for_key(c.file, out.key.blob))
+      throw HostKeyError(ep.host_and_port() + " offers the " + out.key.type + " key " + out.key.fingerprint + ", which " +
+                         at_line(c.path, line) + " marks @revoked; a revoked key is never trusted again, and nothing was "
+                         "written. The host needs a new key");
+  for (const auto& c : checked)
+    if (c.verdict.status == KnownHostsVerdict::Status::trusted) {
+      out.trusted_in = c.path;
+      return out;
+    }
+  const KnownHostsVerdict& v = checked.front().verdict;
   char* entry = nullptr;
   if (ssh_session_export_known_hosts_entry(session.get(), &entry) != SSH_OK || !entry)
     throw SshError("cannot form the known_hosts line of " + ep.host_and_port() + ": " + ssh_get_error(session.get()));

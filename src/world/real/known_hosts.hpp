@@ -48,7 +48,8 @@ void verify_host_key(ssh_session session, const SshEndpoint& ep);
 /// What `drctl hosts trust` did.
 struct TrustOutcome {
   HostKey key;
-  bool written = false;     // false: the file already trusted this key, nothing was written
+  bool written = false;     // false: a known_hosts file already trusted this key, nothing was written
+  std::string trusted_in;   // that file (ep.known_hosts or one of ep.more_known_hosts)
   std::string line;         // the line appended to the file
   bool other_keys = false;  // the file also holds other keys for the host, still trusted
   std::string remove_hint;  // how to remove those: "ssh-keygen -R … -f …"
@@ -56,8 +57,9 @@ struct TrustOutcome {
 
 /// Connects to ep (no login) and compares the offered key's fingerprint with `fingerprint`.
 /// Equal: appends the host's line ("host" or "[host]:port") to ep.known_hosts, creating it with
-/// mode 0600. Different, or a key an @revoked line of the file holds (for any host): writes
-/// nothing and throws HostKeyError saying why.
+/// mode 0600, unless one of the files the connection reads already holds it (TrustOutcome::
+/// trusted_in). Different, or a key an @revoked line of any of those files holds (for any host):
+/// writes nothing and throws HostKeyError saying why.
 TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprint, std::chrono::milliseconds timeout);
 
 /// Records the key a machine drctl is installing will have (`public_line`: "ssh-ed25519 AAAA…
