@@ -93,6 +93,17 @@ struct Variant {
   std::string text;
 };
 
+/// What drctl's SSH connection does with the host `box` as the SSH config `config` alone
+/// describes it: `true` run there.
+CommandResult run_true_on_box(const std::string& config) {
+  SshHostSpec s;
+  s.name = "box";
+  s.ssh_config = config;
+  Cancel cancel;
+  SshHost host(resolve_ssh_endpoint(s), cancel);
+  return host.run(shell_command("true"));
+}
+
 }  // namespace
 
 TEST_CASE("known hosts against the real ssh client: both accept or both refuse, and revoked keys are refused as revoked") {
@@ -258,12 +269,7 @@ TEST_CASE("known hosts in several files, as UserKnownHostsFile and GlobalKnownHo
     const bool ssh_accepts = ssh.exit_code == 0;
     if (!ssh_accepts) REQUIRE_MESSAGE(ssh.err.find("Host key verification failed.") != std::string::npos, ssh.describe());
 
-    SshHostSpec s;
-    s.name = "box";
-    s.ssh_config = config;
-    Cancel cancel;
-    SshHost host(resolve_ssh_endpoint(s), cancel);
-    const CommandResult mine = host.run(shell_command("true"));
+    const CommandResult mine = run_true_on_box(config);
     CAPTURE(mine.transport_error);
     const bool drctl_accepts = mine.ok() && mine.transport_error.empty();
     CHECK(drctl_accepts == ssh_accepts);
@@ -300,12 +306,7 @@ TEST_CASE("a host known only by its ECDSA key, in a second known_hosts file, is 
                                   "\n  GlobalKnownHostsFile none\n  StrictHostKeyChecking yes\n  BatchMode yes\n");
   const support::RunResult ssh = support::run({"ssh", "-F", config, "box", "true"});
   REQUIRE_MESSAGE(ssh.exit_code == 0, ssh.describe());
-  SshHostSpec s;
-  s.name = "box";
-  s.ssh_config = config;
-  Cancel cancel;
-  SshHost host(resolve_ssh_endpoint(s), cancel);
-  const CommandResult mine = host.run(shell_command("true"));
+  const CommandResult mine = run_true_on_box(config);
   CHECK_MESSAGE((mine.ok() && mine.transport_error.empty()), mine.transport_error);
   // Both logins used the ECDSA host key: sshd's own log says which it was asked for.
   std::istringstream log(support::read_file(sshd.log()));
