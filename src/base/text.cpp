@@ -30,6 +30,15 @@ std::vector<std::string> split_nonempty(std::string_view s, char sep) {
   return out;
 }
 
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
 std::vector<std::string> words(std::string_view s) {
   std::vector<std::string> out;
   constexpr std::string_view ws = " \t\r\n\f\v";

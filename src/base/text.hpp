@@ -24,6 +24,9 @@ inline std::string trim(std::string_view s) {
 /// The non-empty parts of `s` between `sep`s ("a,,b" → {"a", "b"}).
 std::vector<std::string> split_nonempty(std::string_view s, char sep);
 
+/// `parts` with `sep` between them ({"a", "b"}, ", " → "a, b").
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
 /// The whitespace-separated words of `s`.
 std::vector<std::string> words(std::string_view s);
 

@@ -17,6 +17,7 @@
 #include "actions/action.hpp"
 #include "base/error.hpp"
 #include "base/suggest.hpp"
+#include "base/text.hpp"
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "runbook/loader.hpp"
@@ -121,17 +122,12 @@ void check_retention_keeps_backups(const runbook::Runbook& rb, const store::Rete
         literal.push_back(text);
       }
     if (templated || schedule::keeps_tagged(policy, literal)) continue;
-    std::string wanted;
-    for (const auto& all : policy.tags) {
-      std::string list;
-      for (const auto& t : all) list += (list.empty() ? "" : ",") + t;
-      wanted += (wanted.empty() ? "" : " or ") + list;
-    }
-    std::string have;
-    for (const auto& t : literal) have += (have.empty() ? "" : ",") + t;
+    std::vector<std::string> wanted;
+    for (const auto& all : policy.tags) wanted.push_back(text::join(all, ","));
+    const std::string have = text::join(literal, ",");
     const runbook::Pos at = tags.IsDefined() ? runbook::pos_of(step.with_pos.file, tags.Mark()) : step.with_pos;
     throw runbook::LoadError(at, "step " + step.id + ": the site's retention (" + rb.site->file + ") keeps only snapshots tagged " +
-                                     wanted + ", and this step's are tagged " + (have.empty() ? std::string("nothing") : have) +
+                                     text::join(wanted, " or ") + ", and this step's are tagged " + (have.empty() ? std::string("nothing") : have) +
                                      ": each run would forget every one of them; add a count (last: 3) or the tag");
   }
 }
@@ -332,6 +328,7 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   for (const auto& set : sets) runbook::set_var(rb, set);  // checked here: a typo is exit 2 before the run starts
   runbook::validate(rb, actions::Registry::builtin());
   const store::RetentionPolicy policy = rb.site ? schedule::retention_policy(rb.site->retention) : store::RetentionPolicy{};
+  const bool repack_small = rb.site && schedule::retention_repacks_small(rb.site->retention);
   check_retention_keeps_backups(rb, policy);
   // The site's off-site URL was checked when it was loaded, before anything runs.
   const std::string offsite_to = rb.site ? rb.site->offsite.value("to", "") : "";
@@ -365,8 +362,8 @@ int cmd_schedule_run(const std::string& runbook_file, const std::string& name_op
   const auto wait = std::chrono::milliseconds(duration_option(lock_wait, "--lock-wait"));
   bool retention_ok = true;
   for (const auto& repo : repos) {
-    const bool repack = st.exit_code == 0 && rb.site && schedule::retention_repacks_small(rb.site->retention);
-    st.repositories.push_back(schedule::apply_retention(repo, st.exit_code == 0 ? policy : store::RetentionPolicy{}, wait, warn, repack));
+    st.repositories.push_back(schedule::apply_retention(repo, st.exit_code == 0 ? policy : store::RetentionPolicy{}, wait, warn,
+                                                        st.exit_code == 0 && repack_small));
     if (!st.repositories.back().error.empty()) {
       retention_ok = false;
       warn(repo + ": retention: " + st.repositories.back().error);

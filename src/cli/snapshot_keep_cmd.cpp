@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/error.hpp"
+#include "base/text.hpp"
 #include "cli/commands.hpp"
 #include "cli/format.hpp"
 #include "cli/snapshot_common.hpp"
@@ -39,12 +40,6 @@ RetentionPolicy forget_policy(const ForgetArgs& args) {
     throw InputError("forget needs at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, "
                      "--keep-yearly, --keep-within, --keep-tag");
   return policy;
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& by) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : by) + p;
-  return out;
 }
 
 /// Checks the tags of `option`: not empty, no comma (--keep-tag's list separator).
@@ -104,7 +99,7 @@ int cmd_forget(const Common& c, const ForgetArgs& args) {
       kept.push_back(snapshot_json(s));
       kept.back()["reasons"] = plan.reasons[i];
     } else {
-      std::printf("keep   %s  %s  %s\n", s.id.short_hex().c_str(), short_time(s.time).c_str(), join(plan.reasons[i], ", ").c_str());
+      std::printf("keep   %s  %s  %s\n", s.id.short_hex().c_str(), short_time(s.time).c_str(), text::join(plan.reasons[i], ", ").c_str());
     }
   }
   for (const auto& s : plan.remove) {
@@ -155,7 +150,7 @@ int cmd_tag(const Common& c, TagArgs a) {
       results.push_back({{"old", old.id.hex()}, {"new", next.id.hex()}, {"changed", !same}, {"tags", next.tags}});
       continue;
     }
-    const std::string tags = next.tags.empty() ? "no tags" : "tags " + join(next.tags, ", ");
+    const std::string tags = next.tags.empty() ? "no tags" : "tags " + text::join(next.tags, ", ");
     if (same) std::printf("snapshot %s unchanged (%s)\n", old.id.short_hex().c_str(), printable(tags).c_str());
     else std::printf("snapshot %s is now %s (%s)\n", old.id.short_hex().c_str(), next.id.short_hex().c_str(), printable(tags).c_str());
   }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "base/text.hpp"
 #include "store/checker.hpp"
 #include "store/lock.hpp"
 #include "store/repository.hpp"
@@ -69,16 +70,8 @@ store::RetentionPolicy retention_policy(const nlohmann::json& r) {
   policy.last = r.value("last", 0), policy.hourly = r.value("hourly", 0), policy.daily = r.value("daily", 0),
   policy.weekly = r.value("weekly", 0), policy.monthly = r.value("monthly", 0), policy.yearly = r.value("yearly", 0);
   if (r.contains("within")) policy.within = store::parse_keep_within(r["within"].get<std::string>()).value();  // checked by the loader
-  for (const auto& list : r.value("tags", nlohmann::json::array())) {
-    std::vector<std::string> all;
-    std::string tags = list.get<std::string>();
-    for (std::size_t at = 0; at <= tags.size();) {
-      const std::size_t comma = std::min(tags.find(',', at), tags.size());
-      if (comma > at) all.push_back(tags.substr(at, comma - at));
-      at = comma + 1;
-    }
-    policy.tags.push_back(all);
-  }
+  for (const auto& list : r.value("tags", nlohmann::json::array()))
+    policy.tags.push_back(text::split_nonempty(list.get<std::string>(), ','));
   return policy;
 }
 
@@ -101,9 +94,9 @@ void refuse_emptying(const store::ForgetPlan& plan) {
   for (const auto& s : plan.keep) kept.insert(store::forget_group(s));
   for (const auto& s : plan.remove)
     if (!kept.count(store::forget_group(s))) {
-      std::string sections;
-      for (const auto& sec : s.sections) sections += (sections.empty() ? "" : ", ") + sec.name;
-      throw Failure("it would forget every snapshot of " + sections + " from " + s.host + ", the newest (" +
+      std::vector<std::string> sections;
+      for (const auto& sec : s.sections) sections.push_back(sec.name);
+      throw Failure("it would forget every snapshot of " + text::join(sections, ", ") + " from " + s.host + ", the newest (" +
                     s.id.short_hex() + ") too, so nothing was forgotten: a retention of tags alone keeps only snapshots "
                     "holding them (tag those backups too, or add a count such as last: 1)");
     }

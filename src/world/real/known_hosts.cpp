@@ -49,14 +49,13 @@ std::string wire_form(ssh_key key) {
   return key_blob_from_base64(text);
 }
 
-KnownHostsFile read_known_hosts(const SshEndpoint& ep, const std::string& path) {
+KnownHostsFile read_known_hosts(const SshEndpoint& ep) {
   try {
-    return KnownHostsFile::load(path);
+    return KnownHostsFile::load(ep.known_hosts);
   } catch (const SshError& e) {
     throw HostKeyError("cannot check the host key of " + ep.host_and_port() + ": " + e.what());
   }
 }
-KnownHostsFile read_known_hosts(const SshEndpoint& ep) { return read_known_hosts(ep, ep.known_hosts); }
 
 std::string at_line(const std::string& path, int line) { return path + ":" + std::to_string(line); }
 std::string at_line(const SshEndpoint& ep, int line) { return at_line(ep.known_hosts, line); }
@@ -195,36 +194,34 @@ namespace {
 
 /// One known_hosts file and what it says of the key a host offered.
 struct CheckedFile {
-  std::string path;
   KnownHostsFile file;
   KnownHostsVerdict verdict;
 };
 
-/// Every file ssh(1) reads for `ep`, first ep.known_hosts, each with its verdict on `blob`. A
-/// further file that is missing or cannot be read is left out, as ssh(1) passes it over; the
-/// first (the one drctl trusts into) throws HostKeyError when it cannot be read.
+/// Every file ssh(1) reads for `ep` (read_every_known_hosts_file), each with its verdict on `blob`.
 std::vector<CheckedFile> check_every_file(const SshEndpoint& ep, const std::string& blob) {
   std::vector<CheckedFile> out;
-  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
-    const std::string& path = i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1];
-    KnownHostsFile file;
-    if (i == 0) {
-      file = read_known_hosts(ep, path);
-    } else {
-      try {
-        file = KnownHostsFile::load(path);
-      } catch (const SshError&) {
-        continue;
-      }
-      if (!file.exists) continue;
-    }
+  for (KnownHostsFile& file : read_every_known_hosts_file(ep)) {
     const KnownHostsVerdict v = check_known_host(file, ep.hostname, ep.port, blob);
-    out.push_back({path, std::move(file), v});
+    out.push_back({std::move(file), v});
   }
   return out;
 }
 
 }  // namespace
+
+std::vector<KnownHostsFile> read_every_known_hosts_file(const SshEndpoint& ep) {
+  std::vector<KnownHostsFile> out;
+  out.push_back(read_known_hosts(ep));
+  for (const auto& path : ep.more_known_hosts) {
+    try {
+      KnownHostsFile file = KnownHostsFile::load(path);
+      if (file.exists) out.push_back(std::move(file));
+    } catch (const SshError&) {  // ssh(1) passes over a further file it cannot read
+    }
+  }
+  return out;
+}
 
 void verify_host_key(ssh_session session, const SshEndpoint& ep) {
   const HostKey key = offered_host_key(session);
@@ -233,15 +230,15 @@ void verify_host_key(ssh_session session, const SshEndpoint& ep) {
   // with another key for the host is a changed key; else it is unknown.
   const std::vector<CheckedFile> checked = check_every_file(ep, key.blob);
   std::vector<std::string> also_read;  // the further files that exist, for the message
-  for (std::size_t i = 1; i < checked.size(); ++i) also_read.push_back(checked[i].path);
+  for (std::size_t i = 1; i < checked.size(); ++i) also_read.push_back(checked[i].file.path);
   using Status = KnownHostsVerdict::Status;
   for (const auto& c : checked)
-    if (c.verdict.status == Status::revoked) throw HostKeyError(revoked_message(ep, key, c.path, c.verdict.line));
+    if (c.verdict.status == Status::revoked) throw HostKeyError(revoked_message(ep, key, c.file.path, c.verdict.line));
   for (const auto& c : checked)
     if (c.verdict.status == Status::trusted) return;
   for (const auto& c : checked)
     if (c.verdict.status == Status::changed || c.verdict.status == Status::other_type)
-      throw HostKeyError(changed_message(ep, key, c.path, c.verdict));
+      throw HostKeyError(changed_message(ep, key, c.file.path, c.verdict));
   throw HostKeyError(unknown_message(ep, key, checked.front().file, checked.front().verdict, also_read));
 }
 
@@ -261,11 +258,11 @@ TrustOutcome trust_host_key(const SshEndpoint& ep, const std::string& fingerprin
   for (const auto& c : checked)
     if (const int line = revoked_line_for_key(c.file, out.key.blob))
       throw HostKeyError(ep.host_and_port() + " offers the " + out.key.type + " key " + out.key.fingerprint + ", which " +
-                         at_line(c.path, line) + " marks @revoked; a revoked key is never trusted again, and nothing was "
+                         at_line(c.file.path, line) + " marks @revoked; a revoked key is never trusted again, and nothing was "
                          "written. The host needs a new key");
   for (const auto& c : checked)
     if (c.verdict.status == KnownHostsVerdict::Status::trusted) {
-      out.trusted_in = c.path;
+      out.trusted_in = c.file.path;
       return out;
     }
   const KnownHostsVerdict& v = checked.front().verdict;

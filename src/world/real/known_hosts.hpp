@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
+#include "world/real/known_hosts_file.hpp"
 #include "world/real/ssh_config.hpp"
 #include "world/real/ssh_connection.hpp"
 
@@ -34,6 +36,11 @@ std::string normalize_fingerprint(const std::string& typed);
 /// The command that trusts `fingerprint` for `ep` — the same host, port, files as this run:
 /// "drctl hosts trust ALIAS [--port N] [--known-hosts FILE] [--ssh-config FILE] --fingerprint FP".
 std::string trust_command(const SshEndpoint& ep, const std::string& fingerprint);
+
+/// The known_hosts files ssh(1) reads for `ep`: ep.known_hosts (the one drctl trusts into; a
+/// HostKeyError when it cannot be read), then each of ep.more_known_hosts that exists and can be
+/// read (ssh(1) passes over the others).
+std::vector<KnownHostsFile> read_every_known_hosts_file(const SshEndpoint& ep);
 
 /// Checks the key `session` was offered against ep.known_hosts and ep.more_known_hosts, taken
 /// together as ssh(1) takes them (revoked in any: refused; listed in any: trusted; another key

@@ -66,25 +66,24 @@ void set_hostkeys(ssh_session s, const SshEndpoint& ep) {
   std::vector<std::string> known;
   std::vector<std::string> names = {known_hosts_name(ep.hostname, ep.port)};
   if (ep.port != 22) names.push_back(ep.hostname);  // read under the bare name too (known_hosts_file.hpp)
-  for (std::size_t i = 0; i <= ep.more_known_hosts.size(); ++i) {
-    KnownHostsFile file;
-    try {
-      file = KnownHostsFile::load(i == 0 ? ep.known_hosts : ep.more_known_hosts[i - 1]);
-    } catch (const SshError&) {
-      continue;  // the host-key check says so, naming the file
-    }
+  std::vector<KnownHostsFile> files;
+  try {
+    files = read_every_known_hosts_file(ep);
+  } catch (const HostKeyError&) {
+    return;  // the host-key check says so, naming the file
+  }
+  for (const KnownHostsFile& file : files)
     for (const auto& name : names)
       for (const KnownHostsEntry* e : file.matching(name)) {
         if (e->marker != KnownHostsMarker::none) continue;
         if (e->key_type == "ssh-rsa") known.insert(known.end(), {"rsa-sha2-512", "rsa-sha2-256"});
         else known.push_back(e->key_type);
       }
-  }
+  if (known.empty()) return;
   std::string list;
   for (const bool first : {true, false})
     for (const auto& a : preference)
       if ((std::find(known.begin(), known.end(), a) != known.end()) == first) list += (list.empty() ? "" : ",") + a;
-  if (known.empty()) return;
   if (ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, list.c_str()) != SSH_OK)
     throw SshError("cannot ask for the host-key algorithms " + list + ": " + ssh_get_error(s));
 }
